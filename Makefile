@@ -1,0 +1,30 @@
+# The README's commands. Each creates .venv and installs into it when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+
+.PHONY: demo test ui bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("costwatch needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/costwatch demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	$(BIN)/dagster dev -m pipelines.definitions --host 127.0.0.1 --port 3000
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_ingest.py
+
+clean:
+	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/.telemetry dagster_home/logs

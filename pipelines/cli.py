@@ -1,0 +1,188 @@
+"""`costwatch`: a thin shell over the same Dagster definitions the UI loads."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipelines.lib.config import ConfigError, config_path_from_env, load_config
+
+DEMO_START = dt.date(2026, 10, 1)
+DEMO_DAYS = 45
+DEMO_REQUESTS_PER_DAY = 20_000
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="costwatch", description="Where yesterday's LLM money went, and why.")
+    parser.add_argument("--config", help="costwatch.yaml (default: $COSTWATCH_CONFIG or ./costwatch.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="generate demo inputs, run every day, print the summary")
+    demo.add_argument("--days", type=int, default=DEMO_DAYS)
+    demo.add_argument("--requests-per-day", type=int, default=DEMO_REQUESTS_PER_DAY)
+    demo.add_argument("--seed", type=int, default=7)
+
+    run = commands.add_parser("run", help="materialize daily partitions with the Dagster definitions")
+    window = run.add_mutually_exclusive_group(required=True)
+    window.add_argument("--date", type=_date, help="one UTC day, YYYY-MM-DD")
+    window.add_argument("--from", dest="start", type=_date, help="first day of a range (with --to)")
+    window.add_argument("--changed", action="store_true", help="re-run every day whose input files changed")
+    run.add_argument("--to", dest="end", type=_date, help="last day of the range, inclusive")
+
+    query = commands.add_parser("query", help="run read-only SQL on the warehouse")
+    query.add_argument("sql")
+
+    generate = commands.add_parser("generate", help="write seeded demo gateway logs of any size")
+    generate.add_argument("--days", type=int, default=DEMO_DAYS)
+    generate.add_argument("--requests-per-day", type=int, default=DEMO_REQUESTS_PER_DAY)
+    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--start-date", type=_date, default=DEMO_START)
+    generate.add_argument("--out", type=Path, required=True)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "generate":
+            return _generate(args.out, args.start_date, args.days, args.requests_per_day, args.seed)
+        if args.command == "demo":
+            return _demo(args)
+        config = load_config(args.config)
+        if args.command == "query":
+            return _query(config.warehouse_path, args.sql)
+        if args.start and not args.end:
+            parser.error("--from needs --to")
+        return _run(args.config, _days_to_run(args, config))
+    except ConfigError as error:
+        print(f"costwatch: config error: {error}", file=sys.stderr)
+        return 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
+    if args.changed:
+        from pipelines.lib.gateway import stale_days
+
+        return stale_days(config.lake_dir, config.source_files("gateway_logs"))
+    first, last = (args.date, args.date) if args.date else (args.start, args.end)
+    if last < first:
+        raise ConfigError(f"--to {last} is before --from {first}; swap them")
+    latest = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    if last > latest:
+        raise ConfigError(f"{last} has not ended yet (UTC); the latest complete day is {latest}")
+    if first < config.start_date:
+        raise ConfigError(f"{first} is before start_date {config.start_date}; run from start_date or move it")
+    return [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def _instance(config_path: Path):
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = config_path.parent / "dagster_home"
+        home.mkdir(exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _run(config_arg: str | None, days: list[dt.date]) -> int:
+    """Materialize each day's partition in-process, as a run the Dagster UI shows."""
+    from pipelines.defs.schedules import DAILY_JOB
+    from pipelines.definitions import build_definitions
+
+    if not days:
+        print("nothing to run: no day's inputs changed")
+        return 0
+    config_path = config_path_from_env(config_arg)
+    defs = build_definitions(config_path)
+    job = defs.resolve_job_def(DAILY_JOB)
+    instance = _instance(config_path)
+    failed = []
+    for day in days:
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            partition_key=day.isoformat(), instance=instance, run_config=QUIET_LOGS, raise_on_error=False
+        )
+        status = "ok" if result.success else "FAILED"
+        print(f"{day}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
+        if not result.success:
+            failed.append(day)
+            for event in result.all_events:
+                if event.is_step_failure:
+                    print(f"    {event.step_key}: {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} day(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _root_cause(error) -> str:
+    """The innermost error of a Dagster step failure: the one that says what went wrong."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def _query(warehouse: Path, sql: str) -> int:
+    import duckdb
+
+    if not warehouse.exists():
+        print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
+        return 2
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        try:
+            relation = conn.sql(sql)
+        except duckdb.Error as error:
+            print(f"costwatch: {error}", file=sys.stderr)
+            return 1
+        if relation is not None:
+            relation.show(max_rows=200, max_width=200)
+    return 0
+
+
+def _generate(out: Path, start: dt.date, days: int, requests_per_day: int, seed: int) -> int:
+    from pipelines.lib.generate import generate
+
+    started = time.perf_counter()
+    manifest = generate(out, start_date=start, days=days, requests_per_day=requests_per_day, seed=seed)
+    totals = manifest["totals"]
+    print(
+        f"wrote {totals['records']:,} requests over {days} days to {out} "
+        f"({totals['duplicate_lines']:,} duplicate and {totals['malformed_lines']:,} malformed lines) "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+    for event in manifest["events"]:
+        print(f"  planted {event['kind']}: {event}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipelines.lib.summary import print_summary
+
+    config_path = config_path_from_env(args.config)
+    started = time.perf_counter()
+    inputs = config_path.parent / "data" / "inputs"
+    _generate(inputs, DEMO_START, args.days, args.requests_per_day, args.seed)
+    config = load_config(config_path)
+    days = [DEMO_START + dt.timedelta(days=offset) for offset in range(args.days)]
+    code = _run(str(config_path), days)
+    print_summary(config, days[0], days[-1])
+    print(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
+    print(
+        "next: `make ui` opens the Dagster UI on http://127.0.0.1:3000;\n"
+        '      `.venv/bin/costwatch query "select * from fct_spend_by_feature_daily limit 10"` queries the warehouse'
+    )
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The costwatch code location: one root that builds every domain's definitions from the config.
+
+The config is read when the code location loads (`COSTWATCH_CONFIG`, default `./costwatch.yaml`),
+so a bad config shows up in the Dagster UI as a load error that names the key and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.defs.ingest.gateway_logs import build_gateway_ingest
+from pipelines.defs.models import build_model_assets
+from pipelines.defs.prices import price_catalog
+from pipelines.defs.resources import build_resources, daily_partitions
+from pipelines.defs.schedules import build_daily_job, build_daily_schedule
+from pipelines.lib.config import load_config
+
+
+def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
+    config = load_config(config_path)
+    partitions = daily_partitions(config)
+    sources = [price_catalog, build_gateway_ingest(config, partitions)]
+    models = build_model_assets(partitions, {asset.key.path[-1] for asset in sources})
+    job = build_daily_job(partitions)
+    return dg.Definitions(
+        assets=[*sources, *models],
+        jobs=[job],
+        schedules=[build_daily_schedule(job)],
+        resources=build_resources(config),
+        # Steps run in the run's own process: no per-step subprocess start-up, and never two
+        # writers on the DuckDB file from one run.
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

@@ -1,0 +1,100 @@
+"""Gateway request logs → the lake's `gateway_requests`, `gateway_quarantine` and audit partitions."""
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, partition_day
+from pipelines.lib.config import CostwatchConfig
+from pipelines.lib.gateway import ingest_day
+from pipelines.lib.lake import dataset_view_sql
+
+QUARANTINE_SHARE = "quarantine_share"
+DUPLICATE_SHARE = "duplicate_share"
+LINES_ACCOUNTED = "every_line_accounted_for"
+
+LAKE_DATASETS = ("gateway_requests", "gateway_quarantine", "gateway_ingest_audit")
+
+
+def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="gateway_requests",
+        group_name="ingest",
+        partitions_def=partitions,
+        kinds={"parquet", "duckdb"},
+        pool=WAREHOUSE_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(LINES_ACCOUNTED, asset="gateway_requests", blocking=True,
+                              description="lines read = kept + quarantined + duplicate deliveries"),
+            dg.AssetCheckSpec(QUARANTINE_SHARE, asset="gateway_requests",
+                              description="share of the day's lines quarantined stays under checks.max_quarantine_share"),
+            dg.AssetCheckSpec(DUPLICATE_SHARE, asset="gateway_requests",
+                              description="share of duplicate deliveries stays under checks.max_duplicate_share"),
+        ],
+    )
+    def gateway_requests(
+        context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: DuckDBResource
+    ):
+        """Canonical gateway records of one UTC day, deduplicated by request_id, from every
+        configured log file (late and early arrivals included). Bad records go to
+        `gateway_quarantine` with their reason and verbatim line; per-file counts go to
+        `gateway_ingest_audit`."""
+        config = costwatch.config
+        day = partition_day(context)
+        files = config.source_files("gateway_logs")
+        if not files:
+            patterns = ", ".join(spec.path for spec in config.sources["gateway_logs"])
+            raise dg.Failure(f"sources.gateway_logs matched no file ({patterns}); check the paths in {config.path}")
+        with duckdb.connect() as scratch:
+            result = ingest_day(scratch, config.lake_dir, files, day)
+        with warehouse.get_connection() as conn:
+            for dataset in LAKE_DATASETS:
+                conn.execute(dataset_view_sql(config.lake_dir, dataset))
+
+        thresholds = config.checks
+        lines = max(result.lines, 1)
+        accounted = result.kept + result.quarantined + result.duplicates
+        yield dg.AssetCheckResult(
+            check_name=LINES_ACCOUNTED,
+            passed=accounted == result.lines,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"lines": result.lines, "kept": result.kept, "quarantined": result.quarantined,
+                      "duplicates": result.duplicates},
+        )
+        yield dg.AssetCheckResult(
+            check_name=QUARANTINE_SHARE,
+            passed=result.quarantined / lines <= thresholds.max_quarantine_share,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"quarantined": result.quarantined, "share": result.quarantined / lines,
+                      "threshold": thresholds.max_quarantine_share,
+                      "by_reason": dg.MetadataValue.json(result.quarantine_by_reason)},
+        )
+        yield dg.AssetCheckResult(
+            check_name=DUPLICATE_SHARE,
+            passed=result.duplicates / lines <= thresholds.max_duplicate_share,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"duplicates": result.duplicates, "share": result.duplicates / lines,
+                      "conflicting_duplicates": result.conflicting_duplicates,
+                      "threshold": thresholds.max_duplicate_share},
+        )
+        per_file = "\n".join(
+            f"| `{row['source_file']}` | {row['lines']} | {row['kept']} | {row['quarantined']} | {row['duplicates']} |"
+            for row in result.per_file
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result.kept,
+                "lines_read": result.lines,
+                "quarantined": result.quarantined,
+                "duplicates": result.duplicates,
+                "conflicting_duplicates": result.conflicting_duplicates,
+                "files_read": len(result.files_read),
+                "files_skipped_by_manifest": result.files_skipped,
+                "quarantine_by_reason": dg.MetadataValue.json(result.quarantine_by_reason),
+                "per_file": dg.MetadataValue.md(
+                    "| file | lines | kept | quarantined | duplicates |\n|---|---|---|---|---|\n" + per_file
+                ),
+            }
+        )
+
+    return gateway_requests

@@ -1,0 +1,104 @@
+"""Every `sql/` file becomes an asset here, and only here."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, partition_day
+from pipelines.lib.sqlmodels import SqlModel, load_models, run_model
+
+UNPRICED_SHARE = "unpriced_share"
+
+
+def build_model_assets(
+    partitions: dg.PartitionsDefinition, source_assets: set[str]
+) -> list[dg.AssetsDefinition]:
+    """One asset per SQL model; its deps are the relations its SQL reads. A read that is
+    neither a model nor a known source asset is an error here, not a failure at run time."""
+    models = load_models()
+    known = set(models) | source_assets
+    assets = []
+    for model in models.values():
+        unknown = set(model.reads) - known
+        if unknown:
+            raise ValueError(f"{model.path}: reads {sorted(unknown)}, which no asset produces")
+        assets.append(_model_asset(model, partitions if model.daily else None))
+    return assets
+
+
+def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None) -> dg.AssetsDefinition:
+    check_specs = []
+    if model.name == "fct_requests":
+        check_specs.append(dg.AssetCheckSpec(
+            UNPRICED_SHARE, asset=model.name,
+            description="share of API calls whose model has no price stays under checks.max_unpriced_share"))
+
+    @dg.asset(
+        name=model.name,
+        description=model.description,
+        group_name=model.layer,
+        deps=list(model.reads),
+        partitions_def=partitions,
+        kinds={"duckdb", "sql"} | ({"parquet"} if model.materialized == "daily_parquet" else set()),
+        pool=WAREHOUSE_POOL,
+        check_specs=check_specs,
+        metadata={"materialized": model.materialized, "sql_file": str(model.path.relative_to(model.path.parents[2]))},
+    )
+    def sql_model(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: DuckDBResource):
+        config = costwatch.config
+        day = partition_day(context) if model.daily else None
+        with warehouse.get_connection() as conn:
+            rows = run_model(conn, model, config.lake_dir, day)
+            metadata = {"dagster/row_count": rows, **_money_totals(conn, model, day)}
+            if rows:
+                metadata["preview"] = dg.MetadataValue.md(_preview(conn, model, day))
+            checks = [_unpriced_check(conn, day, config.checks.max_unpriced_share)] if check_specs else []
+        yield dg.MaterializeResult(metadata=metadata)
+        yield from checks
+
+    return sql_model
+
+
+def _day_filter(model: SqlModel) -> str:
+    return "where day = $day" if model.daily else ""
+
+
+def _money_totals(conn, model: SqlModel, day) -> dict[str, float]:
+    money = [name for (name,) in conn.execute(
+        "select column_name from information_schema.columns where table_name = $name and column_name like '%\\_usd' escape '\\'",
+        {"name": model.name},
+    ).fetchall()]
+    if not money:
+        return {}
+    sums = ", ".join(f"sum({column})::double" for column in money)
+    values = conn.execute(f"select {sums} from {model.name} {_day_filter(model)}", {"day": day} if model.daily else {}).fetchone()
+    return {f"total_{column}": round(value or 0.0, 6) for column, value in zip(money, values)}
+
+
+def _preview(conn, model: SqlModel, day) -> str:
+    rows = conn.execute(
+        f"select * from {model.name} {_day_filter(model)} limit 10", {"day": day} if model.daily else {}
+    ).fetchall()
+    columns = [description[0] for description in conn.description]
+    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
+    lines = ["| " + " | ".join("" if value is None else str(value) for value in row) + " |" for row in rows]
+    return "\n".join([header, *lines])
+
+
+def _unpriced_check(conn, day, threshold: float) -> dg.AssetCheckResult:
+    api_calls, unpriced, unpriced_models = conn.execute(
+        """
+        select count(*) filter (where pricing_basis <> 'gpu_billing'),
+               count(*) filter (where not priced),
+               list(distinct model order by model) filter (where not priced)
+        from fct_requests where day = $day
+        """,
+        {"day": day},
+    ).fetchone()
+    share = unpriced / api_calls if api_calls else 0.0
+    return dg.AssetCheckResult(
+        check_name=UNPRICED_SHARE,
+        passed=share <= threshold,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"unpriced_requests": unpriced, "api_requests": api_calls, "share": share,
+                  "threshold": threshold, "unpriced_models": dg.MetadataValue.json(unpriced_models or [])},
+    )

@@ -1,0 +1,31 @@
+"""The price catalog: every configured LiteLLM-format catalog version plus local overrides."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource
+from pipelines.lib.prices import price_rows
+
+
+@dg.asset(group_name="prices", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def price_catalog(costwatch: CostwatchConfigResource, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    """Token prices (USD per token) by model key and effective date, from the configured catalogs
+    and overrides. Re-read on every run, so a changed catalog re-prices the days run after it."""
+    config = costwatch.config
+    rows = price_rows(config)
+    with warehouse.get_connection() as conn:
+        conn.register("price_rows", rows)
+        conn.execute("create or replace table price_catalog as select * from price_rows")
+        conn.execute(
+            "comment on table price_catalog is 'Raw price rows: catalog versions and overrides, USD per token'"
+        )
+        conn.unregister("price_rows")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows.num_rows,
+            "catalog_versions": dg.MetadataValue.md(
+                "\n".join(f"- `{v.catalog.name}` from {v.effective_from}" for v in config.price_versions)
+            ),
+            "overrides": len(config.price_overrides),
+        }
+    )

@@ -1,0 +1,21 @@
+"""The daily job (every asset, one UTC day) and the schedule that runs it each morning."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+DAILY_JOB = "costwatch_daily"
+
+
+def build_daily_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        DAILY_JOB,
+        selection=dg.AssetSelection.all(),
+        partitions_def=partitions,
+        description="Ingest, price and roll up one UTC day; unpartitioned assets (prices, views) refresh with it.",
+    )
+
+
+def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition):
+    # 06:15 UTC: yesterday is complete, late log batches have landed, and the team reads it at 09:00.
+    return dg.build_schedule_from_partitioned_job(job, hour_of_day=6, minute_of_hour=15)

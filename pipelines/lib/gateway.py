@@ -1,0 +1,492 @@
+"""Gateway request logs: read any supported format into canonical records, or a quarantine row.
+
+Every input record ends in exactly one of three places, so a day's lines always add up:
+kept (a canonical record), quarantined (with its reason and verbatim text), or counted as a
+duplicate delivery of a kept `request_id`.
+
+Files are split into records in Python and parsed in DuckDB. Python owns the byte level
+(gzip, BOM, CRLF, invalid UTF-8 caught per line instead of failing the file); DuckDB's
+`json_valid` and JSON functions then validate and project a million records a second while
+keeping bad lines verbatim. polars' NDJSON reader would fail the whole file on one bad line.
+
+Token semantics are normalised here, per source, to the canonical rule: `input_tokens` counts
+ALL prompt tokens, cache reads and cache writes included.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.lib.lake import sql_string, write_json_atomic, write_partition
+
+RAW_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("line_no", pa.int64()),  # 1-based line (JSONL) or record number (CSV/JSON exports)
+        ("raw", pa.string()),  # verbatim record text; for undecodable bytes, a replacement-decoded copy
+        ("read_error", pa.string()),  # set when the record failed before JSON parsing
+    ]
+)
+
+_BOM = "\ufeff"
+
+
+def _open_bytes(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
+    with opener(path, "rb") as handle:
+        return handle.read()
+
+
+def read_jsonl(path: Path) -> pa.Table:
+    """One record per non-blank line. Blank lines are not records and are not counted."""
+    data = _open_bytes(path)
+    try:
+        lines = data.decode("utf-8").split("\n")
+        decode_failed: set[int] = set()
+    except UnicodeDecodeError:
+        lines, decode_failed = [], set()
+        for index, chunk in enumerate(data.split(b"\n")):
+            try:
+                lines.append(chunk.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append(chunk.decode("utf-8", errors="replace"))
+                decode_failed.add(index)
+    if lines and lines[0].startswith(_BOM):
+        lines[0] = lines[0][1:]
+    line_numbers, raws, errors = [], [], []
+    for index, line in enumerate(lines):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        line_numbers.append(index + 1)
+        raws.append(line)
+        errors.append("not_utf8" if index in decode_failed else None)
+    return _raw_table(path, line_numbers, raws, errors)
+
+
+def read_litellm_export(path: Path) -> pa.Table:
+    """A `LiteLLM_SpendLogs` export: CSV with a header row, a JSON array (or `{"data": [...]}`),
+    or JSON lines. Each row becomes one JSON object record."""
+    data = _open_bytes(path)
+    text = data.decode("utf-8", errors="replace").lstrip(_BOM)
+    stripped = text.lstrip()
+    if stripped.startswith("[") or stripped.startswith("{") and not _looks_like_jsonl(stripped):
+        return _read_json_document(path, stripped)
+    if stripped.startswith("{"):
+        return read_jsonl(path)
+    numbers, raws, errors = [], [], []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    for number, row in enumerate(reader, start=1):
+        if not any(cell.strip() for cell in row):
+            continue
+        numbers.append(number)
+        if header is None or len(row) != len(header):
+            raws.append(json.dumps(row))
+            errors.append(f"ragged_row:{len(row)}_fields_for_{len(header or [])}_columns")
+            continue
+        raws.append(json.dumps(dict(zip(header, row)), ensure_ascii=False))
+        errors.append(None)
+    return _raw_table(path, numbers, raws, errors)
+
+
+def _looks_like_jsonl(text: str) -> bool:
+    first_line = text.split("\n", 1)[0].strip()
+    try:
+        return isinstance(json.loads(first_line), dict) and "\n" in text.strip()
+    except ValueError:
+        return False
+
+
+def _read_json_document(path: Path, text: str) -> pa.Table:
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        # A broken document has no record boundaries: it is one quarantined record.
+        return _raw_table(path, [1], [text[:100_000]], [f"bad_json_document:{error.msg}"])
+    rows = document.get("data") if isinstance(document, dict) else document
+    if not isinstance(rows, list):
+        return _raw_table(path, [1], [text[:100_000]], ["bad_json_document:no_list_of_rows"])
+    return _raw_table(
+        path,
+        list(range(1, len(rows) + 1)),
+        [json.dumps(row, ensure_ascii=False) for row in rows],
+        [None] * len(rows),
+    )
+
+
+def _raw_table(path: Path, numbers: list[int], raws: list[str], errors: list[str | None]) -> pa.Table:
+    return pa.table(
+        {
+            "source_file": pa.array([str(path)] * len(numbers), pa.string()),
+            "line_no": pa.array(numbers, pa.int64()),
+            "raw": pa.array(raws, pa.string()),
+            "read_error": pa.array(errors, pa.string()),
+        },
+        schema=RAW_SCHEMA,
+    )
+
+
+READERS = {"canonical": read_jsonl, "litellm_spend_logs": read_litellm_export}
+
+# Per format: a projection of `records` (raw, j = parsed JSON object or NULL) onto the canonical
+# fields, each still JSON (numbers) or VARCHAR (text), so one validation applies to all.
+_CANONICAL_FIELDS = """
+    j->>'request_id' as request_id,
+    j->>'ts' as ts_text,
+    j->'duration_ms' as duration_json,
+    j->>'provider' as provider,
+    j->>'model' as model,
+    j->>'feature' as feature,
+    j->>'user_id' as user_id,
+    j->'input_tokens' as input_json,            -- inclusive of cache reads and writes
+    j->'cached_input_tokens' as cached_json,
+    j->'cache_creation_input_tokens' as creation_json,
+    j->'output_tokens' as output_json,
+    j->'gateway_cache_hit' as cache_hit_json,
+    j->>'status' as status,
+    j->>'pool' as pool,
+    j->>'replica_id' as replica_id,
+    j->>'workload' as workload,
+    j->'tags' as tags_json
+"""
+
+# LiteLLM reports usage the OpenAI way for every provider: `prompt_tokens` includes cached
+# tokens, which `metadata.usage_object` breaks out as `cache_read_input_tokens` (Anthropic via
+# LiteLLM) or `prompt_tokens_details.cached_tokens` (OpenAI), plus `cache_creation_input_tokens`.
+# CSV exports carry every cell as text, so numbers arrive as strings of digits.
+_LITELLM_FIELDS = """
+    j->>'request_id' as request_id,
+    j->>'startTime' as ts_text,
+    coalesce(
+        _num(j->'request_duration_ms'),
+        to_json(round(epoch_ms(try_cast(j->>'endTime' as timestamptz))
+                      - epoch_ms(try_cast(j->>'startTime' as timestamptz))))
+    ) as duration_json,
+    coalesce(nullif(j->>'custom_llm_provider', ''),
+             case when contains(j->>'model', '/') then split_part(j->>'model', '/', 1) end) as provider,
+    case when contains(j->>'model', '/') then split_part(j->>'model', '/', 2) else j->>'model' end as model,
+    coalesce(nullif(_meta(j)->'spend_logs_metadata'->>'feature', ''),
+             nullif(regexp_extract(j->>'request_tags', '"feature:([^"]+)"', 1), '')) as feature,
+    coalesce(nullif(j->>'end_user', ''), nullif(j->>'user', '')) as user_id,
+    _num(j->'prompt_tokens') as input_json,
+    coalesce(_num(_meta(j)->'usage_object'->'cache_read_input_tokens'),
+             _num(_meta(j)->'usage_object'->'prompt_tokens_details'->'cached_tokens')) as cached_json,
+    _num(_meta(j)->'usage_object'->'cache_creation_input_tokens') as creation_json,
+    _num(j->'completion_tokens') as output_json,
+    case lower(coalesce(j->>'cache_hit', ''))
+        when 'true' then 'true'::json when 'false' then 'false'::json when '' then null
+        else j->'cache_hit' end as cache_hit_json,
+    case lower(coalesce(j->>'status', 'success'))
+        when 'success' then 'ok' when 'failure' then 'error' else j->>'status' end as status,
+    null::varchar as pool,
+    null::varchar as replica_id,
+    null::varchar as workload,
+    json_object('team_id', nullif(j->>'team_id', ''), 'request_tags', j->>'request_tags',
+                'api_key_alias', _meta(j)->>'user_api_key_alias') as tags_json
+"""
+
+FIELD_SQL = {"canonical": _CANONICAL_FIELDS, "litellm_spend_logs": _LITELLM_FIELDS}
+
+_MACROS = """
+create or replace temp macro _meta(j) as
+    case when json_type(j->'metadata') = 'VARCHAR' and json_valid(j->>'metadata')
+         then (j->>'metadata')::json else j->'metadata' end;
+create or replace temp macro _num(x) as
+    case when json_type(x) = 'VARCHAR' and regexp_full_match(trim(x->>'$'), '-?[0-9]+')
+         then trim(x->>'$')::json else x end;
+-- A token count: JSON integer (or integral double) -> BIGINT; absent -> 0; else NULL (bad type).
+create or replace temp macro _tokens(x) as
+    case when x is null or json_type(x) = 'NULL' then 0
+         when json_type(x) in ('BIGINT', 'UBIGINT') then try_cast(x::varchar as bigint)
+         when json_type(x) = 'DOUBLE' and try_cast(x::varchar as double) = floor(try_cast(x::varchar as double))
+              and abs(try_cast(x::varchar as double)) < 9e15
+              then try_cast(x::varchar as double)::bigint
+         end;
+create or replace temp macro _token_type_ok(x) as
+    x is null or json_type(x) = 'NULL' or _tokens(x) is not null;
+"""
+
+
+def parse_records(conn: duckdb.DuckDBPyConnection, raw: pa.Table, fmt: str, view: str) -> None:
+    """Create temp view `view` over `raw`: one row per record with canonical typed columns,
+    `day` (UTC) where the timestamp is known, and `reason` (NULL for a good record)."""
+    conn.execute("set TimeZone = 'UTC'")
+    conn.execute(_MACROS)
+    table_name = f"{view}_raw"
+    conn.register(table_name, raw)
+    conn.execute(
+        f"""
+        create or replace temp view {view} as
+        with records as (
+            select *, case when read_error is null and json_valid(raw) then raw::json end as parsed
+            from {table_name}
+        ),
+        objects as (
+            select *, case when json_type(parsed) = 'OBJECT' then parsed end as j from records
+        ),
+        fields as (
+            select source_file, line_no, raw, read_error, parsed, j,
+                {FIELD_SQL[fmt]}
+            from objects
+        ),
+        typed as (
+            select *,
+                try_cast(ts_text as timestamptz) as ts,
+                _tokens(input_json) as input_tokens,
+                _tokens(cached_json) as cached_input_tokens,
+                _tokens(creation_json) as cache_creation_input_tokens,
+                _tokens(output_json) as output_tokens,
+                case when duration_json is null or json_type(duration_json) = 'NULL' then null
+                     else _tokens(duration_json) end as duration_ms,
+                case when cache_hit_json is null or json_type(cache_hit_json) = 'NULL' then false
+                     when json_type(cache_hit_json) = 'BOOLEAN' then cache_hit_json::varchar = 'true'
+                     end as gateway_cache_hit
+            from fields
+        )
+        select
+            source_file, line_no, raw,
+            request_id, ts, (ts at time zone 'UTC')::date as day,
+            duration_ms, provider, model, feature, user_id,
+            input_tokens, cached_input_tokens, cache_creation_input_tokens, output_tokens,
+            gateway_cache_hit, status, pool, replica_id, workload,
+            case when tags_json is null or json_type(tags_json) = 'NULL' then null
+                 else tags_json::varchar end as tags,
+            case
+                when read_error is not null then read_error
+                when parsed is null then 'bad_json'
+                when j is null then 'not_an_object'
+                when coalesce(trim(request_id), '') = '' then 'missing_request_id'
+                when ts_text is null then 'missing_ts'
+                when ts is null then 'bad_ts'
+                when coalesce(trim(model), '') = '' then 'missing_model'
+                when not _token_type_ok(input_json) then 'bad_type:input_tokens'
+                when not _token_type_ok(cached_json) then 'bad_type:cached_input_tokens'
+                when not _token_type_ok(creation_json) then 'bad_type:cache_creation_input_tokens'
+                when not _token_type_ok(output_json) then 'bad_type:output_tokens'
+                when not _token_type_ok(duration_json) then 'bad_type:duration_ms'
+                when gateway_cache_hit is null then 'bad_type:gateway_cache_hit'
+                when input_tokens < 0 then 'negative:input_tokens'
+                when cached_input_tokens < 0 then 'negative:cached_input_tokens'
+                when cache_creation_input_tokens < 0 then 'negative:cache_creation_input_tokens'
+                when output_tokens < 0 then 'negative:output_tokens'
+                when duration_ms < 0 then 'negative:duration_ms'
+                when cached_input_tokens > input_tokens then 'cached_exceeds_input'
+                when cached_input_tokens + cache_creation_input_tokens > input_tokens
+                    then 'cache_reads_and_writes_exceed_input'
+                when status is not null and status not in ('ok', 'error') then 'bad_status'
+                when workload is not null and workload not in ('interactive', 'batch') then 'bad_workload'
+            end as reason
+        from typed
+        """
+    )
+
+
+def assign_days(conn: duckdb.DuckDBPyConnection, view: str, table: str, fallback_day: dt.date) -> None:
+    """Materialise `view` as temp table `table` with `assigned_day` on every record.
+
+    A record with a readable timestamp belongs to its UTC day, good or bad. One without (bad
+    JSON, a missing or broken `ts`) is counted on the day of the nearest good record before it in the same file (after it when
+    it is the first), and on `fallback_day` when its file holds no good record at all. This
+    puts every line on exactly one day, so per-day counts add up to the file.
+    """
+    conn.execute(
+        f"""
+        create or replace temp table {table} as
+        select *,
+            coalesce(
+                day,
+                last_value(case when reason is null then day end ignore nulls)
+                    over (partition by source_file order by line_no
+                          rows between unbounded preceding and current row),
+                first_value(case when reason is null then day end ignore nulls)
+                    over (partition by source_file order by line_no
+                          rows between current row and unbounded following),
+                $fallback_day::date
+            ) as assigned_day
+        from {view}
+        """,
+        {"fallback_day": fallback_day},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One day's ingest
+
+
+CANONICAL_COLUMNS = (
+    "request_id, ts, duration_ms, provider, model, feature, user_id, input_tokens, "
+    "cached_input_tokens, cache_creation_input_tokens, output_tokens, gateway_cache_hit, "
+    "status, pool, replica_id, workload, tags"
+)
+
+MANIFEST_NAME = "gateway_logs.json"
+
+
+@dataclass
+class DayIngest:
+    """What a day's ingest read and where every line went. lines = kept + quarantined + duplicates."""
+
+    day: dt.date
+    files_read: list[str] = field(default_factory=list)
+    files_skipped: int = 0
+    lines: int = 0
+    kept: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    conflicting_duplicates: int = 0  # repeated request_id whose fields differ from the kept copy
+    quarantine_by_reason: dict[str, int] = field(default_factory=dict)
+    per_file: list[dict] = field(default_factory=list)
+
+
+def _file_state(path: Path) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def load_manifest(lake_dir: Path) -> dict:
+    path = lake_dir / "_manifests" / MANIFEST_NAME
+    if not path.exists():
+        return {"files": {}, "ingested": {}}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def stale_days(lake_dir: Path, files: list[tuple[Path, str]]) -> list[dt.date]:
+    """Days already ingested whose input changed since: a file that held the day changed or
+    vanished, or a file the manifest has not seen yet (it may hold any day)."""
+    manifest = load_manifest(lake_dir)
+    current = {str(path): _file_state(path) for path, _ in files}
+    unseen = [name for name in current if name not in manifest["files"]]
+    stale = set()
+    for day, read_states in manifest["ingested"].items():
+        for name, state in read_states.items():
+            if current.get(name) != state:
+                stale.add(day)
+        if unseen:
+            stale.add(day)
+    return sorted(dt.date.fromisoformat(day) for day in stale)
+
+
+def ingest_day(
+    conn: duckdb.DuckDBPyConnection, lake_dir: Path, files: list[tuple[Path, str]], day: dt.date
+) -> DayIngest:
+    """Read every file that can hold `day`, and write the day's partitions of
+    `gateway_requests`, `gateway_quarantine` and `gateway_ingest_audit` to the lake."""
+    manifest = load_manifest(lake_dir)
+    result = DayIngest(day=day)
+    day_tables = []
+    read_states = {}
+    for index, (path, fmt) in enumerate(files):
+        name = str(path)
+        state = _file_state(path)
+        known = manifest["files"].get(name)
+        if known and {"size": known["size"], "mtime_ns": known["mtime_ns"]} == state and day.isoformat() not in known["days"]:
+            result.files_skipped += 1
+            continue
+        table = f"file_{index}"
+        parse_records(conn, READERS[fmt](path), fmt, f"{table}_parsed")
+        fallback = dt.datetime.fromtimestamp(state["mtime_ns"] / 1e9, dt.timezone.utc).date()
+        assign_days(conn, f"{table}_parsed", table, fallback)
+        days_held = [row[0].isoformat() for row in conn.execute(f"select distinct assigned_day from {table} order by 1").fetchall()]
+        manifest["files"][name] = {**state, "format": fmt, "days": days_held}
+        if day.isoformat() in days_held:
+            result.files_read.append(name)
+            read_states[name] = state
+            day_tables.append((table, fmt))
+        else:
+            conn.execute(f"drop table {table}")
+
+    if not day_tables:
+        # No file holds the day: an empty day with the same columns as a real one.
+        parse_records(conn, RAW_SCHEMA.empty_table(), "canonical", "no_file_parsed")
+        assign_days(conn, "no_file_parsed", "no_file", day)
+        day_tables.append(("no_file", "canonical"))
+    union = " union all ".join(
+        f"select *, {sql_string(fmt)} as source_format from {table} where assigned_day = $day"
+        for table, fmt in day_tables
+    )
+    conn.execute(
+        f"""
+        create or replace temp table day_records as
+        select *,
+            case when reason is null then
+                row_number() over (partition by case when reason is null then request_id end
+                                   order by source_file, line_no)
+            end as delivery
+        from ({union})
+        """,
+        {"day": day},
+    )
+    params = {}
+    kept = write_partition(
+        conn,
+        f"select {CANONICAL_COLUMNS}, source_format, source_file, line_no from day_records "
+        "where reason is null and delivery = 1 order by ts, request_id",
+        lake_dir, "gateway_requests", day, params,
+    )
+    quarantined = write_partition(
+        conn,
+        "select source_file, line_no, source_format, reason, raw from day_records "
+        "where reason is not null order by source_file, line_no",
+        lake_dir, "gateway_quarantine", day, params,
+    )
+    write_partition(
+        conn,
+        """
+        select source_file, source_format,
+            count(*) as lines,
+            count(*) filter (where reason is null and delivery = 1) as kept,
+            count(*) filter (where reason is not null) as quarantined,
+            count(*) filter (where delivery > 1) as duplicates
+        from day_records group by all order by source_file
+        """,
+        lake_dir, "gateway_ingest_audit", day, params,
+    )
+    counts = conn.execute(
+        """
+        with firsts as (select * from day_records where delivery = 1),
+        repeats as (select * from day_records where delivery > 1)
+        select
+            (select count(*) from day_records),
+            (select count(*) from repeats),
+            (select count(*) from repeats r join firsts f using (request_id)
+             where (r.ts, r.model, r.input_tokens, r.cached_input_tokens, r.cache_creation_input_tokens,
+                    r.output_tokens, r.gateway_cache_hit)
+                   is distinct from
+                   (f.ts, f.model, f.input_tokens, f.cached_input_tokens, f.cache_creation_input_tokens,
+                    f.output_tokens, f.gateway_cache_hit))
+        """
+    ).fetchone()
+    result.lines, result.duplicates, result.conflicting_duplicates = counts
+    result.kept, result.quarantined = kept, quarantined
+    result.quarantine_by_reason = dict(
+        conn.execute(
+            "select reason, count(*) from day_records where reason is not null group by 1 order by 2 desc, 1"
+        ).fetchall()
+    )
+    result.per_file = [
+        dict(zip(("source_file", "lines", "kept", "quarantined", "duplicates"), row))
+        for row in conn.execute(
+            """select source_file, count(*), count(*) filter (where reason is null and delivery = 1),
+                      count(*) filter (where reason is not null), count(*) filter (where delivery > 1)
+               from day_records group by 1 order by 1"""
+        ).fetchall()
+    ]
+    for table, _ in day_tables:
+        conn.execute(f"drop table {table}")
+    conn.execute("drop table day_records")
+
+    manifest["ingested"][day.isoformat()] = read_states
+    write_json_atomic(lake_dir / "_manifests" / MANIFEST_NAME, manifest)
+    return result

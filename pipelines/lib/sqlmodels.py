@@ -1,0 +1,156 @@
+"""SQL models: one `sql/**/<name>.sql` file = one warehouse relation = one Dagster asset.
+
+A model file opens with a block comment: its first line says what the table is and its grain;
+the rest is YAML with `materialized` and the column documentation that becomes `COMMENT ON`.
+Dependencies are the relations the query reads, found by parsing it with sqlglot (CTE names
+excluded), so they cannot drift from the SQL.
+
+Materializations:
+  view           `create or replace view` (staging: renames, casts, defaults)
+  table          rebuilt whole (small reference tables)
+  daily_parquet  the day's rows (`$day`) written as the model's lake partition, atomically,
+                 with a view over all days: per-request facts never accumulate in DuckDB
+  daily_table    the day's rows replace that day's rows of a warehouse table in one transaction
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from pipelines.lib.lake import dataset_view_sql, sql_string, write_partition
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+MATERIALIZATIONS = ("view", "table", "daily_parquet", "daily_table")
+DAILY = ("daily_parquet", "daily_table")
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    name: str
+    layer: str  # staging / intermediate / marts: the folder it lives in
+    path: Path
+    query: str  # the select, with `$day` as the partition parameter where daily
+    description: str
+    materialized: str
+    columns: dict[str, str]
+    reads: tuple[str, ...]  # relations the query reads (models or lake/source tables)
+
+    @property
+    def daily(self) -> bool:
+        return self.materialized in DAILY
+
+
+_HEADER = re.compile(r"\A\s*/\*(?P<body>.*?)\*/", re.S)
+
+
+def parse_model(path: Path) -> SqlModel:
+    text = path.read_text(encoding="utf-8")
+    header = _HEADER.match(text)
+    if not header:
+        raise ValueError(f"{path}: a model must open with a /* description */ block comment")
+    first_line, _, rest = header.group("body").strip().partition("\n")
+    meta, columns = _header_fields(rest)
+    materialized = meta.get("materialized")
+    if materialized not in MATERIALIZATIONS:
+        raise ValueError(f"{path}: materialized must be one of {MATERIALIZATIONS}, got {materialized!r}")
+    query = text[header.end():].strip().rstrip(";")
+    if materialized in DAILY and "$day" not in query:
+        raise ValueError(f"{path}: a daily model must filter its input with $day")
+    return SqlModel(
+        name=path.stem,
+        layer=path.parent.name,
+        path=path,
+        query=query,
+        description=first_line.strip(),
+        materialized=materialized,
+        columns=columns,
+        reads=tables_read(query),
+    )
+
+
+def _header_fields(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """`key: value` lines; lines indented under `columns:` document one column each. Not YAML:
+    a column's text is prose and may hold colons."""
+    meta: dict[str, str] = {}
+    columns: dict[str, str] = {}
+    in_columns = False
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, _, value = line.strip().partition(":")
+        if line[0].isspace() and in_columns:
+            columns[key.strip()] = value.strip()
+        else:
+            in_columns = key.strip() == "columns"
+            meta[key.strip()] = value.strip()
+    return meta, columns
+
+
+def tables_read(query: str) -> tuple[str, ...]:
+    """Relations a query reads, CTE names excluded."""
+    tree = sqlglot.parse_one(query.replace("$day", "'1970-01-01'"), read="duckdb")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    names = {table.name for table in tree.find_all(exp.Table) if table.name and not isinstance(table.this, exp.Anonymous)}
+    return tuple(sorted(names - ctes))
+
+
+@cache
+def load_models(sql_dir: Path = SQL_DIR) -> dict[str, SqlModel]:
+    models = {}
+    for path in sorted(sql_dir.rglob("*.sql")):
+        model = parse_model(path)
+        if model.name in models:
+            raise ValueError(f"two SQL models are named {model.name}: {models[model.name].path} and {path}")
+        models[model.name] = model
+    return models
+
+
+def run_model(conn: duckdb.DuckDBPyConnection, model: SqlModel, lake_dir: Path, day: dt.date | None) -> int:
+    """Materialize one model (for `day` when daily). Returns the rows written (or now in the view)."""
+    conn.execute("set TimeZone = 'UTC'")
+    if model.materialized == "view":
+        conn.execute(f"create or replace view {model.name} as {model.query}")
+        _comment(conn, model, "view")
+        return conn.execute(f"select count(*) from {model.name}").fetchone()[0]
+    if model.materialized == "table":
+        conn.execute(f"create or replace table {model.name} as {model.query}")
+        _comment(conn, model, "table")
+        return conn.execute(f"select count(*) from {model.name}").fetchone()[0]
+    if day is None:
+        raise ValueError(f"{model.name} is daily: run it for a day")
+    params = {"day": day}
+    if model.materialized == "daily_parquet":
+        rows = write_partition(conn, f"select * exclude (day) from ({model.query})", lake_dir, model.name, day, params)
+        conn.execute(dataset_view_sql(lake_dir, model.name))
+        _comment(conn, model, "view")
+        return rows
+    conn.execute("begin transaction")
+    try:
+        conn.execute(f"create table if not exists {model.name} as select * from ({model.query}) where false", params)
+        conn.execute(f"delete from {model.name} where day = $day", params)
+        conn.execute(f"insert into {model.name} by name {model.query}", params)
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    _comment(conn, model, "table")
+    return conn.execute(f"select count(*) from {model.name} where day = $day", params).fetchone()[0]
+
+
+def _comment(conn: duckdb.DuckDBPyConnection, model: SqlModel, kind: str) -> None:
+    # COMMENT ON takes a literal, not a parameter; the text comes from our own model files.
+    conn.execute(f"comment on {kind} {model.name} is {sql_string(model.description)}")
+    existing = {row[0] for row in conn.execute(
+        "select column_name from information_schema.columns where table_name = $name", {"name": model.name}
+    ).fetchall()}
+    for column, text in model.columns.items():
+        if column in existing:
+            conn.execute(f"comment on column {model.name}.{column} is {sql_string(text)}")

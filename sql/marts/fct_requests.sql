@@ -1,0 +1,118 @@
+/* Priced LLM calls; one row per request. A view over the per-day Parquet partitions in the lake.
+materialized: daily_parquet
+columns:
+  request_id: Unique id of the LLM call.
+  ts: Request start, UTC.
+  day: UTC day of ts.
+  price_key: Catalog or override key the model resolved to (dated snapshots and provider prefixes resolve to their entry); NULL when none.
+  pricing_basis: catalog, override, gpu_billing (self-hosted: cost comes from GPU billing, not token prices) or unpriced.
+  priced: False when the model has no price and is not self-hosted; such calls have a NULL cost and are counted, never costed at zero.
+  input_tokens: All prompt tokens, cache reads and writes included.
+  uncached_input_tokens: input_tokens minus cache reads and cache writes.
+  cost_usd: What the provider charges for the call, USD = uncached input x input price + cache reads x cache-read price + cache writes x cache-write price + output x output price. 0 for a gateway cache hit; NULL when unpriced or self-hosted.
+  list_cost_usd: The call priced with every input token at the input price (no prompt-cache effect), USD; 0 for a gateway cache hit.
+  prompt_cache_savings_usd: list_cost_usd minus cost_usd: what prompt caching saved on this call, USD (negative when cache writes cost more than they saved).
+  gateway_cache_avoided_usd: For a gateway cache hit, what the call would have cost, USD; else 0.
+*/
+with requests as (
+    select * from stg_gateway_requests where day = $day
+),
+
+day_prices as (
+    -- The one price per key in force on the day; an override beats the catalog.
+    select *
+    from stg_prices
+    where effective_from <= $day and (effective_to is null or $day < effective_to)
+    qualify row_number() over (partition by model_key order by priority) = 1
+),
+
+models as (
+    select distinct provider, model from requests
+),
+
+key_candidates as (
+    -- How a logged model name finds its catalog entry, most specific first.
+    select provider, model, model as model_key, 1 as key_rank from models
+    union all
+    select provider, model, provider || '/' || model, 2 from models
+    union all
+    select provider, model, regexp_replace(model, '-(\d{4}-\d{2}-\d{2}|\d{8})$', ''), 3 from models
+    union all
+    select provider, model, regexp_replace(model, '^[a-z_]+/', ''), 4 from models
+),
+
+resolved as (
+    select
+        key_candidates.provider,
+        key_candidates.model,
+        arg_min(day_prices.model_key, key_candidates.key_rank) as price_key
+    from key_candidates
+    join day_prices using (model_key)
+    group by all
+),
+
+priced as (
+    select
+        requests.*,
+        resolved.price_key,
+        case
+            when requests.provider = 'self_hosted' or requests.pool is not null then 'gpu_billing'
+            when resolved.price_key is null then 'unpriced'
+            when day_prices.price_source = 'override' then 'override'
+            else 'catalog'
+        end as pricing_basis,
+        day_prices.input_cost_per_token,
+        day_prices.output_cost_per_token,
+        day_prices.cache_read_input_token_cost,
+        day_prices.cache_creation_input_token_cost
+    from requests
+    left join resolved using (provider, model)
+    left join day_prices on day_prices.model_key = resolved.price_key
+),
+
+costed as (
+    select
+        *,
+        case when pricing_basis in ('catalog', 'override') then
+            uncached_input_tokens * input_cost_per_token
+            + cached_input_tokens * cache_read_input_token_cost
+            + cache_creation_input_tokens * cache_creation_input_token_cost
+            + output_tokens * output_cost_per_token
+        end as call_cost_usd,
+        case when pricing_basis in ('catalog', 'override') then
+            input_tokens * input_cost_per_token + output_tokens * output_cost_per_token
+        end as call_list_cost_usd
+    from priced
+)
+
+select
+    request_id,
+    ts,
+    day,
+    feature,
+    user_id,
+    provider,
+    model,
+    price_key,
+    pricing_basis,
+    pricing_basis <> 'unpriced' as priced,
+    pool,
+    replica_id,
+    workload,
+    status,
+    duration_ms,
+    input_tokens,
+    cached_input_tokens,
+    cache_creation_input_tokens,
+    uncached_input_tokens,
+    output_tokens,
+    gateway_cache_hit,
+    cast(case when gateway_cache_hit then 0 else call_cost_usd end as decimal(18, 12)) as cost_usd,
+    cast(case when gateway_cache_hit then 0 else call_list_cost_usd end as decimal(18, 12)) as list_cost_usd,
+    cast(case when gateway_cache_hit then 0 else call_list_cost_usd - call_cost_usd end as decimal(18, 12))
+        as prompt_cache_savings_usd,
+    cast(case when gateway_cache_hit then call_cost_usd else 0 end as decimal(18, 12)) as gateway_cache_avoided_usd,
+    tags,
+    source_format
+from costed
+order by ts, request_id

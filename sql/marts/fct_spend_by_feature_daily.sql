@@ -1,0 +1,27 @@
+/* API spend per day x feature.
+materialized: daily_table
+columns:
+  users: Distinct users of the feature that day.
+  cost_usd: Provider charges, USD.
+  unpriced_requests: Calls whose model has no price (cost unknown, not zero).
+*/
+with spend as (
+    select * from fct_spend_daily where day = $day
+)
+
+select
+    day,
+    feature,
+    count(distinct user_id) as users,
+    sum(requests)::bigint as requests,
+    sum(error_requests)::bigint as error_requests,
+    sum(unpriced_requests)::bigint as unpriced_requests,
+    sum(input_tokens)::bigint as input_tokens,
+    sum(cached_input_tokens)::bigint as cached_input_tokens,
+    sum(output_tokens)::bigint as output_tokens,
+    sum(cost_usd)::decimal(18, 6) as cost_usd,
+    sum(prompt_cache_savings_usd)::decimal(18, 6) as prompt_cache_savings_usd,
+    sum(gateway_cache_avoided_usd)::decimal(18, 6) as gateway_cache_avoided_usd
+from spend
+group by all
+order by all

@@ -1,0 +1,26 @@
+/* API spend per day x user.
+materialized: daily_table
+columns:
+  features: Distinct features the user reached that day.
+  cost_usd: Provider charges, USD.
+  unpriced_requests: Calls whose model has no price (cost unknown, not zero).
+*/
+with spend as (
+    select * from fct_spend_daily where day = $day
+)
+
+select
+    day,
+    user_id,
+    count(distinct feature) as features,
+    sum(requests)::bigint as requests,
+    sum(unpriced_requests)::bigint as unpriced_requests,
+    sum(input_tokens)::bigint as input_tokens,
+    sum(cached_input_tokens)::bigint as cached_input_tokens,
+    sum(output_tokens)::bigint as output_tokens,
+    sum(cost_usd)::decimal(18, 6) as cost_usd,
+    sum(prompt_cache_savings_usd)::decimal(18, 6) as prompt_cache_savings_usd,
+    sum(gateway_cache_avoided_usd)::decimal(18, 6) as gateway_cache_avoided_usd
+from spend
+group by all
+order by all

@@ -1,0 +1,27 @@
+/* Token prices per model key and validity window, from every catalog version and the config's overrides.
+materialized: view
+columns:
+  model_key: Catalog key (LiteLLM model name) or override name.
+  input_cost_per_token: USD per uncached prompt token.
+  output_cost_per_token: USD per generated token.
+  cache_read_input_token_cost: USD per prompt token read from cache; the input price when the catalog gives none (no known discount).
+  cache_creation_input_token_cost: USD per prompt token written to cache; the input price when the catalog gives none (OpenAI charges no write premium).
+  effective_from: First day (UTC) this price applies.
+  effective_to: First day it no longer applies (the next version's effective_from); NULL while current.
+  price_source: catalog:<file> or override.
+  priority: 0 for an override, 1 for a catalog price; the lower wins on the same day.
+*/
+select
+    model_key,
+    litellm_provider,
+    input_cost_per_token,
+    output_cost_per_token,
+    coalesce(cache_read_input_token_cost, input_cost_per_token) as cache_read_input_token_cost,
+    coalesce(cache_creation_input_token_cost, input_cost_per_token) as cache_creation_input_token_cost,
+    effective_from,
+    lead(effective_from) over (
+        partition by model_key, price_source = 'override' order by effective_from
+    ) as effective_to,
+    price_source,
+    case when price_source = 'override' then 0 else 1 end as priority
+from price_catalog
