@@ -70,9 +70,12 @@ def _date(text: str) -> dt.date:
 
 def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     if args.changed:
+        import duckdb
+
         from pipelines.lib.gateway import stale_days
 
-        return stale_days(config.lake_dir, config.source_files("gateway_logs"))
+        with duckdb.connect() as scratch:
+            return stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
     first, last = (args.date, args.date) if args.date else (args.start, args.end)
     if last < first:
         raise ConfigError(f"--to {last} is before --from {first}; swap them")

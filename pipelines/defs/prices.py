@@ -5,6 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource
 from pipelines.lib.prices import price_rows
+from pipelines.lib.sqlmodels import comment_relation
 
 
 @dg.asset(group_name="prices", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -16,9 +17,8 @@ def price_catalog(costwatch: CostwatchConfigResource, warehouse: DuckDBResource)
     with warehouse.get_connection() as conn:
         conn.register("price_rows", rows)
         conn.execute("create or replace table price_catalog as select * from price_rows")
-        conn.execute(
-            "comment on table price_catalog is 'Raw price rows: catalog versions and overrides, USD per token'"
-        )
+        comment_relation(conn, "price_catalog", "table",
+                         "Price rows as configured: every catalog version and override, USD per token.")
         conn.unregister("price_rows")
     return dg.MaterializeResult(
         metadata={

@@ -348,6 +348,7 @@ class DayIngest:
     conflicting_duplicates: int = 0  # repeated request_id whose fields differ from the kept copy
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     per_file: list[dict] = field(default_factory=list)
+    stale_days: list[str] = field(default_factory=list)  # other ingested days whose files changed
 
 
 def _file_state(path: Path) -> dict:
@@ -355,27 +356,70 @@ def _file_state(path: Path) -> dict:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def load_manifest(lake_dir: Path) -> dict:
-    path = lake_dir / "_manifests" / MANIFEST_NAME
-    if not path.exists():
-        return {"files": {}, "ingested": {}}
-    return json.loads(path.read_text(encoding="utf-8"))
+class InputManifest:
+    """Which input files hold which days, so a day's run opens only the files that can hold it
+    and a changed file re-opens the days it holds.
+
+    Stored as `lake/_manifests/gateway_logs.json`: `files` maps a path to the size, mtime and
+    days it held when last read; `ingested` lists the days written; `stale` the ingested days
+    whose input changed since (a file that holds or held them changed, appeared or vanished).
+    """
+
+    def __init__(self, lake_dir: Path):
+        self.path = lake_dir / "_manifests" / MANIFEST_NAME
+        state = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        self.files: dict[str, dict] = state.get("files", {})
+        self.ingested: set[str] = set(state.get("ingested", []))
+        self.stale: set[str] = set(state.get("stale", []))
+
+    def is_current(self, name: str, state: dict) -> bool:
+        known = self.files.get(name)
+        return known is not None and (known["size"], known["mtime_ns"]) == (state["size"], state["mtime_ns"])
+
+    def may_hold(self, name: str, state: dict, day: dt.date) -> bool:
+        return not self.is_current(name, state) or day.isoformat() in self.files[name]["days"]
+
+    def learn(self, name: str, state: dict, fmt: str, days_held: list[str]) -> None:
+        if self.is_current(name, state):
+            return
+        affected = set(days_held) | set(self.files.get(name, {}).get("days", []))
+        self.stale |= affected & self.ingested
+        self.files[name] = {**state, "format": fmt, "days": days_held}
+
+    def forget_missing(self, present: set[str]) -> None:
+        for name in sorted(set(self.files) - present):
+            self.stale |= set(self.files.pop(name)["days"]) & self.ingested
+
+    def mark_ingested(self, day: dt.date) -> None:
+        self.ingested.add(day.isoformat())
+        self.stale.discard(day.isoformat())
+
+    def save(self) -> None:
+        write_json_atomic(
+            self.path, {"files": self.files, "ingested": sorted(self.ingested), "stale": sorted(self.stale)}
+        )
 
 
-def stale_days(lake_dir: Path, files: list[tuple[Path, str]]) -> list[dt.date]:
-    """Days already ingested whose input changed since: a file that held the day changed or
-    vanished, or a file the manifest has not seen yet (it may hold any day)."""
-    manifest = load_manifest(lake_dir)
-    current = {str(path): _file_state(path) for path, _ in files}
-    unseen = [name for name in current if name not in manifest["files"]]
-    stale = set()
-    for day, read_states in manifest["ingested"].items():
-        for name, state in read_states.items():
-            if current.get(name) != state:
-                stale.add(day)
-        if unseen:
-            stale.add(day)
-    return sorted(dt.date.fromisoformat(day) for day in stale)
+def _load_file(conn: duckdb.DuckDBPyConnection, path: Path, fmt: str, table: str, state: dict) -> list[str]:
+    """Parse a file into temp table `table` (one row per record, with `assigned_day`); returns the
+    days it holds."""
+    parse_records(conn, READERS[fmt](path), fmt, f"{table}_parsed")
+    fallback = dt.datetime.fromtimestamp(state["mtime_ns"] / 1e9, dt.timezone.utc).date()
+    assign_days(conn, f"{table}_parsed", table, fallback)
+    return [day.isoformat() for (day,) in conn.execute(f"select distinct assigned_day from {table} order by 1").fetchall()]
+
+
+def stale_days(conn: duckdb.DuckDBPyConnection, lake_dir: Path, files: list[tuple[Path, str]]) -> list[dt.date]:
+    """Ingested days whose input changed since they ran. Reads only new or changed files."""
+    manifest = InputManifest(lake_dir)
+    manifest.forget_missing({str(path) for path, _ in files})
+    for path, fmt in files:
+        state = _file_state(path)
+        if not manifest.is_current(str(path), state):
+            manifest.learn(str(path), state, fmt, _load_file(conn, path, fmt, "learn_days", state))
+            conn.execute("drop table learn_days")
+    manifest.save()
+    return sorted(dt.date.fromisoformat(day) for day in manifest.stale)
 
 
 def ingest_day(
@@ -383,26 +427,20 @@ def ingest_day(
 ) -> DayIngest:
     """Read every file that can hold `day`, and write the day's partitions of
     `gateway_requests`, `gateway_quarantine` and `gateway_ingest_audit` to the lake."""
-    manifest = load_manifest(lake_dir)
+    manifest = InputManifest(lake_dir)
+    manifest.forget_missing({str(path) for path, _ in files})
     result = DayIngest(day=day)
     day_tables = []
-    read_states = {}
     for index, (path, fmt) in enumerate(files):
-        name = str(path)
-        state = _file_state(path)
-        known = manifest["files"].get(name)
-        if known and {"size": known["size"], "mtime_ns": known["mtime_ns"]} == state and day.isoformat() not in known["days"]:
+        name, state = str(path), _file_state(path)
+        if not manifest.may_hold(name, state, day):
             result.files_skipped += 1
             continue
         table = f"file_{index}"
-        parse_records(conn, READERS[fmt](path), fmt, f"{table}_parsed")
-        fallback = dt.datetime.fromtimestamp(state["mtime_ns"] / 1e9, dt.timezone.utc).date()
-        assign_days(conn, f"{table}_parsed", table, fallback)
-        days_held = [row[0].isoformat() for row in conn.execute(f"select distinct assigned_day from {table} order by 1").fetchall()]
-        manifest["files"][name] = {**state, "format": fmt, "days": days_held}
+        days_held = _load_file(conn, path, fmt, table, state)
+        manifest.learn(name, state, fmt, days_held)
         if day.isoformat() in days_held:
             result.files_read.append(name)
-            read_states[name] = state
             day_tables.append((table, fmt))
         else:
             conn.execute(f"drop table {table}")
@@ -487,6 +525,7 @@ def ingest_day(
         conn.execute(f"drop table {table}")
     conn.execute("drop table day_records")
 
-    manifest["ingested"][day.isoformat()] = read_states
-    write_json_atomic(lake_dir / "_manifests" / MANIFEST_NAME, manifest)
+    manifest.mark_ingested(day)
+    manifest.save()
+    result.stale_days = sorted(manifest.stale)
     return result

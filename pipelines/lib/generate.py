@@ -249,7 +249,8 @@ USER_RANK_EXPONENT = 1.2
 MISSING_USER_RATIO = 0.03
 MISSING_FEATURE_RATIO = 0.01
 
-ERROR_RATIO_BY_PROVIDER = {PROVIDER_OPENAI: 0.008, PROVIDER_ANTHROPIC: 0.013, PROVIDER_SELF_HOSTED: 0.01}
+ERROR_RATIO_BY_PROVIDER = {
+    PROVIDER_OPENAI: 0.008, PROVIDER_ANTHROPIC: 0.013, PROVIDER_SELF_HOSTED: 0.01}
 
 # Delivery: the gateway flushes a record once the call ends; around midnight some records wait
 # for the next flush and land in the next day's file.
@@ -270,7 +271,8 @@ MALFORMED_KINDS = (
     "bad_timestamp",
 )
 GARBAGE_LINES = (
-    "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+    "upstream connect error or disconnect/reset before headers. "
+    "reset reason: connection termination",
     "<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>",
     "WARN gateway.flush: buffer overflow, dropped 17 spans",
 )
@@ -286,7 +288,7 @@ _STREAM_USERS = 1
 _STREAM_DAY = 2
 _STREAM_MALFORMED = 3
 
-_WRITE_CHUNK_ROWS = 200_000
+_WRITE_CHUNK_ROWS = 100_000
 
 # ---------------------------------------------------------------------------------------------
 # The plan: everything that is fixed for the whole range
@@ -480,7 +482,7 @@ def build_day_frame(plan: GenerationPlan, day: dt.date) -> pl.DataFrame:
     interactive_count, batch_count, spike_count = daily_request_counts(plan, day, rng)
     requests = _draw_requests(plan, day, rng, interactive_count, batch_count, spike_count,
                               request_id_tag="")
-    return _add_delivery(requests, day, rng).sort("ts", maintain_order=True)
+    return _add_delivery(requests, day, rng)
 
 
 def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
@@ -491,9 +493,9 @@ def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
     batch_code = _FEATURE_NAMES.index(BATCH_FEATURE)
 
     feature_code = np.concatenate([
-        rng.choice(_INTERACTIVE_FEATURE_CODES, size=interactive_count, p=_INTERACTIVE_FEATURE_SHARES),
+        rng.choice(_INTERACTIVE_FEATURE_CODES, interactive_count, p=_INTERACTIVE_FEATURE_SHARES),
         np.full(batch_count, batch_code),
-        rng.choice(_INTERACTIVE_FEATURE_CODES, size=spike_count, p=_INTERACTIVE_FEATURE_SHARES),
+        rng.choice(_INTERACTIVE_FEATURE_CODES, spike_count, p=_INTERACTIVE_FEATURE_SHARES),
     ])
     hourly_weights = INTERACTIVE_HOURLY_WEIGHTS / INTERACTIVE_HOURLY_WEIGHTS.sum()
     ms_of_day = np.concatenate([
@@ -507,6 +509,11 @@ def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
         rng.choice(USER_COUNT, size=interactive_count + batch_count, p=plan.user_rank_weights),
         np.full(spike_count, _spike_user_rank(plan, day)),
     ])
+    # Put rows in time order now, while only three columns exist, so the frame needs no sort.
+    time_order = np.argsort(ms_of_day, kind="stable")
+    feature_code, ms_of_day, user_rank = (
+        feature_code[time_order], ms_of_day[time_order], user_rank[time_order])
+    del time_order
 
     model_code = np.empty(row_count, dtype=np.int64)
     input_tokens = np.empty(row_count, dtype=np.int64)
@@ -546,7 +553,8 @@ def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
             cached_input_tokens[collapsed] * event.factor).astype(np.int64)
 
     provider_code = _MODEL_PROVIDER_CODE[model_code]
-    error_ratio = np.array([ERROR_RATIO_BY_PROVIDER[provider] for provider in _PROVIDERS])[provider_code]
+    error_ratio = np.array(
+        [ERROR_RATIO_BY_PROVIDER[provider] for provider in _PROVIDERS])[provider_code]
     is_error = (rng.random(row_count) < error_ratio) & ~gateway_cache_hit
     # A failed call produced nothing and the provider reports no cache usage for it.
     output_tokens[is_error] = 0
@@ -582,13 +590,16 @@ def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
         "status": np.where(is_error, "error", "ok"),
         "pool": pl.Series(_MODEL_POOL, dtype=pl.String).gather(model_code),
         "replica_number": np.where(gateway_cache_hit, -1, replica_number),
-        "workload": pl.Series([feature.workload for feature in FEATURES], dtype=pl.String)
-        .gather(feature_code),
-        "team": pl.Series([feature.team for feature in FEATURES], dtype=pl.String)
-        .gather(feature_code),
-        "job": pl.Series([feature.job for feature in FEATURES], dtype=pl.String).gather(feature_code),
+        "workload": _feature_attribute("workload", feature_code),
+        "team": _feature_attribute("team", feature_code),
+        "job": _feature_attribute("job", feature_code),
         "ms_of_day": ms_of_day,
     }
+
+
+def _feature_attribute(attribute: str, feature_code: np.ndarray) -> pl.Series:
+    values = [getattr(feature, attribute) for feature in FEATURES]
+    return pl.Series(values, dtype=pl.String).gather(feature_code)
 
 
 def _spike_user_rank(plan: GenerationPlan, day: dt.date) -> int:
@@ -626,35 +637,38 @@ def _duration_ms(rng: np.random.Generator, model_code: np.ndarray, input_tokens:
                  cached_input_tokens: np.ndarray, output_tokens: np.ndarray,
                  gateway_cache_hit: np.ndarray, is_error: np.ndarray) -> np.ndarray:
     row_count = model_code.size
+    uncached_input_tokens = input_tokens - cached_input_tokens
     generation_ms = (_MODEL_TTFT_MS[model_code]
-                     + (input_tokens - cached_input_tokens) / 1000 * _MODEL_MS_PER_1K_INPUT[model_code]
+                     + uncached_input_tokens / 1000 * _MODEL_MS_PER_1K_INPUT[model_code]
                      + output_tokens * _MODEL_MS_PER_OUTPUT[model_code])
     duration = generation_ms * rng.lognormal(0.0, 0.25, row_count)
     # The gateway answers a cache hit from memory.
-    cache_hit_ms = 2 + rng.lognormal(np.log(12), 0.5, row_count)
+    duration[gateway_cache_hit] = 2 + rng.lognormal(np.log(12), 0.5, int(gateway_cache_hit.sum()))
     # Errors: rate limits fail fast, server errors take a while, timeouts hit the 60 s limit.
-    error_kind = rng.choice(3, size=row_count, p=[0.5, 0.35, 0.15])
-    error_ms = np.choose(error_kind, [
-        rng.lognormal(np.log(180), 0.4, row_count),
-        rng.lognormal(np.log(2_500), 0.6, row_count),
-        60_000 + rng.integers(0, 500, row_count),
+    error_count = int(is_error.sum())
+    error_kind = rng.choice(3, size=error_count, p=[0.5, 0.35, 0.15])
+    duration[is_error] = np.choose(error_kind, [
+        rng.lognormal(np.log(180), 0.4, error_count),
+        rng.lognormal(np.log(2_500), 0.6, error_count),
+        60_000 + rng.integers(0, 500, error_count),
     ])
-    duration = np.where(gateway_cache_hit, cache_hit_ms, np.where(is_error, error_ms, duration))
     return np.rint(duration).astype(np.int64)
 
 
 def _add_delivery(requests: dict, day: dt.date, rng: np.random.Generator) -> pl.DataFrame:
     """Attach when each line reached a file, and when (if ever) it was delivered again."""
-    ms_of_day = requests.pop("ms_of_day")
+    ms_of_day = requests["ms_of_day"]
     row_count = ms_of_day.size
     ts_ms = requests["ts_ms"]
 
     # Records are flushed once the call ends.
-    arrival_ms = ts_ms + requests["duration_ms"] + 1 + np.rint(rng.exponential(800, row_count)).astype(np.int64)
+    flush_delay_ms = 1 + np.rint(rng.exponential(800, row_count)).astype(np.int64)
+    arrival_ms = ts_ms + requests["duration_ms"] + flush_delay_ms
     # Records from the last minutes of the day can miss the midnight file rotation.
-    minutes_into_late_window = np.clip(
+    share_of_late_window = np.clip(
         (ms_of_day - (DAY_MS - LATE_WINDOW_MS)) / LATE_WINDOW_MS, 0.0, 1.0)
-    held_for_next_flush = rng.random(row_count) < np.minimum(1.0, LATE_RAMP * minutes_into_late_window)
+    late_probability = np.minimum(1.0, LATE_RAMP * share_of_late_window)
+    held_for_next_flush = rng.random(row_count) < late_probability
     next_midnight_ms = _epoch_ms(day) + DAY_MS
     arrival_ms = np.where(held_for_next_flush,
                           next_midnight_ms + rng.integers(0, LATE_FLUSH_MAX_MS, row_count),
@@ -669,19 +683,25 @@ def _add_delivery(requests: dict, day: dt.date, rng: np.random.Generator) -> pl.
         rng.integers(HOUR_MS, 23 * HOUR_MS, row_count),
         500 + np.rint(rng.exponential(5_000, row_count)).astype(np.int64))
     duplicate_arrival_ms = np.where(delivered_twice, arrival_ms + redelivery_delay_ms, -1)
+    return _to_frame(requests, arrival_ms, duplicate_arrival_ms)
 
-    replica_number = requests.pop("replica_number")
+
+def _to_frame(requests: dict, arrival_ms: np.ndarray, duplicate_arrival_ms: np.ndarray
+              ) -> pl.DataFrame:
+    """Typed day frame (``DAY_FRAME_SCHEMA``) from drawn columns; -1 = no duplicate delivery."""
+    columns = {name: value for name, value in requests.items()
+               if name not in ("ts_ms", "ms_of_day")}
     frame = pl.DataFrame({
-        **{name: value for name, value in requests.items() if name != "ts_ms"},
-        "ts": _ms_to_datetime(ts_ms),
-        "replica_number": replica_number,
+        **columns,
+        "ts": _ms_to_datetime(requests["ts_ms"]),
         "arrival_ts": _ms_to_datetime(arrival_ms),
         "duplicate_arrival_ts": _ms_to_datetime(duplicate_arrival_ms),
     })
     frame = frame.with_columns(
+        # Gateway cache hits never reached a replica.
         replica_id=pl.when(pl.col("pool").is_not_null() & (pl.col("replica_number") >= 0))
         .then(pl.format("{}-r{}", pl.col("pool"), pl.col("replica_number"))),
-        duplicate_arrival_ts=pl.when(pl.lit(pl.Series(delivered_twice)))
+        duplicate_arrival_ts=pl.when(pl.lit(pl.Series(duplicate_arrival_ms >= 0)))
         .then(pl.col("duplicate_arrival_ts")),
     )
     return frame.select([pl.col(name).cast(dtype) for name, dtype in DAY_FRAME_SCHEMA.items()])
@@ -706,3 +726,305 @@ def _epoch_ms(day: dt.date) -> int:
 
 def _ms_to_datetime(epoch_ms: np.ndarray) -> pl.Series:
     return pl.Series(epoch_ms, dtype=pl.Int64).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+
+
+# ---------------------------------------------------------------------------------------------
+# Serialisation
+# ---------------------------------------------------------------------------------------------
+
+
+def canonical_json_line() -> pl.Expr:
+    """One compact JSON object per record of a day frame, keys in DESIGN.md order.
+
+    Built from string expressions rather than ``write_ndjson`` because a missing ``feature`` or
+    ``user_id`` must be *omitted* while ``pool``/``replica_id`` are written as JSON ``null``. The
+    generator's strings never hold quotes, backslashes or control characters, so none are escaped.
+    """
+
+    def text(name: str) -> pl.Expr:
+        return pl.concat_str([pl.lit('"'), pl.col(name), pl.lit('"')])
+
+    def optional_text_field(name: str) -> pl.Expr:
+        return (pl.when(pl.col(name).is_null()).then(pl.lit(""))
+                .otherwise(pl.concat_str([pl.lit(f',"{name}":"'), pl.col(name), pl.lit('"')])))
+
+    def nullable_text(name: str) -> pl.Expr:
+        return pl.when(pl.col(name).is_null()).then(pl.lit("null")).otherwise(text(name))
+
+    def number(name: str) -> pl.Expr:
+        return pl.col(name).cast(pl.String)
+
+    tags = pl.concat_str([
+        pl.lit('{"team":'), text("team"),
+        pl.when(pl.col("job").is_null()).then(pl.lit(""))
+        .otherwise(pl.concat_str([pl.lit(',"job":'), text("job")])),
+        pl.lit("}"),
+    ])
+    return pl.concat_str([
+        pl.lit('{"request_id":'), text("request_id"),
+        pl.lit(',"ts":"'), pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"), pl.lit('"'),
+        pl.lit(',"duration_ms":'), number("duration_ms"),
+        pl.lit(',"provider":'), text("provider"),
+        pl.lit(',"model":'), text("model"),
+        optional_text_field("feature"),
+        optional_text_field("user_id"),
+        pl.lit(',"input_tokens":'), number("input_tokens"),
+        pl.lit(',"cached_input_tokens":'), number("cached_input_tokens"),
+        pl.lit(',"cache_creation_input_tokens":'), number("cache_creation_input_tokens"),
+        pl.lit(',"output_tokens":'), number("output_tokens"),
+        pl.lit(',"gateway_cache_hit":'),
+        pl.when(pl.col("gateway_cache_hit")).then(pl.lit("true")).otherwise(pl.lit("false")),
+        pl.lit(',"status":'), text("status"),
+        pl.lit(',"pool":'), nullable_text("pool"),
+        pl.lit(',"replica_id":'), nullable_text("replica_id"),
+        pl.lit(',"workload":'), text("workload"),
+        pl.lit(',"tags":'), tags,
+        pl.lit("}"),
+    ]).alias("line")
+
+
+# A file's lines before serialisation: good lines point at a day-frame row, lines carried over
+# from an earlier day or malformed lines hold their text.
+_DELIVERY_SCHEMA = {
+    "arrival_ts": pl.Datetime("ms", "UTC"),
+    "row": pl.UInt32,
+    "line": pl.String,
+    "delivery": pl.String,  # "first", "duplicate" or "malformed"
+    "record_day": pl.Date,  # UTC day of the record's ts; null for malformed lines
+    "malformed_kind": pl.String,
+}
+
+
+def _deliveries_of(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every line a day's records produce: one first delivery per record plus the duplicates."""
+    indexed = frame.with_row_index("row")
+    first = indexed.select(
+        pl.col("arrival_ts"), pl.col("row"), pl.lit(None, pl.String).alias("line"),
+        pl.lit("first").alias("delivery"), pl.col("ts").dt.date().alias("record_day"),
+        pl.lit(None, pl.String).alias("malformed_kind"))
+    duplicate = indexed.filter(pl.col("duplicate_arrival_ts").is_not_null()).select(
+        pl.col("duplicate_arrival_ts").alias("arrival_ts"), pl.col("row"),
+        pl.lit(None, pl.String).alias("line"), pl.lit("duplicate").alias("delivery"),
+        pl.col("ts").dt.date().alias("record_day"), pl.lit(None, pl.String).alias("malformed_kind"))
+    return pl.concat([first, duplicate]).cast(_DELIVERY_SCHEMA)
+
+
+def _with_text(deliveries: pl.DataFrame, frame: pl.DataFrame | None) -> pl.DataFrame:
+    """Fill ``line`` for deliveries that point at a frame row, and drop the pointer."""
+    if frame is None or deliveries["row"].null_count() == deliveries.height:
+        return deliveries.with_columns(pl.lit(None, pl.UInt32).alias("row"))
+    frame_lines = frame.select(pl.all().gather(deliveries["row"])).select(canonical_json_line())
+    return deliveries.with_columns(
+        pl.coalesce(pl.col("line"), frame_lines["line"]).alias("line"),
+        pl.lit(None, pl.UInt32).alias("row"))
+
+
+def _malformed_deliveries(plan: GenerationPlan, write_day: dt.date, file_index: int,
+                          good_line_count: int) -> pl.DataFrame:
+    """The broken lines of one file, each derived from a fresh request of that day.
+
+    Kinds rotate from file to file so that even tiny files cover every kind over a few days.
+    """
+    rng = np.random.default_rng([plan.seed, _STREAM_MALFORMED, write_day.toordinal()])
+    count = max(MIN_MALFORMED_PER_FILE, int(rng.poisson(MALFORMED_RATIO * good_line_count)))
+    # Tag "x" keeps their request ids apart from every good record's id.
+    requests = _draw_requests(plan, write_day, rng, count, 0, 0, request_id_tag="x")
+    ts_ms = requests["ts_ms"]
+    source = _to_frame(requests, arrival_ms=ts_ms, duplicate_arrival_ms=np.full(count, -1))
+    source_lines = source.select(canonical_json_line())["line"].to_list()
+    kinds = [MALFORMED_KINDS[(file_index * MIN_MALFORMED_PER_FILE + index) % len(MALFORMED_KINDS)]
+             for index in range(count)]
+    lines = [_corrupt(line, kind, rng) for line, kind in zip(source_lines, kinds)]
+    arrival_ms = _epoch_ms(write_day) + np.sort(rng.integers(0, DAY_MS, count))
+    return pl.DataFrame({
+        "arrival_ts": _ms_to_datetime(arrival_ms),
+        "row": pl.Series([None] * count, dtype=pl.UInt32),
+        "line": lines,
+        "delivery": ["malformed"] * count,
+        "record_day": pl.Series([None] * count, dtype=pl.Date),
+        "malformed_kind": kinds,
+    }).cast(_DELIVERY_SCHEMA)
+
+
+def _corrupt(line: str, kind: str, rng: np.random.Generator) -> str:
+    if kind == "truncated_json":
+        # A cut JSON object never closes its brace, so it can never parse.
+        return line[: int(len(line) * rng.uniform(0.3, 0.9))]
+    if kind == "garbage_text":
+        return GARBAGE_LINES[int(rng.integers(len(GARBAGE_LINES)))]
+    record = json.loads(line)
+    if kind == "missing_request_id":
+        del record["request_id"]
+    elif kind == "negative_output_tokens":
+        record["output_tokens"] = -max(1, record["output_tokens"])
+    elif kind == "cached_exceeds_input":
+        record["cached_input_tokens"] = record["input_tokens"] + 512
+    elif kind == "bad_timestamp":
+        record["ts"] = "not-a-time"
+    else:
+        raise ValueError(f"unknown malformed kind {kind!r}")
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _write_gzip_lines(path: Path, file_rows: pl.DataFrame, frame: pl.DataFrame | None) -> None:
+    """Write the lines in order, serialising frame rows chunk by chunk to bound memory."""
+    temporary_path = path.with_name(path.name + ".tmp")
+    with open(temporary_path, "wb") as raw, gzip.GzipFile(
+            # No file name and a fixed mtime in the header keep the bytes reproducible.
+            filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0) as compressed:
+        for chunk in file_rows.iter_slices(_WRITE_CHUNK_ROWS):
+            buffer = io.BytesIO()
+            _with_text(chunk, frame).select("line").write_csv(
+                buffer, include_header=False, quote_style="never")
+            compressed.write(buffer.getbuffer())
+    os.replace(temporary_path, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def iter_day_frames(plan: GenerationPlan) -> Iterator[tuple[dt.date, pl.DataFrame]]:
+    """Yield (day, ``build_day_frame``) for every day of the range, one day in memory at a time."""
+    for day in plan.record_days:
+        yield day, build_day_frame(plan, day)
+
+
+def request_file_name(day: dt.date) -> str:
+    return f"requests_{day.isoformat()}.jsonl.gz"
+
+
+def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day: int,
+             seed: int = 7) -> dict:
+    """Write ``OUT/gateway/requests_<YYYY-MM-DD>.jsonl.gz`` and ``OUT/manifest.json``.
+
+    ``requests_per_day`` is the weekday volume at ``start_date`` (interactive plus the nightly
+    batch); weekends carry 60% of the interactive part, traffic grows 0.1% a day with ~3% daily
+    noise, and a user spike adds its extra requests on top. There is one file per *write* day:
+    the ``days`` days of the range plus the day after, which receives late and replayed lines of
+    the last day. Earlier ``requests_*.jsonl.gz`` files in ``OUT/gateway`` that this run does
+    not write are removed, so a glob over the folder sees exactly this run.
+
+    Returns the manifest (also written to ``manifest.json``): counts per file, per day and in
+    total, the planted events, and the models, features and pools the data uses.
+    """
+    plan = plan_generation(start_date=start_date, days=days, requests_per_day=requests_per_day,
+                           seed=seed)
+    out_dir = Path(out_dir)
+    gateway_dir = out_dir / "gateway"
+    gateway_dir.mkdir(parents=True, exist_ok=True)
+    file_names = {request_file_name(day) for day in plan.write_days}
+    for stale in sorted(gateway_dir.glob("requests_*.jsonl.gz")):
+        if stale.name not in file_names:
+            stale.unlink()
+
+    per_day: dict[str, dict] = {}
+    files: list[dict] = []
+    malformed_by_kind = {kind: 0 for kind in MALFORMED_KINDS}
+    gateway_cache_hits = 0
+    error_records = 0
+    # Lines that arrive in a later file than their record's day, already serialised.
+    carried = pl.DataFrame(schema=_DELIVERY_SCHEMA)
+
+    for file_index, write_day in enumerate(plan.write_days):
+        frame = build_day_frame(plan, write_day) if write_day <= plan.end_date else None
+        own = pl.DataFrame(schema=_DELIVERY_SCHEMA)
+        if frame is not None:
+            deliveries = _deliveries_of(frame)
+            arrives_today = deliveries["arrival_ts"].dt.date() == write_day
+            own = deliveries.filter(arrives_today)
+            carried = pl.concat([carried, _with_text(deliveries.filter(~arrives_today), frame)])
+            per_day[write_day.isoformat()] = {
+                "records": frame.height,
+                "duplicate_lines": int((deliveries["delivery"] == "duplicate").sum()),
+                "late_arrivals": int(((deliveries["delivery"] == "first") & ~arrives_today).sum()),
+                "malformed_lines": 0,
+            }
+            gateway_cache_hits += int(frame["gateway_cache_hit"].sum())
+            error_records += int((frame["status"] == "error").sum())
+        else:
+            per_day[write_day.isoformat()] = {
+                "records": 0, "duplicate_lines": 0, "late_arrivals": 0, "malformed_lines": 0}
+
+        carried_day = carried["arrival_ts"].dt.date()
+        from_earlier_days = carried.filter(carried_day == write_day)
+        carried = carried.filter(carried_day > write_day)
+        malformed = _malformed_deliveries(plan, write_day, file_index,
+                                          own.height + from_earlier_days.height)
+        file_rows = pl.concat([from_earlier_days, own, malformed]).sort(
+            "arrival_ts", maintain_order=True)
+
+        relative_path = Path("gateway") / request_file_name(write_day)
+        _write_gzip_lines(out_dir / relative_path, file_rows, frame)
+
+        for kind, kind_count in malformed["malformed_kind"].value_counts(sort=True).iter_rows():
+            malformed_by_kind[kind] += kind_count
+        per_day[write_day.isoformat()]["malformed_lines"] = malformed.height
+        good_rows = file_rows.filter(pl.col("delivery") != "malformed")
+        files.append({
+            "path": relative_path.as_posix(),
+            "day": write_day.isoformat(),
+            "lines": file_rows.height,
+            "first_delivery_lines": int((file_rows["delivery"] == "first").sum()),
+            "duplicate_lines": int((file_rows["delivery"] == "duplicate").sum()),
+            "malformed_lines": malformed.height,
+            "late_lines": int(((good_rows["delivery"] == "first")
+                               & (good_rows["record_day"] < write_day)).sum()),
+            "record_days": [day.isoformat() for day in good_rows["record_day"].unique().sort()],
+        })
+        del frame, file_rows, own
+
+    if carried.height:
+        raise AssertionError("every delivery must land within one day after the range")
+
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "format": "canonical",
+        "seed": seed,
+        "start_date": start_date.isoformat(),
+        "end_date": plan.end_date.isoformat(),
+        "days": days,
+        "requests_per_day": requests_per_day,
+        "files": files,
+        "totals": {
+            "lines": sum(entry["lines"] for entry in files),
+            "records": sum(counts["records"] for counts in per_day.values()),
+            "duplicate_lines": sum(counts["duplicate_lines"] for counts in per_day.values()),
+            "malformed_lines": sum(malformed_by_kind.values()),
+            "malformed_by_kind": malformed_by_kind,
+            "late_arrivals": sum(counts["late_arrivals"] for counts in per_day.values()),
+            "gateway_cache_hits": gateway_cache_hits,
+            "error_records": error_records,
+        },
+        "per_day": per_day,
+        "events": [event.to_manifest() for event in plan.events],
+        "models": {
+            model.name: {"provider": model.provider, "pool": model.pool,
+                         "in_price_catalog": model.in_price_catalog}
+            for model in MODELS
+        },
+        "features": [
+            {"name": feature.name, "team": feature.team, "workload": feature.workload,
+             "models": {name: share for name, share in feature.model_mix}}
+            for feature in FEATURES
+        ],
+        "pools": {
+            pool.name: {"model": pool.model, "replicas": pool.replica_ids,
+                        "gpu_type": pool.gpu_type, "gpus_per_replica": pool.gpus_per_replica,
+                        "workload": pool.workload}
+            for pool in POOLS
+        },
+        "users": {"count": USER_COUNT, "missing_user_ratio": MISSING_USER_RATIO,
+                  "missing_feature_ratio": MISSING_FEATURE_RATIO},
+        "volume": {"weekend_interactive_ratio": WEEKEND_INTERACTIVE_RATIO,
+                   "batch_share_of_weekday": BATCH_SHARE_OF_WEEKDAY,
+                   "daily_growth_ratio": DAILY_GROWTH_RATIO,
+                   "interactive_peak_hour_utc": int(np.argmax(INTERACTIVE_HOURLY_WEIGHTS)),
+                   "batch_window_utc": ["00:30", "06:00"]},
+    }
+    manifest_path = out_dir / "manifest.json"
+    temporary_manifest = manifest_path.with_name(manifest_path.name + ".tmp")
+    temporary_manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(temporary_manifest, manifest_path)
+    return manifest

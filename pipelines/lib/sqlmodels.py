@@ -23,11 +23,13 @@ from pathlib import Path
 
 import duckdb
 import sqlglot
+import yaml
 from sqlglot import exp
 
 from pipelines.lib.lake import dataset_view_sql, sql_string, write_partition
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+GLOSSARY = SQL_DIR / "columns.yml"
 MATERIALIZATIONS = ("view", "table", "daily_parquet", "daily_table")
 DAILY = ("daily_parquet", "daily_table")
 
@@ -145,12 +147,29 @@ def run_model(conn: duckdb.DuckDBPyConnection, model: SqlModel, lake_dir: Path, 
     return conn.execute(f"select count(*) from {model.name} where day = $day", params).fetchone()[0]
 
 
+@cache
+def column_glossary(path: Path = GLOSSARY) -> dict[str, str]:
+    return {str(key): str(value) for key, value in yaml.safe_load(path.read_text(encoding="utf-8")).items()}
+
+
+def comment_relation(
+    conn: duckdb.DuckDBPyConnection, name: str, kind: str, description: str, columns: dict[str, str] | None = None
+) -> None:
+    """COMMENT ON the relation and each of its columns: the model's own text, else the glossary's.
+    A column documented nowhere is an error, so the warehouse never grows an unexplained column."""
+    # COMMENT ON takes a literal, not a parameter; the texts come from our own files.
+    conn.execute(f"comment on {kind} {name} is {sql_string(description)}")
+    texts = {**column_glossary(), **(columns or {})}
+    existing = [row[0] for row in conn.execute(
+        "select column_name from information_schema.columns where table_name = $name order by ordinal_position",
+        {"name": name},
+    ).fetchall()]
+    undocumented = [column for column in existing if column not in texts]
+    if undocumented:
+        raise ValueError(f"{name}: document {undocumented} in the model header or sql/columns.yml")
+    for column in existing:
+        conn.execute(f"comment on column {name}.{column} is {sql_string(texts[column])}")
+
+
 def _comment(conn: duckdb.DuckDBPyConnection, model: SqlModel, kind: str) -> None:
-    # COMMENT ON takes a literal, not a parameter; the text comes from our own model files.
-    conn.execute(f"comment on {kind} {model.name} is {sql_string(model.description)}")
-    existing = {row[0] for row in conn.execute(
-        "select column_name from information_schema.columns where table_name = $name", {"name": model.name}
-    ).fetchall()}
-    for column, text in model.columns.items():
-        if column in existing:
-            conn.execute(f"comment on column {model.name}.{column} is {sql_string(text)}")
+    comment_relation(conn, model.name, kind, model.description, model.columns)

@@ -1,11 +1,5 @@
 /* What prompt caching and the gateway response cache saved, per day x feature x model.
 materialized: daily_table
-columns:
-  prompt_cache_savings_usd: List cost minus actual cost of provider calls, USD (negative when cache writes cost more than reads saved).
-  gateway_cache_hits: Calls answered from the gateway's response cache.
-  gateway_cache_avoided_usd: What those hits would have cost, USD.
-  cache_hit_rate: Share (0-1) of provider-call input tokens read from the prompt cache; NULL without input tokens.
-  gateway_cache_hit_rate: Share (0-1) of calls answered by the gateway cache.
 */
 with requests as (
     select * from fct_requests where day = $day

@@ -1,18 +1,5 @@
 /* Priced LLM calls; one row per request. A view over the per-day Parquet partitions in the lake.
 materialized: daily_parquet
-columns:
-  request_id: Unique id of the LLM call.
-  ts: Request start, UTC.
-  day: UTC day of ts.
-  price_key: Catalog or override key the model resolved to (dated snapshots and provider prefixes resolve to their entry); NULL when none.
-  pricing_basis: catalog, override, gpu_billing (self-hosted: cost comes from GPU billing, not token prices) or unpriced.
-  priced: False when the model has no price and is not self-hosted; such calls have a NULL cost and are counted, never costed at zero.
-  input_tokens: All prompt tokens, cache reads and writes included.
-  uncached_input_tokens: input_tokens minus cache reads and cache writes.
-  cost_usd: What the provider charges for the call, USD = uncached input x input price + cache reads x cache-read price + cache writes x cache-write price + output x output price. 0 for a gateway cache hit; NULL when unpriced or self-hosted.
-  list_cost_usd: The call priced with every input token at the input price (no prompt-cache effect), USD; 0 for a gateway cache hit.
-  prompt_cache_savings_usd: list_cost_usd minus cost_usd: what prompt caching saved on this call, USD (negative when cache writes cost more than they saved).
-  gateway_cache_avoided_usd: For a gateway cache hit, what the call would have cost, USD; else 0.
 */
 with requests as (
     select * from stg_gateway_requests where day = $day
@@ -107,11 +94,15 @@ select
     uncached_input_tokens,
     output_tokens,
     gateway_cache_hit,
-    cast(case when gateway_cache_hit then 0 else call_cost_usd end as decimal(18, 12)) as cost_usd,
-    cast(case when gateway_cache_hit then 0 else call_list_cost_usd end as decimal(18, 12)) as list_cost_usd,
-    cast(case when gateway_cache_hit then 0 else call_list_cost_usd - call_cost_usd end as decimal(18, 12))
-        as prompt_cache_savings_usd,
-    cast(case when gateway_cache_hit then call_cost_usd else 0 end as decimal(18, 12)) as gateway_cache_avoided_usd,
+    -- Nothing is billed for a gateway cache hit (no provider call) or a failed call.
+    cast(case when gateway_cache_hit or status = 'error' then 0 else call_cost_usd end as decimal(18, 12))
+        as cost_usd,
+    cast(case when gateway_cache_hit or status = 'error' then 0 else call_list_cost_usd end as decimal(18, 12))
+        as list_cost_usd,
+    cast(case when gateway_cache_hit or status = 'error' then 0 else call_list_cost_usd - call_cost_usd end
+        as decimal(18, 12)) as prompt_cache_savings_usd,
+    cast(case when gateway_cache_hit and status <> 'error' then call_cost_usd else 0 end as decimal(18, 12))
+        as gateway_cache_avoided_usd,
     tags,
     source_format
 from costed

@@ -1,9 +1,5 @@
 /* API spend per day x user.
 materialized: daily_table
-columns:
-  features: Distinct features the user reached that day.
-  cost_usd: Provider charges, USD.
-  unpriced_requests: Calls whose model has no price (cost unknown, not zero).
 */
 with spend as (
     select * from fct_spend_daily where day = $day

@@ -1,15 +1,8 @@
 /* Token prices per model key and validity window, from every catalog version and the config's overrides.
 materialized: view
 columns:
-  model_key: Catalog key (LiteLLM model name) or override name.
-  input_cost_per_token: USD per uncached prompt token.
-  output_cost_per_token: USD per generated token.
   cache_read_input_token_cost: USD per prompt token read from cache; the input price when the catalog gives none (no known discount).
   cache_creation_input_token_cost: USD per prompt token written to cache; the input price when the catalog gives none (OpenAI charges no write premium).
-  effective_from: First day (UTC) this price applies.
-  effective_to: First day it no longer applies (the next version's effective_from); NULL while current.
-  price_source: catalog:<file> or override.
-  priority: 0 for an override, 1 for a catalog price; the lower wins on the same day.
 */
 select
     model_key,

@@ -8,12 +8,20 @@ from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, pa
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.gateway import ingest_day
 from pipelines.lib.lake import dataset_view_sql
+from pipelines.lib.sqlmodels import comment_relation
 
 QUARANTINE_SHARE = "quarantine_share"
 DUPLICATE_SHARE = "duplicate_share"
 LINES_ACCOUNTED = "every_line_accounted_for"
 
-LAKE_DATASETS = ("gateway_requests", "gateway_quarantine", "gateway_ingest_audit")
+# The lake datasets this asset writes, each exposed in the warehouse as a view over every day.
+LAKE_DATASETS = {
+    "gateway_requests": "Canonical gateway records as ingested, one row per request_id (first delivery); "
+    "a view over the lake's per-day Parquet.",
+    "gateway_quarantine": "Input records that broke a rule, with the reason and the verbatim text; "
+    "a view over the lake's per-day Parquet.",
+    "gateway_ingest_audit": "Where every input record went, per day x file: lines = kept + quarantined + duplicates.",
+}
 
 
 def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -48,8 +56,9 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
         with duckdb.connect() as scratch:
             result = ingest_day(scratch, config.lake_dir, files, day)
         with warehouse.get_connection() as conn:
-            for dataset in LAKE_DATASETS:
+            for dataset, description in LAKE_DATASETS.items():
                 conn.execute(dataset_view_sql(config.lake_dir, dataset))
+                comment_relation(conn, dataset, "view", description)
 
         thresholds = config.checks
         lines = max(result.lines, 1)
@@ -90,6 +99,8 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
                 "conflicting_duplicates": result.conflicting_duplicates,
                 "files_read": len(result.files_read),
                 "files_skipped_by_manifest": result.files_skipped,
+                # Days whose input files changed since they ran: `costwatch run --changed` re-runs them.
+                "stale_days": dg.MetadataValue.json(result.stale_days),
                 "quarantine_by_reason": dg.MetadataValue.json(result.quarantine_by_reason),
                 "per_file": dg.MetadataValue.md(
                     "| file | lines | kept | quarantined | duplicates |\n|---|---|---|---|---|\n" + per_file

@@ -1,0 +1,93 @@
+"""Shared test helpers: a throwaway costwatch project (config, inputs, data dir, Dagster instance)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CATALOG = REPO / "fixtures" / "prices" / "model_prices.json"
+
+
+@dataclass
+class Project:
+    root: Path
+    instance: dg.DagsterInstance
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "costwatch.yaml"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "data" / "warehouse.duckdb"
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "data" / "lake"
+
+    def write_config(self, **overrides) -> Path:
+        config = {
+            "data_dir": "data",
+            "start_date": "2026-11-01",
+            "sources": {"gateway_logs": [{"path": "inputs/*.jsonl*", "format": "canonical"}]},
+            "prices": {"catalog": str(CATALOG), "effective_from": "2025-09-01"},
+        }
+        config.update(overrides)
+        self.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return self.config_path
+
+    def write_jsonl(self, name: str, records: list, *, gz: bool = False) -> Path:
+        """Records are dicts (dumped as JSON) or str (written verbatim as a line)."""
+        path = self.root / "inputs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records)
+        if gz:
+            path.write_bytes(gzip.compress(text.encode("utf-8")))
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def run_day(self, day: str, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+        from pipelines.defs.schedules import DAILY_JOB
+        from pipelines.definitions import build_definitions
+
+        job = build_definitions(self.config_path).resolve_job_def(DAILY_JOB)
+        return job.execute_in_process(partition_key=day, instance=self.instance, raise_on_error=raise_on_error)
+
+    def query(self, sql: str, params: dict | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as conn:
+            return conn.execute(sql, params or {}).fetchall()
+
+    def query_dicts(self, sql: str, params: dict | None = None) -> list[dict]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as conn:
+            conn.execute(sql, params or {})
+            names = [d[0] for d in conn.description]
+            return [dict(zip(names, row)) for row in conn.fetchall()]
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "dagster_home").mkdir()
+    # The project's own instance settings (telemetry off, the warehouse pool), in a fresh home.
+    settings = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home"), overrides=settings) as instance:
+        yield Project(root=tmp_path, instance=instance)
+
+
+def request(request_id: str, ts: str, model: str, **fields) -> dict:
+    """A canonical gateway record with the required fields and the given extras."""
+    return {"request_id": request_id, "ts": ts, "model": model, **fields}
+
+
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)

@@ -1,0 +1,257 @@
+"""Gateway log ingest: token semantics per source, quarantine, duplicates, UTC days, re-runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+from decimal import Decimal as D
+
+import duckdb
+import pytest
+
+from conftest import REPO, request
+from pipelines.lib import gateway
+
+FIXTURES = REPO / "fixtures" / "gateway"
+
+
+def ingest(tmp_path, files, day):
+    with duckdb.connect() as conn:
+        return gateway.ingest_day(conn, tmp_path / "lake", files, dt.date.fromisoformat(day))
+
+
+def stale(tmp_path, files):
+    with duckdb.connect() as conn:
+        return gateway.stale_days(conn, tmp_path / "lake", files)
+
+
+def lake_rows(tmp_path, dataset, day):
+    path = tmp_path / "lake" / dataset / f"day={day}" / "data.parquet"
+    with duckdb.connect() as conn:
+        conn.execute(f"select * from read_parquet('{path}')")
+        names = [d[0] for d in conn.description]
+        return [dict(zip(names, row)) for row in conn.fetchall()]
+
+
+# --- token semantics, one rule per source -------------------------------------------------------
+
+
+def test_canonical_input_tokens_include_cached_tokens(tmp_path):
+    """Canonical = OpenAI/OTel convention: input_tokens counts cache reads and writes too."""
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(request("r1", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=1500,
+                                       cached_input_tokens=1024, output_tokens=10)) + "\n")
+    ingest(tmp_path, [(path, "canonical")], "2026-11-20")
+    (row,) = lake_rows(tmp_path, "gateway_requests", "2026-11-20")
+    assert (row["input_tokens"], row["cached_input_tokens"], row["cache_creation_input_tokens"]) == (1500, 1024, 0)
+
+
+@pytest.mark.parametrize("export", ["litellm_spend_logs.csv", "litellm_spend_logs.json"])
+def test_litellm_prompt_tokens_include_cache_reads_from_either_field(tmp_path, export):
+    """LiteLLM reports OpenAI-style usage for every provider: prompt_tokens includes the cached
+    tokens, found in usage_object.prompt_tokens_details.cached_tokens (OpenAI) or
+    usage_object.cache_read_input_tokens / cache_creation_input_tokens (Anthropic)."""
+    files = [(FIXTURES / export, "litellm_spend_logs")]
+    result = ingest(tmp_path, files, "2026-11-20")
+    assert (result.lines, result.kept, result.quarantined) == (4, 4, 0)
+    rows = {row["request_id"]: row for row in lake_rows(tmp_path, "gateway_requests", "2026-11-20")}
+    openai = rows["chatcmpl-001"]
+    assert (openai["input_tokens"], openai["cached_input_tokens"], openai["cache_creation_input_tokens"]) == (3000, 2048, 0)
+    assert openai["output_tokens"] == 400 and openai["duration_ms"] == 2500
+    assert (openai["provider"], openai["model"], openai["feature"], openai["user_id"]) == ("openai", "gpt-4o", "chat", "alice")
+    anthropic = rows["msg_002"]
+    assert (anthropic["input_tokens"], anthropic["cached_input_tokens"], anthropic["cache_creation_input_tokens"]) == (7000, 4000, 1000)
+    assert anthropic["feature"] == "search_rag"  # from request_tags "feature:search_rag"
+    assert anthropic["ts"] == dt.datetime(2026, 11, 20, 23, 59, 59, 900000, tzinfo=dt.timezone.utc)
+    assert rows["chatcmpl-003"]["status"] == "error"
+    assert rows["chatcmpl-004"]["gateway_cache_hit"] is True
+    # No end user on the request: the spend belongs to the key's owner (`user`).
+    assert rows["chatcmpl-004"]["user_id"] == "key-owner-2"
+
+
+def test_litellm_rows_price_like_the_canonical_rule(project):
+    project.write_config(sources={"gateway_logs": [{"path": str(FIXTURES / "litellm_spend_logs.csv"),
+                                                     "format": "litellm_spend_logs"}]})
+    project.run_day("2026-11-20")
+    cost = dict(project.query("select request_id, cost_usd from fct_requests"))
+    # gpt-4o: 952 uncached x 2.5e-6 + 2,048 cached x 1.25e-6 + 400 out x 1e-5
+    assert cost["chatcmpl-001"] == 952 * D("2.5e-6") + 2048 * D("1.25e-6") + 400 * D("1e-5")
+    # sonnet: 2,000 uncached x 3e-6 + 4,000 read x 3e-7 + 1,000 written x 3.75e-6 + 300 out x 1.5e-5
+    assert cost["msg_002"] == 2000 * D("3e-6") + 4000 * D("3e-7") + 1000 * D("3.75e-6") + 300 * D("1.5e-5")
+    assert cost["chatcmpl-004"] == 0  # LiteLLM cache hit
+
+
+# --- quarantine: every line lands somewhere, with a reason --------------------------------------
+
+GOOD = request("good", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=10, output_tokens=5)
+BAD_LINES = {
+    '{"request_id": "trunc", "ts": "2026-11-20T10:00:00Z", "mod': "bad_json",
+    "garbage text, not json": "bad_json",
+    "[1, 2, 3]": "not_an_object",
+    json.dumps({"ts": "2026-11-20T10:00:00Z", "model": "gpt-4o"}): "missing_request_id",
+    json.dumps({"request_id": "no-ts", "model": "gpt-4o"}): "missing_ts",
+    json.dumps(request("bad-ts", "not-a-time", "gpt-4o")): "bad_ts",
+    json.dumps({"request_id": "no-model", "ts": "2026-11-20T10:00:00Z"}): "missing_model",
+    json.dumps(request("neg", "2026-11-20T10:00:00Z", "gpt-4o", output_tokens=-3)): "negative:output_tokens",
+    json.dumps(request("str-tok", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens="12")): "bad_type:input_tokens",
+    json.dumps(request("frac", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=12.5)): "bad_type:input_tokens",
+    json.dumps(request("cached>in", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=10, cached_input_tokens=20)): "cached_exceeds_input",
+    json.dumps(request("rw>in", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=10, cached_input_tokens=6,
+                       cache_creation_input_tokens=6)): "cache_reads_and_writes_exceed_input",
+    json.dumps(request("status", "2026-11-20T10:00:00Z", "gpt-4o", status="maybe")): "bad_status",
+    json.dumps(request("hit", "2026-11-20T10:00:00Z", "gpt-4o", gateway_cache_hit="yes")): "bad_type:gateway_cache_hit",
+}
+
+
+def test_every_bad_line_is_quarantined_with_its_reason_and_verbatim_text(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    lines = [json.dumps(GOOD), *BAD_LINES, json.dumps(GOOD)]  # the last line: a duplicate delivery
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest(tmp_path, [(path, "canonical")], "2026-11-20")
+    assert result.lines == len(lines) == result.kept + result.quarantined + result.duplicates
+    assert (result.kept, result.quarantined, result.duplicates) == (1, len(BAD_LINES), 1)
+    quarantine = lake_rows(tmp_path, "gateway_quarantine", "2026-11-20")
+    assert {row["raw"]: row["reason"] for row in quarantine} == BAD_LINES
+    assert {row["line_no"] for row in quarantine} == set(range(2, 2 + len(BAD_LINES)))
+    expected_counts = {}
+    for reason in BAD_LINES.values():
+        expected_counts[reason] = expected_counts.get(reason, 0) + 1
+    assert result.quarantine_by_reason == expected_counts
+
+
+def test_bytes_level_damage_bom_crlf_and_invalid_utf8(tmp_path):
+    good = json.dumps(GOOD).encode()
+    other = json.dumps(request("second", "2026-11-20T11:00:00Z", "gpt-4o")).encode()
+    data = b"\xef\xbb\xbf" + good + b"\r\n" + b'{"request_id": "\xff\xfe"}\r\n' + b"\r\n" + other + b"\r\n"
+    path = tmp_path / "damaged.jsonl.gz"
+    path.write_bytes(gzip.compress(data))
+    result = ingest(tmp_path, [(path, "canonical")], "2026-11-20")
+    # 3 non-blank lines: two good (BOM and CR stripped), one not UTF-8; the blank line is no record
+    assert (result.lines, result.kept, result.quarantined) == (3, 2, 1)
+    assert result.quarantine_by_reason == {"not_utf8": 1}
+
+
+def test_duplicate_deliveries_keep_the_first_and_count_conflicts(tmp_path):
+    first = request("dup", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=10, output_tokens=5)
+    changed = {**first, "output_tokens": 6}  # same id, different content: an inconsistent duplicate
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [first, first, changed]) + "\n")
+    other = tmp_path / "b.jsonl"  # and once more from another file
+    other.write_text(json.dumps(first) + "\n")
+    result = ingest(tmp_path, [(path, "canonical"), (other, "canonical")], "2026-11-20")
+    assert (result.lines, result.kept, result.duplicates, result.conflicting_duplicates) == (4, 1, 3, 1)
+    (row,) = lake_rows(tmp_path, "gateway_requests", "2026-11-20")
+    assert row["output_tokens"] == 5 and row["line_no"] == 1
+
+
+# --- days: UTC, across midnight, and files that do not follow days ------------------------------
+
+
+def test_utc_day_assignment_across_midnight(tmp_path):
+    records = [
+        request("last-ms", "2026-11-20T23:59:59.999Z", "gpt-4o"),
+        request("midnight", "2026-11-21T00:00:00Z", "gpt-4o"),
+        request("offset", "2026-11-21T01:30:00+02:00", "gpt-4o"),  # 23:30 UTC on the 20th
+        request("naive", "2026-11-20T23:00:00", "gpt-4o"),  # no offset: UTC
+        request("west", "2026-11-20T20:00:00-05:00", "gpt-4o"),  # 01:00 UTC on the 21st
+    ]
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    ingest(tmp_path, [(path, "canonical")], "2026-11-20")
+    ingest(tmp_path, [(path, "canonical")], "2026-11-21")
+    day20 = {row["request_id"] for row in lake_rows(tmp_path, "gateway_requests", "2026-11-20")}
+    day21 = {row["request_id"] for row in lake_rows(tmp_path, "gateway_requests", "2026-11-21")}
+    assert day20 == {"last-ms", "offset", "naive"}
+    assert day21 == {"midnight", "west"}
+
+
+def test_a_bad_line_without_a_time_counts_on_the_day_of_the_record_before_it(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join([
+        "garbage at the top",  # no record before it: the day of the first good record after it
+        json.dumps(request("a", "2026-11-20T23:59:00Z", "gpt-4o")),
+        "garbage after a",
+        json.dumps(request("b", "2026-11-21T00:01:00Z", "gpt-4o")),
+        "garbage after b",
+    ]) + "\n")
+    first = ingest(tmp_path, [(path, "canonical")], "2026-11-20")
+    second = ingest(tmp_path, [(path, "canonical")], "2026-11-21")
+    assert (first.lines, first.quarantined, second.lines, second.quarantined) == (3, 2, 2, 1)
+
+
+def test_the_manifest_skips_files_that_cannot_hold_the_day_and_reopens_changed_ones(tmp_path):
+    day20 = tmp_path / "requests_2026-11-20.jsonl"
+    day20.write_text(json.dumps(request("a", "2026-11-20T10:00:00Z", "gpt-4o")) + "\n")
+    day21 = tmp_path / "requests_2026-11-21.jsonl"
+    day21.write_text(json.dumps(request("b", "2026-11-21T10:00:00Z", "gpt-4o")) + "\n")
+    files = [(day20, "canonical"), (day21, "canonical")]
+    ingest(tmp_path, files, "2026-11-20")  # first sight: both files read to learn their days
+    again = ingest(tmp_path, files, "2026-11-20")
+    assert again.files_read == [str(day20)] and again.files_skipped == 1
+    assert stale(tmp_path, files) == []
+    # A late record for the 20th lands in the 21st's file: the 20th is stale until re-run.
+    with day21.open("a") as handle:
+        handle.write(json.dumps(request("late", "2026-11-20T23:59:00Z", "gpt-4o")) + "\n")
+    assert stale(tmp_path, files) == [dt.date(2026, 11, 20)]
+    rerun = ingest(tmp_path, files, "2026-11-20")
+    assert {row["request_id"] for row in lake_rows(tmp_path, "gateway_requests", "2026-11-20")} == {"a", "late"}
+    assert rerun.kept == 2 and stale(tmp_path, files) == []
+
+
+# --- re-runs --------------------------------------------------------------------------------------
+
+
+def _digest(folder):
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*.parquet"))
+    }
+
+
+def test_rerunning_a_day_replaces_it_with_identical_results(project):
+    project.write_config()
+    project.write_jsonl("calls.jsonl.gz", [
+        request(f"r{i}", f"2026-11-20T{i % 24:02d}:00:00Z", "gpt-4o", input_tokens=100 + i,
+                cached_input_tokens=i, output_tokens=10, feature=f"f{i % 3}", user_id=f"u{i % 5}")
+        for i in range(50)
+    ] + ["not json"], gz=True)
+    project.run_day("2026-11-20")
+    lake_before = _digest(project.lake)
+    marts_before = project.query("select * from fct_spend_daily order by all")
+    project.run_day("2026-11-20")
+    assert _digest(project.lake) == lake_before
+    assert project.query("select * from fct_spend_daily order by all") == marts_before
+    assert project.query("select count(*), sum(requests) from fct_spend_daily")[0][1] == 50
+
+
+def test_a_day_without_logs_is_an_empty_partition_not_an_error(project):
+    project.write_config()
+    project.write_jsonl("calls.jsonl", [request("a", "2026-11-20T10:00:00Z", "gpt-4o")])
+    result = project.run_day("2026-11-19")
+    assert result.success
+    assert project.query("select count(*) from fct_requests where day = '2026-11-19'") == [(0,)]
+    assert project.query("select count(*) from fct_spend_daily") == [(0,)]
+
+
+def test_ingest_checks_report_counts(project):
+    project.write_config()
+    project.write_jsonl("calls.jsonl", [request("a", "2026-11-20T10:00:00Z", "gpt-4o"),
+                                        request("a", "2026-11-20T10:00:00Z", "gpt-4o"), "oops"])
+    result = project.run_day("2026-11-20")
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["every_line_accounted_for"].passed
+    assert checks["quarantine_share"].passed is False  # 1 of 3 lines
+    assert checks["quarantine_share"].metadata["quarantined"].value == 1
+    assert checks["duplicate_share"].metadata["duplicates"].value == 1
+    materialization = result.asset_materializations_for_node("gateway_requests")[0]
+    assert materialization.metadata["lines_read"].value == 3
+
+
+def test_no_matching_file_fails_with_the_key_to_fix(project):
+    project.write_config(sources={"gateway_logs": [{"path": "inputs/nothing-*.jsonl", "format": "canonical"}]})
+    result = project.run_day("2026-11-20", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "sources.gateway_logs matched no file" in failure.event_specific_data.error.to_string()
