@@ -30,6 +30,9 @@ CALLS = [
     # Gateway cache hit: no provider call, so no cost; it records what it avoided.
     request("gateway-hit", f"{DAY}T12:00:00Z", "gpt-4o-mini", provider="openai", feature="search_rag",
             user_id="u1", input_tokens=1000, output_tokens=200, gateway_cache_hit=True),
+    # A failed call: its prompt was sent, but providers bill nothing for an error.
+    request("failed", f"{DAY}T12:30:00Z", "gpt-4o-mini", provider="openai", feature="chat", user_id="u1",
+            input_tokens=4000, output_tokens=0, status="error"),
     # A model no catalog knows: flagged, never costed at zero.
     request("unpriced", f"{DAY}T13:00:00Z", "gpt-experimental-preview", provider="openai", feature="chat",
             user_id="u3", input_tokens=100, output_tokens=100),
@@ -90,6 +93,11 @@ def test_gateway_cache_hit_costs_nothing_and_records_what_it_avoided(priced):
     assert row["gateway_cache_avoided_usd"] == 1000 * MINI["in"] + 200 * MINI["out"]  # 0.00027
 
 
+def test_failed_call_costs_nothing(priced):
+    row = priced["failed"]
+    assert row["cost_usd"] == 0 and row["list_cost_usd"] == 0 and row["priced"]
+
+
 def test_unpriced_model_is_flagged_not_zero(priced, project):
     row = priced["unpriced"]
     assert row["priced"] is False and row["pricing_basis"] == "unpriced"
@@ -109,9 +117,9 @@ def test_unpriced_share_check_warns(project):
     project.write_jsonl("calls.jsonl", CALLS)
     result = project.run_day(DAY)
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    # 1 unpriced of 5 API calls (the self-hosted call is not an API call) = 20% > 1% default
+    # 1 unpriced of 6 API calls (the self-hosted call is not an API call) > 1% default
     assert checks["unpriced_share"].passed is False
-    assert checks["unpriced_share"].metadata["share"].value == pytest.approx(0.2)
+    assert checks["unpriced_share"].metadata["share"].value == pytest.approx(1 / 6)
     assert checks["unpriced_share"].metadata["unpriced_models"].value == ["gpt-experimental-preview"]
 
 

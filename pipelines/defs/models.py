@@ -1,7 +1,7 @@
 """Every `sql/` file becomes an asset here, and only here."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
+from pipelines.defs.resources import WarehouseResource
 
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, partition_day
 from pipelines.lib.sqlmodels import SqlModel, load_models, run_model
@@ -43,7 +43,7 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None) ->
         check_specs=check_specs,
         metadata={"materialized": model.materialized, "sql_file": str(model.path.relative_to(model.path.parents[2]))},
     )
-    def sql_model(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: DuckDBResource):
+    def sql_model(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
         config = costwatch.config
         day = partition_day(context) if model.daily else None
         with warehouse.get_connection() as conn:

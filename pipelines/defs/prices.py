@@ -1,7 +1,7 @@
 """The price catalog: every configured LiteLLM-format catalog version plus local overrides."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
+from pipelines.defs.resources import WarehouseResource
 
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource
 from pipelines.lib.prices import price_rows
@@ -9,7 +9,7 @@ from pipelines.lib.sqlmodels import comment_relation
 
 
 @dg.asset(group_name="prices", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
-def price_catalog(costwatch: CostwatchConfigResource, warehouse: DuckDBResource) -> dg.MaterializeResult:
+def price_catalog(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Token prices (USD per token) by model key and effective date, from the configured catalogs
     and overrides. Re-read on every run, so a changed catalog re-prices the days run after it."""
     config = costwatch.config

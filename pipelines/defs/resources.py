@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -21,11 +24,23 @@ class CostwatchConfigResource(dg.ConfigurableResource):
         return load_config(self.config_path)
 
 
+class WarehouseResource(DuckDBResource):
+    """The analysts' DuckDB file, opened for writing with UTC as the session time zone.
+    Waits (with backoff) while another process holds DuckDB's single-writer lock."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator:
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        with super().get_connection() as conn:
+            conn.execute("set TimeZone = 'UTC'")
+            yield conn
+
+
 def build_resources(config: CostwatchConfig) -> dict[str, object]:
     return {
         "costwatch": CostwatchConfigResource(config_path=str(config.path)),
         # The analysts' file: one writer at a time (see the `warehouse` pool in dagster.yaml).
-        "warehouse": DuckDBResource(database=str(config.warehouse_path)),
+        "warehouse": WarehouseResource(database=str(config.warehouse_path)),
     }
 
 

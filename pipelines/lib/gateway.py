@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.lib.lake import sql_string, write_json_atomic, write_partition
 
@@ -64,15 +65,22 @@ def read_jsonl(path: Path) -> pa.Table:
                 decode_failed.add(index)
     if lines and lines[0].startswith(_BOM):
         lines[0] = lines[0][1:]
-    line_numbers, raws, errors = [], [], []
-    for index, line in enumerate(lines):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        line_numbers.append(index + 1)
-        raws.append(line)
-        errors.append("not_utf8" if index in decode_failed else None)
-    return _raw_table(path, line_numbers, raws, errors)
+    # Vectorised: a Python loop over a million lines costs more than the JSON parsing.
+    count = len(lines)
+    text = pc.utf8_rtrim(pa.array(lines, pa.string()), characters="\r")
+    flags = [None] * count
+    for index in decode_failed:
+        flags[index] = "not_utf8"
+    table = pa.table(
+        {
+            "source_file": pa.array([str(path)] * count, pa.string()),
+            "line_no": pa.array(range(1, count + 1), pa.int64()),
+            "raw": text,
+            "read_error": pa.array(flags, pa.string()),
+        },
+        schema=RAW_SCHEMA,
+    )
+    return table.filter(pc.not_equal(pc.utf8_trim_whitespace(text), ""))
 
 
 def read_litellm_export(path: Path) -> pa.Table:
@@ -142,25 +150,33 @@ READERS = {"canonical": read_jsonl, "litellm_spend_logs": read_litellm_export}
 
 # Per format: a projection of `records` (raw, j = parsed JSON object or NULL) onto the canonical
 # fields, each still JSON (numbers) or VARCHAR (text), so one validation applies to all.
+# One json_extract with a list of paths parses each record once; seventeen `->>` would parse it
+# seventeen times (7x slower on a million records).
+_CANONICAL_PATHS = (
+    "request_id", "ts", "duration_ms", "provider", "model", "feature", "user_id", "input_tokens",
+    "cached_input_tokens", "cache_creation_input_tokens", "output_tokens", "gateway_cache_hit", "status",
+    "pool", "replica_id", "workload", "tags",
+)
 _CANONICAL_FIELDS = """
-    j->>'request_id' as request_id,
-    j->>'ts' as ts_text,
-    j->'duration_ms' as duration_json,
-    j->>'provider' as provider,
-    j->>'model' as model,
-    j->>'feature' as feature,
-    j->>'user_id' as user_id,
-    j->'input_tokens' as input_json,            -- inclusive of cache reads and writes
-    j->'cached_input_tokens' as cached_json,
-    j->'cache_creation_input_tokens' as creation_json,
-    j->'output_tokens' as output_json,
-    j->'gateway_cache_hit' as cache_hit_json,
-    j->>'status' as status,
-    j->>'pool' as pool,
-    j->>'replica_id' as replica_id,
-    j->>'workload' as workload,
-    j->'tags' as tags_json
+    v[1]->>'$' as request_id,
+    v[2]->>'$' as ts_text,
+    v[3] as duration_json,
+    v[4]->>'$' as provider,
+    v[5]->>'$' as model,
+    v[6]->>'$' as feature,
+    v[7]->>'$' as user_id,
+    v[8] as input_json,            -- inclusive of cache reads and writes
+    v[9] as cached_json,
+    v[10] as creation_json,
+    v[11] as output_json,
+    v[12] as cache_hit_json,
+    v[13]->>'$' as status,
+    v[14]->>'$' as pool,
+    v[15]->>'$' as replica_id,
+    v[16]->>'$' as workload,
+    v[17] as tags_json
 """
+_CANONICAL_EXTRACT = "json_extract(j, [" + ", ".join(f"'$.{name}'" for name in _CANONICAL_PATHS) + "])"
 
 # LiteLLM reports usage the OpenAI way for every provider: `prompt_tokens` includes cached
 # tokens, which `metadata.usage_object` breaks out as `cache_read_input_tokens` (Anthropic via
@@ -198,6 +214,8 @@ _LITELLM_FIELDS = """
 """
 
 FIELD_SQL = {"canonical": _CANONICAL_FIELDS, "litellm_spend_logs": _LITELLM_FIELDS}
+# What each format's field SQL calls `v`: the extracted values (canonical) or nothing.
+EXTRACT_SQL = {"canonical": _CANONICAL_EXTRACT, "litellm_spend_logs": "null"}
 
 _MACROS = """
 create or replace temp macro _meta(j) as
@@ -236,10 +254,13 @@ def parse_records(conn: duckdb.DuckDBPyConnection, raw: pa.Table, fmt: str, view
         objects as (
             select *, case when json_type(parsed) = 'OBJECT' then parsed end as j from records
         ),
+        extracted as (
+            select *, {EXTRACT_SQL[fmt]} as v from objects
+        ),
         fields as (
             select source_file, line_no, raw, read_error, parsed, j,
                 {FIELD_SQL[fmt]}
-            from objects
+            from extracted
         ),
         typed as (
             select *,

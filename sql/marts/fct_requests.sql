@@ -94,15 +94,16 @@ select
     uncached_input_tokens,
     output_tokens,
     gateway_cache_hit,
-    -- Nothing is billed for a gateway cache hit (no provider call) or a failed call.
-    cast(case when gateway_cache_hit or status = 'error' then 0 else call_cost_usd end as decimal(18, 12))
-        as cost_usd,
-    cast(case when gateway_cache_hit or status = 'error' then 0 else call_list_cost_usd end as decimal(18, 12))
-        as list_cost_usd,
-    cast(case when gateway_cache_hit or status = 'error' then 0 else call_list_cost_usd - call_cost_usd end
-        as decimal(18, 12)) as prompt_cache_savings_usd,
-    cast(case when gateway_cache_hit and status <> 'error' then call_cost_usd else 0 end as decimal(18, 12))
-        as gateway_cache_avoided_usd,
+    -- Nothing is billed for a gateway cache hit (no provider call) or a failed call. Calls without
+    -- a token price (self-hosted, unpriced) keep NULL money: unknown here, never zero.
+    cast(case when gateway_cache_hit or status = 'error' then 0 * call_cost_usd else call_cost_usd end
+        as decimal(18, 12)) as cost_usd,
+    cast(case when gateway_cache_hit or status = 'error' then 0 * call_list_cost_usd else call_list_cost_usd end
+        as decimal(18, 12)) as list_cost_usd,
+    cast(case when gateway_cache_hit or status = 'error' then 0 * call_cost_usd
+              else call_list_cost_usd - call_cost_usd end as decimal(18, 12)) as prompt_cache_savings_usd,
+    cast(case when gateway_cache_hit and status <> 'error' then call_cost_usd else 0 * call_cost_usd end
+        as decimal(18, 12)) as gateway_cache_avoided_usd,
     tags,
     source_format
 from costed

@@ -2,7 +2,7 @@
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
+from pipelines.defs.resources import WarehouseResource
 
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, partition_day
 from pipelines.lib.config import CostwatchConfig
@@ -41,7 +41,7 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
         ],
     )
     def gateway_requests(
-        context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: DuckDBResource
+        context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource
     ):
         """Canonical gateway records of one UTC day, deduplicated by request_id, from every
         configured log file (late and early arrivals included). Bad records go to
