@@ -255,3 +255,36 @@ def test_no_matching_file_fails_with_the_key_to_fix(project):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "sources.gateway_logs matched no file" in failure.event_specific_data.error.to_string()
+
+
+def test_otel_genai_input_tokens_include_cache_reads_and_writes(tmp_path):
+    """OTel GenAI semantic conventions: gen_ai.usage.cache_read.input_tokens and
+    gen_ai.usage.cache_creation.input_tokens SHOULD be included in gen_ai.usage.input_tokens."""
+    span = {
+        "name": "chat claude-3-5-sonnet-20241022",
+        "context": {"trace_id": "0xabc", "span_id": "0x01"},
+        "start_time": "2026-11-20T10:00:00.000000Z",
+        "end_time": "2026-11-20T10:00:01.500000Z",
+        "status": {"status_code": "UNSET"},
+        "attributes": {
+            "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-3-5-sonnet",
+            "gen_ai.response.model": "claude-3-5-sonnet-20241022", "gen_ai.response.id": "msg_1",
+            "gen_ai.usage.input_tokens": 9000, "gen_ai.usage.cache_read.input_tokens": 6000,
+            "gen_ai.usage.cache_creation.input_tokens": 2000, "gen_ai.usage.output_tokens": 300,
+            "user.id": "u9", "app.feature": "chat",
+        },
+    }
+    failed = {**span, "context": {"trace_id": "0xabc", "span_id": "0x02"}, "status": {"status_code": "ERROR"},
+              "attributes": {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+                             "gen_ai.usage.input_tokens": 50}}
+    path = tmp_path / "spans.jsonl"
+    path.write_text(json.dumps(span) + "\n" + json.dumps(failed) + "\n")
+    result = ingest(tmp_path, [(path, "otel_genai")], "2026-11-20")
+    assert (result.lines, result.kept) == (2, 2)
+    rows = {row["request_id"]: row for row in lake_rows(tmp_path, "gateway_requests", "2026-11-20")}
+    anthropic = rows["msg_1"]
+    assert (anthropic["input_tokens"], anthropic["cached_input_tokens"], anthropic["cache_creation_input_tokens"],
+            anthropic["output_tokens"]) == (9000, 6000, 2000, 300)
+    assert (anthropic["model"], anthropic["provider"], anthropic["feature"], anthropic["user_id"],
+            anthropic["duration_ms"]) == ("claude-3-5-sonnet-20241022", "anthropic", "chat", "u9", 1500)
+    assert rows["0x02"]["status"] == "error" and rows["0x02"]["model"] == "gpt-4o"

@@ -22,7 +22,7 @@ DEFAULT_CONFIG = "costwatch.yaml"
 # Formats each source accepts. A source or format missing here is refused at load time rather
 # than ignored, so a config never silently reads nothing.
 SOURCE_FORMATS: dict[str, tuple[str, ...]] = {
-    "gateway_logs": ("canonical", "litellm_spend_logs"),
+    "gateway_logs": ("canonical", "litellm_spend_logs", "otel_genai"),
 }
 
 PRICE_FIELDS = (

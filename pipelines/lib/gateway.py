@@ -146,7 +146,7 @@ def _raw_table(path: Path, numbers: list[int], raws: list[str], errors: list[str
     )
 
 
-READERS = {"canonical": read_jsonl, "litellm_spend_logs": read_litellm_export}
+READERS = {"canonical": read_jsonl, "litellm_spend_logs": read_litellm_export, "otel_genai": read_jsonl}
 
 # Per format: a projection of `records` (raw, j = parsed JSON object or NULL) onto the canonical
 # fields, each still JSON (numbers) or VARCHAR (text), so one validation applies to all.
@@ -213,9 +213,42 @@ _LITELLM_FIELDS = """
                 'api_key_alias', _meta(j)->>'user_api_key_alias') as tags_json
 """
 
-FIELD_SQL = {"canonical": _CANONICAL_FIELDS, "litellm_spend_logs": _LITELLM_FIELDS}
-# What each format's field SQL calls `v`: the extracted values (canonical) or nothing.
-EXTRACT_SQL = {"canonical": _CANONICAL_EXTRACT, "litellm_spend_logs": "null"}
+# OpenTelemetry GenAI spans, one JSON span per line as the SDKs' JSON exporters write them
+# (`context`, `start_time`, `end_time`, `status`, flat `attributes`). The semantic conventions
+# say gen_ai.usage.input_tokens SHOULD include gen_ai.usage.cache_read.input_tokens and
+# gen_ai.usage.cache_creation.input_tokens: the canonical rule already.
+_OTEL_ATTRIBUTES = (
+    "gen_ai.response.id", "gen_ai.provider.name", "gen_ai.system", "gen_ai.response.model",
+    "gen_ai.request.model", "feature", "app.feature", "user.id", "enduser.id",
+    "gen_ai.usage.input_tokens", "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.conversation.id",
+)
+_OTEL_EXTRACT = "json_extract(j->'attributes', [" + ", ".join(f"'$.\"{name}\"'" for name in _OTEL_ATTRIBUTES) + "])"
+_OTEL_FIELDS = """
+    coalesce(v[1]->>'$', j->'context'->>'span_id') as request_id,
+    j->>'start_time' as ts_text,
+    to_json(round(epoch_ms(try_cast(j->>'end_time' as timestamptz))
+                  - epoch_ms(try_cast(j->>'start_time' as timestamptz)))) as duration_json,
+    coalesce(v[2]->>'$', v[3]->>'$') as provider,
+    coalesce(v[4]->>'$', v[5]->>'$') as model,
+    coalesce(v[6]->>'$', v[7]->>'$') as feature,
+    coalesce(v[8]->>'$', v[9]->>'$') as user_id,
+    v[10] as input_json,
+    v[11] as cached_json,
+    v[12] as creation_json,
+    v[13] as output_json,
+    null::json as cache_hit_json,
+    case when upper(j->'status'->>'status_code') = 'ERROR' then 'error' else 'ok' end as status,
+    null::varchar as pool,
+    null::varchar as replica_id,
+    null::varchar as workload,
+    json_object('trace_id', j->'context'->>'trace_id', 'span_name', j->>'name',
+                'conversation_id', v[14]->>'$') as tags_json
+"""
+
+FIELD_SQL = {"canonical": _CANONICAL_FIELDS, "litellm_spend_logs": _LITELLM_FIELDS, "otel_genai": _OTEL_FIELDS}
+# What each format's field SQL calls `v`: the values extracted in one parse, or nothing.
+EXTRACT_SQL = {"canonical": _CANONICAL_EXTRACT, "litellm_spend_logs": "null", "otel_genai": _OTEL_EXTRACT}
 
 _MACROS = """
 create or replace temp macro _meta(j) as
