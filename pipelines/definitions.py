@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.defs.ingest.gateway_logs import build_gateway_ingest
+from pipelines.defs.ingest import gateway_logs, provider_billing
 from pipelines.defs.models import build_model_assets
 from pipelines.defs.prices import price_catalog
 from pipelines.defs.resources import build_resources, daily_partitions
@@ -21,8 +21,18 @@ from pipelines.lib.config import load_config
 def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
     config = load_config(config_path)
     partitions = daily_partitions(config)
-    sources = [price_catalog, build_gateway_ingest(config, partitions)]
-    models = build_model_assets(partitions, {asset.key.path[-1] for asset in sources})
+    sources = [
+        price_catalog,
+        gateway_logs.build_gateway_ingest(config, partitions),
+        provider_billing.build_provider_billing(config, partitions),
+    ]
+    # Which asset writes each relation the SQL models may read.
+    source_relations = {
+        "price_catalog": "price_catalog",
+        **{relation: "gateway_requests" for relation in gateway_logs.LAKE_DATASETS},
+        **{relation: "provider_billing" for relation in [*provider_billing.DAILY_DATASETS, provider_billing.QUARANTINE]},
+    }
+    models = build_model_assets(partitions, source_relations)
     job = build_daily_job(partitions)
     return dg.Definitions(
         assets=[*sources, *models],

@@ -22,6 +22,14 @@ EXPECTED_DEPS = {
     "fct_spend_by_feature_daily": {"fct_spend_daily"},
     "fct_spend_by_user_daily": {"fct_spend_daily"},
     "fct_cache_savings_daily": {"fct_requests"},
+    "provider_billing": set(),
+    "stg_provider_costs": {"provider_billing"},
+    "stg_provider_usage": {"provider_billing"},
+    "int_provider_calls_daily": {"fct_requests"},
+    "fct_invoice_reconciliation": {"int_provider_calls_daily", "provider_billing", "stg_provider_costs"},
+    "fct_token_reconciliation": {"int_provider_calls_daily", "stg_provider_usage"},
+    "fct_price_findings": {"fct_invoice_reconciliation", "fct_token_reconciliation"},
+    "fct_allocated_spend_daily": {"fct_spend_daily", "stg_provider_costs"},
 }
 
 

@@ -10,22 +10,24 @@ UNPRICED_SHARE = "unpriced_share"
 
 
 def build_model_assets(
-    partitions: dg.PartitionsDefinition, source_assets: set[str]
+    partitions: dg.PartitionsDefinition, source_relations: dict[str, str]
 ) -> list[dg.AssetsDefinition]:
-    """One asset per SQL model; its deps are the relations its SQL reads. A read that is
-    neither a model nor a known source asset is an error here, not a failure at run time."""
+    """One asset per SQL model; its deps are the assets that produce the relations its SQL
+    reads (`source_relations` maps each relation an ingest asset writes to that asset). A read
+    that nothing produces is an error here, not a failure at run time."""
     models = load_models()
-    known = set(models) | source_assets
+    producers = {**source_relations, **{name: name for name in models}}
     assets = []
     for model in models.values():
-        unknown = set(model.reads) - known
+        unknown = set(model.reads) - set(producers)
         if unknown:
             raise ValueError(f"{model.path}: reads {sorted(unknown)}, which no asset produces")
-        assets.append(_model_asset(model, partitions if model.daily else None))
+        deps = sorted({producers[relation] for relation in model.reads})
+        assets.append(_model_asset(model, partitions if model.daily else None, deps))
     return assets
 
 
-def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None) -> dg.AssetsDefinition:
+def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, deps: list[str]) -> dg.AssetsDefinition:
     check_specs = []
     if model.name == "fct_requests":
         check_specs.append(dg.AssetCheckSpec(
@@ -36,7 +38,7 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None) ->
         name=model.name,
         description=model.description,
         group_name=model.layer,
-        deps=list(model.reads),
+        deps=deps,
         partitions_def=partitions,
         kinds={"duckdb", "sql"} | ({"parquet"} if model.materialized == "daily_parquet" else set()),
         pool=WAREHOUSE_POOL,
@@ -47,7 +49,7 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None) ->
         config = costwatch.config
         day = partition_day(context) if model.daily else None
         with warehouse.get_connection() as conn:
-            rows = run_model(conn, model, config.lake_dir, day)
+            rows = run_model(conn, model, config.lake_dir, day, model_settings(config))
             metadata = {"dagster/row_count": rows, **_money_totals(conn, model, day)}
             if rows:
                 metadata["preview"] = dg.MetadataValue.md(_preview(conn, model, day))
@@ -56,6 +58,15 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None) ->
         yield from checks
 
     return sql_model
+
+
+def model_settings(config) -> dict[str, object]:
+    """Config values SQL models may read as `$name` parameters."""
+    return {
+        "tolerance_pct": config.reconciliation.tolerance_pct,
+        "tolerance_usd": config.reconciliation.tolerance_usd,
+        "token_tolerance_pct": config.reconciliation.token_tolerance_pct,
+    }
 
 
 def _day_filter(model: SqlModel) -> str:

@@ -23,6 +23,8 @@ DEFAULT_CONFIG = "costwatch.yaml"
 # than ignored, so a config never silently reads nothing.
 SOURCE_FORMATS: dict[str, tuple[str, ...]] = {
     "gateway_logs": ("canonical", "litellm_spend_logs", "otel_genai"),
+    "provider_costs": ("openai_costs", "anthropic_cost_report", "invoice_csv"),
+    "provider_usage": ("openai_usage", "anthropic_usage_report"),
 }
 
 PRICE_FIELDS = (
@@ -81,6 +83,16 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class ReconciliationSettings:
+    # A billed line matches its estimate when |billed - estimated| <= max(tolerance_usd,
+    # tolerance_pct x billed): small lines are judged in dollars, large ones in percent.
+    tolerance_pct: float = 0.02  # ratio 0-1
+    tolerance_usd: float = 0.50
+    # Gateway and provider token counts match within this share (ratio 0-1).
+    token_tolerance_pct: float = 0.005
+
+
+@dataclass(frozen=True)
 class CostwatchConfig:
     path: Path  # the YAML file itself; relative paths inside resolve against its folder
     data_dir: Path
@@ -92,6 +104,8 @@ class CostwatchConfig:
     budgets: dict[str, float] = field(default_factory=dict)  # USD per calendar month per feature
     alerts: AlertSettings = AlertSettings()
     checks: CheckThresholds = CheckThresholds()
+    reconciliation: ReconciliationSettings = ReconciliationSettings()
+    currency_rates: dict[str, float] = field(default_factory=dict)  # USD per unit of each currency
 
     @property
     def lake_dir(self) -> Path:
@@ -133,7 +147,10 @@ def load_config(path: str | Path | None = None) -> CostwatchConfig:
     return _parse(raw, config_path)
 
 
-_TOP_KEYS = {"data_dir", "start_date", "sources", "prices", "pools", "budgets", "alerts", "checks"}
+_TOP_KEYS = {
+    "data_dir", "start_date", "sources", "prices", "pools", "budgets", "alerts", "checks",
+    "reconciliation", "currency_rates",
+}
 
 
 def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
@@ -166,6 +183,16 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
     checks = CheckThresholds(
         **{key: _number(value, f"checks.{key}", minimum=0, maximum=1) for key, value in checks_raw.items()}
     )
+    reconciliation_raw = _mapping(raw.get("reconciliation", {}), "reconciliation")
+    _reject_unknown(reconciliation_raw, set(ReconciliationSettings.__dataclass_fields__), "reconciliation.")
+    reconciliation = ReconciliationSettings(**{
+        key: _number(value, f"reconciliation.{key}", minimum=0) for key, value in reconciliation_raw.items()
+    })
+    currency_rates = {}
+    for code, rate in _mapping(raw.get("currency_rates", {}), "currency_rates").items():
+        if not re.fullmatch(r"[A-Z]{3}", str(code)):
+            raise ConfigError(f"currency_rates.{code}: not an ISO 4217 code; write it as three capitals, e.g. EUR")
+        currency_rates[str(code)] = _number(rate, f"currency_rates.{code}", minimum=0)
     return CostwatchConfig(
         path=config_path,
         data_dir=data_dir.resolve(),
@@ -177,6 +204,8 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
         budgets=budgets,
         alerts=alerts,
         checks=checks,
+        reconciliation=reconciliation,
+        currency_rates=currency_rates,
     )
 
 

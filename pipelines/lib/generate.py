@@ -34,19 +34,22 @@ serialisation, so later generators (provider invoices, GPU billing) can aggregat
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import polars as pl
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: provider billing exports, billing_events, lost_records
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -283,10 +286,33 @@ MIN_EVENT_OFFSET_DAYS = 14
 USER_SPIKE_DAYS = 3
 USER_SPIKE_RANK = 40  # a mid-sized customer, so a x20 jump stands out
 
+# Provider billing (``OUT/openai``, ``OUT/anthropic``, ``OUT/invoices``): what the providers
+# bill for the TRUE calls, at their actual prices. Token prices come from the LiteLLM catalog.
+PRICE_CATALOG_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "prices" / "model_prices.json"
+BILLED_PROVIDERS = (PROVIDER_ANTHROPIC, PROVIDER_OPENAI)
+# What OpenAI bills for the preview model the catalog does not know (USD per token): billed
+# money the pipeline cannot estimate, so the reconciliation shows it as unpriced spend.
+OFF_CATALOG_PRICES = {
+    UNPRICED_API_MODEL: {"input_cost_per_token": "0.000005",
+                         "cache_read_input_token_cost": "0.0000025",
+                         "output_cost_per_token": "0.00002"},
+}
+USD_QUANTUM = Decimal("1e-10")  # every billed amount is rounded to 10 decimals of a dollar
+# Planted billing discrepancies (kinds in ``manifest["billing_events"]``).
+LOST_LOGS_RATIO = 0.30  # share of the day's Anthropic calls the gateway never logged
+PRICE_CHANGE_MODEL = "gpt-4o-mini"
+PRICE_CHANGE_FACTOR = Decimal("1.25")
+FINE_TUNING_LINE_ITEM = "fine-tuning training, gpt-4o-mini-2024-07-18"
+FINE_TUNING_MODEL = "gpt-4o-mini-2024-07-18"
+FINE_TUNING_PROJECT = "data"  # project proj_data: a team with no OpenAI gateway traffic
+FINE_TUNING_USD = Decimal("42.00")
+DOUBLE_COUNTED_CACHE_MODEL = "claude-3-5-haiku-20241022"
+
 # Random streams: each (seed, stream, key) gets its own generator.
 _STREAM_USERS = 1
 _STREAM_DAY = 2
 _STREAM_MALFORMED = 3
+_STREAM_LOST_LOGS = 4
 
 _WRITE_CHUNK_ROWS = 100_000
 
@@ -323,6 +349,38 @@ class PlantedEvent:
 
 
 @dataclass(frozen=True)
+class BillingEvent:
+    """A planted disagreement between gateway logs and provider bills; days are inclusive."""
+
+    kind: str
+    provider: str
+    start_day: dt.date
+    end_day: dt.date
+    description: str
+    model: str | None = None
+    line_item: str | None = None
+    factor: float | None = None
+    project_id: str | None = None
+
+    def active_on(self, day: dt.date) -> bool:
+        return self.start_day <= day <= self.end_day
+
+    def to_manifest(self, effect: dict) -> dict:
+        return {
+            "kind": self.kind,
+            "provider": self.provider,
+            "model": self.model,
+            "line_item": self.line_item,
+            "project_id": self.project_id,
+            "start_day": self.start_day.isoformat(),
+            "end_day": self.end_day.isoformat(),
+            "factor": self.factor,
+            "description": self.description,
+            "effect": effect,
+        }
+
+
+@dataclass(frozen=True)
 class GenerationPlan:
     """Arguments plus what is drawn once per range: user ids by popularity and the events."""
 
@@ -333,6 +391,7 @@ class GenerationPlan:
     user_ids_by_rank: tuple[str, ...]
     user_rank_weights: np.ndarray = field(compare=False, repr=False)  # sums to 1
     events: tuple[PlantedEvent, ...] = ()
+    billing_events: tuple[BillingEvent, ...] = ()
 
     @property
     def end_date(self) -> dt.date:
@@ -351,6 +410,10 @@ class GenerationPlan:
     def events_of(self, kind: str, day: dt.date) -> list[PlantedEvent]:
         return [event for event in self.events if event.kind == kind and event.active_on(day)]
 
+    def billing_events_of(self, kind: str, day: dt.date) -> list[BillingEvent]:
+        return [event for event in self.billing_events
+                if event.kind == kind and event.active_on(day)]
+
 
 def plan_generation(*, start_date: dt.date, days: int, requests_per_day: int, seed: int = 7
                     ) -> GenerationPlan:
@@ -366,6 +429,7 @@ def plan_generation(*, start_date: dt.date, days: int, requests_per_day: int, se
     ranks = np.arange(1, USER_COUNT + 1)
     weights = 1.0 / (ranks + USER_RANK_OFFSET) ** USER_RANK_EXPONENT
     weights /= weights.sum()
+    events = _plant_events(start_date, days, user_ids_by_rank[USER_SPIKE_RANK - 1])
     return GenerationPlan(
         start_date=start_date,
         days=days,
@@ -373,7 +437,8 @@ def plan_generation(*, start_date: dt.date, days: int, requests_per_day: int, se
         seed=seed,
         user_ids_by_rank=user_ids_by_rank,
         user_rank_weights=weights,
-        events=_plant_events(start_date, days, user_ids_by_rank[USER_SPIKE_RANK - 1]),
+        events=events,
+        billing_events=_plant_billing_events(start_date, days, events),
     )
 
 
@@ -401,6 +466,53 @@ def _plant_events(start_date: dt.date, days: int, spike_user_id: str) -> tuple[P
             factor=0.0,
             description="code_assist prompt-cache reads drop to 0: former cache reads are billed "
                         "as uncached input (input_tokens unchanged, cached_input_tokens = 0)"),
+    )
+
+
+def _plant_billing_events(start_date: dt.date, days: int, creep_events: tuple[PlantedEvent, ...]
+                          ) -> tuple[BillingEvent, ...]:
+    """Bills versus logs. The double count is how the gateway logs Haiku, so it is on every day
+    of every range (a day's log lines then depend only on (seed, day)); the others need history.
+    """
+    end_date = start_date + dt.timedelta(days=days - 1)
+    double_count = BillingEvent(
+        kind="cached_tokens_double_counted", provider=PROVIDER_ANTHROPIC, start_day=start_date,
+        end_day=end_date, model=DOUBLE_COUNTED_CACHE_MODEL, factor=None,
+        description="the gateway logs this model's input_tokens as true input + cached_input_tokens "
+                    "(cache reads counted twice); bills and usage carry the true counts")
+    if days < MIN_DAYS_FOR_EVENTS:
+        return (double_count,)
+    taken = {event.start_day for event in creep_events}
+
+    def free_day_at(fraction: float) -> dt.date:
+        day = start_date + dt.timedelta(days=max(MIN_EVENT_OFFSET_DAYS, int(days * fraction)))
+        while day in taken:  # never on the day a cost-creep event starts
+            day += dt.timedelta(days=1)
+        taken.add(day)
+        return day
+
+    lost_day = free_day_at(0.50)
+    fine_tuning_day = free_day_at(0.55)
+    price_change_start = free_day_at(0.85)
+    return (
+        BillingEvent(
+            kind="lost_logs", provider=PROVIDER_ANTHROPIC, start_day=lost_day, end_day=lost_day,
+            factor=LOST_LOGS_RATIO,
+            description=f"~{LOST_LOGS_RATIO:.0%} of the day's Anthropic calls never reached the "
+                        "gateway log files (nor their duplicates); bills and usage include them"),
+        BillingEvent(
+            kind="unannounced_price_change", provider=PROVIDER_OPENAI,
+            start_day=price_change_start, end_day=end_date, model=PRICE_CHANGE_MODEL,
+            factor=float(PRICE_CHANGE_FACTOR),
+            description=f"OpenAI bills {PRICE_CHANGE_MODEL} at {PRICE_CHANGE_FACTOR}x the catalog "
+                        "price for every token kind; the price catalog does not know"),
+        BillingEvent(
+            kind="billed_without_logs", provider=PROVIDER_OPENAI, start_day=fine_tuning_day,
+            end_day=fine_tuning_day, model=FINE_TUNING_MODEL, line_item=FINE_TUNING_LINE_ITEM,
+            project_id=f"proj_{FINE_TUNING_PROJECT}",
+            description=f"a {FINE_TUNING_USD} USD fine-tuning job billed by OpenAI with no gateway "
+                        "traffic behind it"),
+        double_count,
     )
 
 
@@ -881,6 +993,483 @@ def _write_gzip_lines(path: Path, file_rows: pl.DataFrame, frame: pl.DataFrame |
 
 
 # ---------------------------------------------------------------------------------------------
+# What the gateway logged versus what the providers billed
+# ---------------------------------------------------------------------------------------------
+
+
+def gateway_view(plan: GenerationPlan, day: dt.date, frame: pl.DataFrame
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the records the gateway logged, the true calls it lost) for a day's ``build_day_frame``.
+
+    ``build_day_frame`` is the truth the providers bill; the log files are written from the first
+    element: the lost-logs day misses a share of its Anthropic calls, and the double-count model's
+    ``input_tokens`` include its cache reads twice (so cached + creation <= input still holds).
+    """
+    lost_mask = np.zeros(frame.height, dtype=bool)
+    for event in plan.billing_events_of("lost_logs", day):
+        rng = np.random.default_rng([plan.seed, _STREAM_LOST_LOGS, day.toordinal()])
+        lost_mask |= ((frame["provider"] == event.provider).to_numpy()
+                      & (rng.random(frame.height) < event.factor))
+    if lost_mask.any():
+        lost_series = pl.Series(lost_mask)
+        logged, lost = frame.filter(~lost_series), frame.filter(lost_series)
+    else:
+        logged, lost = frame, frame.clear()
+    for event in plan.billing_events_of("cached_tokens_double_counted", day):
+        logged = logged.with_columns(
+            input_tokens=pl.when(pl.col("model") == event.model)
+            .then(pl.col("input_tokens") + pl.col("cached_input_tokens"))
+            .otherwise(pl.col("input_tokens")))
+    return logged, lost
+
+
+# A billed call: the provider answered (status ok) and the gateway did not answer from its cache.
+_BILLED = ((pl.col("status") == "ok") & ~pl.col("gateway_cache_hit")
+           & pl.col("provider").is_in(list(BILLED_PROVIDERS)))
+# Token kinds a provider bills: (kind, catalog price key).
+_TOKEN_KINDS = (
+    ("uncached_input", "input_cost_per_token"),
+    ("cache_read", "cache_read_input_token_cost"),
+    ("cache_creation", "cache_creation_input_token_cost"),
+    ("output", "output_cost_per_token"),
+)
+OPENAI_COST_KINDS = {"uncached_input": "input", "cache_read": "cached input", "output": "output"}
+ANTHROPIC_TOKEN_TYPES = {
+    "uncached_input": "uncached_input_tokens",
+    "cache_read": "cache_read_input_tokens",
+    "cache_creation": "cache_creation.ephemeral_5m_input_tokens",
+    "output": "output_tokens",
+}
+
+
+def billed_usage(frame: pl.DataFrame) -> pl.DataFrame:
+    """Billed calls of a day frame summed per provider × team × model, tokens split by kind."""
+    return (
+        frame.lazy().filter(_BILLED)
+        .group_by("provider", "team", "model")
+        .agg(
+            requests=pl.len(),
+            input_tokens=pl.col("input_tokens").sum(),
+            uncached_input=(pl.col("input_tokens") - pl.col("cached_input_tokens")
+                            - pl.col("cache_creation_input_tokens")).sum(),
+            cache_read=pl.col("cached_input_tokens").sum(),
+            cache_creation=pl.col("cache_creation_input_tokens").sum(),
+            output=pl.col("output_tokens").sum(),
+        )
+        .sort("provider", "team", "model")
+        .collect()
+    )
+
+
+def load_token_prices(catalog_path: Path) -> dict[str, dict[str, Decimal]]:
+    """Exact per-token prices of every API model the generator routes to, by token kind."""
+    catalog = json.loads(Path(catalog_path).read_text(encoding="utf-8"))
+    prices: dict[str, dict[str, Decimal]] = {}
+    for model in MODELS:
+        if model.provider not in BILLED_PROVIDERS:
+            continue
+        entry = catalog.get(model.name) if model.in_price_catalog else OFF_CATALOG_PRICES[model.name]
+        if entry is None:
+            raise ValueError(f"{catalog_path}: no entry for {model.name}")
+        kinds = {}
+        for kind, key in _TOKEN_KINDS:
+            value = entry.get(key)
+            if value is None:
+                if kind == "cache_creation" and model.provider == PROVIDER_OPENAI:
+                    continue  # OpenAI never reports cache writes
+                raise ValueError(f"{catalog_path}: {model.name} has no {key}")
+            kinds[kind] = Decimal(repr(value) if isinstance(value, float) else str(value))
+        prices[model.name] = kinds
+    return prices
+
+
+def _usd(tokens: int, price: Decimal) -> Decimal:
+    return (Decimal(tokens) * price).quantize(USD_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _usd_text(amount: Decimal) -> str:
+    """A USD amount with exactly 10 decimals, never in exponent notation."""
+    return format(amount.quantize(USD_QUANTUM, rounding=ROUND_HALF_UP), "f")
+
+
+def _decimal_text(amount: Decimal) -> str:
+    """Plain decimal text without trailing zeros: Decimal('42.00') -> '42'."""
+    text = format(amount.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One billed line of one day: tokens of one kind of one model for one team, or a fee."""
+
+    day: dt.date
+    provider: str
+    team: str
+    model: str
+    kind: str | None  # a ``_TOKEN_KINDS`` kind; None for a non-token line item (fine-tuning)
+    tokens: int
+    usd: Decimal
+    line_item: str | None = None  # non-token line items only
+
+
+class BillingLedger:
+    """Collects, day by day, what the providers bill and how the logs differ from it."""
+
+    def __init__(self, plan: GenerationPlan, prices: dict[str, dict[str, Decimal]]):
+        self.plan = plan
+        self.prices = prices
+        self.usage: list[tuple[dt.date, dict]] = []  # one per day × provider × team × model
+        self.costs: list[CostLine] = []
+        self.effects: dict[str, dict] = {event.kind: {} for event in plan.billing_events}
+
+    def catalog_usd(self, usage: pl.DataFrame) -> dict[str, Decimal]:
+        """USD per model of aggregated usage at catalog (or off-catalog) price."""
+        totals: dict[str, Decimal] = {}
+        for row in usage.iter_rows(named=True):
+            prices = self.prices[row["model"]]
+            totals[row["model"]] = totals.get(row["model"], Decimal(0)) + sum(
+                (_usd(row[kind], price) for kind, price in prices.items()), Decimal(0))
+        return totals
+
+    def add_day(self, day: dt.date, frame: pl.DataFrame, logged: pl.DataFrame,
+                lost: pl.DataFrame) -> None:
+        """Bill a day's true calls (``frame``); ``logged``/``lost`` come from ``gateway_view``."""
+        usage = billed_usage(frame)
+        price_changes = self.plan.billing_events_of("unannounced_price_change", day)
+        lines: list[CostLine] = []
+        for row in usage.iter_rows(named=True):
+            self.usage.append((day, row))
+            factor = Decimal(1)
+            for event in price_changes:
+                if event.provider == row["provider"] and event.model == row["model"]:
+                    factor *= PRICE_CHANGE_FACTOR
+            for kind, catalog_price in self.prices[row["model"]].items():
+                if row[kind]:
+                    lines.append(CostLine(day, row["provider"], row["team"], row["model"], kind,
+                                          row[kind], _usd(row[kind], catalog_price * factor)))
+        for event in self.plan.billing_events_of("billed_without_logs", day):
+            lines.append(CostLine(day, event.provider, FINE_TUNING_PROJECT, event.model, None,
+                                  0, FINE_TUNING_USD, line_item=event.line_item))
+        self.costs.extend(lines)
+        self._record_effects(day, usage, lines, logged, lost, price_changes)
+
+    def _record_effects(self, day: dt.date, usage: pl.DataFrame, lines: list[CostLine],
+                        logged: pl.DataFrame, lost: pl.DataFrame,
+                        price_changes: list[BillingEvent]) -> None:
+        iso_day = day.isoformat()
+        for event in self.plan.billing_events_of("lost_logs", day):
+            lost_usage = billed_usage(lost.filter(pl.col("provider") == event.provider))
+            by_model = self.catalog_usd(lost_usage)
+            self.effects[event.kind] = {
+                "lost_records": lost.height,
+                "lost_billed_records": int(lost_usage["requests"].sum()),
+                "lost_usd": _usd_text(sum(by_model.values(), Decimal(0))),
+                "lost_usd_by_model": {model: _usd_text(usd)
+                                      for model, usd in sorted(by_model.items())},
+                # True token counts of the lost billed calls (input includes cache reads/writes).
+                "lost_tokens_by_model": {
+                    row["model"]: {"requests": row["requests"],
+                                   "input_tokens": row["input_tokens"],
+                                   "cached_input_tokens": row["cache_read"],
+                                   "cache_creation_input_tokens": row["cache_creation"],
+                                   "output_tokens": row["output"]}
+                    for row in lost_usage.group_by("model").agg(
+                        pl.col("requests", "input_tokens", "cache_read", "cache_creation",
+                               "output").sum()
+                    ).sort("model").iter_rows(named=True)},
+            }
+        for event in price_changes:
+            model_usage = usage.filter(pl.col("model") == event.model)
+            catalog = self.catalog_usd(model_usage).get(event.model, Decimal(0))
+            billed = sum((line.usd for line in lines
+                          if line.model == event.model and line.kind), Decimal(0))
+            effect = self.effects[event.kind]
+            effect.setdefault("catalog_usd", Decimal(0))
+            effect.setdefault("billed_usd", Decimal(0))
+            effect.setdefault("extra_usd_by_day", {})
+            effect["catalog_usd"] += catalog
+            effect["billed_usd"] += billed
+            effect["extra_usd_by_day"][iso_day] = billed - catalog
+        for event in self.plan.billing_events_of("billed_without_logs", day):
+            effect = self.effects[event.kind]
+            effect["billed_usd"] = _usd_text(FINE_TUNING_USD)
+            effect["gateway_records"] = 0
+        for event in self.plan.billing_events_of("cached_tokens_double_counted", day):
+            model_rows = logged.filter(pl.col("model") == event.model)
+            extra_tokens = int(model_rows["cached_input_tokens"].sum())
+            billed_extra = int(model_rows.filter(_BILLED)["cached_input_tokens"].sum())
+            overestimate = _usd(billed_extra, self.prices[event.model]["uncached_input"])
+            effect = self.effects[event.kind]
+            effect.setdefault("extra_logged_input_tokens", 0)
+            effect.setdefault("overestimate_usd", Decimal(0))
+            effect.setdefault("by_day", {})
+            effect["extra_logged_input_tokens"] += extra_tokens
+            effect["overestimate_usd"] += overestimate
+            effect["by_day"][iso_day] = {"extra_logged_input_tokens": extra_tokens,
+                                         "extra_billed_call_input_tokens": billed_extra,
+                                         "overestimate_usd": _usd_text(overestimate)}
+
+    def event_manifests(self) -> list[dict]:
+        entries = []
+        for event in self.plan.billing_events:
+            effect = dict(self.effects[event.kind])
+            if event.kind == "unannounced_price_change":
+                effect = {
+                    "catalog_usd": _usd_text(effect.get("catalog_usd", Decimal(0))),
+                    "billed_usd": _usd_text(effect.get("billed_usd", Decimal(0))),
+                    "extra_usd": _usd_text(effect.get("billed_usd", Decimal(0))
+                                           - effect.get("catalog_usd", Decimal(0))),
+                    "extra_usd_by_day": {day: _usd_text(usd) for day, usd
+                                         in effect.get("extra_usd_by_day", {}).items()},
+                }
+            elif event.kind == "cached_tokens_double_counted":
+                effect["extra_logged_input_tokens"] = effect.get("extra_logged_input_tokens", 0)
+                effect["overestimate_usd"] = _usd_text(effect.get("overestimate_usd", Decimal(0)))
+                effect["by_day"] = effect.get("by_day", {})
+                effect["input_price_usd_per_token"] = _decimal_text(
+                    self.prices[event.model]["uncached_input"])
+                effect["note"] = ("overestimate_usd = extra input tokens of billed calls (status "
+                                  "ok, no gateway cache hit) x the catalog input price")
+            entries.append(event.to_manifest(effect))
+        return entries
+
+
+def _month_key(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _unix_seconds(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days * 86_400
+
+
+def _month_last_day(day: dt.date) -> dt.date:
+    next_month = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return next_month - dt.timedelta(days=1)
+
+
+_DECIMAL_MARK = "\x00decimal:"
+
+
+def _json_text(document: dict) -> str:
+    """Sorted-key JSON; Decimals marked by ``_decimal_number`` are written as exact numbers."""
+    text = json.dumps(document, indent=2, sort_keys=True)
+    return re.sub(r'"\\u0000decimal:(-?[0-9.]+)"', r"\1", text) + "\n"
+
+
+def _decimal_number(amount: Decimal) -> str:
+    """A JSON number with a decimal point (42.0, not 42), as float-based API servers write it."""
+    text = _decimal_text(amount)
+    return _DECIMAL_MARK + (text if "." in text else text + ".0")
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary_path = path.with_name(path.name + ".tmp")
+    temporary_path.write_text(text, encoding="utf-8", newline="")
+    os.replace(temporary_path, path)
+
+
+INVOICE_COLUMNS = ("invoice_id", "provider", "period_start", "period_end", "line_item", "model",
+                   "amount", "currency")
+
+
+def billing_file_names(month: str) -> dict[str, str]:
+    return {
+        "openai_costs": f"openai/costs_{month}.json",
+        "openai_usage": f"openai/usage_{month}.json",
+        "anthropic_cost_report": f"anthropic/cost_report_{month}.json",
+        "anthropic_usage_report": f"anthropic/usage_report_{month}.json",
+        "invoice": f"invoices/invoice_{month}.csv",
+    }
+
+
+_BILLING_GLOBS = (("openai", "costs_*.json"), ("openai", "usage_*.json"),
+                  ("anthropic", "cost_report_*.json"), ("anthropic", "usage_report_*.json"),
+                  ("invoices", "invoice_*.csv"))
+
+
+def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) -> dict:
+    """Write the provider exports and invoices; return ``manifest["billing"]``."""
+    days_by_month: dict[str, list[dt.date]] = {}
+    for day in plan.record_days:
+        days_by_month.setdefault(_month_key(day), []).append(day)
+    costs_by_day: dict[tuple[str, dt.date], list[CostLine]] = {}
+    for line in ledger.costs:
+        costs_by_day.setdefault((line.provider, line.day), []).append(line)
+    usage_by_day: dict[tuple[str, dt.date], list[dict]] = {}
+    for day, row in ledger.usage:
+        usage_by_day.setdefault((row["provider"], day), []).append(row)
+
+    files: list[dict] = []
+    written: set[str] = set()
+
+    def emit(relative: str, text: str, provider: str, kind: str, month: str, rows: int) -> None:
+        _write_text_atomically(out_dir / relative, text)
+        written.add(relative)
+        files.append({"path": relative, "provider": provider, "kind": kind, "month": month,
+                      "rows": rows})
+
+    daily_usd: dict[str, dict[str, str]] = {provider: {} for provider in BILLED_PROVIDERS}
+    monthly_usd: dict[str, dict[str, str]] = {provider: {} for provider in BILLED_PROVIDERS}
+    invoices: dict[str, dict] = {}
+    for month, days in days_by_month.items():
+        names = billing_file_names(month)
+        for provider in BILLED_PROVIDERS:
+            month_total = Decimal(0)
+            for day in days:
+                day_total = sum((line.usd for line in costs_by_day.get((provider, day), [])),
+                                Decimal(0))
+                daily_usd[provider][day.isoformat()] = _usd_text(day_total)
+                month_total += day_total
+            monthly_usd[provider][month] = _usd_text(month_total)
+
+        buckets = [_openai_cost_bucket(day, costs_by_day.get((PROVIDER_OPENAI, day), []))
+                   for day in days]
+        emit(names["openai_costs"], _json_text(_openai_page(buckets)), PROVIDER_OPENAI,
+             "openai_costs", month, sum(len(bucket["results"]) for bucket in buckets))
+        buckets = [_openai_usage_bucket(day, usage_by_day.get((PROVIDER_OPENAI, day), []))
+                   for day in days]
+        emit(names["openai_usage"], _json_text(_openai_page(buckets)), PROVIDER_OPENAI,
+             "openai_usage", month, sum(len(bucket["results"]) for bucket in buckets))
+        buckets = [_anthropic_cost_bucket(day, costs_by_day.get((PROVIDER_ANTHROPIC, day), []))
+                   for day in days]
+        emit(names["anthropic_cost_report"], _json_text(_anthropic_page(buckets)),
+             PROVIDER_ANTHROPIC, "anthropic_cost_report", month,
+             sum(len(bucket["results"]) for bucket in buckets))
+        buckets = [_anthropic_usage_bucket(day, usage_by_day.get((PROVIDER_ANTHROPIC, day), []))
+                   for day in days]
+        emit(names["anthropic_usage_report"], _json_text(_anthropic_page(buckets)),
+             PROVIDER_ANTHROPIC, "anthropic_usage_report", month,
+             sum(len(bucket["results"]) for bucket in buckets))
+
+        first_day, last_day = days[0].replace(day=1), _month_last_day(days[0])
+        if days[0] == first_day and days[-1] == last_day:
+            rows = _invoice_rows(month, first_day, last_day,
+                                 [line for line in ledger.costs if _month_key(line.day) == month])
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(INVOICE_COLUMNS)
+            writer.writerows([[row[column] for column in INVOICE_COLUMNS] for row in rows])
+            emit(names["invoice"], buffer.getvalue(), "all", "invoice", month, len(rows))
+            totals = {provider: Decimal(0) for provider in BILLED_PROVIDERS}
+            for row in rows:
+                totals[row["provider"]] += Decimal(row["amount"])
+            invoices[month] = {"path": names["invoice"],
+                               "period_start": first_day.isoformat(),
+                               "period_end": last_day.isoformat(),
+                               "totals_usd": {provider: str(total)
+                                              for provider, total in totals.items()}}
+
+    for folder, pattern in _BILLING_GLOBS:
+        for stale in sorted((out_dir / folder).glob(pattern)):
+            if f"{folder}/{stale.name}" not in written:
+                stale.unlink()
+
+    return {
+        "price_catalog": PRICE_CATALOG_PATH.name,
+        "billed_calls": "status ok and not a gateway cache hit, providers "
+                        f"{' and '.join(BILLED_PROVIDERS)}, bucketed by the UTC day of ts; "
+                        "amounts are USD rounded half-up to 10 decimals per result row",
+        "off_catalog_prices": OFF_CATALOG_PRICES,
+        "projects": "OpenAI project_id = proj_<tags.team>, Anthropic workspace_id = wrk_<tags.team>",
+        "files": files,
+        "daily_usd": daily_usd,
+        "monthly_usd": monthly_usd,
+        "invoices": invoices,
+    }
+
+
+def _openai_page(buckets: list[dict]) -> dict:
+    return {"object": "page", "data": buckets, "has_more": False, "next_page": None}
+
+
+def _anthropic_page(buckets: list[dict]) -> dict:
+    return {"data": buckets, "has_more": False, "next_page": None}
+
+
+def _openai_bucket(day: dt.date, results: list[dict]) -> dict:
+    start = _unix_seconds(day)
+    return {"object": "bucket", "start_time": start, "end_time": start + 86_400,
+            "results": results}
+
+
+def _anthropic_bucket(day: dt.date, results: list[dict]) -> dict:
+    return {"starting_at": f"{day.isoformat()}T00:00:00Z",
+            "ending_at": f"{(day + dt.timedelta(days=1)).isoformat()}T00:00:00Z",
+            "results": results}
+
+
+def _openai_line_item(line: CostLine) -> str:
+    return line.line_item or f"{line.model}, {OPENAI_COST_KINDS[line.kind]}"
+
+
+def _openai_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
+    results = [
+        {"object": "organization.costs.result",
+         "amount": {"value": _decimal_number(line.usd), "currency": "usd"},
+         "line_item": _openai_line_item(line), "project_id": f"proj_{line.team}"}
+        for line in sorted(lines, key=lambda line: (line.team, _openai_line_item(line)))
+    ]
+    return _openai_bucket(day, results)
+
+
+def _openai_usage_bucket(day: dt.date, rows: list[dict]) -> dict:
+    results = [
+        {"object": "organization.usage.completions.result",
+         "input_tokens": row["input_tokens"], "output_tokens": row["output"],
+         "input_cached_tokens": row["cache_read"], "input_audio_tokens": 0,
+         "output_audio_tokens": 0, "num_model_requests": row["requests"],
+         "project_id": f"proj_{row['team']}", "user_id": None, "api_key_id": None,
+         "model": row["model"], "batch": False}
+        for row in sorted(rows, key=lambda row: (row["team"], row["model"]))
+    ]
+    return _openai_bucket(day, results)
+
+
+def _anthropic_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
+    results = [
+        {"currency": "USD", "amount": _decimal_text(line.usd * 100),
+         "workspace_id": f"wrk_{line.team}", "description": None, "cost_type": "tokens",
+         "context_window": "0-200k", "model": line.model, "service_tier": "standard",
+         "token_type": ANTHROPIC_TOKEN_TYPES[line.kind]}
+        for line in sorted(lines, key=lambda line: (line.team, line.model,
+                                                    ANTHROPIC_TOKEN_TYPES[line.kind]))
+    ]
+    return _anthropic_bucket(day, results)
+
+
+def _anthropic_usage_bucket(day: dt.date, rows: list[dict]) -> dict:
+    results = [
+        {"uncached_input_tokens": row["uncached_input"],
+         "cache_creation": {"ephemeral_1h_input_tokens": 0,
+                            "ephemeral_5m_input_tokens": row["cache_creation"]},
+         "cache_read_input_tokens": row["cache_read"], "output_tokens": row["output"],
+         "server_tool_use": {"web_search_requests": 0}, "api_key_id": None,
+         "workspace_id": f"wrk_{row['team']}", "model": row["model"], "service_tier": "standard",
+         "context_window": "0-200k"}
+        for row in sorted(rows, key=lambda row: (row["team"], row["model"]))
+    ]
+    return _anthropic_bucket(day, results)
+
+
+def _invoice_rows(month: str, first_day: dt.date, last_day: dt.date, lines: list[CostLine]
+                  ) -> list[dict]:
+    """One row per provider × model ("<model> usage") plus each non-token line item."""
+    amounts: dict[tuple[str, str, str], Decimal] = {}
+    for line in lines:
+        key = (line.provider, line.line_item or f"{line.model} usage", line.model)
+        amounts[key] = amounts.get(key, Decimal(0)) + line.usd
+    return [
+        {"invoice_id": f"INV-{provider}-{month}", "provider": provider,
+         "period_start": first_day.isoformat(), "period_end": last_day.isoformat(),
+         "line_item": line_item, "model": model,
+         "amount": str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),
+         "currency": "USD"}
+        for (provider, line_item, model), amount in sorted(amounts.items())
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # Public entry points
 # ---------------------------------------------------------------------------------------------
 
@@ -896,21 +1485,32 @@ def request_file_name(day: dt.date) -> str:
 
 
 def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day: int,
-             seed: int = 7) -> dict:
-    """Write ``OUT/gateway/requests_<YYYY-MM-DD>.jsonl.gz`` and ``OUT/manifest.json``.
+             seed: int = 7, price_catalog: Path = PRICE_CATALOG_PATH) -> dict:
+    """Write the gateway logs, the provider billing exports and ``OUT/manifest.json``.
+
+    Files: ``gateway/requests_<YYYY-MM-DD>.jsonl.gz`` (what the gateway logged), and per calendar
+    month the range touches ``openai/costs_<YYYY-MM>.json`` (Costs API page),
+    ``openai/usage_<YYYY-MM>.json`` (Usage API completions page),
+    ``anthropic/cost_report_<YYYY-MM>.json`` and ``anthropic/usage_report_<YYYY-MM>.json``
+    (Admin API reports), plus ``invoices/invoice_<YYYY-MM>.csv`` for each complete month. The
+    exports bill the TRUE calls (``build_day_frame``) at the providers' actual prices; the logs
+    are ``gateway_view`` of them, so the planted ``billing_events`` separate the two.
 
     ``requests_per_day`` is the weekday volume at ``start_date`` (interactive plus the nightly
     batch); weekends carry 60% of the interactive part, traffic grows 0.1% a day with ~3% daily
     noise, and a user spike adds its extra requests on top. There is one file per *write* day:
     the ``days`` days of the range plus the day after, which receives late and replayed lines of
-    the last day. Earlier ``requests_*.jsonl.gz`` files in ``OUT/gateway`` that this run does
-    not write are removed, so a glob over the folder sees exactly this run.
+    the last day. Earlier ``requests_*.jsonl.gz`` files in ``OUT/gateway`` (and billing files in
+    the billing folders) that this run does not write are removed, so a glob over a folder sees
+    exactly this run.
 
     Returns the manifest (also written to ``manifest.json``): counts per file, per day and in
-    total, the planted events, and the models, features and pools the data uses.
+    total, the planted events and billing events, billed USD per provider and day, invoice
+    totals, and the models, features and pools the data uses.
     """
     plan = plan_generation(start_date=start_date, days=days, requests_per_day=requests_per_day,
                            seed=seed)
+    ledger = BillingLedger(plan, load_token_prices(price_catalog))
     out_dir = Path(out_dir)
     gateway_dir = out_dir / "gateway"
     gateway_dir.mkdir(parents=True, exist_ok=True)
@@ -924,13 +1524,18 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
     malformed_by_kind = {kind: 0 for kind in MALFORMED_KINDS}
     gateway_cache_hits = 0
     error_records = 0
+    lost_records = 0
     # Lines that arrive in a later file than their record's day, already serialised.
     carried = pl.DataFrame(schema=_DELIVERY_SCHEMA)
 
     for file_index, write_day in enumerate(plan.write_days):
-        frame = build_day_frame(plan, write_day) if write_day <= plan.end_date else None
+        frame = None
         own = pl.DataFrame(schema=_DELIVERY_SCHEMA)
-        if frame is not None:
+        if write_day <= plan.end_date:
+            true_frame = build_day_frame(plan, write_day)
+            frame, lost = gateway_view(plan, write_day, true_frame)
+            ledger.add_day(write_day, true_frame, frame, lost)
+            del true_frame
             deliveries = _deliveries_of(frame)
             arrives_today = deliveries["arrival_ts"].dt.date() == write_day
             own = deliveries.filter(arrives_today)
@@ -940,12 +1545,16 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
                 "duplicate_lines": int((deliveries["delivery"] == "duplicate").sum()),
                 "late_arrivals": int(((deliveries["delivery"] == "first") & ~arrives_today).sum()),
                 "malformed_lines": 0,
+                # True calls of the day the gateway never logged (in bills, not in any file).
+                "lost_records": lost.height,
             }
             gateway_cache_hits += int(frame["gateway_cache_hit"].sum())
             error_records += int((frame["status"] == "error").sum())
+            lost_records += lost.height
         else:
             per_day[write_day.isoformat()] = {
-                "records": 0, "duplicate_lines": 0, "late_arrivals": 0, "malformed_lines": 0}
+                "records": 0, "duplicate_lines": 0, "late_arrivals": 0, "malformed_lines": 0,
+                "lost_records": 0}
 
         carried_day = carried["arrival_ts"].dt.date()
         from_earlier_days = carried.filter(carried_day == write_day)
@@ -977,6 +1586,7 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
 
     if carried.height:
         raise AssertionError("every delivery must land within one day after the range")
+    billing = write_billing(out_dir, plan, ledger)
 
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -996,9 +1606,12 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
             "late_arrivals": sum(counts["late_arrivals"] for counts in per_day.values()),
             "gateway_cache_hits": gateway_cache_hits,
             "error_records": error_records,
+            "lost_records": lost_records,
         },
         "per_day": per_day,
         "events": [event.to_manifest() for event in plan.events],
+        "billing_events": ledger.event_manifests(),
+        "billing": billing,
         "models": {
             model.name: {"provider": model.provider, "pool": model.pool,
                          "in_price_catalog": model.in_price_catalog}

@@ -47,7 +47,13 @@ def write_partition(
 ) -> int:
     """Write the rows of `relation_sql` (without a `day` column: the folder carries it) as the
     day's partition of `dataset`, atomically. Returns the row count."""
-    target = partition_file(lake_dir, dataset, day)
+    return write_file(conn, relation_sql, partition_file(lake_dir, dataset, day), params)
+
+
+def write_file(
+    conn: duckdb.DuckDBPyConnection, relation_sql: str, target: Path, params: dict[str, Any] | None = None
+) -> int:
+    """Write the rows of `relation_sql` to one Parquet file, atomically. Returns the row count."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
     stage_table = f"_stage_{uuid.uuid4().hex[:12]}"

@@ -44,6 +44,7 @@ class SqlModel:
     materialized: str
     columns: dict[str, str]
     reads: tuple[str, ...]  # relations the query reads (models or lake/source tables)
+    parameters: tuple[str, ...]  # `$name` parameters: `day`, or settings from the config
 
     @property
     def daily(self) -> bool:
@@ -64,8 +65,11 @@ def parse_model(path: Path) -> SqlModel:
     if materialized not in MATERIALIZATIONS:
         raise ValueError(f"{path}: materialized must be one of {MATERIALIZATIONS}, got {materialized!r}")
     query = text[header.end():].strip().rstrip(";")
-    if materialized in DAILY and "$day" not in query:
+    parameters = tuple(sorted(set(re.findall(r"\$([a-z_]+)", query))))
+    if materialized in DAILY and "day" not in parameters:
         raise ValueError(f"{path}: a daily model must filter its input with $day")
+    if materialized == "view" and parameters:
+        raise ValueError(f"{path}: a view cannot take parameters ({parameters}); make it a table")
     return SqlModel(
         name=path.stem,
         layer=path.parent.name,
@@ -75,6 +79,7 @@ def parse_model(path: Path) -> SqlModel:
         materialized=materialized,
         columns=columns,
         reads=tables_read(query),
+        parameters=parameters,
     )
 
 
@@ -98,7 +103,7 @@ def _header_fields(text: str) -> tuple[dict[str, str], dict[str, str]]:
 
 def tables_read(query: str) -> tuple[str, ...]:
     """Relations a query reads, CTE names excluded."""
-    tree = sqlglot.parse_one(query.replace("$day", "'1970-01-01'"), read="duckdb")
+    tree = sqlglot.parse_one(re.sub(r"\$[a-z_]+", "NULL", query), read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     names = {table.name for table in tree.find_all(exp.Table) if table.name and not isinstance(table.this, exp.Anonymous)}
     return tuple(sorted(names - ctes))
@@ -115,20 +120,31 @@ def load_models(sql_dir: Path = SQL_DIR) -> dict[str, SqlModel]:
     return models
 
 
-def run_model(conn: duckdb.DuckDBPyConnection, model: SqlModel, lake_dir: Path, day: dt.date | None) -> int:
-    """Materialize one model (for `day` when daily). Returns the rows written (or now in the view)."""
+def run_model(
+    conn: duckdb.DuckDBPyConnection,
+    model: SqlModel,
+    lake_dir: Path,
+    day: dt.date | None,
+    settings: dict[str, object] | None = None,
+) -> int:
+    """Materialize one model (for `day` when daily). `settings` are config values the SQL reads
+    as `$name` parameters (never formatted into the text). Returns the rows written."""
     conn.execute("set TimeZone = 'UTC'")
+    available = {**(settings or {}), "day": day}
+    missing = [name for name in model.parameters if name not in available]
+    if missing:
+        raise ValueError(f"{model.path}: no setting for parameter(s) {missing}")
+    params = {name: available[name] for name in model.parameters}
     if model.materialized == "view":
         conn.execute(f"create or replace view {model.name} as {model.query}")
         _comment(conn, model, "view")
         return conn.execute(f"select count(*) from {model.name}").fetchone()[0]
     if model.materialized == "table":
-        conn.execute(f"create or replace table {model.name} as {model.query}")
+        conn.execute(f"create or replace table {model.name} as {model.query}", params)
         _comment(conn, model, "table")
         return conn.execute(f"select count(*) from {model.name}").fetchone()[0]
     if day is None:
         raise ValueError(f"{model.name} is daily: run it for a day")
-    params = {"day": day}
     if model.materialized == "daily_parquet":
         rows = write_partition(conn, f"select * exclude (day) from ({model.query})", lake_dir, model.name, day, params)
         conn.execute(dataset_view_sql(lake_dir, model.name))
@@ -144,7 +160,7 @@ def run_model(conn: duckdb.DuckDBPyConnection, model: SqlModel, lake_dir: Path, 
         conn.execute("rollback")
         raise
     _comment(conn, model, "table")
-    return conn.execute(f"select count(*) from {model.name} where day = $day", params).fetchone()[0]
+    return conn.execute(f"select count(*) from {model.name} where day = $day", {"day": day}).fetchone()[0]
 
 
 @cache

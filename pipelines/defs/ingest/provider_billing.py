@@ -1,0 +1,86 @@
+"""Provider cost and usage exports → the lake's cost lines, usage lines, coverage and quarantine."""
+
+import duckdb
+
+import dagster as dg
+from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.lib.config import CostwatchConfig
+from pipelines.lib.lake import PARTITION_FILE, dataset_view_sql, sql_string, write_file, write_partition
+from pipelines.lib.provider_billing import CurrencyError, read_exports, tables
+from pipelines.lib.sqlmodels import comment_relation
+
+# Daily lake datasets: (table from the readers, what it is, the column that puts a row on a day).
+DAILY_DATASETS = {
+    "provider_cost_lines": ("cost_lines", "Billed charges from provider cost exports and invoices, in USD; "
+                            "one row per export record. Multi-day periods land on their last day.", "period_end"),
+    "provider_usage_lines": ("usage_lines", "Provider-reported token usage per day x model x project, "
+                             "normalised so input_tokens includes cache reads and writes.", "day"),
+    "provider_billing_coverage": ("coverage", "Days each provider's exports cover, empty buckets included: "
+                                  "a covered day without lines was billed zero.", "day"),
+}
+# Every run reads every export, so the quarantine is rewritten whole: records without a
+# readable day (a broken file, a CSV row with a bad date) have no partition to go to.
+QUARANTINE = "provider_quarantine"
+QUARANTINE_DESCRIPTION = "Provider export records that could not be used, with the reason; all files, rewritten each run."
+
+
+def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="provider_billing",
+        group_name="ingest",
+        partitions_def=partitions,
+        kinds={"parquet", "duckdb"},
+        pool=WAREHOUSE_POOL,
+    )
+    def provider_billing(
+        context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """One UTC day of provider billing: OpenAI Costs and Usage API pages, Anthropic cost and
+        usage reports, invoice CSVs. Every configured export is read (they are small) and the
+        day's records are written; money is converted to USD (Anthropic's cents included)."""
+        config = costwatch.config
+        day = partition_day(context)
+        files = config.source_files("provider_costs") + config.source_files("provider_usage")
+        try:
+            parsed = read_exports(files, config.currency_rates)
+        except CurrencyError as error:
+            raise dg.Failure(str(error)) from error
+        by_name = tables(parsed)
+        counts = {}
+        with duckdb.connect() as scratch:
+            for name, table in by_name.items():
+                scratch.register(name, table)
+            for dataset, (table_name, _, day_column) in DAILY_DATASETS.items():
+                columns = "* exclude (day)" if day_column == "day" else "*"
+                counts[dataset] = write_partition(
+                    scratch, f"select {columns} from {table_name} where {day_column} = $day",
+                    config.lake_dir, dataset, day, {"day": day},
+                )
+            quarantined = write_file(
+                scratch, "select * from quarantine order by source_file, record_ref",
+                config.lake_dir / QUARANTINE / PARTITION_FILE,
+            )
+            billed = scratch.execute(
+                "select provider, sum(billed_usd)::double from cost_lines where period_end = $day group by 1 order by 1",
+                {"day": day},
+            ).fetchall()
+        with warehouse.get_connection() as conn:
+            for dataset, (_, description, _) in DAILY_DATASETS.items():
+                conn.execute(dataset_view_sql(config.lake_dir, dataset))
+                comment_relation(conn, dataset, "view", description)
+            conn.execute(
+                f"create or replace view {QUARANTINE} as select * from read_parquet("
+                f"{sql_string(config.lake_dir / QUARANTINE / PARTITION_FILE)})"
+            )
+            comment_relation(conn, QUARANTINE, "view", QUARANTINE_DESCRIPTION)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": counts["provider_cost_lines"],
+                "usage_lines": counts["provider_usage_lines"],
+                "quarantined_all_files": quarantined,
+                "files_read": len(files),
+                "billed_usd_by_provider": dg.MetadataValue.json({provider: round(usd, 6) for provider, usd in billed}),
+            }
+        )
+
+    return provider_billing

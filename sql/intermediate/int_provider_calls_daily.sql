@@ -1,0 +1,25 @@
+/* Gateway calls a provider bills (status ok, not a gateway cache hit, not self-hosted) and their estimated cost, per day x provider x model.
+materialized: daily_table
+columns:
+  model_family: Model name lower-cased without a date suffix, to meet the bills' name.
+  requests: Billable calls in the gateway logs.
+  estimated_usd: What the logs say these calls cost at catalog prices, USD; NULL when the model is unpriced.
+*/
+select
+    day,
+    provider,
+    model,
+    regexp_replace(lower(model), '-(\d{4}-\d{2}-\d{2}|\d{8})$', '') as model_family,
+    count(*) as requests,
+    sum(input_tokens)::bigint as input_tokens,
+    sum(cached_input_tokens)::bigint as cached_input_tokens,
+    sum(cache_creation_input_tokens)::bigint as cache_creation_input_tokens,
+    sum(output_tokens)::bigint as output_tokens,
+    sum(cost_usd)::decimal(18, 6) as estimated_usd
+from fct_requests
+where day = $day
+  and status = 'ok'
+  and not gateway_cache_hit
+  and pricing_basis <> 'gpu_billing'
+group by all
+order by all

@@ -1,0 +1,127 @@
+/* The day's billed money allocated to feature x user x model by each one's share of the estimate, so the allocation adds up to the bill to the cent.
+materialized: daily_table
+columns:
+  feature: Product feature; 'unallocated' for billed money no gateway traffic explains.
+  user_id: End user; 'unallocated' for billed money no gateway traffic explains.
+  model: Model as logged; for an unallocated row, the bill's model family or line item.
+  estimated_usd: The logs' cost of this feature x user x model at catalog prices, USD.
+  allocated_usd: Its share of the provider's bill for the day, USD, rounded to cents so the provider's rows sum to the day's bill rounded to the cent.
+  allocation_basis: estimated_share (bill split by estimated cost within provider x day x model), no_gateway_traffic (billed tokens with no logged calls), not_token_usage (charges such as fine-tuning), or no_bill (estimated, nothing billed).
+*/
+with bills as (
+    -- One-day charges only: a monthly invoice cannot be split by day.
+    select
+        provider,
+        model_family,
+        cost_type,
+        coalesce(model_family, line_item) as line_key,
+        sum(billed_usd) as billed_usd
+    from stg_provider_costs
+    where is_daily and period_start = $day
+    group by all
+),
+
+estimates as (
+    select
+        day,
+        feature,
+        user_id,
+        provider,
+        model,
+        regexp_replace(lower(model), '-(\d{4}-\d{2}-\d{2}|\d{8})$', '') as model_family,
+        sum(cost_usd) as estimated_usd
+    from fct_spend_daily
+    where day = $day and cost_usd is not null and provider in (select distinct provider from bills)
+    group by all
+),
+
+pools as (
+    -- Which estimates each bill line is split across: token charges of a model go to that
+    -- model's calls; a provider total without a model goes to all the provider's calls.
+    select
+        bills.provider,
+        bills.line_key,
+        bills.billed_usd,
+        estimates.feature,
+        estimates.user_id,
+        estimates.model,
+        estimates.estimated_usd,
+        sum(estimates.estimated_usd) over (partition by bills.provider, bills.line_key) as pool_estimated_usd
+    from bills
+    join estimates
+        on estimates.provider = bills.provider
+       and bills.cost_type = 'tokens'
+       and (bills.model_family is null or estimates.model_family = bills.model_family)
+),
+
+shares as (
+    select
+        provider, feature, user_id, model, estimated_usd,
+        billed_usd * estimated_usd / pool_estimated_usd as exact_usd,
+        'estimated_share' as allocation_basis
+    from pools
+    where pool_estimated_usd > 0
+    union all
+    select
+        bills.provider, 'unallocated', 'unallocated', bills.line_key, 0, bills.billed_usd,
+        case when bills.cost_type = 'tokens' then 'no_gateway_traffic' else 'not_token_usage' end
+    from bills
+    where not exists (
+        select 1 from pools
+        where pools.provider = bills.provider and pools.line_key = bills.line_key and pools.pool_estimated_usd > 0
+    )
+    union all
+    select estimates.provider, estimates.feature, estimates.user_id, estimates.model, estimates.estimated_usd, 0, 'no_bill'
+    from estimates
+    where not exists (
+        select 1 from pools
+        where pools.provider = estimates.provider and pools.feature = estimates.feature
+          and pools.user_id = estimates.user_id and pools.model = estimates.model
+    )
+),
+
+merged as (
+    select
+        provider, feature, user_id, model, allocation_basis,
+        sum(estimated_usd) as estimated_usd,
+        sum(exact_usd) as exact_usd
+    from shares
+    group by all
+),
+
+cents as (
+    select
+        *,
+        floor(exact_usd * 100) as floor_cents,
+        exact_usd * 100 - floor(exact_usd * 100) as fraction
+    from merged
+),
+
+targets as (
+    select provider, round(sum(billed_usd) * 100) as target_cents from bills group by provider
+),
+
+ranked as (
+    -- Largest remainder: the cents lost to rounding down go to the rows that lost the most.
+    select
+        cents.*,
+        coalesce(targets.target_cents, 0) - sum(cents.floor_cents) over (partition by cents.provider) as leftover_cents,
+        row_number() over (
+            partition by cents.provider order by cents.fraction desc, cents.feature, cents.user_id, cents.model
+        ) as remainder_rank
+    from cents
+    left join targets using (provider)
+)
+
+select
+    $day::date as day,
+    feature,
+    user_id,
+    provider,
+    model,
+    allocation_basis,
+    estimated_usd::decimal(18, 6) as estimated_usd,
+    ((floor_cents + case when remainder_rank <= leftover_cents then 1 else 0 end) / 100)::decimal(18, 2)
+        as allocated_usd
+from ranked
+order by provider, feature, user_id, model

@@ -1,0 +1,111 @@
+/* Estimated (gateway logs x catalog prices) against billed (provider exports), per billing period x provider x model or line item.
+materialized: table
+columns:
+  day: The billed day for a one-day period (cost APIs, daily invoices); NULL for a longer invoice period.
+  period_start: First UTC day of the billing period.
+  period_end: Last UTC day of the billing period, inclusive.
+  granularity: day, or period for an invoice covering several days.
+  line_key: The model family for token charges, else the bill's line item (fine-tuning, tools, ...).
+  model_family: Model family of token charges; NULL for other charges.
+  estimated_usd: The gateway logs' cost of the period's billable calls at catalog prices, USD.
+  billed_usd: What the provider billed, USD.
+  variance_usd: billed_usd minus estimated_usd, USD.
+  variance_pct: variance_usd / estimated_usd (ratio); NULL when nothing was estimated.
+  status: matched (within reconciliation.tolerance_usd or tolerance_pct of the bill), over (billed more than estimated), under (billed less), billed_without_logs (billed, no gateway traffic), logs_without_billing (gateway traffic on a day the provider's export covers, nothing billed).
+  source_format: Export the billed amount came from.
+*/
+with billed as (
+    select
+        period_start,
+        period_end,
+        provider,
+        coalesce(model_family, line_item) as line_key,
+        model_family,
+        source_format,
+        sum(billed_usd) as billed_usd
+    from stg_provider_costs
+    group by all
+),
+
+estimated_daily as (
+    select day, provider, model_family, sum(estimated_usd) as estimated_usd
+    from int_provider_calls_daily
+    group by all
+),
+
+billed_vs_estimated as (
+    -- Each bill line against the logs' estimate over the same days.
+    select
+        billed.period_start,
+        billed.period_end,
+        billed.provider,
+        billed.line_key,
+        billed.model_family,
+        billed.source_format,
+        (
+            select sum(estimated_daily.estimated_usd)
+            from estimated_daily
+            where estimated_daily.provider = billed.provider
+              and estimated_daily.model_family = billed.model_family
+              and estimated_daily.day between billed.period_start and billed.period_end
+        ) as estimated_usd,
+        billed.billed_usd
+    from billed
+),
+
+covered_days as (
+    -- Days a daily export covers, so a missing line there means "billed zero", not "not arrived".
+    select distinct provider, day from provider_billing_coverage
+),
+
+unbilled_traffic as (
+    select
+        estimated_daily.day as period_start,
+        estimated_daily.day as period_end,
+        estimated_daily.provider,
+        estimated_daily.model_family as line_key,
+        estimated_daily.model_family,
+        null as source_format,
+        estimated_daily.estimated_usd,
+        null::decimal(18, 10) as billed_usd
+    from estimated_daily
+    join covered_days using (provider, day)
+    where estimated_daily.estimated_usd > 0
+      and not exists (
+          select 1 from billed
+          where billed.provider = estimated_daily.provider
+            and billed.model_family = estimated_daily.model_family
+            and billed.period_start = estimated_daily.day
+            and billed.period_end = estimated_daily.day
+      )
+),
+
+reconciled as (
+    select * from billed_vs_estimated
+    union all
+    select * from unbilled_traffic
+)
+
+select
+    case when period_start = period_end then period_start end as day,
+    period_start,
+    period_end,
+    case when period_start = period_end then 'day' else 'period' end as granularity,
+    provider,
+    line_key,
+    model_family,
+    coalesce(estimated_usd, 0)::decimal(18, 6) as estimated_usd,
+    coalesce(billed_usd, 0)::decimal(18, 6) as billed_usd,
+    (coalesce(billed_usd, 0) - coalesce(estimated_usd, 0))::decimal(18, 6) as variance_usd,
+    ((coalesce(billed_usd, 0) - coalesce(estimated_usd, 0)) / nullif(estimated_usd, 0))::double as variance_pct,
+    case
+        when billed_usd is null then 'logs_without_billing'
+        when coalesce(estimated_usd, 0) = 0 and billed_usd <> 0 then 'billed_without_logs'
+        when abs(billed_usd - coalesce(estimated_usd, 0))
+             <= greatest($tolerance_usd, $tolerance_pct * abs(billed_usd)) then 'matched'
+        when billed_usd > coalesce(estimated_usd, 0) then 'over'
+        else 'under'
+    end as status,
+    source_format
+from reconciled
+order by period_start, period_end, provider, line_key
