@@ -37,7 +37,7 @@ class Project:
     def write_config(self, **overrides) -> Path:
         config = {
             "data_dir": "data",
-            "start_date": "2026-11-01",
+            "start_date": "2026-10-01",
             "sources": {"gateway_logs": [{"path": "inputs/*.jsonl*", "format": "canonical"}]},
             "prices": {"catalog": str(CATALOG), "effective_from": "2025-09-01"},
         }

@@ -1,12 +1,10 @@
 """Every `sql/` file becomes an asset here, and only here."""
 
 import dagster as dg
-from pipelines.defs.resources import WarehouseResource
 
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, partition_day
+from pipelines.defs.model_checks import CHECKS, METADATA
+from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.lib.sqlmodels import SqlModel, load_models, run_model
-
-UNPRICED_SHARE = "unpriced_share"
 
 
 def build_model_assets(
@@ -28,11 +26,11 @@ def build_model_assets(
 
 
 def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, deps: list[str]) -> dg.AssetsDefinition:
-    check_specs = []
-    if model.name == "fct_requests":
-        check_specs.append(dg.AssetCheckSpec(
-            UNPRICED_SHARE, asset=model.name,
-            description="share of API calls whose model has no price stays under checks.max_unpriced_share"))
+    checks = CHECKS.get(model.name, [])
+    check_specs = [
+        dg.AssetCheckSpec(check.name, asset=model.name, description=check.description, blocking=check.blocking)
+        for check in checks
+    ]
 
     @dg.asset(
         name=model.name,
@@ -51,11 +49,13 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, de
         with warehouse.get_connection() as conn:
             rows = run_model(conn, model, config.lake_dir, day, model_settings(config))
             metadata = {"dagster/row_count": rows, **_money_totals(conn, model, day)}
+            if model.name in METADATA:
+                metadata.update(METADATA[model.name](conn, day))
             if rows:
                 metadata["preview"] = dg.MetadataValue.md(_preview(conn, model, day))
-            checks = [_unpriced_check(conn, day, config.checks.max_unpriced_share)] if check_specs else []
+            results = [check.run(conn, config, day) for check in checks]
         yield dg.MaterializeResult(metadata=metadata)
-        yield from checks
+        yield from results
 
     return sql_model
 
@@ -93,23 +93,3 @@ def _preview(conn, model: SqlModel, day) -> str:
     header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
     lines = ["| " + " | ".join("" if value is None else str(value) for value in row) + " |" for row in rows]
     return "\n".join([header, *lines])
-
-
-def _unpriced_check(conn, day, threshold: float) -> dg.AssetCheckResult:
-    api_calls, unpriced, unpriced_models = conn.execute(
-        """
-        select count(*) filter (where pricing_basis <> 'gpu_billing'),
-               count(*) filter (where not priced),
-               list(distinct model order by model) filter (where not priced)
-        from fct_requests where day = $day
-        """,
-        {"day": day},
-    ).fetchone()
-    share = unpriced / api_calls if api_calls else 0.0
-    return dg.AssetCheckResult(
-        check_name=UNPRICED_SHARE,
-        passed=share <= threshold,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"unpriced_requests": unpriced, "api_requests": api_calls, "share": share,
-                  "threshold": threshold, "unpriced_models": dg.MetadataValue.json(unpriced_models or [])},
-    )
