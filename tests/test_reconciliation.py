@@ -317,3 +317,43 @@ def test_reconciliation_checks_warn_and_report_per_provider(reconciled):
     materialization = result.asset_materializations_for_node("fct_invoice_reconciliation")[0]
     # Per provider over the one-day rows (a monthly invoice would count the same money twice).
     assert materialization.metadata["billed_usd_by_provider"].value == {"anthropic": 0.318, "openai": 42.555}
+
+
+def test_a_steady_billed_to_estimated_ratio_is_a_stale_price(project):
+    days = [f"2026-10-{d}" for d in range(20, 25)]
+    logs, cost_buckets, usage_buckets = [], [], []
+    for index, day in enumerate(days):
+        start = int(dt.datetime.fromisoformat(f"{day}T00:00:00+00:00").timestamp())
+        # One call a day: 1,000,000 in + 100,000 out of gpt-4o-mini = $0.21 at the catalog price.
+        logs.append(request(f"r{index}", f"{day}T10:00:00Z", "gpt-4o-mini", provider="openai",
+                            input_tokens=1_000_000, output_tokens=100_000))
+        factor = D("1") if index < 2 else D("1.25")  # the provider raised the price on the 22nd
+        cost_buckets.append(openai_bucket(start, [
+            openai_cost(str(D("0.15") * factor), "gpt-4o-mini, input"),
+            openai_cost(str(D("0.06") * factor), "gpt-4o-mini, output"),
+        ]))
+        usage_buckets.append(openai_bucket(start, [{
+            "object": "organization.usage.completions.result", "input_tokens": 1_000_000, "output_tokens": 100_000,
+            "input_cached_tokens": 0, "num_model_requests": 1, "project_id": None, "model": "gpt-4o-mini",
+            "batch": False}]))
+    project.write_jsonl("logs.jsonl", logs)
+    folder = project.root / "inputs" / "billing"
+    folder.mkdir(parents=True)
+    (folder / "openai_costs.json").write_text(json.dumps(openai_page(cost_buckets)))
+    (folder / "openai_usage.json").write_text(json.dumps(openai_page(usage_buckets)))
+    project.write_config(sources={
+        "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+        "provider_costs": [{"path": "inputs/billing/openai_costs.json", "format": "openai_costs"}],
+        "provider_usage": [{"path": "inputs/billing/openai_usage.json", "format": "openai_usage"}],
+    }, reconciliation={"tolerance_usd": 0.01})
+    for day in days:
+        project.run_day(day)
+    (finding,) = project.query_dicts("select * from fct_price_findings")
+    assert (finding["model_family"], finding["finding"]) == ("gpt-4o-mini", "stale_price")
+    assert (finding["first_day"], finding["last_day"], finding["days"]) == (
+        dt.date(2026, 10, 22), dt.date(2026, 10, 24), 3)
+    assert finding["billed_to_estimated_ratio"] == pytest.approx(1.25)
+    assert finding["billed_usd"] == 3 * D("0.2625") and finding["estimated_usd"] == 3 * D("0.21")
+    assert "effective_from: 2026-10-22" in finding["recommendation"]
+    statuses = dict(project.query("select day, status from fct_invoice_reconciliation"))
+    assert [statuses[dt.date.fromisoformat(day)] for day in days] == ["matched", "matched", "over", "over", "over"]

@@ -21,6 +21,7 @@ DAILY_DATASETS = {
 # Every run reads every export, so the quarantine is rewritten whole: records without a
 # readable day (a broken file, a CSV row with a bad date) have no partition to go to.
 QUARANTINE = "provider_quarantine"
+EXPORT_QUARANTINE = "export_records_quarantined"
 QUARANTINE_DESCRIPTION = "Provider export records that could not be used, with the reason; all files, rewritten each run."
 
 
@@ -31,10 +32,13 @@ def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDef
         partitions_def=partitions,
         kinds={"parquet", "duckdb"},
         pool=WAREHOUSE_POOL,
+        check_specs=[dg.AssetCheckSpec(
+            EXPORT_QUARANTINE, asset="provider_billing",
+            description="no provider export record was quarantined (a quarantined record is money not counted)")],
     )
     def provider_billing(
         context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    ):
         """One UTC day of provider billing: OpenAI Costs and Usage API pages, Anthropic cost and
         usage reports, invoice CSVs. Every configured export is read (they are small) and the
         day's records are written; money is converted to USD (Anthropic's cents included)."""
@@ -73,7 +77,10 @@ def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDef
                 f"{sql_string(config.lake_dir / QUARANTINE / PARTITION_FILE)})"
             )
             comment_relation(conn, QUARANTINE, "view", QUARANTINE_DESCRIPTION)
-        return dg.MaterializeResult(
+        reasons: dict[str, int] = {}
+        for row in parsed.quarantine:
+            reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
+        yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": counts["provider_cost_lines"],
                 "usage_lines": counts["provider_usage_lines"],
@@ -81,6 +88,12 @@ def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDef
                 "files_read": len(files),
                 "billed_usd_by_provider": dg.MetadataValue.json({provider: round(usd, 6) for provider, usd in billed}),
             }
+        )
+        yield dg.AssetCheckResult(
+            check_name=EXPORT_QUARANTINE,
+            passed=quarantined == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"quarantined": quarantined, "by_reason": dg.MetadataValue.json(reasons)},
         )
 
     return provider_billing
