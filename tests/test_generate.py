@@ -149,6 +149,10 @@ def test_per_day_records_follow_ts_not_files(generated):
     assert 0.001 < read.late_arrivals / len(read.records) < 0.006
     assert read.duplicates_in_other_file > 0
     assert 0.003 < read.duplicate_lines / len(read.records) < 0.008
+    # The lost-logs day's calls are billed but never written; `records` counts written ones.
+    lost_days = [day for day, counts in manifest["per_day"].items() if counts["lost_records"]]
+    assert len(lost_days) == 1
+    assert manifest["totals"]["lost_records"] == manifest["per_day"][lost_days[0]]["lost_records"]
 
 
 def test_records_follow_the_canonical_contract(generated):

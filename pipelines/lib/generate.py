@@ -24,12 +24,30 @@ gateway record per line (DESIGN.md section 1), written in arrival order:
   (``prompt_growth``, ``user_spike``, ``cache_collapse``); ``manifest.json`` records them with
   their exact days and factors, and every count a reader needs to check an ingest against.
 
+Provider billing
+----------------
+The same days are billed by the providers, from the TRUE calls (``build_day_frame``): every call
+with status ok that the gateway did not answer from its cache, at the provider's actual price
+(the LiteLLM catalog ``fixtures/prices/model_prices.json``; ``OFF_CATALOG_PRICES`` for the preview
+model the catalog lacks), bucketed by the UTC day of ``ts``. Per calendar month touched:
+``openai/costs_<YYYY-MM>.json`` and ``openai/usage_<YYYY-MM>.json`` (Costs and Usage API pages,
+``project_id`` = ``proj_<team>``), ``anthropic/cost_report_<YYYY-MM>.json`` (amounts in cents)
+and ``anthropic/usage_report_<YYYY-MM>.json`` (``workspace_id`` = ``wrk_<team>``; uncached input
+excludes cache reads and writes), and for each complete month ``invoices/invoice_<YYYY-MM>.csv``.
+The log files are ``gateway_view`` of the truth, and the differences are planted and recorded
+in ``manifest["billing_events"]`` with their effect in numbers: ``lost_logs`` (one day ~30% of
+Anthropic calls never logged), ``unannounced_price_change`` (gpt-4o-mini billed at 1.25x to the
+end of the range), ``billed_without_logs`` (a 42 USD fine-tuning line item) when the range has
+at least 30 days, and on every day ``cached_tokens_double_counted`` (Haiku's logged input
+counts its cache reads twice).
+
 Everything is a function of (seed, start_date, days, requests_per_day): same arguments, same
 bytes. Each day draws from its own random stream keyed by (seed, date), so a day's records do
 not depend on how many days were generated before it.
 
-``build_day_frame`` returns one day's unique good records as a polars DataFrame before
-serialisation, so later generators (provider invoices, GPU billing) can aggregate the same truth.
+``build_day_frame`` returns one day's unique good records (the true calls) as a polars DataFrame
+before serialisation, so later generators (provider invoices, GPU billing) can aggregate the same
+truth; ``gateway_view`` turns it into what the gateway logged.
 """
 
 from __future__ import annotations
@@ -288,7 +306,8 @@ USER_SPIKE_RANK = 40  # a mid-sized customer, so a x20 jump stands out
 
 # Provider billing (``OUT/openai``, ``OUT/anthropic``, ``OUT/invoices``): what the providers
 # bill for the TRUE calls, at their actual prices. Token prices come from the LiteLLM catalog.
-PRICE_CATALOG_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "prices" / "model_prices.json"
+PRICE_CATALOG_PATH = (
+    Path(__file__).resolve().parents[2] / "fixtures" / "prices" / "model_prices.json")
 BILLED_PROVIDERS = (PROVIDER_ANTHROPIC, PROVIDER_OPENAI)
 # What OpenAI bills for the preview model the catalog does not know (USD per token): billed
 # money the pipeline cannot estimate, so the reconciliation shows it as unpriced spend.
@@ -478,8 +497,9 @@ def _plant_billing_events(start_date: dt.date, days: int, creep_events: tuple[Pl
     double_count = BillingEvent(
         kind="cached_tokens_double_counted", provider=PROVIDER_ANTHROPIC, start_day=start_date,
         end_day=end_date, model=DOUBLE_COUNTED_CACHE_MODEL, factor=None,
-        description="the gateway logs this model's input_tokens as true input + cached_input_tokens "
-                    "(cache reads counted twice); bills and usage carry the true counts")
+        description="the gateway logs this model's input_tokens as true input + "
+                    "cached_input_tokens (cache reads counted twice); bills and usage carry the "
+                    "true counts")
     if days < MIN_DAYS_FOR_EVENTS:
         return (double_count,)
     taken = {event.start_day for event in creep_events}
@@ -1068,7 +1088,8 @@ def load_token_prices(catalog_path: Path) -> dict[str, dict[str, Decimal]]:
     for model in MODELS:
         if model.provider not in BILLED_PROVIDERS:
             continue
-        entry = catalog.get(model.name) if model.in_price_catalog else OFF_CATALOG_PRICES[model.name]
+        entry = (catalog.get(model.name) if model.in_price_catalog
+                 else OFF_CATALOG_PRICES[model.name])
         if entry is None:
             raise ValueError(f"{catalog_path}: no entry for {model.name}")
         kinds = {}
@@ -1195,9 +1216,12 @@ class BillingLedger:
             effect["billed_usd"] = _usd_text(FINE_TUNING_USD)
             effect["gateway_records"] = 0
         for event in self.plan.billing_events_of("cached_tokens_double_counted", day):
-            model_rows = logged.filter(pl.col("model") == event.model)
-            extra_tokens = int(model_rows["cached_input_tokens"].sum())
-            billed_extra = int(model_rows.filter(_BILLED)["cached_input_tokens"].sum())
+            # Only the columns needed: a filter of the whole frame would copy every column.
+            of_model = pl.col("model") == event.model
+            extra_tokens, billed_extra = logged.select(
+                pl.col("cached_input_tokens").filter(of_model).sum(),
+                pl.col("cached_input_tokens").filter(of_model & _BILLED).sum().alias("billed"),
+            ).row(0)
             overestimate = _usd(billed_extra, self.prices[event.model]["uncached_input"])
             effect = self.effects[event.kind]
             effect.setdefault("extra_logged_input_tokens", 0)
@@ -1302,6 +1326,8 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
 
     files: list[dict] = []
     written: set[str] = set()
+    for folder, _ in _BILLING_GLOBS:  # present even when empty, like the gateway folder
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
 
     def emit(relative: str, text: str, provider: str, kind: str, month: str, rows: int) -> None:
         _write_text_atomically(out_dir / relative, text)
@@ -1371,7 +1397,8 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
                         f"{' and '.join(BILLED_PROVIDERS)}, bucketed by the UTC day of ts; "
                         "amounts are USD rounded half-up to 10 decimals per result row",
         "off_catalog_prices": OFF_CATALOG_PRICES,
-        "projects": "OpenAI project_id = proj_<tags.team>, Anthropic workspace_id = wrk_<tags.team>",
+        "projects": "OpenAI project_id = proj_<tags.team>, "
+                    "Anthropic workspace_id = wrk_<tags.team>",
         "files": files,
         "daily_usd": daily_usd,
         "monthly_usd": monthly_usd,
@@ -1454,10 +1481,15 @@ def _anthropic_usage_bucket(day: dt.date, rows: list[dict]) -> dict:
 
 def _invoice_rows(month: str, first_day: dt.date, last_day: dt.date, lines: list[CostLine]
                   ) -> list[dict]:
-    """One row per provider × model ("<model> usage") plus each non-token line item."""
+    """One row per provider × model ("<model> usage") plus each non-token line item.
+
+    A non-token line item (fine-tuning) has an empty ``model``: it is not token usage of a model,
+    and readers treat a row with a model as that model's token charge.
+    """
     amounts: dict[tuple[str, str, str], Decimal] = {}
     for line in lines:
-        key = (line.provider, line.line_item or f"{line.model} usage", line.model)
+        key = (line.provider, line.line_item or f"{line.model} usage",
+               "" if line.line_item else line.model)
         amounts[key] = amounts.get(key, Decimal(0)) + line.usd
     return [
         {"invoice_id": f"INV-{provider}-{month}", "provider": provider,
