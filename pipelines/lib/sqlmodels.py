@@ -30,6 +30,7 @@ from pipelines.lib.lake import dataset_view_sql, sql_string, write_partition
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 GLOSSARY = SQL_DIR / "columns.yml"
+MACROS_DIR = SQL_DIR / "macros"  # `create or replace macro` files, run before any model
 MATERIALIZATIONS = ("view", "table", "daily_parquet", "daily_table")
 DAILY = ("daily_parquet", "daily_table")
 
@@ -113,6 +114,8 @@ def tables_read(query: str) -> tuple[str, ...]:
 def load_models(sql_dir: Path = SQL_DIR) -> dict[str, SqlModel]:
     models = {}
     for path in sorted(sql_dir.rglob("*.sql")):
+        if MACROS_DIR in path.parents:
+            continue
         model = parse_model(path)
         if model.name in models:
             raise ValueError(f"two SQL models are named {model.name}: {models[model.name].path} and {path}")
@@ -130,6 +133,8 @@ def run_model(
     """Materialize one model (for `day` when daily). `settings` are config values the SQL reads
     as `$name` parameters (never formatted into the text). Returns the rows written."""
     conn.execute("set TimeZone = 'UTC'")
+    for macro in sorted(MACROS_DIR.glob("*.sql")):
+        conn.execute(macro.read_text(encoding="utf-8"))
     available = {**(settings or {}), "day": day}
     missing = [name for name in model.parameters if name not in available]
     if missing:

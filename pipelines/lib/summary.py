@@ -36,6 +36,33 @@ SECTIONS = {
         select sum(lines) as lines, sum(kept) as kept, sum(quarantined) as quarantined,
                sum(duplicates) as duplicates
         from gateway_ingest_audit where day between $first and $last""",
+    "Reconciliation: estimated (logs x catalog) vs billed, one-day bills": """
+        select provider, sum(estimated_usd)::decimal(18, 2) as estimated_usd,
+               sum(billed_usd)::decimal(18, 2) as billed_usd, sum(variance_usd)::decimal(18, 2) as variance_usd,
+               count(*) filter (where status = 'matched') as lines_matched,
+               count(*) filter (where status <> 'matched') as lines_off
+        from fct_invoice_reconciliation
+        where granularity = 'day' and day between $first and $last group by provider order by provider""",
+    "Reconciliation: lines off the estimate": """
+        select coalesce(day::varchar, period_start || '..' || period_end) as period, provider, line_key, status,
+               estimated_usd::decimal(18, 2) as estimated_usd, billed_usd::decimal(18, 2) as billed_usd,
+               variance_usd::decimal(18, 2) as variance_usd
+        from fct_invoice_reconciliation
+        where status <> 'matched' and period_end between $first and $last
+        order by status, line_key, period_start limit 25""",
+    "Token reconciliation findings (gateway vs provider usage)": """
+        select finding, provider, model_family, count(*) as days, min(day) as first_day, max(day) as last_day
+        from fct_token_reconciliation where day between $first and $last and finding <> 'matched'
+        group by all order by finding, provider, model_family""",
+    "Price findings": """
+        select provider, model_family, finding, first_day, days,
+               round(billed_to_estimated_ratio, 3) as ratio, recommendation
+        from fct_price_findings order by provider, model_family""",
+    "Billed spend allocated to features (one-day bills)": """
+        select feature, sum(estimated_usd)::decimal(18, 2) as estimated_usd,
+               sum(allocated_usd)::decimal(18, 2) as allocated_usd
+        from fct_allocated_spend_daily where day between $first and $last
+        group by feature order by allocated_usd desc""",
     "Quarantine reasons": """
         select reason, count(*) as lines from gateway_quarantine
         where day between $first and $last group by reason order by lines desc""",
@@ -52,7 +79,7 @@ def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> Non
         print(f"\ncostwatch: {first} to {last}: ${total[0]:,} API spend over {total[1]:,} requests")
         for title, sql in SECTIONS.items():
             print(f"\n{title}")
-            conn.execute(sql, {"first": first, "last": last})
+            conn.execute(sql, {"first": first, "last": last} if "$first" in sql else {})
             columns = [description[0] for description in conn.description]
             print(_table(columns, conn.fetchall()))
 

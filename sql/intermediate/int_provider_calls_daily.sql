@@ -9,7 +9,7 @@ select
     day,
     provider,
     model,
-    regexp_replace(lower(model), '-(\d{4}-\d{2}-\d{2}|\d{8})$', '') as model_family,
+    model_family(model) as model_family,
     count(*) as requests,
     sum(input_tokens)::bigint as input_tokens,
     sum(cached_input_tokens)::bigint as cached_input_tokens,

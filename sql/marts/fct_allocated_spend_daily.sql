@@ -6,7 +6,7 @@ columns:
   model: Model as logged; for an unallocated row, the bill's model family or line item.
   estimated_usd: The logs' cost of this feature x user x model at catalog prices, USD.
   allocated_usd: Its share of the provider's bill for the day, USD, rounded to cents so the provider's rows sum to the day's bill rounded to the cent.
-  allocation_basis: estimated_share (bill split by estimated cost within provider x day x model), no_gateway_traffic (billed tokens with no logged calls), not_token_usage (charges such as fine-tuning), or no_bill (estimated, nothing billed).
+  allocation_basis: estimated_share (bill split by estimated cost within provider x day x model), no_gateway_traffic (billed tokens with no logged calls), unpriced_model (logged calls, but no catalog price to split by), not_token_usage (charges such as fine-tuning), or no_bill (estimated, nothing billed).
 */
 with bills as (
     -- One-day charges only: a monthly invoice cannot be split by day.
@@ -28,11 +28,18 @@ estimates as (
         user_id,
         provider,
         model,
-        regexp_replace(lower(model), '-(\d{4}-\d{2}-\d{2}|\d{8})$', '') as model_family,
+        model_family(model) as model_family,
         sum(cost_usd) as estimated_usd
     from fct_spend_daily
     where day = $day and cost_usd is not null and provider in (select distinct provider from bills)
     group by all
+),
+
+unpriced_models as (
+    -- Logged calls with no catalog price: there is traffic, but no estimate to split a bill by.
+    select distinct provider, model_family(model) as model_family
+    from fct_spend_daily
+    where day = $day and unpriced_requests > 0
 ),
 
 pools as (
@@ -64,7 +71,13 @@ shares as (
     union all
     select
         bills.provider, 'unallocated', 'unallocated', bills.line_key, 0, bills.billed_usd,
-        case when bills.cost_type = 'tokens' then 'no_gateway_traffic' else 'not_token_usage' end
+        case
+            when bills.cost_type <> 'tokens' then 'not_token_usage'
+            when exists (select 1 from unpriced_models
+                         where unpriced_models.provider = bills.provider
+                           and unpriced_models.model_family = bills.model_family) then 'unpriced_model'
+            else 'no_gateway_traffic'
+        end
     from bills
     where not exists (
         select 1 from pools

@@ -11,7 +11,8 @@ columns:
   billed_usd: What the provider billed, USD.
   variance_usd: billed_usd minus estimated_usd, USD.
   variance_pct: variance_usd / estimated_usd (ratio); NULL when nothing was estimated.
-  status: matched (within reconciliation.tolerance_usd or tolerance_pct of the bill), over (billed more than estimated), under (billed less), billed_without_logs (billed, no gateway traffic), logs_without_billing (gateway traffic on a day the provider's export covers, nothing billed).
+  status: matched (within reconciliation.tolerance_usd or tolerance_pct of the bill), over (billed more than estimated), under (billed less), billed_without_logs (billed, no gateway traffic), logs_without_billing (gateway traffic on a day the provider's export covers, nothing billed), unpriced_model (billed, logged, but the catalog has no price to estimate with).
+  logged_requests: Billable gateway calls behind the estimate.
   source_format: Export the billed amount came from.
 */
 with billed as (
@@ -28,7 +29,7 @@ with billed as (
 ),
 
 estimated_daily as (
-    select day, provider, model_family, sum(estimated_usd) as estimated_usd
+    select day, provider, model_family, sum(requests) as logged_requests, sum(estimated_usd) as estimated_usd
     from int_provider_calls_daily
     group by all
 ),
@@ -42,15 +43,15 @@ billed_vs_estimated as (
         billed.line_key,
         billed.model_family,
         billed.source_format,
-        (
-            select sum(estimated_daily.estimated_usd)
-            from estimated_daily
-            where estimated_daily.provider = billed.provider
-              and estimated_daily.model_family = billed.model_family
-              and estimated_daily.day between billed.period_start and billed.period_end
-        ) as estimated_usd,
+        sum(estimated_daily.logged_requests) as logged_requests,
+        sum(estimated_daily.estimated_usd) as estimated_usd,
         billed.billed_usd
     from billed
+    left join estimated_daily
+        on estimated_daily.provider = billed.provider
+       and estimated_daily.model_family = billed.model_family
+       and estimated_daily.day between billed.period_start and billed.period_end
+    group by all
 ),
 
 covered_days as (
@@ -66,6 +67,7 @@ unbilled_traffic as (
         estimated_daily.model_family as line_key,
         estimated_daily.model_family,
         null as source_format,
+        estimated_daily.logged_requests,
         estimated_daily.estimated_usd,
         null::decimal(18, 10) as billed_usd
     from estimated_daily
@@ -98,8 +100,10 @@ select
     coalesce(billed_usd, 0)::decimal(18, 6) as billed_usd,
     (coalesce(billed_usd, 0) - coalesce(estimated_usd, 0))::decimal(18, 6) as variance_usd,
     ((coalesce(billed_usd, 0) - coalesce(estimated_usd, 0)) / nullif(estimated_usd, 0))::double as variance_pct,
+    coalesce(logged_requests, 0)::bigint as logged_requests,
     case
         when billed_usd is null then 'logs_without_billing'
+        when logged_requests > 0 and estimated_usd is null then 'unpriced_model'
         when coalesce(estimated_usd, 0) = 0 and billed_usd <> 0 then 'billed_without_logs'
         when abs(billed_usd - coalesce(estimated_usd, 0))
              <= greatest($tolerance_usd, $tolerance_pct * abs(billed_usd)) then 'matched'

@@ -14,7 +14,7 @@ select
     line_item,
     model,
     case when model is not null and cost_type = 'tokens'
-        then regexp_replace(lower(model), '-(\d{4}-\d{2}-\d{2}|\d{8})$', '') end as model_family,
+        then model_family(model) end as model_family,
     token_type,
     cost_type,
     project,

@@ -9,7 +9,7 @@ select
     provider,
     day,
     model,
-    regexp_replace(lower(model), '-(\d{4}-\d{2}-\d{2}|\d{8})$', '') as model_family,
+    model_family(model) as model_family,
     project,
     batch,
     requests,
