@@ -57,8 +57,16 @@ def test_the_design_example_loads(tmp_path):
 
 
 def test_the_shipped_demo_config_is_valid(tmp_path):
-    # A copy beside the folders it names, so the test leaves the checkout untouched.
-    (tmp_path / "data" / "inputs" / "gateway").mkdir(parents=True)
+    # A copy beside the folders and files it names (as `costwatch demo` generates them), so the
+    # test leaves the checkout untouched.
+    shipped = yaml.safe_load((REPO / "costwatch.yaml").read_text())
+    for entries in shipped["sources"].values():
+        for entry in entries:
+            (tmp_path / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
+    for pool in shipped["pools"].values():
+        if "load_test" in pool:
+            (tmp_path / pool["load_test"]).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / pool["load_test"]).touch()
     (tmp_path / "fixtures").symlink_to(REPO / "fixtures")
     (tmp_path / "costwatch.yaml").write_text((REPO / "costwatch.yaml").read_text())
     config = load_config(tmp_path / "costwatch.yaml")
@@ -87,6 +95,10 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
          "prices.overrides.m.input_cost_per_token: must be a number", "'cheap'"),
         (with_changes(pools__llama_8b={"latency_slo_s": 5}), "pools.llama_8b.gpu_type: missing", "name the GPU"),
         (with_changes(pools__x={"gpu_type": "H100", "warm_floor": 1.5}), "pools.x.warm_floor", "whole number"),
+        (with_changes(pools__x={"gpu_type": "H100", "load_test": "curve.csv"}), "pools.x.load_test: file", "fix the path"),
+        (with_changes(gpu={"pool_label": "pool"}), "gpu.pool_label: unknown key", "pool_tag"),
+        (with_changes(currency_rates={"euro": 1.1}), "currency_rates.euro: not an ISO 4217 code", "EUR"),
+        (with_changes(reconciliation={"tolerance_pct": "2%"}), "reconciliation.tolerance_pct: must be a number", "2%"),
         (with_changes(budgets__chat=-5), "budgets.chat: must be >= 0", "-5"),
         (with_changes(alerts__min_impact_usd="fifty"), "alerts.min_impact_usd: must be a number", "fifty"),
         ("data_dir: [unclosed", "not valid YAML", "fix the syntax"),

@@ -25,6 +25,8 @@ SOURCE_FORMATS: dict[str, tuple[str, ...]] = {
     "gateway_logs": ("canonical", "litellm_spend_logs", "otel_genai"),
     "provider_costs": ("openai_costs", "anthropic_cost_report", "invoice_csv"),
     "provider_usage": ("openai_usage", "anthropic_usage_report"),
+    "gpu_billing": ("focus", "gpu_hours_csv"),
+    "gpu_telemetry": ("nvidia_smi",),
 }
 
 PRICE_FIELDS = (
@@ -66,6 +68,14 @@ class PoolSpec:
     headroom: float
     warm_floor: int
     api_equivalent: str | None
+    load_test: Path | None = None  # a batching-curve CSV: per-replica rate measured off the logs
+
+
+@dataclass(frozen=True)
+class GpuSettings:
+    pool_tag: str = "costwatch-pool"  # billing tag naming a resource's serving pool
+    replica_tag: str = "costwatch-replica"  # billing tag naming the replica (else the ResourceId)
+    instance_types: Path | None = None  # extra rows for fixtures/gpu/instance_types.csv
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,7 @@ class CostwatchConfig:
     checks: CheckThresholds = CheckThresholds()
     reconciliation: ReconciliationSettings = ReconciliationSettings()
     currency_rates: dict[str, float] = field(default_factory=dict)  # USD per unit of each currency
+    gpu: GpuSettings = GpuSettings()
 
     @property
     def lake_dir(self) -> Path:
@@ -149,7 +160,7 @@ def load_config(path: str | Path | None = None) -> CostwatchConfig:
 
 _TOP_KEYS = {
     "data_dir", "start_date", "sources", "prices", "pools", "budgets", "alerts", "checks",
-    "reconciliation", "currency_rates",
+    "reconciliation", "currency_rates", "gpu",
 }
 
 
@@ -165,8 +176,16 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
     sources = _parse_sources(raw.get("sources"), base)
     versions, overrides = _parse_prices(raw.get("prices"), base, start_date)
     pools = {
-        name: _parse_pool(name, spec) for name, spec in _mapping(raw.get("pools", {}), "pools").items()
+        name: _parse_pool(name, spec, base) for name, spec in _mapping(raw.get("pools", {}), "pools").items()
     }
+    gpu_raw = _mapping(raw.get("gpu", {}), "gpu")
+    _reject_unknown(gpu_raw, {"pool_tag", "replica_tag", "instance_types"}, "gpu.")
+    instance_types = gpu_raw.get("instance_types")
+    gpu = GpuSettings(
+        pool_tag=str(gpu_raw.get("pool_tag", GpuSettings.pool_tag)),
+        replica_tag=str(gpu_raw.get("replica_tag", GpuSettings.replica_tag)),
+        instance_types=_existing_file(instance_types, "gpu.instance_types", base) if instance_types else None,
+    )
     budgets = {
         str(feature): _number(amount, f"budgets.{feature}", minimum=0)
         for feature, amount in _mapping(raw.get("budgets", {}), "budgets").items()
@@ -206,6 +225,7 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
         checks=checks,
         reconciliation=reconciliation,
         currency_rates=currency_rates,
+        gpu=gpu,
     )
 
 
@@ -299,10 +319,18 @@ def _parse_prices(raw: Any, base: Path, start_date: dt.date) -> tuple[tuple[Pric
     return tuple(sorted(versions, key=lambda version: version.effective_from)), tuple(overrides)
 
 
-_POOL_KEYS = {"gpu_type", "latency_slo_s", "headroom", "warm_floor", "api_equivalent"}
+_POOL_KEYS = {"gpu_type", "latency_slo_s", "headroom", "warm_floor", "api_equivalent", "load_test"}
 
 
-def _parse_pool(name: str, raw: Any) -> PoolSpec:
+def _existing_file(value: Any, key: str, base: Path) -> Path:
+    path = Path(os.path.expanduser(str(value)))
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise ConfigError(f"{key}: file {path} does not exist; fix the path (relative paths start at {base})")
+    return path.resolve()
+
+
+def _parse_pool(name: str, raw: Any, base: Path) -> PoolSpec:
     key = f"pools.{name}"
     spec = _mapping(raw, key)
     _reject_unknown(spec, _POOL_KEYS, f"{key}.")
@@ -318,6 +346,7 @@ def _parse_pool(name: str, raw: Any) -> PoolSpec:
         headroom=_number(spec.get("headroom", 0.3), f"{key}.headroom", minimum=0, maximum=10),
         warm_floor=warm_floor,
         api_equivalent=spec.get("api_equivalent"),
+        load_test=_existing_file(spec["load_test"], f"{key}.load_test", base) if spec.get("load_test") else None,
     )
 
 

@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.lib.lake import sql_string, write_json_atomic, write_partition
+from pipelines.lib.lake import InputManifest, file_state, sql_string, write_partition
 
 RAW_SCHEMA = pa.schema(
     [
@@ -385,7 +385,7 @@ CANONICAL_COLUMNS = (
     "status, pool, replica_id, workload, tags"
 )
 
-MANIFEST_NAME = "gateway_logs.json"
+MANIFEST_NAME = "gateway_logs"
 
 
 @dataclass
@@ -405,55 +405,6 @@ class DayIngest:
     stale_days: list[str] = field(default_factory=list)  # other ingested days whose files changed
 
 
-def _file_state(path: Path) -> dict:
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-class InputManifest:
-    """Which input files hold which days, so a day's run opens only the files that can hold it
-    and a changed file re-opens the days it holds.
-
-    Stored as `lake/_manifests/gateway_logs.json`: `files` maps a path to the size, mtime and
-    days it held when last read; `ingested` lists the days written; `stale` the ingested days
-    whose input changed since (a file that holds or held them changed, appeared or vanished).
-    """
-
-    def __init__(self, lake_dir: Path):
-        self.path = lake_dir / "_manifests" / MANIFEST_NAME
-        state = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
-        self.files: dict[str, dict] = state.get("files", {})
-        self.ingested: set[str] = set(state.get("ingested", []))
-        self.stale: set[str] = set(state.get("stale", []))
-
-    def is_current(self, name: str, state: dict) -> bool:
-        known = self.files.get(name)
-        return known is not None and (known["size"], known["mtime_ns"]) == (state["size"], state["mtime_ns"])
-
-    def may_hold(self, name: str, state: dict, day: dt.date) -> bool:
-        return not self.is_current(name, state) or day.isoformat() in self.files[name]["days"]
-
-    def learn(self, name: str, state: dict, fmt: str, days_held: list[str]) -> None:
-        if self.is_current(name, state):
-            return
-        affected = set(days_held) | set(self.files.get(name, {}).get("days", []))
-        self.stale |= affected & self.ingested
-        self.files[name] = {**state, "format": fmt, "days": days_held}
-
-    def forget_missing(self, present: set[str]) -> None:
-        for name in sorted(set(self.files) - present):
-            self.stale |= set(self.files.pop(name)["days"]) & self.ingested
-
-    def mark_ingested(self, day: dt.date) -> None:
-        self.ingested.add(day.isoformat())
-        self.stale.discard(day.isoformat())
-
-    def save(self) -> None:
-        write_json_atomic(
-            self.path, {"files": self.files, "ingested": sorted(self.ingested), "stale": sorted(self.stale)}
-        )
-
-
 def _load_file(conn: duckdb.DuckDBPyConnection, path: Path, fmt: str, table: str, state: dict) -> list[str]:
     """Parse a file into temp table `table` (one row per record, with `assigned_day`); returns the
     days it holds."""
@@ -465,10 +416,10 @@ def _load_file(conn: duckdb.DuckDBPyConnection, path: Path, fmt: str, table: str
 
 def stale_days(conn: duckdb.DuckDBPyConnection, lake_dir: Path, files: list[tuple[Path, str]]) -> list[dt.date]:
     """Ingested days whose input changed since they ran. Reads only new or changed files."""
-    manifest = InputManifest(lake_dir)
+    manifest = InputManifest(lake_dir, MANIFEST_NAME)
     manifest.forget_missing({str(path) for path, _ in files})
     for path, fmt in files:
-        state = _file_state(path)
+        state = file_state(path)
         if not manifest.is_current(str(path), state):
             manifest.learn(str(path), state, fmt, _load_file(conn, path, fmt, "learn_days", state))
             conn.execute("drop table learn_days")
@@ -481,12 +432,12 @@ def ingest_day(
 ) -> DayIngest:
     """Read every file that can hold `day`, and write the day's partitions of
     `gateway_requests`, `gateway_quarantine` and `gateway_ingest_audit` to the lake."""
-    manifest = InputManifest(lake_dir)
+    manifest = InputManifest(lake_dir, MANIFEST_NAME)
     manifest.forget_missing({str(path) for path, _ in files})
     result = DayIngest(day=day)
     day_tables = []
     for index, (path, fmt) in enumerate(files):
-        name, state = str(path), _file_state(path)
+        name, state = str(path), file_state(path)
         if not manifest.may_hold(name, state, day):
             result.files_skipped += 1
             continue

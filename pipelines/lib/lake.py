@@ -28,10 +28,6 @@ def dataset_glob(lake_dir: Path, dataset: str) -> str:
     return str(lake_dir / dataset / "day=*" / PARTITION_FILE)
 
 
-def has_partitions(lake_dir: Path, dataset: str) -> bool:
-    return any((lake_dir / dataset).glob(f"day=*/{PARTITION_FILE}"))
-
-
 def sql_string(value: str | Path) -> str:
     """A SQL string literal. Only for file paths in DDL, where DuckDB takes no parameters."""
     return "'" + str(value).replace("'", "''") + "'"
@@ -80,6 +76,55 @@ def dataset_view_sql(lake_dir: Path, dataset: str, view: str | None = None) -> s
         f"{sql_string(dataset_glob(lake_dir, dataset))}, hive_partitioning = true, "
         "hive_types = {'day': DATE}, union_by_name = true)"
     )
+
+
+def file_state(path: Path) -> dict:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class InputManifest:
+    """Which input files hold which days, so a day's run opens only the files that can hold it
+    and a changed file re-opens the days it holds.
+
+    Stored as `lake/_manifests/<name>.json`: `files` maps a path to the size, mtime and
+    days it held when last read; `ingested` lists the days written; `stale` the ingested days
+    whose input changed since (a file that holds or held them changed, appeared or vanished).
+    """
+
+    def __init__(self, lake_dir: Path, name: str):
+        self.path = lake_dir / "_manifests" / f"{name}.json"
+        state = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        self.files: dict[str, dict] = state.get("files", {})
+        self.ingested: set[str] = set(state.get("ingested", []))
+        self.stale: set[str] = set(state.get("stale", []))
+
+    def is_current(self, name: str, state: dict) -> bool:
+        known = self.files.get(name)
+        return known is not None and (known["size"], known["mtime_ns"]) == (state["size"], state["mtime_ns"])
+
+    def may_hold(self, name: str, state: dict, day: dt.date) -> bool:
+        return not self.is_current(name, state) or day.isoformat() in self.files[name]["days"]
+
+    def learn(self, name: str, state: dict, fmt: str, days_held: list[str]) -> None:
+        if self.is_current(name, state):
+            return
+        affected = set(days_held) | set(self.files.get(name, {}).get("days", []))
+        self.stale |= affected & self.ingested
+        self.files[name] = {**state, "format": fmt, "days": days_held}
+
+    def forget_missing(self, present: set[str]) -> None:
+        for name in sorted(set(self.files) - present):
+            self.stale |= set(self.files.pop(name)["days"]) & self.ingested
+
+    def mark_ingested(self, day: dt.date) -> None:
+        self.ingested.add(day.isoformat())
+        self.stale.discard(day.isoformat())
+
+    def save(self) -> None:
+        write_json_atomic(
+            self.path, {"files": self.files, "ingested": sorted(self.ingested), "stale": sorted(self.stale)}
+        )
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

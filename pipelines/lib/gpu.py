@@ -1,0 +1,304 @@
+"""GPU-hour billing (FOCUS cost-and-usage exports, a simple GPU-hours CSV) and GPU telemetry
+(nvidia-smi CSV logs) → per-replica GPU lines and busy time.
+
+GPU-hours = instance hours x GPUs per instance. The GPU count comes from the export's
+`SkuPriceDetails.GpuCount` (FOCUS 1.2) when present, else from the instance-type table the
+project ships (`fixtures/gpu/instance_types.csv`), matched on `SkuPriceDetails.InstanceType` or
+the instance type named in `ChargeDescription` (FOCUS 1.0 exports such as AWS's say
+"$1.624 per On Demand Linux g5.4xlarge Instance Hour"). A row whose instance has no GPU is not
+GPU spend and is counted, not kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines.lib.lake import sql_string
+
+REPO = Path(__file__).resolve().parents[2]
+INSTANCE_TYPES = REPO / "fixtures" / "gpu" / "instance_types.csv"
+
+# Instance type names of AWS, GCP, Azure and Lambda, as they appear inside a charge description.
+INSTANCE_PATTERN = (
+    r"([a-z][a-z0-9]*\.[0-9]*x?large|a[23]-[a-z]+-[0-9]+g|g2-standard-[0-9]+"
+    r"|Standard_[A-Za-z0-9_]+|gpu_[0-9]+x_[a-z0-9_]+)"
+)
+
+GPU_LINE_COLUMNS = (
+    "source_format, source_file, record_ref, day, provider_name, pool, replica_id, resource_id, "
+    "instance_type, gpu_type, gpu_count, instance_hours, gpu_hours, billed_usd, effective_usd, list_usd"
+)
+
+
+class GpuCurrencyError(ValueError):
+    """A GPU bill in a currency with no configured rate."""
+
+
+@dataclass
+class GpuBilling:
+    """Where every billing row went: GPU lines kept, rows that are not GPU spend, quarantined rows."""
+
+    gpu_rows: int = 0
+    non_gpu_rows: int = 0
+    quarantined: int = 0
+    effective_above_billed: list[dict] = field(default_factory=list)
+
+
+def load_instance_types(conn: duckdb.DuckDBPyConnection, extra: Path | None = None) -> None:
+    paths = [INSTANCE_TYPES, *([extra] if extra else [])]
+    conn.execute(
+        "create or replace temp table instance_types as "
+        "select lower(instance_type) as instance_key, any_value(gpu_type) as gpu_type, "
+        "any_value(gpu_count)::int as gpu_count from read_csv($paths, header = true, union_by_name = true) "
+        "group by 1",
+        {"paths": [str(path) for path in paths]},
+    )
+
+
+def _currency_check(conn, relation: str, column: str, rates: dict[str, float], source: str) -> None:
+    for code, first_ref in conn.execute(
+        f"select upper(trim({column})), min(record_ref) from {relation} "
+        f"where upper(trim(coalesce({column}, 'USD'))) <> 'USD' group by 1"
+    ).fetchall():
+        if code not in rates:
+            raise GpuCurrencyError(
+                f"{source} {first_ref}: billed in {code} with no rate; add currency_rates: {{{code}: <USD per {code}>}}"
+            )
+
+
+def read_focus(
+    conn: duckdb.DuckDBPyConnection, path: Path, rates: dict[str, float], pool_tag: str, replica_tag: str,
+    table: str,
+) -> GpuBilling:
+    """A FOCUS 1.x export (AWS, GCP, Azure): one temp table `table` of GPU usage lines and one
+    `{table}_quarantine`. Columns a FOCUS version lacks (SkuPriceDetails before 1.2) read as NULL."""
+    conn.execute(
+        f"create or replace temp table {table}_raw as "
+        "select *, 'row ' || (row_number() over () + 1) as record_ref from read_csv($path, header = true, "
+        "all_varchar = true, nullstr = 'NULL', union_by_name = true)",
+        {"path": str(path)},
+    )
+    present = {row[0] for row in conn.execute(f"describe {table}_raw").fetchall()}
+
+    def column(name: str) -> str:
+        return f'"{name}"' if name in present else "null::varchar"
+
+    _currency_check(conn, f"{table}_raw", column("BillingCurrency"), rates, str(path))
+    rate_rows = [("USD", 1.0), *rates.items()]
+    conn.execute("create or replace temp table currency_rates (code varchar, usd_per_unit double)")
+    conn.executemany("insert into currency_rates values (?, ?)", rate_rows)
+    conn.execute(
+        f"""
+        create or replace temp table {table}_typed as
+        with typed as (
+            select
+                record_ref,
+                {column("ProviderName")} as provider_name,
+                {column("ChargeCategory")} as charge_category,
+                try_cast({column("ChargePeriodStart")} as timestamp) as period_start,
+                try_cast({column("ChargePeriodEnd")} as timestamp) as period_end,
+                try_cast({column("BilledCost")} as decimal(18, 10)) as billed_cost,
+                try_cast({column("EffectiveCost")} as decimal(18, 10)) as effective_cost,
+                try_cast({column("ListCost")} as decimal(18, 10)) as list_cost,
+                try_cast({column("ConsumedQuantity")} as double) as consumed_quantity,
+                lower({column("ConsumedUnit")}) as consumed_unit,
+                {column("ResourceId")} as resource_id,
+                coalesce(upper(trim({column("BillingCurrency")})), 'USD') as currency,
+                case when json_valid({column("SkuPriceDetails")}) then {column("SkuPriceDetails")} end as sku_details,
+                case when json_valid({column("Tags")}) then {column("Tags")} end as tags,
+                {column("ChargeDescription")} as charge_description
+            from {table}_raw
+        ),
+        resolved as (
+            select
+                typed.*,
+                coalesce(json_extract_string(sku_details, '$.InstanceType'),
+                         nullif(regexp_extract(charge_description, $pattern, 1), '')) as instance_type,
+                try_cast(json_extract_string(sku_details, '$.GpuCount') as int) as sku_gpu_count,
+                json_extract_string(tags, '$."' || $pool_tag || '"') as pool,
+                json_extract_string(tags, '$."' || $replica_tag || '"') as replica_id
+            from typed
+        )
+        select
+            resolved.*,
+            coalesce(sku_gpu_count, instance_types.gpu_count, 0) as gpu_count,
+            instance_types.gpu_type,
+            case
+                when period_start is null then 'bad_timestamp:ChargePeriodStart'
+                when billed_cost is null then 'bad_number:BilledCost'
+                when period_end is not null and period_end - period_start > interval 1 day
+                    then 'charge_period_longer_than_a_day'
+            end as reason
+        from resolved
+        left join instance_types on instance_types.instance_key = lower(resolved.instance_type)
+        """,
+        {"pattern": INSTANCE_PATTERN, "pool_tag": pool_tag, "replica_tag": replica_tag},
+    )
+    conn.execute(
+        f"""
+        create or replace temp table {table} as
+        select
+            'focus' as source_format,
+            {sql_string(path)} as source_file,
+            record_ref,
+            period_start::date as day,
+            provider_name,
+            coalesce(pool, 'untagged') as pool,
+            coalesce(replica_id, resource_id) as replica_id,
+            resource_id,
+            instance_type,
+            gpu_type,
+            gpu_count,
+            -- Usage is metered in hours; where a row is not, its charge period is its duration.
+            coalesce(case when consumed_unit in ('hours', 'hour', 'hrs', 'hr') then consumed_quantity end,
+                     epoch(period_end - period_start) / 3600.0) as instance_hours,
+            coalesce(case when consumed_unit in ('hours', 'hour', 'hrs', 'hr') then consumed_quantity end,
+                     epoch(period_end - period_start) / 3600.0) * gpu_count as gpu_hours,
+            (billed_cost * usd_per_unit)::decimal(18, 10) as billed_usd,
+            (effective_cost * usd_per_unit)::decimal(18, 10) as effective_usd,
+            (list_cost * usd_per_unit)::decimal(18, 10) as list_usd
+        from {table}_typed
+        join currency_rates on currency_rates.code = currency
+        where reason is null and gpu_count > 0 and coalesce(charge_category, 'Usage') = 'Usage'
+        """
+    )
+    conn.execute(
+        f"create or replace temp table {table}_quarantine as select 'focus' as source_format, "
+        f"{sql_string(path)} as source_file, record_ref, period_start::date as day, reason, "
+        f"to_json(raw)::varchar as raw from {table}_typed join {table}_raw raw using (record_ref) where reason is not null"
+    )
+    gpu_rows, = conn.execute(f"select count(*) from {table}").fetchone()
+    total, = conn.execute(f"select count(*) from {table}_raw").fetchone()
+    quarantined, = conn.execute(f"select count(*) from {table}_quarantine").fetchone()
+    conn.execute(f"describe {table}")  # fail here, not downstream, if the projection is broken
+    above = conn.execute(
+        f"select record_ref, resource_id, billed_usd::double, effective_usd::double from {table} "
+        "where effective_usd > billed_usd order by record_ref"
+    ).fetchall()
+    return GpuBilling(
+        gpu_rows=gpu_rows,
+        non_gpu_rows=total - gpu_rows - quarantined,
+        quarantined=quarantined,
+        effective_above_billed=[
+            {"source_file": str(path), "record_ref": ref, "resource_id": resource, "billed_usd": billed,
+             "effective_usd": effective}
+            for ref, resource, billed, effective in above
+        ],
+    )
+
+
+def read_gpu_hours_csv(conn: duckdb.DuckDBPyConnection, path: Path, rates: dict[str, float], table: str) -> GpuBilling:
+    """`day, pool, replica_id, gpu_type, gpu_count, hours, usd`: hours are instance hours; USD."""
+    conn.execute(
+        f"create or replace temp table {table}_raw as "
+        "select *, 'row ' || (row_number() over () + 1) as record_ref from read_csv($path, header = true, "
+        "all_varchar = true, strict_mode = false, null_padding = true)",
+        {"path": str(path)},
+    )
+    conn.execute(
+        f"""
+        create or replace temp table {table}_typed as
+        select
+            record_ref,
+            try_cast(day as date) as day,
+            nullif(trim(pool), '') as pool,
+            nullif(trim(replica_id), '') as replica_id,
+            gpu_type,
+            try_cast(gpu_count as int) as gpu_count,
+            try_cast(hours as double) as hours,
+            try_cast(usd as decimal(18, 10)) as usd,
+            case
+                when try_cast(day as date) is null then 'bad_date:day'
+                when nullif(trim(pool), '') is null then 'missing:pool'
+                when try_cast(gpu_count as int) is null or try_cast(gpu_count as int) <= 0 then 'bad_number:gpu_count'
+                when try_cast(hours as double) is null or try_cast(hours as double) < 0 then 'bad_number:hours'
+                when try_cast(usd as decimal(18, 10)) is null then 'bad_number:usd'
+            end as reason
+        from {table}_raw
+        """
+    )
+    conn.execute(
+        f"""
+        create or replace temp table {table} as
+        select 'gpu_hours_csv' as source_format, {sql_string(path)} as source_file, record_ref, day,
+            null::varchar as provider_name, pool, coalesce(replica_id, pool) as replica_id,
+            null::varchar as resource_id, null::varchar as instance_type, gpu_type, gpu_count,
+            hours as instance_hours, hours * gpu_count as gpu_hours, usd as billed_usd,
+            usd as effective_usd, usd as list_usd
+        from {table}_typed where reason is null
+        """
+    )
+    conn.execute(
+        f"create or replace temp table {table}_quarantine as select 'gpu_hours_csv' as source_format, "
+        f"{sql_string(path)} as source_file, record_ref, day, reason, to_json(raw)::varchar as raw "
+        f"from {table}_typed join {table}_raw raw using (record_ref) where reason is not null"
+    )
+    kept, = conn.execute(f"select count(*) from {table}").fetchone()
+    quarantined, = conn.execute(f"select count(*) from {table}_quarantine").fetchone()
+    return GpuBilling(gpu_rows=kept, quarantined=quarantined)
+
+
+# --- telemetry ------------------------------------------------------------------------------------
+
+_DATE_SUFFIX = re.compile(r"_\d{4}-\d{2}-\d{2}$")
+
+
+def replica_from_filename(path: Path, prefix: str = "nvidia_smi_") -> str:
+    """`nvidia_smi_<replica_id>[_YYYY-MM-DD].csv` → replica_id: nvidia-smi logs carry no replica
+    name, so the file that holds them does."""
+    stem = path.name.split(".")[0]
+    stem = stem[len(prefix):] if stem.startswith(prefix) else stem
+    return _DATE_SUFFIX.sub("", stem)
+
+
+def read_nvidia_smi(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
+    """An `nvidia-smi --query-gpu=... --format=csv` log → temp table `table` of samples
+    (replica_id, gpu, ts, utilization 0-1). Rows that do not parse are dropped here and counted
+    by the caller as lines minus samples."""
+    conn.execute(
+        f"""
+        create or replace temp table {table} as
+        with raw as (
+            select * from read_csv($path, header = true, all_varchar = true, strict_mode = false,
+                                   null_padding = true, normalize_names = true)
+        )
+        select
+            $replica as replica_id,
+            coalesce(pci_bus_id, '0') as gpu,
+            try_strptime(trim(timestamp), ['%Y/%m/%d %H:%M:%S.%g', '%Y/%m/%d %H:%M:%S']) as ts,
+            try_cast(trim(replace(utilization_gpu, '%', '')) as double) / 100 as utilization
+        from raw
+        """,
+        {"path": str(path), "replica": replica_from_filename(path)},
+    )
+
+
+def telemetry_busy_sql(samples: str) -> str:
+    """SQL over `samples` for the day `$day`: per replica, sampled and busy GPU-hours. Each sample stands
+    for the time to the next sample of the same GPU, capped at twice the median interval, so a
+    gap in the log is not read as busy or idle time."""
+    return f"""
+        with day_samples as (
+            select * from {samples} where ts is not null and utilization between 0 and 1 and ts::date = $day
+        ),
+        spaced as (
+            select *, epoch(lead(ts) over (partition by replica_id, gpu order by ts) - ts) as gap_s
+            from day_samples
+        ),
+        typical as (
+            select replica_id, gpu, median(gap_s) as median_gap_s from spaced group by all
+        ),
+        weighted as (
+            select spaced.replica_id, spaced.gpu, spaced.utilization,
+                least(coalesce(spaced.gap_s, typical.median_gap_s), 2 * typical.median_gap_s) / 3600.0 as hours
+            from spaced join typical using (replica_id, gpu)
+        )
+        select replica_id, count(distinct gpu) as gpus_seen, count(*) as samples,
+            sum(hours) as sampled_gpu_hours, sum(hours * utilization) as busy_gpu_hours
+        from weighted group by replica_id
+    """
