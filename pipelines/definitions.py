@@ -10,8 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.defs.ingest import gateway_logs, provider_billing
+from pipelines.defs.ingest import gateway_logs, gpu, provider_billing
 from pipelines.defs.models import build_model_assets
+from pipelines.defs.pools import pool_settings
 from pipelines.defs.prices import price_catalog
 from pipelines.defs.resources import build_resources, daily_partitions
 from pipelines.defs.schedules import build_daily_job, build_daily_schedule
@@ -23,14 +24,21 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
     partitions = daily_partitions(config)
     sources = [
         price_catalog,
+        pool_settings,
         gateway_logs.build_gateway_ingest(config, partitions),
         provider_billing.build_provider_billing(config, partitions),
+        gpu.build_gpu_billing(config, partitions),
+        gpu.build_gpu_telemetry(config, partitions),
     ]
     # Which asset writes each relation the SQL models may read.
     source_relations = {
         "price_catalog": "price_catalog",
+        "pools": "pool_settings",
+        "pool_load_tests": "pool_settings",
         **{relation: "gateway_requests" for relation in gateway_logs.LAKE_DATASETS},
         **{relation: "provider_billing" for relation in [*provider_billing.DAILY_DATASETS, provider_billing.QUARANTINE]},
+        **{relation: "gpu_billing" for relation in [*gpu.BILLING_DATASETS, gpu.GPU_QUARANTINE]},
+        gpu.TELEMETRY_DATASET: "gpu_telemetry",
     }
     models = build_model_assets(partitions, source_relations)
     job = build_daily_job(partitions)

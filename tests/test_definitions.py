@@ -30,6 +30,17 @@ EXPECTED_DEPS = {
     "fct_token_reconciliation": {"int_provider_calls_daily", "stg_provider_usage"},
     "fct_price_findings": {"fct_invoice_reconciliation", "fct_token_reconciliation"},
     "fct_allocated_spend_daily": {"fct_spend_daily", "stg_provider_costs"},
+    "pool_settings": set(),
+    "gpu_billing": set(),
+    "gpu_telemetry": set(),
+    "stg_gpu_billing": {"gpu_billing"},
+    "int_replica_activity_daily": {"fct_requests"},
+    "fct_gpu_utilization_daily": {"stg_gpu_billing", "int_replica_activity_daily", "gpu_telemetry"},
+    "fct_gpu_cost_by_feature_daily": {"fct_requests", "fct_gpu_utilization_daily"},
+    "fct_selfhost_unit_cost_daily": {"fct_requests", "fct_gpu_utilization_daily"},
+    "fct_capacity_plan": {"fct_requests", "pool_settings", "stg_gpu_billing"},
+    "fct_api_vs_selfhost": {"fct_selfhost_unit_cost_daily", "fct_gpu_utilization_daily", "fct_capacity_plan",
+                            "stg_gpu_billing", "pool_settings", "stg_prices"},
 }
 
 

@@ -29,10 +29,13 @@ INSTANCE_PATTERN = (
     r"|Standard_[A-Za-z0-9_]+|gpu_[0-9]+x_[a-z0-9_]+)"
 )
 
-GPU_LINE_COLUMNS = (
-    "source_format, source_file, record_ref, day, provider_name, pool, replica_id, resource_id, "
-    "instance_type, gpu_type, gpu_count, instance_hours, gpu_hours, billed_usd, effective_usd, list_usd"
-)
+GPU_LINES_DDL = """(
+    source_format varchar, source_file varchar, record_ref varchar, day date, provider_name varchar,
+    pool varchar, replica_id varchar, resource_id varchar, instance_type varchar, gpu_type varchar,
+    gpu_count integer, instance_hours double, gpu_hours double, billed_usd decimal(18, 10),
+    effective_usd decimal(18, 10), list_usd decimal(18, 10)
+)"""
+QUARANTINE_DDL = "(source_format varchar, source_file varchar, record_ref varchar, day date, reason varchar, raw varchar)"
 
 
 class GpuCurrencyError(ValueError):
@@ -169,8 +172,9 @@ def read_focus(
     )
     conn.execute(
         f"create or replace temp table {table}_quarantine as select 'focus' as source_format, "
-        f"{sql_string(path)} as source_file, record_ref, period_start::date as day, reason, "
-        f"to_json(raw)::varchar as raw from {table}_typed join {table}_raw raw using (record_ref) where reason is not null"
+        f"{sql_string(path)} as source_file, record_ref, typed.period_start::date as day, reason, "
+        f"to_json(raw)::varchar as raw from {table}_typed typed join {table}_raw raw using (record_ref) "
+        "where reason is not null"
     )
     gpu_rows, = conn.execute(f"select count(*) from {table}").fetchone()
     total, = conn.execute(f"select count(*) from {table}_raw").fetchone()
@@ -235,8 +239,8 @@ def read_gpu_hours_csv(conn: duckdb.DuckDBPyConnection, path: Path, rates: dict[
     )
     conn.execute(
         f"create or replace temp table {table}_quarantine as select 'gpu_hours_csv' as source_format, "
-        f"{sql_string(path)} as source_file, record_ref, day, reason, to_json(raw)::varchar as raw "
-        f"from {table}_typed join {table}_raw raw using (record_ref) where reason is not null"
+        f"{sql_string(path)} as source_file, record_ref, typed.day, reason, to_json(raw)::varchar as raw "
+        f"from {table}_typed typed join {table}_raw raw using (record_ref) where reason is not null"
     )
     kept, = conn.execute(f"select count(*) from {table}").fetchone()
     quarantined, = conn.execute(f"select count(*) from {table}_quarantine").fetchone()
@@ -258,23 +262,28 @@ def replica_from_filename(path: Path, prefix: str = "nvidia_smi_") -> str:
 
 def read_nvidia_smi(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
     """An `nvidia-smi --query-gpu=... --format=csv` log → temp table `table` of samples
-    (replica_id, gpu, ts, utilization 0-1). Rows that do not parse are dropped here and counted
-    by the caller as lines minus samples."""
+    (replica_id, gpu, ts, utilization 0-1). `--query-gpu` picks the columns and their order, so
+    they are found by header name (`timestamp`, `utilization.gpu [%]`, and `pci.bus_id` or
+    `index` to tell GPUs apart). Rows that do not parse have a NULL ts or utilization."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        header = [name.strip() for name in handle.readline().split(",")]
+    if "timestamp" not in header or "utilization.gpu [%]" not in header:
+        raise ValueError(f"{path}: not an nvidia-smi --format=csv log with timestamp and utilization.gpu [%]")
+    names = [f"c{index}" for index in range(len(header))]
+    column = dict(zip(header, names))
+    gpu = column.get("pci.bus_id") or column.get("index")
     conn.execute(
         f"""
         create or replace temp table {table} as
-        with raw as (
-            select * from read_csv($path, header = true, all_varchar = true, strict_mode = false,
-                                   null_padding = true, normalize_names = true)
-        )
         select
             $replica as replica_id,
-            coalesce(pci_bus_id, '0') as gpu,
-            try_strptime(trim(timestamp), ['%Y/%m/%d %H:%M:%S.%g', '%Y/%m/%d %H:%M:%S']) as ts,
-            try_cast(trim(replace(utilization_gpu, '%', '')) as double) / 100 as utilization
-        from raw
+            {f"trim({gpu})" if gpu else "'0'"} as gpu,
+            try_strptime(trim({column["timestamp"]}), ['%Y/%m/%d %H:%M:%S.%g', '%Y/%m/%d %H:%M:%S']) as ts,
+            try_cast(trim(replace({column["utilization.gpu [%]"]}, '%', '')) as double) / 100 as utilization
+        from read_csv($path, header = true, names = $names, all_varchar = true, strict_mode = false,
+                      null_padding = true)
         """,
-        {"path": str(path), "replica": replica_from_filename(path)},
+        {"path": str(path), "replica": replica_from_filename(path), "names": names},
     )
 
 

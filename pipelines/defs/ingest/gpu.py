@@ -1,0 +1,150 @@
+"""GPU-hour billing and GPU telemetry → the lake's GPU lines and per-replica busy time."""
+
+import duckdb
+
+import dagster as dg
+from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.lib.config import CostwatchConfig
+from pipelines.lib.gpu import (
+    GPU_LINES_DDL,
+    QUARANTINE_DDL,
+    GpuCurrencyError,
+    load_instance_types,
+    read_focus,
+    read_gpu_hours_csv,
+    read_nvidia_smi,
+    telemetry_busy_sql,
+)
+from pipelines.lib.lake import PARTITION_FILE, InputManifest, dataset_view_sql, file_state, sql_string, write_file, write_partition
+from pipelines.lib.sqlmodels import comment_relation
+
+BILLING_DATASETS = {
+    "gpu_billing_lines": "GPU instance usage per billing row: pool, replica, instance hours x GPUs per instance "
+    "= GPU-hours, and its cost in USD. Rows that are not GPU spend are not kept.",
+}
+GPU_QUARANTINE = "gpu_billing_quarantine"
+TELEMETRY_DATASET = "gpu_busy_telemetry"
+TELEMETRY_DESCRIPTION = "Per replica and day, GPU-hours sampled by telemetry and the busy share of them."
+EFFECTIVE_ABOVE_BILLED = "effective_cost_not_above_billed"
+
+
+def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="gpu_billing",
+        group_name="ingest",
+        partitions_def=partitions,
+        kinds={"parquet", "duckdb"},
+        pool=WAREHOUSE_POOL,
+        check_specs=[dg.AssetCheckSpec(
+            EFFECTIVE_ABOVE_BILLED, asset="gpu_billing",
+            description="no GPU row's EffectiveCost (after discounts) exceeds its BilledCost: a data error in the export")],
+    )
+    def gpu_billing(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
+        """One UTC day of GPU-hour billing from FOCUS exports and GPU-hours CSVs, mapped to
+        serving pools by the `gpu.pool_tag` tag (untagged GPU spend stays visible as `untagged`)."""
+        config = costwatch.config
+        day = partition_day(context)
+        files = config.source_files("gpu_billing")
+        stats = []
+        with duckdb.connect() as scratch:
+            scratch.execute("set TimeZone = 'UTC'")
+            load_instance_types(scratch, config.gpu.instance_types)
+            tables = []
+            try:
+                for index, (path, fmt) in enumerate(files):
+                    table = f"billing_{index}"
+                    if fmt == "focus":
+                        stats.append(read_focus(scratch, path, config.currency_rates, config.gpu.pool_tag,
+                                                config.gpu.replica_tag, table))
+                    else:
+                        stats.append(read_gpu_hours_csv(scratch, path, config.currency_rates, table))
+                    tables.append(table)
+            except GpuCurrencyError as error:
+                raise dg.Failure(str(error)) from error
+            scratch.execute(f"create temp table lines {GPU_LINES_DDL}")
+            scratch.execute(f"create temp table quarantine {QUARANTINE_DDL}")
+            for table in tables:
+                scratch.execute(f"insert into lines by name select * from {table}")
+                scratch.execute(f"insert into quarantine by name select * from {table}_quarantine")
+            rows = write_partition(scratch, "select * exclude (day) from lines where day = $day",
+                                   config.lake_dir, "gpu_billing_lines", day, {"day": day})
+            quarantined = write_file(scratch, "select * from quarantine order by source_file, record_ref",
+                                     config.lake_dir / GPU_QUARANTINE / PARTITION_FILE)
+            by_pool = scratch.execute(
+                "select pool, sum(gpu_hours), sum(billed_usd)::double from lines where day = $day group by 1 order by 1",
+                {"day": day},
+            ).fetchall()
+        with warehouse.get_connection() as conn:
+            for dataset, description in BILLING_DATASETS.items():
+                conn.execute(dataset_view_sql(config.lake_dir, dataset))
+                comment_relation(conn, dataset, "view", description)
+            conn.execute(f"create or replace view {GPU_QUARANTINE} as select * from read_parquet("
+                         f"{sql_string(config.lake_dir / GPU_QUARANTINE / PARTITION_FILE)})")
+            comment_relation(conn, GPU_QUARANTINE, "view", "GPU billing rows that could not be used, with the reason.")
+        above = [row for stat in stats for row in stat.effective_above_billed if row]
+        yield dg.MaterializeResult(metadata={
+            "dagster/row_count": rows,
+            "gpu_hours_by_pool": dg.MetadataValue.json({pool: round(hours, 4) for pool, hours, _ in by_pool}),
+            "billed_usd_by_pool": dg.MetadataValue.json({pool: round(usd, 6) for pool, _, usd in by_pool}),
+            "non_gpu_rows_skipped": sum(stat.non_gpu_rows for stat in stats),
+            "quarantined_all_files": quarantined,
+        })
+        yield dg.AssetCheckResult(
+            check_name=EFFECTIVE_ABOVE_BILLED,
+            passed=not above,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"rows": len(above), "sample": dg.MetadataValue.json(above[:10])},
+        )
+
+    return gpu_billing
+
+
+def build_gpu_telemetry(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="gpu_telemetry",
+        group_name="ingest",
+        partitions_def=partitions,
+        kinds={"parquet", "duckdb"},
+        pool=WAREHOUSE_POOL,
+    )
+    def gpu_telemetry(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """GPU busy time per replica and UTC day from nvidia-smi logs (utilization.gpu weighted by
+        the sampling interval). Only files that can hold the day are opened (input manifest)."""
+        config = costwatch.config
+        day = partition_day(context)
+        manifest = InputManifest(config.lake_dir, "gpu_telemetry")
+        files = config.source_files("gpu_telemetry")
+        manifest.forget_missing({str(path) for path, _ in files})
+        read = []
+        with duckdb.connect() as scratch:
+            scratch.execute("set TimeZone = 'UTC'")
+            scratch.execute("create temp table samples (replica_id varchar, gpu varchar, ts timestamp, utilization double)")
+            for path, fmt in files:
+                state = file_state(path)
+                if not manifest.may_hold(str(path), state, day):
+                    continue
+                read_nvidia_smi(scratch, path, "file_samples")
+                days = [d.isoformat() for (d,) in scratch.execute(
+                    "select distinct ts::date from file_samples where ts is not null order by 1").fetchall()]
+                manifest.learn(str(path), state, fmt, days)
+                if day.isoformat() in days:
+                    scratch.execute("insert into samples select * from file_samples")
+                    read.append(str(path))
+            rows = write_partition(scratch, telemetry_busy_sql("samples"), config.lake_dir, TELEMETRY_DATASET, day,
+                                   {"day": day})
+            busy = scratch.execute(f"select sum(busy_gpu_hours), sum(sampled_gpu_hours) from ({telemetry_busy_sql('samples')})",
+                                   {"day": day}).fetchone()
+        manifest.mark_ingested(day)
+        manifest.save()
+        with warehouse.get_connection() as conn:
+            conn.execute(dataset_view_sql(config.lake_dir, TELEMETRY_DATASET))
+            comment_relation(conn, TELEMETRY_DATASET, "view", TELEMETRY_DESCRIPTION)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": rows,
+            "files_read": len(read),
+            "busy_gpu_hours": round(busy[0] or 0.0, 4),
+            "sampled_gpu_hours": round(busy[1] or 0.0, 4),
+            "stale_days": dg.MetadataValue.json(sorted(manifest.stale)),
+        })
+
+    return gpu_telemetry

@@ -1,0 +1,114 @@
+/* Replicas each configured pool needs for its measured busy-hour peak, against what was billed, per day x pool.
+materialized: daily_table
+columns:
+  workload: interactive or batch: the pool's main workload that day.
+  peak_hour: Start of the busiest hour (most requests), UTC.
+  peak_rps: Requests per second in the busiest hour.
+  per_replica_rps: The highest rate one replica sustains within the pool's latency SLO: from the pool's load test (largest requests_per_s whose request_latency_s is within latency_slo_s) when configured, else the highest per-minute rate one replica served with p95 latency within the SLO that day.
+  per_replica_rps_source: load_test or observed_max.
+  replicas_needed: ceil(peak_rps / per_replica_rps x (1 + headroom)).
+  planned_replicas: greatest(replicas_needed, warm_floor).
+  billed_replicas: Replicas (instances) billed that day.
+  planned_cost_usd: planned_replicas for the whole day at the billed cost per replica-day, USD.
+  billed_cost_usd: What the pool was billed that day, USD.
+*/
+with calls as (
+    select pool, replica_id, ts, duration_ms, workload
+    from fct_requests
+    where day = $day and pool is not null and not gateway_cache_hit
+),
+
+hourly as (
+    select pool, date_trunc('hour', ts) as hour, count(*) as requests
+    from calls
+    group by all
+),
+
+peaks as (
+    select pool, arg_max(hour, requests) as peak_hour, max(requests) / 3600.0 as peak_rps
+    from hourly
+    group by pool
+),
+
+workloads as (
+    select pool, mode(workload) as workload from calls group by pool
+),
+
+observed as (
+    -- The busiest minute any one replica served within the SLO.
+    select minutes.pool, max(minutes.requests / 60.0) as observed_rps
+    from (
+        select pool, replica_id, date_trunc('minute', ts) as minute, count(*) as requests,
+            quantile_cont(duration_ms, 0.95) as p95_ms
+        from calls
+        where replica_id is not null
+        group by all
+    ) as minutes
+    join pools using (pool)
+    where minutes.p95_ms <= pools.latency_slo_s * 1000
+    group by minutes.pool
+),
+
+load_tested as (
+    select pool_load_tests.pool, max(pool_load_tests.requests_per_s) as load_test_rps
+    from pool_load_tests
+    join pools using (pool)
+    where pool_load_tests.request_latency_s <= pools.latency_slo_s
+    group by pool_load_tests.pool
+),
+
+billing as (
+    select pool, count(distinct replica_id) as billed_replicas, sum(instance_hours) as instance_hours,
+        sum(billed_usd) as billed_cost_usd
+    from stg_gpu_billing
+    where day = $day
+    group by pool
+),
+
+planned as (
+    select
+        pools.pool,
+        workloads.workload,
+        peaks.peak_hour,
+        peaks.peak_rps,
+        coalesce(load_tested.load_test_rps, observed.observed_rps) as per_replica_rps,
+        case when load_tested.load_test_rps is not null then 'load_test' else 'observed_max' end
+            as per_replica_rps_source,
+        pools.headroom,
+        pools.warm_floor,
+        billing.billed_replicas,
+        billing.instance_hours,
+        billing.billed_cost_usd
+    from pools
+    left join peaks using (pool)
+    left join workloads using (pool)
+    left join observed using (pool)
+    left join load_tested using (pool)
+    left join billing using (pool)
+    where peaks.pool is not null or billing.pool is not null
+),
+
+sized as (
+    select
+        *,
+        coalesce(ceil(peak_rps / per_replica_rps * (1 + headroom)), 0)::int as replicas_needed
+    from planned
+)
+
+select
+    $day::date as day,
+    pool,
+    workload,
+    peak_hour,
+    peak_rps,
+    per_replica_rps,
+    per_replica_rps_source,
+    replicas_needed,
+    warm_floor,
+    greatest(replicas_needed, warm_floor) as planned_replicas,
+    coalesce(billed_replicas, 0) as billed_replicas,
+    (greatest(replicas_needed, warm_floor) * billed_cost_usd / nullif(instance_hours / 24, 0))::decimal(18, 6)
+        as planned_cost_usd,
+    billed_cost_usd::decimal(18, 6) as billed_cost_usd
+from sized
+order by workload, pool

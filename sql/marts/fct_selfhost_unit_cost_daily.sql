@@ -1,0 +1,50 @@
+/* What self-hosted serving really cost per token and per request, idle time included, per day x pool x model.
+materialized: daily_table
+columns:
+  requests: Calls the pool served for the model (gateway cache hits excluded).
+  tokens: Input plus output tokens of those calls.
+  gpu_cost_usd: The pool's GPU bill for the day, split across its models by request time, USD (idle time included).
+  usd_per_1m_tokens: gpu_cost_usd per million tokens, USD.
+  usd_per_request: gpu_cost_usd per request, USD.
+*/
+with usage as (
+    select
+        pool,
+        model,
+        count(*) as requests,
+        sum(input_tokens) as input_tokens,
+        sum(output_tokens) as output_tokens,
+        sum(coalesce(duration_ms, 0)) as duration_ms
+    from fct_requests
+    where day = $day and pool is not null and not gateway_cache_hit
+    group by all
+),
+
+shares as (
+    select *, duration_ms / nullif(sum(duration_ms) over (partition by pool), 0) as usage_share
+    from usage
+),
+
+pool_cost as (
+    select pool, gpu_cost_usd from fct_gpu_utilization_daily where day = $day
+),
+
+costed as (
+    select shares.*, pool_cost.gpu_cost_usd * shares.usage_share as gpu_cost_usd
+    from shares
+    join pool_cost using (pool)
+)
+
+select
+    $day::date as day,
+    pool,
+    model,
+    requests,
+    input_tokens::bigint as input_tokens,
+    output_tokens::bigint as output_tokens,
+    (input_tokens + output_tokens)::bigint as tokens,
+    gpu_cost_usd::decimal(18, 6) as gpu_cost_usd,
+    (gpu_cost_usd / nullif(input_tokens + output_tokens, 0) * 1e6)::decimal(18, 6) as usd_per_1m_tokens,
+    (gpu_cost_usd / nullif(requests, 0))::decimal(18, 8) as usd_per_request
+from costed
+order by pool, model
