@@ -258,7 +258,6 @@ def test_telemetry_follows_each_replicas_logged_calls(generated):
             start = _epoch_ms(dt.datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%S.%fZ"))
             intervals[record["replica_id"]].append((start, start + record["duration_ms"]))
     assert set(intervals) == set(LLAMA_REPLICAS)
-    range_start_ms = _epoch_ms(dt.datetime.combine(START, dt.time()))
     busy_manifest = generated.manifest["gpu"]["busy_minutes"]
     total_logged_ms = total_util = 0
     busy_minutes_checked = 0
@@ -273,8 +272,6 @@ def test_telemetry_follows_each_replicas_logged_calls(generated):
                 assert sample["ms"] // MINUTE_MS == day_start_ms // MINUTE_MS + minute
                 assert sample["mem_used"] == samples[0]["mem_used"] > 10_000
                 assert sample["mem_total"] == 81_559
-                if sample["ms"] - range_start_ms < 5 * MINUTE_MS:
-                    continue  # calls started before the range are not in these logs
                 share = 100 * covered.get(sample["ms"] // MINUTE_MS, 0) / MINUTE_MS
                 if share == 0:
                     assert sample["util"] <= 2, (replica, sample)
@@ -290,6 +287,7 @@ def test_telemetry_follows_each_replicas_logged_calls(generated):
     assert busy_minutes_checked > 1_000
     # Busy time from telemetry agrees with busy time from the logs (noise is ~8% 1-point blips).
     logged_minutes = total_logged_ms / MINUTE_MS
+    print("DEBUG", logged_minutes, total_util / 100)
     assert logged_minutes < total_util / 100 < 1.35 * logged_minutes
     daily = generated.manifest["gpu"]["daily"][LLAMA]
     for day in DAY_LIST:

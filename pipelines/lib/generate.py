@@ -1955,12 +1955,11 @@ class GpuLedger:
         self.removed: dict[str, dict[str, int]] = {pool.name: {} for pool in POOLS}
         self.files: list[dict] = []
         self.written: set[str] = set()
-        # Calls that started before midnight and still ran after it, per pool.
-        self.carried: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        before = plan.start_date - dt.timedelta(days=1)
-        # The day before the range is drawn only for its calls that run past midnight, so a
-        # day's telemetry is the same in every range that contains it.
-        self._carry_over(before, _true_day_frame(plan, before)[0])
+        # Calls that started before midnight and still ran after it, per pool. Nothing runs
+        # into the range's first day: the logs hold no call before the range.
+        empty = np.zeros(0, dtype=np.int64)
+        self.carried: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
+            pool.name: (empty, empty, empty) for pool in POOLS}
 
     def _carry_over(self, day: dt.date, frame: pl.DataFrame) -> None:
         next_midnight_ms = _epoch_ms(day) + DAY_MS

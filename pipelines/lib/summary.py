@@ -63,6 +63,30 @@ SECTIONS = {
                sum(allocated_usd)::decimal(18, 2) as allocated_usd
         from fct_allocated_spend_daily where day between $first and $last
         group by feature order by allocated_usd desc""",
+    "Self-hosted GPUs: utilization and idle cost": """
+        select pool, any_value(busy_method) as busy_method, sum(billed_gpu_hours)::decimal(18, 1) as billed_gpu_hours,
+               sum(busy_gpu_hours)::decimal(18, 1) as busy_gpu_hours,
+               round(sum(busy_gpu_hours) / nullif(sum(billed_gpu_hours), 0), 3) as utilization,
+               sum(gpu_cost_usd)::decimal(18, 2) as gpu_cost_usd, sum(idle_cost_usd)::decimal(18, 2) as idle_cost_usd
+        from fct_gpu_utilization_daily where day between $first and $last group by pool order by pool""",
+    "Self-hosted GPUs: least-utilized days": """
+        select day, dayname(day) as weekday, pool, round(utilization, 3) as utilization,
+               idle_cost_usd::decimal(18, 2) as idle_cost_usd
+        from fct_gpu_utilization_daily where day between $first and $last
+        order by utilization, day limit 5""",
+    "Capacity plan (busiest day per pool)": """
+        select pool, workload, day, peak_hour, round(peak_rps, 2) as peak_rps, round(per_replica_rps, 2) as per_replica_rps,
+               per_replica_rps_source as rate_from, replicas_needed, planned_replicas, billed_replicas,
+               planned_cost_usd::decimal(18, 2) as planned_usd, billed_cost_usd::decimal(18, 2) as billed_usd
+        from fct_capacity_plan where day between $first and $last
+        qualify row_number() over (partition by pool order by peak_rps desc nulls last) = 1
+        order by workload, pool""",
+    "API vs self-host": """
+        select period_start, pool, model, selfhost_cost_usd::decimal(18, 2) as selfhost_usd,
+               api_equivalent_model as api_model, api_cost_usd::decimal(18, 2) as api_usd,
+               round(utilization, 3) as utilization, round(break_even_utilization, 3) as break_even,
+               recommendation
+        from fct_api_vs_selfhost order by period_start, pool""",
     "Quarantine reasons": """
         select reason, count(*) as lines from gateway_quarantine
         where day between $first and $last group by reason order by lines desc""",
