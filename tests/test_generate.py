@@ -358,3 +358,8 @@ def test_rerun_into_same_folder_removes_stale_files(tmp_path):
                         requests_per_day=200)
     on_disk = sorted(path.name for path in (tmp_path / "gateway").iterdir())
     assert on_disk == sorted(Path(entry["path"]).name for entry in manifest["files"])
+    gpu_on_disk = sorted(f"{folder}/{path.name}"
+                         for folder in ("gpu_billing", "gpu_telemetry", "loadtest")
+                         for path in (tmp_path / folder).iterdir())
+    assert gpu_on_disk == sorted(entry["path"] for entry in manifest["gpu"]["files"])
+    assert len(gpu_on_disk) == 2 + 4 + 1  # FOCUS + GPU-hours for one month, 4 replicas, load test

@@ -41,6 +41,32 @@ end of the range), ``billed_without_logs`` (a 42 USD fine-tuning line item) when
 at least 30 days, and on every day ``cached_tokens_double_counted`` (Haiku's logged input
 counts its cache reads twice).
 
+Self-hosted GPUs
+----------------
+The two pools run their replicas 24/7 and are billed whether busy or not (``POOLS``):
+
+- ``gpu_billing/focus_<YYYY-MM>.csv``: Google Cloud's FOCUS 1.2-style cost-and-usage export for
+  ``llama-8b-h100`` (4 x ``a3-highgpu-1g``, 1 H100 each, 11.06 USD per instance-hour): the FOCUS 1.0
+  columns of the public sample export in its order and quoting (strings quoted, numbers and
+  ``NULL`` bare), plus ``SkuPriceDetails`` (``GpuCount``, ``InstanceType``) and
+  ``ServiceSubcategory``; one Usage row per replica per hour, tagged ``costwatch-pool`` /
+  ``costwatch-replica``, and two non-GPU rows per month (a disk, internet egress) with no pool tag.
+- ``gpu_billing/gpu_hours_<YYYY-MM>.csv``: ``day,pool,replica_id,gpu_type,gpu_count,hours,usd`` for
+  ``qwen-32b-a100`` (2 replicas x 2 A100, 1.29 USD per GPU-hour), one row per replica per day.
+- ``gpu_telemetry/nvidia_smi_<replica_id>_<YYYY-MM-DD>.csv``: ``nvidia-smi --format=csv`` logs of
+  every ``llama-8b-h100`` replica, one sample a minute; utilization.gpu is the share of that minute
+  covered by the union of the replica's calls [ts, ts + duration_ms] (true calls, which for the
+  self-hosted pools are exactly the logged ones), stochastically rounded, plus rare 1-point blips.
+- ``loadtest/llama-8b-h100.csv``: throughput and latency against batch size on one replica, in
+  the columns of the public H200 batching curve; the 5 s latency SLO cuts it at batch 64.
+
+``manifest["gpu"]`` holds billed GPU-hours and USD per pool and day, busy minutes per replica and
+day from the telemetry, each day's busiest hour, and the load test's SLO cut. Two findings are
+planted with at least 30 days and recorded in ``manifest["gpu_events"]``: ``over_provisioned_pool``
+(``llama-8b-h100`` billed for 4 replicas while its busiest hour needs 1 at the SLO rate with 30%
+headroom) and ``idle_weekend`` (the nightly batch job skips one Saturday and Sunday: no
+``qwen-32b-a100`` calls in the truth nor the logs, full billing).
+
 Everything is a function of (seed, start_date, days, requests_per_day): same arguments, same
 bytes. Each day draws from its own random stream keyed by (seed, date), so a day's records do
 not depend on how many days were generated before it.
@@ -343,7 +369,7 @@ GPU_MEMORY_USED_MIB = 16_872
 GPU_PCI_BUS_ID = "00000000:04:00.0"  # one GPU per a3-highgpu-1g VM
 TELEMETRY_SAMPLE_MS = MINUTE_MS
 MINUTES_PER_DAY = DAY_MS // MINUTE_MS
-TELEMETRY_BLIP_RATIO = 0.08  # samples reading 1 point above the true busy share (idle: 1 %)
+TELEMETRY_BLIP_RATIO = 0.02  # samples reading 1 point above the true busy share (idle: 1 %)
 LATENCY_SLO_S = 5
 CAPACITY_HEADROOM = Decimal("0.3")
 LOADTEST_BATCH_SIZES = tuple(2 ** power for power in range(9))  # 1..256
@@ -1714,7 +1740,7 @@ def _nvidia_smi_text(plan: GenerationPlan, day: dt.date, covered_ms: np.ndarray
     """One nvidia-smi CSV log per replica (rows of ``covered_ms``), and its utilization.gpu.
 
     utilization.gpu of the sample stamped in minute m = the covered share of minute m in percent,
-    stochastically rounded (floor(x + U[0, 1)), unbiased), plus a 1-point blip on ~8% of
+    stochastically rounded (floor(x + U[0, 1)), unbiased), plus a 1-point blip on ~2% of
     samples, capped at 100: 0-1 % when idle, within 2 points of the covered share otherwise.
     """
     replicas = covered_ms.shape[0]
@@ -1728,11 +1754,11 @@ def _nvidia_smi_text(plan: GenerationPlan, day: dt.date, covered_ms: np.ndarray
         (69.5 + 3.1 * utilization + rng.normal(0.0, 0.8, shape)) * 100).astype(np.int64)
     clock_mhz = 1980 - 15 * np.floor(utilization / 100 * rng.uniform(0, 21, shape)).astype(
         np.int64)
-    # `nvidia-smi -l 60` from when the exporter started: a fixed offset per replica and day,
-    # a few ms of jitter per sample; each sample lands inside the minute it describes.
+    # `nvidia-smi -l 60` from when the exporter started: a fixed sub-second offset per replica
+    # and day, then exactly 60 s apart (so utilization x interval is exact); each sample lands
+    # inside the minute it describes.
     offset_ms = rng.integers(0, 1_000, (replicas, 1))
-    sample_ms = (_epoch_ms(day) + np.arange(MINUTES_PER_DAY) * TELEMETRY_SAMPLE_MS + offset_ms
-                 + rng.integers(0, 8, shape))
+    sample_ms = _epoch_ms(day) + np.arange(MINUTES_PER_DAY) * TELEMETRY_SAMPLE_MS + offset_ms
     texts = []
     for replica in range(replicas):
         samples = pl.DataFrame({
@@ -1955,18 +1981,11 @@ class GpuLedger:
         self.removed: dict[str, dict[str, int]] = {pool.name: {} for pool in POOLS}
         self.files: list[dict] = []
         self.written: set[str] = set()
-        # Calls that started before midnight and still ran after it, per pool. Nothing runs
-        # into the range's first day: the logs hold no call before the range.
+        # Calls of the telemetry pool that started before midnight and still ran after it: the
+        # GPU is busy with them in the next day's first minutes. Nothing runs into the range's
+        # first day: the logs hold no call before the range.
         empty = np.zeros(0, dtype=np.int64)
-        self.carried: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
-            pool.name: (empty, empty, empty) for pool in POOLS}
-
-    def _carry_over(self, day: dt.date, frame: pl.DataFrame) -> None:
-        next_midnight_ms = _epoch_ms(day) + DAY_MS
-        for pool in POOLS:
-            replica, start, end = replica_busy_intervals(frame, pool)
-            late = end > next_midnight_ms
-            self.carried[pool.name] = (replica[late], start[late], end[late])
+        self.carried: tuple[np.ndarray, np.ndarray, np.ndarray] = (empty, empty, empty)
 
     def emit(self, relative: str, text: str, entry: dict) -> None:
         _write_text_atomically(self.out_dir / relative, text)
@@ -1983,13 +2002,12 @@ class GpuLedger:
             .collect())
         for pool in POOLS:
             replica, start, end = replica_busy_intervals(frame, pool)
-            carried_replica, carried_start, carried_end = self.carried[pool.name]
-            replica = np.concatenate([carried_replica, replica])
-            start = np.concatenate([carried_start, start])
-            end = np.concatenate([carried_end, end])
-            covered = np.stack([covered_ms_per_minute(start[replica == index],
-                                                      end[replica == index], day_start_ms)
-                                for index in range(pool.replica_count)])
+            # Busy time from the logs, as a reader of one day's logs sees it: per replica the
+            # union of the calls that started that day, clipped at midnight.
+            log_busy_ms = sum(
+                int(covered_ms_per_minute(start[replica == index], end[replica == index],
+                                          day_start_ms).sum())
+                for index in range(pool.replica_count))
             per_hour = np.zeros(24, dtype=np.int64)
             of_pool = hourly.filter(pl.col("pool") == pool.name)
             per_hour[of_pool["hour"].to_numpy()] = of_pool["len"].to_numpy()
@@ -2000,9 +2018,8 @@ class GpuLedger:
                 "replicas": pool.replica_count,
                 "billed_gpu_hours": _decimal_text(instance_hours * pool.gpus_per_replica),
                 "billed_usd": _decimal_text(instance_hours * pool_usd_per_instance_hour(pool)),
-                # Busy time from the logs: the union of each replica's calls within the day.
                 "log_busy_gpu_hours": _six_decimals(
-                    Decimal(int(covered.sum()) * pool.gpus_per_replica) / HOUR_MS),
+                    Decimal(log_busy_ms * pool.gpus_per_replica) / HOUR_MS),
                 "served_requests": int(per_hour.sum()),
                 "peak_hour": peak_hour,
                 "peak_hour_requests": int(per_hour[peak_hour]),
@@ -2011,6 +2028,15 @@ class GpuLedger:
                 entry["removed_requests"] = removed[pool.name]
                 self.removed[pool.name][iso_day] = removed[pool.name]
             if pool.name == self.telemetry_pool.name:
+                carried_replica, carried_start, carried_end = self.carried
+                late = end > day_start_ms + DAY_MS
+                self.carried = (replica[late], start[late], end[late])
+                replica = np.concatenate([carried_replica, replica])
+                start = np.concatenate([carried_start, start])
+                end = np.concatenate([carried_end, end])
+                covered = np.stack([covered_ms_per_minute(start[replica == index],
+                                                          end[replica == index], day_start_ms)
+                                    for index in range(pool.replica_count)])
                 texts, utilization = _nvidia_smi_text(self.plan, day, covered)
                 for index, replica_id in enumerate(pool.replica_ids):
                     self.emit(telemetry_file_name(replica_id, day), texts[index],
@@ -2023,7 +2049,6 @@ class GpuLedger:
                 entry["busy_gpu_hours"] = _six_decimals(
                     Decimal(int(utilization.sum()) * pool.gpus_per_replica) / 6_000)
             self.daily[pool.name][iso_day] = entry
-        self._carry_over(day, frame)
 
 
 def write_gpu(out_dir: Path, plan: GenerationPlan, ledger: GpuLedger) -> tuple[dict, list[dict]]:
@@ -2135,14 +2160,17 @@ def write_gpu(out_dir: Path, plan: GenerationPlan, ledger: GpuLedger) -> tuple[d
                                 "24 h a day, busy or not",
             "busy_minutes": "per replica and day: sum over the day's 60 s nvidia-smi samples of "
                             "utilization.gpu [%] / 100; a sample stands for the UTC minute its "
-                            "timestamp falls in",
+                            "timestamp falls in, which includes calls that started the day "
+                            "before and ran past midnight",
             "busy_gpu_hours": "sum of busy_minutes over the pool's replicas x GPUs per replica "
                               "/ 60, rounded to 6 decimals (telemetry pools only)",
-            "log_busy_gpu_hours": "busy time from the logs: per replica, the union of its calls' "
-                                  "[ts, ts + duration_ms] (errors included) clipped to the UTC "
-                                  "day, calls started the day before included; x GPUs per "
-                                  "replica, rounded to 6 decimals",
-            "utilization_gpu": "floor(covered share of the minute x 100 + U[0, 1)) + 1 on ~8% "
+            "log_busy_gpu_hours": "busy time from the logs: per replica, the union of the "
+                                  "[ts, ts + duration_ms] of its calls whose ts is on the UTC "
+                                  "day (errors included), clipped at the next midnight; x GPUs "
+                                  "per replica, rounded to 6 decimals",
+            "telemetry_timestamps": "a fixed sub-second offset per replica and day, then "
+                                    "exactly 60 s apart: 1,440 samples, 24 h of samples",
+            "utilization_gpu": "floor(covered share of the minute x 100 + U[0, 1)) + 1 on ~2% "
                                "of samples, at most 100: 0-1 % when idle, within 2 points of "
                                "the covered share",
             "served_requests": "calls that reached a replica (replica_id set: gateway cache "
@@ -2262,9 +2290,15 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
     the billing folders) that this run does not write are removed, so a glob over a folder sees
     exactly this run.
 
+    GPU files (module docstring): ``gpu_billing/focus_<YYYY-MM>.csv`` and
+    ``gpu_billing/gpu_hours_<YYYY-MM>.csv`` per month,
+    ``gpu_telemetry/nvidia_smi_<replica>_<day>.csv`` per interactive replica and day, and
+    ``loadtest/llama-8b-h100.csv``; stale files in those folders are removed too.
+
     Returns the manifest (also written to ``manifest.json``): counts per file, per day and in
     total, the planted events and billing events, billed USD per provider and day, invoice
-    totals, and the models, features and pools the data uses.
+    totals, GPU billing, busy time and events (``gpu``, ``gpu_events``), and the models,
+    features and pools the data uses.
     """
     plan = plan_generation(start_date=start_date, days=days, requests_per_day=requests_per_day,
                            seed=seed)
