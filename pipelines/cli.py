@@ -141,7 +141,10 @@ def _query(warehouse: Path, sql: str) -> int:
     if not warehouse.exists():
         print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
         return 2
+    from pipelines.lib.sqlmodels import prepare_session
+
     with duckdb.connect(str(warehouse), read_only=True) as conn:
+        prepare_session(conn)
         try:
             relation = conn.sql(sql)
         except duckdb.Error as error:

@@ -43,6 +43,17 @@ def demo(tmp_path_factory):
                 {"path": "inputs/openai/usage_*.json", "format": "openai_usage"},
                 {"path": "inputs/anthropic/usage_report_*.json", "format": "anthropic_usage_report"},
             ],
+            "gpu_billing": [
+                {"path": "inputs/gpu_billing/focus_*.csv", "format": "focus"},
+                {"path": "inputs/gpu_billing/gpu_hours_*.csv", "format": "gpu_hours_csv"},
+            ],
+            "gpu_telemetry": [{"path": "inputs/gpu_telemetry/nvidia_smi_*.csv", "format": "nvidia_smi"}],
+        },
+        "pools": {
+            "llama-8b-h100": {"gpu_type": "H100", "latency_slo_s": 5, "headroom": 0.3, "warm_floor": 1,
+                              "api_equivalent": "gpt-4o-mini", "load_test": "inputs/loadtest/llama-8b-h100.csv"},
+            "qwen-32b-a100": {"gpu_type": "A100", "latency_slo_s": 60, "headroom": 0.2, "warm_floor": 1,
+                              "api_equivalent": "gpt-4.1-mini"},
         },
         "prices": {"catalog": str(CATALOG), "effective_from": "2025-09-01"},
         # Small lines at 3,000 requests a day: judge them by percent, with a 5-cent floor.
@@ -150,3 +161,57 @@ def test_allocation_equals_every_days_bill_to_the_cent(demo):
         "select sum(allocated_usd) from fct_allocated_spend_daily where provider = $p and day = $d",
         {"p": some_provider, "d": some_day}).fetchone()
     assert allocated == D(amount).quantize(D("0.01"))
+
+
+def gpu_event(manifest, kind):
+    return next(e for e in manifest["gpu_events"] if e["kind"] == kind)
+
+
+def test_the_idle_weekend_shows_as_zero_utilization_at_full_idle_cost(demo):
+    manifest, conn = demo
+    weekend = gpu_event(manifest, "idle_weekend")
+    rows_of = {r["day"]: r for r in rows(conn, "select * from fct_gpu_utilization_daily where pool = 'qwen-32b-a100'")}
+    idle_days = [dt.date.fromisoformat(day) for day in weekend["effect"]["days"]]
+    for day in idle_days:
+        assert rows_of[day]["utilization"] == 0 and rows_of[day]["busy_method"] == "request_activity"
+    assert sum(rows_of[day]["idle_cost_usd"] for day in idle_days) == D(weekend["effect"]["idle_usd"])
+    assert all(row["utilization"] > 0 for day, row in rows_of.items() if day not in idle_days)
+
+
+def test_the_over_provisioned_pool_plans_fewer_replicas_than_it_pays_for(demo):
+    manifest, conn = demo
+    event = gpu_event(manifest, "over_provisioned_pool")["effect"]
+    plans = rows(conn, "select * from fct_capacity_plan where pool = 'llama-8b-h100' and day <= $last",
+                 {"last": START + dt.timedelta(days=DAYS - 1)})
+    assert {plan["billed_replicas"] for plan in plans} == {event["billed_replicas"]}
+    assert max(plan["replicas_needed"] for plan in plans) == event["replicas_needed"]
+    assert {plan["per_replica_rps"] for plan in plans} == {float(event["per_replica_rps"])}
+    busiest = max(plans, key=lambda plan: plan["peak_rps"])
+    assert busiest["peak_rps"] == pytest.approx(float(event["peak_rps"]), abs=1e-6)
+    assert busiest["day"] == dt.date.fromisoformat(event["peak_day"])
+    # Busy time from telemetry, day by day, as the generator measured it.
+    daily = manifest["gpu"]["daily"]["llama-8b-h100"]
+    for row in rows(conn, "select * from fct_gpu_utilization_daily where pool = 'llama-8b-h100'"):
+        truth = daily.get(row["day"].isoformat())
+        if truth:
+            assert row["busy_method"] == "telemetry"
+            assert row["billed_gpu_hours"] == pytest.approx(float(truth["billed_gpu_hours"]))
+            assert row["busy_gpu_hours"] == pytest.approx(float(truth["busy_gpu_hours"]), abs=1e-5)
+            assert row["gpu_cost_usd"] == D(truth["billed_usd"])
+    (advice,) = {r[0] for r in conn.execute(
+        "select recommendation from fct_api_vs_selfhost where pool = 'llama-8b-h100'").fetchall()} or {None}
+    assert advice.startswith(("move to API", "consolidate replicas"))
+
+
+def test_gpu_cost_splits_add_back_up_to_the_pool_cost_every_day(demo):
+    _, conn = demo
+    for split in ("fct_gpu_cost_by_feature_daily", "fct_selfhost_unit_cost_daily"):
+        off = conn.execute(
+            f"""
+            select u.day, u.pool, u.gpu_cost_usd, s.split_usd
+            from fct_gpu_utilization_daily u
+            join (select day, pool, sum(gpu_cost_usd) as split_usd from {split} group by all) s using (day, pool)
+            where abs(u.gpu_cost_usd - s.split_usd) > 0.00001
+            """
+        ).fetchall()
+        assert off == [], split

@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.lib.config import CostwatchConfig, load_config
+from pipelines.lib.sqlmodels import prepare_session
 
 
 class CostwatchConfigResource(dg.ConfigurableResource):
@@ -25,14 +26,14 @@ class CostwatchConfigResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(DuckDBResource):
-    """The analysts' DuckDB file, opened for writing with UTC as the session time zone.
+    """The analysts' DuckDB file, opened for writing with the project's session settings.
     Waits (with backoff) while another process holds DuckDB's single-writer lock."""
 
     @contextmanager
     def get_connection(self) -> Iterator:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with super().get_connection() as conn:
-            conn.execute("set TimeZone = 'UTC'")
+            prepare_session(conn)
             yield conn
 
 

@@ -123,6 +123,21 @@ def load_models(sql_dir: Path = SQL_DIR) -> dict[str, SqlModel]:
     return models
 
 
+def prepare_session(conn: duckdb.DuckDBPyConnection) -> None:
+    """Settings every connection to the warehouse needs, writers and readers alike.
+
+    - UTC: a timestamp without an offset is UTC, and `::date` is the UTC day.
+    - DuckDB 2.0's `window_self_join` optimizer rewrites `sum(x) over (partition by k)` into a
+      self-join whose second scan of a hive-partitioned Parquet view loses the `day = ...`
+      filter, silently summing every day (tests/test_sqlmodels.py pins this). It is turned off.
+    - The project's macros (sql/macros), which views and models call.
+    """
+    conn.execute("set TimeZone = 'UTC'")
+    conn.execute("set disabled_optimizers = 'window_self_join'")
+    for macro in sorted(MACROS_DIR.glob("*.sql")):
+        conn.execute(macro.read_text(encoding="utf-8"))
+
+
 def run_model(
     conn: duckdb.DuckDBPyConnection,
     model: SqlModel,
@@ -132,9 +147,7 @@ def run_model(
 ) -> int:
     """Materialize one model (for `day` when daily). `settings` are config values the SQL reads
     as `$name` parameters (never formatted into the text). Returns the rows written."""
-    conn.execute("set TimeZone = 'UTC'")
-    for macro in sorted(MACROS_DIR.glob("*.sql")):
-        conn.execute(macro.read_text(encoding="utf-8"))
+    prepare_session(conn)
     available = {**(settings or {}), "day": day}
     missing = [name for name in model.parameters if name not in available]
     if missing:

@@ -7,6 +7,7 @@ import datetime as dt
 import duckdb
 
 from pipelines.lib.config import CostwatchConfig
+from pipelines.lib.sqlmodels import prepare_session
 
 SECTIONS = {
     "Spend per feature": """
@@ -95,6 +96,7 @@ SECTIONS = {
 
 def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> None:
     with duckdb.connect(str(config.warehouse_path), read_only=True) as conn:
+        prepare_session(conn)
         total = conn.execute(
             "select sum(cost_usd)::decimal(18, 2), sum(requests) from fct_spend_by_feature_daily "
             "where day between $first and $last",
