@@ -12,7 +12,7 @@ import dagster as dg
 
 from pipelines.defs.ingest import gateway_logs, gpu, provider_billing
 from pipelines.defs.models import build_model_assets
-from pipelines.defs.pools import pool_settings
+from pipelines.defs.pools import budget_settings, pool_settings
 from pipelines.defs.prices import price_catalog
 from pipelines.defs.resources import build_resources, daily_partitions
 from pipelines.defs.schedules import build_daily_job, build_daily_schedule
@@ -25,6 +25,7 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
     sources = [
         price_catalog,
         pool_settings,
+        budget_settings,
         gateway_logs.build_gateway_ingest(config, partitions),
         provider_billing.build_provider_billing(config, partitions),
         gpu.build_gpu_billing(config, partitions),
@@ -35,6 +36,7 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
         "price_catalog": "price_catalog",
         "pools": "pool_settings",
         "pool_load_tests": "pool_settings",
+        "budgets": "budget_settings",
         **{relation: "gateway_requests" for relation in gateway_logs.LAKE_DATASETS},
         **{relation: "provider_billing" for relation in [*provider_billing.DAILY_DATASETS, provider_billing.QUARANTINE]},
         **{relation: "gpu_billing" for relation in [*gpu.BILLING_DATASETS, gpu.GPU_QUARANTINE]},

@@ -39,6 +39,11 @@ EXPECTED_DEPS = {
     "fct_gpu_cost_by_feature_daily": {"fct_requests", "fct_gpu_utilization_daily"},
     "fct_selfhost_unit_cost_daily": {"fct_requests", "fct_gpu_utilization_daily"},
     "fct_capacity_plan": {"fct_requests", "pool_settings", "stg_gpu_billing"},
+    "budget_settings": set(),
+    "fct_spend_anomalies": {"fct_spend_daily", "fct_gpu_utilization_daily"},
+    "fct_budget_forecast": {"fct_spend_by_feature_daily", "budget_settings"},
+    "alerts_outbox": {"fct_spend_anomalies", "fct_budget_forecast", "fct_spend_by_feature_daily",
+                      "fct_invoice_reconciliation", "fct_gpu_utilization_daily"},
     "fct_api_vs_selfhost": {"fct_selfhost_unit_cost_daily", "fct_gpu_utilization_daily", "fct_capacity_plan",
                             "stg_gpu_billing", "pool_settings", "stg_prices"},
 }

@@ -66,6 +66,8 @@ def model_settings(config) -> dict[str, object]:
         "tolerance_pct": config.reconciliation.tolerance_pct,
         "tolerance_usd": config.reconciliation.tolerance_usd,
         "token_tolerance_pct": config.reconciliation.token_tolerance_pct,
+        "min_impact_usd": config.alerts.min_impact_usd,
+        "min_impact_pct": config.alerts.min_impact_pct,
     }
 
 

@@ -1,7 +1,6 @@
-"""Self-hosted serving pools as configured, and their load tests, as warehouse tables."""
+"""Settings from the config that SQL models join: pools, their load tests, budgets."""
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource
@@ -44,3 +43,18 @@ def pool_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseResour
                          "Load tests per pool: one row per batch size, its request latency and sustained rate.")
         rows = conn.execute("select count(*) from pool_load_tests").fetchone()[0]
     return dg.MaterializeResult(metadata={"pools": pools.num_rows, "load_test_rows": rows})
+
+
+@dg.asset(group_name="pools", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def budget_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """`budgets`: each feature's monthly budget in USD, from the config."""
+    budgets = pa.table({
+        "feature": pa.array(list(costwatch.config.budgets), pa.string()),
+        "budget_usd": pa.array(list(costwatch.config.budgets.values()), pa.float64()),
+    })
+    with warehouse.get_connection() as conn:
+        conn.register("budget_rows", budgets)
+        conn.execute("create or replace table budgets as select * from budget_rows")
+        conn.unregister("budget_rows")
+        comment_relation(conn, "budgets", "table", "Monthly budgets per feature from the config, USD.")
+    return dg.MaterializeResult(metadata={"budgets": budgets.num_rows})

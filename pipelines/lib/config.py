@@ -90,6 +90,7 @@ class AlertSettings:
     min_impact_usd: float = 50.0
     min_impact_pct: float = 0.2
     slack_channel: str | None = None
+    dagster_url: str = "http://127.0.0.1:3000"  # alert links point at the Dagster UI here
 
 
 @dataclass(frozen=True)
@@ -191,11 +192,12 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
         for feature, amount in _mapping(raw.get("budgets", {}), "budgets").items()
     }
     alerts_raw = _mapping(raw.get("alerts", {}), "alerts")
-    _reject_unknown(alerts_raw, {"min_impact_usd", "min_impact_pct", "slack_channel"}, "alerts.")
+    _reject_unknown(alerts_raw, {"min_impact_usd", "min_impact_pct", "slack_channel", "dagster_url"}, "alerts.")
     alerts = AlertSettings(
         min_impact_usd=_number(alerts_raw.get("min_impact_usd", 50.0), "alerts.min_impact_usd", minimum=0),
         min_impact_pct=_number(alerts_raw.get("min_impact_pct", 0.2), "alerts.min_impact_pct", minimum=0),
         slack_channel=alerts_raw.get("slack_channel"),
+        dagster_url=str(alerts_raw.get("dagster_url", AlertSettings.dagster_url)),
     )
     checks_raw = _mapping(raw.get("checks", {}), "checks")
     _reject_unknown(checks_raw, set(CheckThresholds.__dataclass_fields__), "checks.")

@@ -171,7 +171,8 @@ def run_model(
     conn.execute("begin transaction")
     try:
         conn.execute(f"create table if not exists {model.name} as select * from ({model.query}) where false", params)
-        conn.execute(f"delete from {model.name} where day = $day", params)
+        _add_new_columns(conn, model, params)
+        conn.execute(f"delete from {model.name} where day = $day", {"day": day})
         conn.execute(f"insert into {model.name} by name {model.query}", params)
         conn.execute("commit")
     except Exception:
@@ -179,6 +180,24 @@ def run_model(
         raise
     _comment(conn, model, "table")
     return conn.execute(f"select count(*) from {model.name} where day = $day", {"day": day}).fetchone()[0]
+
+
+def _add_new_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel, params: dict) -> None:
+    """A model that gained a column adds it to its table (NULL on days not re-run since); one that
+    lost a column is an error, because silently keeping stale data is worse."""
+    existing = {name: kind for name, kind, *_ in conn.execute(f"describe {model.name}").fetchall()}
+    conn.execute(f"create or replace temp table _model_columns as select * from ({model.query}) where false", params)
+    wanted = {name: kind for name, kind, *_ in conn.execute("describe _model_columns").fetchall()}
+    conn.execute("drop table _model_columns")
+    gone = sorted(set(existing) - set(wanted))
+    if gone:
+        raise ValueError(
+            f"{model.name}: columns {gone} are no longer in {model.path.name}; drop the table "
+            f"(costwatch query cannot, it is read-only: use duckdb) and re-run every day"
+        )
+    for name, kind in wanted.items():
+        if name not in existing:
+            conn.execute(f'alter table {model.name} add column "{name}" {kind}')
 
 
 @cache

@@ -68,7 +68,10 @@ costed as (
         end as call_cost_usd,
         case when pricing_basis in ('catalog', 'override') then
             input_tokens * input_cost_per_token + output_tokens * output_cost_per_token
-        end as call_list_cost_usd
+        end as call_list_cost_usd,
+        case when pricing_basis in ('catalog', 'override') then
+            output_tokens * output_cost_per_token
+        end as call_output_cost_usd
     from priced
 )
 
@@ -104,6 +107,8 @@ select
               else call_list_cost_usd - call_cost_usd end as decimal(18, 12)) as prompt_cache_savings_usd,
     cast(case when gateway_cache_hit and status <> 'error' then call_cost_usd else 0 * call_cost_usd end
         as decimal(18, 12)) as gateway_cache_avoided_usd,
+    cast(case when gateway_cache_hit or status = 'error' then 0 * call_output_cost_usd else call_output_cost_usd end
+        as decimal(18, 12)) as output_cost_usd,
     tags,
     source_format
 from costed

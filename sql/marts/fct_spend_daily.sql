@@ -20,7 +20,8 @@ select
     sum(cost_usd)::decimal(18, 6) as cost_usd,
     sum(list_cost_usd)::decimal(18, 6) as list_cost_usd,
     sum(prompt_cache_savings_usd)::decimal(18, 6) as prompt_cache_savings_usd,
-    sum(gateway_cache_avoided_usd)::decimal(18, 6) as gateway_cache_avoided_usd
+    sum(gateway_cache_avoided_usd)::decimal(18, 6) as gateway_cache_avoided_usd,
+    sum(output_cost_usd)::decimal(18, 6) as output_cost_usd
 from fct_requests
 where day = $day
 group by all

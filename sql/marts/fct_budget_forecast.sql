@@ -1,0 +1,77 @@
+/* Month-to-date spend and the month-end forecast against each budget, per as-of day x feature (and the total).
+materialized: daily_table
+columns:
+  day: The as-of day: spend counted through it.
+  month: First day of the budget month.
+  feature: The budgeted feature, or 'total' (the sum of all budgets against all spend).
+  budget_usd: The monthly budget from the config, USD.
+  spend_to_date_usd: API spend from the first of the month through day, USD.
+  daily_run_rate_usd: Average daily spend over the 7 days through day, USD.
+  forecast_month_end_usd: spend_to_date_usd + daily_run_rate_usd x the days left in the month, USD.
+  pct_of_budget: spend_to_date_usd / budget_usd (ratio).
+  forecast_pct_of_budget: forecast_month_end_usd / budget_usd (ratio).
+  threshold_crossed: The highest of 0.8 and 1.0 that actual or forecast spend has reached (ratio); NULL below 0.8.
+*/
+with month as (
+    select
+        date_trunc('month', $day::date)::date as month_start,
+        (date_trunc('month', $day::date) + interval 1 month - interval 1 day)::date as month_end
+),
+
+spend as (
+    select feature, day, cost_usd from fct_spend_by_feature_daily
+    where day between (select month_start from month) and $day and cost_usd is not null
+    union all
+    select 'total', day, sum(cost_usd) from fct_spend_by_feature_daily
+    where day between (select month_start from month) and $day and cost_usd is not null
+    group by day
+),
+
+recent as (
+    select feature, sum(cost_usd) / 7.0 as daily_run_rate_usd
+    from (
+        select feature, cost_usd from fct_spend_by_feature_daily
+        where day between $day::date - 6 and $day and cost_usd is not null
+        union all
+        select 'total', cost_usd from fct_spend_by_feature_daily
+        where day between $day::date - 6 and $day and cost_usd is not null
+    )
+    group by feature
+),
+
+budget_lines as (
+    select feature, budget_usd from budgets
+    union all
+    select 'total', sum(budget_usd) from budgets having count(*) > 0
+),
+
+forecast as (
+    select
+        budget_lines.feature,
+        budget_lines.budget_usd,
+        coalesce((select sum(cost_usd) from spend where spend.feature = budget_lines.feature), 0) as spend_to_date_usd,
+        coalesce(recent.daily_run_rate_usd, 0) as daily_run_rate_usd
+    from budget_lines
+    left join recent using (feature)
+)
+
+select
+    $day::date as day,
+    (select month_start from month) as month,
+    feature,
+    budget_usd::decimal(18, 2) as budget_usd,
+    spend_to_date_usd::decimal(18, 6) as spend_to_date_usd,
+    daily_run_rate_usd::decimal(18, 6) as daily_run_rate_usd,
+    (spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date))::decimal(18, 6)
+        as forecast_month_end_usd,
+    (spend_to_date_usd / nullif(budget_usd, 0))::double as pct_of_budget,
+    ((spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date))
+        / nullif(budget_usd, 0))::double as forecast_pct_of_budget,
+    case
+        when greatest(spend_to_date_usd, spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date))
+             >= budget_usd then 1.0
+        when greatest(spend_to_date_usd, spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date))
+             >= 0.8 * budget_usd then 0.8
+    end as threshold_crossed
+from forecast
+order by feature = 'total', feature

@@ -1,0 +1,307 @@
+/* Spend against its robust trailing baseline, per day x dimension (total, provider, model, feature, user, gpu_pool_idle) x key, with the causes of each move in dollars.
+materialized: daily_table
+columns:
+  dimension: total, provider, model, feature, user, or gpu_pool_idle (a self-hosted pool's idle GPU cost).
+  key: The provider, model, feature, user or pool; 'all' for the total.
+  actual_usd: Spend on the day, USD (API token spend; idle GPU cost for gpu_pool_idle).
+  expected_usd: Median of the same kind of day (weekday or weekend) over the previous 28 days, days without spend counted as 0, USD.
+  impact_usd: actual_usd - expected_usd.
+  impact_pct: impact_usd / expected_usd (ratio); NULL when nothing was expected.
+  score: impact_usd over the baseline's robust spread (1.4826 x MAD, at least 5% of expected_usd and a tenth of alerts.min_impact_usd).
+  history_days: Days of the same kind in the baseline window; the baseline speaks only with at least 14 days of data before the day and 4 such days.
+  is_anomaly: Enough history, abs(score) >= 3.5, and both gates passed: abs(impact_usd) >= alerts.min_impact_usd and abs(impact_pct) >= alerts.min_impact_pct.
+  severity: none, warning, or critical (abs(score) >= 8 or abs(impact_pct) >= 1).
+  volume_usd: The part of impact_usd due to the number of requests.
+  input_tokens_per_request_usd: The part due to input tokens per request.
+  output_tokens_per_request_usd: The part due to output tokens per request.
+  cache_hit_rate_usd: The part due to the share of input tokens read from the prompt cache.
+  model_price_mix_usd: The part due to model and price mix (average price per token). The five parts add up to impact_usd (for gpu_pool_idle: billed hours, price per GPU-hour and utilization).
+  top_driver: The part with the largest absolute dollars.
+  drivers: The parts as JSON.
+  top_users: For a feature anomaly, the 3 users whose spend in it moved most (name, delta_usd vs their baseline), as JSON.
+  top_models: For a feature anomaly, the 3 models whose spend in it moved most, as JSON.
+*/
+with days as (
+    select $day::date - days_back::int as day
+    from range(0, 29) as window_days(days_back)
+),
+
+history_start as (
+    select min(day) as first_day from fct_spend_daily
+),
+
+spend as (
+    -- API token spend with the parts the drivers need; self-hosted and unpriced calls have no cost.
+    select * from fct_spend_daily
+    where day between $day::date - 28 and $day::date and cost_usd is not null
+),
+
+by_key as (
+    select day, 'total' as dimension, 'all' as key, * exclude (day, feature, user_id, provider, model) from spend
+    union all by name
+    select day, 'provider', provider, * exclude (day, feature, user_id, provider, model) from spend
+    union all by name
+    select day, 'model', model, * exclude (day, feature, user_id, provider, model) from spend
+    union all by name
+    select day, 'feature', feature, * exclude (day, feature, user_id, provider, model) from spend
+    union all by name
+    select day, 'user', user_id, * exclude (day, feature, user_id, provider, model) from spend
+),
+
+daily as (
+    select
+        day, dimension, key,
+        sum(requests) as requests,
+        sum(input_tokens) as input_tokens,
+        sum(cached_input_tokens) as cached_input_tokens,
+        sum(output_tokens) as output_tokens,
+        sum(cost_usd)::double as cost_usd,
+        sum(list_cost_usd - output_cost_usd)::double as input_list_usd,
+        sum(output_cost_usd)::double as output_usd,
+        sum(prompt_cache_savings_usd)::double as savings_usd
+    from by_key
+    group by all
+),
+
+keys as (
+    select distinct dimension, key from daily where day = $day
+    union
+    select distinct dimension, key from daily where day < $day
+),
+
+grid as (
+    -- Every key on every day of the window: a day without spend is a 0, not a gap.
+    select keys.dimension, keys.key, days.day,
+        dayofweek(days.day) in (0, 6) = dayofweek($day::date) in (0, 6) as same_kind
+    from keys cross join days cross join history_start
+    where days.day >= history_start.first_day
+),
+
+filled as (
+    select grid.*,
+        coalesce(daily.requests, 0) as requests, coalesce(daily.input_tokens, 0) as input_tokens,
+        coalesce(daily.cached_input_tokens, 0) as cached_input_tokens, coalesce(daily.output_tokens, 0) as output_tokens,
+        coalesce(daily.cost_usd, 0) as cost_usd, coalesce(daily.input_list_usd, 0) as input_list_usd,
+        coalesce(daily.output_usd, 0) as output_usd, coalesce(daily.savings_usd, 0) as savings_usd
+    from grid
+    left join daily using (dimension, key, day)
+),
+
+baseline as (
+    select
+        dimension, key,
+        count(*) as history_days,
+        median(cost_usd) as expected_usd,
+        avg(requests) as requests, avg(input_tokens) as input_tokens, avg(cached_input_tokens) as cached_input_tokens,
+        avg(output_tokens) as output_tokens, avg(input_list_usd) as input_list_usd, avg(output_usd) as output_usd,
+        avg(savings_usd) as savings_usd
+    from filled
+    where day < $day and same_kind
+    group by all
+),
+
+spread as (
+    select filled.dimension, filled.key, median(abs(filled.cost_usd - baseline.expected_usd)) as mad_usd
+    from filled join baseline using (dimension, key)
+    where filled.day < $day and filled.same_kind
+    group by all
+),
+
+today as (
+    select * from filled where day = $day
+),
+
+structure as (
+    -- Per-request structure: i = input tokens per request, o = output tokens per request,
+    -- h = cached share of input, a = list price per input token, b = price per output token,
+    -- s = saving per cached token. Cost = R x (i x a - i x h x s + o x b).
+    select
+        today.dimension, today.key, today.cost_usd as actual_usd, baseline.expected_usd, baseline.history_days,
+        spread.mad_usd,
+        today.requests as r1,
+        coalesce(today.input_tokens / nullif(today.requests, 0), baseline.input_tokens / nullif(baseline.requests, 0)) as i1,
+        coalesce(today.output_tokens / nullif(today.requests, 0), baseline.output_tokens / nullif(baseline.requests, 0)) as o1,
+        coalesce(today.cached_input_tokens / nullif(today.input_tokens, 0), 0) as h1,
+        coalesce(today.input_list_usd / nullif(today.input_tokens, 0), 0) as a1,
+        coalesce(today.output_usd / nullif(today.output_tokens, 0), 0) as b1,
+        coalesce(today.savings_usd / nullif(today.cached_input_tokens, 0), 0) as s1,
+        coalesce(baseline.input_tokens / nullif(baseline.requests, 0), today.input_tokens / nullif(today.requests, 0)) as i0,
+        coalesce(baseline.output_tokens / nullif(baseline.requests, 0), today.output_tokens / nullif(today.requests, 0)) as o0,
+        coalesce(baseline.cached_input_tokens / nullif(baseline.input_tokens, 0), 0) as h0,
+        coalesce(baseline.input_list_usd / nullif(baseline.input_tokens, 0),
+                 today.input_list_usd / nullif(today.input_tokens, 0), 0) as a0,
+        coalesce(baseline.output_usd / nullif(baseline.output_tokens, 0),
+                 today.output_usd / nullif(today.output_tokens, 0), 0) as b0,
+        coalesce(baseline.savings_usd / nullif(baseline.cached_input_tokens, 0), 0) as s0
+    from today
+    join baseline using (dimension, key)
+    join spread using (dimension, key)
+),
+
+chain as (
+    -- Change one factor at a time, in order; each step's dollars are one driver, and the last
+    -- (price mix) takes what is left, so the parts add up to actual - expected exactly.
+    select
+        *,
+        r1 * (i0 * a0 - i0 * h0 * s0 + o0 * b0) as after_volume,
+        r1 * (i1 * a0 - i1 * h0 * s0 + o0 * b0) as after_input,
+        r1 * (i1 * a0 - i1 * h0 * s0 + o1 * b0) as after_output,
+        r1 * (i1 * a0 - i1 * h1 * s0 + o1 * b0) as after_cache
+    from structure
+),
+
+token_anomalies as (
+    select
+        dimension, key, actual_usd, expected_usd, history_days, mad_usd,
+        after_volume - expected_usd as volume_usd,
+        after_input - after_volume as input_tokens_per_request_usd,
+        after_output - after_input as output_tokens_per_request_usd,
+        after_cache - after_output as cache_hit_rate_usd,
+        actual_usd - after_cache as model_price_mix_usd
+    from chain
+),
+
+idle as (
+    -- Idle GPU cost = billed GPU-hours x USD per GPU-hour x (1 - utilization).
+    select day, pool as key, billed_gpu_hours as hours,
+        gpu_cost_usd::double / nullif(billed_gpu_hours, 0) as price, coalesce(utilization, 0) as utilization,
+        idle_cost_usd::double as idle_usd
+    from fct_gpu_utilization_daily
+    where day between $day::date - 28 and $day::date
+),
+
+idle_baseline as (
+    select idle.key, count(*) as history_days, median(idle.idle_usd) as expected_usd,
+        avg(idle.hours) as hours, avg(idle.price) as price, avg(idle.utilization) as utilization
+    from idle
+    where idle.day < $day and dayofweek(idle.day) in (0, 6) = dayofweek($day::date) in (0, 6)
+    group by all
+),
+
+idle_anomalies as (
+    -- Idle cost = H x p x (1 - u); change billed hours, then price, then utilization.
+    select
+        'gpu_pool_idle' as dimension, today.key, today.idle_usd as actual_usd, base.expected_usd, base.history_days,
+        (select median(abs(history.idle_usd - base.expected_usd)) from idle as history
+         where history.key = today.key and history.day < $day
+           and dayofweek(history.day) in (0, 6) = dayofweek($day::date) in (0, 6)) as mad_usd,
+        today.hours * base.price * (1 - base.utilization) - base.expected_usd as volume_usd,
+        today.hours * (today.price - base.price) * (1 - base.utilization) as price_usd,
+        today.idle_usd - today.hours * today.price * (1 - base.utilization) as utilization_usd,
+        0.0 as input_tokens_per_request_usd,
+        0.0 as output_tokens_per_request_usd,
+        0.0 as cache_hit_rate_usd,
+        0.0 as model_price_mix_usd
+    from idle as today
+    join idle_baseline as base using (key)
+    where today.day = $day
+),
+
+all_rows as (
+    select *, null::double as price_usd, null::double as utilization_usd from token_anomalies
+    union all by name
+    select * from idle_anomalies
+),
+
+scored as (
+    select
+        *,
+        actual_usd - expected_usd as impact_usd,
+        (actual_usd - expected_usd) / nullif(expected_usd, 0) as impact_pct,
+        (actual_usd - expected_usd)
+            / greatest(1.4826 * coalesce(mad_usd, 0), 0.05 * expected_usd, $min_impact_usd / 10) as score,
+        history_days >= 4 and (select $day::date - first_day from history_start) >= 14 as has_history
+    from all_rows
+),
+
+flagged as (
+    select
+        *,
+        has_history
+            and abs(score) >= 3.5
+            and abs(impact_usd) >= $min_impact_usd
+            and (expected_usd = 0 or abs(impact_pct) >= $min_impact_pct) as is_anomaly
+    from scored
+),
+
+movers as (
+    -- For a feature anomaly: its users and models whose spend moved most against their baseline.
+    select flagged.key as feature, dimension_key.kind, dimension_key.name,
+        sum(case when spend.day = $day then spend.cost_usd else 0 end)::double
+            - sum(case when spend.day < $day then spend.cost_usd else 0 end)::double / any_value(flagged.history_days)
+            as delta_usd
+    from flagged
+    join spend on spend.feature = flagged.key
+    cross join lateral (select 'user' as kind, spend.user_id as name union all select 'model', spend.model) as dimension_key
+    where flagged.dimension = 'feature' and flagged.is_anomaly
+      and (spend.day = $day or dayofweek(spend.day) in (0, 6) = dayofweek($day::date) in (0, 6))
+    group by all
+),
+
+top_movers as (
+    select feature,
+        list(struct_pack(name := name, delta_usd := round(delta_usd, 2)) order by abs(delta_usd) desc)
+            filter (where kind = 'user')[1:3] as top_users,
+        list(struct_pack(name := name, delta_usd := round(delta_usd, 2)) order by abs(delta_usd) desc)
+            filter (where kind = 'model')[1:3] as top_models
+    from movers
+    group by feature
+),
+
+explained as (
+    select
+        flagged.*,
+        case
+            when dimension = 'gpu_pool_idle' then
+                case greatest(abs(volume_usd), abs(price_usd), abs(utilization_usd))
+                    when abs(utilization_usd) then 'utilization' when abs(volume_usd) then 'billed_gpu_hours'
+                    else 'price_per_gpu_hour' end
+            else
+                case greatest(abs(volume_usd), abs(input_tokens_per_request_usd), abs(output_tokens_per_request_usd),
+                              abs(cache_hit_rate_usd), abs(model_price_mix_usd))
+                    when abs(volume_usd) then 'volume'
+                    when abs(input_tokens_per_request_usd) then 'input_tokens_per_request'
+                    when abs(output_tokens_per_request_usd) then 'output_tokens_per_request'
+                    when abs(cache_hit_rate_usd) then 'cache_hit_rate'
+                    else 'model_price_mix' end
+        end as top_driver,
+        top_movers.top_users,
+        top_movers.top_models
+    from flagged
+    left join top_movers on flagged.dimension = 'feature' and top_movers.feature = flagged.key
+)
+
+select
+    $day::date as day,
+    dimension,
+    key,
+    actual_usd::decimal(18, 6) as actual_usd,
+    expected_usd::decimal(18, 6) as expected_usd,
+    impact_usd::decimal(18, 6) as impact_usd,
+    impact_pct,
+    score,
+    history_days,
+    is_anomaly,
+    case when not is_anomaly then 'none'
+         when abs(score) >= 8 or abs(impact_pct) >= 1 then 'critical'
+         else 'warning' end as severity,
+    round(volume_usd, 6) as volume_usd,
+    round(input_tokens_per_request_usd, 6) as input_tokens_per_request_usd,
+    round(output_tokens_per_request_usd, 6) as output_tokens_per_request_usd,
+    round(cache_hit_rate_usd, 6) as cache_hit_rate_usd,
+    round(model_price_mix_usd, 6) as model_price_mix_usd,
+    top_driver,
+    to_json(case when dimension = 'gpu_pool_idle' then
+        {'billed_gpu_hours_usd': round(volume_usd, 2), 'price_per_gpu_hour_usd': round(price_usd, 2),
+         'utilization_usd': round(utilization_usd, 2)}
+    else
+        {'volume_usd': round(volume_usd, 2), 'input_tokens_per_request_usd': round(input_tokens_per_request_usd, 2),
+         'output_tokens_per_request_usd': round(output_tokens_per_request_usd, 2),
+         'cache_hit_rate_usd': round(cache_hit_rate_usd, 2), 'model_price_mix_usd': round(model_price_mix_usd, 2)}
+    end)::varchar as drivers,
+    to_json(top_users)::varchar as top_users,
+    to_json(top_models)::varchar as top_models
+from explained
+-- Every key of the fixed dimensions; users only when they move.
+where dimension <> 'user' or is_anomaly
+order by dimension, key
