@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.defs.alerts import build_alerts_asset
 from pipelines.defs.ingest import gateway_logs, gpu, provider_billing
 from pipelines.defs.models import build_model_assets
 from pipelines.defs.pools import budget_settings, pool_settings
@@ -43,9 +44,10 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
         gpu.TELEMETRY_DATASET: "gpu_telemetry",
     }
     models = build_model_assets(partitions, source_relations)
+    alerts = build_alerts_asset(config, partitions)
     job = build_daily_job(partitions)
     return dg.Definitions(
-        assets=[*sources, *models],
+        assets=[*sources, *models, alerts],
         jobs=[job],
         schedules=[build_daily_schedule(job)],
         resources=build_resources(config),

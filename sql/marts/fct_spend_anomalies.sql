@@ -39,13 +39,13 @@ spend as (
 by_key as (
     select day, 'total' as dimension, 'all' as key, * exclude (day, feature, user_id, provider, model) from spend
     union all by name
-    select day, 'provider', provider, * exclude (day, feature, user_id, provider, model) from spend
+    select day, 'provider' as dimension, provider as key, * exclude (day, feature, user_id, provider, model) from spend
     union all by name
-    select day, 'model', model, * exclude (day, feature, user_id, provider, model) from spend
+    select day, 'model' as dimension, model as key, * exclude (day, feature, user_id, provider, model) from spend
     union all by name
-    select day, 'feature', feature, * exclude (day, feature, user_id, provider, model) from spend
+    select day, 'feature' as dimension, feature as key, * exclude (day, feature, user_id, provider, model) from spend
     union all by name
-    select day, 'user', user_id, * exclude (day, feature, user_id, provider, model) from spend
+    select day, 'user' as dimension, user_id as key, * exclude (day, feature, user_id, provider, model) from spend
 ),
 
 daily as (
@@ -125,14 +125,19 @@ structure as (
         coalesce(today.input_list_usd / nullif(today.input_tokens, 0), 0) as a1,
         coalesce(today.output_usd / nullif(today.output_tokens, 0), 0) as b1,
         coalesce(today.savings_usd / nullif(today.cached_input_tokens, 0), 0) as s1,
-        coalesce(baseline.input_tokens / nullif(baseline.requests, 0), today.input_tokens / nullif(today.requests, 0)) as i0,
-        coalesce(baseline.output_tokens / nullif(baseline.requests, 0), today.output_tokens / nullif(today.requests, 0)) as o0,
-        coalesce(baseline.cached_input_tokens / nullif(baseline.input_tokens, 0), 0) as h0,
-        coalesce(baseline.input_list_usd / nullif(baseline.input_tokens, 0),
-                 today.input_list_usd / nullif(today.input_tokens, 0), 0) as a0,
-        coalesce(baseline.output_usd / nullif(baseline.output_tokens, 0),
-                 today.output_usd / nullif(today.output_tokens, 0), 0) as b0,
-        coalesce(baseline.savings_usd / nullif(baseline.cached_input_tokens, 0), 0) as s0
+        -- A key with no baseline traffic takes today's structure: its whole impact is volume.
+        case when baseline.requests > 0 then baseline.input_tokens / baseline.requests
+             else today.input_tokens / nullif(today.requests, 0) end as i0,
+        case when baseline.requests > 0 then baseline.output_tokens / baseline.requests
+             else today.output_tokens / nullif(today.requests, 0) end as o0,
+        case when baseline.requests > 0 then coalesce(baseline.cached_input_tokens / nullif(baseline.input_tokens, 0), 0)
+             else coalesce(today.cached_input_tokens / nullif(today.input_tokens, 0), 0) end as h0,
+        case when baseline.requests > 0 then coalesce(baseline.input_list_usd / nullif(baseline.input_tokens, 0), 0)
+             else coalesce(today.input_list_usd / nullif(today.input_tokens, 0), 0) end as a0,
+        case when baseline.requests > 0 then coalesce(baseline.output_usd / nullif(baseline.output_tokens, 0), 0)
+             else coalesce(today.output_usd / nullif(today.output_tokens, 0), 0) end as b0,
+        case when baseline.requests > 0 then coalesce(baseline.savings_usd / nullif(baseline.cached_input_tokens, 0), 0)
+             else coalesce(today.savings_usd / nullif(today.cached_input_tokens, 0), 0) end as s0
     from today
     join baseline using (dimension, key)
     join spread using (dimension, key)
