@@ -56,8 +56,11 @@ def demo(tmp_path_factory):
                               "api_equivalent": "gpt-4.1-mini"},
         },
         "prices": {"catalog": str(CATALOG), "effective_from": "2025-09-01"},
-        # Small lines at 3,000 requests a day: judge them by percent, with a 5-cent floor.
+        # Small lines at 3,000 requests a day: judge them by percent, with a 5-cent floor, and
+        # alert on moves of $1 (the shipped demo, at 20,000 a day, uses $5).
         "reconciliation": {"tolerance_pct": 0.02, "tolerance_usd": 0.05},
+        "alerts": {"min_impact_usd": 1, "min_impact_pct": 0.2},
+        "budgets": {"chat": 40, "summarise": 400},
     }
     (root / "costwatch.yaml").write_text(yaml.safe_dump(config))
     (root / "dagster_home").mkdir()
@@ -215,3 +218,78 @@ def test_gpu_cost_splits_add_back_up_to_the_pool_cost_every_day(demo):
             """
         ).fetchall()
         assert off == [], split
+
+
+EXPECTED_DRIVER = {"prompt_growth": "input_tokens_per_request", "cache_collapse": "cache_hit_rate",
+                   "user_spike": "volume"}
+
+
+def episodes(conn):
+    """Anomaly episodes as alerts see them: anomalous days of one dimension x key, apart by at
+    most 2 normal days. Only days the generator covers (not the late-arrivals day after it)."""
+    return rows(conn, """
+        with flagged as (
+            select *, coalesce(day - lag(day) over (partition by dimension, key order by day), 99) as gap
+            from fct_spend_anomalies where is_anomaly and day < $end
+        ),
+        numbered as (
+            select *, sum(case when gap > 3 then 1 else 0 end) over (partition by dimension, key order by day) as run
+            from flagged
+        )
+        select dimension, key, min(day) as first_day, max(day) as last_day,
+               arg_min(top_driver, day) as first_top_driver, sum(impact_usd) as impact_usd
+        from numbered group by dimension, key, run order by first_day
+    """, {"end": START + dt.timedelta(days=DAYS)})
+
+
+def test_every_planted_cost_creep_is_detected_within_a_day_with_its_driver(demo):
+    manifest, conn = demo
+    found = episodes(conn)
+    for planted in manifest["events"]:
+        start = dt.date.fromisoformat(planted["start_day"])
+        dimension, key = ("user", planted["user_id"]) if planted["kind"] == "user_spike" else ("feature", planted["feature"])
+        hits = [e for e in found if (e["dimension"], e["key"]) == (dimension, key)
+                and start <= e["first_day"] <= start + dt.timedelta(days=1)]
+        assert hits, (planted, [e for e in found if e["key"] == key])
+        assert hits[0]["first_top_driver"] == EXPECTED_DRIVER[planted["kind"]], hits[0]
+
+
+def related_keys(conn, planted):
+    """The dimension x keys a planted event moves: its feature or user, and the total, providers,
+    models and features that carry its traffic."""
+    column, value = ("user_id", planted["user_id"]) if planted["kind"] == "user_spike" else ("feature", planted["feature"])
+    keys = {("total", "all"), ("user" if column == "user_id" else "feature", value)}
+    for provider, model, feature in conn.execute(
+            f"select distinct provider, model, feature from fct_spend_daily where {column} = $value and cost_usd > 0",
+            {"value": value}).fetchall():
+        keys |= {("provider", provider), ("model", model), ("feature", feature)}
+    return keys
+
+
+def test_clean_stretches_raise_at_most_one_false_alert_per_30_days(demo):
+    manifest, conn = demo
+    lost_day = dt.date.fromisoformat(event(manifest, "lost_logs")["start_day"])
+    false = []
+    for found in episodes(conn):
+        explained = found["first_day"] == lost_day and found["key"] in ("all", "anthropic") or any(
+            (found["dimension"], found["key"]) in related_keys(conn, planted)
+            and found["first_day"] >= dt.date.fromisoformat(planted["start_day"])
+            and (planted["end_day"] is None
+                 or found["first_day"] <= dt.date.fromisoformat(planted["end_day"]) + dt.timedelta(days=1))
+            for planted in manifest["events"]
+        )
+        if not explained:
+            false.append(found)
+    assert len(false) <= DAYS / 30, false
+
+
+def test_alerts_are_queued_once_and_a_rerun_sends_nothing_new(demo):
+    manifest, conn = demo
+    kinds = dict(conn.execute("select kind, count(*) from alerts_outbox group by kind").fetchall())
+    assert kinds["digest"] == DAYS + 1  # one a day
+    assert kinds["anomaly"] >= len(manifest["events"])
+    assert kinds.get("budget", 0) >= 1  # chat's $40 budget is crossed in October
+    budget_ids = [r[0] for r in conn.execute("select alert_id from alerts_outbox where kind = 'budget'").fetchall()]
+    assert len(budget_ids) == len(set(budget_ids))
+    # No Slack credentials in the test: a dry run keeps every alert pending.
+    assert {r[0] for r in conn.execute("select distinct status from alerts_outbox").fetchall()} == {"pending"}

@@ -10,6 +10,7 @@ from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, Wa
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.slack import SlackSettings, deliver, enqueue, ensure_outbox
 
+QUIET_DAYS = 3  # normal days in a row before an anomaly counts as resolved
 DIMENSION_LABEL = {"total": "Total spend", "provider": "Provider", "model": "Model", "feature": "Feature",
                    "user": "User", "gpu_pool_idle": "Idle GPU cost of pool"}
 
@@ -26,24 +27,31 @@ def _money(value) -> str:
 
 def anomaly_alerts(conn: duckdb.DuckDBPyConnection, day: dt.date, link: str) -> list[dict]:
     """One alert per anomaly episode and severity reached: an open anomaly is not re-sent each
-    day, an escalation is, and the day it clears sends one recovery."""
+    day, an escalation is, and one recovery goes out after QUIET_DAYS normal days."""
     episodes = _rows(conn, """
         with flagged as (
             select day, dimension, key, severity,
-                day - (row_number() over (partition by dimension, key order by day))::int as run
+                coalesce(day - lag(day) over (partition by dimension, key order by day), 99) as gap_days
             from fct_spend_anomalies where is_anomaly and day <= $day
         ),
+        numbered as (
+            -- An episode survives up to QUIET_DAYS - 1 normal days: a one-day dip in a lasting
+            -- problem is not a recovery followed by a new alert.
+            select *, sum(case when gap_days > $quiet_days then 1 else 0 end)
+                over (partition by dimension, key order by day) as episode
+            from flagged
+        ),
         runs as (
-            select dimension, key, run, min(day) as episode_start, max(day) as last_day,
+            select dimension, key, episode, min(day) as episode_start, max(day) as last_day,
                 max(case severity when 'critical' then 2 when 'warning' then 1 else 0 end) as worst
-            from flagged group by all
+            from numbered group by all
         )
-        select runs.*, today.* exclude (day, dimension, key)
+        select runs.*, latest.* exclude (day, dimension, key)
         from runs
-        join fct_spend_anomalies as today
-            on today.day = runs.last_day and today.dimension = runs.dimension and today.key = runs.key
-        where runs.last_day in ($day, $day::date - 1)
-        """, {"day": day})
+        join fct_spend_anomalies as latest
+            on latest.day = runs.last_day and latest.dimension = runs.dimension and latest.key = runs.key
+        where runs.last_day = $day or runs.last_day = $day::date - $quiet_days
+        """, {"day": day, "quiet_days": QUIET_DAYS})
     alerts = []
     for episode in episodes:
         name = f"{DIMENSION_LABEL[episode['dimension']]} {episode['key']}"
@@ -51,7 +59,8 @@ def anomaly_alerts(conn: duckdb.DuckDBPyConnection, day: dt.date, link: str) -> 
             severity = "critical" if episode["worst"] == 2 else "warning"
             drivers = json.loads(episode["drivers"])
             lines = [{"name": driver.removesuffix("_usd").replace("_", " "), "impact_usd": round(value, 2)}
-                     for driver, value in sorted(drivers.items(), key=lambda item: -abs(item[1]))]
+                     for driver, value in sorted(drivers.items(), key=lambda item: -abs(item[1] or 0))
+                     if value is not None]
             fields = [
                 {"label": "Actual", "value": _money(episode["actual_usd"])},
                 {"label": "Expected", "value": _money(episode["expected_usd"])},
@@ -73,7 +82,7 @@ def anomaly_alerts(conn: duckdb.DuckDBPyConnection, day: dt.date, link: str) -> 
                  "text": f"{name} spent {_money(episode['actual_usd'])} on {day}, expected "
                          f"{_money(episode['expected_usd'])}; top driver: {episode['top_driver']}",
                  "fields": fields, "drivers": lines, "link": link}))
-        else:  # anomalous yesterday, not today: the episode is over
+        else:  # QUIET_DAYS normal days in a row: the episode is over
             alerts.append(_alert(
                 f"recovery:{episode['dimension']}:{episode['key']}:{episode['episode_start']}", "recovery", "info",
                 {"title": f"{name} is back to normal on {day}",

@@ -1,0 +1,73 @@
+"""The alerts asset end to end: the daily run fills the outbox and slack-sdk's real client posts
+to a Slack-compatible server on 127.0.0.1; re-runs and outages never send an alert twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import request
+from slack_server import SlackTestServer
+
+TOKEN = "xoxb-planted-secret-456"
+DAY = "2026-10-20"
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    server = SlackTestServer(token=TOKEN, lifetime_s=120)
+    server.start()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SLACK_API_URL", server.api_url)
+    yield server
+    server.stop()
+
+
+def configured(project):
+    project.write_config(alerts={"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost"},
+                         budgets={"chat": 0.001})
+    project.write_jsonl("logs.jsonl", [request("a", f"{DAY}T10:00:00Z", "gpt-4o", feature="chat",
+                                               input_tokens=1000, output_tokens=100)])
+
+
+def outbox(project):
+    return {row["alert_id"]: row for row in project.query_dicts("select * from alerts_outbox")}
+
+
+def test_the_daily_run_posts_its_alerts_once(project, slack):
+    configured(project)
+    result = project.run_day(DAY)
+    alerts = outbox(project)
+    # The digest, and chat's budget crossing 100 % (its $0.001 budget against $0.0035 spent).
+    assert set(alerts) == {f"digest:{DAY}", "budget:chat:2026-10-01:100", "budget:total:2026-10-01:100"}
+    assert {row["status"] for row in alerts.values()} == {"sent"}
+    assert len(slack.messages) == 3
+    metadata = result.asset_materializations_for_node("alerts_outbox")[0].metadata
+    assert sorted(metadata["sent"].value) == sorted(alerts)
+
+    project.run_day(DAY)  # re-running the day sends nothing new
+    assert len(slack.messages) == 3
+
+
+def test_slack_down_keeps_alerts_pending_until_the_next_run(project, slack):
+    configured(project)
+    slack.stop()
+    result = project.run_day(DAY)
+    assert result.success  # an outage is not a failed run
+    assert {row["status"] for row in outbox(project).values()} == {"pending"}
+    slack.start()
+    project.run_day(DAY)
+    alerts = outbox(project)
+    assert {row["status"] for row in alerts.values()} == {"sent"}
+    assert len(slack.messages) == len(alerts) == 3
+
+
+def test_the_token_never_reaches_the_warehouse_or_run_metadata(project, slack):
+    configured(project)
+    slack.stop()  # an error path: the failure text is recorded
+    result = project.run_day(DAY)
+    dumped = str(project.query("select * from alerts_outbox")) + str(
+        [event.event_specific_data for event in result.all_events])
+    assert TOKEN not in dumped
+    # The first alert's failed attempt is recorded; the rest wait untouched for the next run.
+    errors = [row["last_error"] for row in outbox(project).values() if row["last_error"]]
+    assert len(errors) == 1 and TOKEN not in errors[0]
