@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import os
 import sys
 import time
@@ -112,9 +114,13 @@ def _run(config_arg: str | None, days: list[dt.date]) -> int:
     failed = []
     for day in days:
         started = time.perf_counter()
-        result = job.execute_in_process(
-            partition_key=day.isoformat(), instance=instance, run_config=QUIET_LOGS, raise_on_error=False
-        )
+        # Over a range, the alerts' dry-run printout would bury the run lines: it stays in the
+        # outbox (and the summary) instead. A single day prints it.
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed) if len(days) > 1 else contextlib.nullcontext():
+            result = job.execute_in_process(
+                partition_key=day.isoformat(), instance=instance, run_config=QUIET_LOGS, raise_on_error=False
+            )
         status = "ok" if result.success else "FAILED"
         print(f"{day}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
         if not result.success:

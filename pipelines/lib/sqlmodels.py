@@ -26,7 +26,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from pipelines.lib.lake import dataset_view_sql, sql_string, write_partition
+from pipelines.lib.lake import PARTITION_FILE, dataset_view_sql, sql_string, write_partition
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 GLOSSARY = SQL_DIR / "columns.yml"
@@ -222,6 +222,20 @@ def comment_relation(
         raise ValueError(f"{name}: document {undocumented} in the model header or sql/columns.yml")
     for column in existing:
         conn.execute(f"comment on column {name}.{column} is {sql_string(texts[column])}")
+
+
+def publish_lake_views(
+    conn: duckdb.DuckDBPyConnection, lake_dir: Path, daily: dict[str, str], whole: dict[str, str] | None = None
+) -> None:
+    """Warehouse views over lake datasets, documented: `daily` ones over every day's partition,
+    `whole` ones over their single file (`lake/<name>/data.parquet`). Names map to descriptions."""
+    for dataset, description in daily.items():
+        conn.execute(dataset_view_sql(lake_dir, dataset))
+        comment_relation(conn, dataset, "view", description)
+    for dataset, description in (whole or {}).items():
+        path = lake_dir / dataset / PARTITION_FILE
+        conn.execute(f"create or replace view {dataset} as select * from read_parquet({sql_string(path)})")
+        comment_relation(conn, dataset, "view", description)
 
 
 def _comment(conn: duckdb.DuckDBPyConnection, model: SqlModel, kind: str) -> None:

@@ -88,6 +88,21 @@ SECTIONS = {
                round(utilization, 3) as utilization, round(break_even_utilization, 3) as break_even,
                recommendation
         from fct_api_vs_selfhost order by period_start, pool""",
+    "Spend anomalies (alerted episodes) and their top driver": """
+        select day, dimension, key, impact_usd::decimal(18, 2) as impact_usd, round(impact_pct, 2) as impact_pct,
+               severity, top_driver
+        from fct_spend_anomalies
+        where is_anomaly and day between $first and $last
+          and not exists (select 1 from fct_spend_anomalies as before
+                          where before.dimension = fct_spend_anomalies.dimension and before.key = fct_spend_anomalies.key
+                            and before.is_anomaly and before.day between fct_spend_anomalies.day - 3 and fct_spend_anomalies.day - 1)
+        order by day, dimension, key""",
+    "Budgets (latest day)": """
+        select feature, month, budget_usd, spend_to_date_usd::decimal(18, 2) as spend_to_date_usd,
+               forecast_month_end_usd::decimal(18, 2) as forecast_usd, round(forecast_pct_of_budget, 2) as forecast_pct
+        from fct_budget_forecast where day = $last order by feature = 'total', feature""",
+    "Alerts outbox": """
+        select kind, status, count(*) as alerts from alerts_outbox group by all order by kind, status""",
     "Quarantine reasons": """
         select reason, count(*) as lines from gateway_quarantine
         where day between $first and $last group by reason order by lines desc""",

@@ -7,8 +7,7 @@ from pipelines.defs.resources import WarehouseResource
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, partition_day
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.gateway import ingest_day
-from pipelines.lib.lake import dataset_view_sql
-from pipelines.lib.sqlmodels import comment_relation
+from pipelines.lib.sqlmodels import publish_lake_views
 
 QUARANTINE_SHARE = "quarantine_share"
 DUPLICATE_SHARE = "duplicate_share"
@@ -56,9 +55,7 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
         with duckdb.connect() as scratch:
             result = ingest_day(scratch, config.lake_dir, files, day)
         with warehouse.get_connection() as conn:
-            for dataset, description in LAKE_DATASETS.items():
-                conn.execute(dataset_view_sql(config.lake_dir, dataset))
-                comment_relation(conn, dataset, "view", description)
+            publish_lake_views(conn, config.lake_dir, LAKE_DATASETS)
 
         thresholds = config.checks
         lines = max(result.lines, 1)

@@ -15,14 +15,15 @@ from pipelines.lib.gpu import (
     read_nvidia_smi,
     telemetry_busy_sql,
 )
-from pipelines.lib.lake import PARTITION_FILE, InputManifest, dataset_view_sql, file_state, sql_string, write_file, write_partition
-from pipelines.lib.sqlmodels import comment_relation
+from pipelines.lib.lake import PARTITION_FILE, InputManifest, file_state, write_file, write_partition
+from pipelines.lib.sqlmodels import publish_lake_views
 
 BILLING_DATASETS = {
     "gpu_billing_lines": "GPU instance usage per billing row: pool, replica, instance hours x GPUs per instance "
     "= GPU-hours, and its cost in USD. Rows that are not GPU spend are not kept.",
 }
 GPU_QUARANTINE = "gpu_billing_quarantine"
+GPU_QUARANTINE_DESCRIPTION = "GPU billing rows that could not be used, with the reason; all files, rewritten each run."
 TELEMETRY_DATASET = "gpu_busy_telemetry"
 TELEMETRY_DESCRIPTION = "Per replica and day, GPU-hours sampled by telemetry and the busy share of them."
 EFFECTIVE_ABOVE_BILLED = "effective_cost_not_above_billed"
@@ -75,12 +76,7 @@ def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefiniti
                 {"day": day},
             ).fetchall()
         with warehouse.get_connection() as conn:
-            for dataset, description in BILLING_DATASETS.items():
-                conn.execute(dataset_view_sql(config.lake_dir, dataset))
-                comment_relation(conn, dataset, "view", description)
-            conn.execute(f"create or replace view {GPU_QUARANTINE} as select * from read_parquet("
-                         f"{sql_string(config.lake_dir / GPU_QUARANTINE / PARTITION_FILE)})")
-            comment_relation(conn, GPU_QUARANTINE, "view", "GPU billing rows that could not be used, with the reason.")
+            publish_lake_views(conn, config.lake_dir, BILLING_DATASETS, {GPU_QUARANTINE: GPU_QUARANTINE_DESCRIPTION})
         above = [row for stat in stats for row in stat.effective_above_billed if row]
         yield dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
@@ -137,8 +133,7 @@ def build_gpu_telemetry(config: CostwatchConfig, partitions: dg.PartitionsDefini
         manifest.mark_ingested(day)
         manifest.save()
         with warehouse.get_connection() as conn:
-            conn.execute(dataset_view_sql(config.lake_dir, TELEMETRY_DATASET))
-            comment_relation(conn, TELEMETRY_DATASET, "view", TELEMETRY_DESCRIPTION)
+            publish_lake_views(conn, config.lake_dir, {TELEMETRY_DATASET: TELEMETRY_DESCRIPTION})
         return dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
             "files_read": len(read),

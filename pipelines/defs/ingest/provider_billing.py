@@ -5,9 +5,9 @@ import duckdb
 import dagster as dg
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.lake import PARTITION_FILE, dataset_view_sql, sql_string, write_file, write_partition
+from pipelines.lib.lake import PARTITION_FILE, write_file, write_partition
 from pipelines.lib.provider_billing import CurrencyError, read_exports, tables
-from pipelines.lib.sqlmodels import comment_relation
+from pipelines.lib.sqlmodels import publish_lake_views
 
 # Daily lake datasets: (table from the readers, what it is, the column that puts a row on a day).
 DAILY_DATASETS = {
@@ -69,14 +69,9 @@ def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDef
                 {"day": day},
             ).fetchall()
         with warehouse.get_connection() as conn:
-            for dataset, (_, description, _) in DAILY_DATASETS.items():
-                conn.execute(dataset_view_sql(config.lake_dir, dataset))
-                comment_relation(conn, dataset, "view", description)
-            conn.execute(
-                f"create or replace view {QUARANTINE} as select * from read_parquet("
-                f"{sql_string(config.lake_dir / QUARANTINE / PARTITION_FILE)})"
-            )
-            comment_relation(conn, QUARANTINE, "view", QUARANTINE_DESCRIPTION)
+            publish_lake_views(conn, config.lake_dir,
+                               {dataset: description for dataset, (_, description, _) in DAILY_DATASETS.items()},
+                               {QUARANTINE: QUARANTINE_DESCRIPTION})
         reasons: dict[str, int] = {}
         for row in parsed.quarantine:
             reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
