@@ -150,7 +150,7 @@ def _query(warehouse: Path, sql: str) -> int:
     from pipelines.lib.sqlmodels import prepare_session
 
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        prepare_session(conn)
+        prepare_session(conn, read_only=True)
         try:
             relation = conn.sql(sql)
         except duckdb.Error as error:

@@ -74,6 +74,11 @@ def demo(tmp_path_factory):
     conn.close()
 
 
+@pytest.fixture(scope="module")
+def demo_config(demo, tmp_path_factory):
+    return next(tmp_path_factory.getbasetemp().glob("demo*/costwatch.yaml"))
+
+
 def rows(conn, sql, params=None):
     conn.execute(sql, params or {})
     names = [d[0] for d in conn.description]
@@ -293,3 +298,23 @@ def test_alerts_are_queued_once_and_a_rerun_sends_nothing_new(demo):
     assert len(budget_ids) == len(set(budget_ids))
     # No Slack credentials in the test: a dry run keeps every alert pending.
     assert {r[0] for r in conn.execute("select distinct status from alerts_outbox").fetchall()} == {"pending"}
+
+
+def test_the_summary_prints_every_section_from_the_read_only_warehouse(demo, demo_config, capsys):
+    from pipelines.lib.config import load_config
+    from pipelines.lib.summary import SECTIONS, print_summary
+
+    _, conn = demo
+    print_summary(load_config(demo_config), START, START + dt.timedelta(days=DAYS - 1))
+    out = capsys.readouterr().out
+    for title in SECTIONS:
+        assert title in out
+    (total,) = conn.execute("select sum(cost_usd)::decimal(18, 2) from fct_spend_by_feature_daily where day < $end",
+                            {"end": START + dt.timedelta(days=DAYS)}).fetchone()
+    assert f"${total:,} API spend" in out
+
+
+def test_query_is_read_only(demo, demo_config, capsys):
+    assert costwatch(["--config", str(demo_config), "query", "select count(*) as n from fct_spend_daily"]) == 0
+    assert costwatch(["--config", str(demo_config), "query", "drop table fct_spend_daily"]) == 1
+    assert "read-only" in capsys.readouterr().err

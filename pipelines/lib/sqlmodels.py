@@ -123,17 +123,20 @@ def load_models(sql_dir: Path = SQL_DIR) -> dict[str, SqlModel]:
     return models
 
 
-def prepare_session(conn: duckdb.DuckDBPyConnection) -> None:
+def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
     """Settings every connection to the warehouse needs, writers and readers alike.
 
     - UTC: a timestamp without an offset is UTC, and `::date` is the UTC day.
     - DuckDB 2.0's `window_self_join` optimizer rewrites `sum(x) over (partition by k)` into a
       self-join whose second scan of a hive-partitioned Parquet view loses the `day = ...`
       filter, silently summing every day (tests/test_sqlmodels.py pins this). It is turned off.
-    - The project's macros (sql/macros), which views and models call.
+    - The project's macros (sql/macros), which views and models call; a writer (re)creates them
+      in the warehouse, where a read-only reader finds them.
     """
     conn.execute("set TimeZone = 'UTC'")
     conn.execute("set disabled_optimizers = 'window_self_join'")
+    if read_only:
+        return
     for macro in sorted(MACROS_DIR.glob("*.sql")):
         conn.execute(macro.read_text(encoding="utf-8"))
 

@@ -111,7 +111,7 @@ SECTIONS = {
 
 def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> None:
     with duckdb.connect(str(config.warehouse_path), read_only=True) as conn:
-        prepare_session(conn)
+        prepare_session(conn, read_only=True)
         total = conn.execute(
             "select sum(cost_usd)::decimal(18, 2), sum(requests) from fct_spend_by_feature_daily "
             "where day between $first and $last",
@@ -120,7 +120,8 @@ def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> Non
         print(f"\ncostwatch: {first} to {last}: ${total[0]:,} API spend over {total[1]:,} requests")
         for title, sql in SECTIONS.items():
             print(f"\n{title}")
-            conn.execute(sql, {"first": first, "last": last} if "$first" in sql else {})
+            bounds = {"first": first, "last": last}
+            conn.execute(sql, {name: value for name, value in bounds.items() if f"${name}" in sql})
             columns = [description[0] for description in conn.description]
             print(_table(columns, conn.fetchall()))
 
