@@ -11,7 +11,6 @@ GPU spend and is counted, not kept.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
