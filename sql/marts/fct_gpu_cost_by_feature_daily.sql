@@ -9,19 +9,15 @@ columns:
   idle_cost_usd: The idle part of that cost: idle GPUs are paid for by the features that keep the pool running, in proportion to their use, USD.
 */
 with usage as (
-    select
-        pool,
-        feature,
-        count(*) as requests,
-        sum(input_tokens + output_tokens) as tokens,
-        sum(coalesce(duration_ms, 0)) as duration_ms
-    from fct_requests
-    where day = $day and pool is not null and not gateway_cache_hit
+    select pool, feature, sum(requests) as requests, sum(input_tokens + output_tokens) as tokens,
+        sum(request_ms) as request_ms
+    from int_selfhost_usage_daily
+    where day = $day
     group by all
 ),
 
 shares as (
-    select *, duration_ms / nullif(sum(duration_ms) over (partition by pool), 0) as usage_share
+    select *, request_ms / nullif(sum(request_ms) over (partition by pool), 0) as usage_share
     from usage
 ),
 

@@ -8,20 +8,15 @@ columns:
   usd_per_request: gpu_cost_usd per request, USD.
 */
 with usage as (
-    select
-        pool,
-        model,
-        count(*) as requests,
-        sum(input_tokens) as input_tokens,
-        sum(output_tokens) as output_tokens,
-        sum(coalesce(duration_ms, 0)) as duration_ms
-    from fct_requests
-    where day = $day and pool is not null and not gateway_cache_hit
+    select pool, model, sum(requests) as requests, sum(input_tokens) as input_tokens,
+        sum(output_tokens) as output_tokens, sum(request_ms) as request_ms
+    from int_selfhost_usage_daily
+    where day = $day
     group by all
 ),
 
 shares as (
-    select *, duration_ms / nullif(sum(duration_ms) over (partition by pool), 0) as usage_share
+    select *, request_ms / nullif(sum(request_ms) over (partition by pool), 0) as usage_share
     from usage
 ),
 
