@@ -277,19 +277,19 @@ def test_token_reconciliation_finds_double_counted_cache_and_lost_logs(project):
 # --- allocation ---------------------------------------------------------------------------------
 
 
-def test_allocation_sums_to_the_bill_to_the_cent(reconciled):
+def test_allocation_sums_to_the_bill_exactly(reconciled):
     rows = reconciled.query_dicts("select * from fct_allocated_spend_daily order by provider, feature, user_id")
     openai = {(r["feature"], r["user_id"]): r for r in rows if r["provider"] == "openai"}
-    # Bill: 0.555 (tokens) + 42.00 (fine-tuning) = 42.555 -> 4,256 cents (half up).
-    # A: 0.21 -> 21 cents; B: 0.345 -> 34.5 -> floor 34 + the leftover cent = 35; fine-tuning: 4,200 unallocated.
+    # Bill: 0.555 (gpt-4o-mini tokens) + 42.00 (fine-tuning) = 42.555. The tokens split by the
+    # estimate: A 0.21 / 0.555, B 0.345 / 0.555 of $0.555; fine-tuning stays unallocated.
     assert openai[("chat", "u1")]["allocated_usd"] == D("0.21")
-    assert openai[("search", "u2")]["allocated_usd"] == D("0.35")
+    assert openai[("search", "u2")]["allocated_usd"] == D("0.345")
     assert openai[("unallocated", "unallocated")]["allocated_usd"] == D("42.00")
     assert openai[("unallocated", "unallocated")]["allocation_basis"] == "not_token_usage"
-    assert sum(r["allocated_usd"] for r in openai.values()) == D("42.56")
+    assert sum(r["allocated_usd"] for r in openai.values()) == D("42.555")
     anthropic = {(r["feature"], r["user_id"]): r for r in rows if r["provider"] == "anthropic"}
-    # Bill 0.318 -> 32 cents, all to sonnet's one caller; haiku was not billed.
-    assert anthropic[("chat", "u1")]["allocated_usd"] == D("0.32")
+    # Bill $0.318, all to sonnet's one caller; haiku was not billed.
+    assert anthropic[("chat", "u1")]["allocated_usd"] == D("0.318")
     assert (anthropic[("summarise", "u3")]["allocated_usd"], anthropic[("summarise", "u3")]["allocation_basis"]) == (D("0"), "no_bill")
 
 
@@ -300,7 +300,7 @@ def test_billed_spend_on_a_day_with_no_logs_is_allocated_as_unallocated(project)
     result = project.run_day(DAY)
     rows = project.query_dicts("select * from fct_allocated_spend_daily where provider = 'openai'")
     assert {(r["feature"], r["model"], r["allocation_basis"]): r["allocated_usd"] for r in rows} == {
-        ("unallocated", "gpt-4o-mini", "no_gateway_traffic"): D("0.56"),  # 0.555 rounds up; the total is 42.56
+        ("unallocated", "gpt-4o-mini", "no_gateway_traffic"): D("0.555"),
         ("unallocated", "fine-tuning training, gpt-4o-mini-2024-07-18", "not_token_usage"): D("42.00"),
     }
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -357,3 +357,25 @@ def test_a_steady_billed_to_estimated_ratio_is_a_stale_price(project):
     assert "effective_from: 2026-10-22" in finding["recommendation"]
     statuses = dict(project.query("select day, status from fct_invoice_reconciliation"))
     assert [statuses[dt.date.fromisoformat(day)] for day in days] == ["matched", "matched", "over", "over", "over"]
+
+
+def test_largest_remainder_hands_out_the_micro_dollars_rounding_lost(project):
+    """Three equal callers share a $1.000001 bill: each is owed 0.333333666...; rounded down they
+    get 999,999 micro-dollars, and the 2 left over go to the first two (by feature name)."""
+    project.write_jsonl("logs.jsonl", [
+        request(f"r{index}", f"{DAY}T1{index}:00:00Z", "gpt-4o-mini", provider="openai", feature=f"f{index}",
+                user_id="u", input_tokens=1_000_000, output_tokens=0)
+        for index in range(3)
+    ])
+    folder = project.root / "inputs" / "billing"
+    folder.mkdir(parents=True)
+    (folder / "openai_costs.json").write_text(json.dumps(openai_page([openai_bucket(START, [
+        openai_cost("1.000001", "gpt-4o-mini, input")])])))
+    project.write_config(sources={
+        "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+        "provider_costs": [{"path": "inputs/billing/openai_costs.json", "format": "openai_costs"}],
+    })
+    project.run_day(DAY)
+    allocated = dict(project.query("select feature, allocated_usd from fct_allocated_spend_daily order by feature"))
+    assert allocated == {"f0": D("0.333334"), "f1": D("0.333334"), "f2": D("0.333333")}
+    assert sum(allocated.values()) == D("1.000001")

@@ -108,12 +108,12 @@ def reconciliation_by_provider(conn, day):
 
 
 @check("fct_allocated_spend_daily", "allocation_equals_bill",
-       "per provider, the day's allocated dollars equal its one-day bills rounded to the cent", blocking=True)
+       "per provider, the day's allocated dollars equal its one-day bills (to the micro-dollar)", blocking=True)
 def allocation_equals_bill(conn, config, day):
     rows = conn.execute(
         """
         with billed as (
-            select provider, round(sum(billed_usd), 2) as billed_usd
+            select provider, round(sum(billed_usd), 6) as billed_usd
             from stg_provider_costs where is_daily and period_start = $day group by provider
         ),
         allocated as (

@@ -1,11 +1,11 @@
-/* The day's billed money allocated to feature x user x model by each one's share of the estimate, so the allocation adds up to the bill to the cent.
+/* The day's billed money allocated to feature x user x model by each one's share of the estimate, so the allocation adds up to the bill exactly (to the micro-dollar, hence to the cent).
 materialized: daily_table
 columns:
   feature: Product feature; 'unallocated' for billed money no gateway traffic explains.
   user_id: End user; 'unallocated' for billed money no gateway traffic explains.
   model: Model as logged; for an unallocated row, the bill's model family or line item.
   estimated_usd: The logs' cost of this feature x user x model at catalog prices, USD.
-  allocated_usd: Its share of the provider's bill for the day, USD, rounded to cents so the provider's rows sum to the day's bill rounded to the cent.
+  allocated_usd: Its share of the provider's bill for the day, USD, in micro-dollars rounded so the provider's rows sum exactly to the day's bill (rounded to the micro-dollar).
   allocation_basis: estimated_share (bill split by estimated cost within provider x day x model), no_gateway_traffic (billed tokens with no logged calls), unpriced_model (logged calls, but no catalog price to split by), not_token_usage (charges such as fine-tuning), or no_bill (estimated, nothing billed).
 */
 with bills as (
@@ -102,27 +102,29 @@ merged as (
     group by all
 ),
 
-cents as (
+units as (
+    -- Micro-dollars: fine enough that thousands of small rows keep their share (whole cents
+    -- would round most of them to zero), exact enough to add up to the bill.
     select
         *,
-        floor(exact_usd * 100) as floor_cents,
-        exact_usd * 100 - floor(exact_usd * 100) as fraction
+        floor(exact_usd * 1000000) as floor_units,
+        exact_usd * 1000000 - floor(exact_usd * 1000000) as fraction
     from merged
 ),
 
 targets as (
-    select provider, round(sum(billed_usd) * 100) as target_cents from bills group by provider
+    select provider, round(sum(billed_usd) * 1000000) as target_units from bills group by provider
 ),
 
 ranked as (
-    -- Largest remainder: the cents lost to rounding down go to the rows that lost the most.
+    -- Largest remainder: the units lost to rounding down go to the rows that lost the most.
     select
-        cents.*,
-        coalesce(targets.target_cents, 0) - sum(cents.floor_cents) over (partition by cents.provider) as leftover_cents,
+        units.*,
+        coalesce(targets.target_units, 0) - sum(units.floor_units) over (partition by units.provider) as leftover_units,
         row_number() over (
-            partition by cents.provider order by cents.fraction desc, cents.feature, cents.user_id, cents.model
+            partition by units.provider order by units.fraction desc, units.feature, units.user_id, units.model
         ) as remainder_rank
-    from cents
+    from units
     left join targets using (provider)
 )
 
@@ -134,7 +136,7 @@ select
     model,
     allocation_basis,
     estimated_usd::decimal(18, 6) as estimated_usd,
-    ((floor_cents + case when remainder_rank <= leftover_cents then 1 else 0 end) / 100)::decimal(18, 2)
+    ((floor_units + case when remainder_rank <= leftover_units then 1 else 0 end) / 1000000)::decimal(18, 6)
         as allocated_usd
 from ranked
 order by provider, feature, user_id, model
