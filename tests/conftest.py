@@ -89,5 +89,24 @@ def request(request_id: str, ts: str, model: str, **fields) -> dict:
     return {"request_id": request_id, "ts": ts, "model": model, **fields}
 
 
+def read_generated_records(out_dir: Path, manifest: dict) -> list[dict]:
+    """Unique, well-formed records of every generated gateway file (first delivery wins), read
+    with plain `json`: the independent side of the generator's tests."""
+    records: dict[str, dict] = {}
+    for entry in manifest["files"]:
+        with gzip.open(out_dir / entry["path"], "rt", encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if ("request_id" not in record or record["output_tokens"] < 0
+                        or record["cached_input_tokens"] > record["input_tokens"]
+                        or not record["ts"].endswith("Z")):
+                    continue
+                records.setdefault(record["request_id"], record)
+    return list(records.values())
+
+
 def day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import collections
 import csv
 import datetime as dt
-import gzip
 import json
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
 
+from conftest import read_generated_records
 from pipelines.lib.generate import build_day_frame, generate, plan_generation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,24 +48,6 @@ def _price(manifest: dict, model: str, key: str) -> Decimal:
     entry = CATALOG.get(model) or manifest["billing"]["off_catalog_prices"][model]
     value = entry[key]
     return Decimal(repr(value) if isinstance(value, float) else str(value))
-
-
-def _read_good_records(out_dir: Path, manifest: dict) -> list[dict]:
-    """Unique, well-formed records of every gateway file (first delivery wins)."""
-    records: dict[str, dict] = {}
-    for entry in manifest["files"]:
-        with gzip.open(out_dir / entry["path"], "rt", encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if ("request_id" not in record or record["output_tokens"] < 0
-                        or record["cached_input_tokens"] > record["input_tokens"]
-                        or not record["ts"].endswith("Z")):
-                    continue
-                records.setdefault(record["request_id"], record)
-    return list(records.values())
 
 
 class LogTotals:
@@ -183,7 +165,7 @@ def generated(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("billing")
     manifest = generate(out_dir, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY,
                         seed=7)
-    records = _read_good_records(out_dir, manifest)
+    records = read_generated_records(out_dir, manifest)
     logs = LogTotals(records, manifest)
     logs.request_ids = {record["request_id"]: record for record in records}
     return out_dir, manifest, logs, Exports(out_dir, manifest)
@@ -470,7 +452,7 @@ def test_same_arguments_same_bytes(generated, tmp_path):
 def test_empty_days_have_empty_results(tmp_path):
     manifest = generate(tmp_path, start_date=dt.date(2026, 12, 28), days=6, requests_per_day=2,
                         seed=3)
-    logs = LogTotals(_read_good_records(tmp_path, manifest), manifest)
+    logs = LogTotals(read_generated_records(tmp_path, manifest), manifest)
     exports = Exports(tmp_path, manifest)
     empty = 0
     for kind, buckets in exports.buckets.items():

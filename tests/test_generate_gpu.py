@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import csv
 import datetime as dt
-import gzip
 import json
 import math
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import read_generated_records
 from pipelines.lib.generate import build_day_frame, generate, plan_generation
 
 START = dt.date(2026, 10, 1)
@@ -66,24 +66,6 @@ def _epoch_ms(moment: dt.datetime) -> int:
     return round(moment.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 
-def _read_good_records(out_dir: Path, manifest: dict) -> list[dict]:
-    """Unique, well-formed records of every gateway file (first delivery wins)."""
-    records: dict[str, dict] = {}
-    for entry in manifest["files"]:
-        with gzip.open(out_dir / entry["path"], "rt", encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if ("request_id" not in record or record["output_tokens"] < 0
-                        or record["cached_input_tokens"] > record["input_tokens"]
-                        or not record["ts"].endswith("Z")):
-                    continue
-                records.setdefault(record["request_id"], record)
-    return list(records.values())
-
-
 def _covered_ms_by_minute(intervals: list[tuple[int, int]]) -> dict[int, int]:
     """{epoch minute: ms of it covered by the union of the intervals}, by merging then slicing."""
     covered: dict[int, int] = collections.Counter()
@@ -120,7 +102,7 @@ class Generated:
     def __init__(self, out_dir: Path, manifest: dict):
         self.out_dir = out_dir
         self.manifest = manifest
-        self.records = _read_good_records(out_dir, manifest)
+        self.records = read_generated_records(out_dir, manifest)
         self.focus_rows: list[dict] = []
         self.focus_raw: list[list[str]] = []
         for path in sorted((out_dir / "gpu_billing").glob("focus_*.csv")):
