@@ -65,7 +65,18 @@ def nvidia_smi_log(path, start: dt.datetime, utilizations: list[int]):
     path.write_text("\n".join(lines) + "\n")
 
 
-def gpu_project(project, *, telemetry=True, load_test=True, api_equivalent="gpt-4o"):
+def dcgm_log(path, start: dt.datetime, utilizations: list[int]):
+    """DCGM exporter samples as scraped, with timestamps; other metrics interleaved."""
+    lines = ["# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).", "# TYPE DCGM_FI_DEV_GPU_UTIL gauge"]
+    for minute, utilization in enumerate(utilizations):
+        stamp_ms = int((start + dt.timedelta(minutes=minute)).replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+        labels = 'gpu="0",UUID="GPU-1f2e",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="node-7",pod="r0"'
+        lines.append(f"DCGM_FI_DEV_GPU_UTIL{{{labels}}} {utilization} {stamp_ms}")
+        lines.append(f"DCGM_FI_DEV_FB_USED{{{labels}}} 16000 {stamp_ms}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def gpu_project(project, *, telemetry="nvidia_smi", load_test=True, api_equivalent="gpt-4o"):
     """Pool `p` with one 1-GPU replica `r0`, billed 1 hour at $3.00 on DAY (GPU-hours CSV)."""
     billing = project.root / "inputs" / "gpu" / "gpu_hours.csv"
     billing.parent.mkdir(parents=True, exist_ok=True)
@@ -75,11 +86,14 @@ def gpu_project(project, *, telemetry=True, load_test=True, api_equivalent="gpt-
         "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
         "gpu_billing": [{"path": "inputs/gpu/gpu_hours.csv", "format": "gpu_hours_csv"}],
     }
-    if telemetry:
-        # 60 one-minute samples over the billed hour: 30 at 100 %, 30 at 20 % -> 36 busy minutes.
-        nvidia_smi_log(project.root / "inputs" / "gpu" / f"nvidia_smi_r0_{DAY}.csv",
-                       dt.datetime.fromisoformat(f"{DAY}T10:00:00"), [100] * 30 + [20] * 30)
+    # 60 one-minute samples over the billed hour: 30 at 100 %, 30 at 20 % -> 36 busy minutes.
+    samples = (dt.datetime.fromisoformat(f"{DAY}T10:00:00"), [100] * 30 + [20] * 30)
+    if telemetry == "nvidia_smi":
+        nvidia_smi_log(project.root / "inputs" / "gpu" / f"nvidia_smi_r0_{DAY}.csv", *samples)
         sources["gpu_telemetry"] = [{"path": "inputs/gpu/nvidia_smi_*.csv", "format": "nvidia_smi"}]
+    elif telemetry == "dcgm":
+        dcgm_log(project.root / "inputs" / "gpu" / "dcgm_scrape.prom", *samples)
+        sources["gpu_telemetry"] = [{"path": "inputs/gpu/*.prom", "format": "dcgm"}]
     pool = {"gpu_type": "H100", "latency_slo_s": 5, "headroom": 0.3, "warm_floor": 1, "api_equivalent": api_equivalent}
     if load_test:
         pool["load_test"] = str(BATCHING_CURVE)
@@ -96,8 +110,9 @@ def gpu_project(project, *, telemetry=True, load_test=True, api_equivalent="gpt-
     project.run_day(DAY)
 
 
-def test_utilization_from_telemetry(project):
-    gpu_project(project)
+@pytest.mark.parametrize("telemetry", ["nvidia_smi", "dcgm"])
+def test_utilization_from_telemetry(project, telemetry):
+    gpu_project(project, telemetry=telemetry)
     (row,) = project.query_dicts("select * from fct_gpu_utilization_daily")
     assert row["busy_method"] == "telemetry" and row["telemetry_coverage"] == pytest.approx(1.0)
     assert row["busy_gpu_hours"] == pytest.approx(36 / 60)  # 30 min x 1.0 + 30 min x 0.2
@@ -106,7 +121,7 @@ def test_utilization_from_telemetry(project):
 
 
 def test_utilization_from_request_activity_without_telemetry(project):
-    gpu_project(project, telemetry=False)
+    gpu_project(project, telemetry=None)
     (row,) = project.query_dicts("select * from fct_gpu_utilization_daily")
     assert row["busy_method"] == "request_activity"
     assert row["busy_gpu_hours"] == pytest.approx(25 / 60)  # the union of the three requests

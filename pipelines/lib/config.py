@@ -26,7 +26,7 @@ SOURCE_FORMATS: dict[str, tuple[str, ...]] = {
     "provider_costs": ("openai_costs", "anthropic_cost_report", "invoice_csv"),
     "provider_usage": ("openai_usage", "anthropic_usage_report"),
     "gpu_billing": ("focus", "gpu_hours_csv"),
-    "gpu_telemetry": ("nvidia_smi",),
+    "gpu_telemetry": ("nvidia_smi", "dcgm"),
 }
 
 PRICE_FIELDS = (

@@ -11,11 +11,13 @@ GPU spend and is counted, not kept.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pipelines.lib.lake import sql_string
 
@@ -284,6 +286,39 @@ def read_nvidia_smi(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> 
         """,
         {"path": str(path), "replica": replica_from_filename(path), "names": names},
     )
+
+
+_DCGM_SAMPLE = re.compile(
+    r"^DCGM_FI_DEV_GPU_UTIL\{(?P<labels>[^}]*)\}\s+(?P<value>[-+0-9.eE]+)\s+(?P<timestamp_ms>\d+)\s*$"
+)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def read_dcgm(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
+    """DCGM exporter samples in the Prometheus text format, as scraped with their timestamps:
+    `DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-..",Hostname="..",pod=".."} 37 1730419200000`
+    (percent, milliseconds since the epoch). The replica is the `pod` label, else `Hostname`;
+    other metrics and lines without a timestamp are skipped."""
+    replicas, gpus, stamps, utilizations = [], [], [], []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            sample = _DCGM_SAMPLE.match(line.strip())
+            if not sample:
+                continue
+            labels = dict(_LABEL.findall(sample["labels"]))
+            replicas.append(labels.get("pod") or labels.get("Hostname"))
+            gpus.append(labels.get("UUID") or labels.get("gpu") or "0")
+            stamps.append(dt.datetime.fromtimestamp(int(sample["timestamp_ms"]) / 1000, dt.timezone.utc).replace(tzinfo=None))
+            utilizations.append(float(sample["value"]) / 100)
+    conn.register(f"{table}_rows", pa.table({
+        "replica_id": pa.array(replicas, pa.string()), "gpu": pa.array(gpus, pa.string()),
+        "ts": pa.array(stamps, pa.timestamp("us")), "utilization": pa.array(utilizations, pa.float64()),
+    }))
+    conn.execute(f"create or replace temp table {table} as select * from {table}_rows")
+    conn.unregister(f"{table}_rows")
+
+
+TELEMETRY_READERS = {"nvidia_smi": read_nvidia_smi, "dcgm": read_dcgm}
 
 
 def telemetry_busy_sql(samples: str) -> str:

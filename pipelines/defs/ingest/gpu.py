@@ -12,7 +12,7 @@ from pipelines.lib.gpu import (
     load_instance_types,
     read_focus,
     read_gpu_hours_csv,
-    read_nvidia_smi,
+    TELEMETRY_READERS,
     telemetry_busy_sql,
 )
 from pipelines.lib.lake import PARTITION_FILE, InputManifest, file_state, write_file, write_partition
@@ -104,8 +104,8 @@ def build_gpu_telemetry(config: CostwatchConfig, partitions: dg.PartitionsDefini
         pool=WAREHOUSE_POOL,
     )
     def gpu_telemetry(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        """GPU busy time per replica and UTC day from nvidia-smi logs (utilization.gpu weighted by
-        the sampling interval). Only files that can hold the day are opened (input manifest)."""
+        """GPU busy time per replica and UTC day from nvidia-smi logs or DCGM exporter samples
+        (utilization weighted by the sampling interval). Only files that can hold the day are opened (input manifest)."""
         config = costwatch.config
         day = partition_day(context)
         manifest = InputManifest(config.lake_dir, "gpu_telemetry")
@@ -119,7 +119,7 @@ def build_gpu_telemetry(config: CostwatchConfig, partitions: dg.PartitionsDefini
                 state = file_state(path)
                 if not manifest.may_hold(str(path), state, day):
                     continue
-                read_nvidia_smi(scratch, path, "file_samples")
+                TELEMETRY_READERS[fmt](scratch, path, "file_samples")
                 days = [d.isoformat() for (d,) in scratch.execute(
                     "select distinct ts::date from file_samples where ts is not null order by 1").fetchall()]
                 manifest.learn(str(path), state, fmt, days)
