@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_generated_records
+from conftest import REPO, read_generated_records
 from pipelines.lib.generate import build_day_frame, generate, plan_generation
 
 START = dt.date(2026, 10, 1)
@@ -32,18 +32,9 @@ QWEN_REPLICAS = [f"{QWEN}-r{index}" for index in range(2)]
 MINUTE_MS, DAY_MS = 60_000, 86_400_000
 
 # The FOCUS 1.0 columns of the public sample export, in its order, then two FOCUS 1.2 columns.
-FOCUS_SAMPLE_COLUMNS = [
-    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass",
-    "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
-    "CommitmentDiscountCategory", "CommitmentDiscountId", "CommitmentDiscountName",
-    "CommitmentDiscountStatus", "CommitmentDiscountType", "ConsumedQuantity", "ConsumedUnit",
-    "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName", "ListCost",
-    "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName",
-    "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType",
-    "ServiceCategory", "Id", "ServiceName", "SkuId", "SkuPriceId", "SubAccountId",
-    "SubAccountName", "Tags",
-]
+# The real FOCUS 1.0 sample's header (fixtures/focus), in its order.
+with (REPO / "fixtures" / "focus" / "focus_sample.csv").open(newline="") as _sample:
+    FOCUS_SAMPLE_COLUMNS = next(csv.reader(_sample))
 FOCUS_COLUMNS = FOCUS_SAMPLE_COLUMNS + ["SkuPriceDetails", "ServiceSubcategory"]
 # As in the sample: these are bare numbers, every other non-NULL field is a quoted string.
 FOCUS_BARE_NUMBER_COLUMNS = {"BilledCost", "ConsumedQuantity", "ContractedCost",

@@ -484,18 +484,18 @@ def ingest_day(
         "where reason is not null order by source_file, line_no",
         lake_dir, "gateway_quarantine", day, params,
     )
-    write_partition(
-        conn,
+    conn.execute(
         """
+        create or replace temp table day_audit as
         select source_file, source_format,
             count(*) as lines,
             count(*) filter (where reason is null and delivery = 1) as kept,
             count(*) filter (where reason is not null) as quarantined,
             count(*) filter (where delivery > 1) as duplicates
         from day_records group by all order by source_file
-        """,
-        lake_dir, "gateway_ingest_audit", day, params,
+        """
     )
+    write_partition(conn, "select * from day_audit", lake_dir, "gateway_ingest_audit", day, params)
     counts = conn.execute(
         """
         with firsts as (select * from day_records where delivery = 1),
@@ -521,14 +521,14 @@ def ingest_day(
     result.per_file = [
         dict(zip(("source_file", "lines", "kept", "quarantined", "duplicates"), row))
         for row in conn.execute(
-            """select source_file, count(*), count(*) filter (where reason is null and delivery = 1),
-                      count(*) filter (where reason is not null), count(*) filter (where delivery > 1)
-               from day_records group by 1 order by 1"""
+            "select source_file, sum(lines), sum(kept), sum(quarantined), sum(duplicates) "
+            "from day_audit group by 1 order by 1"
         ).fetchall()
     ]
     for table, _ in day_tables:
         conn.execute(f"drop table {table}")
     conn.execute("drop table day_records")
+    conn.execute("drop table day_audit")
 
     manifest.mark_ingested(day)
     manifest.save()

@@ -88,7 +88,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -2258,12 +2258,6 @@ def _gpu_event_manifests(plan: GenerationPlan, ledger: GpuLedger, cut: dict, tot
 # ---------------------------------------------------------------------------------------------
 # Public entry points
 # ---------------------------------------------------------------------------------------------
-
-
-def iter_day_frames(plan: GenerationPlan) -> Iterator[tuple[dt.date, pl.DataFrame]]:
-    """Yield (day, ``build_day_frame``) for every day of the range, one day in memory at a time."""
-    for day in plan.record_days:
-        yield day, build_day_frame(plan, day)
 
 
 def request_file_name(day: dt.date) -> str:

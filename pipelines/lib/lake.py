@@ -69,10 +69,10 @@ def write_file(
         staging.unlink(missing_ok=True)
 
 
-def dataset_view_sql(lake_dir: Path, dataset: str, view: str | None = None) -> str:
+def dataset_view_sql(lake_dir: Path, dataset: str) -> str:
     """DDL for a view over every day of a dataset, with `day` typed from the folder name."""
     return (
-        f"create or replace view {view or dataset} as select * from read_parquet("
+        f"create or replace view {dataset} as select * from read_parquet("
         f"{sql_string(dataset_glob(lake_dir, dataset))}, hive_partitioning = true, "
         "hive_types = {'day': DATE}, union_by_name = true)"
     )

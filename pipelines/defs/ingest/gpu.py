@@ -126,10 +126,9 @@ def build_gpu_telemetry(config: CostwatchConfig, partitions: dg.PartitionsDefini
                 if day.isoformat() in days:
                     scratch.execute("insert into samples select * from file_samples")
                     read.append(str(path))
-            rows = write_partition(scratch, telemetry_busy_sql("samples"), config.lake_dir, TELEMETRY_DATASET, day,
-                                   {"day": day})
-            busy = scratch.execute(f"select sum(busy_gpu_hours), sum(sampled_gpu_hours) from ({telemetry_busy_sql('samples')})",
-                                   {"day": day}).fetchone()
+            scratch.execute(f"create temp table busy as {telemetry_busy_sql('samples')}", {"day": day})
+            rows = write_partition(scratch, "select * from busy", config.lake_dir, TELEMETRY_DATASET, day)
+            busy = scratch.execute("select sum(busy_gpu_hours), sum(sampled_gpu_hours) from busy").fetchone()
         manifest.mark_ingested(day)
         manifest.save()
         with warehouse.get_connection() as conn:
