@@ -312,7 +312,7 @@ def test_reconciliation_checks_warn_and_report_per_provider(reconciled):
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     within = checks["reconciliation_within_tolerance"]
     assert within.passed is False  # the sonnet line is over, haiku unbilled, fine-tuning without logs
-    assert within.metadata["rows_off"].value == 3
+    assert within.metadata["unexpected_rows"].value == 3
     assert checks["allocation_equals_bill"].passed
     materialization = result.asset_materializations_for_node("fct_invoice_reconciliation")[0]
     # Per provider over the one-day rows (a monthly invoice would count the same money twice).

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from pipelines.defs.model_checks import CHECKS, METADATA
+from pipelines.defs.model_checks import METADATA, SUITES
+from pipelines.defs.quality import gate_specs, run_gates
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
-from pipelines.lib.sqlmodels import SqlModel, load_models, run_model
+from pipelines.lib.sqlmodels import SqlModel, load_models, pseudonym_parameters, run_model
 
 
 def build_model_assets(
@@ -26,11 +27,7 @@ def build_model_assets(
 
 
 def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, deps: list[str]) -> dg.AssetsDefinition:
-    checks = CHECKS.get(model.name, [])
-    check_specs = [
-        dg.AssetCheckSpec(check.name, asset=model.name, description=check.description, blocking=check.blocking)
-        for check in checks
-    ]
+    suites = SUITES.get(model.name, [])
 
     @dg.asset(
         name=model.name,
@@ -40,7 +37,7 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, de
         partitions_def=partitions,
         kinds={"duckdb", "sql"} | ({"parquet"} if model.materialized == "daily_parquet" else set()),
         pool=WAREHOUSE_POOL,
-        check_specs=check_specs,
+        check_specs=gate_specs(model.name, suites),
         metadata={"materialized": model.materialized, "sql_file": str(model.path.relative_to(model.path.parents[2]))},
     )
     def sql_model(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
@@ -53,7 +50,7 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, de
                 metadata.update(METADATA[model.name](conn, day))
             if rows:
                 metadata["preview"] = dg.MetadataValue.md(_preview(conn, model, day))
-            results = [check.run(conn, config, day) for check in checks]
+            results = list(run_gates(conn, suites, config, day))
         yield dg.MaterializeResult(metadata=metadata)
         yield from results
 
@@ -68,6 +65,7 @@ def model_settings(config) -> dict[str, object]:
         "token_tolerance_pct": config.reconciliation.token_tolerance_pct,
         "min_impact_usd": config.alerts.min_impact_usd,
         "min_impact_pct": config.alerts.min_impact_pct,
+        **pseudonym_parameters(config),  # privacy.pseudonymise_user_id: the key's pads, from the environment
     }
 
 

@@ -1,0 +1,46 @@
+"""Great Expectations suites as Dagster asset checks: the specs an asset declares and the
+results it yields. The suites themselves live next to the assets they gate."""
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+
+import dagster as dg
+import duckdb
+
+from pipelines.lib.config import CostwatchConfig
+from pipelines.lib.quality import GateResult, Suite, validate
+
+
+def gate_specs(asset: str, suites: Sequence[Suite]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(gate.name, asset=asset, description=gate.description, blocking=gate.blocking)
+        for suite in suites for gate in suite.gates
+    ]
+
+
+def run_gates(
+    conn: duckdb.DuckDBPyConnection, suites: Sequence[Suite], config: CostwatchConfig, day: dt.date | None
+) -> Iterator[dg.AssetCheckResult]:
+    for suite in suites:
+        for result in validate(conn, suite, config, day):
+            yield _check_result(result)
+
+
+def _check_result(result: GateResult) -> dg.AssetCheckResult:
+    metadata = {
+        "rows_validated": result.rows_validated,
+        "unexpected_rows": result.unexpected_rows,
+        "share": result.share,
+        "expectations": dg.MetadataValue.json(result.expectations),
+        "failing_rows_sample": dg.MetadataValue.json(result.failing_rows),
+        "validation_seconds": round(result.seconds, 3),
+        **result.extra,
+    }
+    if result.error:
+        metadata["error"] = result.error
+    return dg.AssetCheckResult(
+        check_name=result.gate.name,
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.ERROR if result.gate.blocking else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
