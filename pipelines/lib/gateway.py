@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import gzip
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.lib.lake import InputManifest, file_state, sql_string, write_partition
+from pipelines.lib.lake import InputManifest, file_state, reading_input, sql_string, write_partition
+from pipelines.lib.raw_input import read_file_bytes, text_record
 
 RAW_SCHEMA = pa.schema(
     [
@@ -39,19 +40,17 @@ RAW_SCHEMA = pa.schema(
 )
 
 _BOM = "\ufeff"
-
-
-def _open_bytes(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    with opener(path, "rb") as handle:
-        return handle.read()
+_DECODER = json.JSONDecoder()
+_JSON_STRUCTURE = re.compile(r'["\[\]{}]')
+_JSON_STRING_END = re.compile(r'["\\]')
 
 
 def read_jsonl(path: Path) -> pa.Table:
     """One record per non-blank line. Blank lines are not records and are not counted."""
-    data = _open_bytes(path)
+    return _jsonl_table(path, *read_file_bytes(path))
+
+
+def _jsonl_table(path: Path, data: bytes, damage: str | None) -> pa.Table:
     try:
         lines = data.decode("utf-8").split("\n")
         decode_failed: set[int] = set()
@@ -80,58 +79,137 @@ def read_jsonl(path: Path) -> pa.Table:
         },
         schema=RAW_SCHEMA,
     )
-    return table.filter(pc.not_equal(pc.utf8_trim_whitespace(text), ""))
+    return _with_damage(table.filter(pc.not_equal(pc.utf8_trim_whitespace(text), "")), path, count + 1, damage)
+
+
+def _with_damage(table: pa.Table, path: Path, line_no: int, damage: str | None) -> pa.Table:
+    """Append the record that stands for a damaged file's unreadable rest (it has no text)."""
+    if damage is None:
+        return table
+    return pa.concat_tables([table, _raw_table(path, [line_no], [""], [damage])])
 
 
 def read_litellm_export(path: Path) -> pa.Table:
     """A `LiteLLM_SpendLogs` export: CSV with a header row, a JSON array (or `{"data": [...]}`),
-    or JSON lines. Each row becomes one JSON object record."""
-    data = _open_bytes(path)
-    text = data.decode("utf-8", errors="replace").lstrip(_BOM)
+    or JSON lines. Each row becomes one JSON object record.
+
+    The file name says which (`.csv`, `.json`, `.jsonl`/`.ndjson`, each optionally `.gz`): a
+    JSON-lines file whose first line is damaged must not be read as a CSV header or as one
+    broken document, which would lose every good line after it. Other names are sniffed."""
+    data, damage = read_file_bytes(path)
+    text = data.decode("utf-8", errors="surrogateescape").removeprefix(_BOM)
     stripped = text.lstrip()
-    if stripped.startswith("[") or stripped.startswith("{") and not _looks_like_jsonl(stripped):
-        return _read_json_document(path, stripped)
-    if stripped.startswith("{"):
-        return read_jsonl(path)
+    suffix = Path(path.name.lower().removesuffix(".gz")).suffix
+    if suffix in (".jsonl", ".ndjson"):
+        return _jsonl_table(path, data, damage)
+    if suffix == ".json" or (suffix != ".csv" and stripped[:1] in ("[", "{")):
+        if stripped.startswith("["):
+            table = _read_json_array(path, stripped)
+            return _with_damage(table, path, table.num_rows + 1, damage)
+        rows = _page_rows(stripped)
+        if rows is None:  # not one `{"data": [...]}` page: JSON lines (a single line included)
+            return _jsonl_table(path, data, damage)
+        records = [text_record(json.dumps(row, ensure_ascii=False)) for row in rows]
+        table = _raw_table(path, list(range(1, len(rows) + 1)), [raw for raw, _ in records],
+                           [error for _, error in records])
+        return _with_damage(table, path, len(rows) + 1, damage)
     numbers, raws, errors = [], [], []
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
+    number = 0
     for number, row in enumerate(reader, start=1):
         if not any(cell.strip() for cell in row):
             continue
         numbers.append(number)
         if header is None or len(row) != len(header):
-            raws.append(json.dumps(row))
-            errors.append(f"ragged_row:{len(row)}_fields_for_{len(header or [])}_columns")
+            raw, error = text_record(json.dumps(row, ensure_ascii=False))
+            raws.append(raw)
+            errors.append(error or f"ragged_row:{len(row)}_fields_for_{len(header or [])}_columns")
             continue
-        raws.append(json.dumps(dict(zip(header, row)), ensure_ascii=False))
-        errors.append(None)
-    return _raw_table(path, numbers, raws, errors)
+        raw, error = text_record(json.dumps(dict(zip(header, row)), ensure_ascii=False))
+        raws.append(raw)
+        errors.append(error)
+    return _with_damage(_raw_table(path, numbers, raws, errors), path, number + 1, damage)
 
 
-def _looks_like_jsonl(text: str) -> bool:
-    first_line = text.split("\n", 1)[0].strip()
-    try:
-        return isinstance(json.loads(first_line), dict) and "\n" in text.strip()
-    except ValueError:
-        return False
-
-
-def _read_json_document(path: Path, text: str) -> pa.Table:
+def _page_rows(text: str) -> list | None:
+    """The rows of a `{"data": [...]}` page, or None when the text is not one such page."""
     try:
         document = json.loads(text)
-    except ValueError as error:
-        # A broken document has no record boundaries: it is one quarantined record.
-        return _raw_table(path, [1], [text[:100_000]], [f"bad_json_document:{error.msg}"])
-    rows = document.get("data") if isinstance(document, dict) else document
-    if not isinstance(rows, list):
-        return _raw_table(path, [1], [text[:100_000]], ["bad_json_document:no_list_of_rows"])
-    return _raw_table(
-        path,
-        list(range(1, len(rows) + 1)),
-        [json.dumps(row, ensure_ascii=False) for row in rows],
-        [None] * len(rows),
-    )
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python parses
+        return None
+    if isinstance(document, dict) and isinstance(document.get("data"), list):
+        return document["data"]
+    return None
+
+
+def _read_json_array(path: Path, text: str) -> pa.Table:
+    """A JSON array of rows, read element by element, each kept verbatim: a cut or damaged
+    array keeps every row before the damage and quarantines the rest as one record."""
+    rows: list[tuple[str, str | None]] = []
+    position, expect_row = _skip_space(text, 1), True
+    while position < len(text):
+        if text[position] == "]":
+            position = _skip_space(text, position + 1)
+            if position < len(text):
+                rows.append((text[position:], "bad_json_document:data after the closing bracket"))
+            break
+        if not expect_row and text[position] == ",":
+            position, expect_row = _skip_space(text, position + 1), True
+            continue
+        if not expect_row:
+            rows.append((text[position:], "bad_json_document:expected ',' or ']' after a row"))
+            break
+        end = _value_end(text, position)
+        if end is None:
+            rows.append((text[position:], "bad_json_document:a row is cut or is not JSON"))
+            break
+        rows.append((text[position:end], None))
+        position, expect_row = _skip_space(text, end), False
+    else:
+        rows.append(("", "bad_json_document:the array is cut before its closing bracket"))
+    raws, errors = [], []
+    for raw, error in rows:
+        raw, read_error = text_record(raw)
+        raws.append(raw)
+        errors.append(read_error or error)
+    return _raw_table(path, list(range(1, len(rows) + 1)), raws, errors)
+
+
+def _value_end(text: str, position: int) -> int | None:
+    """Where the JSON value starting at `position` ends, or None when it does not end.
+
+    Python's parser finds it for a well-formed row. For a malformed object or array, or one
+    nested deeper than Python parses (about 1,000 levels), brackets are counted outside
+    strings instead: DuckDB validates every row later, so such a row is one quarantined row,
+    not the end of the file."""
+    try:
+        return _DECODER.raw_decode(text, position)[1]
+    except (json.JSONDecodeError, RecursionError):
+        if text[position] not in "[{":
+            return None
+    depth, index = 0, position
+    while match := _JSON_STRUCTURE.search(text, index):
+        index = match.end()
+        if match.group() == '"':
+            while (inside := _JSON_STRING_END.search(text, index)) and inside.group() == "\\":
+                index = inside.end() + 1  # an escaped character
+            if inside is None:
+                return None
+            index = inside.end()
+        elif match.group() in "[{":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
 
 
 def _raw_table(path: Path, numbers: list[int], raws: list[str], errors: list[str | None]) -> pa.Table:
@@ -187,8 +265,7 @@ _LITELLM_FIELDS = """
     j->>'startTime' as ts_text,
     coalesce(
         _num(j->'request_duration_ms'),
-        to_json(round(epoch_ms(try_cast(j->>'endTime' as timestamptz))
-                      - epoch_ms(try_cast(j->>'startTime' as timestamptz))))
+        to_json(round(epoch_ms(_timestamp(j->>'endTime')) - epoch_ms(_timestamp(j->>'startTime'))))
     ) as duration_json,
     coalesce(nullif(j->>'custom_llm_provider', ''),
              case when contains(j->>'model', '/') then split_part(j->>'model', '/', 1) end) as provider,
@@ -227,8 +304,7 @@ _OTEL_EXTRACT = "json_extract(j->'attributes', [" + ", ".join(f"'$.\"{name}\"'" 
 _OTEL_FIELDS = """
     coalesce(v[1]->>'$', j->'context'->>'span_id') as request_id,
     j->>'start_time' as ts_text,
-    to_json(round(epoch_ms(try_cast(j->>'end_time' as timestamptz))
-                  - epoch_ms(try_cast(j->>'start_time' as timestamptz)))) as duration_json,
+    to_json(round(epoch_ms(_timestamp(j->>'end_time')) - epoch_ms(_timestamp(j->>'start_time')))) as duration_json,
     coalesce(v[2]->>'$', v[3]->>'$') as provider,
     coalesce(v[4]->>'$', v[5]->>'$') as model,
     coalesce(v[6]->>'$', v[7]->>'$') as feature,
@@ -246,6 +322,26 @@ _OTEL_FIELDS = """
                 'conversation_id', v[14]->>'$') as tags_json
 """
 
+# Per format: the fields that must be text (or a number, as ids often are), never a JSON object
+# or array: `->>` would otherwise turn `{"a": 1}` into the text of a request id or a model.
+TEXT_FIELDS = {
+    "canonical": {"request_id": "v[1]", "ts": "v[2]", "provider": "v[4]", "model": "v[5]", "feature": "v[6]",
+                  "user_id": "v[7]", "status": "v[13]", "pool": "v[14]", "replica_id": "v[15]", "workload": "v[16]"},
+    "litellm_spend_logs": {"request_id": "j->'request_id'", "startTime": "j->'startTime'", "endTime": "j->'endTime'",
+                           "model": "j->'model'", "custom_llm_provider": "j->'custom_llm_provider'",
+                           "end_user": "j->'end_user'", "user": "j->'user'", "status": "j->'status'"},
+    "otel_genai": {"gen_ai.response.id": "v[1]", "context.span_id": "j->'context'->'span_id'",
+                   "start_time": "j->'start_time'", "end_time": "j->'end_time'", "gen_ai.provider.name": "v[2]",
+                   "gen_ai.system": "v[3]", "gen_ai.response.model": "v[4]", "gen_ai.request.model": "v[5]"},
+}
+
+
+def _text_type_error(fields: dict[str, str]) -> str:
+    cases = " ".join(f"when json_type({expr}) in ('OBJECT', 'ARRAY') then 'bad_type:{name}'"
+                     for name, expr in fields.items())
+    return f"case {cases} end as text_type_error"
+
+
 FIELD_SQL = {"canonical": _CANONICAL_FIELDS, "litellm_spend_logs": _LITELLM_FIELDS, "otel_genai": _OTEL_FIELDS}
 # What each format's field SQL calls `v`: the values extracted in one parse, or nothing.
 EXTRACT_SQL = {"canonical": _CANONICAL_EXTRACT, "litellm_spend_logs": "null", "otel_genai": _OTEL_EXTRACT}
@@ -254,9 +350,19 @@ _MACROS = """
 create or replace temp macro _meta(j) as
     case when json_type(j->'metadata') = 'VARCHAR' and json_valid(j->>'metadata')
          then (j->>'metadata')::json else j->'metadata' end;
+-- A count exported as text (CSV cells): digits -> a JSON number (leading zeros allowed, which
+-- JSON itself forbids); an empty cell -> absent; anything else stays text, a bad type.
 create or replace temp macro _num(x) as
-    case when json_type(x) = 'VARCHAR' and regexp_full_match(trim(x->>'$'), '-?[0-9]+')
-         then trim(x->>'$')::json else x end;
+    case when json_type(x) = 'VARCHAR' and trim(x->>'$') = '' then null
+         when json_type(x) = 'VARCHAR' and regexp_full_match(trim(x->>'$'), '-?[0-9]{1,30}')
+         then to_json(trim(x->>'$')::hugeint) else x end;
+-- A request time: text that starts as a date (YYYY-MM-DD) and DuckDB reads, in years 1-9999.
+-- DuckDB alone also reads 'infinity', 'epoch' and years past 9999, none a real request time
+-- and none a day a partition can hold.
+create or replace temp macro _timestamp(t) as
+    case when regexp_matches(t, '^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}')
+              and year(try_cast(t as timestamptz) at time zone 'UTC') between 1 and 9999
+         then try_cast(t as timestamptz) end;
 -- A token count: JSON integer (or integral double) -> BIGINT; absent -> 0; else NULL (bad type).
 create or replace temp macro _tokens(x) as
     case when x is null or json_type(x) = 'NULL' then 0
@@ -292,12 +398,13 @@ def parse_records(conn: duckdb.DuckDBPyConnection, raw: pa.Table, fmt: str, view
         ),
         fields as (
             select source_file, line_no, raw, read_error, parsed, j,
-                {FIELD_SQL[fmt]}
+                {FIELD_SQL[fmt]},
+                {_text_type_error(TEXT_FIELDS[fmt])}
             from extracted
         ),
         typed as (
             select *,
-                try_cast(ts_text as timestamptz) as ts,
+                _timestamp(ts_text) as ts,
                 _tokens(input_json) as input_tokens,
                 _tokens(cached_json) as cached_input_tokens,
                 _tokens(creation_json) as cache_creation_input_tokens,
@@ -321,6 +428,7 @@ def parse_records(conn: duckdb.DuckDBPyConnection, raw: pa.Table, fmt: str, view
                 when read_error is not null then read_error
                 when parsed is null then 'bad_json'
                 when j is null then 'not_an_object'
+                when text_type_error is not null then text_type_error
                 when coalesce(trim(request_id), '') = '' then 'missing_request_id'
                 when ts_text is null then 'missing_ts'
                 when ts is null then 'bad_ts'
@@ -337,7 +445,8 @@ def parse_records(conn: duckdb.DuckDBPyConnection, raw: pa.Table, fmt: str, view
                 when output_tokens < 0 then 'negative:output_tokens'
                 when duration_ms < 0 then 'negative:duration_ms'
                 when cached_input_tokens > input_tokens then 'cached_exceeds_input'
-                when cached_input_tokens + cache_creation_input_tokens > input_tokens
+                -- subtraction, not addition: counts near the BIGINT limit must not overflow
+                when cache_creation_input_tokens > input_tokens - cached_input_tokens
                     then 'cache_reads_and_writes_exceed_input'
                 when status is not null and status not in ('ok', 'error') then 'bad_status'
                 when workload is not null and workload not in ('interactive', 'batch') then 'bad_workload'
@@ -408,7 +517,9 @@ class DayIngest:
 def _load_file(conn: duckdb.DuckDBPyConnection, path: Path, fmt: str, table: str, state: dict) -> list[str]:
     """Parse a file into temp table `table` (one row per record, with `assigned_day`); returns the
     days it holds."""
-    parse_records(conn, READERS[fmt](path), fmt, f"{table}_parsed")
+    with reading_input("gateway_logs", path, fmt):
+        raw = READERS[fmt](path)
+    parse_records(conn, raw, fmt, f"{table}_parsed")
     fallback = dt.datetime.fromtimestamp(state["mtime_ns"] / 1e9, dt.timezone.utc).date()
     assign_days(conn, f"{table}_parsed", table, fallback)
     return [day.isoformat() for (day,) in conn.execute(f"select distinct assigned_day from {table} order by 1").fetchall()]
@@ -419,7 +530,8 @@ def stale_days(conn: duckdb.DuckDBPyConnection, lake_dir: Path, files: list[tupl
     manifest = InputManifest(lake_dir, MANIFEST_NAME)
     manifest.forget_missing({str(path) for path, _ in files})
     for path, fmt in files:
-        state = file_state(path)
+        with reading_input("gateway_logs", path, fmt):
+            state = file_state(path)
         if not manifest.is_current(str(path), state):
             manifest.learn(str(path), state, fmt, _load_file(conn, path, fmt, "learn_days", state))
             conn.execute("drop table learn_days")
@@ -437,7 +549,8 @@ def ingest_day(
     result = DayIngest(day=day)
     day_tables = []
     for index, (path, fmt) in enumerate(files):
-        name, state = str(path), file_state(path)
+        with reading_input("gateway_logs", path, fmt):
+            name, state = str(path), file_state(path)
         if not manifest.may_hold(name, state, day):
             result.files_skipped += 1
             continue

@@ -18,12 +18,16 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+from pipelines.lib.lake import reading_input
+from pipelines.lib.raw_input import read_file_bytes, text_record
 
 MONEY = pa.decimal128(18, 10)  # USD; exports carry sub-cent amounts
 _MONEY_STEP = Decimal("1e-10")
@@ -103,6 +107,24 @@ class Parsed:
     # (provider, day) pairs an export covers, empty buckets included: a covered day without a
     # line is a day billed at zero, not a day whose bill has not arrived.
     covered_days: set[tuple[str, dt.date]] = field(default_factory=set)
+    # Per source file: the records met in it (a result of a bucket, a bucket or a file that could
+    # not be split into results, a CSV row), counted when met and before deciding where each
+    # goes, so `read = kept + quarantined` is a check and not an identity.
+    records_read: dict[str, int] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)
+
+    def met(self, path: Path) -> None:
+        self.records_read[str(path)] = self.records_read.get(str(path), 0) + 1
+
+    def per_file(self) -> list[dict]:
+        """Per source file: records read, kept (cost and usage lines) and quarantined."""
+        counts = {name: {"source_file": name, "source_format": self.formats[name], "records": read, "kept": 0,
+                         "quarantined": 0} for name, read in self.records_read.items()}
+        for line in self.cost_lines + self.usage_lines:
+            counts[line["source_file"]]["kept"] += 1
+        for row in self.quarantine:
+            counts[row["source_file"]]["quarantined"] += 1
+        return [counts[name] for name in sorted(counts)]
 
 
 def _decimal(value: Any, what: str) -> Decimal:
@@ -117,6 +139,10 @@ def _decimal(value: Any, what: str) -> Decimal:
     return amount
 
 
+INT64_MAX = 2**63 - 1
+MAX_USD = Decimal("1e8")  # MONEY holds 8 digits before the point
+
+
 def _tokens(record: dict, key: str, *, default: int | None = 0) -> int | None:
     value = record.get(key)
     if value is None:
@@ -125,37 +151,62 @@ def _tokens(record: dict, key: str, *, default: int | None = 0) -> int | None:
         raise BadRecord(f"bad_type:{key}")
     if value < 0:
         raise BadRecord(f"negative:{key}")
+    if value > INT64_MAX:
+        raise BadRecord(f"out_of_range:{key}")
     return value
 
 
-def _to_usd(amount: Decimal, currency: str | None, rates: dict[str, float], where: str) -> Decimal:
+def _flag(record: dict, key: str) -> bool:
+    value = record.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise BadRecord(f"bad_type:{key}")
+
+
+def _text(record: dict, key: str) -> str | None:
+    """A text field: a string, or absent. A number, list or object there is a bad record, not a
+    value to stringify (it would also break the Arrow table every line lands in)."""
+    value = record.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRecord(f"bad_type:{key}")
+
+
+def _to_usd(amount: Decimal, currency: Any, rates: dict[str, float], where: str) -> Decimal:
+    """USD for an amount in `currency`. A code that is no currency code at all (a cut CSV
+    row's "US") is a bad record; a real code without a configured rate stops the run."""
+    if currency is not None and not isinstance(currency, str):
+        raise BadRecord("bad_type:currency")
     code = (currency or "").strip().upper()
-    if code == "USD":
-        return amount.quantize(_MONEY_STEP)
     if not code:
         raise BadRecord("missing_currency")
-    if code not in rates:
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise BadRecord("bad_currency")
+    if code != "USD" and code not in rates:
         raise CurrencyError(
             f"{where}: amount in {code} and no rate for it; add currency_rates: {{{code}: <USD per {code}>}} "
             "to the config"
         )
-    return (amount * Decimal(repr(rates[code]))).quantize(_MONEY_STEP)
+    usd = amount if code == "USD" else amount * Decimal(repr(rates[code]))
+    if abs(usd) >= MAX_USD:
+        raise BadRecord("amount_out_of_range")
+    return usd.quantize(_MONEY_STEP)
 
 
 def _day_of(value: Any, what: str) -> dt.date:
     """A bucket boundary: unix seconds (OpenAI) or RFC 3339 (Anthropic), as a UTC day."""
     if isinstance(value, bool):
         raise BadRecord(f"bad_{what}")
-    if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(value, dt.timezone.utc).date()
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, (int, float)):  # NaN, infinities and years past 9999 raise
+            return dt.datetime.fromtimestamp(value, dt.timezone.utc).date()
+        if isinstance(value, str):
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise BadRecord(f"bad_{what}") from None
-        if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(dt.timezone.utc)
-        return parsed.date()
+            if parsed.tzinfo is not None:
+                parsed = parsed.astimezone(dt.timezone.utc)
+            return parsed.date()
+    except (ValueError, OverflowError, OSError):
+        raise BadRecord(f"bad_{what}") from None
     raise BadRecord(f"missing_{what}")
 
 
@@ -172,12 +223,21 @@ def _buckets(document: Any) -> list:
 
 def _each_result(path: Path, fmt: str, parsed: Parsed, provider: str, start_key: str, end_key: str):
     """Yield (day, result, record_ref) for every result of every daily bucket, quarantining the
-    buckets and results that cannot be placed on a day."""
+    buckets and results that cannot be placed on a day. A file that cannot be split into
+    buckets is one record; so is a bucket that cannot be split into results."""
+    parsed.formats[str(path)] = fmt
+    parsed.records_read.setdefault(str(path), 0)
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig"))
         buckets = _buckets(document)
-    except (ValueError, BadRecord) as error:
-        reason = str(error) if isinstance(error, BadRecord) else "bad_json"
+    except (ValueError, RecursionError, BadRecord) as error:
+        if isinstance(error, BadRecord):
+            reason = str(error)
+        elif isinstance(error, UnicodeDecodeError):
+            reason = "not_utf8"
+        else:  # RecursionError: nested deeper than Python's parser goes
+            reason = "bad_json" if isinstance(error, ValueError) else "bad_json:nested too deep"
+        parsed.met(path)
         parsed.quarantine.append(_bad(fmt, path, "file", None, reason, path.read_text(encoding="utf-8", errors="replace")[:10_000]))
         return
     for index, bucket in enumerate(buckets):
@@ -195,10 +255,12 @@ def _each_result(path: Path, fmt: str, parsed: Parsed, provider: str, start_key:
             if not isinstance(results, list):
                 raise BadRecord("results_not_a_list")
         except BadRecord as error:
+            parsed.met(path)
             parsed.quarantine.append(_bad(fmt, path, ref, None, str(error), json.dumps(bucket)[:10_000]))
             continue
         parsed.covered_days.add((provider, day))
         for position, result in enumerate(results):
+            parsed.met(path)
             if not isinstance(result, dict):
                 parsed.quarantine.append(_bad(fmt, path, f"{ref}.results[{position}]", day, "result_not_an_object", json.dumps(result)))
                 continue
@@ -220,7 +282,7 @@ def read_openai_costs(path: Path, rates: dict[str, float], parsed: Parsed) -> No
             if not isinstance(amount, dict):
                 raise BadRecord("missing_amount")
             value = _decimal(amount.get("value"), "amount")
-            line_item = result.get("line_item")
+            line_item = _text(result, "line_item")
             model, token_type, cost_type = None, None, "tokens" if line_item is None else "other"
             if isinstance(line_item, str) and ", " in line_item:
                 head, tail = line_item.rsplit(", ", 1)
@@ -229,7 +291,7 @@ def read_openai_costs(path: Path, rates: dict[str, float], parsed: Parsed) -> No
             parsed.cost_lines.append({
                 "source_format": fmt, "source_file": str(path), "record_ref": ref, "provider": "openai",
                 "period_start": day, "period_end": day, "line_item": line_item or "total", "model": model,
-                "token_type": token_type, "cost_type": cost_type, "project": result.get("project_id"),
+                "token_type": token_type, "cost_type": cost_type, "project": _text(result, "project_id"),
                 "invoice_id": None, "currency": amount.get("currency"), "amount_original": str(amount.get("value")),
                 "billed_usd": _to_usd(value, amount.get("currency"), rates, f"{path} {ref}"),
             })
@@ -243,18 +305,18 @@ def read_anthropic_cost_report(path: Path, rates: dict[str, float], parsed: Pars
     for day, result, ref in _each_result(path, fmt, parsed, "anthropic", "starting_at", "ending_at"):
         try:
             cents = _decimal(result.get("amount"), "amount")
-            cost_type = result.get("cost_type") or "tokens"
-            token_type = ANTHROPIC_TOKEN_TYPES.get(result.get("token_type") or "")
+            cost_type = _text(result, "cost_type") or "tokens"
+            token_type = ANTHROPIC_TOKEN_TYPES.get(_text(result, "token_type") or "")
             if cost_type == "tokens" and token_type is None and result.get("token_type") is not None:
                 raise BadRecord("unknown_token_type")
-            model = result.get("model")
-            line_item = result.get("description") or " ".join(
+            model = _text(result, "model")
+            line_item = _text(result, "description") or " ".join(
                 part for part in (model, cost_type, result.get("token_type")) if part
             )
             parsed.cost_lines.append({
                 "source_format": fmt, "source_file": str(path), "record_ref": ref, "provider": "anthropic",
                 "period_start": day, "period_end": day, "line_item": line_item, "model": model,
-                "token_type": token_type, "cost_type": cost_type, "project": result.get("workspace_id"),
+                "token_type": token_type, "cost_type": cost_type, "project": _text(result, "workspace_id"),
                 "invoice_id": None, "currency": result.get("currency"), "amount_original": str(result.get("amount")),
                 "billed_usd": _to_usd(cents / 100, result.get("currency"), rates, f"{path} {ref}"),
             })
@@ -273,8 +335,8 @@ def read_openai_usage(path: Path, rates: dict[str, float], parsed: Parsed) -> No
                 raise BadRecord("cached_exceeds_input")
             parsed.usage_lines.append({
                 "source_format": fmt, "source_file": str(path), "record_ref": ref, "provider": "openai",
-                "day": day, "model": result.get("model"), "project": result.get("project_id"),
-                "batch": bool(result.get("batch")), "requests": _tokens(result, "num_model_requests", default=None),
+                "day": day, "model": _text(result, "model"), "project": _text(result, "project_id"),
+                "batch": _flag(result, "batch"), "requests": _tokens(result, "num_model_requests", default=None),
                 "input_tokens": input_tokens, "cached_input_tokens": cached, "cache_creation_input_tokens": 0,
                 "output_tokens": _tokens(result, "output_tokens"),
             })
@@ -293,11 +355,14 @@ def read_anthropic_usage_report(path: Path, rates: dict[str, float], parsed: Par
                 raise BadRecord("bad_type:cache_creation")
             writes = _tokens(creation, "ephemeral_5m_input_tokens") + _tokens(creation, "ephemeral_1h_input_tokens")
             reads = _tokens(result, "cache_read_input_tokens")
+            input_tokens = _tokens(result, "uncached_input_tokens") + reads + writes
+            if input_tokens > INT64_MAX:
+                raise BadRecord("out_of_range:input_tokens")
             parsed.usage_lines.append({
                 "source_format": fmt, "source_file": str(path), "record_ref": ref, "provider": "anthropic",
-                "day": day, "model": result.get("model"), "project": result.get("workspace_id"),
+                "day": day, "model": _text(result, "model"), "project": _text(result, "workspace_id"),
                 "batch": result.get("service_tier") == "batch", "requests": None,
-                "input_tokens": _tokens(result, "uncached_input_tokens") + reads + writes,
+                "input_tokens": input_tokens,
                 "cached_input_tokens": reads, "cache_creation_input_tokens": writes,
                 "output_tokens": _tokens(result, "output_tokens"),
             })
@@ -311,19 +376,29 @@ INVOICE_COLUMNS = ("invoice_id", "provider", "period_start", "period_end", "line
 def read_invoice_csv(path: Path, rates: dict[str, float], parsed: Parsed) -> None:
     """The generic invoice CSV: one charge per row over a period (a day, a month, ...)."""
     fmt = "invoice_csv"
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    parsed.formats[str(path)] = fmt
+    parsed.records_read.setdefault(str(path), 0)
+    data, damage = read_file_bytes(path)
+    # surrogateescape: a row holding bytes that are not UTF-8 is found and set aside, not garbled.
+    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [column.strip().lower() for column in next(reader, [])]
     missing = [column for column in INVOICE_COLUMNS if column not in header]
-    if missing:
-        parsed.quarantine.append(_bad(fmt, path, "header", None, f"missing_columns:{','.join(missing)}", ",".join(header)))
+    if missing:  # without its columns the file is one record, and a bad one
+        parsed.met(path)
+        raw, _ = text_record(",".join(header))
+        parsed.quarantine.append(_bad(fmt, path, "header", None, f"missing_columns:{','.join(missing)}", raw))
         return
+    number = 1
     for number, row in enumerate(reader, start=2):  # row 1 is the header
         ref = f"row {number}"
         if not any(cell.strip() for cell in row):
             continue
-        raw = ",".join(row)
+        parsed.met(path)
+        raw, not_utf8 = text_record(",".join(row))
         try:
+            if not_utf8:
+                raise BadRecord(not_utf8)
             if len(row) != len(header):
                 raise BadRecord(f"ragged_row:{len(row)}_fields_for_{len(header)}_columns")
             record = {name: cell.strip() for name, cell in zip(header, row)}
@@ -345,6 +420,9 @@ def read_invoice_csv(path: Path, rates: dict[str, float], parsed: Parsed) -> Non
             })
         except BadRecord as error:
             parsed.quarantine.append(_bad(fmt, path, ref, None, str(error), raw))
+    if damage:  # a gzip stream cut short: the rows before the damage are read, the damage is a record
+        parsed.met(path)
+        parsed.quarantine.append(_bad(fmt, path, f"row {number + 1}", None, damage, ""))
 
 
 READERS = {
@@ -356,10 +434,19 @@ READERS = {
 }
 
 
+# The config source each format is configured under, for messages that name it.
+SOURCE_OF_FORMAT = {"openai_costs": "provider_costs", "anthropic_cost_report": "provider_costs",
+                    "invoice_csv": "provider_costs", "openai_usage": "provider_usage",
+                    "anthropic_usage_report": "provider_usage"}
+
+
 def read_exports(files: list[tuple[Path, str]], rates: dict[str, float]) -> Parsed:
+    """Every export, or InputUnavailable for the first one that cannot be read: a day billed
+    without one of its exports would overwrite the day's lines with a smaller bill."""
     parsed = Parsed()
     for path, fmt in files:
-        READERS[fmt](path, rates, parsed)
+        with reading_input(SOURCE_OF_FORMAT.get(fmt, "provider_costs"), path, fmt):
+            READERS[fmt](path, rates, parsed)
     return parsed
 
 

@@ -2,11 +2,13 @@
 
 import dagster as dg
 import duckdb
-from pipelines.defs.resources import WarehouseResource
+import great_expectations.expectations as gxe
 
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, partition_day
+from pipelines.defs.quality import gate_specs, run_gates
+from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.gateway import ingest_day
+from pipelines.lib.quality import Gate, Suite, rows_of_day
 from pipelines.lib.sqlmodels import publish_lake_views
 
 QUARANTINE_SHARE = "quarantine_share"
@@ -23,6 +25,20 @@ LAKE_DATASETS = {
 }
 
 
+TOKENS = ("input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
+# The lake's day as written, checked by Great Expectations inside DuckDB: what ingest promises
+# of every kept record (a reader bug or a hand-edited partition breaks it; pricing would not).
+GATES = [Suite(rows_of_day("gateway_requests"), ("request_id", "source_file", "line_no"), (
+    Gate("request_ids_unique", "one row per request_id in the day's partition (first delivery kept)",
+         lambda config: [gxe.ExpectColumnValuesToNotBeNull(column="request_id"),
+                         gxe.ExpectColumnValuesToBeUnique(column="request_id")], blocking=True),
+    Gate("cached_within_input", "token counts >= 0; cache reads and writes are part of input_tokens",
+         lambda config: [*(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in TOKENS),
+                         *(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
+                           for cached in ("cached_input_tokens", "cache_creation_input_tokens"))], blocking=True),
+))]
+
+
 def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="gateway_requests",
@@ -37,6 +53,7 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
                               description="share of the day's lines quarantined stays under checks.max_quarantine_share"),
             dg.AssetCheckSpec(DUPLICATE_SHARE, asset="gateway_requests",
                               description="share of duplicate deliveries stays under checks.max_duplicate_share"),
+            *gate_specs("gateway_requests", GATES),
         ],
     )
     def gateway_requests(
@@ -56,16 +73,20 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
             result = ingest_day(scratch, config.lake_dir, files, day)
         with warehouse.get_connection() as conn:
             publish_lake_views(conn, config.lake_dir, LAKE_DATASETS)
+            gates = list(run_gates(conn, GATES, config, day))
+        yield from gates
 
         thresholds = config.checks
         lines = max(result.lines, 1)
         accounted = result.kept + result.quarantined + result.duplicates
+        files_not_adding_up = [row["source_file"] for row in result.per_file
+                               if row["lines"] != row["kept"] + row["quarantined"] + row["duplicates"]]
         yield dg.AssetCheckResult(
             check_name=LINES_ACCOUNTED,
-            passed=accounted == result.lines,
+            passed=accounted == result.lines and not files_not_adding_up,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={"lines": result.lines, "kept": result.kept, "quarantined": result.quarantined,
-                      "duplicates": result.duplicates},
+                      "duplicates": result.duplicates, "files_not_adding_up": dg.MetadataValue.json(files_not_adding_up)},
         )
         yield dg.AssetCheckResult(
             check_name=QUARANTINE_SHARE,
@@ -102,6 +123,11 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
                 "per_file": dg.MetadataValue.md(
                     "| file | lines | kept | quarantined | duplicates |\n|---|---|---|---|---|\n" + per_file
                 ),
+                # The same per source file, keyed by file, for tools.
+                "per_source_counts": dg.MetadataValue.json({
+                    row["source_file"]: {key: row[key] for key in ("lines", "kept", "quarantined", "duplicates")}
+                    for row in result.per_file
+                }),
             }
         )
 

@@ -1,21 +1,25 @@
 """GPU-hour billing and GPU telemetry → the lake's GPU lines and per-replica busy time."""
 
-import duckdb
-
 import dagster as dg
+import duckdb
+import great_expectations.expectations as gxe
+
+from pipelines.defs.ingest.accounting import accounting_check, accounting_metadata, accounting_spec
+from pipelines.defs.quality import gate_specs, run_gates
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.gpu import (
     GPU_LINES_DDL,
     QUARANTINE_DDL,
     GpuCurrencyError,
+    TELEMETRY_READERS,
     load_instance_types,
     read_focus,
     read_gpu_hours_csv,
-    TELEMETRY_READERS,
     telemetry_busy_sql,
 )
 from pipelines.lib.lake import PARTITION_FILE, InputManifest, file_state, write_file, write_partition
+from pipelines.lib.quality import Gate, Suite, rows_of_day
 from pipelines.lib.sqlmodels import publish_lake_views
 
 BILLING_DATASETS = {
@@ -27,6 +31,15 @@ GPU_QUARANTINE_DESCRIPTION = "GPU billing rows that could not be used, with the 
 TELEMETRY_DATASET = "gpu_busy_telemetry"
 TELEMETRY_DESCRIPTION = "Per replica and day, GPU-hours sampled by telemetry and the busy share of them."
 EFFECTIVE_ABOVE_BILLED = "effective_cost_not_above_billed"
+# The day's GPU lines as written to the lake, checked by Great Expectations inside DuckDB.
+GATES = [Suite(rows_of_day("gpu_billing_lines"), ("source_file", "record_ref"), (
+    Gate("gpu_hours_and_cost_valid", "GPU count >= 1; instance hours, GPU-hours and billed USD >= 0 and present",
+         lambda config: [gxe.ExpectColumnValuesToBeBetween(column="gpu_count", min_value=1),
+                         *(expectation for column in ("instance_hours", "gpu_hours", "billed_usd")
+                           for expectation in (gxe.ExpectColumnValuesToNotBeNull(column=column),
+                                               gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0)))],
+         blocking=True),
+))]
 
 
 def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -36,9 +49,13 @@ def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefiniti
         partitions_def=partitions,
         kinds={"parquet", "duckdb"},
         pool=WAREHOUSE_POOL,
-        check_specs=[dg.AssetCheckSpec(
-            EFFECTIVE_ABOVE_BILLED, asset="gpu_billing",
-            description="no GPU row's EffectiveCost (after discounts) exceeds its BilledCost: a data error in the export")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                EFFECTIVE_ABOVE_BILLED, asset="gpu_billing",
+                description="no GPU row's EffectiveCost (after discounts) exceeds its BilledCost: a data error in the export"),
+            accounting_spec("gpu_billing"),
+            *gate_specs("gpu_billing", GATES),
+        ],
     )
     def gpu_billing(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
         """One UTC day of GPU-hour billing from FOCUS exports and GPU-hours CSVs, mapped to
@@ -77,14 +94,21 @@ def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefiniti
             ).fetchall()
         with warehouse.get_connection() as conn:
             publish_lake_views(conn, config.lake_dir, BILLING_DATASETS, {GPU_QUARANTINE: GPU_QUARANTINE_DESCRIPTION})
+            gates = list(run_gates(conn, GATES, config, day))
         above = [row for stat in stats for row in stat.effective_above_billed if row]
+        per_file = [{"source_file": stat.source_file, "source_format": stat.source_format, "records": stat.records,
+                     "kept": stat.gpu_rows, "skipped": stat.non_gpu_rows, "quarantined": stat.quarantined,
+                     "skipped_by_reason": stat.skipped_by_reason} for stat in stats]
         yield dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
             "gpu_hours_by_pool": dg.MetadataValue.json({pool: round(hours, 4) for pool, hours, _ in by_pool}),
             "billed_usd_by_pool": dg.MetadataValue.json({pool: round(usd, 6) for pool, _, usd in by_pool}),
             "non_gpu_rows_skipped": sum(stat.non_gpu_rows for stat in stats),
             "quarantined_all_files": quarantined,
+            **accounting_metadata(per_file),
         })
+        yield accounting_check(per_file)
+        yield from gates
         yield dg.AssetCheckResult(
             check_name=EFFECTIVE_ABOVE_BILLED,
             passed=not above,

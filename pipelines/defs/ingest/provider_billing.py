@@ -1,12 +1,16 @@
 """Provider cost and usage exports → the lake's cost lines, usage lines, coverage and quarantine."""
 
-import duckdb
-
 import dagster as dg
+import duckdb
+import great_expectations.expectations as gxe
+
+from pipelines.defs.ingest.accounting import accounting_check, accounting_metadata, accounting_spec
+from pipelines.defs.quality import gate_specs, run_gates
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.lake import PARTITION_FILE, write_file, write_partition
 from pipelines.lib.provider_billing import CurrencyError, read_exports, tables
+from pipelines.lib.quality import DAY_VARIABLE, Gate, Suite, rows_of_day
 from pipelines.lib.sqlmodels import publish_lake_views
 
 # Daily lake datasets: (table from the readers, what it is, the column that puts a row on a day).
@@ -24,6 +28,31 @@ QUARANTINE = "provider_quarantine"
 EXPORT_QUARANTINE = "export_records_quarantined"
 QUARANTINE_DESCRIPTION = "Provider export records that could not be used, with the reason; all files, rewritten each run."
 
+USAGE_TOKENS = ("input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
+# The day's billed lines and provider token counts as written to the lake, checked by Great
+# Expectations inside DuckDB. Exports write currencies in either case ('usd', 'USD').
+GATES = [
+    Suite(f"select *, upper(trim(currency)) as currency_code from provider_cost_lines "
+          f"where day = getvariable('{DAY_VARIABLE}')", ("source_file", "record_ref"), (
+        Gate("known_currencies", "every billed amount is in USD or a currency with a rate in currency_rates",
+             lambda config: [gxe.ExpectColumnValuesToNotBeNull(column="currency_code"),
+                             gxe.ExpectColumnValuesToBeInSet(column="currency_code",
+                                                             value_set=sorted({"USD", *config.currency_rates}))],
+             blocking=True),
+        Gate("billed_usd_present", "every billed line carries its amount in USD",
+             lambda config: [gxe.ExpectColumnValuesToNotBeNull(column="billed_usd")], blocking=True),
+        # Credits and refunds are negative lines: legitimate, but a person should see them.
+        Gate("no_negative_charges", "billed lines are >= 0 USD (a negative line is a credit or refund to review)",
+             lambda config: [gxe.ExpectColumnValuesToBeBetween(column="billed_usd", min_value=0)]),
+    )),
+    Suite(rows_of_day("provider_usage_lines"), ("source_file", "record_ref"), (
+        Gate("usage_tokens_valid", "provider token counts >= 0; cache reads and writes are part of input_tokens",
+             lambda config: [*(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in USAGE_TOKENS),
+                             *(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
+                               for cached in ("cached_input_tokens", "cache_creation_input_tokens"))], blocking=True),
+    )),
+]
+
 
 def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
@@ -32,9 +61,13 @@ def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDef
         partitions_def=partitions,
         kinds={"parquet", "duckdb"},
         pool=WAREHOUSE_POOL,
-        check_specs=[dg.AssetCheckSpec(
-            EXPORT_QUARANTINE, asset="provider_billing",
-            description="no provider export record was quarantined (a quarantined record is money not counted)")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                EXPORT_QUARANTINE, asset="provider_billing",
+                description="no provider export record was quarantined (a quarantined record is money not counted)"),
+            accounting_spec("provider_billing"),
+            *gate_specs("provider_billing", GATES),
+        ],
     )
     def provider_billing(
         context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource
@@ -44,7 +77,8 @@ def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDef
         day's records are written; money is converted to USD (Anthropic's cents included)."""
         config = costwatch.config
         day = partition_day(context)
-        files = config.source_files("provider_costs") + config.source_files("provider_usage")
+        costs, usage = config.source_files("provider_costs"), config.source_files("provider_usage")
+        files = costs + usage
         try:
             parsed = read_exports(files, config.currency_rates)
         except CurrencyError as error:
@@ -72,6 +106,10 @@ def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDef
             publish_lake_views(conn, config.lake_dir,
                                {dataset: description for dataset, (_, description, _) in DAILY_DATASETS.items()},
                                {QUARANTINE: QUARANTINE_DESCRIPTION})
+            gates = list(run_gates(conn, GATES, config, day))
+        source_of = {str(path): source for source, found in (("provider_costs", costs), ("provider_usage", usage))
+                     for path, _ in found}
+        per_file = [{"source": source_of.get(row["source_file"]), **row} for row in parsed.per_file()]
         reasons: dict[str, int] = {}
         for row in parsed.quarantine:
             reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
@@ -82,8 +120,16 @@ def build_provider_billing(config: CostwatchConfig, partitions: dg.PartitionsDef
                 "quarantined_all_files": quarantined,
                 "files_read": len(files),
                 "billed_usd_by_provider": dg.MetadataValue.json({provider: round(usd, 6) for provider, usd in billed}),
+                **accounting_metadata(per_file),
+                "records_by_source": dg.MetadataValue.json({
+                    source: {key: sum(row[key] for row in per_file if row["source"] == source)
+                             for key in ("records", "kept", "quarantined")}
+                    for source in ("provider_costs", "provider_usage")
+                }),
             }
         )
+        yield accounting_check(per_file)
+        yield from gates
         yield dg.AssetCheckResult(
             check_name=EXPORT_QUARANTINE,
             passed=quarantined == 0,

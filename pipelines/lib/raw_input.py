@@ -1,0 +1,67 @@
+"""The byte level of every input file, shared by the readers of each source.
+
+Damage at this level (a gzip stream cut short, bytes that are not UTF-8, a cell longer than
+csv's default limit) must set aside the damaged record, never stop the file: a reader keeps
+every record it can and turns the damage itself into a counted, quarantined record.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import zlib
+from pathlib import Path
+
+# Lone surrogates: bytes that were not UTF-8 (decoded with surrogateescape) or a JSON \ud800 escape.
+_UNENCODABLE = re.compile(r"[\ud800-\udfff]")
+_GUNZIP_CHUNK = 1 << 20
+
+# csv's default 128 KiB field limit would stop the whole file at one long cell; a long cell is
+# a record to validate like any other. (Process-wide setting: it only ever raises the limit.)
+csv.field_size_limit(2**31 - 1)
+
+
+def read_file_bytes(path: Path) -> tuple[bytes, str | None]:
+    """The file's bytes (gunzipped when gzip), and why reading stopped early, if it did."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return gunzip(data) if data.startswith(b"\x1f\x8b") else (data, None)
+
+
+def gunzip(data: bytes) -> tuple[bytes, str | None]:
+    """Every member of a gzip stream, and the damage that stopped it, if any.
+
+    A stream cut short (a shipper still writing, a partial upload) or damaged keeps what
+    decompressed before the damage (fed in chunks, so at most one chunk's output is lost to a
+    damaged block): its records are read like any others, and the reader turns the damage
+    itself into one quarantined record, so it is counted and seen."""
+    out, position = [], 0
+    while position < len(data):
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        while not inflater.eof and position < len(data):
+            chunk = data[position:position + _GUNZIP_CHUNK]
+            try:
+                out.append(inflater.decompress(chunk))
+            except zlib.error as error:
+                return b"".join(out), f"damaged_gzip:{error}"
+            position += len(chunk) - len(inflater.unused_data)
+        if not inflater.eof:
+            out.append(inflater.flush())
+            return b"".join(out), "truncated_gzip:the stream ends before its end marker"
+        if not data[position:].strip(b"\x00"):  # zero padding after the last member, as gzip(1) allows
+            break
+        if data[position:position + 2] != b"\x1f\x8b":
+            return b"".join(out), "damaged_gzip:bytes after the last gzip member"
+    return b"".join(out), None
+
+
+def text_record(raw: str) -> tuple[str, str | None]:
+    """(text, read_error) for one record decoded with surrogateescape: a record holding bytes
+    that are not UTF-8 is flagged `not_utf8` and kept readable with replacement characters."""
+    if not _UNENCODABLE.search(raw):
+        return raw, None
+    try:
+        data = raw.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape, not from a raw byte
+        data = raw.encode("utf-8", "surrogatepass")
+    return data.decode("utf-8", errors="replace"), "not_utf8"
