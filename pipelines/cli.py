@@ -7,16 +7,22 @@ import contextlib
 import datetime as dt
 import io
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 from pipelines.lib.config import ConfigError, config_path_from_env, load_config
+from pipelines.lib.lake import InputUnavailable, ProjectBusy, project_lock
 
 DEMO_START = dt.date(2026, 10, 1)
 DEMO_DAYS = 45
 DEMO_REQUESTS_PER_DAY = 20_000
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: another run holds the project; trying again later will work
+# Days after a changed day whose marts read it through a trailing window: fct_spend_anomalies'
+# baseline looks back 28 days, and fct_budget_forecast reads month-to-date (up to 30 days back).
+TRAILING_WINDOW_DAYS = 28
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     window.add_argument("--from", dest="start", type=_date, help="first day of a range (with --to)")
     window.add_argument("--changed", action="store_true", help="re-run every day whose input files changed")
     run.add_argument("--to", dest="end", type=_date, help="last day of the range, inclusive")
+    run.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                     help="when another run holds the project, wait up to SECONDS for it (default: fail at once)")
 
     query = commands.add_parser("query", help="run read-only SQL on the warehouse")
     query.add_argument("sql")
@@ -54,13 +62,21 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         config = load_config(args.config)
         if args.command == "query":
-            return _query(config.warehouse_path, args.sql)
+            return _query(config, args.sql)
         if args.start and not args.end:
             parser.error("--from needs --to")
-        return _run(args.config, _days_to_run(args, config))
+        # The lock covers choosing the days too: --changed reads and updates the input manifest.
+        with _project_lock(config, argv, wait_s=args.wait):
+            return _run(args.config, _days_to_run(args, config))
     except ConfigError as error:
         print(f"costwatch: config error: {error}", file=sys.stderr)
         return 2
+    except ProjectBusy as error:
+        print(f"costwatch: {error}", file=sys.stderr)
+        return EXIT_BUSY
+    except InputUnavailable as error:  # `run --changed` reads the gateway logs to find the days
+        print(f"costwatch: {error}", file=sys.stderr)
+        return 1
 
 
 def _date(text: str) -> dt.date:
@@ -70,14 +86,23 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD") from None
 
 
+def _project_lock(config, argv: list[str] | None, *, wait_s: float):
+    command = " ".join(["costwatch", *(sys.argv[1:] if argv is None else argv)])
+    return project_lock(config.data_dir, command=command, wait_s=wait_s,
+                        hint=", or pass --wait SECONDS to queue behind it")
+
+
 def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     if args.changed:
         import duckdb
 
-        from pipelines.lib.gateway import stale_days
+        from pipelines.lib.gateway import MANIFEST_NAME, stale_days
+        from pipelines.lib.lake import InputManifest
 
         with duckdb.connect() as scratch:
-            return stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
+            changed = stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
+        ran = {dt.date.fromisoformat(day) for day in InputManifest(config.lake_dir, MANIFEST_NAME).ingested}
+        return _with_downstream_days(changed, ran)
     first, last = (args.date, args.date) if args.date else (args.start, args.end)
     if last < first:
         raise ConfigError(f"--to {last} is before --from {first}; swap them")
@@ -87,6 +112,27 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     if first < config.start_date:
         raise ConfigError(f"{first} is before start_date {config.start_date}; run from start_date or move it")
     return [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def _with_downstream_days(changed: list[dt.date], ran: set[dt.date]) -> list[dt.date]:
+    """The changed days, and every later day already run whose marts read a changed day through
+    a trailing window (anomaly baselines, month-to-date budgets): re-running only the changed
+    day would leave those days' numbers computed from the old data."""
+    downstream: set[dt.date] = set()
+    for day in changed:
+        month_end = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        reach = max(day + dt.timedelta(days=TRAILING_WINDOW_DAYS), month_end)
+        downstream |= {later for later in ran if day < later <= reach}
+    downstream -= set(changed)
+    if changed:
+        print(f"re-running {_day_list(changed)} (inputs changed)"
+              + (f" and {_day_list(downstream)} (their trailing windows read them)" if downstream else ""))
+    return sorted(set(changed) | downstream)
+
+
+def _day_list(days) -> str:
+    days = sorted(days)
+    return str(days[0]) if len(days) == 1 else f"{len(days)} days {days[0]}..{days[-1]}"
 
 
 def _instance(config_path: Path):
@@ -123,15 +169,37 @@ def _run(config_arg: str | None, days: list[dt.date]) -> int:
             )
         status = "ok" if result.success else "FAILED"
         print(f"{day}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
+        _print_undelivered_alerts(result)
         if not result.success:
             failed.append(day)
-            for event in result.all_events:
-                if event.is_step_failure:
-                    print(f"    {event.step_key}: {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
+            step_failures = [event for event in result.all_events if event.is_step_failure]
+            for event in step_failures:
+                print(f"    {event.step_key}: {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
+            if not step_failures:  # the run failed before any step (resources): say why
+                for event in result.all_events:
+                    if event.is_failure and getattr(event.event_specific_data, "error", None) is not None:
+                        print(f"    run: {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
     if failed:
         print(f"{len(failed)} day(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_undelivered_alerts(result) -> None:
+    """A Slack outage is not a failed run (the alerts wait in the outbox), but the person
+    running it should know the alerts did not go out."""
+    materializations = [event for event in result.all_events
+                        if event.is_step_materialization and event.step_key == "alerts_outbox"]
+    if not materializations:
+        return
+    metadata = materializations[-1].event_specific_data.materialization.metadata
+    if metadata["dry_run"].value:
+        return
+    sent, held, failed = (len(metadata[key].value) for key in ("sent", "held", "failed"))
+    if held or failed:
+        reason = metadata["stopped"].value or next(iter(metadata["errors"].value.values()), "")
+        print(f"    alerts: {sent} sent, {held} waiting in alerts_outbox for the next run, {failed} failed"
+              + (f" (Slack: {reason})" if reason else ""), file=sys.stderr)
 
 
 def _root_cause(error) -> str:
@@ -141,16 +209,33 @@ def _root_cause(error) -> str:
     return error.message.strip()
 
 
-def _query(warehouse: Path, sql: str) -> int:
+def _query(config, sql: str) -> int:
+    """Run an analyst's SQL on a read-only connection confined to the lake (see
+    `connect_read_only`). Only SELECT statements (and EXPLAIN of one) run: the read-only
+    warehouse refuses CREATE, INSERT, DROP..., and refusing COPY and EXPORT here keeps a query
+    from writing files into the lake, the one folder the connection may touch."""
     import duckdb
 
+    warehouse = config.warehouse_path
     if not warehouse.exists():
         print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
         return 2
-    from pipelines.lib.sqlmodels import prepare_session
+    from pipelines.lib.sqlmodels import connect_read_only
 
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        prepare_session(conn, read_only=True)
+    try:
+        refused = [kind for kind in _statement_kinds(sql) if kind != "SELECT"]
+    except duckdb.Error as error:
+        print(f"costwatch: {error}", file=sys.stderr)
+        return 1
+    if refused:
+        print(
+            f"costwatch: query is read-only: it runs SELECT statements (and EXPLAIN of one), not {refused[0]}. "
+            "To keep a result, redirect the output to a file; to change the warehouse, run the pipeline "
+            "(costwatch run)",
+            file=sys.stderr,
+        )
+        return 1
+    with connect_read_only(warehouse, config.lake_dir) as conn:
         try:
             relation = conn.sql(sql)
         except duckdb.Error as error:
@@ -159,6 +244,26 @@ def _query(warehouse: Path, sql: str) -> int:
         if relation is not None:
             relation.show(max_rows=200, max_width=200)
     return 0
+
+
+_EXPLAIN = re.compile(r"\A\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
+
+
+def _statement_kinds(sql: str) -> list[str]:
+    """The kind of each statement in `sql` (SELECT, COPY, ...), as DuckDB's parser reads it. An
+    EXPLAIN counts as what it explains, because EXPLAIN ANALYZE runs its statement."""
+    import duckdb
+
+    kinds = []
+    for statement in duckdb.extract_statements(sql):
+        kind = statement.type.name
+        if kind == "EXPLAIN":
+            text = statement.query.strip().rstrip(";")
+            prefix = _EXPLAIN.match(text)
+            explained = duckdb.extract_statements(text[prefix.end():]) if prefix else []
+            kind = explained[0].type.name if len(explained) == 1 else "EXPLAIN"
+        kinds.append(kind)
+    return kinds
 
 
 def _generate(out: Path, start: dt.date, days: int, requests_per_day: int, seed: int) -> int:
@@ -186,7 +291,8 @@ def _demo(args: argparse.Namespace) -> int:
     _generate(inputs, DEMO_START, args.days, args.requests_per_day, args.seed)
     config = load_config(config_path)
     days = [DEMO_START + dt.timedelta(days=offset) for offset in range(args.days)]
-    code = _run(str(config_path), days)
+    with _project_lock(config, None, wait_s=0):
+        code = _run(str(config_path), days)
     print_summary(config, days[0], days[-1])
     print(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
     print(

@@ -10,6 +10,7 @@ from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, Wa
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.slack import SlackSettings, deliver, enqueue, ensure_outbox
 
+SLACK_DELIVERY = "alerts_delivered"
 QUIET_DAYS = 3  # normal days in a row before an anomaly counts as resolved
 DIMENSION_LABEL = {"total": "Total spend", "provider": "Provider", "model": "Model", "feature": "Feature",
                    "user": "User", "gpu_pool_idle": "Idle GPU cost of pool"}
@@ -152,9 +153,13 @@ def build_alerts_asset(config: CostwatchConfig, partitions: dg.PartitionsDefinit
               "fct_invoice_reconciliation", "fct_gpu_utilization_daily"],
         kinds={"duckdb", "slack"},
         pool=WAREHOUSE_POOL,
+        check_specs=[dg.AssetCheckSpec(
+            SLACK_DELIVERY, asset="alerts_outbox",
+            description="every alert due was posted to Slack (dry run: none is due); the ones that were not wait in "
+                        "alerts_outbox and go out with the next run")],
     )
     def alerts_outbox(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource,
-                      warehouse: WarehouseResource) -> dg.MaterializeResult:
+                      warehouse: WarehouseResource):
         """The day's alerts (anomalies and their recoveries, budget thresholds, the daily digest)
         written to `alerts_outbox` under stable ids, then delivered to Slack; without Slack
         credentials they are printed and wait in the outbox (dry run)."""
@@ -172,7 +177,7 @@ def build_alerts_asset(config: CostwatchConfig, partitions: dg.PartitionsDefinit
                 for order, alert in enumerate(alerts)
             )
             report = deliver(conn, settings, now=now)
-        return dg.MaterializeResult(metadata={
+        yield dg.MaterializeResult(metadata={
             "alerts_today": len(alerts),
             "new_in_outbox": new,
             "sent": dg.MetadataValue.json(report.sent),
@@ -182,5 +187,16 @@ def build_alerts_asset(config: CostwatchConfig, partitions: dg.PartitionsDefinit
             "errors": dg.MetadataValue.json(report.errors),
             "stopped": report.stopped or "",
         })
+        # An outage is not a failed run (nothing is lost: the outbox keeps the alerts), but it
+        # must show: a failed WARN check in the UI, and a line in `costwatch run`'s output.
+        undelivered = [] if report.dry_run else [*report.held, *report.failed]
+        yield dg.AssetCheckResult(
+            check_name=SLACK_DELIVERY,
+            passed=not undelivered,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"undelivered": dg.MetadataValue.json(undelivered),
+                      "gave_up": dg.MetadataValue.json(report.failed),
+                      "reason": report.stopped or next(iter(report.errors.values()), "")},
+        )
 
     return alerts_outbox

@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.lib.config import CostwatchConfig, load_config
+from pipelines.lib.lake import RunLock, project_lock
 from pipelines.lib.sqlmodels import prepare_session
 
 
@@ -27,7 +28,26 @@ class CostwatchConfigResource(dg.ConfigurableResource):
 
 class WarehouseResource(DuckDBResource):
     """The analysts' DuckDB file, opened for writing with the project's session settings.
-    Waits (with backoff) while another process holds DuckDB's single-writer lock."""
+
+    A run that uses it holds the project's run lock (`pipelines.lib.lake.project_lock`) from
+    start to end, so two runs never interleave their writes to the lake, the input manifests
+    and the warehouse. A second run waits up to `run_lock_wait_s`, then fails naming the run
+    that holds the lock. (DuckDB's own file lock only guards single connections, and the
+    `warehouse` pool only single steps: neither keeps a run's steps together.)"""
+
+    run_lock_wait_s: float = 0.0
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator:
+        run = context.run_id or "outside a run"
+        with project_lock(Path(self.database).parent, command=f"dagster run {run}", wait_s=self.run_lock_wait_s,
+                          hint=", then re-execute this run") as lock:
+            if context.instance is not None:
+                _fail_runs_of_a_dead_holder(context.instance, lock)
+                if context.run_id:
+                    lock.add_run(context.run_id)
+            with super().yield_for_execution(context) as resource:
+                yield resource
 
     @contextmanager
     def get_connection(self) -> Iterator:
@@ -35,6 +55,30 @@ class WarehouseResource(DuckDBResource):
         with super().get_connection() as conn:
             prepare_session(conn)
             yield conn
+
+
+def _fail_runs_of_a_dead_holder(instance: dg.DagsterInstance, lock: RunLock) -> list[str]:
+    """Mark failed the runs of a lock holder that died mid-run, and free their pool slots.
+
+    A process killed mid-step (SIGKILL, OOM, a closed laptop) never reports its run's end, so
+    the run stays STARTED and keeps its `warehouse` pool slot: every later run would wait for
+    that slot forever (Dagster frees slots only from its daemon's run monitoring, which
+    `costwatch run` does not start). The lock proves the holder is gone: we hold it now.
+    """
+    previous, lock.previous = lock.previous, {}
+    failed = []
+    for run_id in previous.get("runs", []):
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            continue
+        instance.report_run_failed(
+            run,
+            message=f"The process running this run (pid {previous.get('pid', '?')}, `{previous.get('command', '?')}`) "
+            "died before it finished; marked failed by the next run. Re-run its day.",
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        failed.append(run_id)
+    return failed
 
 
 def build_resources(config: CostwatchConfig) -> dict[str, object]:

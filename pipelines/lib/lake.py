@@ -3,15 +3,25 @@
 A partition is `lake/<dataset>/day=YYYY-MM-DD/data.parquet`. It is written beside its final
 name and moved into place with `os.replace`, which is atomic on POSIX: a reader, or a run that
 crashed mid-write, sees the old file or the new one, never half of one. Re-running a day
-replaces its file whole, so re-runs are idempotent.
+replaces its file whole, so re-runs are idempotent. A temp file that a killed writer left
+behind is never read (readers glob `data.parquet` only) and is swept by the next write of its
+partition once it is clearly abandoned.
+
+One run at a time writes a project's data_dir (lake and warehouse): `project_lock` below.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +39,20 @@ def dataset_glob(lake_dir: Path, dataset: str) -> str:
 
 
 def sql_string(value: str | Path) -> str:
-    """A SQL string literal. Only for file paths in DDL, where DuckDB takes no parameters."""
-    return "'" + str(value).replace("'", "''") + "'"
+    """A SQL string literal: the one place a value becomes SQL text.
+
+    Only for the statements DuckDB cannot prepare: a persisted view over lake files (CREATE
+    VIEW takes no parameters, and a view must outlive the statement) and COMMENT ON (its text is
+    a literal in the grammar). Everything else passes values as parameters. In DuckDB's
+    standard strings a quote doubled is the only escape (a backslash is an ordinary character),
+    so the result reads back as `value` whatever it holds; NUL, which no path or comment
+    needs, is refused."""
+    if not isinstance(value, (str, Path)):
+        raise TypeError(f"sql_string: expected a str or Path, got {type(value).__name__}")
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("sql_string: a NUL character cannot be part of a path or comment")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def write_partition(
@@ -51,13 +73,14 @@ def write_file(
 ) -> int:
     """Write the rows of `relation_sql` to one Parquet file, atomically. Returns the row count."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{PARTITION_FILE}.{uuid.uuid4().hex}.tmp")
+    _sweep_abandoned_temp_files(target)
+    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     stage_table = f"_stage_{uuid.uuid4().hex[:12]}"
     try:
-        # A temp table first, because COPY takes no prepared parameters.
+        # A temp table first: the rows are computed once, then both written and counted.
         conn.execute(f"create temp table {stage_table} as {relation_sql}", params or {})
         conn.execute(
-            f"copy {stage_table} to {sql_string(staging)} (format parquet, compression zstd)"
+            f"copy {stage_table} to $target (format parquet, compression zstd)", {"target": str(staging)}
         )
         rows = conn.execute(f"select count(*) from {stage_table}").fetchone()[0]
         _fsync(staging)
@@ -67,6 +90,23 @@ def write_file(
     finally:
         conn.execute(f"drop table if exists {stage_table}")
         staging.unlink(missing_ok=True)
+
+
+# A temp file untouched this long belongs to a writer that died: a live write touches its file
+# every row group, and the rows are computed into a temp table before the file is opened.
+ABANDONED_TEMP_AGE_S = 3600
+
+
+def _sweep_abandoned_temp_files(target: Path) -> None:
+    """Remove temp files of `target` that a killed writer left behind. They are never read as
+    data (every reader globs `data.parquet`), but they would pile up, one per crash."""
+    cutoff = time.time() - ABANDONED_TEMP_AGE_S
+    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except FileNotFoundError:  # another sweep got there first
+            pass
 
 
 def dataset_view_sql(lake_dir: Path, dataset: str) -> str:
@@ -81,6 +121,27 @@ def dataset_view_sql(lake_dir: Path, dataset: str) -> str:
 def file_state(path: Path) -> dict:
     stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class InputUnavailable(RuntimeError):
+    """A configured input file that was listed but cannot be read now: vanished between
+    listing and reading, a dangling symlink (an unmounted share), a folder, no permission."""
+
+
+@contextmanager
+def reading_input(source: str, path: Path, fmt: str) -> Iterator[None]:
+    """Turn an OS error while reading one input file into `InputUnavailable` naming the source,
+    the file and what to do. The day then fails before it writes anything: skipping the file
+    instead would replace the day's partitions with ones that silently lack its records."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise InputUnavailable(
+            f"sources.{source}: cannot read {path} ({fmt}): {reason}. Nothing was written: the lake keeps "
+            "what earlier runs ingested. Restore the file (or, if it is gone for good, remove it from the "
+            "folder the source's path matches) and run the day again."
+        ) from None
 
 
 class InputManifest:
@@ -146,3 +207,122 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+# ---------------------------------------------------------------------------------------------
+# One run at a time
+
+
+RUN_LOCK_FILE = ".costwatch-run.lock"
+
+
+class ProjectBusy(RuntimeError):
+    """Another process holds the project's run lock."""
+
+
+@dataclass
+class RunLock:
+    """The held run lock of a data_dir. `previous` is what the last holder wrote in the lock
+    file: when it names runs, that holder is gone (the lock was free), so runs of it that never
+    finished died with it (see `pipelines.defs.resources`)."""
+
+    path: Path
+    handle: Any
+    holder: dict
+    previous: dict = field(default_factory=dict)
+    depth: int = 0
+
+    def add_run(self, run_id: str) -> None:
+        """Name a Dagster run as this holder's, so whoever takes the lock next can tell it died
+        with this process if it never finished."""
+        self.holder["runs"].append(run_id)
+        _write_holder(self.handle, self.holder)
+
+
+_held: dict[Path, RunLock] = {}
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def project_lock(data_dir: Path, *, command: str, wait_s: float = 0.0, hint: str = "") -> Iterator[RunLock]:
+    """Hold the run lock of `data_dir` (its lake and warehouse) for the duration.
+
+    An OS lock (flock) on `data_dir/.costwatch-run.lock`: the kernel releases it when its holder
+    exits, however it exits (SIGKILL included), so a crashed run never leaves the project locked.
+    Re-entrant within a process: the CLI holds it over a range of days and each day's Dagster run
+    takes it again. Another process's holder waits up to `wait_s` seconds, then gets
+    `ProjectBusy` naming the holder (pid, command, start time) and, with `hint`, what to do.
+    """
+    path = (data_dir / RUN_LOCK_FILE).resolve()
+    with _held_guard:
+        held = _held.get(path)
+        if held is not None:
+            held.depth += 1
+    if held is None:
+        held = _acquire(path, command=command, wait_s=wait_s, hint=hint)
+    try:
+        yield held
+    finally:
+        with _held_guard:
+            held.depth -= 1
+            if held.depth == 0:
+                del _held[path]
+                held.handle.close()  # releases the flock
+
+
+def _acquire(path: Path, *, command: str, wait_s: float, hint: str) -> RunLock:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Kept open for as long as the lock is held (closing it releases the flock); "a+b" never
+    # truncates, so the holder's record stays readable to whoever finds the lock taken.
+    handle = open(path, "a+b")  # noqa: SIM115
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = _read_holder(handle)
+                handle.close()
+                raise ProjectBusy(_busy_message(path, holder, wait_s, hint)) from None
+            time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
+    previous = _read_holder(handle)
+    holder = {
+        "pid": os.getpid(),
+        "command": command,
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "runs": [],
+    }
+    _write_holder(handle, holder)
+    lock = RunLock(path=path, handle=handle, holder=holder, previous=previous, depth=1)
+    with _held_guard:
+        _held[path] = lock
+    return lock
+
+
+def _busy_message(path: Path, holder: dict, wait_s: float, hint: str) -> str:
+    if holder.get("pid"):
+        who = f"another costwatch run (pid {holder['pid']}, `{holder.get('command', '?')}`, started {holder.get('started_at', '?')})"
+    else:
+        who = "another costwatch run"
+    waited = f" after waiting {wait_s:g}s" if wait_s > 0 else ""
+    return (
+        f"{who} holds {path}{waited}: one run at a time writes the lake and the warehouse. "
+        f"Wait for it to finish{hint}."
+    )
+
+
+def _read_holder(handle) -> dict:
+    handle.seek(0)
+    try:
+        record = json.loads(handle.read().decode("utf-8") or "{}")
+    except (UnicodeDecodeError, ValueError):  # a holder caught mid-write of its record
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_holder(handle, holder: dict) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps(holder).encode("utf-8"))
+    handle.flush()
