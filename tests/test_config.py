@@ -72,6 +72,7 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
     config = load_config(tmp_path / "costwatch.yaml")
     assert config.sources["gateway_logs"][0].format == "canonical"
     assert set(config.pools) == {"llama-8b-h100", "qwen-32b-a100"}
+    assert config.privacy.pseudonymise_user_id is False  # documented there, off by default
 
 
 @pytest.mark.parametrize(
@@ -101,6 +102,10 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
         (with_changes(reconciliation={"tolerance_pct": "2%"}), "reconciliation.tolerance_pct: must be a number", "2%"),
         (with_changes(budgets__chat=-5), "budgets.chat: must be >= 0", "-5"),
         (with_changes(alerts__min_impact_usd="fifty"), "alerts.min_impact_usd: must be a number", "fifty"),
+        (with_changes(privacy={"pseudonymise_user_id": "yes"}), "privacy.pseudonymise_user_id: must be true or false",
+         "'yes'"),
+        (with_changes(privacy={"pseudonymize_user_id": True}), "privacy.pseudonymize_user_id: unknown key",
+         "pseudonymise_user_id"),
         ("data_dir: [unclosed", "not valid YAML", "fix the syntax"),
     ],
 )

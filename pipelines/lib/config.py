@@ -10,6 +10,7 @@ import datetime as dt
 import glob
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ import yaml
 
 CONFIG_ENV = "COSTWATCH_CONFIG"
 DEFAULT_CONFIG = "costwatch.yaml"
+# The pseudonymisation key (privacy.pseudonymise_user_id) comes from here, never from the file.
+PSEUDONYM_KEY_ENV = "COSTWATCH_PSEUDONYM_KEY"
+PSEUDONYM_KEY_MIN_BYTES = 16
 
 # Formats each source accepts. A source or format missing here is refused at load time rather
 # than ignored, so a config never silently reads nothing.
@@ -104,6 +108,14 @@ class ReconciliationSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    # Analyst-facing marts carry `u_` + HMAC-SHA256(key, user_id) instead of the user id; the key
+    # is read from COSTWATCH_PSEUDONYM_KEY when models run (see `pseudonym_key`), so the file and
+    # the config object never hold it, and readers (`costwatch query`) do not need it.
+    pseudonymise_user_id: bool = False
+
+
+@dataclass(frozen=True)
 class CostwatchConfig:
     path: Path  # the YAML file itself; relative paths inside resolve against its folder
     data_dir: Path
@@ -118,6 +130,7 @@ class CostwatchConfig:
     reconciliation: ReconciliationSettings = ReconciliationSettings()
     currency_rates: dict[str, float] = field(default_factory=dict)  # USD per unit of each currency
     gpu: GpuSettings = GpuSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @property
     def lake_dir(self) -> Path:
@@ -138,6 +151,25 @@ class CostwatchConfig:
             for match in sorted(glob.glob(str(self.resolve(spec.path)), recursive=True)):
                 found.setdefault(Path(match).resolve(), spec.format)
         return sorted(found.items())
+
+
+def pseudonym_key(config: CostwatchConfig, environ: Mapping[str, str] = os.environ) -> bytes | None:
+    """The key user ids are pseudonymised with, or None when the config does not ask for it.
+
+    Read at use, not at load: analysts who only query the warehouse never need the secret."""
+    if not config.privacy.pseudonymise_user_id:
+        return None
+    key = (environ.get(PSEUDONYM_KEY_ENV) or "").encode("utf-8")
+    if len(key) < PSEUDONYM_KEY_MIN_BYTES:
+        # The value is the secret, so the message gives its state, not the value.
+        state = "is not set" if not key else f"is shorter than {PSEUDONYM_KEY_MIN_BYTES} bytes"
+        raise ConfigError(
+            f"privacy.pseudonymise_user_id: true, but {PSEUDONYM_KEY_ENV} {state}; set it in the environment "
+            f"to a random secret of at least {PSEUDONYM_KEY_MIN_BYTES} bytes (e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`) and keep it: another key gives "
+            "every user another pseudonym. Or set privacy.pseudonymise_user_id: false"
+        )
+    return key
 
 
 def config_path_from_env(explicit: str | Path | None = None) -> Path:
@@ -161,18 +193,78 @@ def load_config(path: str | Path | None = None) -> CostwatchConfig:
 
 _TOP_KEYS = {
     "data_dir", "start_date", "sources", "prices", "pools", "budgets", "alerts", "checks",
-    "reconciliation", "currency_rates", "gpu",
+    "reconciliation", "currency_rates", "gpu", "privacy",
 }
+
+# Keys that name a secret. costwatch.yaml is committed and copied around, so a secret in it is
+# refused (whatever its value) with the environment variable to use instead. The key's last
+# `_` words decide: `slack_token`, `api_key`, `webhook_url` are secrets. Price fields
+# (`input_cost_per_token` ends in `token` too) and the names users give features, pools,
+# models and currencies are not settings and are not checked.
+_SECRET_KEY = re.compile(
+    r"(?:^|_)(?:token|secret|password|passwd|api_?key|access_key|private_key|credentials?|"
+    r"webhook(?:_url)?|pseudonym_key|hmac_key)$"
+)
+# Values that are Slack secrets whatever key holds them: tokens and Incoming Webhook URLs.
+_SECRET_VALUE = re.compile(r"^\s*(?:xox[abposre]-|xapp-|https://hooks\.slack\.com/)", re.IGNORECASE)
+# Mappings whose keys are names the user chose (a feature, pool, model, currency), not settings.
+_NAMED_MAPS = {("budgets",), ("pools",), ("prices", "overrides"), ("currency_rates",)}
+
+
+def _reject_secrets(value: Any, path: tuple[str, ...] = ()) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            name = str(key)
+            if path not in _NAMED_MAPS and name not in PRICE_FIELDS and _SECRET_KEY.search(name.lower()):
+                raise ConfigError(
+                    f"{'.'.join((*path, name))}: looks like a secret, and costwatch.yaml must hold none "
+                    f"(it is committed and shared); remove it and set {_secret_env(name)} in the environment instead"
+                )
+            _reject_secrets(child, (*path, name))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            _reject_secrets(child, (*path[:-1], f"{path[-1]}[{index}]") if path else (f"[{index}]",))
+    elif isinstance(value, str) and _SECRET_VALUE.match(value):
+        # The value is the secret: the message names where it is, never what it is.
+        raise ConfigError(
+            f"{'.'.join(path)}: holds a Slack token or webhook URL (value not shown), and costwatch.yaml "
+            "must hold no secrets; remove it and set SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL in the environment instead"
+        )
+
+
+def _secret_env(key: str) -> str:
+    key = key.lower()
+    if "webhook" in key:
+        return "SLACK_WEBHOOK_URL"
+    if "pseudonym" in key or "hmac" in key:
+        return PSEUDONYM_KEY_ENV
+    if "token" in key:
+        return "SLACK_BOT_TOKEN (with alerts.slack_channel)"
+    return "the environment variable the README names for it (SLACK_BOT_TOKEN, SLACK_WEBHOOK_URL, COSTWATCH_PSEUDONYM_KEY)"
+
+
+# Characters a data_dir path may not hold. DuckDB reads the lake through glob patterns
+# (`lake/<dataset>/day=*/data.parquet`), where * ? [ ] { } would match other folders, and with
+# hive partitioning, which turns every `key=value` folder of the path into a column.
+_DATA_DIR_FORBIDDEN = re.compile(r"[*?\[\]{}=\x00]")
 
 
 def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
+    _reject_secrets(raw)
     _reject_unknown(raw, _TOP_KEYS, "")
     base = config_path.parent
     if "start_date" not in raw:
         raise ConfigError("start_date: missing; add the first daily partition, e.g. start_date: 2026-10-01")
     start_date = _date(raw["start_date"], "start_date")
     data_dir = Path(os.path.expanduser(str(raw.get("data_dir", "data"))))
-    data_dir = data_dir if data_dir.is_absolute() else base / data_dir
+    data_dir = (data_dir if data_dir.is_absolute() else base / data_dir).resolve()
+    forbidden = _DATA_DIR_FORBIDDEN.search(str(data_dir))
+    if forbidden:
+        raise ConfigError(
+            f"data_dir: {str(data_dir)!r} contains {forbidden.group()!r}, which DuckDB reads as part of a glob "
+            "pattern or as a hive partition (key=value) when it scans the lake; choose a folder whose "
+            "full path has none of * ? [ ] { } ="
+        )
 
     sources = _parse_sources(raw.get("sources"), base)
     versions, overrides = _parse_prices(raw.get("prices"), base, start_date)
@@ -214,9 +306,14 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
         if not re.fullmatch(r"[A-Z]{3}", str(code)):
             raise ConfigError(f"currency_rates.{code}: not an ISO 4217 code; write it as three capitals, e.g. EUR")
         currency_rates[str(code)] = _number(rate, f"currency_rates.{code}", minimum=0)
+    privacy_raw = _mapping(raw.get("privacy", {}), "privacy")
+    _reject_unknown(privacy_raw, set(PrivacySettings.__dataclass_fields__), "privacy.")
+    pseudonymise = privacy_raw.get("pseudonymise_user_id", False)
+    if not isinstance(pseudonymise, bool):
+        raise ConfigError(f"privacy.pseudonymise_user_id: must be true or false, got {pseudonymise!r}")
     return CostwatchConfig(
         path=config_path,
-        data_dir=data_dir.resolve(),
+        data_dir=data_dir,
         start_date=start_date,
         sources=sources,
         price_versions=versions,
@@ -228,6 +325,7 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
         reconciliation=reconciliation,
         currency_rates=currency_rates,
         gpu=gpu,
+        privacy=PrivacySettings(pseudonymise_user_id=pseudonymise),
     )
 
 

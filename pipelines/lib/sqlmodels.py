@@ -16,7 +16,11 @@ Materializations:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +30,7 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
+from pipelines.lib.config import CostwatchConfig, pseudonym_key
 from pipelines.lib.lake import PARTITION_FILE, dataset_view_sql, sql_string, write_partition
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -137,8 +142,61 @@ def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False)
     conn.execute("set disabled_optimizers = 'window_self_join'")
     if read_only:
         return
+    # Persisted (no TEMP): analysts' read-only sessions call them. They hold code only; a secret
+    # such as the pseudonym key reaches SQL as a parameter of the statement that uses it.
     for macro in sorted(MACROS_DIR.glob("*.sql")):
         conn.execute(macro.read_text(encoding="utf-8"))
+
+
+@contextmanager
+def connect_read_only(warehouse: Path, lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An analyst's connection: the warehouse attached read-only, files readable in the lake only.
+
+    - `read_only`: no statement can change the warehouse.
+    - File access is limited to `lake_dir` (its views read Parquet there), so a query cannot read
+      other files, write them with `COPY ... TO` or `EXPORT`, attach databases or load extensions.
+      DuckDB lets an allowed folder be written too: `costwatch query` also refuses statements
+      other than SELECT, so nothing writes into the lake.
+    - `lock_configuration`: a query cannot lift those limits with SET.
+    The settings apply to the whole database instance, so the warehouse is attached to a private
+    in-memory instance rather than opened directly: other readers in the process keep theirs.
+    """
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.execute("attach $path as warehouse (read_only)", {"path": str(warehouse)})
+        conn.execute("use warehouse")
+        prepare_session(conn, read_only=True)
+        conn.execute("set allowed_directories = $folders", {"folders": [str(lake_dir.resolve()) + os.sep]})
+        conn.execute("set enable_external_access = false")
+        conn.execute("set lock_configuration = true")
+        yield conn
+    finally:
+        conn.close()
+
+
+# Pseudonyms are `u_` + the first 24 hex digits (96 bits) of HMAC-SHA256(key, user id as UTF-8),
+# computed in sql/marts/fct_requests.sql: unique in practice (a collision among a million users
+# has odds near 1e-17) and short enough to read in a table.
+_SHA256_BLOCK_BYTES = 64
+
+
+def pseudonym_parameters(config: CostwatchConfig, environ: Mapping[str, str] = os.environ) -> dict[str, object]:
+    """`$pseudonymise_user_id` and the HMAC key pads SQL models take as parameters.
+
+    HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)), K' the key padded to the block size
+    (hashed first when longer). The pads are computed here so DuckDB, which has sha256 but no
+    hmac, finishes the hash in SQL (the `hmac_sha256` macro) without the key in any SQL text.
+    Off: both pads are NULL and the models keep the user id.
+    """
+    key = pseudonym_key(config, environ)
+    if key is None:
+        return {"pseudonymise_user_id": False, "user_key_inner_pad": None, "user_key_outer_pad": None}
+    block = (hashlib.sha256(key).digest() if len(key) > _SHA256_BLOCK_BYTES else key).ljust(_SHA256_BLOCK_BYTES, b"\0")
+    return {
+        "pseudonymise_user_id": True,
+        "user_key_inner_pad": bytes(byte ^ 0x36 for byte in block),
+        "user_key_outer_pad": bytes(byte ^ 0x5C for byte in block),
+    }
 
 
 def run_model(

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
-
 from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.sqlmodels import prepare_session
+from pipelines.lib.sqlmodels import connect_read_only
 
 SECTIONS = {
     "Spend per feature": """
@@ -110,8 +108,8 @@ SECTIONS = {
 
 
 def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> None:
-    with duckdb.connect(str(config.warehouse_path), read_only=True) as conn:
-        prepare_session(conn, read_only=True)
+    # The analysts' connection: read-only, files readable in the lake only.
+    with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
         total = conn.execute(
             "select sum(cost_usd)::decimal(18, 2), sum(requests) from fct_spend_by_feature_daily "
             "where day between $first and $last",

@@ -2,7 +2,19 @@
 materialized: daily_parquet
 */
 with requests as (
-    select * from stg_gateway_requests where day = $day
+    -- With privacy.pseudonymise_user_id, user ids become `u_` + 24 hex digits of their keyed hash
+    -- here, the one step every mart's user_id comes through. The key's pads are parameters, so
+    -- neither this file, the warehouse nor the Parquet partition ever holds the key. 'anonymous'
+    -- (no user logged) stays readable: it names no one.
+    select
+        * replace (
+            case when $pseudonymise_user_id and user_id <> 'anonymous'
+                then 'u_' || left(hmac_sha256($user_key_inner_pad, $user_key_outer_pad, user_id), 24)
+                else user_id
+            end as user_id
+        )
+    from stg_gateway_requests
+    where day = $day
 ),
 
 day_prices as (

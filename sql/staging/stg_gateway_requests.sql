@@ -1,5 +1,7 @@
 /* Gateway requests from every log format, defaults applied; one row per request (deduplicated at ingest).
 materialized: view
+columns:
+  user_id: End user as logged ('anonymous' when the log has none); never pseudonymised here (a view takes no key), fct_requests and the marts after it are.
 */
 select
     request_id,
