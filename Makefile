@@ -17,14 +17,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/costwatch demo
 
+# Two workers, one per core; a module's tests stay on one worker (its module-scoped fixtures).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ui: $(STAMP)
 	$(BIN)/dagster dev -m pipelines.definitions --host 127.0.0.1 --port 3000
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_gx.py
 
 clean:
 	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/.telemetry dagster_home/logs

@@ -80,6 +80,12 @@ def test_the_other_day_is_validated_on_its_own(warehouse):
     assert not results["cached_within_input"].passed
 
 
+def test_a_day_without_rows_passes_every_gate_without_calling_gx(warehouse):
+    with duckdb.connect(str(warehouse)) as conn:
+        results = validate(conn, SUITE, None, DAY + dt.timedelta(days=1))
+    assert [(r.passed, r.rows_validated, r.unexpected_rows, r.expectations) for r in results] == [(True, 0, 0, [])] * 3
+
+
 def test_gates_run_while_the_run_holds_the_file_open(warehouse):
     """GX gets the run's own connection: duckdb_engine opening the same file with its own
     configuration is refused by DuckDB while a writer holds it."""
