@@ -71,6 +71,16 @@ WRONG = [{"a": 1}, [1], True, 12.5, "twelve", None]
 
 
 @st.composite
+def csv_bytes(draw, lines: list[str]) -> bytes:
+    """CSV lines as a file: LF or CRLF, a final newline or not, \x01 markers turned into bytes
+    that are not UTF-8, maybe a BOM."""
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    data = (newline.join(lines) + (newline if draw(st.booleans()) else "")).encode()
+    data = data.replace(b"\x01", draw(st.sampled_from(INVALID_UTF8)))
+    return BOM + data if draw(st.booleans()) else data
+
+
+@st.composite
 def openai_cost_results(draw):
     """(result, expectation): expectation is ('kept', usd) | ('bad',) | ('needs_rate',)."""
     amount = draw(cents)
@@ -294,11 +304,7 @@ def invoice_files(draw, index: int) -> ExportFile:
         cut_row = csv_line(["inv-cut", "openai", "2026-11-01", "2026-11-30", "x", "", "1.00", "USD"])
         lines.append(cut_row[:len(cut_row) - draw(st.integers(1, 3))])
         expected.records += 1
-    newline = draw(st.sampled_from(["\n", "\r\n"]))
-    data = (newline.join(lines) + (newline if draw(st.booleans()) else "")).encode()
-    data = data.replace(b"\x01", draw(st.sampled_from(INVALID_UTF8)))
-    if draw(st.booleans()):
-        data = BOM + data
+    data = draw(csv_bytes(lines))
     return ExportFile(f"invoice_{index}.csv", "invoice_csv", data, expected)
 
 
@@ -409,11 +415,7 @@ def focus_files(draw, index: int) -> ExportFile:
                             "1", "Hours", "1.0", "1.0", "AWS", "i-cut", "NULL", '{"costwatch-pool": "p"}'])
         lines.append(cut_row[:len(cut_row) - draw(st.integers(2, 20))])
         expected.records += 1
-    newline = draw(st.sampled_from(["\n", "\r\n"]))
-    data = (newline.join(lines) + (newline if draw(st.booleans()) else "")).encode()
-    data = data.replace(b"\x01", draw(st.sampled_from(INVALID_UTF8)))
-    if draw(st.booleans()):
-        data = BOM + data
+    data = draw(csv_bytes(lines))
     return ExportFile(f"focus_{index}.csv", "focus", data, expected)
 
 
