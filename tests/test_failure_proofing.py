@@ -44,6 +44,8 @@ from pipelines.lib.lake import (
 )
 from pipelines.lib.sqlmodels import load_models, prepare_session
 
+pytestmark = pytest.mark.slow  # real subprocesses and ~17 day-runs; part of `make test` all the same
+
 COSTWATCH = Path(sys.executable).with_name("costwatch")
 D1, D2, D3 = "2026-10-05", "2026-10-06", "2026-10-07"
 PRICES = json.loads(CATALOG.read_text(encoding="utf-8"))

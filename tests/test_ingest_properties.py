@@ -27,10 +27,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.lib import gateway
+
+pytestmark = pytest.mark.slow  # hypothesis searches; part of `make test` all the same
 
 UTC = dt.timezone.utc
 DAYS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
