@@ -15,8 +15,6 @@ resulting warehouse, the same run measures:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import resource
 import shutil
 import sys
 import tempfile

@@ -13,8 +13,7 @@ import dagster as dg
 import duckdb
 import great_expectations.expectations as gxe
 
-from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.quality import DAY_VARIABLE, Gate, Suite, rows_of_day
+from pipelines.lib.quality import DAY_VARIABLE, Gate, Suite, non_negative, rows_of_day, token_rules, unique_keys
 
 SUITES: dict[str, list[Suite]] = {}
 METADATA: dict[str, Callable[[duckdb.DuckDBPyConnection, dt.date | None], dict]] = {}
@@ -32,16 +31,11 @@ def metadata(model: str):
     return register
 
 
-def non_negative(*columns: str) -> Callable[[CostwatchConfig], list]:
-    return lambda config: [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in columns]
-
-
 # --- spend --------------------------------------------------------------------------------------
 
 # Not prompt_cache_savings_usd: a cache write is billed above the input price (Anthropic: 1.25x),
 # so a request that only writes the cache saves a negative amount.
 REQUEST_MONEY = ("cost_usd", "list_cost_usd", "gateway_cache_avoided_usd")
-REQUEST_TOKENS = ("input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
 
 
 def _unpriced_models(cursor, config) -> dict:
@@ -55,14 +49,11 @@ def _unpriced_models(cursor, config) -> dict:
 suite(
     "fct_requests", rows_of_day("fct_requests"), ("request_id", "model"),
     Gate("request_ids_unique", "one row per request_id in the day's priced requests (a repeat is money counted twice)",
-         lambda config: [gxe.ExpectColumnValuesToNotBeNull(column="request_id"),
-                         gxe.ExpectColumnValuesToBeUnique(column="request_id")], blocking=True),
+         unique_keys("request_id"), blocking=True),
     Gate("money_non_negative", "cost, list cost and gateway-cache avoided cost per request are >= 0 USD",
          non_negative(*REQUEST_MONEY), blocking=True),
     Gate("cached_within_input", "tokens >= 0, and cache reads and writes are part of input_tokens (never above it)",
-         lambda config: [*non_negative(*REQUEST_TOKENS)(config),
-                         *(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
-                           for cached in ("cached_input_tokens", "cache_creation_input_tokens"))], blocking=True),
+         token_rules, blocking=True),
     # Not blocking: an unpriced model's calls carry no cost (never a made-up one); a person adds the price.
     Gate("unpriced_share", "share of API calls whose model has no price stays under checks.max_unpriced_share",
          lambda config: [gxe.ExpectColumnValuesToBeInSet(

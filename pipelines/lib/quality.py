@@ -30,6 +30,7 @@ from typing import Any, Literal
 import duckdb
 import duckdb_engine
 import great_expectations as gx
+import great_expectations.expectations as gxe
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
@@ -80,6 +81,27 @@ class Suite:
     sql: str  # the rows to validate; fixed text, a day picked by getvariable('costwatch_day')
     keys: tuple[str, ...]  # columns that identify a failing row in the sample
     gates: tuple[Gate, ...] = field(default_factory=tuple)
+
+
+def non_negative(*columns: str) -> Callable[[Any], list]:
+    return lambda config: [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in columns]
+
+
+def unique_keys(column: str) -> Callable[[Any], list]:
+    return lambda config: [gxe.ExpectColumnValuesToNotBeNull(column=column), gxe.ExpectColumnValuesToBeUnique(column=column)]
+
+
+# The canonical token semantics, wherever tokens are stored (gateway records, provider usage,
+# priced requests): counts >= 0, and input_tokens includes cache reads and cache writes.
+TOKEN_COLUMNS = ("input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
+
+
+def token_rules(config: Any) -> list:
+    return [
+        *non_negative(*TOKEN_COLUMNS)(config),
+        *(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
+          for cached in ("cached_input_tokens", "cache_creation_input_tokens")),
+    ]
 
 
 def rows_of_day(relation: str) -> str:

@@ -2,13 +2,12 @@
 
 import dagster as dg
 import duckdb
-import great_expectations.expectations as gxe
 
 from pipelines.defs.quality import gate_specs, run_gates
 from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.gateway import ingest_day
-from pipelines.lib.quality import Gate, Suite, rows_of_day
+from pipelines.lib.quality import Gate, Suite, rows_of_day, token_rules, unique_keys
 from pipelines.lib.sqlmodels import publish_lake_views
 
 QUARANTINE_SHARE = "quarantine_share"
@@ -25,17 +24,13 @@ LAKE_DATASETS = {
 }
 
 
-TOKENS = ("input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
 # The lake's day as written, checked by Great Expectations inside DuckDB: what ingest promises
 # of every kept record (a reader bug or a hand-edited partition breaks it; pricing would not).
 GATES = [Suite(rows_of_day("gateway_requests"), ("request_id", "source_file", "line_no"), (
     Gate("request_ids_unique", "one row per request_id in the day's partition (first delivery kept)",
-         lambda config: [gxe.ExpectColumnValuesToNotBeNull(column="request_id"),
-                         gxe.ExpectColumnValuesToBeUnique(column="request_id")], blocking=True),
+         unique_keys("request_id"), blocking=True),
     Gate("cached_within_input", "token counts >= 0; cache reads and writes are part of input_tokens",
-         lambda config: [*(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in TOKENS),
-                         *(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
-                           for cached in ("cached_input_tokens", "cache_creation_input_tokens"))], blocking=True),
+         token_rules, blocking=True),
 ))]
 
 

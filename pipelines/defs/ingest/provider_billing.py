@@ -10,7 +10,7 @@ from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, Wa
 from pipelines.lib.config import CostwatchConfig
 from pipelines.lib.lake import PARTITION_FILE, write_file, write_partition
 from pipelines.lib.provider_billing import CurrencyError, read_exports, tables
-from pipelines.lib.quality import DAY_VARIABLE, Gate, Suite, rows_of_day
+from pipelines.lib.quality import DAY_VARIABLE, Gate, Suite, rows_of_day, token_rules
 from pipelines.lib.sqlmodels import publish_lake_views
 
 # Daily lake datasets: (table from the readers, what it is, the column that puts a row on a day).
@@ -28,7 +28,6 @@ QUARANTINE = "provider_quarantine"
 EXPORT_QUARANTINE = "export_records_quarantined"
 QUARANTINE_DESCRIPTION = "Provider export records that could not be used, with the reason; all files, rewritten each run."
 
-USAGE_TOKENS = ("input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
 # The day's billed lines and provider token counts as written to the lake, checked by Great
 # Expectations inside DuckDB. Exports write currencies in either case ('usd', 'USD').
 GATES = [
@@ -47,9 +46,7 @@ GATES = [
     )),
     Suite(rows_of_day("provider_usage_lines"), ("source_file", "record_ref"), (
         Gate("usage_tokens_valid", "provider token counts >= 0; cache reads and writes are part of input_tokens",
-             lambda config: [*(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in USAGE_TOKENS),
-                             *(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
-                               for cached in ("cached_input_tokens", "cache_creation_input_tokens"))], blocking=True),
+             token_rules, blocking=True),
     )),
 ]
 
