@@ -187,19 +187,18 @@ def _run(config_arg: str | None, days: list[dt.date]) -> int:
 
 def _print_undelivered_alerts(result) -> None:
     """A Slack outage is not a failed run (the alerts wait in the outbox), but the person
-    running it should know the alerts did not go out."""
-    materializations = [event for event in result.all_events
-                        if event.is_step_materialization and event.step_key == "alerts_outbox"]
-    if not materializations:
-        return
-    metadata = materializations[-1].event_specific_data.materialization.metadata
-    if metadata["dry_run"].value:
-        return
-    sent, held, failed = (len(metadata[key].value) for key in ("sent", "held", "failed"))
-    if held or failed:
-        reason = metadata["stopped"].value or next(iter(metadata["errors"].value.values()), "")
-        print(f"    alerts: {sent} sent, {held} waiting in alerts_outbox for the next run, {failed} failed"
-              + (f" (Slack: {reason})" if reason else ""), file=sys.stderr)
+    running it should know the alerts did not go out: the `alerts_delivered` check says so."""
+    from pipelines.defs.alerts import SLACK_DELIVERY
+
+    for check in result.get_asset_check_evaluations():
+        if check.check_name != SLACK_DELIVERY or check.passed:
+            continue
+        metadata = check.metadata
+        failed = len(metadata["gave_up"].value)
+        held = len(metadata["undelivered"].value) - failed
+        reason = metadata["reason"].value
+        print(f"    alerts: {metadata['sent'].value} sent, {held} waiting in alerts_outbox for the next run, "
+              f"{failed} failed" + (f" (Slack: {reason})" if reason else ""), file=sys.stderr)
 
 
 def _root_cause(error) -> str:

@@ -194,8 +194,9 @@ def build_alerts_asset(config: CostwatchConfig, partitions: dg.PartitionsDefinit
             check_name=SLACK_DELIVERY,
             passed=not undelivered,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"undelivered": dg.MetadataValue.json(undelivered),
-                      "gave_up": dg.MetadataValue.json(report.failed),
+            metadata={"sent": len(report.sent),
+                      "undelivered": dg.MetadataValue.json(undelivered),
+                      "gave_up": dg.MetadataValue.json([] if report.dry_run else report.failed),
                       "reason": report.stopped or next(iter(report.errors.values()), "")},
         )
 

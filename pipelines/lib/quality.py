@@ -40,6 +40,8 @@ from great_expectations.datasource.fluent import SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from sqlalchemy.pool import StaticPool
 
+from pipelines.lib.sqlmodels import prepare_session
+
 DAY_VARIABLE = "costwatch_day"
 SAMPLE_ROWS = 10
 
@@ -129,8 +131,6 @@ class GateResult:
 @contextmanager
 def _gx_connection(conn: duckdb.DuckDBPyConnection, day: dt.date | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A second connection to the run's database with the day variable set, closed afterwards."""
-    from pipelines.lib.sqlmodels import prepare_session
-
     cursor = conn.cursor()
     try:
         prepare_session(cursor, read_only=True)
