@@ -46,9 +46,9 @@ def main() -> None:
     try:
         config_path, _ = run_one_day(root, args.requests)
         from pipelines.defs.model_checks import SUITES
-        from pipelines.lib.config import load_config
-        from pipelines.lib.quality import validate
-        from pipelines.lib.sqlmodels import prepare_session
+        from pipelines.resources.config import load_config
+        from pipelines.quality.engine import validate
+        from pipelines.models.engine import prepare_session
 
         config = load_config(config_path)
         with duckdb.connect(str(config.warehouse_path)) as conn:

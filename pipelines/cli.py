@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.lib.config import ConfigError, config_path_from_env, load_config
-from pipelines.lib.lake import InputUnavailable, ProjectBusy, project_lock
+from pipelines.resources.config import ConfigError, config_path_from_env, load_config
+from pipelines.lake.manifest import InputUnavailable
+from pipelines.lake.lock import ProjectBusy, project_lock
 
 DEMO_START = dt.date(2026, 10, 1)
 DEMO_DAYS = 45
@@ -96,8 +97,8 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     if args.changed:
         import duckdb
 
-        from pipelines.lib.gateway import MANIFEST_NAME, stale_days
-        from pipelines.lib.lake import InputManifest
+        from pipelines.sources.gateway.ingest import MANIFEST_NAME, stale_days
+        from pipelines.lake.manifest import InputManifest
 
         with duckdb.connect() as scratch:
             changed = stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
@@ -219,7 +220,7 @@ def _query(config, sql: str) -> int:
     if not warehouse.exists():
         print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
         return 2
-    from pipelines.lib.sqlmodels import connect_read_only
+    from pipelines.models.engine import connect_read_only
 
     try:
         refused = [kind for kind in _statement_kinds(sql) if kind != "SELECT"]
@@ -266,7 +267,7 @@ def _statement_kinds(sql: str) -> list[str]:
 
 
 def _generate(out: Path, start: dt.date, days: int, requests_per_day: int, seed: int) -> int:
-    from pipelines.lib.generate import generate
+    from pipelines.demo.generate import generate
 
     started = time.perf_counter()
     manifest = generate(out, start_date=start, days=days, requests_per_day=requests_per_day, seed=seed)
@@ -282,7 +283,7 @@ def _generate(out: Path, start: dt.date, days: int, requests_per_day: int, seed:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pipelines.lib.summary import print_summary
+    from pipelines.report.summary import print_summary
 
     config_path = config_path_from_env(args.config)
     started = time.perf_counter()

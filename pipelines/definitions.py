@@ -13,11 +13,11 @@ import dagster as dg
 from pipelines.defs.alerts import build_alerts_asset
 from pipelines.defs.ingest import gateway_logs, gpu, provider_billing
 from pipelines.defs.models import build_model_assets
-from pipelines.defs.pools import budget_settings, pool_settings
-from pipelines.defs.prices import price_catalog
-from pipelines.defs.resources import build_resources, daily_partitions
+from pipelines.defs.settings.pools import budget_settings, pool_settings
+from pipelines.defs.settings.prices import price_catalog
+from pipelines.resources.warehouse import build_resources, daily_partitions
 from pipelines.defs.schedules import build_daily_job, build_daily_schedule
-from pipelines.lib.config import load_config
+from pipelines.resources.config import load_config
 
 
 def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:

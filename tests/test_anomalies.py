@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.lib.sqlmodels import load_models, run_model
+from pipelines.models.engine import load_models, run_model
 
 SETTINGS = {"min_impact_usd": 50.0, "min_impact_pct": 0.2}
 DAY = dt.date(2026, 10, 29)  # a Thursday; the 28 days before it hold 20 weekdays and 8 weekend days

@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.lib import gpu
-from pipelines.lib.provider_billing import CurrencyError, read_exports, tables
+from pipelines.sources.gpu import readers as gpu
+from pipelines.sources.billing.exports import CurrencyError, read_exports, tables
 
 UTC = dt.timezone.utc
 DAY = dt.date(2026, 11, 20)

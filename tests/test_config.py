@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import CATALOG, REPO
-from pipelines.lib.config import ConfigError, load_config
+from pipelines.resources.config import ConfigError, load_config
 
 VALID = {
     "data_dir": "data",

@@ -9,7 +9,7 @@ import pytest
 from conftest import request
 from pipelines.defs.schedules import DAILY_JOB
 from pipelines.definitions import build_definitions
-from pipelines.lib.sqlmodels import SQL_DIR, load_models, tables_read
+from pipelines.models.engine import SQL_DIR, load_models, tables_read
 
 # The whole dependency map, written out: a new read in any SQL file must be added here on purpose.
 EXPECTED_DEPS = {

@@ -12,7 +12,7 @@ import yaml
 
 from conftest import CATALOG
 from pipelines.cli import main as costwatch
-from pipelines.lib.generate import generate
+from pipelines.demo.generate import generate
 
 pytestmark = pytest.mark.slow
 
@@ -301,8 +301,8 @@ def test_alerts_are_queued_once_and_a_rerun_sends_nothing_new(demo):
 
 
 def test_the_summary_prints_every_section_from_the_read_only_warehouse(demo, demo_config, capsys):
-    from pipelines.lib.config import load_config
-    from pipelines.lib.summary import SECTIONS, print_summary
+    from pipelines.resources.config import load_config
+    from pipelines.report.summary import SECTIONS, print_summary
 
     _, conn = demo
     print_summary(load_config(demo_config), START, START + dt.timedelta(days=DAYS - 1))

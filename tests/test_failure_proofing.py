@@ -36,13 +36,9 @@ from slack_server import SlackTestServer
 from pipelines import cli
 from pipelines.definitions import build_definitions
 from pipelines.defs.schedules import DAILY_JOB
-from pipelines.lib.lake import (
-    RUN_LOCK_FILE,
-    dataset_view_sql,
-    partition_file,
-    write_partition,
-)
-from pipelines.lib.sqlmodels import load_models, prepare_session
+from pipelines.lake.lock import RUN_LOCK_FILE
+from pipelines.lake.partitions import dataset_view_sql, partition_file, write_partition
+from pipelines.models.engine import load_models, prepare_session
 
 pytestmark = pytest.mark.slow  # real subprocesses and ~17 day-runs; part of `make test` all the same
 
@@ -168,7 +164,7 @@ WRITER = """
 import datetime as dt, sys
 from pathlib import Path
 import duckdb
-from pipelines.lib.lake import write_partition
+from pipelines.lake.partitions import write_partition
 with duckdb.connect() as conn:
     conn.execute("set threads = 1")
     write_partition(conn, "select range as id, md5(range::varchar) as label from range({rows})",

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, request
-from pipelines.lib import gateway
+from pipelines.sources.gateway import ingest as gateway
 
 FIXTURES = REPO / "fixtures" / "gateway"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_generated_records
-from pipelines.lib.generate import build_day_frame, generate, plan_generation
+from pipelines.demo.generate import build_day_frame, generate, plan_generation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CATALOG = json.loads((REPO_ROOT / "fixtures" / "prices" / "model_prices.json").read_text())

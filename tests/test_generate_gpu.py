@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, read_generated_records
-from pipelines.lib.generate import build_day_frame, generate, plan_generation
+from pipelines.demo.generate import build_day_frame, generate, plan_generation
 
 START = dt.date(2026, 10, 1)
 DAYS = 35

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, request
-from pipelines.lib import gpu
+from pipelines.sources.gpu import readers as gpu
 
 FOCUS_SAMPLE = REPO / "fixtures" / "focus" / "focus_sample.csv"
 BATCHING_CURVE = REPO / "fixtures" / "gpu" / "h200_batching_curve.csv"

@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.lib import gateway
+from pipelines.sources.gateway import ingest as gateway
 
 pytestmark = pytest.mark.slow  # hypothesis searches; part of `make test` all the same
 

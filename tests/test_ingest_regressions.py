@@ -13,8 +13,9 @@ import duckdb
 import pytest
 
 from conftest import REPO, request
-from pipelines.lib import gateway, gpu
-from pipelines.lib.provider_billing import read_exports, tables
+from pipelines.sources.gateway import ingest as gateway
+from pipelines.sources.gpu import readers as gpu
+from pipelines.sources.billing.exports import read_exports, tables
 
 DAY = "2026-11-20"
 FOCUS_SAMPLE = REPO / "fixtures" / "focus" / "focus_sample.csv"

@@ -17,7 +17,7 @@ from great_expectations.data_context.types.base import (
 )
 from sqlalchemy.pool import NullPool
 
-from pipelines.lib.quality import Gate, Suite, rows_of_day, validate
+from pipelines.quality.engine import Gate, Suite, rows_of_day, validate
 
 DAY = dt.date(2026, 10, 6)
 # (request_id, day, input_tokens, cached_input_tokens, cost_usd): two rows of DAY break a rule.

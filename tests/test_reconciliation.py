@@ -14,7 +14,7 @@ from decimal import Decimal as D
 import pytest
 
 from conftest import request
-from pipelines.lib.provider_billing import CurrencyError, Parsed, read_exports, read_invoice_csv, read_openai_costs
+from pipelines.sources.billing.exports import CurrencyError, Parsed, read_exports, read_invoice_csv, read_openai_costs
 
 DAY = "2026-10-20"
 START = int(dt.datetime(2026, 10, 20, tzinfo=dt.timezone.utc).timestamp())

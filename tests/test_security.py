@@ -26,9 +26,9 @@ from conftest import CATALOG, REPO, Project, request
 from slack_server import SlackTestServer
 
 from pipelines.cli import main as costwatch
-from pipelines.lib.config import ConfigError, load_config
-from pipelines.lib.lake import sql_string
-from pipelines.lib.sqlmodels import connect_read_only, pseudonym_parameters
+from pipelines.resources.config import ConfigError, load_config
+from pipelines.lake.partitions import sql_string
+from pipelines.models.engine import connect_read_only, pseudonym_parameters
 
 DAY = "2026-10-20"
 CHANNEL = "#llm-cost"

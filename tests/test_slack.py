@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 import pytest
 
-from pipelines.lib.config import ConfigError
-from pipelines.lib.slack import (
+from pipelines.resources.config import ConfigError
+from pipelines.alerts.slack import (
     DEFAULT_API_URL,
     SlackSettings,
     deliver,

@@ -7,8 +7,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from pipelines.lib.lake import dataset_view_sql, write_partition
-from pipelines.lib.sqlmodels import parse_model, prepare_session
+from pipelines.lake.partitions import dataset_view_sql, write_partition
+from pipelines.models.engine import parse_model, prepare_session
 
 # A windowed share over one day of a hive-partitioned Parquet view: the shape of the GPU and
 # allocation marts. DuckDB 2.0's window_self_join rewrite drops the day filter on the re-scan.

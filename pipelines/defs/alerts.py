@@ -6,9 +6,9 @@ import json
 import dagster as dg
 import duckdb
 
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
-from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.slack import SlackSettings, deliver, enqueue, ensure_outbox
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.resources.config import CostwatchConfig
+from pipelines.alerts.slack import SlackSettings, deliver, enqueue, ensure_outbox
 
 SLACK_DELIVERY = "alerts_delivered"
 QUIET_DAYS = 3  # normal days in a row before an anomaly counts as resolved

@@ -3,7 +3,7 @@
 The SQL lives in `sql/`; what must hold of its output lives here, grouped by domain: each
 suite names the rows it validates and its gates (one asset check each, blocking where
 downstream numbers would be wrong). `models.py` attaches them when it turns each file into an
-asset; GX evaluates them inside DuckDB (pipelines/lib/quality.py).
+asset; GX evaluates them inside DuckDB (pipelines/quality/engine.py).
 """
 
 import datetime as dt
@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import great_expectations.expectations as gxe
 
-from pipelines.lib.quality import DAY_VARIABLE, Gate, Suite, non_negative, rows_of_day, token_rules, unique_keys
+from pipelines.quality.engine import DAY_VARIABLE, Gate, Suite, non_negative, rows_of_day, token_rules, unique_keys
 
 SUITES: dict[str, list[Suite]] = {}
 METADATA: dict[str, Callable[[duckdb.DuckDBPyConnection, dt.date | None], dict]] = {}

@@ -4,8 +4,8 @@ import dagster as dg
 
 from pipelines.defs.model_checks import METADATA, SUITES
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
-from pipelines.lib.sqlmodels import SqlModel, load_models, pseudonym_parameters, run_model
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.models.engine import SqlModel, load_models, pseudonym_parameters, run_model
 
 
 def build_model_assets(

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 import duckdb
 
-from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.quality import GateResult, Suite, validate
+from pipelines.resources.config import CostwatchConfig
+from pipelines.quality.engine import GateResult, Suite, validate
 
 
 def gate_specs(asset: str, suites: Sequence[Suite]) -> list[dg.AssetCheckSpec]:

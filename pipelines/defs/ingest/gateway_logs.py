@@ -4,11 +4,11 @@ import dagster as dg
 import duckdb
 
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
-from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.gateway import ingest_day
-from pipelines.lib.quality import Gate, Suite, rows_of_day, token_rules, unique_keys
-from pipelines.lib.sqlmodels import publish_lake_views
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.resources.config import CostwatchConfig
+from pipelines.sources.gateway.ingest import ingest_day
+from pipelines.quality.engine import Gate, Suite, rows_of_day, token_rules, unique_keys
+from pipelines.models.engine import publish_lake_views
 
 QUARANTINE_SHARE = "quarantine_share"
 DUPLICATE_SHARE = "duplicate_share"

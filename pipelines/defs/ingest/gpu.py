@@ -6,9 +6,9 @@ import great_expectations.expectations as gxe
 
 from pipelines.defs.ingest.accounting import accounting_check, accounting_metadata, accounting_spec
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
-from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.gpu import (
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.resources.config import CostwatchConfig
+from pipelines.sources.gpu.readers import (
     GPU_LINES_DDL,
     QUARANTINE_DDL,
     GpuCurrencyError,
@@ -18,9 +18,10 @@ from pipelines.lib.gpu import (
     read_gpu_hours_csv,
     telemetry_busy_sql,
 )
-from pipelines.lib.lake import PARTITION_FILE, InputManifest, file_state, write_file, write_partition
-from pipelines.lib.quality import Gate, Suite, rows_of_day
-from pipelines.lib.sqlmodels import publish_lake_views
+from pipelines.lake.partitions import PARTITION_FILE, write_file, write_partition
+from pipelines.lake.manifest import InputManifest, file_state
+from pipelines.quality.engine import Gate, Suite, rows_of_day
+from pipelines.models.engine import publish_lake_views
 
 BILLING_DATASETS = {
     "gpu_billing_lines": "GPU instance usage per billing row: pool, replica, instance hours x GPUs per instance "

@@ -6,12 +6,12 @@ import great_expectations.expectations as gxe
 
 from pipelines.defs.ingest.accounting import accounting_check, accounting_metadata, accounting_spec
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
-from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.lake import PARTITION_FILE, write_file, write_partition
-from pipelines.lib.provider_billing import CurrencyError, read_exports, tables
-from pipelines.lib.quality import DAY_VARIABLE, Gate, Suite, rows_of_day, token_rules
-from pipelines.lib.sqlmodels import publish_lake_views
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.resources.config import CostwatchConfig
+from pipelines.lake.partitions import PARTITION_FILE, write_file, write_partition
+from pipelines.sources.billing.exports import CurrencyError, read_exports, tables
+from pipelines.quality.engine import DAY_VARIABLE, Gate, Suite, rows_of_day, token_rules
+from pipelines.models.engine import publish_lake_views
 
 # Daily lake datasets: (table from the readers, what it is, the column that puts a row on a day).
 DAILY_DATASETS = {

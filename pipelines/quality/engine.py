@@ -40,7 +40,7 @@ from great_expectations.datasource.fluent import SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from sqlalchemy.pool import StaticPool
 
-from pipelines.lib.sqlmodels import prepare_session
+from pipelines.models.engine import prepare_session
 
 DAY_VARIABLE = "costwatch_day"
 SAMPLE_ROWS = 10

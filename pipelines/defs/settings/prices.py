@@ -1,11 +1,11 @@
 """The price catalog: every configured LiteLLM-format catalog version plus local overrides."""
 
 import dagster as dg
-from pipelines.defs.resources import WarehouseResource
+from pipelines.resources.warehouse import WarehouseResource
 
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource
-from pipelines.lib.prices import price_rows
-from pipelines.lib.sqlmodels import comment_relation
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource
+from pipelines.sources.prices import price_rows
+from pipelines.models.engine import comment_relation
 
 
 @dg.asset(group_name="prices", kinds={"duckdb"}, pool=WAREHOUSE_POOL)

@@ -26,8 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.lib.lake import reading_input
-from pipelines.lib.raw_input import read_file_bytes, text_record
+from pipelines.lake.manifest import reading_input
+from pipelines.sources.records import read_file_bytes, text_record
 
 MONEY = pa.decimal128(18, 10)  # USD; exports carry sub-cent amounts
 _MONEY_STEP = Decimal("1e-10")

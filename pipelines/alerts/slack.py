@@ -45,8 +45,8 @@ from slack_sdk.http_retry import (
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from pipelines.lib.config import ConfigError
-from pipelines.lib.lake import sql_string
+from pipelines.resources.config import ConfigError
+from pipelines.lake.partitions import sql_string
 
 logger = logging.getLogger(__name__)
 

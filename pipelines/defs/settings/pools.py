@@ -3,8 +3,8 @@
 import dagster as dg
 import pyarrow as pa
 
-from pipelines.defs.resources import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource
-from pipelines.lib.sqlmodels import comment_relation
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource
+from pipelines.models.engine import comment_relation
 
 POOLS_SCHEMA = pa.schema([
     ("pool", pa.string()), ("gpu_type", pa.string()), ("latency_slo_s", pa.float64()), ("headroom", pa.float64()),

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 
-from pipelines.lib.config import PRICE_FIELDS, CostwatchConfig
+from pipelines.resources.config import PRICE_FIELDS, CostwatchConfig
 
 PRICE_TYPE = pa.decimal128(18, 12)  # USD per token; 1e-12 resolution is below any list price
 

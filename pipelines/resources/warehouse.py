@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines.lib.config import CostwatchConfig, load_config
-from pipelines.lib.lake import RunLock, project_lock
-from pipelines.lib.sqlmodels import prepare_session
+from pipelines.resources.config import CostwatchConfig, load_config
+from pipelines.lake.lock import RunLock, project_lock
+from pipelines.models.engine import prepare_session
 
 
 class CostwatchConfigResource(dg.ConfigurableResource):
@@ -29,7 +29,7 @@ class CostwatchConfigResource(dg.ConfigurableResource):
 class WarehouseResource(DuckDBResource):
     """The analysts' DuckDB file, opened for writing with the project's session settings.
 
-    A run that uses it holds the project's run lock (`pipelines.lib.lake.project_lock`) from
+    A run that uses it holds the project's run lock (`pipelines.lake.lock.project_lock`) from
     start to end, so two runs never interleave their writes to the lake, the input manifests
     and the warehouse. A second run waits up to `run_lock_wait_s`, then fails naming the run
     that holds the lock. (DuckDB's own file lock only guards single connections, and the

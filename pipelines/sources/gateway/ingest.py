@@ -27,8 +27,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.lib.lake import InputManifest, file_state, reading_input, sql_string, write_partition
-from pipelines.lib.raw_input import read_file_bytes, text_record
+from pipelines.lake.manifest import InputManifest, file_state, reading_input
+from pipelines.lake.partitions import sql_string, write_partition
+from pipelines.sources.records import read_file_bytes, text_record
 
 RAW_SCHEMA = pa.schema(
     [

@@ -24,9 +24,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.lib.raw_input import read_file_bytes, text_record
+from pipelines.sources.records import read_file_bytes, text_record
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 INSTANCE_TYPES = REPO / "fixtures" / "gpu" / "instance_types.csv"
 
 # Instance type names of AWS, GCP, Azure and Lambda, as they appear inside a charge description.

@@ -30,8 +30,8 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from pipelines.lib.config import CostwatchConfig, pseudonym_key
-from pipelines.lib.lake import PARTITION_FILE, dataset_view_sql, sql_string, write_partition
+from pipelines.resources.config import CostwatchConfig, pseudonym_key
+from pipelines.lake.partitions import PARTITION_FILE, dataset_view_sql, sql_string, write_partition
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 GLOSSARY = SQL_DIR / "columns.yml"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines.lib.config import CostwatchConfig
-from pipelines.lib.sqlmodels import connect_read_only
+from pipelines.resources.config import CostwatchConfig
+from pipelines.models.engine import connect_read_only
 
 SECTIONS = {
     "Spend per feature": """

@@ -1,0 +1,1 @@
+"""The Parquet lake: partitions, the input manifest, the run lock."""

@@ -1,0 +1,125 @@
+"""The Parquet lake: one folder per dataset and UTC day, each holding one file.
+
+A partition is `lake/<dataset>/day=YYYY-MM-DD/data.parquet`. It is written beside its final
+name and moved into place with `os.replace`, which is atomic on POSIX: a reader, or a run that
+crashed mid-write, sees the old file or the new one, never half of one. Re-running a day
+replaces its file whole, so re-runs are idempotent. A temp file that a killed writer left
+behind is never read (readers glob `data.parquet` only) and is swept by the next write of its
+partition once it is clearly abandoned.
+
+One run at a time writes a project's data_dir: `pipelines.lake.lock`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+PARTITION_FILE = "data.parquet"
+
+
+def partition_file(lake_dir: Path, dataset: str, day: dt.date) -> Path:
+    return lake_dir / dataset / f"day={day.isoformat()}" / PARTITION_FILE
+
+
+def dataset_glob(lake_dir: Path, dataset: str) -> str:
+    return str(lake_dir / dataset / "day=*" / PARTITION_FILE)
+
+
+def sql_string(value: str | Path) -> str:
+    """A SQL string literal: the one place a value becomes SQL text.
+
+    Only for the statements DuckDB cannot prepare: a persisted view over lake files (CREATE
+    VIEW takes no parameters, and a view must outlive the statement) and COMMENT ON (its text is
+    a literal in the grammar). Everything else passes values as parameters. In DuckDB's
+    standard strings a quote doubled is the only escape (a backslash is an ordinary character),
+    so the result reads back as `value` whatever it holds; NUL, which no path or comment
+    needs, is refused."""
+    if not isinstance(value, (str, Path)):
+        raise TypeError(f"sql_string: expected a str or Path, got {type(value).__name__}")
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("sql_string: a NUL character cannot be part of a path or comment")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def write_partition(
+    conn: duckdb.DuckDBPyConnection,
+    relation_sql: str,
+    lake_dir: Path,
+    dataset: str,
+    day: dt.date,
+    params: dict[str, Any] | None = None,
+) -> int:
+    """Write the rows of `relation_sql` (without a `day` column: the folder carries it) as the
+    day's partition of `dataset`, atomically. Returns the row count."""
+    return write_file(conn, relation_sql, partition_file(lake_dir, dataset, day), params)
+
+
+def write_file(
+    conn: duckdb.DuckDBPyConnection, relation_sql: str, target: Path, params: dict[str, Any] | None = None
+) -> int:
+    """Write the rows of `relation_sql` to one Parquet file, atomically. Returns the row count."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_abandoned_temp_files(target)
+    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    stage_table = f"_stage_{uuid.uuid4().hex[:12]}"
+    try:
+        # A temp table first: the rows are computed once, then both written and counted.
+        conn.execute(f"create temp table {stage_table} as {relation_sql}", params or {})
+        conn.execute(
+            f"copy {stage_table} to $target (format parquet, compression zstd)", {"target": str(staging)}
+        )
+        rows = conn.execute(f"select count(*) from {stage_table}").fetchone()[0]
+        _fsync(staging)
+        os.replace(staging, target)
+        _fsync_dir(target.parent)
+        return rows
+    finally:
+        conn.execute(f"drop table if exists {stage_table}")
+        staging.unlink(missing_ok=True)
+
+
+# A temp file untouched this long belongs to a writer that died: a live write touches its file
+# every row group, and the rows are computed into a temp table before the file is opened.
+ABANDONED_TEMP_AGE_S = 3600
+
+
+def _sweep_abandoned_temp_files(target: Path) -> None:
+    """Remove temp files of `target` that a killed writer left behind. They are never read as
+    data (every reader globs `data.parquet`), but they would pile up, one per crash."""
+    cutoff = time.time() - ABANDONED_TEMP_AGE_S
+    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except FileNotFoundError:  # another sweep got there first
+            pass
+
+
+def dataset_view_sql(lake_dir: Path, dataset: str) -> str:
+    """DDL for a view over every day of a dataset, with `day` typed from the folder name."""
+    return (
+        f"create or replace view {dataset} as select * from read_parquet("
+        f"{sql_string(dataset_glob(lake_dir, dataset))}, hive_partitioning = true, "
+        "hive_types = {'day': DATE}, union_by_name = true)"
+    )
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
