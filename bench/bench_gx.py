@@ -46,9 +46,9 @@ def main() -> None:
     try:
         config_path, _ = run_one_day(root, args.requests)
         from pipelines.defs.model_checks import SUITES
-        from pipelines.resources.config import load_config
-        from pipelines.quality.engine import validate
         from pipelines.models.engine import prepare_session
+        from pipelines.quality.engine import validate
+        from pipelines.resources.config import load_config
 
         config = load_config(config_path)
         with duckdb.connect(str(config.warehouse_path)) as conn:
@@ -58,8 +58,10 @@ def main() -> None:
             started = time.perf_counter()
             baseline = conn.execute(BASELINE_SQL, {"day": DAY}).fetchone()
             report("baseline: the same rules as one DuckDB aggregate", rows, time.perf_counter() - started)
-            print(f"    violations: duplicate ids {baseline[1]}, negative money {baseline[2]}, "
-                  f"token rules {baseline[3]}, unpriced {baseline[4]}")
+            print(
+                f"    violations: duplicate ids {baseline[1]}, negative money {baseline[2]}, "
+                f"token rules {baseline[3]}, unpriced {baseline[4]}"
+            )
 
             rss_before = peak_rss_mib()
             for attempt in ("cold", "warm"):
@@ -67,15 +69,19 @@ def main() -> None:
                 results = [result for suite in SUITES["fct_requests"] for result in validate(conn, suite, config, DAY)]
                 report(f"GX suite fct_requests inside DuckDB ({attempt})", rows, time.perf_counter() - started)
             for result in results:
-                print(f"    {result.gate.name:<22} passed={result.passed!s:<5} rows={result.rows_validated:,} "
-                      f"unexpected={result.unexpected_rows:,}")
+                print(
+                    f"    {result.gate.name:<22} passed={result.passed!s:<5} rows={result.rows_validated:,} "
+                    f"unexpected={result.unexpected_rows:,}"
+                )
             print(f"peak RSS after GX: {peak_rss_mib():,.0f} MiB (before: {rss_before:,.0f} MiB)")
 
             started = time.perf_counter()
             frame = conn.execute("select * from fct_requests where day = $day", {"day": DAY}).df()
             report("for scale: only loading the day into pandas", len(frame), time.perf_counter() - started)
-            print(f"    pandas frame: {frame.memory_usage(deep=True).sum() / 2**20:,.0f} MiB; "
-                  f"peak RSS now {peak_rss_mib():,.0f} MiB")
+            print(
+                f"    pandas frame: {frame.memory_usage(deep=True).sum() / 2**20:,.0f} MiB; "
+                f"peak RSS now {peak_rss_mib():,.0f} MiB"
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

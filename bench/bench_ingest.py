@@ -49,32 +49,40 @@ def run_one_day(root: Path, requests: int) -> tuple[Path, float]:
     report("baseline: duckdb read_ndjson count", baseline_rows, baseline)
 
     config_path = root / "costwatch.yaml"
-    config_path.write_text(yaml.safe_dump({
-        "data_dir": "data", "start_date": DAY.isoformat(),
-        "sources": {"gateway_logs": [{"path": "inputs/gateway/*.jsonl.gz", "format": "canonical"}]},
-        "prices": {"catalog": str(REPO / "fixtures/prices/model_prices.json"), "effective_from": "2025-09-01"},
-    }))
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": "data",
+                "start_date": DAY.isoformat(),
+                "sources": {"gateway_logs": [{"path": "inputs/gateway/*.jsonl.gz", "format": "canonical"}]},
+                "prices": {"catalog": str(REPO / "fixtures/prices/model_prices.json"), "effective_from": "2025-09-01"},
+            }
+        )
+    )
     import dagster as dg
 
-    from pipelines.defs.schedules import DAILY_JOB
     from pipelines.definitions import build_definitions
+    from pipelines.defs.schedules import DAILY_JOB
 
     job = build_definitions(config_path).resolve_job_def(DAILY_JOB)
     (root / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster_home")) as instance:
         started = time.perf_counter()
         result = job.execute_in_process(
-            partition_key=DAY.isoformat(), instance=instance,
+            partition_key=DAY.isoformat(),
+            instance=instance,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         elapsed = time.perf_counter() - started
         steps = {
             event.step_key: event.event_specific_data.duration_ms / 1000
-            for event in result.all_events if event.event_type_value == "STEP_SUCCESS"
+            for event in result.all_events
+            if event.event_type_value == "STEP_SUCCESS"
         }
         gates = {
             f"{check.asset_key.to_user_string()}.{check.check_name}": check.metadata["validation_seconds"].value
-            for check in result.get_asset_check_evaluations() if "validation_seconds" in check.metadata
+            for check in result.get_asset_check_evaluations()
+            if "validation_seconds" in check.metadata
         }
     with duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True) as conn:
         lines, kept = conn.execute("select sum(lines), sum(kept) from gateway_ingest_audit").fetchone()

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.resources.config import ConfigError, config_path_from_env, load_config
-from pipelines.lake.manifest import InputUnavailable
 from pipelines.lake.lock import ProjectBusy, project_lock
+from pipelines.lake.manifest import InputUnavailable
+from pipelines.resources.config import ConfigError, config_path_from_env, load_config
 
 DEMO_START = dt.date(2026, 10, 1)
 DEMO_DAYS = 45
@@ -42,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     window.add_argument("--from", dest="start", type=_date, help="first day of a range (with --to)")
     window.add_argument("--changed", action="store_true", help="re-run every day whose input files changed")
     run.add_argument("--to", dest="end", type=_date, help="last day of the range, inclusive")
-    run.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                     help="when another run holds the project, wait up to SECONDS for it (default: fail at once)")
+    run.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another run holds the project, wait up to SECONDS for it (default: fail at once)",
+    )
 
     query = commands.add_parser("query", help="run read-only SQL on the warehouse")
     query.add_argument("sql")
@@ -89,16 +94,17 @@ def _date(text: str) -> dt.date:
 
 def _project_lock(config, argv: list[str] | None, *, wait_s: float):
     command = " ".join(["costwatch", *(sys.argv[1:] if argv is None else argv)])
-    return project_lock(config.data_dir, command=command, wait_s=wait_s,
-                        hint=", or pass --wait SECONDS to queue behind it")
+    return project_lock(
+        config.data_dir, command=command, wait_s=wait_s, hint=", or pass --wait SECONDS to queue behind it"
+    )
 
 
 def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     if args.changed:
         import duckdb
 
-        from pipelines.sources.gateway.ingest import MANIFEST_NAME, stale_days
         from pipelines.lake.manifest import InputManifest
+        from pipelines.sources.gateway.ingest import MANIFEST_NAME, stale_days
 
         with duckdb.connect() as scratch:
             changed = stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
@@ -126,8 +132,10 @@ def _with_downstream_days(changed: list[dt.date], ran: set[dt.date]) -> list[dt.
         downstream |= {later for later in ran if day < later <= reach}
     downstream -= set(changed)
     if changed:
-        print(f"re-running {_day_list(changed)} (inputs changed)"
-              + (f" and {_day_list(downstream)} (their trailing windows read them)" if downstream else ""))
+        print(
+            f"re-running {_day_list(changed)} (inputs changed)"
+            + (f" and {_day_list(downstream)} (their trailing windows read them)" if downstream else "")
+        )
     return sorted(set(changed) | downstream)
 
 
@@ -148,8 +156,8 @@ def _instance(config_path: Path):
 
 def _run(config_arg: str | None, days: list[dt.date]) -> int:
     """Materialize each day's partition in-process, as a run the Dagster UI shows."""
-    from pipelines.defs.schedules import DAILY_JOB
     from pipelines.definitions import build_definitions
+    from pipelines.defs.schedules import DAILY_JOB
 
     if not days:
         print("nothing to run: no day's inputs changed")
@@ -198,8 +206,11 @@ def _print_undelivered_alerts(result) -> None:
         failed = len(metadata["gave_up"].value)
         held = len(metadata["undelivered"].value) - failed
         reason = metadata["reason"].value
-        print(f"    alerts: {metadata['sent'].value} sent, {held} waiting in alerts_outbox for the next run, "
-              f"{failed} failed" + (f" (Slack: {reason})" if reason else ""), file=sys.stderr)
+        print(
+            f"    alerts: {metadata['sent'].value} sent, {held} waiting in alerts_outbox for the next run, "
+            f"{failed} failed" + (f" (Slack: {reason})" if reason else ""),
+            file=sys.stderr,
+        )
 
 
 def _root_cause(error) -> str:
@@ -260,7 +271,7 @@ def _statement_kinds(sql: str) -> list[str]:
         if kind == "EXPLAIN":
             text = statement.query.strip().rstrip(";")
             prefix = _EXPLAIN.match(text)
-            explained = duckdb.extract_statements(text[prefix.end():]) if prefix else []
+            explained = duckdb.extract_statements(text[prefix.end() :]) if prefix else []
             kind = explained[0].type.name if len(explained) == 1 else "EXPLAIN"
         kinds.append(kind)
     return kinds

@@ -13,11 +13,11 @@ import dagster as dg
 from pipelines.defs.alerts import build_alerts_asset
 from pipelines.defs.ingest import gateway_logs, gpu, provider_billing
 from pipelines.defs.models import build_model_assets
+from pipelines.defs.schedules import build_daily_job, build_daily_schedule
 from pipelines.defs.settings.pools import budget_settings, pool_settings
 from pipelines.defs.settings.prices import price_catalog
-from pipelines.resources.warehouse import build_resources, daily_partitions
-from pipelines.defs.schedules import build_daily_job, build_daily_schedule
 from pipelines.resources.config import load_config
+from pipelines.resources.warehouse import build_resources, daily_partitions
 
 
 def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
@@ -39,7 +39,9 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
         "pool_load_tests": "pool_settings",
         "budgets": "budget_settings",
         **{relation: "gateway_requests" for relation in gateway_logs.LAKE_DATASETS},
-        **{relation: "provider_billing" for relation in [*provider_billing.DAILY_DATASETS, provider_billing.QUARANTINE]},
+        **{
+            relation: "provider_billing" for relation in [*provider_billing.DAILY_DATASETS, provider_billing.QUARANTINE]
+        },
         **{relation: "gpu_billing" for relation in [*gpu.BILLING_DATASETS, gpu.GPU_QUARANTINE]},
         gpu.TELEMETRY_DATASET: "gpu_telemetry",
     }

@@ -57,8 +57,8 @@ class Project:
         return path
 
     def run_day(self, day: str, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-        from pipelines.defs.schedules import DAILY_JOB
         from pipelines.definitions import build_definitions
+        from pipelines.defs.schedules import DAILY_JOB
 
         job = build_definitions(self.config_path).resolve_job_def(DAILY_JOB)
         return job.execute_in_process(partition_key=day, instance=self.instance, raise_on_error=raise_on_error)
@@ -100,9 +100,12 @@ def read_generated_records(out_dir: Path, manifest: dict) -> list[dict]:
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if ("request_id" not in record or record["output_tokens"] < 0
-                        or record["cached_input_tokens"] > record["input_tokens"]
-                        or not record["ts"].endswith("Z")):
+                if (
+                    "request_id" not in record
+                    or record["output_tokens"] < 0
+                    or record["cached_input_tokens"] > record["input_tokens"]
+                    or not record["ts"].endswith("Z")
+                ):
                     continue
                 records.setdefault(record["request_id"], record)
     return list(records.values())

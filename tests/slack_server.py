@@ -175,8 +175,12 @@ class SlackTestServer:
             status, headers = scripted
             if path.startswith("/api/"):
                 error = "ratelimited" if status == 429 else "internal_error"
-                return self._answer(request, path, status, "application/json", json.dumps({"ok": False, "error": error}), headers)
-            return self._answer(request, path, status, "text/plain", "rate_limited" if status == 429 else "internal error", headers)
+                return self._answer(
+                    request, path, status, "application/json", json.dumps({"ok": False, "error": error}), headers
+                )
+            return self._answer(
+                request, path, status, "text/plain", "rate_limited" if status == 429 else "internal error", headers
+            )
 
         if path == "/api/chat.postMessage":
             return self._chat_post_message(request, path, raw)
@@ -188,7 +192,9 @@ class SlackTestServer:
         try:
             body = _parse_body(request.headers.get("Content-Type", ""), raw)
         except ValueError:
-            return self._answer(request, path, 200, "application/json", json.dumps({"ok": False, "error": "invalid_json"}))
+            return self._answer(
+                request, path, 200, "application/json", json.dumps({"ok": False, "error": "invalid_json"})
+            )
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else body.get("token")
         if not token:
@@ -201,7 +207,9 @@ class SlackTestServer:
         if not body.get("text") and not body.get("blocks"):
             return self._slack_error(request, path, "no_text")
         ts = f"1700000000.{next(self._ts):06d}"
-        self._record(ReceivedMessage("chat.postMessage", channel, body.get("text"), body.get("blocks"), body.get("metadata")))
+        self._record(
+            ReceivedMessage("chat.postMessage", channel, body.get("text"), body.get("blocks"), body.get("metadata"))
+        )
         # Slack answers with the channel id; a name is fine for a test.
         reply = {"ok": True, "channel": channel, "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
         return self._answer(request, path, 200, "application/json", json.dumps(reply))

@@ -4,7 +4,6 @@ to a Slack-compatible server on 127.0.0.1; re-runs and outages never send an ale
 from __future__ import annotations
 
 import pytest
-
 from conftest import request
 from slack_server import SlackTestServer
 
@@ -23,10 +22,12 @@ def slack(monkeypatch):
 
 
 def configured(project):
-    project.write_config(alerts={"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost"},
-                         budgets={"chat": 0.001})
-    project.write_jsonl("logs.jsonl", [request("a", f"{DAY}T10:00:00Z", "gpt-4o", feature="chat",
-                                               input_tokens=1000, output_tokens=100)])
+    project.write_config(
+        alerts={"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost"}, budgets={"chat": 0.001}
+    )
+    project.write_jsonl(
+        "logs.jsonl", [request("a", f"{DAY}T10:00:00Z", "gpt-4o", feature="chat", input_tokens=1000, output_tokens=100)]
+    )
 
 
 def outbox(project):
@@ -66,7 +67,8 @@ def test_the_token_never_reaches_the_warehouse_or_run_metadata(project, slack):
     slack.stop()  # an error path: the failure text is recorded
     result = project.run_day(DAY)
     dumped = str(project.query("select * from alerts_outbox")) + str(
-        [event.event_specific_data for event in result.all_events])
+        [event.event_specific_data for event in result.all_events]
+    )
     assert TOKEN not in dumped
     # The first alert's failed attempt is recorded; the rest wait untouched for the next run.
     errors = [row["last_error"] for row in outbox(project).values() if row["last_error"]]

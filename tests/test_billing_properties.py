@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.sources.gpu import readers as gpu
 from pipelines.sources.billing.exports import CurrencyError, read_exports, tables
+from pipelines.sources.gpu import readers as gpu
 
 UTC = dt.timezone.utc
 DAY = dt.date(2026, 11, 20)
@@ -36,8 +36,13 @@ DAY_START = int(dt.datetime.combine(DAY, dt.time(), UTC).timestamp())
 RATES = {"EUR": 1.1}  # USD per EUR; GBP has no rate: it must stop the run with the fix
 BOM = b"\xef\xbb\xbf"
 INVALID_UTF8 = [b"\xff", b"\xc3(", b"\xed\xa0\x80", b"\x80"]
-PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, print_blob=True,
-                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @dataclass
@@ -85,11 +90,14 @@ def openai_cost_results(draw):
     """(result, expectation): expectation is ('kept', usd) | ('bad',) | ('needs_rate',)."""
     amount = draw(cents)
     value = Decimal(amount) / 100
-    result = {"object": "organization.costs.result",
-              "amount": {"value": draw(st.sampled_from([float(value), str(value)])), "currency": "usd"},
-              "line_item": draw(st.sampled_from(["gpt-4o-mini-2024-07-18, input", "gpt-4o, output", None,
-                                                 "fine-tuning training"])),
-              "project_id": draw(st.one_of(st.none(), ids))}
+    result = {
+        "object": "organization.costs.result",
+        "amount": {"value": draw(st.sampled_from([float(value), str(value)])), "currency": "usd"},
+        "line_item": draw(
+            st.sampled_from(["gpt-4o-mini-2024-07-18, input", "gpt-4o, output", None, "fine-tuning training"])
+        ),
+        "project_id": draw(st.one_of(st.none(), ids)),
+    }
     usd = Decimal(repr(float(value))) if isinstance(result["amount"]["value"], float) else value
     kind = draw(st.sampled_from(["kept", "kept", "eur", "gbp", "bad"]))
     if kind == "eur":
@@ -104,7 +112,9 @@ def openai_cost_results(draw):
     if mutation == "amount_type":
         result["amount"] = draw(st.sampled_from([None, 12, [1], "12"]))
     elif mutation == "value":
-        result["amount"]["value"] = draw(st.sampled_from(["abc", None, {"v": 1}, [1], float("inf"), float("nan"), True]))
+        result["amount"]["value"] = draw(
+            st.sampled_from(["abc", None, {"v": 1}, [1], float("inf"), float("nan"), True])
+        )
     elif mutation == "currency_type":
         result["amount"]["currency"] = draw(st.sampled_from([1, ["usd"], {"c": "usd"}, "", None]))
     elif mutation == "currency_code":
@@ -119,8 +129,15 @@ def openai_cost_results(draw):
 @st.composite
 def anthropic_cost_results(draw):
     amount = draw(cents)
-    result = {"currency": "USD", "amount": str(amount), "workspace_id": "wrk_1", "description": None,
-              "cost_type": "tokens", "model": "claude-3-5-sonnet-20241022", "token_type": "uncached_input_tokens"}
+    result = {
+        "currency": "USD",
+        "amount": str(amount),
+        "workspace_id": "wrk_1",
+        "description": None,
+        "cost_type": "tokens",
+        "model": "claude-3-5-sonnet-20241022",
+        "token_type": "uncached_input_tokens",
+    }
     if draw(st.booleans()):
         return result, ("kept", (Decimal(amount) / 100).quantize(Decimal("1e-10")))
     mutation = draw(st.sampled_from(["amount", "token_type", "unknown_token", "text", "currency"]))
@@ -132,7 +149,8 @@ def anthropic_cost_results(draw):
         result["token_type"] = "mystery_tokens"
     elif mutation == "text":
         result[draw(st.sampled_from(["model", "workspace_id", "cost_type", "description"]))] = draw(
-            st.sampled_from(WRONG[:4]))
+            st.sampled_from(WRONG[:4])
+        )
     else:
         result["currency"] = draw(st.sampled_from([None, 5, "usdollars"]))
     return result, ("bad",)
@@ -145,13 +163,23 @@ part_token = st.one_of(st.integers(0, 10**6), st.integers(0, 2**60))  # four of 
 @st.composite
 def openai_usage_results(draw):
     input_tokens = draw(token)
-    result = {"object": "organization.usage.completions.result", "input_tokens": input_tokens,
-              "output_tokens": draw(token), "input_cached_tokens": draw(st.integers(0, input_tokens)),
-              "num_model_requests": draw(st.integers(0, 10**6)), "project_id": "proj", "model": "gpt-4o", "batch": False}
+    result = {
+        "object": "organization.usage.completions.result",
+        "input_tokens": input_tokens,
+        "output_tokens": draw(token),
+        "input_cached_tokens": draw(st.integers(0, input_tokens)),
+        "num_model_requests": draw(st.integers(0, 10**6)),
+        "project_id": "proj",
+        "model": "gpt-4o",
+        "batch": False,
+    }
     if draw(st.booleans()):
         return result, ("kept", Decimal(0))
-    field_name = draw(st.sampled_from(["input_tokens", "output_tokens", "num_model_requests", "model", "batch",
-                                       "project_id", "cached"]))
+    field_name = draw(
+        st.sampled_from(
+            ["input_tokens", "output_tokens", "num_model_requests", "model", "batch", "project_id", "cached"]
+        )
+    )
     if field_name == "cached":
         result["input_cached_tokens"] = input_tokens + 1
     elif field_name in ("model", "project_id"):
@@ -165,16 +193,24 @@ def openai_usage_results(draw):
 
 @st.composite
 def anthropic_usage_results(draw):
-    result = {"uncached_input_tokens": draw(part_token), "cache_read_input_tokens": draw(part_token),
-              "cache_creation": {"ephemeral_5m_input_tokens": draw(part_token),
-                                 "ephemeral_1h_input_tokens": draw(part_token)},
-              "output_tokens": draw(token), "model": "claude-3-5-haiku-20241022", "workspace_id": None}
+    result = {
+        "uncached_input_tokens": draw(part_token),
+        "cache_read_input_tokens": draw(part_token),
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": draw(part_token),
+            "ephemeral_1h_input_tokens": draw(part_token),
+        },
+        "output_tokens": draw(token),
+        "model": "claude-3-5-haiku-20241022",
+        "workspace_id": None,
+    }
     if draw(st.booleans()):
         return result, ("kept", Decimal(0))
     mutation = draw(st.sampled_from(["tokens", "creation", "overflow", "text"]))
     if mutation == "tokens":
         result[draw(st.sampled_from(["uncached_input_tokens", "cache_read_input_tokens", "output_tokens"]))] = draw(
-            st.sampled_from(["12", -5, 2**64, 2.5, [1]]))
+            st.sampled_from(["12", -5, 2**64, 2.5, [1]])
+        )
     elif mutation == "creation":
         result["cache_creation"] = draw(st.sampled_from([[1], "x", {"ephemeral_5m_input_tokens": -1}]))
     elif mutation == "overflow":  # each count fits in 64 bits, their sum does not
@@ -196,8 +232,10 @@ PAGE_FORMATS = {
 def bucket_bounds(iso: bool, days: int = 1) -> tuple:
     start, end = DAY_START, DAY_START + 86_400 * days
     if iso:
-        return (dt.datetime.fromtimestamp(start, UTC).isoformat().replace("+00:00", "Z"),
-                dt.datetime.fromtimestamp(end, UTC).isoformat().replace("+00:00", "Z"))
+        return (
+            dt.datetime.fromtimestamp(start, UTC).isoformat().replace("+00:00", "Z"),
+            dt.datetime.fromtimestamp(end, UTC).isoformat().replace("+00:00", "Z"),
+        )
     return start, end
 
 
@@ -215,8 +253,21 @@ def page_files(draw, fmt: str, index: int) -> ExportFile:
             continue
         bucket = {start_key: start, end_key: end, "results": []}
         if kind == "bad_start":
-            bucket[start_key] = draw(st.sampled_from(["nope", None, True, 1e20, float("nan"), float("inf"), 10**30,
-                                                      "2026-13-40T00:00:00Z", "0001-01-01T00:00:00+01:00"]))
+            bucket[start_key] = draw(
+                st.sampled_from(
+                    [
+                        "nope",
+                        None,
+                        True,
+                        1e20,
+                        float("nan"),
+                        float("inf"),
+                        10**30,
+                        "2026-13-40T00:00:00Z",
+                        "0001-01-01T00:00:00+01:00",
+                    ]
+                )
+            )
         elif kind == "wide":
             bucket[end_key] = bucket_bounds(iso, days=3)[1]
         elif kind == "results":
@@ -247,7 +298,7 @@ def page_files(draw, fmt: str, index: int) -> ExportFile:
         data = BOM + data
     elif damage != "none":
         data = {
-            "cut": data[:draw(st.integers(0, max(0, len(data) - 1)))],
+            "cut": data[: draw(st.integers(0, max(0, len(data) - 1)))],
             "garbage": draw(st.binary(max_size=40)).replace(b"{", b"").replace(b"[", b"") + b"}{",
             "not_utf8": data[:1] + draw(st.sampled_from(INVALID_UTF8)) + data[1:],
             "not_a_page": json.dumps(draw(st.sampled_from([{"data": "x"}, 5, [1, 2], {"object": "page"}]))).encode(),
@@ -274,8 +325,16 @@ def invoice_files(draw, index: int) -> ExportFile:
     lines = [csv_line(INVOICE_HEADER)]
     for number in range(draw(st.integers(0, 8))):
         amount = Decimal(draw(cents)) / 100
-        cells = [f"inv-{number}", draw(st.sampled_from(["openai", "Anthropic"])), "2026-11-01", "2026-11-30",
-                 draw(ids), draw(st.sampled_from(["gpt-4o", ""])), str(amount), draw(st.sampled_from(["USD", "usd", "EUR"]))]
+        cells = [
+            f"inv-{number}",
+            draw(st.sampled_from(["openai", "Anthropic"])),
+            "2026-11-01",
+            "2026-11-30",
+            draw(ids),
+            draw(st.sampled_from(["gpt-4o", ""])),
+            str(amount),
+            draw(st.sampled_from(["USD", "usd", "EUR"])),
+        ]
         kind = draw(st.sampled_from(["kept", "kept", "kept", "blank", "ragged", "bad", "gbp", "not_utf8", "huge"]))
         if kind == "blank":
             lines.append(draw(st.sampled_from(["", ",,,,,,,", "  "])))
@@ -288,10 +347,23 @@ def invoice_files(draw, index: int) -> ExportFile:
             cells[-1] = "GBP"
             expected.needs_rate = True
         elif kind == "ragged":
-            cells = cells[:draw(st.integers(1, len(cells) - 1))] if draw(st.booleans()) else cells + ["extra"]
+            cells = cells[: draw(st.integers(1, len(cells) - 1))] if draw(st.booleans()) else cells + ["extra"]
         elif kind == "bad":
-            position, value = draw(st.sampled_from([(2, "someday"), (3, "2026-10-01"), (1, ""), (6, "abc"), (6, ""),
-                                                    (6, "1e20"), (7, ""), (7, "US"), (2, "2026-02-30")]))
+            position, value = draw(
+                st.sampled_from(
+                    [
+                        (2, "someday"),
+                        (3, "2026-10-01"),
+                        (1, ""),
+                        (6, "abc"),
+                        (6, ""),
+                        (6, "1e20"),
+                        (7, ""),
+                        (7, "US"),
+                        (2, "2026-02-30"),
+                    ]
+                )
+            )
             cells[position] = value
         elif kind == "huge":
             cells[4] = "x" * 300_000  # past csv's default field limit; the row itself is fine
@@ -302,7 +374,7 @@ def invoice_files(draw, index: int) -> ExportFile:
         lines.append(csv_line(cells))
     if draw(st.booleans()):  # the last row cut inside its last cell, currency: never a whole code
         cut_row = csv_line(["inv-cut", "openai", "2026-11-01", "2026-11-30", "x", "", "1.00", "USD"])
-        lines.append(cut_row[:len(cut_row) - draw(st.integers(1, 3))])
+        lines.append(cut_row[: len(cut_row) - draw(st.integers(1, 3))])
         expected.records += 1
     data = draw(csv_bytes(lines))
     return ExportFile(f"invoice_{index}.csv", "invoice_csv", data, expected)
@@ -348,9 +420,22 @@ def test_every_export_record_is_kept_or_quarantined(files):
 # --- GPU billing: FOCUS exports and GPU-hours CSVs -------------------------------------------------
 
 # FOCUS columns in the order the AWS sample has them (Tags last).
-FOCUS_COLUMNS = ["BilledCost", "BillingCurrency", "ChargeCategory", "ChargeDescription", "ChargePeriodEnd",
-                 "ChargePeriodStart", "ConsumedQuantity", "ConsumedUnit", "EffectiveCost", "ListCost",
-                 "ProviderName", "ResourceId", "SkuPriceDetails", "Tags"]
+FOCUS_COLUMNS = [
+    "BilledCost",
+    "BillingCurrency",
+    "ChargeCategory",
+    "ChargeDescription",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "EffectiveCost",
+    "ListCost",
+    "ProviderName",
+    "ResourceId",
+    "SkuPriceDetails",
+    "Tags",
+]
 
 
 @st.composite
@@ -361,16 +446,41 @@ def focus_files(draw, index: int) -> ExportFile:
         billed = Decimal(draw(st.integers(0, 10**8))) / 10**4
         hours = Decimal(draw(st.integers(1, 3600))) / 3600  # within the hour row's period
         gpus = draw(st.integers(1, 8))
-        row = {"BilledCost": str(billed), "BillingCurrency": draw(st.sampled_from(["USD", "usd", "EUR"])),
-               "ChargeCategory": "Usage", "ChargeDescription": "GPU instance hour",
-               "ChargePeriodStart": "2026-11-20 10:00:00", "ChargePeriodEnd": "2026-11-20 11:00:00",
-               "ConsumedQuantity": str(hours), "ConsumedUnit": "Hours", "EffectiveCost": str(billed),
-               "ListCost": str(billed), "ProviderName": "AWS", "ResourceId": f"i-{index}-{number}",
-               "SkuPriceDetails": json.dumps({"InstanceType": "p5.48xlarge", "GpuCount": gpus}),
-               "Tags": json.dumps({"costwatch-pool": "p", "note": draw(ids)})}
+        row = {
+            "BilledCost": str(billed),
+            "BillingCurrency": draw(st.sampled_from(["USD", "usd", "EUR"])),
+            "ChargeCategory": "Usage",
+            "ChargeDescription": "GPU instance hour",
+            "ChargePeriodStart": "2026-11-20 10:00:00",
+            "ChargePeriodEnd": "2026-11-20 11:00:00",
+            "ConsumedQuantity": str(hours),
+            "ConsumedUnit": "Hours",
+            "EffectiveCost": str(billed),
+            "ListCost": str(billed),
+            "ProviderName": "AWS",
+            "ResourceId": f"i-{index}-{number}",
+            "SkuPriceDetails": json.dumps({"InstanceType": "p5.48xlarge", "GpuCount": gpus}),
+            "Tags": json.dumps({"costwatch-pool": "p", "note": draw(ids)}),
+        }
         rate = Decimal("1.1") if row["BillingCurrency"] == "EUR" else Decimal(1)
-        kind = draw(st.sampled_from(["gpu", "gpu", "gpu", "not_gpu", "tax", "bad", "gbp", "ragged", "not_utf8",
-                                     "blank", "multiline", "huge"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "gpu",
+                    "gpu",
+                    "gpu",
+                    "not_gpu",
+                    "tax",
+                    "bad",
+                    "gbp",
+                    "ragged",
+                    "not_utf8",
+                    "blank",
+                    "multiline",
+                    "huge",
+                ]
+            )
+        )
         if kind == "blank":
             lines.append(draw(st.sampled_from(["", ",,,,,,,,,,,,,"])))
             continue
@@ -395,25 +505,54 @@ def focus_files(draw, index: int) -> ExportFile:
             row["BillingCurrency"] = "GBP"
             expected.needs_rate = True
         elif kind == "bad":
-            column, value = draw(st.sampled_from([
-                ("ChargePeriodStart", "not a time"), ("ChargePeriodStart", "infinity"), ("BilledCost", "abc"),
-                ("BilledCost", "NaN"), ("BilledCost", "1e30"), ("ConsumedQuantity", "NaN"), ("ConsumedQuantity", "inf"),
-                ("ChargePeriodEnd", "2026-11-23 10:00:00"), ("ChargePeriodEnd", "2026-11-20 09:00:00"),
-                ("BillingCurrency", ""), ("BillingCurrency", "US"), ("Tags", '{"costwatch-pool": '),
-                ("SkuPriceDetails", json.dumps({"InstanceType": "p5.48xlarge", "GpuCount": -8}))]))
+            column, value = draw(
+                st.sampled_from(
+                    [
+                        ("ChargePeriodStart", "not a time"),
+                        ("ChargePeriodStart", "infinity"),
+                        ("BilledCost", "abc"),
+                        ("BilledCost", "NaN"),
+                        ("BilledCost", "1e30"),
+                        ("ConsumedQuantity", "NaN"),
+                        ("ConsumedQuantity", "inf"),
+                        ("ChargePeriodEnd", "2026-11-23 10:00:00"),
+                        ("ChargePeriodEnd", "2026-11-20 09:00:00"),
+                        ("BillingCurrency", ""),
+                        ("BillingCurrency", "US"),
+                        ("Tags", '{"costwatch-pool": '),
+                        ("SkuPriceDetails", json.dumps({"InstanceType": "p5.48xlarge", "GpuCount": -8})),
+                    ]
+                )
+            )
             row[column] = value
         if kind == "ragged":
             cells = [row[column] for column in FOCUS_COLUMNS]
-            lines.append(csv_line(cells[:-draw(st.integers(1, 5))] if draw(st.booleans()) else cells + ["extra"]))
+            lines.append(csv_line(cells[: -draw(st.integers(1, 5))] if draw(st.booleans()) else cells + ["extra"]))
             continue
         line = csv_line([row[column] for column in FOCUS_COLUMNS])
         if kind == "not_utf8":
             line = line.replace("GPU instance hour", "GPU inst\x01ance hour")
         lines.append(line)
     if draw(st.booleans()):  # the last row cut short inside Tags (past its closing quote): broken JSON
-        cut_row = csv_line(["1.0", "USD", "Usage", "GPU instance hour", "2026-11-20 11:00:00", "2026-11-20 10:00:00",
-                            "1", "Hours", "1.0", "1.0", "AWS", "i-cut", "NULL", '{"costwatch-pool": "p"}'])
-        lines.append(cut_row[:len(cut_row) - draw(st.integers(2, 20))])
+        cut_row = csv_line(
+            [
+                "1.0",
+                "USD",
+                "Usage",
+                "GPU instance hour",
+                "2026-11-20 11:00:00",
+                "2026-11-20 10:00:00",
+                "1",
+                "Hours",
+                "1.0",
+                "1.0",
+                "AWS",
+                "i-cut",
+                "NULL",
+                '{"costwatch-pool": "p"}',
+            ]
+        )
+        lines.append(cut_row[: len(cut_row) - draw(st.integers(2, 20))])
         expected.records += 1
     data = draw(csv_bytes(lines))
     return ExportFile(f"focus_{index}.csv", "focus", data, expected)
@@ -424,7 +563,11 @@ def gpu_hours_files(draw, index: int) -> ExportFile:
     expected = Expected()
     lines = [csv_line(["day", "pool", "replica_id", "gpu_type", "gpu_count", "hours", "usd"])]
     for number in range(draw(st.integers(0, 8))):
-        hours, usd, gpus = Decimal(draw(st.integers(0, 2400))) / 100, Decimal(draw(st.integers(0, 10**7))) / 100, draw(st.integers(1, 8))
+        hours, usd, gpus = (
+            Decimal(draw(st.integers(0, 2400))) / 100,
+            Decimal(draw(st.integers(0, 10**7))) / 100,
+            draw(st.integers(1, 8)),
+        )
         cells = [DAY.isoformat(), "p", f"r{number}", "H100", str(gpus), str(hours), str(usd)]
         kind = draw(st.sampled_from(["kept", "kept", "kept", "bad", "ragged", "not_utf8", "blank"]))
         if kind == "blank":
@@ -436,11 +579,24 @@ def gpu_hours_files(draw, index: int) -> ExportFile:
             expected.usd += usd
             expected.gpu_hours += hours * gpus
         elif kind == "bad":
-            position, value = draw(st.sampled_from([(0, "someday"), (0, "infinity"), (1, " "), (4, "0"), (4, "two"),
-                                                    (5, "-1"), (5, "NaN"), (5, "inf"), (6, "lots")]))
+            position, value = draw(
+                st.sampled_from(
+                    [
+                        (0, "someday"),
+                        (0, "infinity"),
+                        (1, " "),
+                        (4, "0"),
+                        (4, "two"),
+                        (5, "-1"),
+                        (5, "NaN"),
+                        (5, "inf"),
+                        (6, "lots"),
+                    ]
+                )
+            )
             cells[position] = value
         elif kind == "ragged":
-            cells = cells[:draw(st.integers(1, 6))] if draw(st.booleans()) else cells + ["extra"]
+            cells = cells[: draw(st.integers(1, 6))] if draw(st.booleans()) else cells + ["extra"]
         else:
             cells[3] = "H1\x0100"
         lines.append(csv_line(cells))
@@ -453,8 +609,10 @@ def gpu_hours_files(draw, index: int) -> ExportFile:
 
 @st.composite
 def gpu_sets(draw) -> list[ExportFile]:
-    return [draw(focus_files(index) if draw(st.booleans()) else gpu_hours_files(index))
-            for index in range(draw(st.integers(1, 3)))]
+    return [
+        draw(focus_files(index) if draw(st.booleans()) else gpu_hours_files(index))
+        for index in range(draw(st.integers(1, 3)))
+    ]
 
 
 @PROPERTY_SETTINGS
@@ -478,7 +636,10 @@ def test_every_gpu_billing_row_is_kept_skipped_or_quarantined(files):
                 stats = gpu.read_focus(conn, path, RATES, "costwatch-pool", "costwatch-replica", table)
             assert stats.accounted_for, stats
             assert (stats.records, stats.gpu_rows, stats.non_gpu_rows) == (
-                export.expected.records, export.expected.kept, export.expected.skipped), export.name
+                export.expected.records,
+                export.expected.kept,
+                export.expected.skipped,
+            ), export.name
             assert stats.skipped_by_reason == export.expected.skipped_reasons
             usd, hours = conn.execute(f"select sum(billed_usd), sum(gpu_hours) from {table}").fetchone()
             assert (usd or 0) == export.expected.usd

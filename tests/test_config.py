@@ -6,18 +6,27 @@ import datetime as dt
 
 import pytest
 import yaml
-
 from conftest import CATALOG, REPO
+
 from pipelines.resources.config import ConfigError, load_config
 
 VALID = {
     "data_dir": "data",
     "start_date": "2026-10-01",
     "sources": {"gateway_logs": [{"path": "inputs/*.jsonl.gz", "format": "canonical"}]},
-    "prices": {"catalog": str(CATALOG), "overrides": {"my-finetune": {"input_cost_per_token": 3e-6,
-                                                                     "output_cost_per_token": 1.2e-5}}},
-    "pools": {"llama-8b-h100": {"gpu_type": "H100", "latency_slo_s": 5, "headroom": 0.3, "warm_floor": 2,
-                                "api_equivalent": "gpt-4o-mini"}},
+    "prices": {
+        "catalog": str(CATALOG),
+        "overrides": {"my-finetune": {"input_cost_per_token": 3e-6, "output_cost_per_token": 1.2e-5}},
+    },
+    "pools": {
+        "llama-8b-h100": {
+            "gpu_type": "H100",
+            "latency_slo_s": 5,
+            "headroom": 0.3,
+            "warm_floor": 2,
+            "api_equivalent": "gpt-4o-mini",
+        }
+    },
     "budgets": {"chat": 30000},
     "alerts": {"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost"},
 }
@@ -81,31 +90,56 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
         (with_changes(colour="blue"), "colour: unknown key", "valid keys here are"),
         (with_changes(start_date=DELETE), "start_date: missing", "start_date: 2026-10-01"),
         (with_changes(start_date="2026-13-01"), "start_date: '2026-13-01' is not a date", "YYYY-MM-DD"),
-        (with_changes(sources__gateway_logs=[{"path": "inputs/[a-z.jsonl", "format": "canonical"}]),
-         "sources.gateway_logs[0].path", "close the character class"),
-        (with_changes(sources__gateway_logs=[{"path": "inptus/*.jsonl", "format": "canonical"}]),
-         "sources.gateway_logs[0].path: folder", "fix the path"),
-        (with_changes(sources__gateway_logs=[{"path": "inputs/*.jsonl", "format": "csv"}]),
-         "sources.gateway_logs[0].format: 'csv' is not a gateway_logs format", "canonical"),
+        (
+            with_changes(sources__gateway_logs=[{"path": "inputs/[a-z.jsonl", "format": "canonical"}]),
+            "sources.gateway_logs[0].path",
+            "close the character class",
+        ),
+        (
+            with_changes(sources__gateway_logs=[{"path": "inptus/*.jsonl", "format": "canonical"}]),
+            "sources.gateway_logs[0].path: folder",
+            "fix the path",
+        ),
+        (
+            with_changes(sources__gateway_logs=[{"path": "inputs/*.jsonl", "format": "csv"}]),
+            "sources.gateway_logs[0].format: 'csv' is not a gateway_logs format",
+            "canonical",
+        ),
         (with_changes(sources__gpu_metrics=[{"path": "x", "format": "y"}]), "sources.gpu_metrics", "use one of"),
         (with_changes(sources=DELETE), "sources.gateway_logs: missing", "list the gateway log files"),
         (with_changes(prices__catalog="nope.json"), "prices.catalog: file", "fix the path"),
-        (with_changes(prices__overrides={"m": {"input_cost_per_token": 1e-6}}),
-         "prices.overrides.m.output_cost_per_token: missing", "USD price per token"),
-        (with_changes(prices__overrides={"m": {"input_cost_per_token": "cheap", "output_cost_per_token": 1}}),
-         "prices.overrides.m.input_cost_per_token: must be a number", "'cheap'"),
+        (
+            with_changes(prices__overrides={"m": {"input_cost_per_token": 1e-6}}),
+            "prices.overrides.m.output_cost_per_token: missing",
+            "USD price per token",
+        ),
+        (
+            with_changes(prices__overrides={"m": {"input_cost_per_token": "cheap", "output_cost_per_token": 1}}),
+            "prices.overrides.m.input_cost_per_token: must be a number",
+            "'cheap'",
+        ),
         (with_changes(pools__llama_8b={"latency_slo_s": 5}), "pools.llama_8b.gpu_type: missing", "name the GPU"),
         (with_changes(pools__x={"gpu_type": "H100", "warm_floor": 1.5}), "pools.x.warm_floor", "whole number"),
-        (with_changes(pools__x={"gpu_type": "H100", "load_test": "curve.csv"}), "pools.x.load_test: file", "fix the path"),
+        (
+            with_changes(pools__x={"gpu_type": "H100", "load_test": "curve.csv"}),
+            "pools.x.load_test: file",
+            "fix the path",
+        ),
         (with_changes(gpu={"pool_label": "pool"}), "gpu.pool_label: unknown key", "pool_tag"),
         (with_changes(currency_rates={"euro": 1.1}), "currency_rates.euro: not an ISO 4217 code", "EUR"),
         (with_changes(reconciliation={"tolerance_pct": "2%"}), "reconciliation.tolerance_pct: must be a number", "2%"),
         (with_changes(budgets__chat=-5), "budgets.chat: must be >= 0", "-5"),
         (with_changes(alerts__min_impact_usd="fifty"), "alerts.min_impact_usd: must be a number", "fifty"),
-        (with_changes(privacy={"pseudonymise_user_id": "yes"}), "privacy.pseudonymise_user_id: must be true or false",
-         "'yes'"),
-        (with_changes(privacy={"pseudonymize_user_id": True}), "privacy.pseudonymize_user_id: unknown key",
-         "pseudonymise_user_id"),
+        (
+            with_changes(privacy={"pseudonymise_user_id": "yes"}),
+            "privacy.pseudonymise_user_id: must be true or false",
+            "'yes'",
+        ),
+        (
+            with_changes(privacy={"pseudonymize_user_id": True}),
+            "privacy.pseudonymize_user_id: unknown key",
+            "pseudonymise_user_id",
+        ),
         ("data_dir: [unclosed", "not valid YAML", "fix the syntax"),
     ],
 )

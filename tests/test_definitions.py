@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-
 from conftest import request
-from pipelines.defs.schedules import DAILY_JOB
+
 from pipelines.definitions import build_definitions
+from pipelines.defs.schedules import DAILY_JOB
 from pipelines.models.engine import SQL_DIR, load_models, tables_read
 
 # The whole dependency map, written out: a new read in any SQL file must be added here on purpose.
@@ -43,10 +43,21 @@ EXPECTED_DEPS = {
     "budget_settings": set(),
     "fct_spend_anomalies": {"fct_spend_daily", "fct_gpu_utilization_daily"},
     "fct_budget_forecast": {"fct_spend_by_feature_daily", "budget_settings"},
-    "alerts_outbox": {"fct_spend_anomalies", "fct_budget_forecast", "fct_spend_by_feature_daily",
-                      "fct_invoice_reconciliation", "fct_gpu_utilization_daily"},
-    "fct_api_vs_selfhost": {"fct_selfhost_unit_cost_daily", "fct_gpu_utilization_daily", "fct_capacity_plan",
-                            "stg_gpu_billing", "pool_settings", "stg_prices"},
+    "alerts_outbox": {
+        "fct_spend_anomalies",
+        "fct_budget_forecast",
+        "fct_spend_by_feature_daily",
+        "fct_invoice_reconciliation",
+        "fct_gpu_utilization_daily",
+    },
+    "fct_api_vs_selfhost": {
+        "fct_selfhost_unit_cost_daily",
+        "fct_gpu_utilization_daily",
+        "fct_capacity_plan",
+        "stg_gpu_billing",
+        "pool_settings",
+        "stg_prices",
+    },
 }
 
 
@@ -66,8 +77,10 @@ def test_definitions_load_with_a_daily_job_and_schedule(defs):
 
 def test_every_sql_file_is_an_asset_with_the_dependencies_it_reads(defs):
     graph = defs.resolve_asset_graph()
-    deps = {key.to_user_string(): {parent.to_user_string() for parent in graph.get(key).parent_keys}
-            for key in graph.get_all_asset_keys()}
+    deps = {
+        key.to_user_string(): {parent.to_user_string() for parent in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
     assert deps == EXPECTED_DEPS
     sql_files = {path.stem for path in SQL_DIR.rglob("*.sql") if path.parent.name != "macros"}
     assert sql_files == set(load_models()) and sql_files <= set(deps)
@@ -90,9 +103,11 @@ def test_every_warehouse_relation_and_column_is_commented(project):
     project.run_day("2026-11-20")
     missing_tables = project.query(
         "select table_name from duckdb_tables() where comment is null "
-        "union all select view_name from duckdb_views() where not internal and comment is null")
+        "union all select view_name from duckdb_views() where not internal and comment is null"
+    )
     assert missing_tables == []
     missing_columns = project.query(
         "select table_name || '.' || column_name from duckdb_columns() where not internal and comment is null "
-        "order by 1")
+        "order by 1"
+    )
     assert missing_columns == []

@@ -9,8 +9,8 @@ from decimal import Decimal as D
 import duckdb
 import pytest
 import yaml
-
 from conftest import CATALOG
+
 from pipelines.cli import main as costwatch
 from pipelines.demo.generate import generate
 
@@ -19,8 +19,11 @@ pytestmark = pytest.mark.slow
 START = dt.date(2026, 10, 1)
 DAYS = 30
 REASONS = {  # generator's malformed kinds -> costwatch's quarantine reasons
-    "truncated_json": "bad_json", "garbage_text": "bad_json", "missing_request_id": "missing_request_id",
-    "negative_output_tokens": "negative:output_tokens", "cached_exceeds_input": "cached_exceeds_input",
+    "truncated_json": "bad_json",
+    "garbage_text": "bad_json",
+    "missing_request_id": "missing_request_id",
+    "negative_output_tokens": "negative:output_tokens",
+    "cached_exceeds_input": "cached_exceeds_input",
     "bad_timestamp": "bad_ts",
 }
 
@@ -50,10 +53,21 @@ def demo(tmp_path_factory):
             "gpu_telemetry": [{"path": "inputs/gpu_telemetry/nvidia_smi_*.csv", "format": "nvidia_smi"}],
         },
         "pools": {
-            "llama-8b-h100": {"gpu_type": "H100", "latency_slo_s": 5, "headroom": 0.3, "warm_floor": 1,
-                              "api_equivalent": "gpt-4o-mini", "load_test": "inputs/loadtest/llama-8b-h100.csv"},
-            "qwen-32b-a100": {"gpu_type": "A100", "latency_slo_s": 60, "headroom": 0.2, "warm_floor": 1,
-                              "api_equivalent": "gpt-4.1-mini"},
+            "llama-8b-h100": {
+                "gpu_type": "H100",
+                "latency_slo_s": 5,
+                "headroom": 0.3,
+                "warm_floor": 1,
+                "api_equivalent": "gpt-4o-mini",
+                "load_test": "inputs/loadtest/llama-8b-h100.csv",
+            },
+            "qwen-32b-a100": {
+                "gpu_type": "A100",
+                "latency_slo_s": 60,
+                "headroom": 0.2,
+                "warm_floor": 1,
+                "api_equivalent": "gpt-4.1-mini",
+            },
         },
         "prices": {"catalog": str(CATALOG), "effective_from": "2025-09-01"},
         # Small lines at 3,000 requests a day: judge them by percent, with a 5-cent floor, and
@@ -67,8 +81,12 @@ def demo(tmp_path_factory):
     last = START + dt.timedelta(days=DAYS)  # one more day: the file of late arrivals after the range
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
-        assert costwatch(["--config", str(root / "costwatch.yaml"), "run", "--from", START.isoformat(),
-                          "--to", last.isoformat()]) == 0
+        assert (
+            costwatch(
+                ["--config", str(root / "costwatch.yaml"), "run", "--from", START.isoformat(), "--to", last.isoformat()]
+            )
+            == 0
+        )
     conn = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
     yield manifest, conn
     conn.close()
@@ -92,7 +110,8 @@ def event(manifest, kind):
 def test_every_line_is_accounted_for_against_the_generator(demo):
     manifest, conn = demo
     lines, kept, quarantined, duplicates = conn.execute(
-        "select sum(lines), sum(kept), sum(quarantined), sum(duplicates) from gateway_ingest_audit").fetchone()
+        "select sum(lines), sum(kept), sum(quarantined), sum(duplicates) from gateway_ingest_audit"
+    ).fetchone()
     assert lines == manifest["totals"]["lines"] == kept + quarantined + duplicates
     assert kept == manifest["totals"]["records"]
     assert duplicates == manifest["totals"]["duplicate_lines"]
@@ -125,8 +144,12 @@ def test_planted_billing_discrepancies_appear_with_the_right_status(demo):
     double = {r["day"] for r in tokens if r["finding"] == "cached_tokens_double_counted"}
     missing = {(r["model_family"], r["day"]) for r in tokens if r["finding"] == "logs_missing_calls"}
     assert missing == {("claude-3-5-sonnet", lost_day), ("claude-3-5-haiku", lost_day)}
-    haiku_days = {r[0] for r in conn.execute(
-        "select day from fct_token_reconciliation where model_family = 'claude-3-5-haiku'").fetchall()}
+    haiku_days = {
+        r[0]
+        for r in conn.execute(
+            "select day from fct_token_reconciliation where model_family = 'claude-3-5-haiku'"
+        ).fetchall()
+    }
     assert double == haiku_days - {lost_day}
 
 
@@ -143,8 +166,12 @@ def test_nothing_unplanted_is_flagged(demo):
             or (row["line_key"] == "gpt-4o-mini" and row["period_start"] >= price_start)  # price change
         )
         assert explained, row
-    token_findings = {r[0] for r in conn.execute(
-        "select distinct finding from fct_token_reconciliation where finding <> 'matched'").fetchall()}
+    token_findings = {
+        r[0]
+        for r in conn.execute(
+            "select distinct finding from fct_token_reconciliation where finding <> 'matched'"
+        ).fetchall()
+    }
     assert token_findings <= {"cached_tokens_double_counted", "logs_missing_calls"}
 
 
@@ -167,7 +194,8 @@ def test_allocation_equals_every_days_bill_exactly(demo):
     some_day, amount = next(iter(days.items()))
     (allocated,) = conn.execute(
         "select sum(allocated_usd) from fct_allocated_spend_daily where provider = $p and day = $d",
-        {"p": some_provider, "d": some_day}).fetchone()
+        {"p": some_provider, "d": some_day},
+    ).fetchone()
     assert allocated == D(amount).quantize(D("0.000001"))
 
 
@@ -189,8 +217,11 @@ def test_the_idle_weekend_shows_as_zero_utilization_at_full_idle_cost(demo):
 def test_the_over_provisioned_pool_plans_fewer_replicas_than_it_pays_for(demo):
     manifest, conn = demo
     event = gpu_event(manifest, "over_provisioned_pool")["effect"]
-    plans = rows(conn, "select * from fct_capacity_plan where pool = 'llama-8b-h100' and day <= $last",
-                 {"last": START + dt.timedelta(days=DAYS - 1)})
+    plans = rows(
+        conn,
+        "select * from fct_capacity_plan where pool = 'llama-8b-h100' and day <= $last",
+        {"last": START + dt.timedelta(days=DAYS - 1)},
+    )
     assert {plan["billed_replicas"] for plan in plans} == {event["billed_replicas"]}
     assert max(plan["replicas_needed"] for plan in plans) == event["replicas_needed"]
     assert {plan["per_replica_rps"] for plan in plans} == {float(event["per_replica_rps"])}
@@ -206,8 +237,10 @@ def test_the_over_provisioned_pool_plans_fewer_replicas_than_it_pays_for(demo):
             assert row["billed_gpu_hours"] == pytest.approx(float(truth["billed_gpu_hours"]))
             assert row["busy_gpu_hours"] == pytest.approx(float(truth["busy_gpu_hours"]), abs=1e-5)
             assert row["gpu_cost_usd"] == D(truth["billed_usd"])
-    (advice,) = {r[0] for r in conn.execute(
-        "select recommendation from fct_api_vs_selfhost where pool = 'llama-8b-h100'").fetchall()} or {None}
+    (advice,) = {
+        r[0]
+        for r in conn.execute("select recommendation from fct_api_vs_selfhost where pool = 'llama-8b-h100'").fetchall()
+    } or {None}
     assert advice.startswith(("move to API", "consolidate replicas"))
 
 
@@ -225,14 +258,19 @@ def test_gpu_cost_splits_add_back_up_to_the_pool_cost_every_day(demo):
         assert off == [], split
 
 
-EXPECTED_DRIVER = {"prompt_growth": "input_tokens_per_request", "cache_collapse": "cache_hit_rate",
-                   "user_spike": "volume"}
+EXPECTED_DRIVER = {
+    "prompt_growth": "input_tokens_per_request",
+    "cache_collapse": "cache_hit_rate",
+    "user_spike": "volume",
+}
 
 
 def episodes(conn):
     """Anomaly episodes as alerts see them: anomalous days of one dimension x key, apart by at
     most 2 normal days. Only days the generator covers (not the late-arrivals day after it)."""
-    return rows(conn, """
+    return rows(
+        conn,
+        """
         with flagged as (
             select *, coalesce(day - lag(day) over (partition by dimension, key order by day), 99) as gap
             from fct_spend_anomalies where is_anomaly and day < $end
@@ -244,7 +282,9 @@ def episodes(conn):
         select dimension, key, min(day) as first_day, max(day) as last_day,
                arg_min(top_driver, day) as first_top_driver, sum(impact_usd) as impact_usd
         from numbered group by dimension, key, run order by first_day
-    """, {"end": START + dt.timedelta(days=DAYS)})
+    """,
+        {"end": START + dt.timedelta(days=DAYS)},
+    )
 
 
 def test_every_planted_cost_creep_is_detected_within_a_day_with_its_driver(demo):
@@ -252,9 +292,15 @@ def test_every_planted_cost_creep_is_detected_within_a_day_with_its_driver(demo)
     found = episodes(conn)
     for planted in manifest["events"]:
         start = dt.date.fromisoformat(planted["start_day"])
-        dimension, key = ("user", planted["user_id"]) if planted["kind"] == "user_spike" else ("feature", planted["feature"])
-        hits = [e for e in found if (e["dimension"], e["key"]) == (dimension, key)
-                and start <= e["first_day"] <= start + dt.timedelta(days=1)]
+        dimension, key = (
+            ("user", planted["user_id"]) if planted["kind"] == "user_spike" else ("feature", planted["feature"])
+        )
+        hits = [
+            e
+            for e in found
+            if (e["dimension"], e["key"]) == (dimension, key)
+            and start <= e["first_day"] <= start + dt.timedelta(days=1)
+        ]
         assert hits, (planted, [e for e in found if e["key"] == key])
         assert hits[0]["first_top_driver"] == EXPECTED_DRIVER[planted["kind"]], hits[0]
 
@@ -262,11 +308,14 @@ def test_every_planted_cost_creep_is_detected_within_a_day_with_its_driver(demo)
 def related_keys(conn, planted):
     """The dimension x keys a planted event moves: its feature or user, and the total, providers,
     models and features that carry its traffic."""
-    column, value = ("user_id", planted["user_id"]) if planted["kind"] == "user_spike" else ("feature", planted["feature"])
+    column, value = (
+        ("user_id", planted["user_id"]) if planted["kind"] == "user_spike" else ("feature", planted["feature"])
+    )
     keys = {("total", "all"), ("user" if column == "user_id" else "feature", value)}
     for provider, model, feature in conn.execute(
-            f"select distinct provider, model, feature from fct_spend_daily where {column} = $value and cost_usd > 0",
-            {"value": value}).fetchall():
+        f"select distinct provider, model, feature from fct_spend_daily where {column} = $value and cost_usd > 0",
+        {"value": value},
+    ).fetchall():
         keys |= {("provider", provider), ("model", model), ("feature", feature)}
     return keys
 
@@ -276,12 +325,18 @@ def test_clean_stretches_raise_at_most_one_false_alert_per_30_days(demo):
     lost_day = dt.date.fromisoformat(event(manifest, "lost_logs")["start_day"])
     false = []
     for found in episodes(conn):
-        explained = found["first_day"] == lost_day and found["key"] in ("all", "anthropic") or any(
-            (found["dimension"], found["key"]) in related_keys(conn, planted)
-            and found["first_day"] >= dt.date.fromisoformat(planted["start_day"])
-            and (planted["end_day"] is None
-                 or found["first_day"] <= dt.date.fromisoformat(planted["end_day"]) + dt.timedelta(days=1))
-            for planted in manifest["events"]
+        explained = (
+            found["first_day"] == lost_day
+            and found["key"] in ("all", "anthropic")
+            or any(
+                (found["dimension"], found["key"]) in related_keys(conn, planted)
+                and found["first_day"] >= dt.date.fromisoformat(planted["start_day"])
+                and (
+                    planted["end_day"] is None
+                    or found["first_day"] <= dt.date.fromisoformat(planted["end_day"]) + dt.timedelta(days=1)
+                )
+                for planted in manifest["events"]
+            )
         )
         if not explained:
             false.append(found)
@@ -301,16 +356,18 @@ def test_alerts_are_queued_once_and_a_rerun_sends_nothing_new(demo):
 
 
 def test_the_summary_prints_every_section_from_the_read_only_warehouse(demo, demo_config, capsys):
-    from pipelines.resources.config import load_config
     from pipelines.report.summary import SECTIONS, print_summary
+    from pipelines.resources.config import load_config
 
     _, conn = demo
     print_summary(load_config(demo_config), START, START + dt.timedelta(days=DAYS - 1))
     out = capsys.readouterr().out
     for title in SECTIONS:
         assert title in out
-    (total,) = conn.execute("select sum(cost_usd)::decimal(18, 2) from fct_spend_by_feature_daily where day < $end",
-                            {"end": START + dt.timedelta(days=DAYS)}).fetchone()
+    (total,) = conn.execute(
+        "select sum(cost_usd)::decimal(18, 2) from fct_spend_by_feature_daily where day < $end",
+        {"end": START + dt.timedelta(days=DAYS)},
+    ).fetchone()
     assert f"${total:,} API spend" in out
 
 

@@ -50,9 +50,11 @@ PRICES = json.loads(CATALOG.read_text(encoding="utf-8"))
 def cost(model: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> D:
     """A request's cost by hand, from the catalog's per-token prices."""
     price = {key: D(str(value)) for key, value in PRICES[model].items() if isinstance(value, float)}
-    return ((input_tokens - cached_input_tokens) * price["input_cost_per_token"]
-            + cached_input_tokens * price["cache_read_input_token_cost"]
-            + output_tokens * price["output_cost_per_token"])
+    return (
+        (input_tokens - cached_input_tokens) * price["input_cost_per_token"]
+        + cached_input_tokens * price["cache_read_input_token_cost"]
+        + output_tokens * price["output_cost_per_token"]
+    )
 
 
 # --- a throwaway project driven like a user drives it: `costwatch` with DAGSTER_HOME -----------
@@ -108,8 +110,13 @@ class Costwatch:
 
     def spawn(self, *args: str) -> subprocess.Popen:
         """`costwatch --config ... ARGS` as its own process."""
-        return subprocess.Popen([str(COSTWATCH), "--config", str(self.config_path), *args], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [str(COSTWATCH), "--config", str(self.config_path), *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def instance(self) -> dg.DagsterInstance:
         with pytest.MonkeyPatch.context() as patch:
@@ -126,9 +133,13 @@ class Costwatch:
         outbox), each as its full sorted contents."""
         with duckdb.connect(str(self.data / "warehouse.duckdb"), read_only=True) as conn:
             prepare_session(conn, read_only=True)
-            names = [name for (name,) in conn.execute(
-                "select table_name from duckdb_tables() where not internal "
-                "union select view_name from duckdb_views() where not internal order by 1").fetchall()]
+            names = [
+                name
+                for (name,) in conn.execute(
+                    "select table_name from duckdb_tables() where not internal "
+                    "union select view_name from duckdb_views() where not internal order by 1"
+                ).fetchall()
+            ]
             return {name: conn.execute(f'select * from "{name}" order by all').fetchall() for name in names}
 
 
@@ -181,8 +192,12 @@ def test_a_writer_killed_mid_write_leaves_the_old_partition_whole_and_its_temp_f
     writer = subprocess.Popen([sys.executable, "-c", WRITER.format(rows=NEW_ROWS), str(lake)], cwd=REPO)
     try:
         # The rows go to a temp file beside the partition; kill the writer while that file grows.
-        temp = wait_for(lambda: next((p for p in target.parent.glob(".*.tmp") if p.stat().st_size > 0), None),
-                        "the writer's temp file", timeout_s=120, interval_s=0.005)
+        temp = wait_for(
+            lambda: next((p for p in target.parent.glob(".*.tmp") if p.stat().st_size > 0), None),
+            "the writer's temp file",
+            timeout_s=120,
+            interval_s=0.005,
+        )
         writer.send_signal(signal.SIGKILL)
     finally:
         writer.kill()
@@ -190,17 +205,25 @@ def test_a_writer_killed_mid_write_leaves_the_old_partition_whole_and_its_temp_f
     assert writer.returncode == -signal.SIGKILL
 
     with duckdb.connect() as conn:
-        content = conn.execute("select id, label from read_parquet($path) order by id", {"path": str(target)}).fetchall()
-        new = conn.execute(f"select count(*), sum(id), max(label) from (select range as id, md5(range::varchar) as label "
-                           f"from range({NEW_ROWS}))").fetchone()
-        read_back = conn.execute("select count(*), sum(id), max(label) from read_parquet($path)",
-                                 {"path": str(target)}).fetchone()
+        content = conn.execute(
+            "select id, label from read_parquet($path) order by id", {"path": str(target)}
+        ).fetchall()
+        new = conn.execute(
+            f"select count(*), sum(id), max(label) from (select range as id, md5(range::varchar) as label "
+            f"from range({NEW_ROWS}))"
+        ).fetchone()
+        read_back = conn.execute(
+            "select count(*), sum(id), max(label) from read_parquet($path)", {"path": str(target)}
+        ).fetchone()
         assert content == [(1, "old"), (2, "old")] or read_back == new, "the old partition or the new one, whole"
         # The kill landed mid-write (its torn temp file is left over), so it is the old one.
         assert temp.exists() and content == [(1, "old"), (2, "old")]
         # Readers never see the leftover: the dataset view reads the old rows only.
         conn.execute(dataset_view_sql(lake, "events"))
-        assert conn.execute("select id, label, day from events order by id").fetchall() == [(1, "old", day), (2, "old", day)]
+        assert conn.execute("select id, label, day from events order by id").fetchall() == [
+            (1, "old", day),
+            (2, "old", day),
+        ]
 
         # The next write of the partition works and sweeps a leftover abandoned long ago, while a
         # fresh one (it could be a live writer's) stays.
@@ -215,10 +238,13 @@ def test_a_writer_killed_mid_write_leaves_the_old_partition_whole_and_its_temp_f
 
 def test_a_run_killed_mid_step_does_not_block_the_next_run_which_gives_the_right_numbers(tmp_path):
     project = Costwatch.create(tmp_path / "project")
-    project.write_jsonl("a.jsonl", [
-        request("k1", f"{D1}T09:00:00Z", "gpt-4o", feature="chat", input_tokens=1_000, output_tokens=100),
-        request("k2", f"{D1}T10:00:00Z", "gpt-4o-mini", feature="search", input_tokens=4_000, output_tokens=200),
-    ])
+    project.write_jsonl(
+        "a.jsonl",
+        [
+            request("k1", f"{D1}T09:00:00Z", "gpt-4o", feature="chat", input_tokens=1_000, output_tokens=100),
+            request("k2", f"{D1}T10:00:00Z", "gpt-4o-mini", feature="search", input_tokens=4_000, output_tokens=200),
+        ],
+    )
     # A log that is still being shipped: a FIFO the ingest blocks on, so the kill lands inside a
     # step that holds the `warehouse` pool slot, every time.
     stuck = project.root / "inputs" / "b.jsonl"
@@ -237,18 +263,36 @@ def test_a_run_killed_mid_step_does_not_block_the_next_run_which_gives_the_right
     run_id = lock_holder(project)["runs"][0]
     instance = project.instance()
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
-    assert [slot.run_id for slot in instance.event_log_storage.get_concurrency_info("warehouse").claimed_slots] == [run_id]
+    assert [slot.run_id for slot in instance.event_log_storage.get_concurrency_info("warehouse").claimed_slots] == [
+        run_id
+    ]
 
     stuck.unlink()
-    project.write_jsonl("b.jsonl", [request("k3", f"{D1}T11:00:00Z", "gpt-4o", feature="chat",
-                                            input_tokens=2_000, cached_input_tokens=1_000, output_tokens=10)])
+    project.write_jsonl(
+        "b.jsonl",
+        [
+            request(
+                "k3",
+                f"{D1}T11:00:00Z",
+                "gpt-4o",
+                feature="chat",
+                input_tokens=2_000,
+                cached_input_tokens=1_000,
+                output_tokens=10,
+            )
+        ],
+    )
     # A leftover temp file of a killed writer, in the partition the run writes: readable Parquet
     # whose rows must never count.
-    leftover = partition_file(project.lake, "gateway_requests", dt.date.fromisoformat(D1)).with_name(".data.parquet.dead.tmp")
+    leftover = partition_file(project.lake, "gateway_requests", dt.date.fromisoformat(D1)).with_name(
+        ".data.parquet.dead.tmp"
+    )
     leftover.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as conn:
-        conn.execute("copy (select 'ghost' || range as request_id from range(5)) to $path (format parquet)",
-                     {"path": str(leftover)})
+        conn.execute(
+            "copy (select 'ghost' || range as request_id from range(5)) to $path (format parquet)",
+            {"path": str(leftover)},
+        )
 
     # Before the fix, this run waited forever for the dead run's slot: it runs in a thread that
     # the test stops waiting for.
@@ -259,11 +303,15 @@ def test_a_run_killed_mid_step_does_not_block_the_next_run_which_gives_the_right
     assert rerun, "the next run did not finish in 180 s"
     assert rerun[0][0] == 0, rerun[0]
     assert project.instance().get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
-    expected = (cost("gpt-4o", 1_000, 100) + cost("gpt-4o-mini", 4_000, 200)
-                + cost("gpt-4o", 2_000, 10, cached_input_tokens=1_000))
+    expected = (
+        cost("gpt-4o", 1_000, 100)
+        + cost("gpt-4o-mini", 4_000, 200)
+        + cost("gpt-4o", 2_000, 10, cached_input_tokens=1_000)
+    )
     assert project.query("select count(*), sum(cost_usd) from fct_requests") == [(3, expected)]
-    assert project.query("select sum(requests), sum(cost_usd) from fct_spend_daily where day = $day",
-                         {"day": D1}) == [(3, expected)]
+    assert project.query("select sum(requests), sum(cost_usd) from fct_spend_daily where day = $day", {"day": D1}) == [
+        (3, expected)
+    ]
     assert project.query("select count(*) from gateway_requests where request_id like 'ghost%'") == [(0,)]
 
 
@@ -279,14 +327,45 @@ def _open_writer(fifo: Path) -> int | None:
 
 def day_records(day: str, scale: int) -> list:
     return [
-        request(f"{day}-a", f"{day}T08:00:00Z", "gpt-4o", feature="chat", user_id="alice",
-                input_tokens=1_000 * scale, cached_input_tokens=200, output_tokens=100 * scale),
-        request(f"{day}-b", f"{day}T09:30:00Z", "gpt-4o-mini", feature="search", user_id="bob",
-                input_tokens=3_000 * scale, output_tokens=50),
-        request(f"{day}-c", f"{day}T23:59:59Z", "gpt-4o", feature="chat", user_id="carol",
-                input_tokens=500, output_tokens=500, gateway_cache_hit=scale == 2),
-        request(f"{day}-a", f"{day}T08:00:00Z", "gpt-4o", feature="chat", user_id="alice",  # redelivered
-                input_tokens=1_000 * scale, cached_input_tokens=200, output_tokens=100 * scale),
+        request(
+            f"{day}-a",
+            f"{day}T08:00:00Z",
+            "gpt-4o",
+            feature="chat",
+            user_id="alice",
+            input_tokens=1_000 * scale,
+            cached_input_tokens=200,
+            output_tokens=100 * scale,
+        ),
+        request(
+            f"{day}-b",
+            f"{day}T09:30:00Z",
+            "gpt-4o-mini",
+            feature="search",
+            user_id="bob",
+            input_tokens=3_000 * scale,
+            output_tokens=50,
+        ),
+        request(
+            f"{day}-c",
+            f"{day}T23:59:59Z",
+            "gpt-4o",
+            feature="chat",
+            user_id="carol",
+            input_tokens=500,
+            output_tokens=500,
+            gateway_cache_hit=scale == 2,
+        ),
+        request(
+            f"{day}-a",
+            f"{day}T08:00:00Z",
+            "gpt-4o",
+            feature="chat",
+            user_id="alice",  # redelivered
+            input_tokens=1_000 * scale,
+            cached_input_tokens=200,
+            output_tokens=100 * scale,
+        ),
         '{"request_id": "broken", "ts": ',
     ]
 
@@ -295,9 +374,21 @@ def openai_costs(days: list[str]) -> dict:
     buckets = []
     for index, day in enumerate(days):
         start = int(dt.datetime.fromisoformat(f"{day}T00:00:00+00:00").timestamp())
-        buckets.append({"object": "bucket", "start_time": start, "end_time": start + 86400, "results": [
-            {"object": "organization.costs.result", "amount": {"value": 0.01 + index / 100, "currency": "usd"},
-             "line_item": "gpt-4o, input", "project_id": "proj_web"}]})
+        buckets.append(
+            {
+                "object": "bucket",
+                "start_time": start,
+                "end_time": start + 86400,
+                "results": [
+                    {
+                        "object": "organization.costs.result",
+                        "amount": {"value": 0.01 + index / 100, "currency": "usd"},
+                        "line_item": "gpt-4o, input",
+                        "project_id": "proj_web",
+                    }
+                ],
+            }
+        )
     return {"object": "page", "data": buckets, "has_more": False, "next_page": None}
 
 
@@ -305,8 +396,10 @@ def openai_costs(days: list[str]) -> dict:
 def three_days(tmp_path_factory):
     project = Costwatch.create(
         tmp_path_factory.mktemp("three_days"),
-        sources={"gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
-                 "provider_costs": [{"path": "inputs/billing/costs_*.json", "format": "openai_costs"}]},
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "provider_costs": [{"path": "inputs/billing/costs_*.json", "format": "openai_costs"}],
+        },
         budgets={"chat": 0.01, "search": 100},
     )
     for scale, day in enumerate((D1, D2, D3), start=1):
@@ -328,8 +421,17 @@ def test_rerunning_a_day_and_then_every_day_leaves_every_mart_identical(three_da
     project, clean = three_days
     models = set(load_models())
     assert models | {"alerts_outbox"} <= set(clean), "every SQL model and the outbox are in the warehouse"
-    assert all(clean[name] for name in ("fct_requests", "fct_spend_daily", "fct_budget_forecast",
-                                        "fct_invoice_reconciliation", "alerts_outbox", "gateway_quarantine"))
+    assert all(
+        clean[name]
+        for name in (
+            "fct_requests",
+            "fct_spend_daily",
+            "fct_budget_forecast",
+            "fct_invoice_reconciliation",
+            "alerts_outbox",
+            "gateway_quarantine",
+        )
+    )
     (alerts,) = project.query("select count(*) from alerts_outbox")
 
     assert project.run("run", "--date", D2)[0] == 0
@@ -346,8 +448,11 @@ def test_a_second_run_fails_fast_or_waits_while_one_holds_the_project_and_nothin
     project, clean = three_days
     first = project.spawn("run", "--date", D2)
     try:
-        holder = wait_for(lambda: lock_holder(project).get("pid") == first.pid and lock_holder(project),
-                          "the first run to take the project's run lock", timeout_s=120)
+        holder = wait_for(
+            lambda: lock_holder(project).get("pid") == first.pid and lock_holder(project),
+            "the first run to take the project's run lock",
+            timeout_s=120,
+        )
         assert holder["command"].endswith(f"run --date {D2}")
 
         code, _, err = project.run("run", "--date", D3)
@@ -387,10 +492,14 @@ TOKEN = "xoxb-failure-proofing-789"
 
 
 def test_slack_failing_mid_run_keeps_the_rest_pending_reports_it_and_the_next_run_sends_each_once(tmp_path):
-    project = Costwatch.create(tmp_path / "project", budgets={"chat": 0.001},
-                               alerts={"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost"})
-    project.write_jsonl("logs.jsonl", [request("s1", f"{D1}T10:00:00Z", "gpt-4o", feature="chat",
-                                               input_tokens=1000, output_tokens=100)])
+    project = Costwatch.create(
+        tmp_path / "project",
+        budgets={"chat": 0.001},
+        alerts={"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost"},
+    )
+    project.write_jsonl(
+        "logs.jsonl", [request("s1", f"{D1}T10:00:00Z", "gpt-4o", feature="chat", input_tokens=1000, output_tokens=100)]
+    )
     slack = SlackTestServer(token=TOKEN, lifetime_s=120).start()
 
     def outage_after_first_post():
@@ -410,7 +519,9 @@ def test_slack_failing_mid_run_keeps_the_rest_pending_reports_it_and_the_next_ru
             code, out, err = project.run("run", "--date", D1)
             script.join(timeout=60)
             assert code == 0, out + err  # an outage is not a failed run
-            outbox = project.query("select alert_id, status, attempts, last_error from alerts_outbox order by created_at")
+            outbox = project.query(
+                "select alert_id, status, attempts, last_error from alerts_outbox order by created_at"
+            )
             assert len(outbox) == 3 and len(slack.messages) == 1
             (sent_id, *_), (failed_id, *_), (untouched_id, *_) = outbox
             assert outbox[0][1:3] == ("sent", 1)
@@ -431,13 +542,19 @@ def test_slack_failing_mid_run_keeps_the_rest_pending_reports_it_and_the_next_ru
     posted = [message.metadata["event_payload"]["alert_id"] for message in slack.messages]
     assert posted == [sent_id, failed_id, untouched_id]  # each alert exactly once
     assert project.query("select status, attempts from alerts_outbox order by created_at") == [
-        ("sent", 1), ("sent", 2), ("sent", 1)]
+        ("sent", 1),
+        ("sent", 2),
+        ("sent", 1),
+    ]
 
 
 def _check_evaluation(instance: dg.DagsterInstance, run_id: str, name: str):
     records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    (evaluation,) = [record.dagster_event.event_specific_data for record in records
-                     if record.dagster_event.event_specific_data.check_name == name]
+    (evaluation,) = [
+        record.dagster_event.event_specific_data
+        for record in records
+        if record.dagster_event.event_specific_data.check_name == name
+    ]
     return evaluation
 
 
@@ -450,10 +567,21 @@ def test_an_unreadable_input_fails_the_day_by_name_keeps_the_lake_and_the_next_r
     project, clean = three_days
     day = dt.date.fromisoformat(D1)
     every_file = {path: digest(path)[0] for path in project.lake.rglob("*.parquet")}
-    of_the_broken_sources = {path: digest(path) for path in (
-        partition_file(project.lake, dataset, day) for dataset in (
-            "gateway_requests", "gateway_quarantine", "gateway_ingest_audit", "fct_requests",
-            "provider_cost_lines", "provider_usage_lines", "provider_billing_coverage"))}
+    of_the_broken_sources = {
+        path: digest(path)
+        for path in (
+            partition_file(project.lake, dataset, day)
+            for dataset in (
+                "gateway_requests",
+                "gateway_quarantine",
+                "gateway_ingest_audit",
+                "fct_requests",
+                "provider_cost_lines",
+                "provider_usage_lines",
+                "provider_billing_coverage",
+            )
+        )
+    }
     # The share holding the export goes away (the link in inputs/ dangles), and the day's log
     # path becomes a folder.
     share, log = project.root / "share", project.root / "inputs" / f"gateway_{D1}.jsonl"
@@ -479,10 +607,13 @@ def test_an_unreadable_input_fails_the_day_by_name_keeps_the_lake_and_the_next_r
     # The files are back: a re-run of the day gives the full numbers.
     assert project.run("run", "--date", D1)[0] == 0
     assert project.snapshot() == clean
-    spend = cost("gpt-4o", 1_000, 100, cached_input_tokens=200) + cost("gpt-4o-mini", 3_000, 50) + cost("gpt-4o", 500, 500)
+    spend = (
+        cost("gpt-4o", 1_000, 100, cached_input_tokens=200) + cost("gpt-4o-mini", 3_000, 50) + cost("gpt-4o", 500, 500)
+    )
     assert project.query("select sum(cost_usd) from fct_spend_daily where day = $day", {"day": D1}) == [(spend,)]
-    assert project.query("select sum(billed_usd)::decimal(18, 6) from provider_cost_lines where day = $day",
-                         {"day": D1}) == [(D("0.01"),)]
+    assert project.query(
+        "select sum(billed_usd)::decimal(18, 6) from provider_cost_lines where day = $day", {"day": D1}
+    ) == [(D("0.01"),)]
 
 
 # --- 3. a late file for a past day ---------------------------------------------------------------------
@@ -493,16 +624,29 @@ def test_a_late_file_reruns_its_day_and_the_days_whose_windows_read_it(three_day
     project, _ = three_days
     late = [
         request("late-1", f"{D1}T15:00:00Z", "gpt-4o", feature="chat", input_tokens=10_000, output_tokens=1_000),
-        request("late-2", f"{D1}T16:00:00Z", "gpt-4o-mini", feature="summarise", input_tokens=20_000, output_tokens=400),
-        request(f"{D1}-b", f"{D1}T09:30:00Z", "gpt-4o-mini", feature="search", user_id="bob",  # already counted
-                input_tokens=3_000, output_tokens=50),
+        request(
+            "late-2", f"{D1}T16:00:00Z", "gpt-4o-mini", feature="summarise", input_tokens=20_000, output_tokens=400
+        ),
+        request(
+            f"{D1}-b",
+            f"{D1}T09:30:00Z",
+            "gpt-4o-mini",
+            feature="search",
+            user_id="bob",  # already counted
+            input_tokens=3_000,
+            output_tokens=50,
+        ),
     ]
     chat_late, summarise_late = cost("gpt-4o", 10_000, 1_000), cost("gpt-4o-mini", 20_000, 400)
     spend = "select day, feature, sum(cost_usd) from {table} group by all order by all"
-    before = {table: {(day, feature): usd for day, feature, usd in project.query(spend.format(table=table))}
-              for table in ("fct_spend_daily", "fct_spend_by_feature_daily")}
-    before_to_date = {(day, feature): usd for day, feature, usd in project.query(
-        "select day, feature, spend_to_date_usd from fct_budget_forecast")}
+    before = {
+        table: {(day, feature): usd for day, feature, usd in project.query(spend.format(table=table))}
+        for table in ("fct_spend_daily", "fct_spend_by_feature_daily")
+    }
+    before_to_date = {
+        (day, feature): usd
+        for day, feature, usd in project.query("select day, feature, spend_to_date_usd from fct_budget_forecast")
+    }
     project.write_jsonl("late_arrivals.jsonl", late)
 
     code, out, err = project.run("run", "--changed")
@@ -519,8 +663,10 @@ def test_a_late_file_reruns_its_day_and_the_days_whose_windows_read_it(three_day
         assert after == expected, table
     assert project.query("select count(*) from fct_requests where day = $day", {"day": D1}) == [(5,)]
     # Month-to-date spend on every later day of the month includes the late records.
-    to_date = {(day, feature): usd for day, feature, usd in project.query(
-        "select day, feature, spend_to_date_usd from fct_budget_forecast")}
+    to_date = {
+        (day, feature): usd
+        for day, feature, usd in project.query("select day, feature, spend_to_date_usd from fct_budget_forecast")
+    }
     for day in (D1, D2, D3):
         key = dt.date.fromisoformat(day)
         assert to_date[(key, "chat")] == before_to_date[(key, "chat")] + chat_late

@@ -10,8 +10,8 @@ from decimal import Decimal as D
 
 import duckdb
 import pytest
-
 from conftest import REPO, request
+
 from pipelines.sources.gateway import ingest as gateway
 
 FIXTURES = REPO / "fixtures" / "gateway"
@@ -41,8 +41,14 @@ def lake_rows(tmp_path, dataset, day):
 def test_canonical_input_tokens_include_cached_tokens(tmp_path):
     """Canonical = OpenAI/OTel convention: input_tokens counts cache reads and writes too."""
     path = tmp_path / "a.jsonl"
-    path.write_text(json.dumps(request("r1", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=1500,
-                                       cached_input_tokens=1024, output_tokens=10)) + "\n")
+    path.write_text(
+        json.dumps(
+            request(
+                "r1", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=1500, cached_input_tokens=1024, output_tokens=10
+            )
+        )
+        + "\n"
+    )
     ingest(tmp_path, [(path, "canonical")], "2026-11-20")
     (row,) = lake_rows(tmp_path, "gateway_requests", "2026-11-20")
     assert (row["input_tokens"], row["cached_input_tokens"], row["cache_creation_input_tokens"]) == (1500, 1024, 0)
@@ -58,11 +64,24 @@ def test_litellm_prompt_tokens_include_cache_reads_from_either_field(tmp_path, e
     assert (result.lines, result.kept, result.quarantined) == (4, 4, 0)
     rows = {row["request_id"]: row for row in lake_rows(tmp_path, "gateway_requests", "2026-11-20")}
     openai = rows["chatcmpl-001"]
-    assert (openai["input_tokens"], openai["cached_input_tokens"], openai["cache_creation_input_tokens"]) == (3000, 2048, 0)
+    assert (openai["input_tokens"], openai["cached_input_tokens"], openai["cache_creation_input_tokens"]) == (
+        3000,
+        2048,
+        0,
+    )
     assert openai["output_tokens"] == 400 and openai["duration_ms"] == 2500
-    assert (openai["provider"], openai["model"], openai["feature"], openai["user_id"]) == ("openai", "gpt-4o", "chat", "alice")
+    assert (openai["provider"], openai["model"], openai["feature"], openai["user_id"]) == (
+        "openai",
+        "gpt-4o",
+        "chat",
+        "alice",
+    )
     anthropic = rows["msg_002"]
-    assert (anthropic["input_tokens"], anthropic["cached_input_tokens"], anthropic["cache_creation_input_tokens"]) == (7000, 4000, 1000)
+    assert (anthropic["input_tokens"], anthropic["cached_input_tokens"], anthropic["cache_creation_input_tokens"]) == (
+        7000,
+        4000,
+        1000,
+    )
     assert anthropic["feature"] == "search_rag"  # from request_tags "feature:search_rag"
     assert anthropic["ts"] == dt.datetime(2026, 11, 20, 23, 59, 59, 900000, tzinfo=dt.timezone.utc)
     assert rows["chatcmpl-003"]["status"] == "error"
@@ -72,8 +91,9 @@ def test_litellm_prompt_tokens_include_cache_reads_from_either_field(tmp_path, e
 
 
 def test_litellm_rows_price_like_the_canonical_rule(project):
-    project.write_config(sources={"gateway_logs": [{"path": str(FIXTURES / "litellm_spend_logs.csv"),
-                                                     "format": "litellm_spend_logs"}]})
+    project.write_config(
+        sources={"gateway_logs": [{"path": str(FIXTURES / "litellm_spend_logs.csv"), "format": "litellm_spend_logs"}]}
+    )
     project.run_day("2026-11-20")
     cost = dict(project.query("select request_id, cost_usd from fct_requests"))
     # gpt-4o: 952 uncached x 2.5e-6 + 2,048 cached x 1.25e-6 + 400 out x 1e-5
@@ -97,9 +117,19 @@ BAD_LINES = {
     json.dumps(request("neg", "2026-11-20T10:00:00Z", "gpt-4o", output_tokens=-3)): "negative:output_tokens",
     json.dumps(request("str-tok", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens="12")): "bad_type:input_tokens",
     json.dumps(request("frac", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=12.5)): "bad_type:input_tokens",
-    json.dumps(request("cached>in", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=10, cached_input_tokens=20)): "cached_exceeds_input",
-    json.dumps(request("rw>in", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=10, cached_input_tokens=6,
-                       cache_creation_input_tokens=6)): "cache_reads_and_writes_exceed_input",
+    json.dumps(
+        request("cached>in", "2026-11-20T10:00:00Z", "gpt-4o", input_tokens=10, cached_input_tokens=20)
+    ): "cached_exceeds_input",
+    json.dumps(
+        request(
+            "rw>in",
+            "2026-11-20T10:00:00Z",
+            "gpt-4o",
+            input_tokens=10,
+            cached_input_tokens=6,
+            cache_creation_input_tokens=6,
+        )
+    ): "cache_reads_and_writes_exceed_input",
     json.dumps(request("status", "2026-11-20T10:00:00Z", "gpt-4o", status="maybe")): "bad_status",
     json.dumps(request("hit", "2026-11-20T10:00:00Z", "gpt-4o", gateway_cache_hit="yes")): "bad_type:gateway_cache_hit",
 }
@@ -169,13 +199,18 @@ def test_utc_day_assignment_across_midnight(tmp_path):
 
 def test_a_bad_line_without_a_time_counts_on_the_day_of_the_record_before_it(tmp_path):
     path = tmp_path / "a.jsonl"
-    path.write_text("\n".join([
-        "garbage at the top",  # no record before it: the day of the first good record after it
-        json.dumps(request("a", "2026-11-20T23:59:00Z", "gpt-4o")),
-        "garbage after a",
-        json.dumps(request("b", "2026-11-21T00:01:00Z", "gpt-4o")),
-        "garbage after b",
-    ]) + "\n")
+    path.write_text(
+        "\n".join(
+            [
+                "garbage at the top",  # no record before it: the day of the first good record after it
+                json.dumps(request("a", "2026-11-20T23:59:00Z", "gpt-4o")),
+                "garbage after a",
+                json.dumps(request("b", "2026-11-21T00:01:00Z", "gpt-4o")),
+                "garbage after b",
+            ]
+        )
+        + "\n"
+    )
     first = ingest(tmp_path, [(path, "canonical")], "2026-11-20")
     second = ingest(tmp_path, [(path, "canonical")], "2026-11-21")
     assert (first.lines, first.quarantined, second.lines, second.quarantined) == (3, 2, 2, 1)
@@ -212,11 +247,24 @@ def _digest(folder):
 
 def test_rerunning_a_day_replaces_it_with_identical_results(project):
     project.write_config()
-    project.write_jsonl("calls.jsonl.gz", [
-        request(f"r{i}", f"2026-11-20T{i % 24:02d}:00:00Z", "gpt-4o", input_tokens=100 + i,
-                cached_input_tokens=i, output_tokens=10, feature=f"f{i % 3}", user_id=f"u{i % 5}")
-        for i in range(50)
-    ] + ["not json"], gz=True)
+    project.write_jsonl(
+        "calls.jsonl.gz",
+        [
+            request(
+                f"r{i}",
+                f"2026-11-20T{i % 24:02d}:00:00Z",
+                "gpt-4o",
+                input_tokens=100 + i,
+                cached_input_tokens=i,
+                output_tokens=10,
+                feature=f"f{i % 3}",
+                user_id=f"u{i % 5}",
+            )
+            for i in range(50)
+        ]
+        + ["not json"],
+        gz=True,
+    )
     project.run_day("2026-11-20")
     lake_before = _digest(project.lake)
     marts_before = project.query("select * from fct_spend_daily order by all")
@@ -237,8 +285,10 @@ def test_a_day_without_logs_is_an_empty_partition_not_an_error(project):
 
 def test_ingest_checks_report_counts(project):
     project.write_config()
-    project.write_jsonl("calls.jsonl", [request("a", "2026-11-20T10:00:00Z", "gpt-4o"),
-                                        request("a", "2026-11-20T10:00:00Z", "gpt-4o"), "oops"])
+    project.write_jsonl(
+        "calls.jsonl",
+        [request("a", "2026-11-20T10:00:00Z", "gpt-4o"), request("a", "2026-11-20T10:00:00Z", "gpt-4o"), "oops"],
+    )
     result = project.run_day("2026-11-20")
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["every_line_accounted_for"].passed
@@ -267,24 +317,45 @@ def test_otel_genai_input_tokens_include_cache_reads_and_writes(tmp_path):
         "end_time": "2026-11-20T10:00:01.500000Z",
         "status": {"status_code": "UNSET"},
         "attributes": {
-            "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-3-5-sonnet",
-            "gen_ai.response.model": "claude-3-5-sonnet-20241022", "gen_ai.response.id": "msg_1",
-            "gen_ai.usage.input_tokens": 9000, "gen_ai.usage.cache_read.input_tokens": 6000,
-            "gen_ai.usage.cache_creation.input_tokens": 2000, "gen_ai.usage.output_tokens": 300,
-            "user.id": "u9", "app.feature": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-3-5-sonnet",
+            "gen_ai.response.model": "claude-3-5-sonnet-20241022",
+            "gen_ai.response.id": "msg_1",
+            "gen_ai.usage.input_tokens": 9000,
+            "gen_ai.usage.cache_read.input_tokens": 6000,
+            "gen_ai.usage.cache_creation.input_tokens": 2000,
+            "gen_ai.usage.output_tokens": 300,
+            "user.id": "u9",
+            "app.feature": "chat",
         },
     }
-    failed = {**span, "context": {"trace_id": "0xabc", "span_id": "0x02"}, "status": {"status_code": "ERROR"},
-              "attributes": {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
-                             "gen_ai.usage.input_tokens": 50}}
+    failed = {
+        **span,
+        "context": {"trace_id": "0xabc", "span_id": "0x02"},
+        "status": {"status_code": "ERROR"},
+        "attributes": {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 50,
+        },
+    }
     path = tmp_path / "spans.jsonl"
     path.write_text(json.dumps(span) + "\n" + json.dumps(failed) + "\n")
     result = ingest(tmp_path, [(path, "otel_genai")], "2026-11-20")
     assert (result.lines, result.kept) == (2, 2)
     rows = {row["request_id"]: row for row in lake_rows(tmp_path, "gateway_requests", "2026-11-20")}
     anthropic = rows["msg_1"]
-    assert (anthropic["input_tokens"], anthropic["cached_input_tokens"], anthropic["cache_creation_input_tokens"],
-            anthropic["output_tokens"]) == (9000, 6000, 2000, 300)
-    assert (anthropic["model"], anthropic["provider"], anthropic["feature"], anthropic["user_id"],
-            anthropic["duration_ms"]) == ("claude-3-5-sonnet-20241022", "anthropic", "chat", "u9", 1500)
+    assert (
+        anthropic["input_tokens"],
+        anthropic["cached_input_tokens"],
+        anthropic["cache_creation_input_tokens"],
+        anthropic["output_tokens"],
+    ) == (9000, 6000, 2000, 300)
+    assert (
+        anthropic["model"],
+        anthropic["provider"],
+        anthropic["feature"],
+        anthropic["user_id"],
+        anthropic["duration_ms"],
+    ) == ("claude-3-5-sonnet-20241022", "anthropic", "chat", "u9", 1500)
     assert rows["0x02"]["status"] == "error" and rows["0x02"]["model"] == "gpt-4o"

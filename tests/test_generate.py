@@ -26,13 +26,26 @@ DAYS = 30
 REQUESTS_PER_DAY = 2_000
 
 CANONICAL_FIELDS = {
-    "request_id", "ts", "duration_ms", "provider", "model", "feature", "user_id", "input_tokens",
-    "cached_input_tokens", "cache_creation_input_tokens", "output_tokens", "gateway_cache_hit",
-    "status", "pool", "replica_id", "workload", "tags",
+    "request_id",
+    "ts",
+    "duration_ms",
+    "provider",
+    "model",
+    "feature",
+    "user_id",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_creation_input_tokens",
+    "output_tokens",
+    "gateway_cache_hit",
+    "status",
+    "pool",
+    "replica_id",
+    "workload",
+    "tags",
 }
 OPTIONAL_FIELDS = {"feature", "user_id"}
-TOKEN_FIELDS = (
-    "input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
+TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
 TS_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -103,8 +116,7 @@ class ReadBack:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> tuple[Path, dict, ReadBack]:
     out_dir = tmp_path_factory.mktemp("generated")
-    manifest = generate(out_dir, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY,
-                        seed=7)
+    manifest = generate(out_dir, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY, seed=7)
     return out_dir, manifest, ReadBack(out_dir, manifest)
 
 
@@ -134,8 +146,7 @@ def test_line_counts_match_manifest(generated):
     assert sum(read.malformed_by_kind.values()) == totals["malformed_lines"]
     malformed_lines = sum(read.malformed_by_kind.values())
     assert total_lines == len(read.records) + read.duplicate_lines + malformed_lines
-    assert dict(read.malformed_by_kind) == {
-        kind: count for kind, count in totals["malformed_by_kind"].items() if count}
+    assert dict(read.malformed_by_kind) == {kind: count for kind, count in totals["malformed_by_kind"].items() if count}
     assert set(totals["malformed_by_kind"]) == set(read.malformed_by_kind), "every kind occurs"
     assert read.late_arrivals == totals["late_arrivals"]
 
@@ -143,8 +154,9 @@ def test_line_counts_match_manifest(generated):
 def test_per_day_records_follow_ts_not_files(generated):
     _, manifest, read = generated
     records_per_day = collections.Counter(_day(record).isoformat() for record in read.good())
-    assert {day: counts["records"] for day, counts in manifest["per_day"].items()
-            if counts["records"]} == dict(records_per_day)
+    assert {day: counts["records"] for day, counts in manifest["per_day"].items() if counts["records"]} == dict(
+        records_per_day
+    )
     # Files do not follow days: some records sit in the next day's file, some duplicates too.
     assert 0.001 < read.late_arrivals / len(read.records) < 0.006
     assert read.duplicates_in_other_file > 0
@@ -185,10 +197,8 @@ def test_provider_cache_conventions(generated):
     assert openai_cached and all(tokens % 128 == 0 and tokens >= 1024 for tokens in openai_cached)
     assert all(r["cache_creation_input_tokens"] == 0 for r in openai)
     # Warm cache: read the prefix and write the new tail; cold cache: write only.
-    assert any(r["cached_input_tokens"] > 0 and r["cache_creation_input_tokens"] > 0
-               for r in anthropic)
-    assert any(r["cached_input_tokens"] == 0 and r["cache_creation_input_tokens"] > 0
-               for r in anthropic)
+    assert any(r["cached_input_tokens"] > 0 and r["cache_creation_input_tokens"] > 0 for r in anthropic)
+    assert any(r["cached_input_tokens"] == 0 and r["cache_creation_input_tokens"] > 0 for r in anthropic)
 
 
 def test_models_pools_and_price_catalog(generated):
@@ -200,8 +210,13 @@ def test_models_pools_and_price_catalog(generated):
     unpriced = {model for model in api_models if model not in catalog}
     assert unpriced == {"gpt-experimental-preview"}
     assert 0.0005 < rows_by_model[("openai", "gpt-experimental-preview")] / len(good) < 0.005
-    for model in ("gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4.1-mini",
-                  "claude-3-5-sonnet-20241022", "claude-3-5-haiku-20241022"):
+    for model in (
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini",
+        "gpt-4.1-mini",
+        "claude-3-5-sonnet-20241022",
+        "claude-3-5-haiku-20241022",
+    ):
         assert model in api_models and model in catalog
     for name, spec in manifest["models"].items():
         assert spec["in_price_catalog"] == (name in catalog)
@@ -229,8 +244,7 @@ def test_day_curve_weekends_and_night_batch(generated):
     good = read.good()
     per_hour = collections.Counter(_parse_ts(r["ts"]).hour for r in good)
     assert per_hour[14] > 1.5 * per_hour[3]
-    interactive_per_hour = collections.Counter(
-        _parse_ts(r["ts"]).hour for r in good if r["workload"] == "interactive")
+    interactive_per_hour = collections.Counter(_parse_ts(r["ts"]).hour for r in good if r["workload"] == "interactive")
     assert max(interactive_per_hour, key=interactive_per_hour.get) in (13, 14, 15)
     assert interactive_per_hour[14] > 5 * interactive_per_hour[4]
 
@@ -252,8 +266,7 @@ def test_features_have_distinct_token_profiles(generated):
     for record in read.good():
         if "feature" in record and _day(record) < baseline_end:
             by_feature[record["feature"]].append(record)
-    assert set(by_feature) == {"chat", "search_rag", "summarise", "code_assist", "autocomplete",
-                               "batch_tagging"}
+    assert set(by_feature) == {"chat", "search_rag", "summarise", "code_assist", "autocomplete", "batch_tagging"}
 
     def median(feature: str, field: str) -> float:
         return statistics.median(r[field] for r in by_feature[feature])
@@ -301,17 +314,18 @@ def test_planted_events_are_visible_in_raw_data(generated):
     before = statistics.mean(r["input_tokens"] for r in summarise if _day(r) < growth_start)
     after = statistics.mean(r["input_tokens"] for r in summarise if _day(r) >= growth_start)
     assert after >= 2.5 * before
-    day_before = statistics.mean(
-        r["input_tokens"] for r in summarise if _day(r) == growth_start - dt.timedelta(days=1))
+    day_before = statistics.mean(r["input_tokens"] for r in summarise if _day(r) == growth_start - dt.timedelta(days=1))
     assert day_before < 1.5 * before, "the growth starts exactly on start_day"
 
     spike = events["user_spike"]
-    spike_days = {dt.date.fromisoformat(spike["start_day"]) + dt.timedelta(days=offset)
-                  for offset in range(3)}
+    spike_days = {dt.date.fromisoformat(spike["start_day"]) + dt.timedelta(days=offset) for offset in range(3)}
     assert dt.date.fromisoformat(spike["end_day"]) == max(spike_days)
     per_day = collections.Counter(_day(r) for r in good if r.get("user_id") == spike["user_id"])
-    usual = statistics.median(per_day[START + dt.timedelta(days=offset)] for offset in range(DAYS)
-                              if START + dt.timedelta(days=offset) not in spike_days)
+    usual = statistics.median(
+        per_day[START + dt.timedelta(days=offset)]
+        for offset in range(DAYS)
+        if START + dt.timedelta(days=offset) not in spike_days
+    )
     assert all(per_day[day] >= 10 * usual for day in spike_days)
 
     collapse = events["cache_collapse"]
@@ -327,15 +341,13 @@ def test_planted_events_are_visible_in_raw_data(generated):
 
 def test_same_arguments_same_bytes(generated, tmp_path):
     out_dir, manifest, _ = generated
-    again = generate(tmp_path / "again", start_date=START, days=DAYS,
-                     requests_per_day=REQUESTS_PER_DAY, seed=7)
+    again = generate(tmp_path / "again", start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY, seed=7)
     assert again == manifest
     for relative_path in [entry["path"] for entry in manifest["files"]] + ["manifest.json"]:
         first_run = (out_dir / relative_path).read_bytes()
         assert first_run == (tmp_path / "again" / relative_path).read_bytes(), relative_path
 
-    other_seed = generate(tmp_path / "other", start_date=START, days=2,
-                          requests_per_day=REQUESTS_PER_DAY, seed=8)
+    other_seed = generate(tmp_path / "other", start_date=START, days=2, requests_per_day=REQUESTS_PER_DAY, seed=8)
     first_file = other_seed["files"][0]["path"]
     assert (out_dir / first_file).read_bytes() != (tmp_path / "other" / first_file).read_bytes()
 
@@ -344,8 +356,7 @@ def test_short_range_has_no_events_and_shares_its_days(generated, tmp_path):
     out_dir, manifest, _ = generated
     short = generate(tmp_path, start_date=START, days=3, requests_per_day=REQUESTS_PER_DAY, seed=7)
     assert short["events"] == []
-    assert [entry["day"] for entry in short["files"]] == ["2026-10-01", "2026-10-02",
-                                                          "2026-10-03", "2026-10-04"]
+    assert [entry["day"] for entry in short["files"]] == ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04"]
     # A day's data depends on (seed, day), not on how long the range is.
     first_file = short["files"][0]["path"]
     assert (tmp_path / first_file).read_bytes() == (out_dir / first_file).read_bytes()
@@ -354,12 +365,13 @@ def test_short_range_has_no_events_and_shares_its_days(generated, tmp_path):
 
 def test_rerun_into_same_folder_removes_stale_files(tmp_path):
     generate(tmp_path, start_date=START, days=3, requests_per_day=200)
-    manifest = generate(tmp_path, start_date=START + dt.timedelta(days=10), days=1,
-                        requests_per_day=200)
+    manifest = generate(tmp_path, start_date=START + dt.timedelta(days=10), days=1, requests_per_day=200)
     on_disk = sorted(path.name for path in (tmp_path / "gateway").iterdir())
     assert on_disk == sorted(Path(entry["path"]).name for entry in manifest["files"])
-    gpu_on_disk = sorted(f"{folder}/{path.name}"
-                         for folder in ("gpu_billing", "gpu_telemetry", "loadtest")
-                         for path in (tmp_path / folder).iterdir())
+    gpu_on_disk = sorted(
+        f"{folder}/{path.name}"
+        for folder in ("gpu_billing", "gpu_telemetry", "loadtest")
+        for path in (tmp_path / folder).iterdir()
+    )
     assert gpu_on_disk == sorted(entry["path"] for entry in manifest["gpu"]["files"])
     assert len(gpu_on_disk) == 2 + 4 + 1  # FOCUS + GPU-hours for one month, 4 replicas, load test

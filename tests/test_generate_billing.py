@@ -15,8 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-
 from conftest import read_generated_records
+
 from pipelines.demo.generate import build_day_frame, generate, plan_generation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,20 +28,51 @@ REQUESTS_PER_DAY = 1_500
 DAY_LIST = [START + dt.timedelta(days=offset) for offset in range(DAYS)]
 TOLERANCE = Decimal("0.000001")  # USD
 HAIKU = "claude-3-5-haiku-20241022"
-OPENAI_KINDS = {"input": "input_cost_per_token", "cached input": "cache_read_input_token_cost",
-                "output": "output_cost_per_token"}
+OPENAI_KINDS = {
+    "input": "input_cost_per_token",
+    "cached input": "cache_read_input_token_cost",
+    "output": "output_cost_per_token",
+}
 
 OPENAI_COST_KEYS = {"object", "amount", "line_item", "project_id"}
-OPENAI_USAGE_KEYS = {"object", "input_tokens", "output_tokens", "input_cached_tokens",
-                     "input_audio_tokens", "output_audio_tokens", "num_model_requests",
-                     "project_id", "user_id", "api_key_id", "model", "batch"}
-ANTHROPIC_COST_KEYS = {"currency", "amount", "workspace_id", "description", "cost_type",
-                       "context_window", "model", "service_tier", "token_type"}
-ANTHROPIC_USAGE_KEYS = {"uncached_input_tokens", "cache_creation", "cache_read_input_tokens",
-                        "output_tokens", "server_tool_use", "api_key_id", "workspace_id", "model",
-                        "service_tier", "context_window"}
-INVOICE_HEADER = ["invoice_id", "provider", "period_start", "period_end", "line_item", "model",
-                  "amount", "currency"]
+OPENAI_USAGE_KEYS = {
+    "object",
+    "input_tokens",
+    "output_tokens",
+    "input_cached_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "num_model_requests",
+    "project_id",
+    "user_id",
+    "api_key_id",
+    "model",
+    "batch",
+}
+ANTHROPIC_COST_KEYS = {
+    "currency",
+    "amount",
+    "workspace_id",
+    "description",
+    "cost_type",
+    "context_window",
+    "model",
+    "service_tier",
+    "token_type",
+}
+ANTHROPIC_USAGE_KEYS = {
+    "uncached_input_tokens",
+    "cache_creation",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "server_tool_use",
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+}
+INVOICE_HEADER = ["invoice_id", "provider", "period_start", "period_end", "line_item", "model", "amount", "currency"]
 
 
 def _price(manifest: dict, model: str, key: str) -> Decimal:
@@ -67,19 +98,26 @@ class LogTotals:
                 continue
             cached, creation = record["cached_input_tokens"], record["cache_creation_input_tokens"]
             uncached = record["input_tokens"] - cached - creation
-            usd = (uncached * _price(manifest, model, "input_cost_per_token")
-                   + cached * _price(manifest, model, "cache_read_input_token_cost")
-                   + record["output_tokens"] * _price(manifest, model, "output_cost_per_token"))
+            usd = (
+                uncached * _price(manifest, model, "input_cost_per_token")
+                + cached * _price(manifest, model, "cache_read_input_token_cost")
+                + record["output_tokens"] * _price(manifest, model, "output_cost_per_token")
+            )
             if creation:
                 usd += creation * _price(manifest, model, "cache_creation_input_token_cost")
             self.usd[(provider, day, model)] += usd
             self.tokens[(provider, day, record["tags"]["team"], model)].update(
-                requests=1, input=record["input_tokens"], cached=cached, creation=creation,
-                output=record["output_tokens"])
+                requests=1,
+                input=record["input_tokens"],
+                cached=cached,
+                creation=creation,
+                output=record["output_tokens"],
+            )
 
     def cached_of(self, provider: str, day: dt.date, model: str) -> int:
-        return sum(counts["cached"] for (p, d, _, m), counts in self.tokens.items()
-                   if (p, d, m) == (provider, day, model))
+        return sum(
+            counts["cached"] for (p, d, _, m), counts in self.tokens.items() if (p, d, m) == (provider, day, model)
+        )
 
 
 def _load(path: Path) -> dict:
@@ -137,11 +175,18 @@ class Exports:
 
     def _read_anthropic_cost_report(self, day: dt.date, result: dict) -> None:
         assert set(result) == ANTHROPIC_COST_KEYS
-        assert (result["currency"], result["cost_type"], result["context_window"],
-                result["service_tier"]) == ("USD", "tokens", "0-200k", "standard")
-        assert result["token_type"] in ("uncached_input_tokens", "output_tokens",
-                                        "cache_read_input_tokens",
-                                        "cache_creation.ephemeral_5m_input_tokens")
+        assert (result["currency"], result["cost_type"], result["context_window"], result["service_tier"]) == (
+            "USD",
+            "tokens",
+            "0-200k",
+            "standard",
+        )
+        assert result["token_type"] in (
+            "uncached_input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation.ephemeral_5m_input_tokens",
+        )
         assert isinstance(result["amount"], str)
         self.usd[("anthropic", day, result["model"])] += Decimal(result["amount"]) / 100
 
@@ -152,19 +197,16 @@ class Exports:
         self.anthropic_usage[(day, result["workspace_id"], result["model"])] = result
 
     def day_total(self, provider: str, day: dt.date) -> Decimal:
-        total = sum((usd for (p, d, _), usd in self.usd.items() if (p, d) == (provider, day)),
-                    Decimal(0))
+        total = sum((usd for (p, d, _), usd in self.usd.items() if (p, d) == (provider, day)), Decimal(0))
         if provider == "openai":
-            total += sum((result["amount"]["value"] for d, _, result in self.other_items
-                          if d == day), Decimal(0))
+            total += sum((result["amount"]["value"] for d, _, result in self.other_items if d == day), Decimal(0))
         return total
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("billing")
-    manifest = generate(out_dir, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY,
-                        seed=7)
+    manifest = generate(out_dir, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY, seed=7)
     records = read_generated_records(out_dir, manifest)
     logs = LogTotals(records, manifest)
     logs.request_ids = {record["request_id"]: record for record in records}
@@ -183,31 +225,46 @@ def _day(text: str) -> dt.date:
 
 def test_files_written_and_shapes(generated):
     out_dir, manifest, _, exports = generated
-    on_disk = sorted(f"{folder}/{path.name}" for folder in ("openai", "anthropic", "invoices")
-                     for path in (out_dir / folder).iterdir())
+    on_disk = sorted(
+        f"{folder}/{path.name}"
+        for folder in ("openai", "anthropic", "invoices")
+        for path in (out_dir / folder).iterdir()
+    )
     assert on_disk == sorted(entry["path"] for entry in manifest["billing"]["files"])
-    assert on_disk == sorted([
-        "openai/costs_2026-10.json", "openai/costs_2026-11.json",
-        "openai/usage_2026-10.json", "openai/usage_2026-11.json",
-        "anthropic/cost_report_2026-10.json", "anthropic/cost_report_2026-11.json",
-        "anthropic/usage_report_2026-10.json", "anthropic/usage_report_2026-11.json",
-        # October is complete; 1-4 November is not, so it has no invoice yet.
-        "invoices/invoice_2026-10.csv",
-    ])
+    assert on_disk == sorted(
+        [
+            "openai/costs_2026-10.json",
+            "openai/costs_2026-11.json",
+            "openai/usage_2026-10.json",
+            "openai/usage_2026-11.json",
+            "anthropic/cost_report_2026-10.json",
+            "anthropic/cost_report_2026-11.json",
+            "anthropic/usage_report_2026-10.json",
+            "anthropic/usage_report_2026-11.json",
+            # October is complete; 1-4 November is not, so it has no invoice yet.
+            "invoices/invoice_2026-10.csv",
+        ]
+    )
     for kind, buckets in exports.buckets.items():
         assert [day for day, _ in buckets] == DAY_LIST, f"{kind}: one bucket per day, in order"
     for entry in manifest["billing"]["files"]:
         if entry["kind"] != "invoice":
-            assert entry["rows"] == sum(len(results) for day, results in
-                                        exports.buckets[entry["kind"]]
-                                        if day.strftime("%Y-%m") == entry["month"])
+            assert entry["rows"] == sum(
+                len(results)
+                for day, results in exports.buckets[entry["kind"]]
+                if day.strftime("%Y-%m") == entry["month"]
+            )
 
 
 def test_event_days_and_kinds(generated):
     _, manifest, _, _ = generated
     events = _events(manifest)
-    assert set(events) == {"lost_logs", "unannounced_price_change", "billed_without_logs",
-                           "cached_tokens_double_counted"}
+    assert set(events) == {
+        "lost_logs",
+        "unannounced_price_change",
+        "billed_without_logs",
+        "cached_tokens_double_counted",
+    }
     creep_starts = {_day(event["start_day"]) for event in manifest["events"]}
     for kind in ("lost_logs", "unannounced_price_change", "billed_without_logs"):
         assert _day(events[kind]["start_day"]) not in creep_starts
@@ -217,8 +274,7 @@ def test_event_days_and_kinds(generated):
     assert events["unannounced_price_change"]["end_day"] == DAY_LIST[-1].isoformat()
     assert events["unannounced_price_change"]["factor"] == 1.25
     double = events["cached_tokens_double_counted"]
-    assert (double["start_day"], double["end_day"]) == (START.isoformat(),
-                                                        DAY_LIST[-1].isoformat())
+    assert (double["start_day"], double["end_day"]) == (START.isoformat(), DAY_LIST[-1].isoformat())
 
 
 def _expected_bill(manifest, logs, provider, day, model) -> Decimal:
@@ -228,8 +284,7 @@ def _expected_bill(manifest, logs, provider, day, model) -> Decimal:
     if model == HAIKU:
         # The logs count the cache reads twice, so pricing them naively overstates by
         # cached x input price; the manifest says by how much.
-        overestimate = (logs.cached_of(provider, day, model)
-                        * _price(manifest, model, "input_cost_per_token"))
+        overestimate = logs.cached_of(provider, day, model) * _price(manifest, model, "input_cost_per_token")
         by_day = events["cached_tokens_double_counted"]["effect"]["by_day"][day.isoformat()]
         assert abs(Decimal(by_day["overestimate_usd"]) - overestimate) <= TOLERANCE
         expected -= overestimate
@@ -245,21 +300,27 @@ def _expected_bill(manifest, logs, provider, day, model) -> Decimal:
 def test_costs_equal_priced_logs_except_planted_events(generated):
     _, manifest, logs, exports = generated
     events = _events(manifest)
-    planted_days = {_day(events[kind]["start_day"])
-                    for kind in ("lost_logs", "billed_without_logs")}
+    planted_days = {_day(events[kind]["start_day"]) for kind in ("lost_logs", "billed_without_logs")}
     price_change = events["unannounced_price_change"]
     keys = set(exports.usd) | set(logs.usd)
     assert {model for _, _, model in keys} == {
-        "gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4.1-mini", "gpt-experimental-preview",
-        "claude-3-5-sonnet-20241022", HAIKU}
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini",
+        "gpt-4.1-mini",
+        "gpt-experimental-preview",
+        "claude-3-5-sonnet-20241022",
+        HAIKU,
+    }
     clean_comparisons = 0
     for provider, day, model in sorted(keys):
         billed = exports.usd.get((provider, day, model), Decimal(0))
         expected = _expected_bill(manifest, logs, provider, day, model)
         assert abs(billed - expected) <= TOLERANCE, (provider, day, model, billed, expected)
-        untouched = (day not in planted_days and model != HAIKU
-                     and not (model == price_change["model"]
-                              and day >= _day(price_change["start_day"])))
+        untouched = (
+            day not in planted_days
+            and model != HAIKU
+            and not (model == price_change["model"] and day >= _day(price_change["start_day"]))
+        )
         if untouched:  # no planted event: the bill is the logs priced at catalog
             assert abs(billed - logs.usd[(provider, day, model)]) <= TOLERANCE
             clean_comparisons += 1
@@ -276,37 +337,40 @@ def test_lost_logs(generated):
     logged = logs.records_per_provider_day[("anthropic", day)]
     assert 0.25 < effect["lost_records"] / (logged + effect["lost_records"]) < 0.35
     # Lost means never written: no first delivery, no duplicate, in no file.
-    truth = build_day_frame(plan_generation(start_date=START, days=DAYS,
-                                            requests_per_day=REQUESTS_PER_DAY, seed=7), day)
-    missing = [request_id for request_id in truth["request_id"]
-               if request_id not in logs.request_ids]
+    truth = build_day_frame(
+        plan_generation(start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY, seed=7), day
+    )
+    missing = [request_id for request_id in truth["request_id"] if request_id not in logs.request_ids]
     assert len(missing) == effect["lost_records"]
     assert set(truth.filter(truth["request_id"].is_in(missing))["provider"]) == {"anthropic"}
-    written_that_day = sum(record["ts"][:10] == day.isoformat()
-                           for record in logs.request_ids.values())
+    written_that_day = sum(record["ts"][:10] == day.isoformat() for record in logs.request_ids.values())
     assert written_that_day == manifest["per_day"][day.isoformat()]["records"]
     assert written_that_day == truth.height - effect["lost_records"]
     lost_usd = Decimal(effect["lost_usd"])
     assert lost_usd > 0
     assert lost_usd == sum(Decimal(usd) for usd in effect["lost_usd_by_model"].values())
     # The bill minus the (double-count corrected) logs is exactly the lost money.
-    gap = sum((exports.usd[("anthropic", day, model)]
-               - _expected_bill(manifest, logs, "anthropic", day, model)
-               + Decimal(effect["lost_usd_by_model"].get(model, "0"))
-               for model in ("claude-3-5-sonnet-20241022", HAIKU)), Decimal(0))
+    gap = sum(
+        (
+            exports.usd[("anthropic", day, model)]
+            - _expected_bill(manifest, logs, "anthropic", day, model)
+            + Decimal(effect["lost_usd_by_model"].get(model, "0"))
+            for model in ("claude-3-5-sonnet-20241022", HAIKU)
+        ),
+        Decimal(0),
+    )
     assert abs(gap - lost_usd) <= TOLERANCE
     # The usage report carries the lost calls' tokens too.
     for model, tokens in effect["lost_tokens_by_model"].items():
-        usage = [result for (d, _, m), result in exports.anthropic_usage.items()
-                 if (d, m) == (day, model)]
+        usage = [result for (d, _, m), result in exports.anthropic_usage.items() if (d, m) == (day, model)]
         logged_tokens = collections.Counter()
         for (p, d, _, m), counts in logs.tokens.items():
             if (p, d, m) == ("anthropic", day, model):
                 logged_tokens.update(counts)
-        assert (sum(r["cache_read_input_tokens"] for r in usage) - logged_tokens["cached"]
-                == tokens["cached_input_tokens"])
-        assert (sum(r["output_tokens"] for r in usage) - logged_tokens["output"]
-                == tokens["output_tokens"])
+        assert (
+            sum(r["cache_read_input_tokens"] for r in usage) - logged_tokens["cached"] == tokens["cached_input_tokens"]
+        )
+        assert sum(r["output_tokens"] for r in usage) - logged_tokens["output"] == tokens["output_tokens"]
 
 
 def test_unannounced_price_change(generated):
@@ -320,11 +384,9 @@ def test_unannounced_price_change(generated):
         factor = Decimal("1.25") if day >= start else Decimal(1)
         assert abs(billed - catalog * factor) <= TOLERANCE, day
         if day >= start:
-            assert abs(Decimal(change["effect"]["extra_usd_by_day"][day.isoformat()])
-                       - (billed - catalog)) <= TOLERANCE
+            assert abs(Decimal(change["effect"]["extra_usd_by_day"][day.isoformat()]) - (billed - catalog)) <= TOLERANCE
             extra_total += billed - catalog
-    assert set(change["effect"]["extra_usd_by_day"]) == {
-        day.isoformat() for day in DAY_LIST if day >= start}
+    assert set(change["effect"]["extra_usd_by_day"]) == {day.isoformat() for day in DAY_LIST if day >= start}
     assert abs(Decimal(change["effect"]["extra_usd"]) - extra_total) <= TOLERANCE
     assert extra_total > 0
 
@@ -333,8 +395,9 @@ def test_billed_without_logs(generated):
     _, manifest, logs, exports = generated
     fee = _events(manifest)["billed_without_logs"]
     assert [(day, line_item) for day, line_item, _ in exports.other_items] == [
-        (_day(fee["start_day"]), "fine-tuning training, gpt-4o-mini-2024-07-18")]
-    (_, _, result), = exports.other_items
+        (_day(fee["start_day"]), "fine-tuning training, gpt-4o-mini-2024-07-18")
+    ]
+    ((_, _, result),) = exports.other_items
     assert result["amount"]["value"] == Decimal("42.00")
     assert result["project_id"] == fee["project_id"]
     assert fee["effect"]["billed_usd"] == "42.0000000000"
@@ -351,8 +414,11 @@ def test_double_counted_cache_reads_are_in_the_logs_only(generated):
             continue
         assert counts["cached"] + counts["creation"] <= counts["input"]
         usage = exports.anthropic_usage[(day, f"wrk_{team}", model)]
-        true_input = (usage["uncached_input_tokens"] + usage["cache_read_input_tokens"]
-                      + usage["cache_creation"]["ephemeral_5m_input_tokens"])
+        true_input = (
+            usage["uncached_input_tokens"]
+            + usage["cache_read_input_tokens"]
+            + usage["cache_creation"]["ephemeral_5m_input_tokens"]
+        )
         if day != _day(_events(manifest)["lost_logs"]["start_day"]):
             assert counts["input"] - true_input == counts["cached"]
     for day in DAY_LIST:
@@ -360,15 +426,19 @@ def test_double_counted_cache_reads_are_in_the_logs_only(generated):
         assert extra == logs.cached_of("anthropic", day, HAIKU)
         total_extra += extra
     assert total_extra > 0
-    assert abs(Decimal(double["effect"]["overestimate_usd"])
-               - total_extra * _price(manifest, HAIKU, "input_cost_per_token")) <= TOLERANCE
+    assert (
+        abs(
+            Decimal(double["effect"]["overestimate_usd"])
+            - total_extra * _price(manifest, HAIKU, "input_cost_per_token")
+        )
+        <= TOLERANCE
+    )
 
 
 def test_usage_tokens_equal_the_logs(generated):
     _, manifest, logs, exports = generated
     lost_day = _day(_events(manifest)["lost_logs"]["start_day"])
-    openai_keys = {(day, f"proj_{team}", model)
-                   for (provider, day, team, model) in logs.tokens if provider == "openai"}
+    openai_keys = {(day, f"proj_{team}", model) for (provider, day, team, model) in logs.tokens if provider == "openai"}
     assert set(exports.openai_usage) == openai_keys
     for (provider, day, team, model), counts in logs.tokens.items():
         if provider == "openai":
@@ -381,8 +451,7 @@ def test_usage_tokens_equal_the_logs(generated):
             usage = exports.anthropic_usage[(day, f"wrk_{team}", model)]
             double = counts["cached"] if model == HAIKU else 0
             # Anthropic's uncached input excludes cache reads and writes.
-            assert usage["uncached_input_tokens"] == (
-                counts["input"] - double - counts["cached"] - counts["creation"])
+            assert usage["uncached_input_tokens"] == (counts["input"] - double - counts["cached"] - counts["creation"])
             assert usage["cache_read_input_tokens"] == counts["cached"]
             assert usage["cache_creation"]["ephemeral_5m_input_tokens"] == counts["creation"]
             assert usage["output_tokens"] == counts["output"]
@@ -407,8 +476,7 @@ def test_invoice_sums_daily_costs(generated):
         assert row["invoice_id"] == f"INV-{row['provider']}-2026-10"
         assert (row["period_start"], row["period_end"]) == ("2026-10-01", "2026-10-31")
         assert row["currency"] == "USD"
-        cents = expected[(row["provider"], row["line_item"])].quantize(
-            Decimal("0.01"), rounding=ROUND_HALF_UP)
+        cents = expected[(row["provider"], row["line_item"])].quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
         assert row["amount"] == str(cents)
         if row["line_item"].endswith(" usage"):
             assert row["line_item"] == f"{row['model']} usage"
@@ -418,7 +486,8 @@ def test_invoice_sums_daily_costs(generated):
     totals = manifest["billing"]["invoices"]["2026-10"]["totals_usd"]
     for provider in ("openai", "anthropic"):
         assert Decimal(totals[provider]) == sum(
-            Decimal(row["amount"]) for row in invoice if row["provider"] == provider)
+            Decimal(row["amount"]) for row in invoice if row["provider"] == provider
+        )
         # Rounding each line to cents moves the total by at most half a cent per line.
         lines = sum(row["provider"] == provider for row in invoice)
         exact = sum((exports.day_total(provider, day) for day in october), Decimal(0))
@@ -432,36 +501,33 @@ def test_manifest_daily_and_monthly_totals(generated):
     for provider in ("openai", "anthropic"):
         assert list(billing["daily_usd"][provider]) == [day.isoformat() for day in DAY_LIST]
         for day in DAY_LIST:
-            assert Decimal(billing["daily_usd"][provider][day.isoformat()]) == \
-                exports.day_total(provider, day)
+            assert Decimal(billing["daily_usd"][provider][day.isoformat()]) == exports.day_total(provider, day)
         for month in ("2026-10", "2026-11"):
             assert Decimal(billing["monthly_usd"][provider][month]) == sum(
-                (exports.day_total(provider, day) for day in DAY_LIST
-                 if day.strftime("%Y-%m") == month), Decimal(0))
+                (exports.day_total(provider, day) for day in DAY_LIST if day.strftime("%Y-%m") == month), Decimal(0)
+            )
 
 
 def test_same_arguments_same_bytes(generated, tmp_path):
     out_dir, manifest, _, _ = generated
-    again = generate(tmp_path, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY,
-                     seed=7)
+    again = generate(tmp_path, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY, seed=7)
     assert again == manifest
     for path in [entry["path"] for entry in manifest["billing"]["files"]] + ["manifest.json"]:
         assert (out_dir / path).read_bytes() == (tmp_path / path).read_bytes(), path
 
 
 def test_empty_days_have_empty_results(tmp_path):
-    manifest = generate(tmp_path, start_date=dt.date(2026, 12, 28), days=6, requests_per_day=2,
-                        seed=3)
+    manifest = generate(tmp_path, start_date=dt.date(2026, 12, 28), days=6, requests_per_day=2, seed=3)
     logs = LogTotals(read_generated_records(tmp_path, manifest), manifest)
     exports = Exports(tmp_path, manifest)
     empty = 0
     for kind, buckets in exports.buckets.items():
         provider = "openai" if kind.startswith("openai") else "anthropic"
-        assert [day for day, _ in buckets] == [dt.date(2026, 12, 28) + dt.timedelta(days=offset)
-                                               for offset in range(6)]
+        assert [day for day, _ in buckets] == [dt.date(2026, 12, 28) + dt.timedelta(days=offset) for offset in range(6)]
         for day, results in buckets:
-            billed_calls = sum(counts["requests"] for (p, d, _, _), counts in logs.tokens.items()
-                               if (p, d) == (provider, day))
+            billed_calls = sum(
+                counts["requests"] for (p, d, _, _), counts in logs.tokens.items() if (p, d) == (provider, day)
+            )
             assert (results == []) == (billed_calls == 0), (kind, day)
             empty += results == []
     assert empty > 0, "the tiny range must contain days without spend"
@@ -472,21 +538,18 @@ def test_empty_days_have_empty_results(tmp_path):
 
 def test_short_range_has_only_the_standing_double_count(tmp_path):
     manifest = generate(tmp_path, start_date=START, days=3, requests_per_day=200, seed=7)
-    assert [event["kind"] for event in manifest["billing_events"]] == [
-        "cached_tokens_double_counted"]
+    assert [event["kind"] for event in manifest["billing_events"]] == ["cached_tokens_double_counted"]
     assert manifest["totals"]["lost_records"] == 0
     # Re-running with a shorter range into the same folder leaves only this run's files.
     generate(tmp_path, start_date=START + dt.timedelta(days=40), days=1, requests_per_day=50)
-    assert sorted(path.name for path in (tmp_path / "openai").iterdir()) == [
-        "costs_2026-11.json", "usage_2026-11.json"]
+    assert sorted(path.name for path in (tmp_path / "openai").iterdir()) == ["costs_2026-11.json", "usage_2026-11.json"]
 
 
 @pytest.mark.parametrize("days", range(30, 400, 7))
 def test_billing_events_avoid_cost_creep_start_days(days):
     plan = plan_generation(start_date=START, days=days, requests_per_day=100, seed=7)
     creep_starts = {event.start_day for event in plan.events}
-    planted = [event.start_day for event in plan.billing_events
-               if event.kind != "cached_tokens_double_counted"]
+    planted = [event.start_day for event in plan.billing_events if event.kind != "cached_tokens_double_counted"]
     assert len(planted) == 3 == len(set(planted))
     assert not creep_starts & set(planted)
     assert all(START < day <= plan.end_date for day in planted)

@@ -18,8 +18,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, read_generated_records
+
 from pipelines.demo.generate import build_day_frame, generate, plan_generation
 
 START = dt.date(2026, 10, 1)
@@ -37,19 +37,40 @@ with (REPO / "fixtures" / "focus" / "focus_sample.csv").open(newline="") as _sam
     FOCUS_SAMPLE_COLUMNS = next(csv.reader(_sample))
 FOCUS_COLUMNS = FOCUS_SAMPLE_COLUMNS + ["SkuPriceDetails", "ServiceSubcategory"]
 # As in the sample: these are bare numbers, every other non-NULL field is a quoted string.
-FOCUS_BARE_NUMBER_COLUMNS = {"BilledCost", "ConsumedQuantity", "ContractedCost",
-                             "ContractedUnitPrice", "EffectiveCost", "ListCost",
-                             "PricingQuantity", "Id"}
+FOCUS_BARE_NUMBER_COLUMNS = {
+    "BilledCost",
+    "ConsumedQuantity",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "ListCost",
+    "PricingQuantity",
+    "Id",
+}
 NVIDIA_SMI_HEADER = (
     "timestamp, name, pci.bus_id, utilization.gpu [%], utilization.memory [%], "
-    "memory.used [MiB], memory.total [MiB], power.draw [W], clocks.current.sm [MHz]")
+    "memory.used [MiB], memory.total [MiB], power.draw [W], clocks.current.sm [MHz]"
+)
 NVIDIA_SMI_LINE = re.compile(
     r"^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\.\d{3}), NVIDIA H100 80GB HBM3, "
     r"[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.\d, (\d+) %, (\d+) %, (\d+) MiB, (\d+) MiB, "
-    r"(\d+\.\d{2}) W, (\d+) MHz$")
-LOADTEST_COLUMNS = ["gpu", "model_shape", "params_b", "dtype", "engine", "batch_size",
-                    "prompt_tokens", "output_tokens", "prefill_s", "request_latency_s",
-                    "requests_per_s", "output_tokens_per_s", "peak_mem_gib"]
+    r"(\d+\.\d{2}) W, (\d+) MHz$"
+)
+LOADTEST_COLUMNS = [
+    "gpu",
+    "model_shape",
+    "params_b",
+    "dtype",
+    "engine",
+    "batch_size",
+    "prompt_tokens",
+    "output_tokens",
+    "prefill_s",
+    "request_latency_s",
+    "requests_per_s",
+    "output_tokens_per_s",
+    "peak_mem_gib",
+]
 FOCUS_FIELD = re.compile(r'("(?:[^"]|"")*"|[^,]*)(?:,|$)')
 
 
@@ -83,9 +104,16 @@ def _read_telemetry(path: Path) -> list[dict]:
         match = NVIDIA_SMI_LINE.match(line)
         assert match, line
         stamp = dt.datetime.strptime(match.group(1), "%Y/%m/%d %H:%M:%S.%f")
-        samples.append({"ms": _epoch_ms(stamp), "util": int(match.group(2)),
-                        "mem_util": int(match.group(3)), "mem_used": int(match.group(4)),
-                        "mem_total": int(match.group(5)), "power": float(match.group(6))})
+        samples.append(
+            {
+                "ms": _epoch_ms(stamp),
+                "util": int(match.group(2)),
+                "mem_util": int(match.group(3)),
+                "mem_used": int(match.group(4)),
+                "mem_total": int(match.group(5)),
+                "power": float(match.group(6)),
+            }
+        )
     return samples
 
 
@@ -105,23 +133,21 @@ class Generated:
                     row["_file"] = path.name
                     self.focus_rows.append(row)
             for line in text.split("\n")[1:-1]:
-                self.focus_raw.append([m.group(1) for m in FOCUS_FIELD.finditer(line)]
-                                      [:len(FOCUS_COLUMNS)])
+                self.focus_raw.append([m.group(1) for m in FOCUS_FIELD.finditer(line)][: len(FOCUS_COLUMNS)])
         self.telemetry = {
-            (replica, day): _read_telemetry(
-                out_dir / "gpu_telemetry" / f"nvidia_smi_{replica}_{day.isoformat()}.csv")
-            for replica in LLAMA_REPLICAS for day in DAY_LIST}
+            (replica, day): _read_telemetry(out_dir / "gpu_telemetry" / f"nvidia_smi_{replica}_{day.isoformat()}.csv")
+            for replica in LLAMA_REPLICAS
+            for day in DAY_LIST
+        }
 
     def gpu_focus_rows(self) -> list[dict]:
-        return [row for row in self.focus_rows
-                if row["Tags"] != "NULL" and "costwatch-pool" in json.loads(row["Tags"])]
+        return [row for row in self.focus_rows if row["Tags"] != "NULL" and "costwatch-pool" in json.loads(row["Tags"])]
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Generated:
     out_dir = tmp_path_factory.mktemp("generated_gpu")
-    manifest = generate(out_dir, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY,
-                        seed=7)
+    manifest = generate(out_dir, start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY, seed=7)
     return Generated(out_dir, manifest)
 
 
@@ -142,33 +168,41 @@ def test_focus_export_bills_every_replica_hour(generated):
         assert end - start == dt.timedelta(hours=1) and start.minute == 0
         assert row["_file"] == f"focus_{start:%Y-%m}.csv"
         assert row["BillingPeriodStart"] == f"{start:%Y-%m}-01 00:00:00"
-        assert (row["ProviderName"], row["ServiceName"], row["ServiceCategory"],
-                row["ChargeCategory"], row["ResourceType"], row["RegionId"],
-                row["BillingCurrency"], row["ConsumedUnit"], row["PricingUnit"]) == (
-            "Google Cloud", "Compute Engine", "Compute", "Usage", "instance", "us-central1",
-            "USD", "Hours", "Hours")
+        assert (
+            row["ProviderName"],
+            row["ServiceName"],
+            row["ServiceCategory"],
+            row["ChargeCategory"],
+            row["ResourceType"],
+            row["RegionId"],
+            row["BillingCurrency"],
+            row["ConsumedUnit"],
+            row["PricingUnit"],
+        ) == ("Google Cloud", "Compute Engine", "Compute", "Usage", "instance", "us-central1", "USD", "Hours", "Hours")
         assert "NVIDIA H100 80GB" in row["ChargeDescription"]
         assert Decimal(row["ConsumedQuantity"]) == Decimal(row["PricingQuantity"]) == 1
         cost = Decimal(row["BilledCost"])
-        assert cost == Decimal(row["EffectiveCost"]) == Decimal(row["ListCost"]) == Decimal(
-            row["ListUnitPrice"]) * Decimal(row["PricingQuantity"]) == Decimal("11.06")
+        assert (
+            cost
+            == Decimal(row["EffectiveCost"])
+            == Decimal(row["ListCost"])
+            == Decimal(row["ListUnitPrice"]) * Decimal(row["PricingQuantity"])
+            == Decimal("11.06")
+        )
         key = (start, tags["costwatch-replica"])
         assert key not in seen
         seen.add(key)
         resource_of_replica[tags["costwatch-replica"]].add(row["ResourceId"])
         daily_usd[start.date().isoformat()] += cost
-        daily_gpu_hours[start.date().isoformat()] += (Decimal(row["ConsumedQuantity"])
-                                                      * details["GpuCount"])
+        daily_gpu_hours[start.date().isoformat()] += Decimal(row["ConsumedQuantity"]) * details["GpuCount"]
     # Every hour of every day, for every replica, once; one stable instance per replica.
     assert {start.date() for start, _ in seen} == set(DAY_LIST)
     assert all(len(ids) == 1 for ids in resource_of_replica.values())
     assert len({next(iter(ids)) for ids in resource_of_replica.values()}) == 4
     daily = generated.manifest["gpu"]["daily"][LLAMA]
     for day in DAY_LIST:
-        assert daily_usd[day.isoformat()] == Decimal("1061.76") == Decimal(
-            daily[day.isoformat()]["billed_usd"])
-        assert daily_gpu_hours[day.isoformat()] == 96 == Decimal(
-            daily[day.isoformat()]["billed_gpu_hours"])
+        assert daily_usd[day.isoformat()] == Decimal("1061.76") == Decimal(daily[day.isoformat()]["billed_usd"])
+        assert daily_gpu_hours[day.isoformat()] == 96 == Decimal(daily[day.isoformat()]["billed_gpu_hours"])
 
 
 def test_focus_export_quoting_and_non_gpu_rows(generated):
@@ -190,11 +224,10 @@ def test_focus_export_quoting_and_non_gpu_rows(generated):
         assert row["ServiceCategory"] != "Compute"
         tags = {} if row["Tags"] == "NULL" else json.loads(row["Tags"])
         assert "costwatch-pool" not in tags
-        assert row["SkuPriceDetails"] == "NULL" or "GpuCount" not in json.loads(
-            row["SkuPriceDetails"])
+        assert row["SkuPriceDetails"] == "NULL" or "GpuCount" not in json.loads(row["SkuPriceDetails"])
     assert sorted((int(row["Id"]), Decimal(row["BilledCost"])) for row in others) == sorted(
-        (entry["Id"], Decimal(entry["BilledCost"]))
-        for entry in generated.manifest["gpu"]["focus_non_gpu_rows"])
+        (entry["Id"], Decimal(entry["BilledCost"])) for entry in generated.manifest["gpu"]["focus_non_gpu_rows"]
+    )
     assert len({row["Id"] for row in generated.focus_rows}) == len(generated.focus_rows)
 
 
@@ -203,13 +236,11 @@ def test_gpu_hours_csv(generated):
     for path in sorted((generated.out_dir / "gpu_billing").glob("gpu_hours_*.csv")):
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            assert reader.fieldnames == ["day", "pool", "replica_id", "gpu_type", "gpu_count",
-                                         "hours", "usd"]
+            assert reader.fieldnames == ["day", "pool", "replica_id", "gpu_type", "gpu_count", "hours", "usd"]
             rows += list(reader)
     by_day = collections.defaultdict(list)
     for row in rows:
-        assert (row["pool"], row["gpu_type"], row["gpu_count"], row["hours"]) == (
-            QWEN, "A100", "2", "24")
+        assert (row["pool"], row["gpu_type"], row["gpu_count"], row["hours"]) == (QWEN, "A100", "2", "24")
         assert row["usd"] == str(24 * 2 * Decimal("1.29")) == "61.92"
         by_day[row["day"]].append(row["replica_id"])
     assert set(by_day) == {day.isoformat() for day in DAY_LIST}
@@ -217,11 +248,12 @@ def test_gpu_hours_csv(generated):
     for day, replicas in by_day.items():
         assert sorted(replicas) == QWEN_REPLICAS
         usd = sum(Decimal(row["usd"]) for row in rows if row["day"] == day)
-        gpu_hours = sum(Decimal(row["hours"]) * int(row["gpu_count"])
-                        for row in rows if row["day"] == day)
-        assert (usd, gpu_hours) == (Decimal(daily[day]["billed_usd"]),
-                                    Decimal(daily[day]["billed_gpu_hours"])) == (
-            Decimal("123.84"), 96)
+        gpu_hours = sum(Decimal(row["hours"]) * int(row["gpu_count"]) for row in rows if row["day"] == day)
+        assert (
+            (usd, gpu_hours)
+            == (Decimal(daily[day]["billed_usd"]), Decimal(daily[day]["billed_gpu_hours"]))
+            == (Decimal("123.84"), 96)
+        )
 
 
 def test_telemetry_follows_each_replicas_logged_calls(generated):
@@ -254,10 +286,14 @@ def test_telemetry_follows_each_replicas_logged_calls(generated):
                     busy_minutes_checked += 1
                 total_util += sample["util"]
             total_logged_ms += sum(
-                ms for minute, ms in covered.items()
-                if day_start_ms // MINUTE_MS <= minute < (day_start_ms + DAY_MS) // MINUTE_MS)
-            assert Decimal(busy_manifest[replica][day.isoformat()]) == Decimal(
-                sum(sample["util"] for sample in samples)) / 100
+                ms
+                for minute, ms in covered.items()
+                if day_start_ms // MINUTE_MS <= minute < (day_start_ms + DAY_MS) // MINUTE_MS
+            )
+            assert (
+                Decimal(busy_manifest[replica][day.isoformat()])
+                == Decimal(sum(sample["util"] for sample in samples)) / 100
+            )
     assert busy_minutes_checked > 1_000
     # Busy time from telemetry agrees with busy time from the logs (plus 1-point blips on ~2%
     # of samples).
@@ -265,10 +301,8 @@ def test_telemetry_follows_each_replicas_logged_calls(generated):
     assert logged_minutes < total_util / 100 < 1.35 * logged_minutes
     daily = generated.manifest["gpu"]["daily"][LLAMA]
     for day in DAY_LIST:
-        busy_minutes = sum(Decimal(busy_manifest[replica][day.isoformat()])
-                           for replica in LLAMA_REPLICAS)
-        assert abs(Decimal(daily[day.isoformat()]["busy_gpu_hours"]) - busy_minutes / 60) < (
-            Decimal("0.000001"))
+        busy_minutes = sum(Decimal(busy_manifest[replica][day.isoformat()]) for replica in LLAMA_REPLICAS)
+        assert abs(Decimal(daily[day.isoformat()]["busy_gpu_hours"]) - busy_minutes / 60) < (Decimal("0.000001"))
 
 
 def test_idle_weekend_has_no_batch_traffic_but_full_billing(generated):
@@ -278,13 +312,12 @@ def test_idle_weekend_has_no_batch_traffic_but_full_billing(generated):
     sunday = dt.date.fromisoformat(event["end_day"])
     assert (saturday.weekday(), sunday - saturday) == (5, dt.timedelta(days=1))
     assert START <= saturday and sunday <= DAY_LIST[-1] and event["pool"] == QWEN
-    qwen_per_day = collections.Counter(
-        record["ts"][:10] for record in generated.records if record["pool"] == QWEN)
+    qwen_per_day = collections.Counter(record["ts"][:10] for record in generated.records if record["pool"] == QWEN)
     assert qwen_per_day[saturday.isoformat()] == qwen_per_day[sunday.isoformat()] == 0
-    assert all(qwen_per_day[day.isoformat()] > 50 for day in DAY_LIST
-               if day not in (saturday, sunday))
-    assert not any(record["workload"] == "batch" and record["ts"][:10] in event["effect"]["days"]
-                   for record in generated.records)
+    assert all(qwen_per_day[day.isoformat()] > 50 for day in DAY_LIST if day not in (saturday, sunday))
+    assert not any(
+        record["workload"] == "batch" and record["ts"][:10] in event["effect"]["days"] for record in generated.records
+    )
     # Not in the truth either: the job did not run, the logs did not lose it.
     plan = plan_generation(start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY, seed=7)
     for day in (saturday, sunday):
@@ -295,8 +328,7 @@ def test_idle_weekend_has_no_batch_traffic_but_full_billing(generated):
     rows = []
     for path in (generated.out_dir / "gpu_billing").glob("gpu_hours_*.csv"):
         with open(path, newline="", encoding="utf-8") as handle:
-            rows += [row for row in csv.DictReader(handle)
-                     if row["day"] in (saturday.isoformat(), sunday.isoformat())]
+            rows += [row for row in csv.DictReader(handle) if row["day"] in (saturday.isoformat(), sunday.isoformat())]
     assert len(rows) == 4
     billed = sum(Decimal(row["usd"]) for row in rows)
     assert billed == 48 * 2 * 2 * Decimal("1.29") == Decimal(event["effect"]["idle_usd"])
@@ -304,21 +336,18 @@ def test_idle_weekend_has_no_batch_traffic_but_full_billing(generated):
 
 
 def test_loadtest_slo_cut(generated):
-    with open(generated.out_dir / "loadtest" / f"{LLAMA}.csv", newline="",
-              encoding="utf-8") as handle:
+    with open(generated.out_dir / "loadtest" / f"{LLAMA}.csv", newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         assert reader.fieldnames == LOADTEST_COLUMNS
         rows = list(reader)
-    assert [int(row["batch_size"]) for row in rows] == [2 ** power for power in range(9)]
-    assert {(row["gpu"], row["model_shape"]) for row in rows} == {
-        ("NVIDIA H100 80GB HBM3", "llama-3.1-8b")}
+    assert [int(row["batch_size"]) for row in rows] == [2**power for power in range(9)]
+    assert {(row["gpu"], row["model_shape"]) for row in rows} == {("NVIDIA H100 80GB HBM3", "llama-3.1-8b")}
     latency = [float(row["request_latency_s"]) for row in rows]
     rate = [float(row["requests_per_s"]) for row in rows]
     assert 1.0 < latency[0] < 1.5 and 8.0 < latency[-1] < 10.0
     assert latency == sorted(latency) and rate == sorted(rate)
     for row in rows:
-        assert abs(float(row["requests_per_s"])
-                   - int(row["batch_size"]) / float(row["request_latency_s"])) < 0.001
+        assert abs(float(row["requests_per_s"]) - int(row["batch_size"]) / float(row["request_latency_s"])) < 0.001
     # Rising then flattening: each doubling of the batch buys less.
     gains = [later / earlier for earlier, later in zip(rate[4:], rate[5:])]
     assert gains == sorted(gains, reverse=True) and gains[-1] < 1.25
@@ -335,8 +364,8 @@ def test_over_provisioned_pool(generated):
     event = next(e for e in manifest["gpu_events"] if e["kind"] == "over_provisioned_pool")
     effect = event["effect"]
     per_hour = collections.Counter(
-        record["ts"][:13] for record in generated.records
-        if record["pool"] == LLAMA and record["replica_id"])
+        record["ts"][:13] for record in generated.records if record["pool"] == LLAMA and record["replica_id"]
+    )
     peak_requests = max(per_hour.values())
     assert effect["peak_hour_requests"] == peak_requests
     peak_key = f"{effect['peak_day']}T{effect['peak_hour']:02d}"
@@ -347,9 +376,10 @@ def test_over_provisioned_pool(generated):
     assert effect["replicas_needed"] == needed <= 2 < effect["billed_replicas"] == 4
     billed_gpu_hours = len(generated.gpu_focus_rows())
     assert Decimal(effect["billed_gpu_hours"]) == billed_gpu_hours == 24 * DAYS * 4
-    busy_gpu_hours = Fraction(sum(sample["util"] for samples in generated.telemetry.values()
-                                  for sample in samples), 100 * 60)
-    assert abs(Fraction(effect["busy_gpu_hours"]) - busy_gpu_hours) < Fraction(1, 10 ** 6)
+    busy_gpu_hours = Fraction(
+        sum(sample["util"] for samples in generated.telemetry.values() for sample in samples), 100 * 60
+    )
+    assert abs(Fraction(effect["busy_gpu_hours"]) - busy_gpu_hours) < Fraction(1, 10**6)
     assert busy_gpu_hours / billed_gpu_hours < Fraction(1, 10)
     assert Decimal(effect["excess_usd"]) == (4 - needed) * 24 * DAYS * Decimal("11.06")
 
@@ -365,54 +395,59 @@ def test_log_busy_hours_and_peaks_in_manifest(generated):
             served[(record["pool"], record["ts"][:10])] += 1
             per_hour[(record["pool"], record["ts"][:10], int(record["ts"][11:13]))] += 1
             start = _epoch_ms(dt.datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%S.%fZ"))
-            intervals[(record["replica_id"], record["ts"][:10])].append(
-                (start, start + record["duration_ms"]))
+            intervals[(record["replica_id"], record["ts"][:10])].append((start, start + record["duration_ms"]))
     for pool, replicas, gpus in ((LLAMA, LLAMA_REPLICAS, 1), (QWEN, QWEN_REPLICAS, 2)):
         for day in DAY_LIST:
             entry = generated.manifest["gpu"]["daily"][pool][day.isoformat()]
             assert entry["served_requests"] == served[(pool, day.isoformat())]
             midnight = _epoch_ms(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
             busy_ms = sum(
-                sum(covered.values()) for covered in (
-                    _covered_ms_by_minute([(start, min(end, midnight)) for start, end
-                                           in intervals[(replica, day.isoformat())]])
-                    for replica in replicas))
-            assert abs(Fraction(entry["log_busy_gpu_hours"]) - Fraction(busy_ms * gpus, 3_600_000)
-                       ) <= Fraction(1, 2 * 10 ** 6)
+                sum(covered.values())
+                for covered in (
+                    _covered_ms_by_minute(
+                        [(start, min(end, midnight)) for start, end in intervals[(replica, day.isoformat())]]
+                    )
+                    for replica in replicas
+                )
+            )
+            assert abs(Fraction(entry["log_busy_gpu_hours"]) - Fraction(busy_ms * gpus, 3_600_000)) <= Fraction(
+                1, 2 * 10**6
+            )
             peak = max((per_hour[(pool, day.isoformat(), hour)] for hour in range(24)))
             assert entry["peak_hour_requests"] == peak
             assert per_hour[(pool, day.isoformat(), entry["peak_hour"])] == peak
 
 
 def test_same_arguments_same_bytes_and_days_do_not_depend_on_the_range(generated, tmp_path):
-    again = generate(tmp_path / "again", start_date=START, days=DAYS,
-                     requests_per_day=REQUESTS_PER_DAY, seed=7)
+    again = generate(tmp_path / "again", start_date=START, days=DAYS, requests_per_day=REQUESTS_PER_DAY, seed=7)
     assert again["gpu"] == generated.manifest["gpu"]
     assert again["gpu_events"] == generated.manifest["gpu_events"]
     for entry in generated.manifest["gpu"]["files"]:
-        assert (generated.out_dir / entry["path"]).read_bytes() == (
-            tmp_path / "again" / entry["path"]).read_bytes(), entry["path"]
+        assert (generated.out_dir / entry["path"]).read_bytes() == (tmp_path / "again" / entry["path"]).read_bytes(), (
+            entry["path"]
+        )
     # A shorter range from the same start: the same telemetry and FOCUS rows for its days, and
     # no GPU events (they need 30 days).
-    short = generate(tmp_path / "short", start_date=START, days=3,
-                     requests_per_day=REQUESTS_PER_DAY, seed=7)
+    short = generate(tmp_path / "short", start_date=START, days=3, requests_per_day=REQUESTS_PER_DAY, seed=7)
     assert short["gpu_events"] == []
     for day in DAY_LIST[:3]:
         for replica in LLAMA_REPLICAS:
             name = f"gpu_telemetry/nvidia_smi_{replica}_{day.isoformat()}.csv"
-            assert (tmp_path / "short" / name).read_bytes() == (
-                generated.out_dir / name).read_bytes()
+            assert (tmp_path / "short" / name).read_bytes() == (generated.out_dir / name).read_bytes()
         for pool in (LLAMA, QWEN):
-            assert short["gpu"]["daily"][pool][day.isoformat()] == (
-                generated.manifest["gpu"]["daily"][pool][day.isoformat()])
-    short_lines = (tmp_path / "short" / "gpu_billing" / "focus_2026-10.csv").read_text(
-        ).splitlines()
-    long_lines = set((generated.out_dir / "gpu_billing" / "focus_2026-10.csv").read_text()
-                     .splitlines())
+            assert (
+                short["gpu"]["daily"][pool][day.isoformat()]
+                == (generated.manifest["gpu"]["daily"][pool][day.isoformat()])
+            )
+    short_lines = (tmp_path / "short" / "gpu_billing" / "focus_2026-10.csv").read_text().splitlines()
+    long_lines = set((generated.out_dir / "gpu_billing" / "focus_2026-10.csv").read_text().splitlines())
     assert len(short_lines) == 1 + 3 * 24 * 4 + 2 and set(short_lines) <= long_lines
     # The folders hold exactly this run's files.
     listed = {entry["path"] for entry in short["gpu"]["files"]}
-    on_disk = {f"{folder}/{path.name}" for folder in ("gpu_billing", "gpu_telemetry", "loadtest")
-               for path in (tmp_path / "short" / folder).iterdir()}
+    on_disk = {
+        f"{folder}/{path.name}"
+        for folder in ("gpu_billing", "gpu_telemetry", "loadtest")
+        for path in (tmp_path / "short" / folder).iterdir()
+    }
     assert on_disk == listed
     assert len([path for path in listed if path.startswith("gpu_telemetry/")]) == 3 * 4

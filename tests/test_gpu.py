@@ -10,8 +10,8 @@ from decimal import Decimal as D
 
 import duckdb
 import pytest
-
 from conftest import REPO, request
+
 from pipelines.sources.gpu import readers as gpu
 
 FOCUS_SAMPLE = REPO / "fixtures" / "focus" / "focus_sample.csv"
@@ -29,7 +29,8 @@ def test_focus_sample_gpu_rows_give_gpu_hours_and_cost(tmp_path):
         stats = gpu.read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica", "lines")
         rows, hours, gpu_hours, billed, instance, gpu_type = conn.execute(
             "select count(*), sum(instance_hours), sum(gpu_hours), sum(billed_usd), any_value(instance_type), "
-            "any_value(gpu_type) from lines").fetchone()
+            "any_value(gpu_type) from lines"
+        ).fetchone()
     # An independent sum with the csv module over the same file.
     with FOCUS_SAMPLE.open(newline="") as handle:
         g5 = [row for row in csv.DictReader(handle) if "g5.4xlarge" in (row["ChargeDescription"] or "")]
@@ -42,10 +43,13 @@ def test_focus_sample_gpu_rows_give_gpu_hours_and_cost(tmp_path):
 
 
 def test_the_focus_data_error_is_reported_by_a_check(project):
-    project.write_config(start_date="2024-09-01", sources={
-        "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
-        "gpu_billing": [{"path": str(FOCUS_SAMPLE), "format": "focus"}],
-    })
+    project.write_config(
+        start_date="2024-09-01",
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "gpu_billing": [{"path": str(FOCUS_SAMPLE), "format": "focus"}],
+        },
+    )
     project.write_jsonl("logs.jsonl", [])
     result = project.run_day("2024-09-27")  # the day of the sample's first full g5.4xlarge hour
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -56,12 +60,16 @@ def test_the_focus_data_error_is_reported_by_a_check(project):
 
 
 def nvidia_smi_log(path, start: dt.datetime, utilizations: list[int]):
-    lines = ["timestamp, name, pci.bus_id, utilization.gpu [%], utilization.memory [%], memory.used [MiB], "
-             "memory.total [MiB], power.draw [W], clocks.current.sm [MHz]"]
+    lines = [
+        "timestamp, name, pci.bus_id, utilization.gpu [%], utilization.memory [%], memory.used [MiB], "
+        "memory.total [MiB], power.draw [W], clocks.current.sm [MHz]"
+    ]
     for minute, utilization in enumerate(utilizations):
         stamp = (start + dt.timedelta(minutes=minute)).strftime("%Y/%m/%d %H:%M:%S.000")
-        lines.append(f"{stamp}, NVIDIA H100 80GB HBM3, 00000000:00:06.0, {utilization} %, 10 %, "
-                     "16000 MiB, 81559 MiB, 300.00 W, 1980 MHz")
+        lines.append(
+            f"{stamp}, NVIDIA H100 80GB HBM3, 00000000:00:06.0, {utilization} %, 10 %, "
+            "16000 MiB, 81559 MiB, 300.00 W, 1980 MHz"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -80,8 +88,7 @@ def gpu_project(project, *, telemetry="nvidia_smi", load_test=True, api_equivale
     """Pool `p` with one 1-GPU replica `r0`, billed 1 hour at $3.00 on DAY (GPU-hours CSV)."""
     billing = project.root / "inputs" / "gpu" / "gpu_hours.csv"
     billing.parent.mkdir(parents=True, exist_ok=True)
-    billing.write_text("day,pool,replica_id,gpu_type,gpu_count,hours,usd\n"
-                       f"{DAY},p,r0,H100,1,1,3.00\n")
+    billing.write_text(f"day,pool,replica_id,gpu_type,gpu_count,hours,usd\n{DAY},p,r0,H100,1,1,3.00\n")
     sources = {
         "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
         "gpu_billing": [{"path": "inputs/gpu/gpu_hours.csv", "format": "gpu_hours_csv"}],
@@ -101,9 +108,18 @@ def gpu_project(project, *, telemetry="nvidia_smi", load_test=True, api_equivale
     # Requests on r0: [10:00, 10:10], [10:05, 10:15], [10:30, 10:40] -> 25 minutes in flight.
     # Each: 800 prompt + 200 output tokens.
     calls = [
-        request(f"c{index}", f"{DAY}T10:{start:02d}:00Z", "llama-3.1-8b-instruct", provider="self_hosted",
-                pool="p", replica_id="r0", feature=feature, duration_ms=10 * 60_000, input_tokens=800,
-                output_tokens=200)
+        request(
+            f"c{index}",
+            f"{DAY}T10:{start:02d}:00Z",
+            "llama-3.1-8b-instruct",
+            provider="self_hosted",
+            pool="p",
+            replica_id="r0",
+            feature=feature,
+            duration_ms=10 * 60_000,
+            input_tokens=800,
+            output_tokens=200,
+        )
         for index, (start, feature) in enumerate([(0, "chat"), (5, "chat"), (30, "batch_tagging")])
     ]
     project.write_jsonl("logs.jsonl", calls)
@@ -174,8 +190,9 @@ def test_break_even_above_one_says_move_to_api(project):
 def slo_cut(path, slo_s):
     """The SLO cut, computed from the CSV with the csv module."""
     with path.open(newline="") as handle:
-        return max(float(row["requests_per_s"]) for row in csv.DictReader(handle)
-                   if float(row["request_latency_s"]) <= slo_s)
+        return max(
+            float(row["requests_per_s"]) for row in csv.DictReader(handle) if float(row["request_latency_s"]) <= slo_s
+        )
 
 
 def test_slo_cut_on_the_batching_curve():
@@ -188,23 +205,37 @@ def test_replicas_needed_from_a_log_with_a_known_peak(project):
     At a 5 s SLO one replica sustains 14.43/s: ceil(20 / 14.43 x 1.3) = ceil(1.8018) = 2 replicas."""
     billing = project.root / "inputs" / "gpu" / "gpu_hours.csv"
     billing.parent.mkdir(parents=True)
-    billing.write_text("day,pool,replica_id,gpu_type,gpu_count,hours,usd\n"
-                       + "".join(f"{DAY},p,r{index},H100,1,24,72.00\n" for index in range(4)))
+    billing.write_text(
+        "day,pool,replica_id,gpu_type,gpu_count,hours,usd\n"
+        + "".join(f"{DAY},p,r{index},H100,1,24,72.00\n" for index in range(4))
+    )
     lines = []
     for hour, count in [(13, 3600), (14, 72_000), (15, 3600)]:
         spacing_ms = 3_600_000 // count
         base = dt.datetime.fromisoformat(f"{DAY}T{hour:02d}:00:00")
         for index in range(count):
             stamp = (base + dt.timedelta(milliseconds=index * spacing_ms)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            lines.append('{"request_id":"h%d-%d","ts":"%s","model":"llama","provider":"self_hosted","pool":"p",'
-                         '"replica_id":"r%d","duration_ms":900,"input_tokens":500,"output_tokens":100}'
-                         % (hour, index, stamp, index % 4))
+            lines.append(
+                '{"request_id":"h%d-%d","ts":"%s","model":"llama","provider":"self_hosted","pool":"p",'
+                '"replica_id":"r%d","duration_ms":900,"input_tokens":500,"output_tokens":100}'
+                % (hour, index, stamp, index % 4)
+            )
     (project.root / "inputs" / "logs.jsonl").write_text("\n".join(lines) + "\n")
     project.write_config(
-        sources={"gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
-                 "gpu_billing": [{"path": "inputs/gpu/gpu_hours.csv", "format": "gpu_hours_csv"}]},
-        pools={"p": {"gpu_type": "H100", "latency_slo_s": 5, "headroom": 0.3, "warm_floor": 1,
-                     "load_test": str(BATCHING_CURVE)}})
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "gpu_billing": [{"path": "inputs/gpu/gpu_hours.csv", "format": "gpu_hours_csv"}],
+        },
+        pools={
+            "p": {
+                "gpu_type": "H100",
+                "latency_slo_s": 5,
+                "headroom": 0.3,
+                "warm_floor": 1,
+                "load_test": str(BATCHING_CURVE),
+            }
+        },
+    )
     project.run_day(DAY)
     (plan,) = project.query_dicts("select * from fct_capacity_plan")
     assert plan["peak_hour"] == dt.datetime(2026, 10, 20, 14, tzinfo=dt.timezone.utc)
@@ -224,13 +255,14 @@ def test_busy_time_of_the_real_h200_nvidia_smi_log_matches_an_independent_sum(tm
     stamps = [dt.datetime.strptime(row[0], "%Y/%m/%d %H:%M:%S.%f") for row in rows]
     utilization = [float(row[3].rstrip(" %")) / 100 for row in rows]
     gaps = [(later - earlier).total_seconds() for earlier, later in zip(stamps, stamps[1:])]
-    median = sorted(gaps)[len(gaps) // 2] if len(gaps) % 2 else sum(sorted(gaps)[len(gaps) // 2 - 1:][:2]) / 2
+    median = sorted(gaps)[len(gaps) // 2] if len(gaps) % 2 else sum(sorted(gaps)[len(gaps) // 2 - 1 :][:2]) / 2
     weights = [min(gap, 2 * median) for gap in gaps] + [median]
     expected_busy_hours = sum(w * u for w, u in zip(weights, utilization)) / 3600
     with duckdb.connect() as conn:
         gpu.read_nvidia_smi(conn, log, "samples")
-        (replica, gpus, samples, sampled, busy), = conn.execute(
-            gpu.telemetry_busy_sql("samples"), {"day": stamps[0].date()}).fetchall()
+        ((replica, gpus, samples, sampled, busy),) = conn.execute(
+            gpu.telemetry_busy_sql("samples"), {"day": stamps[0].date()}
+        ).fetchall()
     assert samples == len(rows) and gpus == 1
     assert busy == pytest.approx(expected_busy_hours, rel=1e-9)
     assert 0 < busy < sampled

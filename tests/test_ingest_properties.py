@@ -40,14 +40,28 @@ DAYS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
 FILE_DAY = dt.date(2026, 11, 10)  # every file's mtime: the day of lines in a file with no good record
 BOM = b"\xef\xbb\xbf"
 INVALID_UTF8 = [b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80", b"\xe2\x82"]
-BAD_TS = ["not-a-time", "2026-13-01T00:00:00Z", "2026-11-31T10:00:00Z", "infinity", "epoch",
-          "20000-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "", 1732000000]
+BAD_TS = [
+    "not-a-time",
+    "2026-13-01T00:00:00Z",
+    "2026-11-31T10:00:00Z",
+    "infinity",
+    "epoch",
+    "20000-01-01T00:00:00Z",
+    "0000-01-01T00:00:00Z",
+    "",
+    1732000000,
+]
 TOKEN_FIELDS = ["input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens"]
 INT64_MAX = 2**63 - 1
 DELETE = object()
 
-PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, print_blob=True,
-                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 # --- the model: logical calls and the records that carry them -------------------------------------
@@ -102,22 +116,36 @@ def _short(value) -> str:
 # --- rendering one call in each format ------------------------------------------------------------
 
 FIELD_PATHS = {
-    "canonical": {"request_id": ("request_id",), "ts": ("ts",), "model": ("model",),
-                  "input_tokens": ("input_tokens",), "cached_input_tokens": ("cached_input_tokens",),
-                  "cache_creation_input_tokens": ("cache_creation_input_tokens",),
-                  "output_tokens": ("output_tokens",), "gateway_cache_hit": ("gateway_cache_hit",),
-                  "status": ("status",)},
-    "otel_genai": {"request_id": ("attributes", "gen_ai.response.id"), "ts": ("start_time",),
-                   "model": ("attributes", "gen_ai.response.model"),
-                   "input_tokens": ("attributes", "gen_ai.usage.input_tokens"),
-                   "cached_input_tokens": ("attributes", "gen_ai.usage.cache_read.input_tokens"),
-                   "cache_creation_input_tokens": ("attributes", "gen_ai.usage.cache_creation.input_tokens"),
-                   "output_tokens": ("attributes", "gen_ai.usage.output_tokens")},
-    "litellm_spend_logs": {"request_id": ("request_id",), "ts": ("startTime",), "model": ("model",),
-                           "input_tokens": ("prompt_tokens",),
-                           "cached_input_tokens": ("metadata", "usage_object", "cache_read_input_tokens"),
-                           "cache_creation_input_tokens": ("metadata", "usage_object", "cache_creation_input_tokens"),
-                           "output_tokens": ("completion_tokens",), "status": ("status",)},
+    "canonical": {
+        "request_id": ("request_id",),
+        "ts": ("ts",),
+        "model": ("model",),
+        "input_tokens": ("input_tokens",),
+        "cached_input_tokens": ("cached_input_tokens",),
+        "cache_creation_input_tokens": ("cache_creation_input_tokens",),
+        "output_tokens": ("output_tokens",),
+        "gateway_cache_hit": ("gateway_cache_hit",),
+        "status": ("status",),
+    },
+    "otel_genai": {
+        "request_id": ("attributes", "gen_ai.response.id"),
+        "ts": ("start_time",),
+        "model": ("attributes", "gen_ai.response.model"),
+        "input_tokens": ("attributes", "gen_ai.usage.input_tokens"),
+        "cached_input_tokens": ("attributes", "gen_ai.usage.cache_read.input_tokens"),
+        "cache_creation_input_tokens": ("attributes", "gen_ai.usage.cache_creation.input_tokens"),
+        "output_tokens": ("attributes", "gen_ai.usage.output_tokens"),
+    },
+    "litellm_spend_logs": {
+        "request_id": ("request_id",),
+        "ts": ("startTime",),
+        "model": ("model",),
+        "input_tokens": ("prompt_tokens",),
+        "cached_input_tokens": ("metadata", "usage_object", "cache_read_input_tokens"),
+        "cache_creation_input_tokens": ("metadata", "usage_object", "cache_creation_input_tokens"),
+        "output_tokens": ("completion_tokens",),
+        "status": ("status",),
+    },
 }
 # The name a format's bad-type reason uses for a text field.
 TEXT_FIELD_NAMES = {
@@ -125,38 +153,81 @@ TEXT_FIELD_NAMES = {
     "otel_genai": {"request_id": "gen_ai.response.id", "ts": "start_time", "model": "gen_ai.response.model"},
     "litellm_spend_logs": {"request_id": "request_id", "ts": "startTime", "model": "model"},
 }
-LITELLM_COLUMNS = ["request_id", "call_type", "spend", "prompt_tokens", "completion_tokens", "startTime", "endTime",
-                   "model", "custom_llm_provider", "user", "metadata", "cache_hit", "request_tags", "end_user",
-                   "status"]  # status last, as LiteLLM exports it: a row cut short never ends in a whole value
+LITELLM_COLUMNS = [
+    "request_id",
+    "call_type",
+    "spend",
+    "prompt_tokens",
+    "completion_tokens",
+    "startTime",
+    "endTime",
+    "model",
+    "custom_llm_provider",
+    "user",
+    "metadata",
+    "cache_hit",
+    "request_tags",
+    "end_user",
+    "status",
+]  # status last, as LiteLLM exports it: a row cut short never ends in a whole value
 
 
 def render(call: Call, fmt: str, offset_minutes: int = 0) -> dict:
     if fmt == "canonical":
         local = call.ts.astimezone(dt.timezone(dt.timedelta(minutes=offset_minutes)))
-        return {"request_id": call.request_id, "ts": local.isoformat(), "model": call.model,
-                "input_tokens": call.input_tokens, "cached_input_tokens": call.cached_input_tokens,
-                "cache_creation_input_tokens": call.cache_creation_input_tokens,
-                "output_tokens": call.output_tokens, "feature": call.feature, "provider": "openai",
-                "status": "ok"}
+        return {
+            "request_id": call.request_id,
+            "ts": local.isoformat(),
+            "model": call.model,
+            "input_tokens": call.input_tokens,
+            "cached_input_tokens": call.cached_input_tokens,
+            "cache_creation_input_tokens": call.cache_creation_input_tokens,
+            "output_tokens": call.output_tokens,
+            "feature": call.feature,
+            "provider": "openai",
+            "status": "ok",
+        }
     end = call.ts + dt.timedelta(milliseconds=1500)
     if fmt == "otel_genai":
-        return {"name": f"chat {call.model}", "context": {"trace_id": "0xabc", "span_id": f"span-{call.request_id}"},
-                "start_time": call.ts.isoformat().replace("+00:00", "Z"),
-                "end_time": end.isoformat().replace("+00:00", "Z"), "status": {"status_code": "UNSET"},
-                "attributes": {"gen_ai.response.id": call.request_id, "gen_ai.provider.name": "openai",
-                               "gen_ai.response.model": call.model, "app.feature": call.feature,
-                               "gen_ai.usage.input_tokens": call.input_tokens,
-                               "gen_ai.usage.cache_read.input_tokens": call.cached_input_tokens,
-                               "gen_ai.usage.cache_creation.input_tokens": call.cache_creation_input_tokens,
-                               "gen_ai.usage.output_tokens": call.output_tokens}}
-    return {"request_id": call.request_id, "call_type": "acompletion", "spend": 0.001,
-            "prompt_tokens": call.input_tokens, "completion_tokens": call.output_tokens,
-            "startTime": call.ts.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"),
-            "endTime": end.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"), "model": call.model,
-            "custom_llm_provider": "openai", "user": "key-owner", "cache_hit": False, "request_tags": [],
-            "end_user": call.feature, "status": "success",
-            "metadata": {"usage_object": {"cache_read_input_tokens": call.cached_input_tokens,
-                                          "cache_creation_input_tokens": call.cache_creation_input_tokens}}}
+        return {
+            "name": f"chat {call.model}",
+            "context": {"trace_id": "0xabc", "span_id": f"span-{call.request_id}"},
+            "start_time": call.ts.isoformat().replace("+00:00", "Z"),
+            "end_time": end.isoformat().replace("+00:00", "Z"),
+            "status": {"status_code": "UNSET"},
+            "attributes": {
+                "gen_ai.response.id": call.request_id,
+                "gen_ai.provider.name": "openai",
+                "gen_ai.response.model": call.model,
+                "app.feature": call.feature,
+                "gen_ai.usage.input_tokens": call.input_tokens,
+                "gen_ai.usage.cache_read.input_tokens": call.cached_input_tokens,
+                "gen_ai.usage.cache_creation.input_tokens": call.cache_creation_input_tokens,
+                "gen_ai.usage.output_tokens": call.output_tokens,
+            },
+        }
+    return {
+        "request_id": call.request_id,
+        "call_type": "acompletion",
+        "spend": 0.001,
+        "prompt_tokens": call.input_tokens,
+        "completion_tokens": call.output_tokens,
+        "startTime": call.ts.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"),
+        "endTime": end.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"),
+        "model": call.model,
+        "custom_llm_provider": "openai",
+        "user": "key-owner",
+        "cache_hit": False,
+        "request_tags": [],
+        "end_user": call.feature,
+        "status": "success",
+        "metadata": {
+            "usage_object": {
+                "cache_read_input_tokens": call.cached_input_tokens,
+                "cache_creation_input_tokens": call.cache_creation_input_tokens,
+            }
+        },
+    }
 
 
 def set_path(record: dict, path: tuple[str, ...], value) -> None:
@@ -182,6 +253,7 @@ def csv_cells(record: dict) -> list[str]:
         if isinstance(value, (dict, list)):
             return json.dumps(value)
         return str(value)
+
     return [cell(record.get(column)) for column in LITELLM_COLUMNS]
 
 
@@ -206,11 +278,21 @@ def calls(draw, request_id: str) -> Call:
     cached = draw(st.integers(0, input_tokens))
     creation = draw(st.integers(0, input_tokens - cached))
     suffix = draw(st.text(text_chars, max_size=6))
-    feature = draw(st.one_of(st.text(text_chars, max_size=30), st.sampled_from(["x" * 600_000, "y" * 3_000_000]))
-                   if draw(st.integers(0, 11)) == 0 else st.text(text_chars, max_size=30))
-    return Call(request_id=request_id + suffix, ts=ts, model=draw(model_names), input_tokens=input_tokens,
-                cached_input_tokens=cached, cache_creation_input_tokens=creation,
-                output_tokens=draw(token_counts), feature=feature)
+    feature = draw(
+        st.one_of(st.text(text_chars, max_size=30), st.sampled_from(["x" * 600_000, "y" * 3_000_000]))
+        if draw(st.integers(0, 11)) == 0
+        else st.text(text_chars, max_size=30)
+    )
+    return Call(
+        request_id=request_id + suffix,
+        ts=ts,
+        model=draw(model_names),
+        input_tokens=input_tokens,
+        cached_input_tokens=cached,
+        cache_creation_input_tokens=creation,
+        output_tokens=draw(token_counts),
+        feature=feature,
+    )
 
 
 def pin(changes, reason):
@@ -239,20 +321,34 @@ def mutations(fmt: str, container: str):
     options += [
         token.map(lambda name: (((name, text_number),), f"bad_type:{name}")),
         st.tuples(token, st.integers(1, INT64_MAX)).map(lambda t: (((t[0], -t[1]),), f"negative:{t[0]}")),
-        st.tuples(token, st.one_of(st.integers(INT64_MAX + 1, 2**64 + 5), st.just(10**25), st.just(10**400)))
-        .map(lambda t: (((t[0], t[1]),), f"bad_type:{t[0]}")),
-        st.tuples(token, st.sampled_from([1.5, True, [1], {"n": 1}, "twelve"]))
-        .map(lambda t: (((t[0], t[1]),), f"bad_type:{t[0]}")),
-        st.tuples(st.integers(0, 10**6), st.integers(1, 10**6)).map(lambda t: (
-            (("input_tokens", t[0]), ("cached_input_tokens", t[0] + t[1]), ("cache_creation_input_tokens", 0)),
-            "cached_exceeds_input")),
-        st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(1, 10**6)).map(lambda t: (
-            (("input_tokens", t[0] + t[1]), ("cached_input_tokens", t[0]), ("cache_creation_input_tokens", t[1] + t[2])),
-            "cache_reads_and_writes_exceed_input")),
+        st.tuples(token, st.one_of(st.integers(INT64_MAX + 1, 2**64 + 5), st.just(10**25), st.just(10**400))).map(
+            lambda t: (((t[0], t[1]),), f"bad_type:{t[0]}")
+        ),
+        st.tuples(token, st.sampled_from([1.5, True, [1], {"n": 1}, "twelve"])).map(
+            lambda t: (((t[0], t[1]),), f"bad_type:{t[0]}")
+        ),
+        st.tuples(st.integers(0, 10**6), st.integers(1, 10**6)).map(
+            lambda t: (
+                (("input_tokens", t[0]), ("cached_input_tokens", t[0] + t[1]), ("cache_creation_input_tokens", 0)),
+                "cached_exceeds_input",
+            )
+        ),
+        st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(1, 10**6)).map(
+            lambda t: (
+                (
+                    ("input_tokens", t[0] + t[1]),
+                    ("cached_input_tokens", t[0]),
+                    ("cache_creation_input_tokens", t[1] + t[2]),
+                ),
+                "cache_reads_and_writes_exceed_input",
+            )
+        ),
     ]
     if fmt == "canonical":
-        options += [pin((("gateway_cache_hit", "yes"),), "bad_type:gateway_cache_hit"),
-                    pin((("status", "maybe"),), "bad_status")]
+        options += [
+            pin((("gateway_cache_hit", "yes"),), "bad_type:gateway_cache_hit"),
+            pin((("status", "maybe"),), "bad_status"),
+        ]
     return st.one_of(options)
 
 
@@ -272,10 +368,23 @@ def own_day_after(changes, call: Call) -> dt.date | None:
 
 # Each draw of a "slot" yields the pieces of one record: kind and payload. Kinds:
 #   valid, duplicate, conflict, invalid, garbage, not_json_object, not_utf8, huge_line, blank
-SLOT_KINDS = ["valid", "valid", "valid", "duplicate", "conflict", "invalid", "invalid", "garbage",
-              "not_json_object", "not_utf8", "huge_line", "blank"]
-garbage_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), min_size=1,
-                       max_size=80).filter(lambda s: not s.isspace() and s.strip() != "")
+SLOT_KINDS = [
+    "valid",
+    "valid",
+    "valid",
+    "duplicate",
+    "conflict",
+    "invalid",
+    "invalid",
+    "garbage",
+    "not_json_object",
+    "not_utf8",
+    "huge_line",
+    "blank",
+]
+garbage_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"), min_size=1, max_size=80
+).filter(lambda s: not s.isspace() and s.strip() != "")
 NOT_OBJECTS = ["[1, 2]", "123", '"text"', "null", "true", "[" * 20_000 + "]" * 20_000]
 
 
@@ -316,8 +425,15 @@ def slots(draw, fmt: str, container: str, file_index: int, pool: list[Call]) -> 
         elif kind == "invalid":
             call = draw(calls(request_id))
             changes, reason = draw(mutations(fmt, container))
-            result.append(Slot(kind, call=call, record=mutate(call, fmt, changes), reason=reason,
-                               own_day=own_day_after(changes, call)))
+            result.append(
+                Slot(
+                    kind,
+                    call=call,
+                    record=mutate(call, fmt, changes),
+                    reason=reason,
+                    own_day=own_day_after(changes, call),
+                )
+            )
         elif kind == "garbage":
             result.append(Slot(kind, text=draw(garbage_text)))
         elif kind == "not_json_object":
@@ -327,8 +443,15 @@ def slots(draw, fmt: str, container: str, file_index: int, pool: list[Call]) -> 
             result.append(Slot(kind, text=body))
         elif kind == "not_utf8":
             call = draw(calls(request_id))
-            result.append(Slot(kind, call=call, record=render(call, fmt), bad_bytes=draw(st.sampled_from(INVALID_UTF8)),
-                               reason="not_utf8"))
+            result.append(
+                Slot(
+                    kind,
+                    call=call,
+                    record=render(call, fmt),
+                    bad_bytes=draw(st.sampled_from(INVALID_UTF8)),
+                    reason="not_utf8",
+                )
+            )
         else:
             result.append(Slot(kind, blank=draw(st.sampled_from(["", " ", "\t", "  \t "]))))
     return result
@@ -354,7 +477,7 @@ def reference_lines(data: bytes) -> tuple[list[tuple[int, str, bool]], int]:
     """(line_no, text, is UTF-8) of every non-blank line, and how many lines the text has:
     lines split on LF, a trailing CR dropped, a BOM at the start dropped."""
     if data.startswith(BOM):
-        data = data[len(BOM):]
+        data = data[len(BOM) :]
     chunks = data.split(b"\n")
     lines = []
     for number, chunk in enumerate(chunks, start=1):
@@ -388,7 +511,7 @@ def jsonl_files(draw, fmt: str, index: int, pool: list[Call]) -> InputFile:
     cut_tail = draw(st.booleans())
     if cut_tail and file_slots:  # a last line cut mid-record, without its newline
         whole = json.dumps(render(draw(calls(f"r{index}-cut-")), fmt)).encode()
-        texts.append(whole[:draw(st.integers(1, len(whole) - 1))])
+        texts.append(whole[: draw(st.integers(1, len(whole) - 1))])
         file_slots.append(Slot("cut"))
     data = newline.join(texts)
     if texts and not cut_tail and draw(st.booleans()):
@@ -402,7 +525,7 @@ def jsonl_files(draw, fmt: str, index: int, pool: list[Call]) -> InputFile:
         split = len(data) // 2 if members == 2 else len(data)
         disk = gzip.compress(data[:split]) + (gzip.compress(data[split:]) if members == 2 else b"")
         if gzipped == "gzip_cut":
-            disk = disk[:draw(st.integers(2, max(2, len(disk) - 1)))]
+            disk = disk[: draw(st.integers(2, max(2, len(disk) - 1)))]
             data, damage = gunzip_prefix(disk), "truncated_gzip"
         elif gzipped == "gzip_trailing":
             disk += b"not gzip"
@@ -449,7 +572,7 @@ def litellm_csv_files(draw, index: int, pool: list[Call]) -> InputFile:
     if rows and draw(st.booleans()):  # the last row cut short, no newline
         cut_call = draw(calls(f"r{index}-cut-"))
         row_text = csv_line(csv_cells(render(cut_call, "litellm_spend_logs")))
-        cut_row = row_text[:draw(st.integers(1, len(row_text) - 1))]
+        cut_row = row_text[: draw(st.integers(1, len(row_text) - 1))]
         text += cut_row
     data = text.encode()
     bad = draw(st.sampled_from(INVALID_UTF8))
@@ -474,8 +597,12 @@ def litellm_csv_files(draw, index: int, pool: list[Call]) -> InputFile:
         # Cut inside its last cell (status), the row still has every cell, and its startTime is whole.
         whole = len(cut_cells) == len(LITELLM_COLUMNS)
         records.append(Record(number + 1, None, own_day=cut_call.ts.date() if whole else None, cells=cut_cells))
-    return InputFile(f"f{index}.csv" + (".gz" if gzipped else ""), "litellm_spend_logs",
-                     gzip.compress(data) if gzipped else data, records)
+    return InputFile(
+        f"f{index}.csv" + (".gz" if gzipped else ""),
+        "litellm_spend_logs",
+        gzip.compress(data) if gzipped else data,
+        records,
+    )
 
 
 @st.composite
@@ -500,11 +627,13 @@ def litellm_json_array_files(draw, index: int, pool: list[Call]) -> InputFile:
     ending = draw(st.sampled_from(["whole", "whole", "no_bracket", "cut"]))
     if ending == "no_bracket":
         text = text[:-1]
-        records.append(Record(len(elements) + 1, "", reason="bad_json_document:the array is cut before its closing bracket"))
+        records.append(
+            Record(len(elements) + 1, "", reason="bad_json_document:the array is cut before its closing bracket")
+        )
     elif ending == "cut" and elements:
         last = elements[-1]
         keep = draw(st.integers(1, max(1, len(last) - 1)))
-        text = text[:len(text) - 1 - len(last)] + last[:keep]
+        text = text[: len(text) - 1 - len(last)] + last[:keep]
         partial = last[:keep].encode("utf-8", "surrogateescape").decode("utf-8", errors="replace")
         records[-1] = Record(len(elements), partial)
         if _is_json(last[:keep]):  # a number cut short is still a number: then the array alone is cut
@@ -528,8 +657,9 @@ def input_sets(draw) -> list[InputFile]:
     pool: list[Call] = []
     files = []
     for index in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["canonical", "canonical", "otel_genai", "litellm_csv", "litellm_json",
-                                     "litellm_jsonl"]))
+        kind = draw(
+            st.sampled_from(["canonical", "canonical", "otel_genai", "litellm_csv", "litellm_json", "litellm_jsonl"])
+        )
         if kind == "litellm_csv":
             files.append(draw(litellm_csv_files(index, pool)))
         elif kind == "litellm_json":
@@ -576,7 +706,9 @@ def expectations(files: list[InputFile], paths: list[Path]) -> Expected:
                 entry["quarantined"] += 1
                 quarantined[(str(path), record.line_no)] = record
             else:
-                deliveries.setdefault((day, record.call.request_id), []).append((str(path), record.line_no, record.call))
+                deliveries.setdefault((day, record.call.request_id), []).append(
+                    (str(path), record.line_no, record.call)
+                )
     kept, conflicts = {}, {}
     for (day, request_id), copies in deliveries.items():
         copies.sort(key=lambda copy: (copy[0], copy[1]))
@@ -626,18 +758,27 @@ def check_ingest(files: list[InputFile]) -> None:
                 assert result.lines == result.kept + result.quarantined + result.duplicates
                 for row in result.per_file:
                     assert row["lines"] == row["kept"] + row["quarantined"] + row["duplicates"], row
-                    seen[(row["source_file"], day)] = {key: row[key] for key in ("lines", "kept", "quarantined", "duplicates")}
+                    seen[(row["source_file"], day)] = {
+                        key: row[key] for key in ("lines", "kept", "quarantined", "duplicates")
+                    }
                 want = [counts for (_, at), counts in expected.counts.items() if at == day]
                 assert result.lines == sum(counts["lines"] for counts in want), day
                 assert result.conflicting_duplicates == expected.conflicts.get(day, 0), day
         assert seen == expected.counts
         for input_file, path in zip(files, paths):  # over all days, a file's lines are its records
-            assert sum(counts["lines"] for (name, _), counts in seen.items() if name == str(path)) == len(input_file.records)
+            assert sum(counts["lines"] for (name, _), counts in seen.items() if name == str(path)) == len(
+                input_file.records
+            )
 
         kept = lake_rows(root / "lake", "gateway_requests")
         assert sorted(row["request_id"] for row in kept) == sorted(expected.kept)  # each exactly once
         for row in kept:
-            tokens = (row["input_tokens"], row["cached_input_tokens"], row["cache_creation_input_tokens"], row["output_tokens"])
+            tokens = (
+                row["input_tokens"],
+                row["cached_input_tokens"],
+                row["cache_creation_input_tokens"],
+                row["output_tokens"],
+            )
             assert tokens == expected.kept[row["request_id"]], row["request_id"]
 
         quarantine = lake_rows(root / "lake", "gateway_quarantine")

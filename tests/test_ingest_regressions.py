@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-
 from conftest import REPO, request
+
+from pipelines.sources.billing.exports import read_exports, tables
 from pipelines.sources.gateway import ingest as gateway
 from pipelines.sources.gpu import readers as gpu
-from pipelines.sources.billing.exports import read_exports, tables
 
 DAY = "2026-11-20"
 FOCUS_SAMPLE = REPO / "fixtures" / "focus" / "focus_sample.csv"
@@ -28,8 +28,10 @@ def ingest(tmp_path, files, day=DAY):
 
 def lake(tmp_path, dataset, day=DAY):
     with duckdb.connect() as conn:
-        conn.execute("select * from read_parquet($path)",
-                     {"path": str(tmp_path / "lake" / dataset / f"day={day}" / "data.parquet")})
+        conn.execute(
+            "select * from read_parquet($path)",
+            {"path": str(tmp_path / "lake" / dataset / f"day={day}" / "data.parquet")},
+        )
         names = [column[0] for column in conn.description]
         return [dict(zip(names, row)) for row in conn.fetchall()]
 
@@ -50,22 +52,42 @@ def jsonl(*records) -> bytes:
 def test_cache_counts_near_the_int64_limit_do_not_overflow(tmp_path):
     """cached + creation overflowed BIGINT (DuckDB raised) for counts each within the limit."""
     big = 2**62
-    path = write(tmp_path, "a.jsonl", jsonl(
-        request("over", f"{DAY}T10:00:00Z", "m", input_tokens=2**63 - 1, cached_input_tokens=big,
-                cache_creation_input_tokens=big),
-        request("fits", f"{DAY}T10:00:00Z", "m", input_tokens=2**63 - 1, cached_input_tokens=big,
-                cache_creation_input_tokens=big - 1)))
+    path = write(
+        tmp_path,
+        "a.jsonl",
+        jsonl(
+            request(
+                "over",
+                f"{DAY}T10:00:00Z",
+                "m",
+                input_tokens=2**63 - 1,
+                cached_input_tokens=big,
+                cache_creation_input_tokens=big,
+            ),
+            request(
+                "fits",
+                f"{DAY}T10:00:00Z",
+                "m",
+                input_tokens=2**63 - 1,
+                cached_input_tokens=big,
+                cache_creation_input_tokens=big - 1,
+            ),
+        ),
+    )
     result = ingest(tmp_path, [(path, "canonical")])
     assert result.quarantine_by_reason == {"cache_reads_and_writes_exceed_input": 1}
     (kept,) = lake(tmp_path, "gateway_requests")
-    assert (kept["request_id"], kept["cached_input_tokens"] + kept["cache_creation_input_tokens"]) == ("fits", 2**63 - 1)
+    assert (kept["request_id"], kept["cached_input_tokens"] + kept["cache_creation_input_tokens"]) == (
+        "fits",
+        2**63 - 1,
+    )
 
 
 def test_a_gzip_stream_cut_short_keeps_what_arrived_and_quarantines_the_damage(tmp_path):
     """gzip raised EOFError ('Compressed file ended...') and the whole day failed."""
     lines = [request(f"r{i}", f"{DAY}T10:{i:02d}:00Z", "m", output_tokens=i) for i in range(40)]
     whole = gzip.compress(jsonl(*lines))
-    path = write(tmp_path, "cut.jsonl.gz", whole[:len(whole) * 2 // 3])
+    path = write(tmp_path, "cut.jsonl.gz", whole[: len(whole) * 2 // 3])
     result = ingest(tmp_path, [(path, "canonical")])
     reasons = result.quarantine_by_reason
     assert reasons.pop("truncated_gzip:the stream ends before its end marker") == 1
@@ -91,9 +113,15 @@ def test_timestamps_duckdb_reads_but_no_day_can_hold_are_bad(tmp_path, ts):
 
 def test_objects_where_text_belongs_are_bad_types(tmp_path):
     """`->>` turned {"id": 1} into the text of a request id, and the record was kept."""
-    path = write(tmp_path, "a.jsonl", jsonl(request("good", f"{DAY}T10:00:00Z", "m"),
-                                            request({"id": 1}, f"{DAY}T10:00:00Z", "m"),
-                                            request("arr", f"{DAY}T10:00:00Z", ["gpt-4o"])))
+    path = write(
+        tmp_path,
+        "a.jsonl",
+        jsonl(
+            request("good", f"{DAY}T10:00:00Z", "m"),
+            request({"id": 1}, f"{DAY}T10:00:00Z", "m"),
+            request("arr", f"{DAY}T10:00:00Z", ["gpt-4o"]),
+        ),
+    )
     result = ingest(tmp_path, [(path, "canonical")])
     assert result.quarantine_by_reason == {"bad_type:request_id": 1, "bad_type:model": 1}
 
@@ -103,19 +131,31 @@ LITELLM_HEADER = "request_id,startTime,model,prompt_tokens,completion_tokens,sta
 
 def test_litellm_csv_cells_past_128_kib_and_digits_with_leading_zeros(tmp_path):
     """csv raised 'field larger than field limit'; '007' made DuckDB raise on a JSON cast."""
-    path = write(tmp_path, "spend.csv", (
-        LITELLM_HEADER + f"long,{DAY} 10:00:00+00:00,{'m' * 200_000},1,2,success\n"
-        f"zeros,{DAY} 10:00:00+00:00,gpt-4o,007,0010,success\n").encode())
+    path = write(
+        tmp_path,
+        "spend.csv",
+        (
+            LITELLM_HEADER + f"long,{DAY} 10:00:00+00:00,{'m' * 200_000},1,2,success\n"
+            f"zeros,{DAY} 10:00:00+00:00,gpt-4o,007,0010,success\n"
+        ).encode(),
+    )
     result = ingest(tmp_path, [(path, "litellm_spend_logs")])
     assert (result.kept, result.quarantined) == (2, 0)
-    tokens = {row["request_id"]: (row["input_tokens"], row["output_tokens"]) for row in lake(tmp_path, "gateway_requests")}
+    tokens = {
+        row["request_id"]: (row["input_tokens"], row["output_tokens"]) for row in lake(tmp_path, "gateway_requests")
+    }
     assert tokens["zeros"] == (7, 10)
 
 
 def test_litellm_csv_rows_with_bytes_that_are_not_utf8_are_quarantined(tmp_path):
     """They were decoded with replacement characters and kept, silently altered."""
-    path = write(tmp_path, "spend.csv", LITELLM_HEADER.encode() + f"ok,{DAY} 10:00:00+00:00,gpt-4o,1,2,success\n".encode()
-                 + f"bad,{DAY} 10:00:00+00:00,gpt\xff4o,1,2,success\n".encode("latin-1"))
+    path = write(
+        tmp_path,
+        "spend.csv",
+        LITELLM_HEADER.encode()
+        + f"ok,{DAY} 10:00:00+00:00,gpt-4o,1,2,success\n".encode()
+        + f"bad,{DAY} 10:00:00+00:00,gpt\xff4o,1,2,success\n".encode("latin-1"),
+    )
     result = ingest(tmp_path, [(path, "litellm_spend_logs")])
     assert (result.kept, result.quarantine_by_reason) == (1, {"not_utf8": 1})
     (row,) = lake(tmp_path, "gateway_quarantine")
@@ -129,7 +169,9 @@ def test_litellm_json_lines_whose_first_line_is_damaged_keep_their_good_lines(tm
     """A first line starting with '{' made the file one broken JSON document: every good line
     after it went to the quarantine as part of one record. A single-line file was quarantined
     as 'no_list_of_rows'."""
-    damaged = write(tmp_path, "spend.jsonl", jsonl('{"request_id": "cut', LITELLM_ROW, {**LITELLM_ROW, "request_id": "b"}))
+    damaged = write(
+        tmp_path, "spend.jsonl", jsonl('{"request_id": "cut', LITELLM_ROW, {**LITELLM_ROW, "request_id": "b"})
+    )
     single = write(tmp_path, "single.json", json.dumps({**LITELLM_ROW, "request_id": "c"}).encode())
     result = ingest(tmp_path, [(damaged, "litellm_spend_logs"), (single, "litellm_spend_logs")])
     assert (result.lines, result.kept, result.quarantine_by_reason) == (4, 3, {"bad_json": 1})
@@ -161,45 +203,101 @@ def test_provider_records_of_wrong_types_are_quarantined_not_crashes(tmp_path):
     ValueError from NaN, ArrowInvalid / ArrowTypeError in `tables`) and failed the asset."""
     start = int(dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc).timestamp())
     cost = {"amount": {"value": 1.5, "currency": "usd"}, "line_item": "gpt-4o, input", "project_id": "p"}
-    costs = write(tmp_path, "costs.json", json.dumps([
-        openai_page(start, [cost,
-                            {**cost, "line_item": {"a": 1}},
-                            {**cost, "project_id": ["p"]},
-                            {**cost, "amount": {"value": 1.5, "currency": 840}},
-                            {**cost, "amount": {"value": 1e20, "currency": "usd"}}]),
-        openai_page(float("nan"), [cost]),
-        openai_page(10**30, [cost]),
-    ]).encode())
-    usage = write(tmp_path, "usage.json", json.dumps(openai_page(start, [
-        {"input_tokens": 2**63, "output_tokens": 1, "model": "gpt-4o"},
-        {"input_tokens": 1, "output_tokens": 1, "model": {"name": "gpt-4o"}},
-        {"input_tokens": 1, "output_tokens": 1, "model": "gpt-4o", "batch": "false"},
-        {"input_tokens": 3, "output_tokens": 1, "model": "gpt-4o"},
-    ])).encode())
+    costs = write(
+        tmp_path,
+        "costs.json",
+        json.dumps(
+            [
+                openai_page(
+                    start,
+                    [
+                        cost,
+                        {**cost, "line_item": {"a": 1}},
+                        {**cost, "project_id": ["p"]},
+                        {**cost, "amount": {"value": 1.5, "currency": 840}},
+                        {**cost, "amount": {"value": 1e20, "currency": "usd"}},
+                    ],
+                ),
+                openai_page(float("nan"), [cost]),
+                openai_page(10**30, [cost]),
+            ]
+        ).encode(),
+    )
+    usage = write(
+        tmp_path,
+        "usage.json",
+        json.dumps(
+            openai_page(
+                start,
+                [
+                    {"input_tokens": 2**63, "output_tokens": 1, "model": "gpt-4o"},
+                    {"input_tokens": 1, "output_tokens": 1, "model": {"name": "gpt-4o"}},
+                    {"input_tokens": 1, "output_tokens": 1, "model": "gpt-4o", "batch": "false"},
+                    {"input_tokens": 3, "output_tokens": 1, "model": "gpt-4o"},
+                ],
+            )
+        ).encode(),
+    )
     token_cost = {"amount": "150", "currency": "USD", "cost_type": "tokens", "token_type": "output_tokens"}
-    anthropic = write(tmp_path, "anthropic.json", json.dumps({"data": [{
-        "starting_at": "2026-11-20T00:00:00Z", "ending_at": "2026-11-21T00:00:00Z",
-        "results": [{**token_cost, "token_type": ["uncached_input_tokens"]}, token_cost]}]}).encode())
+    anthropic = write(
+        tmp_path,
+        "anthropic.json",
+        json.dumps(
+            {
+                "data": [
+                    {
+                        "starting_at": "2026-11-20T00:00:00Z",
+                        "ending_at": "2026-11-21T00:00:00Z",
+                        "results": [{**token_cost, "token_type": ["uncached_input_tokens"]}, token_cost],
+                    }
+                ]
+            }
+        ).encode(),
+    )
     parsed = read_exports([(costs, "openai_costs"), (usage, "openai_usage"), (anthropic, "anthropic_cost_report")], {})
     by_name = tables(parsed)
     assert {row["source_file"]: (row["records"], row["kept"], row["quarantined"]) for row in parsed.per_file()} == {
-        str(costs): (7, 1, 6), str(usage): (4, 1, 3), str(anthropic): (2, 1, 1)}
-    assert sorted(by_name["quarantine"].column("reason").to_pylist()) == sorted([
-        "bad_type:line_item", "bad_type:project_id", "bad_type:currency", "amount_out_of_range", "bad_start_time",
-        "bad_start_time", "out_of_range:input_tokens", "bad_type:model", "bad_type:batch", "bad_type:token_type"])
+        str(costs): (7, 1, 6),
+        str(usage): (4, 1, 3),
+        str(anthropic): (2, 1, 1),
+    }
+    assert sorted(by_name["quarantine"].column("reason").to_pylist()) == sorted(
+        [
+            "bad_type:line_item",
+            "bad_type:project_id",
+            "bad_type:currency",
+            "amount_out_of_range",
+            "bad_start_time",
+            "bad_start_time",
+            "out_of_range:input_tokens",
+            "bad_type:model",
+            "bad_type:batch",
+            "bad_type:token_type",
+        ]
+    )
     assert sum(line["billed_usd"] for line in parsed.cost_lines) == Decimal("1.5") + Decimal("1.5")
 
 
 def test_an_invoice_row_cut_inside_its_currency_is_quarantined_not_a_config_error(tmp_path):
     """A cut 'USD' read as currency 'US' stopped the run asking for a rate for 'US'."""
-    path = write(tmp_path, "invoice.csv", (
-        "invoice_id,provider,period_start,period_end,line_item,model,amount,currency\n"
-        "i1,openai,2026-11-01,2026-11-30,usage,,10.00,USD\n"
-        "i2,openai,2026-11-01,2026-11-30,usage,,10.00,US").encode())
+    path = write(
+        tmp_path,
+        "invoice.csv",
+        (
+            "invoice_id,provider,period_start,period_end,line_item,model,amount,currency\n"
+            "i1,openai,2026-11-01,2026-11-30,usage,,10.00,USD\n"
+            "i2,openai,2026-11-01,2026-11-30,usage,,10.00,US"
+        ).encode(),
+    )
     parsed = read_exports([(path, "invoice_csv")], {})
     assert [row["reason"] for row in parsed.quarantine] == ["bad_currency"]
     assert parsed.per_file()[0] | {"source_file": None} == {
-        "source_file": None, "source_format": "invoice_csv", "records": 2, "kept": 1, "quarantined": 1}
+        "source_file": None,
+        "source_format": "invoice_csv",
+        "records": 2,
+        "kept": 1,
+        "quarantined": 1,
+    }
 
 
 # --- GPU billing ----------------------------------------------------------------------------------
@@ -219,23 +317,26 @@ def read_gpu_hours(tmp_path, text: bytes):
 def test_a_ragged_last_row_does_not_make_duckdb_read_no_rows(tmp_path):
     """DuckDB's sniffer took the 8-field last row for the header and returned no rows: every
     GPU-hour of the file silently lost."""
-    stats, rows, reasons = read_gpu_hours(tmp_path, (GPU_HOURS_HEADER + f"{DAY},p,r0,H100,1,2,3\n"
-                                                     f"{DAY},p,r1,H100,1,2,3,extra\n").encode())
+    stats, rows, reasons = read_gpu_hours(
+        tmp_path, (GPU_HOURS_HEADER + f"{DAY},p,r0,H100,1,2,3\n{DAY},p,r1,H100,1,2,3,extra\n").encode()
+    )
     assert rows == [("r0", 2.0)] and reasons == {"row 3": "ragged_row:8_fields_for_7_columns"}
     assert (stats.records, stats.gpu_rows, stats.quarantined) == (2, 1, 1)
 
 
 def test_a_gpu_row_that_is_not_utf8_costs_only_itself(tmp_path):
     """DuckDB raised 'Invalid unicode' for the whole file and the asset failed."""
-    stats, rows, reasons = read_gpu_hours(tmp_path, GPU_HOURS_HEADER.encode() + f"{DAY},p,r0,H100,1,2,3\n".encode()
-                                          + b"2026-11-20,p,r1,H1\xff00,1,2,3\n")
+    stats, rows, reasons = read_gpu_hours(
+        tmp_path, GPU_HOURS_HEADER.encode() + f"{DAY},p,r0,H100,1,2,3\n".encode() + b"2026-11-20,p,r1,H1\xff00,1,2,3\n"
+    )
     assert rows == [("r0", 2.0)] and reasons == {"row 3": "not_utf8"} and stats.accounted_for
 
 
 def test_nan_hours_and_infinite_days_are_quarantined(tmp_path):
     """'NaN' hours were kept (NaN GPU-hours for the pool); day 'infinity' was kept on no day."""
-    stats, rows, reasons = read_gpu_hours(tmp_path, (GPU_HOURS_HEADER + f"{DAY},p,r0,H100,1,NaN,3\n"
-                                                     "infinity,p,r1,H100,1,2,3\n").encode())
+    stats, rows, reasons = read_gpu_hours(
+        tmp_path, (GPU_HOURS_HEADER + f"{DAY},p,r0,H100,1,NaN,3\ninfinity,p,r1,H100,1,2,3\n").encode()
+    )
     assert rows == [] and reasons == {"row 2": "bad_number:hours", "row 3": "bad_date:day"}
 
 
@@ -246,7 +347,9 @@ def test_a_usd_rate_in_the_config_does_not_count_usd_rows_twice(tmp_path):
         gpu.load_instance_types(conn)
         plain = gpu.read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica", "plain")
         with_usd = gpu.read_focus(conn, FOCUS_SAMPLE, {"USD": 1.0}, "costwatch-pool", "costwatch-replica", "with_usd")
-        totals = conn.execute("select (select sum(billed_usd) from plain), (select sum(billed_usd) from with_usd)").fetchone()
+        totals = conn.execute(
+            "select (select sum(billed_usd) from plain), (select sum(billed_usd) from with_usd)"
+        ).fetchone()
     assert with_usd.gpu_rows == plain.gpu_rows == 8 and totals[0] == totals[1] == Decimal("10.203682944")
 
 
@@ -258,14 +361,22 @@ def test_the_focus_sample_reads_the_same_when_a_damaged_row_sends_it_to_the_care
         gpu.load_instance_types(conn)
         clean = gpu.read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica", "clean")
         careful = gpu.read_focus(conn, damaged, {}, "costwatch-pool", "costwatch-replica", "careful")
-        columns = "record_ref, day, pool, replica_id, instance_type, gpu_count, instance_hours, billed_usd, effective_usd"
-        assert conn.execute(f"select {columns} from clean order by 1").fetchall() == \
-            conn.execute(f"select {columns} from careful order by 1").fetchall()
+        columns = (
+            "record_ref, day, pool, replica_id, instance_type, gpu_count, instance_hours, billed_usd, effective_usd"
+        )
+        assert (
+            conn.execute(f"select {columns} from clean order by 1").fetchall()
+            == conn.execute(f"select {columns} from careful order by 1").fetchall()
+        )
     with FOCUS_SAMPLE.open(newline="") as handle:  # the sample's 3 non-usage rows, counted with csv
         not_usage = sum(row["ChargeCategory"] != "Usage" for row in csv.DictReader(handle))
     assert not_usage == 3
     assert (clean.records, clean.gpu_rows, clean.skipped_by_reason, clean.quarantined) == (
-        1000, 8, {"not_a_gpu_instance": 992 - not_usage, "not_a_usage_charge": not_usage}, 0)
+        1000,
+        8,
+        {"not_a_gpu_instance": 992 - not_usage, "not_a_usage_charge": not_usage},
+        0,
+    )
     assert (careful.records, careful.gpu_rows, careful.non_gpu_rows, careful.quarantined) == (1001, 8, 992, 1)
 
 
@@ -274,45 +385,61 @@ def test_the_focus_sample_reads_the_same_when_a_damaged_row_sends_it_to_the_care
 
 def test_billing_assets_report_per_source_counts_and_a_blocking_accounting_check(project):
     invoice = project.root / "inputs" / "invoice.csv"
-    invoice.write_bytes(b"\xef\xbb\xbfinvoice_id,provider,period_start,period_end,line_item,model,amount,currency\r\n"
-                        b"i1,openai,2024-09-27,2024-09-27,usage,,10.00,USD\r\n"
-                        b"i2,openai,2024-09-27,2024-09-27,usage,,abc,USD\r\n"
-                        b"i3,openai,2024-09-27\r\n")
-    project.write_config(start_date="2024-09-01", sources={
-        "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
-        "provider_costs": [{"path": "inputs/invoice.csv", "format": "invoice_csv"}],
-        "gpu_billing": [{"path": str(FOCUS_SAMPLE), "format": "focus"}],
-    })
+    invoice.write_bytes(
+        b"\xef\xbb\xbfinvoice_id,provider,period_start,period_end,line_item,model,amount,currency\r\n"
+        b"i1,openai,2024-09-27,2024-09-27,usage,,10.00,USD\r\n"
+        b"i2,openai,2024-09-27,2024-09-27,usage,,abc,USD\r\n"
+        b"i3,openai,2024-09-27\r\n"
+    )
+    project.write_config(
+        start_date="2024-09-01",
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "provider_costs": [{"path": "inputs/invoice.csv", "format": "invoice_csv"}],
+            "gpu_billing": [{"path": str(FOCUS_SAMPLE), "format": "focus"}],
+        },
+    )
     project.write_jsonl("logs.jsonl", [])
     result = project.run_day("2024-09-27")
     checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
     provider = checks[("provider_billing", "every_record_accounted_for")]
     gpu_check = checks[("gpu_billing", "every_record_accounted_for")]
     assert provider.passed and provider.severity.value == "ERROR"
-    assert (provider.metadata["records"].value, provider.metadata["kept"].value,
-            provider.metadata["quarantined"].value) == (3, 1, 2)
-    assert gpu_check.passed and (gpu_check.metadata["records"].value, gpu_check.metadata["kept"].value,
-                                 gpu_check.metadata["skipped"].value) == (1000, 8, 992)
+    assert (
+        provider.metadata["records"].value,
+        provider.metadata["kept"].value,
+        provider.metadata["quarantined"].value,
+    ) == (3, 1, 2)
+    assert gpu_check.passed and (
+        gpu_check.metadata["records"].value,
+        gpu_check.metadata["kept"].value,
+        gpu_check.metadata["skipped"].value,
+    ) == (1000, 8, 992)
     from pipelines.definitions import build_definitions
 
     defs = build_definitions(project.config_path)
     for asset in ("provider_billing", "gpu_billing"):
-        (spec,) = [spec for spec in defs.resolve_assets_def(asset).check_specs if spec.name == "every_record_accounted_for"]
+        (spec,) = [
+            spec for spec in defs.resolve_assets_def(asset).check_specs if spec.name == "every_record_accounted_for"
+        ]
         assert spec.blocking, asset
     gpu_meta = result.asset_materializations_for_node("gpu_billing")[0].metadata
     assert gpu_meta["per_source_counts"].value[str(FOCUS_SAMPLE)]["skipped_by_reason"] == {
-        "not_a_gpu_instance": 989, "not_a_usage_charge": 3}
+        "not_a_gpu_instance": 989,
+        "not_a_usage_charge": 3,
+    }
     assert "| yes |" in gpu_meta["per_source"].value
     provider_meta = result.asset_materializations_for_node("provider_billing")[0].metadata
     assert provider_meta["records_by_source"].value["provider_costs"] == {"records": 3, "kept": 1, "quarantined": 2}
 
 
-
 def test_the_accounting_check_fails_for_a_file_whose_records_do_not_add_up():
     from pipelines.defs.ingest.accounting import accounting_check
 
-    rows = [{"source_file": "a.csv", "source_format": "focus", "records": 5, "kept": 2, "skipped": 1, "quarantined": 2},
-            {"source_file": "b.csv", "source_format": "focus", "records": 5, "kept": 2, "skipped": 1, "quarantined": 1}]
+    rows = [
+        {"source_file": "a.csv", "source_format": "focus", "records": 5, "kept": 2, "skipped": 1, "quarantined": 2},
+        {"source_file": "b.csv", "source_format": "focus", "records": 5, "kept": 2, "skipped": 1, "quarantined": 1},
+    ]
     result = accounting_check(rows)
     assert result.passed is False and result.metadata["files_not_adding_up"].value == ["b.csv"]
     assert accounting_check(rows[:1]).passed is True

@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-
 from conftest import CATALOG, request
 
 DAY = "2026-11-20"
@@ -18,28 +17,91 @@ MINI = {"in": D("1.5e-7"), "out": D("6e-7"), "read": D("7.5e-8")}
 
 CALLS = [
     # OpenAI dated snapshot: 2,000 input tokens of which 1,024 read from cache, 500 output.
-    request("openai-cached", f"{DAY}T09:00:00Z", "gpt-4o-2024-08-06", provider="openai", feature="chat",
-            user_id="u1", input_tokens=2000, cached_input_tokens=1024, output_tokens=500),
+    request(
+        "openai-cached",
+        f"{DAY}T09:00:00Z",
+        "gpt-4o-2024-08-06",
+        provider="openai",
+        feature="chat",
+        user_id="u1",
+        input_tokens=2000,
+        cached_input_tokens=1024,
+        output_tokens=500,
+    ),
     # Anthropic, canonical (inclusive) counts: 10,000 input = 2,000 uncached + 6,000 read + 2,000 written.
-    request("anthropic-read-write", f"{DAY}T10:00:00Z", "claude-3-5-sonnet-20241022", provider="anthropic",
-            feature="chat", user_id="u2", input_tokens=10000, cached_input_tokens=6000,
-            cache_creation_input_tokens=2000, output_tokens=800),
+    request(
+        "anthropic-read-write",
+        f"{DAY}T10:00:00Z",
+        "claude-3-5-sonnet-20241022",
+        provider="anthropic",
+        feature="chat",
+        user_id="u2",
+        input_tokens=10000,
+        cached_input_tokens=6000,
+        cache_creation_input_tokens=2000,
+        output_tokens=800,
+    ),
     # Anthropic cache write only: caching cost more than it saved on this call.
-    request("anthropic-write-only", f"{DAY}T11:00:00Z", "claude-3-5-sonnet-20241022", provider="anthropic",
-            feature="summarise", user_id="u2", input_tokens=5000, cache_creation_input_tokens=5000, output_tokens=0),
+    request(
+        "anthropic-write-only",
+        f"{DAY}T11:00:00Z",
+        "claude-3-5-sonnet-20241022",
+        provider="anthropic",
+        feature="summarise",
+        user_id="u2",
+        input_tokens=5000,
+        cache_creation_input_tokens=5000,
+        output_tokens=0,
+    ),
     # Gateway cache hit: no provider call, so no cost; it records what it avoided.
-    request("gateway-hit", f"{DAY}T12:00:00Z", "gpt-4o-mini", provider="openai", feature="search_rag",
-            user_id="u1", input_tokens=1000, output_tokens=200, gateway_cache_hit=True),
+    request(
+        "gateway-hit",
+        f"{DAY}T12:00:00Z",
+        "gpt-4o-mini",
+        provider="openai",
+        feature="search_rag",
+        user_id="u1",
+        input_tokens=1000,
+        output_tokens=200,
+        gateway_cache_hit=True,
+    ),
     # A failed call: its prompt was sent, but providers bill nothing for an error.
-    request("failed", f"{DAY}T12:30:00Z", "gpt-4o-mini", provider="openai", feature="chat", user_id="u1",
-            input_tokens=4000, output_tokens=0, status="error"),
+    request(
+        "failed",
+        f"{DAY}T12:30:00Z",
+        "gpt-4o-mini",
+        provider="openai",
+        feature="chat",
+        user_id="u1",
+        input_tokens=4000,
+        output_tokens=0,
+        status="error",
+    ),
     # A model no catalog knows: flagged, never costed at zero.
-    request("unpriced", f"{DAY}T13:00:00Z", "gpt-experimental-preview", provider="openai", feature="chat",
-            user_id="u3", input_tokens=100, output_tokens=100),
+    request(
+        "unpriced",
+        f"{DAY}T13:00:00Z",
+        "gpt-experimental-preview",
+        provider="openai",
+        feature="chat",
+        user_id="u3",
+        input_tokens=100,
+        output_tokens=100,
+    ),
     # Self-hosted: its money comes from GPU billing, not token prices.
-    request("self-hosted", f"{DAY}T14:00:00Z", "llama-3.1-8b-instruct", provider="self_hosted",
-            pool="llama-8b-h100", replica_id="r0", feature="batch_tagging", user_id="u4",
-            input_tokens=300, output_tokens=20, workload="batch"),
+    request(
+        "self-hosted",
+        f"{DAY}T14:00:00Z",
+        "llama-3.1-8b-instruct",
+        provider="self_hosted",
+        pool="llama-8b-h100",
+        replica_id="r0",
+        feature="batch_tagging",
+        user_id="u4",
+        input_tokens=300,
+        output_tokens=20,
+        workload="batch",
+    ),
 ]
 
 EXPECTED = {
@@ -129,24 +191,36 @@ def test_daily_marts_add_up_to_the_requests(priced, project):
     assert mart_cost == total_cost.quantize(D("1e-6"))
     assert mart_requests == len(CALLS)
     by_user = dict(project.query("select user_id, cost_usd from fct_spend_by_user_daily"))
-    assert by_user["u2"] == (EXPECTED["anthropic-read-write"]["cost_usd"] + EXPECTED["anthropic-write-only"]["cost_usd"]).quantize(D("1e-6"))
-    savings = dict(project.query(
-        "select model, sum(prompt_cache_savings_usd) from fct_cache_savings_daily group by model"))
+    assert by_user["u2"] == (
+        EXPECTED["anthropic-read-write"]["cost_usd"] + EXPECTED["anthropic-write-only"]["cost_usd"]
+    ).quantize(D("1e-6"))
+    savings = dict(
+        project.query("select model, sum(prompt_cache_savings_usd) from fct_cache_savings_daily group by model")
+    )
     assert savings["claude-3-5-sonnet-20241022"] == D("0.0147") + D("-0.00375")
 
 
 def test_override_beats_catalog_and_price_changes_apply_from_their_date(project):
-    project.write_config(prices={
-        "catalog": str(CATALOG),
-        "effective_from": "2025-09-01",
-        "overrides": {
-            "gpt-4o-mini": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "effective_from": "2026-11-21"},
-        },
-    })
-    project.write_jsonl("calls.jsonl", [
-        request("before", "2026-11-20T10:00:00Z", "gpt-4o-mini", input_tokens=1000, output_tokens=100),
-        request("after", "2026-11-21T10:00:00Z", "gpt-4o-mini", input_tokens=1000, output_tokens=100),
-    ])
+    project.write_config(
+        prices={
+            "catalog": str(CATALOG),
+            "effective_from": "2025-09-01",
+            "overrides": {
+                "gpt-4o-mini": {
+                    "input_cost_per_token": 1e-6,
+                    "output_cost_per_token": 2e-6,
+                    "effective_from": "2026-11-21",
+                },
+            },
+        }
+    )
+    project.write_jsonl(
+        "calls.jsonl",
+        [
+            request("before", "2026-11-20T10:00:00Z", "gpt-4o-mini", input_tokens=1000, output_tokens=100),
+            request("after", "2026-11-21T10:00:00Z", "gpt-4o-mini", input_tokens=1000, output_tokens=100),
+        ],
+    )
     project.run_day("2026-11-20")
     project.run_day("2026-11-21")
     rows = {r["request_id"]: r for r in project.query_dicts("select * from fct_requests")}

@@ -34,19 +34,36 @@ ROWS = [
 def warehouse(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as conn:
-        conn.execute("create table calls (request_id varchar, day date, input_tokens bigint, "
-                     "cached_input_tokens bigint, cost_usd decimal(18, 6))")
+        conn.execute(
+            "create table calls (request_id varchar, day date, input_tokens bigint, "
+            "cached_input_tokens bigint, cost_usd decimal(18, 6))"
+        )
         conn.executemany("insert into calls values (?, ?, ?, ?, ?)", ROWS)
     return path
 
 
-SUITE = Suite(rows_of_day("calls"), ("request_id",), (
-    Gate("cost_non_negative", "", lambda config: [gxe.ExpectColumnValuesToBeBetween(column="cost_usd", min_value=0)],
-         blocking=True),
-    Gate("cached_within_input", "", lambda config: [gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A="input_tokens", column_B="cached_input_tokens", or_equal=True)]),
-    Gate("ids_unique", "", lambda config: [gxe.ExpectColumnValuesToBeUnique(column="request_id")]),
-))
+SUITE = Suite(
+    rows_of_day("calls"),
+    ("request_id",),
+    (
+        Gate(
+            "cost_non_negative",
+            "",
+            lambda config: [gxe.ExpectColumnValuesToBeBetween(column="cost_usd", min_value=0)],
+            blocking=True,
+        ),
+        Gate(
+            "cached_within_input",
+            "",
+            lambda config: [
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="input_tokens", column_B="cached_input_tokens", or_equal=True
+                )
+            ],
+        ),
+        Gate("ids_unique", "", lambda config: [gxe.ExpectColumnValuesToBeUnique(column="request_id")]),
+    ),
+)
 
 
 def test_gates_count_and_sample_failing_rows_of_the_day_inside_duckdb(warehouse, capfd):
@@ -96,9 +113,15 @@ def test_gates_run_while_the_run_holds_the_file_open(warehouse):
 
 
 def test_a_gate_that_cannot_be_evaluated_fails_with_the_reason(warehouse):
-    broken = Suite(rows_of_day("calls"), ("request_id",), (
-        Gate("no_such_column", "", lambda config: [gxe.ExpectColumnValuesToNotBeNull(column="tokens")], blocking=True),
-    ))
+    broken = Suite(
+        rows_of_day("calls"),
+        ("request_id",),
+        (
+            Gate(
+                "no_such_column", "", lambda config: [gxe.ExpectColumnValuesToNotBeNull(column="tokens")], blocking=True
+            ),
+        ),
+    )
     with duckdb.connect(str(warehouse)) as conn:
         (result,) = validate(conn, broken, None, DAY)
     assert result.passed is False
@@ -109,11 +132,17 @@ def test_stock_gx_sql_engine_loses_duckdb_results(warehouse):
     """Why `DuckDBExecutionEngine` exists: GX 1.24's own engine reads each result after closing
     its connection, and duckdb_engine's results are empty by then, so an expectation that holds
     fails. When this test fails, GX has fixed it and the workaround can go."""
-    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
-        analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False),
-        store_backend_defaults=InMemoryStoreBackendDefaults()))
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+        ),
+    )
     datasource = context.data_sources.add_sql(
-        "stock", connection_string=f"duckdb:///{warehouse}", kwargs={"poolclass": NullPool})
+        "stock", connection_string=f"duckdb:///{warehouse}", kwargs={"poolclass": NullPool}
+    )
     batch = datasource.add_table_asset("calls", table_name="calls").add_batch_definition_whole_table("all").get_batch()
     result = batch.validate(gxe.ExpectTableRowCountToEqual(value=len(ROWS)))
     assert result.success is False
@@ -130,23 +159,30 @@ def test_a_failing_blocking_gate_stops_downstream_assets(project):
     """A lake partition that breaks a token rule (written by an older reader, or by hand) fails
     `fct_requests`'s blocking gate, and the marts built from it do not run on it."""
     project.write_config()
-    project.write_jsonl("calls.jsonl", [
-        request("ok", f"{DAY}T09:00:00Z", "gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10),
-        request("bad", f"{DAY}T10:00:00Z", "gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10),
-    ])
+    project.write_jsonl(
+        "calls.jsonl",
+        [
+            request("ok", f"{DAY}T09:00:00Z", "gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10),
+            request("bad", f"{DAY}T10:00:00Z", "gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10),
+        ],
+    )
     project.run_day(DAY.isoformat())
     partition = project.lake / "gateway_requests" / f"day={DAY}" / "data.parquet"
     with duckdb.connect() as conn:  # tamper with the lake: 'bad' now claims more cache reads than input
         tampered = conn.sql(
             "select * replace (if(request_id = 'bad', 500, cached_input_tokens) as cached_input_tokens) "
-            "from read_parquet($p)", params={"p": str(partition)}).to_arrow_table()
+            "from read_parquet($p)",
+            params={"p": str(partition)},
+        ).to_arrow_table()
     pq.write_table(tampered, partition)
 
     from pipelines.definitions import build_definitions
 
     job = build_definitions(project.config_path).resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
-        partition_key=DAY.isoformat(), instance=project.instance, raise_on_error=False,
+        partition_key=DAY.isoformat(),
+        instance=project.instance,
+        raise_on_error=False,
         asset_selection=[dg.AssetKey("fct_requests"), dg.AssetKey("fct_spend_daily")],
     )
     checks = {check.check_name: check for check in result.get_asset_check_evaluations()}

@@ -26,9 +26,9 @@ from conftest import CATALOG, REPO, Project, request
 from slack_server import SlackTestServer
 
 from pipelines.cli import main as costwatch
-from pipelines.resources.config import ConfigError, load_config
 from pipelines.lake.partitions import sql_string
 from pipelines.models.engine import connect_read_only, pseudonym_parameters
+from pipelines.resources.config import ConfigError, load_config
 
 DAY = "2026-10-20"
 CHANNEL = "#llm-cost"
@@ -38,9 +38,12 @@ CHANNEL = "#llm-cost"
 
 
 def relations(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    return [name for (name,) in conn.execute(
-        "select table_name from information_schema.tables where table_schema = 'main' order by 1"
-    ).fetchall()]
+    return [
+        name
+        for (name,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'main' order by 1"
+        ).fetchall()
+    ]
 
 
 def all_text(conn: duckdb.DuckDBPyConnection) -> str:
@@ -78,11 +81,17 @@ def test_secrets_from_the_environment_are_written_nowhere(project, slack_server,
     pads = pseudonym_parameters(
         load_config(project.write_config(privacy={"pseudonymise_user_id": True})), {"COSTWATCH_PSEUDONYM_KEY": key}
     )
-    project.write_config(alerts={"slack_channel": CHANNEL}, budgets={"chat": 0.001},
-                         privacy={"pseudonymise_user_id": True})
-    project.write_jsonl("logs.jsonl", [
-        request("a", f"{DAY}T10:00:00Z", "gpt-4o", feature="chat", user_id="alice", input_tokens=1000, output_tokens=100),
-    ])
+    project.write_config(
+        alerts={"slack_channel": CHANNEL}, budgets={"chat": 0.001}, privacy={"pseudonymise_user_id": True}
+    )
+    project.write_jsonl(
+        "logs.jsonl",
+        [
+            request(
+                "a", f"{DAY}T10:00:00Z", "gpt-4o", feature="chat", user_id="alice", input_tokens=1000, output_tokens=100
+            ),
+        ],
+    )
     monkeypatch.setenv("COSTWATCH_PSEUDONYM_KEY", key)
     results = []
 
@@ -108,10 +117,14 @@ def test_secrets_from_the_environment_are_written_nowhere(project, slack_server,
     assert project.query("select distinct user_id from fct_spend_daily") == [(hmac_pseudonym(key.encode(), "alice"),)]
 
     secrets = {
-        "token": token.encode(), "webhook URL": webhook_url.encode(), "webhook id": webhook_url.rsplit("/", 1)[1].encode(),
+        "token": token.encode(),
+        "webhook URL": webhook_url.encode(),
+        "webhook id": webhook_url.rsplit("/", 1)[1].encode(),
         "pseudonym key": key.encode(),
-        "inner pad": pads["user_key_inner_pad"], "outer pad": pads["user_key_outer_pad"],
-        "inner pad hex": pads["user_key_inner_pad"].hex().encode(), "outer pad hex": pads["user_key_outer_pad"].hex().encode(),
+        "inner pad": pads["user_key_inner_pad"],
+        "outer pad": pads["user_key_outer_pad"],
+        "inner pad hex": pads["user_key_inner_pad"].hex().encode(),
+        "outer pad hex": pads["user_key_outer_pad"].hex().encode(),
     }
 
     # Every file of the project: config, inputs, lake, warehouse (and any WAL), the Dagster
@@ -154,9 +167,16 @@ SECRET = "xoxb-1234-5678-PLANTEDsecret"
     [
         ({"alerts": {"slack_channel": CHANNEL, "slack_token": SECRET}}, "alerts.slack_token", "SLACK_BOT_TOKEN"),
         ({"slack": {"bot_token": SECRET}}, "slack.bot_token", "SLACK_BOT_TOKEN"),
-        ({"slack_webhook_url": f"https://hooks.slack.com/services/T0/B0/{SECRET}"}, "slack_webhook_url", "SLACK_WEBHOOK_URL"),
-        ({"privacy": {"pseudonymise_user_id": True, "pseudonym_key": SECRET}}, "privacy.pseudonym_key",
-         "COSTWATCH_PSEUDONYM_KEY"),
+        (
+            {"slack_webhook_url": f"https://hooks.slack.com/services/T0/B0/{SECRET}"},
+            "slack_webhook_url",
+            "SLACK_WEBHOOK_URL",
+        ),
+        (
+            {"privacy": {"pseudonymise_user_id": True, "pseudonym_key": SECRET}},
+            "privacy.pseudonym_key",
+            "COSTWATCH_PSEUDONYM_KEY",
+        ),
         # A Slack token under a harmless-looking key is recognised by its value.
         ({"alerts": {"slack_channel": SECRET}}, "alerts.slack_channel", "SLACK_BOT_TOKEN"),
     ],
@@ -173,8 +193,10 @@ def test_a_secret_in_costwatch_yaml_is_refused_naming_the_env_var(project, confi
 def test_price_fields_and_names_that_end_in_token_are_not_secrets(project):
     # `input_cost_per_token` ends in "token"; budgets, pools and overrides are keyed by names.
     project.write_config(
-        prices={"catalog": str(CATALOG),
-                "overrides": {"api_token": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}},
+        prices={
+            "catalog": str(CATALOG),
+            "overrides": {"api_token": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}},
+        },
         budgets={"refresh_token": 10},
     )
     config = load_config(project.config_path)
@@ -190,9 +212,17 @@ def privacy_inputs(project) -> None:
     records = []
     for user, count in RAW_USERS.items():
         for index in range(count):
-            records.append(request(f"req-{len(records)}", f"{DAY}T1{index}:00:00Z",
-                                   "gpt-4o-mini" if index % 2 else "gpt-4o", feature="chat" if index else "search",
-                                   user_id=user, input_tokens=1000 * (index + 1), output_tokens=50))
+            records.append(
+                request(
+                    f"req-{len(records)}",
+                    f"{DAY}T1{index}:00:00Z",
+                    "gpt-4o-mini" if index % 2 else "gpt-4o",
+                    feature="chat" if index else "search",
+                    user_id=user,
+                    input_tokens=1000 * (index + 1),
+                    output_tokens=50,
+                )
+            )
     records.append(request("no-user", f"{DAY}T09:00:00Z", "gpt-4o", feature="chat", input_tokens=10, output_tokens=1))
     project.write_jsonl("logs.jsonl", records)
     # A one-day bill, so fct_allocated_spend_daily splits it over feature x user x model.
@@ -206,8 +236,10 @@ def privacy_inputs(project) -> None:
 
 def privacy_config(project, pseudonymise: bool) -> None:
     project.write_config(
-        sources={"gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
-                 "provider_costs": [{"path": "inputs/bills/*.csv", "format": "invoice_csv"}]},
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "provider_costs": [{"path": "inputs/bills/*.csv", "format": "invoice_csv"}],
+        },
         privacy={"pseudonymise_user_id": pseudonymise},
     )
 
@@ -224,8 +256,10 @@ def marts(project) -> dict[str, list[dict]]:
 
 
 def per_user_totals(tables: dict[str, list[dict]]) -> dict[str, tuple]:
-    return {row["user_id"]: (row["requests"], row["input_tokens"], row["output_tokens"], row["cost_usd"])
-            for row in tables["fct_spend_by_user_daily"]}
+    return {
+        row["user_id"]: (row["requests"], row["input_tokens"], row["output_tokens"], row["cost_usd"])
+        for row in tables["fct_spend_by_user_daily"]
+    }
 
 
 def test_user_ids_are_pseudonymised_with_a_keyed_hash_in_every_mart(project, monkeypatch):
@@ -239,7 +273,9 @@ def test_user_ids_are_pseudonymised_with_a_keyed_hash_in_every_mart(project, mon
     expected_a = {hmac_pseudonym(key_a, user) for user in RAW_USERS}
 
     with_user_id = [name for name, rows in with_a.items() if rows and "user_id" in rows[0]]
-    assert {"fct_requests", "fct_spend_daily", "fct_spend_by_user_daily", "fct_allocated_spend_daily"} <= set(with_user_id)
+    assert {"fct_requests", "fct_spend_daily", "fct_spend_by_user_daily", "fct_allocated_spend_daily"} <= set(
+        with_user_id
+    )
     for name in with_user_id:
         users = {row["user_id"] for row in with_a[name]}
         assert users <= expected_a | {"anonymous", "unallocated"}, name
@@ -274,15 +310,21 @@ def test_user_ids_are_pseudonymised_with_a_keyed_hash_in_every_mart(project, mon
 
 def test_pseudonymising_without_a_usable_key_is_a_config_error(project):
     config = load_config(project.write_config(privacy={"pseudonymise_user_id": True}))
-    for environ, state in (({}, "is not set"), ({"COSTWATCH_PSEUDONYM_KEY": "fifteen-bytes!!"}, "is shorter than 16 bytes")):
+    for environ, state in (
+        ({}, "is not set"),
+        ({"COSTWATCH_PSEUDONYM_KEY": "fifteen-bytes!!"}, "is shorter than 16 bytes"),
+    ):
         with pytest.raises(ConfigError) as raised:
             pseudonym_parameters(config, environ)
         message = str(raised.value)
         assert message.startswith("privacy.pseudonymise_user_id") and f"COSTWATCH_PSEUDONYM_KEY {state}" in message
         assert "secrets.token_hex" in message and "fifteen-bytes!!" not in message
     off = load_config(project.write_config(privacy={"pseudonymise_user_id": False}))
-    assert pseudonym_parameters(off, {}) == {"pseudonymise_user_id": False, "user_key_inner_pad": None,
-                                            "user_key_outer_pad": None}
+    assert pseudonym_parameters(off, {}) == {
+        "pseudonymise_user_id": False,
+        "user_key_inner_pad": None,
+        "user_key_outer_pad": None,
+    }
 
 
 # --------------------------------------------------------------------------- hostile values
@@ -291,7 +333,7 @@ def test_pseudonymising_without_a_usable_key_is_a_config_error(project):
 # data_dir, a source folder, a pool, a model, a feature and a budget named with them, serves
 # guarantee 5 (values stay data) and 3 (the analysts' connection, over a lake path with quotes).
 HOSTILE = "'; drop table fct_spend_daily; --"
-POOL, MODEL, FEATURE = f"pool\"{HOSTILE}", f"my'model\"{HOSTILE}", f"chat'){HOSTILE}"
+POOL, MODEL, FEATURE = f'pool"{HOSTILE}', f"my'model\"{HOSTILE}", f"chat'){HOSTILE}"
 
 
 @dataclass
@@ -320,17 +362,30 @@ def hostile(tmp_path_factory):
         project.write_config(
             data_dir=project.data_dir,
             sources={"gateway_logs": [{"path": f"{project.source_dir}/*.jsonl", "format": "canonical"}]},
-            prices={"catalog": str(CATALOG), "effective_from": "2025-09-01",
-                    "overrides": {MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}},
+            prices={
+                "catalog": str(CATALOG),
+                "effective_from": "2025-09-01",
+                "overrides": {MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}},
+            },
             pools={POOL: {"gpu_type": "H100", "api_equivalent": "gpt-4o-mini"}},
             budgets={FEATURE: 1.0},
             gpu={"pool_tag": f"costwatch{HOSTILE}"},
             alerts={"slack_channel": f"#cost{HOSTILE}"},
         )
         lines = [
-            request("r1", f"{DAY}T10:00:00Z", MODEL, provider="openai", feature=FEATURE, user_id=HOSTILE,
-                    input_tokens=1000, output_tokens=100),
-            request("r2", f"{DAY}T11:00:00Z", "llama-3.1-8b", feature=FEATURE, pool=POOL, input_tokens=10, output_tokens=5),
+            request(
+                "r1",
+                f"{DAY}T10:00:00Z",
+                MODEL,
+                provider="openai",
+                feature=FEATURE,
+                user_id=HOSTILE,
+                input_tokens=1000,
+                output_tokens=100,
+            ),
+            request(
+                "r2", f"{DAY}T11:00:00Z", "llama-3.1-8b", feature=FEATURE, pool=POOL, input_tokens=10, output_tokens=5
+            ),
         ]
         (root / project.source_dir / "logs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
         result = project.run_day(DAY)
@@ -359,7 +414,9 @@ def test_costwatch_query_cannot_change_the_warehouse_or_write_files(hostile, cap
         return code, out, err
 
     # Reading works: a mart, a view over the lake's Parquet (its path holds quotes), a macro.
-    code, out, _ = query("select 'rows=' || count(*) as n, model_family('gpt-4o-2024-08-06') as family from fct_requests")
+    code, out, _ = query(
+        "select 'rows=' || count(*) as n, model_family('gpt-4o-2024-08-06') as family from fct_requests"
+    )
     assert code == 0 and "rows=2" in out and "gpt-4o" in out and "2024" not in out
 
     refused = {
@@ -378,7 +435,10 @@ def test_costwatch_query_cannot_change_the_warehouse_or_write_files(hostile, cap
     }
     for sql, kind in refused.items():
         code, out, err = query(sql)
-        assert code == 1 and f"query is read-only: it runs SELECT statements (and EXPLAIN of one), not {kind}" in err, (sql, err)
+        assert code == 1 and f"query is read-only: it runs SELECT statements (and EXPLAIN of one), not {kind}" in err, (
+            sql,
+            err,
+        )
         assert out == ""
     # A SELECT reads the lake and nothing else: no file outside it, even one the user can read.
     code, out, err = query(f"select * from read_csv('{outside / 'private.csv'}')")
@@ -389,14 +449,21 @@ def test_costwatch_query_cannot_change_the_warehouse_or_write_files(hostile, cap
     assert sorted(path.name for path in outside.iterdir()) == ["private.csv"]
 
     # The limits cannot be lifted from inside the analysts' connection.
-    with (connect_read_only(project.warehouse, project.lake) as conn,
-          pytest.raises(duckdb.InvalidInputException, match="the configuration has been locked")):
+    with (
+        connect_read_only(project.warehouse, project.lake) as conn,
+        pytest.raises(duckdb.InvalidInputException, match="the configuration has been locked"),
+    ):
         conn.execute("set enable_external_access = true")
 
     # The installed console script, in its own process, says the same.
     script = Path(sys.executable).with_name("costwatch")
-    done = subprocess.run([str(script), "--config", str(project.config_path), "query", "drop table fct_spend_daily"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [str(script), "--config", str(project.config_path), "query", "drop table fct_spend_daily"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1 and "query is read-only" in done.stderr and "not DROP" in done.stderr
     assert project.warehouse.read_bytes() == warehouse_before
 
@@ -426,14 +493,19 @@ def test_hostile_config_and_data_values_are_only_ever_data(hostile):
         assert {"fct_spend_daily", "pools", "budgets", "fct_requests", "gateway_requests"} <= set(relations(conn))
         # r1 at the override's prices: 1,000 x $1e-6 + 100 x $2e-6; r2 is self-hosted (no token price).
         assert conn.execute("select feature, requests, cost_usd from fct_spend_by_feature_daily").fetchall() == [
-            (FEATURE, 2, Decimal("0.001200"))]
+            (FEATURE, 2, Decimal("0.001200"))
+        ]
         assert conn.execute("select model, user_id, pool from fct_requests order by request_id").fetchall() == [
-            (MODEL, HOSTILE, None), ("llama-3.1-8b", "anonymous", POOL)]
+            (MODEL, HOSTILE, None),
+            ("llama-3.1-8b", "anonymous", POOL),
+        ]
         assert conn.execute("select pool from pools").fetchall() == [(POOL,)]
         assert conn.execute("select distinct feature from fct_budget_forecast where feature <> 'total'").fetchall() == [
-            (FEATURE,)]
+            (FEATURE,)
+        ]
         assert conn.execute("select distinct source_file from gateway_requests").fetchall() == [
-            (str((project.root / project.source_dir / "logs.jsonl").resolve()),)]
+            (str((project.root / project.source_dir / "logs.jsonl").resolve()),)
+        ]
 
 
 @pytest.mark.parametrize(("data_dir", "character"), [("data[1]", "["), ("data/*", "*"), ("part=1/data", "=")])
@@ -513,7 +585,9 @@ def sql_interpolations(tree: ast.AST) -> list[tuple[int, str]]:
             continue
         head = node.values[0].value if node.values and isinstance(node.values[0], ast.Constant) else ""
         if id(node) in passed or _SQL_START.match(head):
-            found += [(node.lineno, ast.unparse(part.value)) for part in node.values if isinstance(part, ast.FormattedValue)]
+            found += [
+                (node.lineno, ast.unparse(part.value)) for part in node.values if isinstance(part, ast.FormattedValue)
+            ]
     return found
 
 
@@ -523,12 +597,19 @@ def sql_built_by_operators(tree: ast.AST) -> list[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)):
             sides = (node.left, node.right) if isinstance(node.op, ast.Add) else (node.left,)
-            if any(isinstance(side, ast.Constant) and isinstance(side.value, str) and _SQL_START.match(side.value)
-                   for side in sides):
+            if any(
+                isinstance(side, ast.Constant) and isinstance(side.value, str) and _SQL_START.match(side.value)
+                for side in sides
+            ):
                 lines.append(node.lineno)
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
-                and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)
-                and _SQL_START.match(node.func.value.value)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant)
+            and isinstance(node.func.value.value, str)
+            and _SQL_START.match(node.func.value.value)
+        ):
             lines.append(node.lineno)
     return lines
 

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 import pytest
+from slack_server import SlackTestServer
 
-from pipelines.resources.config import ConfigError
 from pipelines.alerts.slack import (
     DEFAULT_API_URL,
     SlackSettings,
@@ -25,7 +25,7 @@ from pipelines.alerts.slack import (
     format_usd,
     render,
 )
-from slack_server import SlackTestServer
+from pipelines.resources.config import ConfigError
 
 TOKEN = "xoxb-planted-secret-123"
 WEBHOOK_ID = "T0PLANTED/B0PLANTED/planted-webhook-secret-456"
@@ -56,8 +56,14 @@ PAYLOAD_BLOCKS = [
             {"type": "mrkdwn", "text": "*Impact*\n+$1,234.56 (42%)"},
         ],
     },
-    {"type": "section", "text": {"type": "mrkdwn", "text": "*Drivers*\n• model gpt-4o: +$1,010.25\n• user u-17: -$75.50"}},
-    {"type": "context", "elements": [{"type": "mrkdwn", "text": "<http://127.0.0.1:3000/assets/fct_spend_anomalies|Open details>"}]},
+    {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "*Drivers*\n• model gpt-4o: +$1,010.25\n• user u-17: -$75.50"},
+    },
+    {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "<http://127.0.0.1:3000/assets/fct_spend_anomalies|Open details>"}],
+    },
 ]
 
 
@@ -95,8 +101,12 @@ def settings_for(server: SlackTestServer, mode: str, *, token: str = TOKEN) -> S
 def add_alert(conn, alert_id: str, *, minutes: int = 0, title: str | None = None) -> None:
     payload = dict(PAYLOAD, title=title or f"{PAYLOAD['title']} ({alert_id})")
     added = enqueue(
-        conn, alert_id=alert_id, kind="spend_anomaly", severity="high",
-        created_at=CREATED + timedelta(minutes=minutes), payload=payload,
+        conn,
+        alert_id=alert_id,
+        kind="spend_anomaly",
+        severity="high",
+        created_at=CREATED + timedelta(minutes=minutes),
+        payload=payload,
     )
     assert added
 
@@ -122,7 +132,9 @@ def test_render_builds_header_fields_drivers_and_link():
 
 
 def test_render_escapes_mrkdwn_and_drops_missing_parts():
-    text, blocks = render({"title": "R&D <spend>", "fields": [{"label": "a<b", "value": "x & y"}], "drivers": [], "link": None})
+    text, blocks = render(
+        {"title": "R&D <spend>", "fields": [{"label": "a<b", "value": "x & y"}], "drivers": [], "link": None}
+    )
     assert text == "R&amp;D &lt;spend&gt;"  # no text: the title is the fallback
     assert blocks == [
         {"type": "header", "text": {"type": "plain_text", "text": "R&D <spend>"}},  # plain_text: no escaping
@@ -159,7 +171,10 @@ def test_render_names_the_bad_payload_key(payload, key):
         render(payload)
 
 
-@pytest.mark.parametrize("amount, signed, expected", [(1234.565, False, "$1,234.57"), (-75.5, True, "-$75.50"), (0.001, True, "$0.00"), (3, True, "+$3.00")])
+@pytest.mark.parametrize(
+    "amount, signed, expected",
+    [(1234.565, False, "$1,234.57"), (-75.5, True, "-$75.50"), (0.001, True, "$0.00"), (3, True, "+$3.00")],
+)
 def test_format_usd(amount, signed, expected):
     assert format_usd(amount, signed=signed) == expected
 
@@ -168,9 +183,17 @@ def test_format_usd(amount, signed, expected):
 
 
 def test_settings_pick_the_mode_from_the_environment():
-    web = SlackSettings.from_env(CHANNEL, environ={"SLACK_BOT_TOKEN": TOKEN, "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/planted-hook-secret"})
+    web = SlackSettings.from_env(
+        CHANNEL,
+        environ={
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/planted-hook-secret",
+        },
+    )
     assert (web.mode, web.channel, web.api_url) == ("web_api", CHANNEL, DEFAULT_API_URL)  # the token wins
-    hook = SlackSettings.from_env(None, environ={"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/planted-hook-secret"})
+    hook = SlackSettings.from_env(
+        None, environ={"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/planted-hook-secret"}
+    )
     assert hook.mode == "webhook"
     dry = SlackSettings.from_env(CHANNEL, environ={"SLACK_BOT_TOKEN": "  ", "SLACK_WEBHOOK_URL": ""})
     assert dry.dry_run and dry.mode == "dry_run"
@@ -204,7 +227,10 @@ def test_post_succeeds_once_with_the_blocks(mode, slack_server, outbox):
     assert message.blocks == PAYLOAD_BLOCKS
     assert message.text == PAYLOAD["text"]
     assert message.channel == (CHANNEL if mode == "web_api" else None)
-    assert message.metadata == {"event_type": "costwatch_alert", "event_payload": {"alert_id": "a1", "kind": "spend_anomaly", "severity": "high"}}
+    assert message.metadata == {
+        "event_type": "costwatch_alert",
+        "event_payload": {"alert_id": "a1", "kind": "spend_anomaly", "severity": "high"},
+    }
     assert rows(outbox)["a1"] == {"alert_id": "a1", "status": "sent", "attempts": 1, "sent_at": NOW, "last_error": None}
 
 
@@ -217,7 +243,10 @@ def test_rerun_sends_nothing_new(mode, slack_server, outbox):
     again = deliver(outbox, settings, now=NOW + timedelta(hours=1))
     assert (again.sent, again.held, again.failed) == ([], [], [])
     # Re-enqueueing a sent alert (the alerts asset re-run for the same day) changes nothing.
-    assert enqueue(outbox, alert_id="a1", kind="spend_anomaly", severity="high", created_at=CREATED, payload=PAYLOAD) is False
+    assert (
+        enqueue(outbox, alert_id="a1", kind="spend_anomaly", severity="high", created_at=CREATED, payload=PAYLOAD)
+        is False
+    )
     assert deliver(outbox, settings, now=NOW + timedelta(hours=2)).sent == []
 
     assert len(slack_server.messages) == 1 and len(slack_server.requests) == 1
@@ -271,7 +300,13 @@ def test_refused_connection_keeps_alerts_pending_until_slack_is_back(mode, slack
     assert back.sent == ["older", "newer"]  # oldest first
     assert [m.metadata["event_payload"]["alert_id"] for m in slack_server.messages] == ["older", "newer"]
     after_back = rows(outbox)
-    assert after_back["older"] == {"alert_id": "older", "status": "sent", "attempts": 2, "sent_at": NOW + timedelta(hours=1), "last_error": None}
+    assert after_back["older"] == {
+        "alert_id": "older",
+        "status": "sent",
+        "attempts": 2,
+        "sent_at": NOW + timedelta(hours=1),
+        "last_error": None,
+    }
     assert after_back["newer"]["attempts"] == 1
 
     assert deliver(outbox, settings, now=NOW + timedelta(hours=2)).sent == []
@@ -301,7 +336,9 @@ def test_each_alert_is_committed_before_the_next_is_posted(slack_server, outbox)
     slack_server.hold()
     slack_server.admit(1)
     reports = []
-    worker = threading.Thread(target=lambda: reports.append(deliver(outbox, settings_for(slack_server, "webhook"), now=NOW)))
+    worker = threading.Thread(
+        target=lambda: reports.append(deliver(outbox, settings_for(slack_server, "webhook"), now=NOW))
+    )
     worker.start()
     try:
         deadline = time.monotonic() + 5
@@ -376,7 +413,13 @@ def test_dry_run_prints_and_keeps_alerts_pending(slack_server, outbox, capsys):
     assert "[slack dry run] alert a1 (high spend_anomaly) not posted to #llm-cost" in out
     assert PAYLOAD["title"] in out and PAYLOAD["text"] in out
     assert "blocks: header, section (3 fields), section (drivers), context" in out
-    assert rows(outbox)["a1"] == {"alert_id": "a1", "status": "pending", "attempts": 0, "sent_at": None, "last_error": None}
+    assert rows(outbox)["a1"] == {
+        "alert_id": "a1",
+        "status": "pending",
+        "attempts": 0,
+        "sent_at": None,
+        "last_error": None,
+    }
     assert slack_server.requests == []
 
 

@@ -25,8 +25,9 @@ def lake(tmp_path):
     conn = duckdb.connect()
     for offset in range(3):  # three days, each pool 10 ms a day
         day = dt.date(2026, 10, 1) + dt.timedelta(days=offset)
-        write_partition(conn, "select * from (values ('a', 4), ('a', 6), ('b', 10)) t(pool, duration_ms)",
-                        tmp_path, "requests", day)
+        write_partition(
+            conn, "select * from (values ('a', 4), ('a', 6), ('b', 10)) t(pool, duration_ms)", tmp_path, "requests", day
+        )
     conn.execute(dataset_view_sql(tmp_path, "requests"))
     yield conn
     conn.close()

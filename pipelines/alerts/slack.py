@@ -45,8 +45,8 @@ from slack_sdk.http_retry import (
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from pipelines.resources.config import ConfigError
 from pipelines.lake.partitions import sql_string
+from pipelines.resources.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +61,26 @@ Mode = Literal["web_api", "webhook", "dry_run"]
 
 # Web API error codes that say the credentials or the channel are wrong: every later alert
 # would fail the same way, so the batch stops instead of spending their attempts.
-_CONFIGURATION_ERRORS = frozenset({
-    "not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired",
-    "no_permission", "missing_scope", "not_allowed_token_type", "ekm_access_denied",
-    "team_access_not_granted", "org_login_required", "channel_not_found", "not_in_channel",
-    "is_archived", "restricted_action", "restricted_action_read_only_channel",
-})
+_CONFIGURATION_ERRORS = frozenset(
+    {
+        "not_authed",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "org_login_required",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+    }
+)
 # Incoming Webhook statuses with the same meaning (no_service, action_prohibited, archived).
 _WEBHOOK_CONFIGURATION_STATUSES = frozenset({401, 403, 404, 410})
 
@@ -117,11 +131,13 @@ class SlackSettings:
             if channel is None:
                 raise ConfigError(
                     "alerts.slack_channel: SLACK_BOT_TOKEN is set, so alerts post with chat.postMessage "
-                    "and need a channel; set alerts.slack_channel in costwatch.yaml (e.g. \"#llm-cost\"), "
+                    'and need a channel; set alerts.slack_channel in costwatch.yaml (e.g. "#llm-cost"), '
                     "or unset SLACK_BOT_TOKEN and set SLACK_WEBHOOK_URL instead"
                 )
             if not _is_http_url(api_url):
-                raise ConfigError(f"SLACK_API_URL: {api_url!r} is not an http(s) URL; unset it to use {DEFAULT_API_URL}")
+                raise ConfigError(
+                    f"SLACK_API_URL: {api_url!r} is not an http(s) URL; unset it to use {DEFAULT_API_URL}"
+                )
             return cls(mode="web_api", channel=channel, token=token, api_url=api_url)
         if webhook_url:
             if not _is_http_url(webhook_url):
@@ -192,7 +208,9 @@ def ensure_outbox(conn: duckdb.DuckDBPyConnection) -> None:
     """Create `alerts_outbox` if missing and (re)document it. Idempotent."""
     conn.execute(OUTBOX_DDL)
     # COMMENT ON takes a literal, not a parameter; the texts are this module's constants.
-    conn.execute("comment on table alerts_outbox is 'Alerts waiting for, or done with, Slack delivery; one row per alert_id'")
+    conn.execute(
+        "comment on table alerts_outbox is 'Alerts waiting for, or done with, Slack delivery; one row per alert_id'"
+    )
     for column, text in _OUTBOX_COMMENTS.items():
         conn.execute(f"comment on column alerts_outbox.{column} is {sql_string(text)}")
 
@@ -243,7 +261,9 @@ def render(payload: dict) -> tuple[str, list[dict]]:
     if not isinstance(text, str):
         raise ValueError("payload.text: expected a string")
 
-    blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": _clip(title.strip(), _HEADER_CHARS)}}]
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(title.strip(), _HEADER_CHARS)}}
+    ]
 
     fields = [_field_text(item, index) for index, item in enumerate(_list(payload, "fields"))]
     for start in range(0, len(fields), _FIELDS_PER_SECTION):
@@ -280,7 +300,7 @@ def _list(payload: dict, key: str) -> list:
 
 def _field_text(item: Any, index: int) -> str:
     if not isinstance(item, dict) or not isinstance(item.get("label"), str):
-        raise ValueError(f"payload.fields[{index}]: expected {{\"label\": str, \"value\": str}}")
+        raise ValueError(f'payload.fields[{index}]: expected {{"label": str, "value": str}}')
     value = item.get("value")
     if value is None or isinstance(value, (dict, list)):
         raise ValueError(f"payload.fields[{index}].value: expected a string")
@@ -289,7 +309,7 @@ def _field_text(item: Any, index: int) -> str:
 
 def _driver_line(item: Any, index: int) -> str:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise ValueError(f"payload.drivers[{index}]: expected {{\"name\": str, \"impact_usd\": number}}")
+        raise ValueError(f'payload.drivers[{index}]: expected {{"name": str, "impact_usd": number}}')
     impact_usd = item.get("impact_usd")
     if isinstance(impact_usd, bool) or not isinstance(impact_usd, (int, float)) or not math.isfinite(impact_usd):
         raise ValueError(f"payload.drivers[{index}].impact_usd: expected a finite number (USD)")
@@ -370,7 +390,9 @@ def deliver(
     `conn` must not be inside a transaction: each alert's update is committed on its own.
     """
     if now.tzinfo is None:
-        raise ValueError("now: pass a timezone-aware datetime (sent_at is timestamptz), e.g. datetime.now(timezone.utc)")
+        raise ValueError(
+            "now: pass a timezone-aware datetime (sent_at is timestamptz), e.g. datetime.now(timezone.utc)"
+        )
     if max_attempts < 1:
         raise ValueError("max_attempts: must be >= 1")
 
@@ -407,7 +429,9 @@ def deliver(
 
             metadata = {
                 "event_type": "costwatch_alert",
-                "event_payload": {k: v for k, v in {"alert_id": alert_id, "kind": kind, "severity": severity}.items() if v is not None},
+                "event_payload": {
+                    k: v for k, v in {"alert_id": alert_id, "kind": kind, "severity": severity}.items() if v is not None
+                },
             }
             try:
                 post(text, blocks, metadata)
@@ -418,7 +442,11 @@ def deliver(
                 report.errors[alert_id] = failure.reason
                 logger.warning(
                     "alert %s not sent (attempt %d of %d%s): %s",
-                    alert_id, attempts + 1, max_attempts, ", giving up" if gave_up else "", failure.reason,
+                    alert_id,
+                    attempts + 1,
+                    max_attempts,
+                    ", giving up" if gave_up else "",
+                    failure.reason,
                 )
                 if failure.stops_batch:
                     rest = [row[0] for row in pending[position + 1 :]]
@@ -445,7 +473,9 @@ def _load_payload(payload: Any) -> Any:
 
 def _print_dry_run(alert_id: str, kind: Any, severity: Any, payload: Any, channel: str | None) -> None:
     where = f" to {channel}" if channel else ""
-    print(f"[slack dry run] alert {alert_id} ({severity} {kind}) not posted{where}: set SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL")
+    print(
+        f"[slack dry run] alert {alert_id} ({severity} {kind}) not posted{where}: set SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL"
+    )
     try:
         content = _load_payload(payload)
         _, blocks = render(content)
@@ -463,7 +493,9 @@ def _require_autocommit(conn: duckdb.DuckDBPyConnection) -> None:
     try:
         conn.begin()
     except duckdb.TransactionException:
-        raise RuntimeError("deliver: the connection is inside a transaction; commit it first (each alert is committed on its own)") from None
+        raise RuntimeError(
+            "deliver: the connection is inside a transaction; commit it first (each alert is committed on its own)"
+        ) from None
     conn.commit()
 
 
@@ -521,7 +553,9 @@ def _retry_handlers(settings: SlackSettings) -> list[RetryHandler]:
         # have acted. A dropped connection while reading the answer (RemoteDisconnected,
         # ConnectionResetError) may follow a post Slack accepted, so it is not retried here;
         # it counts as a failed attempt instead.
-        ConnectionErrorRetryHandler(max_retry_count=settings.max_retries, interval_calculator=interval, error_types=[URLError]),
+        ConnectionErrorRetryHandler(
+            max_retry_count=settings.max_retries, interval_calculator=interval, error_types=[URLError]
+        ),
         RateLimitErrorRetryHandler(max_retry_count=settings.max_retries),  # sleeps Retry-After
         ServerErrorRetryHandler(max_retry_count=settings.max_retries, interval_calculator=interval),  # 500, 503
     ]
@@ -532,15 +566,22 @@ def _poster(settings: SlackSettings) -> Callable[[str, list[dict], dict], None]:
     handlers = _retry_handlers(settings)
     if settings.mode == "web_api":
         client = WebClient(
-            token=settings.token, base_url=settings.api_url, timeout=settings.timeout_s,
-            logger=_SDK_LOGGER, retry_handlers=handlers,
+            token=settings.token,
+            base_url=settings.api_url,
+            timeout=settings.timeout_s,
+            logger=_SDK_LOGGER,
+            retry_handlers=handlers,
         )
 
         def post_web_api(text: str, blocks: list[dict], metadata: dict) -> None:
             try:
                 client.chat_postMessage(
-                    channel=settings.channel, text=text, blocks=blocks, metadata=metadata,
-                    unfurl_links=False, unfurl_media=False,
+                    channel=settings.channel,
+                    text=text,
+                    blocks=blocks,
+                    metadata=metadata,
+                    unfurl_links=False,
+                    unfurl_media=False,
                 )
             except SlackApiError as err:
                 status = err.response.status_code
@@ -555,11 +596,15 @@ def _poster(settings: SlackSettings) -> Callable[[str, list[dict], dict], None]:
 
         return post_web_api
 
-    client_hook = WebhookClient(url=settings.webhook_url, timeout=settings.timeout_s, logger=_SDK_LOGGER, retry_handlers=handlers)
+    client_hook = WebhookClient(
+        url=settings.webhook_url, timeout=settings.timeout_s, logger=_SDK_LOGGER, retry_handlers=handlers
+    )
 
     def post_webhook(text: str, blocks: list[dict], metadata: dict) -> None:
         try:
-            response = client_hook.send(text=text, blocks=blocks, metadata=metadata, unfurl_links=False, unfurl_media=False)
+            response = client_hook.send(
+                text=text, blocks=blocks, metadata=metadata, unfurl_links=False, unfurl_media=False
+            )
         except Exception as err:
             raise _transport_failure(settings, err) from None
         # WebhookClient answers 429/5xx with a response (after its retries) instead of raising.

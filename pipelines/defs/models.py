@@ -4,8 +4,8 @@ import dagster as dg
 
 from pipelines.defs.model_checks import METADATA, SUITES
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.models.engine import SqlModel, load_models, pseudonym_parameters, run_model
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 
 
 def build_model_assets(
@@ -74,14 +74,19 @@ def _day_filter(model: SqlModel) -> str:
 
 
 def _money_totals(conn, model: SqlModel, day) -> dict[str, float]:
-    money = [name for (name,) in conn.execute(
-        "select column_name from information_schema.columns where table_name = $name and column_name like '%\\_usd' escape '\\'",
-        {"name": model.name},
-    ).fetchall()]
+    money = [
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns where table_name = $name and column_name like '%\\_usd' escape '\\'",
+            {"name": model.name},
+        ).fetchall()
+    ]
     if not money:
         return {}
     sums = ", ".join(f"sum({column})::double" for column in money)
-    values = conn.execute(f"select {sums} from {model.name} {_day_filter(model)}", {"day": day} if model.daily else {}).fetchone()
+    values = conn.execute(
+        f"select {sums} from {model.name} {_day_filter(model)}", {"day": day} if model.daily else {}
+    ).fetchone()
     return {f"total_{column}": round(value or 0.0, 6) for column, value in zip(money, values)}
 
 

@@ -7,14 +7,15 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 import duckdb
 
-from pipelines.resources.config import CostwatchConfig
 from pipelines.quality.engine import GateResult, Suite, validate
+from pipelines.resources.config import CostwatchConfig
 
 
 def gate_specs(asset: str, suites: Sequence[Suite]) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(gate.name, asset=asset, description=gate.description, blocking=gate.blocking)
-        for suite in suites for gate in suite.gates
+        for suite in suites
+        for gate in suite.gates
     ]
 
 

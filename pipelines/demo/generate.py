@@ -173,8 +173,9 @@ class PromptDraw:
     cacheable_prefix_tokens: np.ndarray  # leading tokens identical to a recent prompt (<= input)
 
 
-def _lognormal_tokens(rng: np.random.Generator, median: float, sigma: float, size: int,
-                      low: int, high: int) -> np.ndarray:
+def _lognormal_tokens(
+    rng: np.random.Generator, median: float, sigma: float, size: int, low: int, high: int
+) -> np.ndarray:
     return np.clip(np.rint(rng.lognormal(np.log(median), sigma, size)), low, high).astype(np.int64)
 
 
@@ -183,8 +184,7 @@ def _chat_prompts(rng: np.random.Generator, size: int) -> PromptDraw:
     # the turn number; everything before the new user message is a reusable prefix.
     system_prompt_tokens = 1_350 + rng.integers(0, 120, size)
     turn_number = np.minimum(rng.geometric(0.28, size), 40)
-    earlier_turns_tokens = np.rint(
-        (turn_number - 1) * rng.lognormal(np.log(330), 0.35, size)).astype(np.int64)
+    earlier_turns_tokens = np.rint((turn_number - 1) * rng.lognormal(np.log(330), 0.35, size)).astype(np.int64)
     new_message_tokens = _lognormal_tokens(rng, 90, 0.9, size, 3, 4_000)
     prefix = system_prompt_tokens + earlier_turns_tokens
     return PromptDraw(prefix + new_message_tokens, prefix)
@@ -241,33 +241,98 @@ class FeatureProfile:
 
 FEATURES: tuple[FeatureProfile, ...] = (
     FeatureProfile(
-        "chat", "assistant", "interactive", 0.38,
-        (("claude-3-5-sonnet-20241022", 0.40), ("claude-3-5-haiku-20241022", 0.12),
-         ("gpt-4o-mini", 0.22), ("gpt-4o-2024-08-06", 0.10), ("llama-3.1-8b-instruct", 0.154),
-         # ~0.2% of all requests: an A/B experiment on an unreleased, unpriced model.
-         (UNPRICED_API_MODEL, 0.006)),
-        _chat_prompts, 280, 0.7, 4_000, 0.85, 1.0, 0.02),
+        "chat",
+        "assistant",
+        "interactive",
+        0.38,
+        (
+            ("claude-3-5-sonnet-20241022", 0.40),
+            ("claude-3-5-haiku-20241022", 0.12),
+            ("gpt-4o-mini", 0.22),
+            ("gpt-4o-2024-08-06", 0.10),
+            ("llama-3.1-8b-instruct", 0.154),
+            # ~0.2% of all requests: an A/B experiment on an unreleased, unpriced model.
+            (UNPRICED_API_MODEL, 0.006),
+        ),
+        _chat_prompts,
+        280,
+        0.7,
+        4_000,
+        0.85,
+        1.0,
+        0.02,
+    ),
     FeatureProfile(
-        "search_rag", "search", "interactive", 0.22,
+        "search_rag",
+        "search",
+        "interactive",
+        0.22,
         (("gpt-4o-mini", 0.55), ("gpt-4.1-mini", 0.30), ("gpt-4o-2024-08-06", 0.15)),
-        _search_rag_prompts, 150, 0.5, 1_500, 0.6, 0.0, 0.09),
+        _search_rag_prompts,
+        150,
+        0.5,
+        1_500,
+        0.6,
+        0.0,
+        0.09,
+    ),
     FeatureProfile(
-        "summarise", "docs", "interactive", 0.10,
-        (("claude-3-5-haiku-20241022", 0.45), ("gpt-4o-mini", 0.35),
-         ("claude-3-5-sonnet-20241022", 0.20)),
-        _summarise_prompts, 420, 0.45, 4_000, 0.5, 0.0, 0.03),
+        "summarise",
+        "docs",
+        "interactive",
+        0.10,
+        (("claude-3-5-haiku-20241022", 0.45), ("gpt-4o-mini", 0.35), ("claude-3-5-sonnet-20241022", 0.20)),
+        _summarise_prompts,
+        420,
+        0.45,
+        4_000,
+        0.5,
+        0.0,
+        0.03,
+    ),
     FeatureProfile(
-        "code_assist", "devtools", "interactive", 0.13,
+        "code_assist",
+        "devtools",
+        "interactive",
+        0.13,
         (("claude-3-5-sonnet-20241022", 0.60), ("gpt-4.1-mini", 0.25), ("gpt-4o-2024-08-06", 0.15)),
-        _code_assist_prompts, 360, 0.65, 8_000, 0.92, 0.5, 0.02),
+        _code_assist_prompts,
+        360,
+        0.65,
+        8_000,
+        0.92,
+        0.5,
+        0.02,
+    ),
     FeatureProfile(
-        "autocomplete", "devtools", "interactive", 0.17,
+        "autocomplete",
+        "devtools",
+        "interactive",
+        0.17,
         (("llama-3.1-8b-instruct", 0.85), ("gpt-4o-mini", 0.15)),
-        _autocomplete_prompts, 38, 0.6, 512, 0.7, 0.0, 0.07),
+        _autocomplete_prompts,
+        38,
+        0.6,
+        512,
+        0.7,
+        0.0,
+        0.07,
+    ),
     FeatureProfile(
-        "batch_tagging", "data", "batch", 0.0,
+        "batch_tagging",
+        "data",
+        "batch",
+        0.0,
         (("qwen2.5-32b-instruct", 1.0),),
-        _batch_tagging_prompts, 24, 0.35, 200, 0.0, 0.0, 0.0, job="nightly_tagging"),
+        _batch_tagging_prompts,
+        24,
+        0.35,
+        200,
+        0.0,
+        0.0,
+        0.0,
+        job="nightly_tagging",
+    ),
 )
 FEATURE_BY_NAME = {feature.name: feature for feature in FEATURES}
 BATCH_FEATURE = "batch_tagging"
@@ -277,10 +342,34 @@ BATCH_FEATURE = "batch_tagging"
 # ---------------------------------------------------------------------------------------------
 
 # Relative interactive traffic per UTC hour: busy hour 14:00, trough 04:00.
-INTERACTIVE_HOURLY_WEIGHTS = np.array([
-    0.30, 0.22, 0.16, 0.12, 0.10, 0.11, 0.15, 0.25, 0.42, 0.60, 0.74, 0.84,
-    0.90, 0.95, 1.00, 0.97, 0.90, 0.82, 0.74, 0.66, 0.58, 0.50, 0.43, 0.36,
-])
+INTERACTIVE_HOURLY_WEIGHTS = np.array(
+    [
+        0.30,
+        0.22,
+        0.16,
+        0.12,
+        0.10,
+        0.11,
+        0.15,
+        0.25,
+        0.42,
+        0.60,
+        0.74,
+        0.84,
+        0.90,
+        0.95,
+        1.00,
+        0.97,
+        0.90,
+        0.82,
+        0.74,
+        0.66,
+        0.58,
+        0.50,
+        0.43,
+        0.36,
+    ]
+)
 BATCH_WINDOW_START_MS = 30 * MINUTE_MS  # nightly batch job, 00:30-06:00 UTC
 BATCH_WINDOW_END_MS = 6 * HOUR_MS
 
@@ -297,8 +386,7 @@ USER_RANK_EXPONENT = 1.2
 MISSING_USER_RATIO = 0.03
 MISSING_FEATURE_RATIO = 0.01
 
-ERROR_RATIO_BY_PROVIDER = {
-    PROVIDER_OPENAI: 0.008, PROVIDER_ANTHROPIC: 0.013, PROVIDER_SELF_HOSTED: 0.01}
+ERROR_RATIO_BY_PROVIDER = {PROVIDER_OPENAI: 0.008, PROVIDER_ANTHROPIC: 0.013, PROVIDER_SELF_HOSTED: 0.01}
 
 # Delivery: the gateway flushes a record once the call ends; around midnight some records wait
 # for the next flush and land in the next day's file.
@@ -319,8 +407,7 @@ MALFORMED_KINDS = (
     "bad_timestamp",
 )
 GARBAGE_LINES = (
-    "upstream connect error or disconnect/reset before headers. "
-    "reset reason: connection termination",
+    "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
     "<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>",
     "WARN gateway.flush: buffer overflow, dropped 17 spans",
 )
@@ -333,15 +420,16 @@ USER_SPIKE_RANK = 40  # a mid-sized customer, so a x20 jump stands out
 
 # Provider billing (``OUT/openai``, ``OUT/anthropic``, ``OUT/invoices``): what the providers
 # bill for the TRUE calls, at their actual prices. Token prices come from the LiteLLM catalog.
-PRICE_CATALOG_PATH = (
-    Path(__file__).resolve().parents[2] / "fixtures" / "prices" / "model_prices.json")
+PRICE_CATALOG_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "prices" / "model_prices.json"
 BILLED_PROVIDERS = (PROVIDER_ANTHROPIC, PROVIDER_OPENAI)
 # What OpenAI bills for the preview model the catalog does not know (USD per token): billed
 # money the pipeline cannot estimate, so the reconciliation shows it as unpriced spend.
 OFF_CATALOG_PRICES = {
-    UNPRICED_API_MODEL: {"input_cost_per_token": "0.000005",
-                         "cache_read_input_token_cost": "0.0000025",
-                         "output_cost_per_token": "0.00002"},
+    UNPRICED_API_MODEL: {
+        "input_cost_per_token": "0.000005",
+        "cache_read_input_token_cost": "0.0000025",
+        "output_cost_per_token": "0.00002",
+    },
 }
 USD_QUANTUM = Decimal("1e-10")  # every billed amount is rounded to 10 decimals of a dollar
 # Planted billing discrepancies (kinds in ``manifest["billing_events"]``).
@@ -372,7 +460,7 @@ MINUTES_PER_DAY = DAY_MS // MINUTE_MS
 TELEMETRY_BLIP_RATIO = 0.02  # samples reading 1 point above the true busy share (idle: 1 %)
 LATENCY_SLO_S = 5
 CAPACITY_HEADROOM = Decimal("0.3")
-LOADTEST_BATCH_SIZES = tuple(2 ** power for power in range(9))  # 1..256
+LOADTEST_BATCH_SIZES = tuple(2**power for power in range(9))  # 1..256
 NON_GPU_ROWS_PER_MONTH = 2
 
 # Random streams: each (seed, stream, key) gets its own generator.
@@ -504,15 +592,13 @@ class GenerationPlan:
         return [event for event in self.events if event.kind == kind and event.active_on(day)]
 
     def billing_events_of(self, kind: str, day: dt.date) -> list[BillingEvent]:
-        return [event for event in self.billing_events
-                if event.kind == kind and event.active_on(day)]
+        return [event for event in self.billing_events if event.kind == kind and event.active_on(day)]
 
     def gpu_events_of(self, kind: str, day: dt.date) -> list[GpuEvent]:
         return [event for event in self.gpu_events if event.kind == kind and event.active_on(day)]
 
 
-def plan_generation(*, start_date: dt.date, days: int, requests_per_day: int, seed: int = 7
-                    ) -> GenerationPlan:
+def plan_generation(*, start_date: dt.date, days: int, requests_per_day: int, seed: int = 7) -> GenerationPlan:
     """Fix users and planted events for a range; deterministic in its arguments."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
@@ -549,35 +635,53 @@ def _plant_events(start_date: dt.date, days: int, spike_user_id: str) -> tuple[P
     spike_start = day_at(0.60)
     return (
         PlantedEvent(
-            kind="prompt_growth", feature="summarise", start_day=day_at(0.40), end_day=None,
+            kind="prompt_growth",
+            feature="summarise",
+            start_day=day_at(0.40),
+            end_day=None,
             factor=3.0,
             description="summarise sends whole documents: input tokens per request x3 "
-                        "(the cacheable instruction prefix is unchanged)"),
+            "(the cacheable instruction prefix is unchanged)",
+        ),
         PlantedEvent(
-            kind="user_spike", user_id=spike_user_id, start_day=spike_start,
-            end_day=spike_start + dt.timedelta(days=USER_SPIKE_DAYS - 1), factor=20.0,
+            kind="user_spike",
+            user_id=spike_user_id,
+            start_day=spike_start,
+            end_day=spike_start + dt.timedelta(days=USER_SPIKE_DAYS - 1),
+            factor=20.0,
             description="one user's script loops: the user's requests x20, spread evenly over "
-                        "the day across the interactive features"),
+            "the day across the interactive features",
+        ),
         PlantedEvent(
-            kind="cache_collapse", feature="code_assist", start_day=day_at(0.75), end_day=None,
+            kind="cache_collapse",
+            feature="code_assist",
+            start_day=day_at(0.75),
+            end_day=None,
             factor=0.0,
             description="code_assist prompt-cache reads drop to 0: former cache reads are billed "
-                        "as uncached input (input_tokens unchanged, cached_input_tokens = 0)"),
+            "as uncached input (input_tokens unchanged, cached_input_tokens = 0)",
+        ),
     )
 
 
-def _plant_billing_events(start_date: dt.date, days: int, creep_events: tuple[PlantedEvent, ...]
-                          ) -> tuple[BillingEvent, ...]:
+def _plant_billing_events(
+    start_date: dt.date, days: int, creep_events: tuple[PlantedEvent, ...]
+) -> tuple[BillingEvent, ...]:
     """Bills versus logs. The double count is how the gateway logs Haiku, so it is on every day
     of every range (a day's log lines then depend only on (seed, day)); the others need history.
     """
     end_date = start_date + dt.timedelta(days=days - 1)
     double_count = BillingEvent(
-        kind="cached_tokens_double_counted", provider=PROVIDER_ANTHROPIC, start_day=start_date,
-        end_day=end_date, model=DOUBLE_COUNTED_CACHE_MODEL, factor=None,
+        kind="cached_tokens_double_counted",
+        provider=PROVIDER_ANTHROPIC,
+        start_day=start_date,
+        end_day=end_date,
+        model=DOUBLE_COUNTED_CACHE_MODEL,
+        factor=None,
         description="the gateway logs this model's input_tokens as true input + "
-                    "cached_input_tokens (cache reads counted twice); bills and usage carry the "
-                    "true counts")
+        "cached_input_tokens (cache reads counted twice); bills and usage carry the "
+        "true counts",
+    )
     if days < MIN_DAYS_FOR_EVENTS:
         return (double_count,)
     taken = {event.start_day for event in creep_events}
@@ -594,22 +698,34 @@ def _plant_billing_events(start_date: dt.date, days: int, creep_events: tuple[Pl
     price_change_start = free_day_at(0.85)
     return (
         BillingEvent(
-            kind="lost_logs", provider=PROVIDER_ANTHROPIC, start_day=lost_day, end_day=lost_day,
+            kind="lost_logs",
+            provider=PROVIDER_ANTHROPIC,
+            start_day=lost_day,
+            end_day=lost_day,
             factor=LOST_LOGS_RATIO,
             description=f"~{LOST_LOGS_RATIO:.0%} of the day's Anthropic calls never reached the "
-                        "gateway log files (nor their duplicates); bills and usage include them"),
+            "gateway log files (nor their duplicates); bills and usage include them",
+        ),
         BillingEvent(
-            kind="unannounced_price_change", provider=PROVIDER_OPENAI,
-            start_day=price_change_start, end_day=end_date, model=PRICE_CHANGE_MODEL,
+            kind="unannounced_price_change",
+            provider=PROVIDER_OPENAI,
+            start_day=price_change_start,
+            end_day=end_date,
+            model=PRICE_CHANGE_MODEL,
             factor=float(PRICE_CHANGE_FACTOR),
             description=f"OpenAI bills {PRICE_CHANGE_MODEL} at {PRICE_CHANGE_FACTOR}x the catalog "
-                        "price for every token kind; the price catalog does not know"),
+            "price for every token kind; the price catalog does not know",
+        ),
         BillingEvent(
-            kind="billed_without_logs", provider=PROVIDER_OPENAI, start_day=fine_tuning_day,
-            end_day=fine_tuning_day, model=FINE_TUNING_MODEL, line_item=FINE_TUNING_LINE_ITEM,
+            kind="billed_without_logs",
+            provider=PROVIDER_OPENAI,
+            start_day=fine_tuning_day,
+            end_day=fine_tuning_day,
+            model=FINE_TUNING_MODEL,
+            line_item=FINE_TUNING_LINE_ITEM,
             project_id=f"proj_{FINE_TUNING_PROJECT}",
-            description=f"a {FINE_TUNING_USD} USD fine-tuning job billed by OpenAI with no gateway "
-                        "traffic behind it"),
+            description=f"a {FINE_TUNING_USD} USD fine-tuning job billed by OpenAI with no gateway traffic behind it",
+        ),
         double_count,
     )
 
@@ -628,16 +744,23 @@ def _plant_gpu_events(start_date: dt.date, days: int) -> tuple[GpuEvent, ...]:
     batch = POOL_BY_NAME[GPU_HOURS_CSV_POOL]
     return (
         GpuEvent(
-            kind="over_provisioned_pool", pool=interactive.name, start_day=start_date,
+            kind="over_provisioned_pool",
+            pool=interactive.name,
+            start_day=start_date,
             end_day=end_date,
             description=f"{interactive.name} is billed for {interactive.replica_count} replicas "
-                        "around the clock while its busiest hour needs far fewer at the load "
-                        "test's SLO rate (with headroom)"),
+            "around the clock while its busiest hour needs far fewer at the load "
+            "test's SLO rate (with headroom)",
+        ),
         GpuEvent(
-            kind="idle_weekend", pool=batch.name, start_day=saturday, end_day=sunday,
+            kind="idle_weekend",
+            pool=batch.name,
+            start_day=saturday,
+            end_day=sunday,
             description=f"the nightly {BATCH_FEATURE} job on {batch.name} does not run on "
-                        "Saturday and Sunday (no calls in the logs nor in the truth), but its "
-                        "replicas are billed as usual"),
+            "Saturday and Sunday (no calls in the logs nor in the truth), but its "
+            "replicas are billed as usual",
+        ),
     )
 
 
@@ -654,13 +777,14 @@ _MODEL_TTFT_MS = np.array([model.time_to_first_token_ms for model in MODELS])
 _MODEL_MS_PER_OUTPUT = np.array([model.ms_per_output_token for model in MODELS])
 _MODEL_MS_PER_1K_INPUT = np.array([model.ms_per_1k_uncached_input_tokens for model in MODELS])
 _MODEL_POOL = [model.pool for model in MODELS]
-_MODEL_REPLICA_COUNT = np.array(
-    [POOL_BY_NAME[model.pool].replica_count if model.pool else 0 for model in MODELS])
+_MODEL_REPLICA_COUNT = np.array([POOL_BY_NAME[model.pool].replica_count if model.pool else 0 for model in MODELS])
 _FEATURE_NAMES = [feature.name for feature in FEATURES]
 _INTERACTIVE_FEATURE_CODES = np.array(
-    [code for code, feature in enumerate(FEATURES) if feature.workload == "interactive"])
+    [code for code, feature in enumerate(FEATURES) if feature.workload == "interactive"]
+)
 _INTERACTIVE_FEATURE_SHARES = np.array(
-    [FEATURES[code].share_of_interactive_requests for code in _INTERACTIVE_FEATURE_CODES])
+    [FEATURES[code].share_of_interactive_requests for code in _INTERACTIVE_FEATURE_CODES]
+)
 _INTERACTIVE_FEATURE_SHARES = _INTERACTIVE_FEATURE_SHARES / _INTERACTIVE_FEATURE_SHARES.sum()
 
 # Schema of the frame ``build_day_frame`` returns (canonical fields first, then helpers).
@@ -688,15 +812,18 @@ DAY_FRAME_SCHEMA = {
 }
 
 
-def daily_request_counts(plan: GenerationPlan, day: dt.date, rng: np.random.Generator
-                         ) -> tuple[int, int, int]:
+def daily_request_counts(plan: GenerationPlan, day: dt.date, rng: np.random.Generator) -> tuple[int, int, int]:
     """(interactive, batch, extra spike) request counts for a day, before delivery faults."""
     growth = (1 + DAILY_GROWTH_RATIO) ** (day - plan.start_date).days
     weekday_ratio = WEEKEND_INTERACTIVE_RATIO if day.weekday() >= 5 else 1.0
-    interactive_mean = (plan.requests_per_day * (1 - BATCH_SHARE_OF_WEEKDAY) * weekday_ratio
-                        * growth * rng.lognormal(0.0, DAILY_VOLUME_SIGMA))
-    batch_mean = (plan.requests_per_day * BATCH_SHARE_OF_WEEKDAY * growth
-                  * rng.lognormal(0.0, DAILY_VOLUME_SIGMA))
+    interactive_mean = (
+        plan.requests_per_day
+        * (1 - BATCH_SHARE_OF_WEEKDAY)
+        * weekday_ratio
+        * growth
+        * rng.lognormal(0.0, DAILY_VOLUME_SIGMA)
+    )
+    batch_mean = plan.requests_per_day * BATCH_SHARE_OF_WEEKDAY * growth * rng.lognormal(0.0, DAILY_VOLUME_SIGMA)
     interactive_count = int(rng.poisson(interactive_mean))
     batch_count = int(rng.poisson(batch_mean))
     spike_count = 0
@@ -726,8 +853,7 @@ def _true_day_frame(plan: GenerationPlan, day: dt.date) -> tuple[pl.DataFrame, d
     """
     rng = np.random.default_rng([plan.seed, _STREAM_DAY, day.toordinal()])
     interactive_count, batch_count, spike_count = daily_request_counts(plan, day, rng)
-    requests = _draw_requests(plan, day, rng, interactive_count, batch_count, spike_count,
-                              request_id_tag="")
+    requests = _draw_requests(plan, day, rng, interactive_count, batch_count, spike_count, request_id_tag="")
     frame = _add_delivery(requests, day, rng)
     removed: dict[str, int] = {}
     for event in plan.gpu_events_of("idle_weekend", day):
@@ -737,34 +863,45 @@ def _true_day_frame(plan: GenerationPlan, day: dt.date) -> tuple[pl.DataFrame, d
     return frame, removed
 
 
-def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
-                   interactive_count: int, batch_count: int, spike_count: int,
-                   request_id_tag: str) -> dict[str, np.ndarray | pl.Series]:
+def _draw_requests(
+    plan: GenerationPlan,
+    day: dt.date,
+    rng: np.random.Generator,
+    interactive_count: int,
+    batch_count: int,
+    spike_count: int,
+    request_id_tag: str,
+) -> dict[str, np.ndarray | pl.Series]:
     """Draw the requests of one day as column arrays (no delivery columns yet)."""
     row_count = interactive_count + batch_count + spike_count
     batch_code = _FEATURE_NAMES.index(BATCH_FEATURE)
 
-    feature_code = np.concatenate([
-        rng.choice(_INTERACTIVE_FEATURE_CODES, interactive_count, p=_INTERACTIVE_FEATURE_SHARES),
-        np.full(batch_count, batch_code),
-        rng.choice(_INTERACTIVE_FEATURE_CODES, spike_count, p=_INTERACTIVE_FEATURE_SHARES),
-    ])
+    feature_code = np.concatenate(
+        [
+            rng.choice(_INTERACTIVE_FEATURE_CODES, interactive_count, p=_INTERACTIVE_FEATURE_SHARES),
+            np.full(batch_count, batch_code),
+            rng.choice(_INTERACTIVE_FEATURE_CODES, spike_count, p=_INTERACTIVE_FEATURE_SHARES),
+        ]
+    )
     hourly_weights = INTERACTIVE_HOURLY_WEIGHTS / INTERACTIVE_HOURLY_WEIGHTS.sum()
-    ms_of_day = np.concatenate([
-        rng.choice(24, size=interactive_count, p=hourly_weights) * HOUR_MS
-        + rng.integers(0, HOUR_MS, interactive_count),
-        rng.integers(BATCH_WINDOW_START_MS, BATCH_WINDOW_END_MS, batch_count),
-        # A looping script ignores the working day.
-        rng.integers(0, DAY_MS, spike_count),
-    ])
-    user_rank = np.concatenate([
-        rng.choice(USER_COUNT, size=interactive_count + batch_count, p=plan.user_rank_weights),
-        np.full(spike_count, _spike_user_rank(plan, day)),
-    ])
+    ms_of_day = np.concatenate(
+        [
+            rng.choice(24, size=interactive_count, p=hourly_weights) * HOUR_MS
+            + rng.integers(0, HOUR_MS, interactive_count),
+            rng.integers(BATCH_WINDOW_START_MS, BATCH_WINDOW_END_MS, batch_count),
+            # A looping script ignores the working day.
+            rng.integers(0, DAY_MS, spike_count),
+        ]
+    )
+    user_rank = np.concatenate(
+        [
+            rng.choice(USER_COUNT, size=interactive_count + batch_count, p=plan.user_rank_weights),
+            np.full(spike_count, _spike_user_rank(plan, day)),
+        ]
+    )
     # Put rows in time order now, while only three columns exist, so the frame needs no sort.
     time_order = np.argsort(ms_of_day, kind="stable")
-    feature_code, ms_of_day, user_rank = (
-        feature_code[time_order], ms_of_day[time_order], user_rank[time_order])
+    feature_code, ms_of_day, user_rank = (feature_code[time_order], ms_of_day[time_order], user_rank[time_order])
     del time_order
 
     model_code = np.empty(row_count, dtype=np.int64)
@@ -785,8 +922,8 @@ def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
         input_tokens[rows] = prompts.input_tokens
         prefix_tokens[rows] = prompts.cacheable_prefix_tokens
         output_tokens[rows] = _lognormal_tokens(
-            rng, feature.output_median_tokens, feature.output_sigma, rows.size, 1,
-            feature.output_max_tokens)
+            rng, feature.output_median_tokens, feature.output_sigma, rows.size, 1, feature.output_max_tokens
+        )
         cache_warm[rows] = rng.random(rows.size) < feature.prompt_cache_warm_ratio
         tail_write_ratio[rows] = feature.cache_write_tail_ratio
         gateway_cache_hit[rows] = rng.random(rows.size) < feature.gateway_cache_hit_ratio
@@ -797,27 +934,26 @@ def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
         input_tokens[grown] = np.rint(input_tokens[grown] * event.factor).astype(np.int64)
 
     cached_input_tokens, cache_creation_input_tokens = _prompt_cache_tokens(
-        model_code, input_tokens, prefix_tokens, cache_warm, tail_write_ratio)
+        model_code, input_tokens, prefix_tokens, cache_warm, tail_write_ratio
+    )
 
     for event in plan.events_of("cache_collapse", day):
         collapsed = feature_code == _FEATURE_NAMES.index(event.feature)
-        cached_input_tokens[collapsed] = np.rint(
-            cached_input_tokens[collapsed] * event.factor).astype(np.int64)
+        cached_input_tokens[collapsed] = np.rint(cached_input_tokens[collapsed] * event.factor).astype(np.int64)
 
     provider_code = _MODEL_PROVIDER_CODE[model_code]
-    error_ratio = np.array(
-        [ERROR_RATIO_BY_PROVIDER[provider] for provider in _PROVIDERS])[provider_code]
+    error_ratio = np.array([ERROR_RATIO_BY_PROVIDER[provider] for provider in _PROVIDERS])[provider_code]
     is_error = (rng.random(row_count) < error_ratio) & ~gateway_cache_hit
     # A failed call produced nothing and the provider reports no cache usage for it.
     output_tokens[is_error] = 0
     cached_input_tokens[is_error] = 0
     cache_creation_input_tokens[is_error] = 0
 
-    duration_ms = _duration_ms(rng, model_code, input_tokens, cached_input_tokens, output_tokens,
-                               gateway_cache_hit, is_error)
+    duration_ms = _duration_ms(
+        rng, model_code, input_tokens, cached_input_tokens, output_tokens, gateway_cache_hit, is_error
+    )
 
-    replica_number = np.floor(
-        rng.random(row_count) * np.maximum(_MODEL_REPLICA_COUNT[model_code], 1)).astype(np.int64)
+    replica_number = np.floor(rng.random(row_count) * np.maximum(_MODEL_REPLICA_COUNT[model_code], 1)).astype(np.int64)
     feature_omitted = rng.random(row_count) < MISSING_FEATURE_RATIO
     user_omitted = rng.random(row_count) < MISSING_USER_RATIO
     # Ids are unique within a day by construction and carry the day, so unique across days.
@@ -832,8 +968,7 @@ def _draw_requests(plan: GenerationPlan, day: dt.date, rng: np.random.Generator,
         "provider": pl.Series(_PROVIDERS, dtype=pl.String).gather(provider_code),
         "model": pl.Series(_MODEL_NAMES, dtype=pl.String).gather(model_code),
         "feature": _null_where(feature_names, feature_omitted),
-        "user_id": _null_where(
-            pl.Series(plan.user_ids_by_rank, dtype=pl.String).gather(user_rank), user_omitted),
+        "user_id": _null_where(pl.Series(plan.user_ids_by_rank, dtype=pl.String).gather(user_rank), user_omitted),
         "input_tokens": input_tokens,
         "cached_input_tokens": cached_input_tokens,
         "cache_creation_input_tokens": cache_creation_input_tokens,
@@ -859,9 +994,13 @@ def _spike_user_rank(plan: GenerationPlan, day: dt.date) -> int:
     return plan.user_ids_by_rank.index(spikes[0].user_id) if spikes else 0
 
 
-def _prompt_cache_tokens(model_code: np.ndarray, input_tokens: np.ndarray,
-                         prefix_tokens: np.ndarray, cache_warm: np.ndarray,
-                         tail_write_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _prompt_cache_tokens(
+    model_code: np.ndarray,
+    input_tokens: np.ndarray,
+    prefix_tokens: np.ndarray,
+    cache_warm: np.ndarray,
+    tail_write_ratio: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """(cache reads, cache writes) per request under each provider's caching rules."""
     provider_code = _MODEL_PROVIDER_CODE[model_code]
     cacheable = prefix_tokens >= _MODEL_MIN_CACHEABLE[model_code]
@@ -880,30 +1019,40 @@ def _prompt_cache_tokens(model_code: np.ndarray, input_tokens: np.ndarray,
     anthropic_cold = anthropic & ~cache_warm
     cached_input_tokens[anthropic_read] = prefix_tokens[anthropic_read]
     cache_creation_input_tokens[anthropic_read] = tail_write[anthropic_read]
-    cache_creation_input_tokens[anthropic_cold] = (prefix_tokens[anthropic_cold]
-                                                   + tail_write[anthropic_cold])
+    cache_creation_input_tokens[anthropic_cold] = prefix_tokens[anthropic_cold] + tail_write[anthropic_cold]
     return cached_input_tokens, cache_creation_input_tokens
 
 
-def _duration_ms(rng: np.random.Generator, model_code: np.ndarray, input_tokens: np.ndarray,
-                 cached_input_tokens: np.ndarray, output_tokens: np.ndarray,
-                 gateway_cache_hit: np.ndarray, is_error: np.ndarray) -> np.ndarray:
+def _duration_ms(
+    rng: np.random.Generator,
+    model_code: np.ndarray,
+    input_tokens: np.ndarray,
+    cached_input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    gateway_cache_hit: np.ndarray,
+    is_error: np.ndarray,
+) -> np.ndarray:
     row_count = model_code.size
     uncached_input_tokens = input_tokens - cached_input_tokens
-    generation_ms = (_MODEL_TTFT_MS[model_code]
-                     + uncached_input_tokens / 1000 * _MODEL_MS_PER_1K_INPUT[model_code]
-                     + output_tokens * _MODEL_MS_PER_OUTPUT[model_code])
+    generation_ms = (
+        _MODEL_TTFT_MS[model_code]
+        + uncached_input_tokens / 1000 * _MODEL_MS_PER_1K_INPUT[model_code]
+        + output_tokens * _MODEL_MS_PER_OUTPUT[model_code]
+    )
     duration = generation_ms * rng.lognormal(0.0, 0.25, row_count)
     # The gateway answers a cache hit from memory.
     duration[gateway_cache_hit] = 2 + rng.lognormal(np.log(12), 0.5, int(gateway_cache_hit.sum()))
     # Errors: rate limits fail fast, server errors take a while, timeouts hit the 60 s limit.
     error_count = int(is_error.sum())
     error_kind = rng.choice(3, size=error_count, p=[0.5, 0.35, 0.15])
-    duration[is_error] = np.choose(error_kind, [
-        rng.lognormal(np.log(180), 0.4, error_count),
-        rng.lognormal(np.log(2_500), 0.6, error_count),
-        60_000 + rng.integers(0, 500, error_count),
-    ])
+    duration[is_error] = np.choose(
+        error_kind,
+        [
+            rng.lognormal(np.log(180), 0.4, error_count),
+            rng.lognormal(np.log(2_500), 0.6, error_count),
+            60_000 + rng.integers(0, 500, error_count),
+        ],
+    )
     return np.rint(duration).astype(np.int64)
 
 
@@ -917,14 +1066,13 @@ def _add_delivery(requests: dict, day: dt.date, rng: np.random.Generator) -> pl.
     flush_delay_ms = 1 + np.rint(rng.exponential(800, row_count)).astype(np.int64)
     arrival_ms = ts_ms + requests["duration_ms"] + flush_delay_ms
     # Records from the last minutes of the day can miss the midnight file rotation.
-    share_of_late_window = np.clip(
-        (ms_of_day - (DAY_MS - LATE_WINDOW_MS)) / LATE_WINDOW_MS, 0.0, 1.0)
+    share_of_late_window = np.clip((ms_of_day - (DAY_MS - LATE_WINDOW_MS)) / LATE_WINDOW_MS, 0.0, 1.0)
     late_probability = np.minimum(1.0, LATE_RAMP * share_of_late_window)
     held_for_next_flush = rng.random(row_count) < late_probability
     next_midnight_ms = _epoch_ms(day) + DAY_MS
-    arrival_ms = np.where(held_for_next_flush,
-                          next_midnight_ms + rng.integers(0, LATE_FLUSH_MAX_MS, row_count),
-                          arrival_ms)
+    arrival_ms = np.where(
+        held_for_next_flush, next_midnight_ms + rng.integers(0, LATE_FLUSH_MAX_MS, row_count), arrival_ms
+    )
 
     # At-least-once delivery: a retry seconds later, or a replay from a dead-letter queue hours
     # later. Replays stay under 23 h so everything lands at most one file after the range.
@@ -933,28 +1081,29 @@ def _add_delivery(requests: dict, day: dt.date, rng: np.random.Generator) -> pl.
     redelivery_delay_ms = np.where(
         replayed,
         rng.integers(HOUR_MS, 23 * HOUR_MS, row_count),
-        500 + np.rint(rng.exponential(5_000, row_count)).astype(np.int64))
+        500 + np.rint(rng.exponential(5_000, row_count)).astype(np.int64),
+    )
     duplicate_arrival_ms = np.where(delivered_twice, arrival_ms + redelivery_delay_ms, -1)
     return _to_frame(requests, arrival_ms, duplicate_arrival_ms)
 
 
-def _to_frame(requests: dict, arrival_ms: np.ndarray, duplicate_arrival_ms: np.ndarray
-              ) -> pl.DataFrame:
+def _to_frame(requests: dict, arrival_ms: np.ndarray, duplicate_arrival_ms: np.ndarray) -> pl.DataFrame:
     """Typed day frame (``DAY_FRAME_SCHEMA``) from drawn columns; -1 = no duplicate delivery."""
-    columns = {name: value for name, value in requests.items()
-               if name not in ("ts_ms", "ms_of_day")}
-    frame = pl.DataFrame({
-        **columns,
-        "ts": _ms_to_datetime(requests["ts_ms"]),
-        "arrival_ts": _ms_to_datetime(arrival_ms),
-        "duplicate_arrival_ts": _ms_to_datetime(duplicate_arrival_ms),
-    })
+    columns = {name: value for name, value in requests.items() if name not in ("ts_ms", "ms_of_day")}
+    frame = pl.DataFrame(
+        {
+            **columns,
+            "ts": _ms_to_datetime(requests["ts_ms"]),
+            "arrival_ts": _ms_to_datetime(arrival_ms),
+            "duplicate_arrival_ts": _ms_to_datetime(duplicate_arrival_ms),
+        }
+    )
     frame = frame.with_columns(
         # Gateway cache hits never reached a replica.
-        replica_id=pl.when(pl.col("pool").is_not_null() & (pl.col("replica_number") >= 0))
-        .then(pl.format("{}-r{}", pl.col("pool"), pl.col("replica_number"))),
-        duplicate_arrival_ts=pl.when(pl.lit(pl.Series(duplicate_arrival_ms >= 0)))
-        .then(pl.col("duplicate_arrival_ts")),
+        replica_id=pl.when(pl.col("pool").is_not_null() & (pl.col("replica_number") >= 0)).then(
+            pl.format("{}-r{}", pl.col("pool"), pl.col("replica_number"))
+        ),
+        duplicate_arrival_ts=pl.when(pl.lit(pl.Series(duplicate_arrival_ms >= 0))).then(pl.col("duplicate_arrival_ts")),
     )
     return frame.select([pl.col(name).cast(dtype) for name, dtype in DAY_FRAME_SCHEMA.items()])
 
@@ -962,14 +1111,20 @@ def _to_frame(requests: dict, arrival_ms: np.ndarray, duplicate_arrival_ms: np.n
 def _request_ids(day: dt.date, tag: str, sequence: np.ndarray) -> pl.Series:
     """``req_<YYYYMMDD>_<tag><8-digit sequence>``: unique within the day and tag."""
     prefix = f"req_{day.strftime('%Y%m%d')}_{tag}"
-    return pl.select(pl.concat_str([
-        pl.lit(prefix), pl.lit(pl.Series(sequence, dtype=pl.Int64)).cast(pl.String).str.zfill(8),
-    ])).to_series()
+    return pl.select(
+        pl.concat_str(
+            [
+                pl.lit(prefix),
+                pl.lit(pl.Series(sequence, dtype=pl.Int64)).cast(pl.String).str.zfill(8),
+            ]
+        )
+    ).to_series()
 
 
 def _null_where(series: pl.Series, mask: np.ndarray) -> pl.Series:
-    return pl.select(pl.when(pl.lit(pl.Series(mask))).then(None).otherwise(pl.lit(series))
-                     ).to_series().alias(series.name)
+    return (
+        pl.select(pl.when(pl.lit(pl.Series(mask))).then(None).otherwise(pl.lit(series))).to_series().alias(series.name)
+    )
 
 
 def _epoch_ms(day: dt.date) -> int:
@@ -997,8 +1152,11 @@ def canonical_json_line() -> pl.Expr:
         return pl.concat_str([pl.lit('"'), pl.col(name), pl.lit('"')])
 
     def optional_text_field(name: str) -> pl.Expr:
-        return (pl.when(pl.col(name).is_null()).then(pl.lit(""))
-                .otherwise(pl.concat_str([pl.lit(f',"{name}":"'), pl.col(name), pl.lit('"')])))
+        return (
+            pl.when(pl.col(name).is_null())
+            .then(pl.lit(""))
+            .otherwise(pl.concat_str([pl.lit(f',"{name}":"'), pl.col(name), pl.lit('"')]))
+        )
 
     def nullable_text(name: str) -> pl.Expr:
         return pl.when(pl.col(name).is_null()).then(pl.lit("null")).otherwise(text(name))
@@ -1006,33 +1164,54 @@ def canonical_json_line() -> pl.Expr:
     def number(name: str) -> pl.Expr:
         return pl.col(name).cast(pl.String)
 
-    tags = pl.concat_str([
-        pl.lit('{"team":'), text("team"),
-        pl.when(pl.col("job").is_null()).then(pl.lit(""))
-        .otherwise(pl.concat_str([pl.lit(',"job":'), text("job")])),
-        pl.lit("}"),
-    ])
-    return pl.concat_str([
-        pl.lit('{"request_id":'), text("request_id"),
-        pl.lit(',"ts":"'), pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"), pl.lit('"'),
-        pl.lit(',"duration_ms":'), number("duration_ms"),
-        pl.lit(',"provider":'), text("provider"),
-        pl.lit(',"model":'), text("model"),
-        optional_text_field("feature"),
-        optional_text_field("user_id"),
-        pl.lit(',"input_tokens":'), number("input_tokens"),
-        pl.lit(',"cached_input_tokens":'), number("cached_input_tokens"),
-        pl.lit(',"cache_creation_input_tokens":'), number("cache_creation_input_tokens"),
-        pl.lit(',"output_tokens":'), number("output_tokens"),
-        pl.lit(',"gateway_cache_hit":'),
-        pl.when(pl.col("gateway_cache_hit")).then(pl.lit("true")).otherwise(pl.lit("false")),
-        pl.lit(',"status":'), text("status"),
-        pl.lit(',"pool":'), nullable_text("pool"),
-        pl.lit(',"replica_id":'), nullable_text("replica_id"),
-        pl.lit(',"workload":'), text("workload"),
-        pl.lit(',"tags":'), tags,
-        pl.lit("}"),
-    ]).alias("line")
+    tags = pl.concat_str(
+        [
+            pl.lit('{"team":'),
+            text("team"),
+            pl.when(pl.col("job").is_null())
+            .then(pl.lit(""))
+            .otherwise(pl.concat_str([pl.lit(',"job":'), text("job")])),
+            pl.lit("}"),
+        ]
+    )
+    return pl.concat_str(
+        [
+            pl.lit('{"request_id":'),
+            text("request_id"),
+            pl.lit(',"ts":"'),
+            pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            pl.lit('"'),
+            pl.lit(',"duration_ms":'),
+            number("duration_ms"),
+            pl.lit(',"provider":'),
+            text("provider"),
+            pl.lit(',"model":'),
+            text("model"),
+            optional_text_field("feature"),
+            optional_text_field("user_id"),
+            pl.lit(',"input_tokens":'),
+            number("input_tokens"),
+            pl.lit(',"cached_input_tokens":'),
+            number("cached_input_tokens"),
+            pl.lit(',"cache_creation_input_tokens":'),
+            number("cache_creation_input_tokens"),
+            pl.lit(',"output_tokens":'),
+            number("output_tokens"),
+            pl.lit(',"gateway_cache_hit":'),
+            pl.when(pl.col("gateway_cache_hit")).then(pl.lit("true")).otherwise(pl.lit("false")),
+            pl.lit(',"status":'),
+            text("status"),
+            pl.lit(',"pool":'),
+            nullable_text("pool"),
+            pl.lit(',"replica_id":'),
+            nullable_text("replica_id"),
+            pl.lit(',"workload":'),
+            text("workload"),
+            pl.lit(',"tags":'),
+            tags,
+            pl.lit("}"),
+        ]
+    ).alias("line")
 
 
 # A file's lines before serialisation: good lines point at a day-frame row, lines carried over
@@ -1051,13 +1230,21 @@ def _deliveries_of(frame: pl.DataFrame) -> pl.DataFrame:
     """Every line a day's records produce: one first delivery per record plus the duplicates."""
     indexed = frame.with_row_index("row")
     first = indexed.select(
-        pl.col("arrival_ts"), pl.col("row"), pl.lit(None, pl.String).alias("line"),
-        pl.lit("first").alias("delivery"), pl.col("ts").dt.date().alias("record_day"),
-        pl.lit(None, pl.String).alias("malformed_kind"))
+        pl.col("arrival_ts"),
+        pl.col("row"),
+        pl.lit(None, pl.String).alias("line"),
+        pl.lit("first").alias("delivery"),
+        pl.col("ts").dt.date().alias("record_day"),
+        pl.lit(None, pl.String).alias("malformed_kind"),
+    )
     duplicate = indexed.filter(pl.col("duplicate_arrival_ts").is_not_null()).select(
-        pl.col("duplicate_arrival_ts").alias("arrival_ts"), pl.col("row"),
-        pl.lit(None, pl.String).alias("line"), pl.lit("duplicate").alias("delivery"),
-        pl.col("ts").dt.date().alias("record_day"), pl.lit(None, pl.String).alias("malformed_kind"))
+        pl.col("duplicate_arrival_ts").alias("arrival_ts"),
+        pl.col("row"),
+        pl.lit(None, pl.String).alias("line"),
+        pl.lit("duplicate").alias("delivery"),
+        pl.col("ts").dt.date().alias("record_day"),
+        pl.lit(None, pl.String).alias("malformed_kind"),
+    )
     return pl.concat([first, duplicate]).cast(_DELIVERY_SCHEMA)
 
 
@@ -1067,12 +1254,13 @@ def _with_text(deliveries: pl.DataFrame, frame: pl.DataFrame | None) -> pl.DataF
         return deliveries.with_columns(pl.lit(None, pl.UInt32).alias("row"))
     frame_lines = frame.select(pl.all().gather(deliveries["row"])).select(canonical_json_line())
     return deliveries.with_columns(
-        pl.coalesce(pl.col("line"), frame_lines["line"]).alias("line"),
-        pl.lit(None, pl.UInt32).alias("row"))
+        pl.coalesce(pl.col("line"), frame_lines["line"]).alias("line"), pl.lit(None, pl.UInt32).alias("row")
+    )
 
 
-def _malformed_deliveries(plan: GenerationPlan, write_day: dt.date, file_index: int,
-                          good_line_count: int) -> pl.DataFrame:
+def _malformed_deliveries(
+    plan: GenerationPlan, write_day: dt.date, file_index: int, good_line_count: int
+) -> pl.DataFrame:
     """The broken lines of one file, each derived from a fresh request of that day.
 
     Kinds rotate from file to file so that even tiny files cover every kind over a few days.
@@ -1084,18 +1272,21 @@ def _malformed_deliveries(plan: GenerationPlan, write_day: dt.date, file_index: 
     ts_ms = requests["ts_ms"]
     source = _to_frame(requests, arrival_ms=ts_ms, duplicate_arrival_ms=np.full(count, -1))
     source_lines = source.select(canonical_json_line())["line"].to_list()
-    kinds = [MALFORMED_KINDS[(file_index * MIN_MALFORMED_PER_FILE + index) % len(MALFORMED_KINDS)]
-             for index in range(count)]
+    kinds = [
+        MALFORMED_KINDS[(file_index * MIN_MALFORMED_PER_FILE + index) % len(MALFORMED_KINDS)] for index in range(count)
+    ]
     lines = [_corrupt(line, kind, rng) for line, kind in zip(source_lines, kinds)]
     arrival_ms = _epoch_ms(write_day) + np.sort(rng.integers(0, DAY_MS, count))
-    return pl.DataFrame({
-        "arrival_ts": _ms_to_datetime(arrival_ms),
-        "row": pl.Series([None] * count, dtype=pl.UInt32),
-        "line": lines,
-        "delivery": ["malformed"] * count,
-        "record_day": pl.Series([None] * count, dtype=pl.Date),
-        "malformed_kind": kinds,
-    }).cast(_DELIVERY_SCHEMA)
+    return pl.DataFrame(
+        {
+            "arrival_ts": _ms_to_datetime(arrival_ms),
+            "row": pl.Series([None] * count, dtype=pl.UInt32),
+            "line": lines,
+            "delivery": ["malformed"] * count,
+            "record_day": pl.Series([None] * count, dtype=pl.Date),
+            "malformed_kind": kinds,
+        }
+    ).cast(_DELIVERY_SCHEMA)
 
 
 def _corrupt(line: str, kind: str, rng: np.random.Generator) -> str:
@@ -1121,13 +1312,20 @@ def _corrupt(line: str, kind: str, rng: np.random.Generator) -> str:
 def _write_gzip_lines(path: Path, file_rows: pl.DataFrame, frame: pl.DataFrame | None) -> None:
     """Write the lines in order, serialising frame rows chunk by chunk to bound memory."""
     temporary_path = path.with_name(path.name + ".tmp")
-    with open(temporary_path, "wb") as raw, gzip.GzipFile(
+    with (
+        open(temporary_path, "wb") as raw,
+        gzip.GzipFile(
             # No file name and a fixed mtime in the header keep the bytes reproducible.
-            filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0) as compressed:
+            filename="",
+            mode="wb",
+            fileobj=raw,
+            compresslevel=1,
+            mtime=0,
+        ) as compressed,
+    ):
         for chunk in file_rows.iter_slices(_WRITE_CHUNK_ROWS):
             buffer = io.BytesIO()
-            _with_text(chunk, frame).select("line").write_csv(
-                buffer, include_header=False, quote_style="never")
+            _with_text(chunk, frame).select("line").write_csv(buffer, include_header=False, quote_style="never")
             compressed.write(buffer.getbuffer())
     os.replace(temporary_path, path)
 
@@ -1137,8 +1335,7 @@ def _write_gzip_lines(path: Path, file_rows: pl.DataFrame, frame: pl.DataFrame |
 # ---------------------------------------------------------------------------------------------
 
 
-def gateway_view(plan: GenerationPlan, day: dt.date, frame: pl.DataFrame
-                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def gateway_view(plan: GenerationPlan, day: dt.date, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the records the gateway logged, the true calls it lost) for a day's ``build_day_frame``.
 
     ``build_day_frame`` is the truth the providers bill; the log files are written from the first
@@ -1148,8 +1345,7 @@ def gateway_view(plan: GenerationPlan, day: dt.date, frame: pl.DataFrame
     lost_mask = np.zeros(frame.height, dtype=bool)
     for event in plan.billing_events_of("lost_logs", day):
         rng = np.random.default_rng([plan.seed, _STREAM_LOST_LOGS, day.toordinal()])
-        lost_mask |= ((frame["provider"] == event.provider).to_numpy()
-                      & (rng.random(frame.height) < event.factor))
+        lost_mask |= (frame["provider"] == event.provider).to_numpy() & (rng.random(frame.height) < event.factor)
     if lost_mask.any():
         lost_series = pl.Series(lost_mask)
         logged, lost = frame.filter(~lost_series), frame.filter(lost_series)
@@ -1159,13 +1355,13 @@ def gateway_view(plan: GenerationPlan, day: dt.date, frame: pl.DataFrame
         logged = logged.with_columns(
             input_tokens=pl.when(pl.col("model") == event.model)
             .then(pl.col("input_tokens") + pl.col("cached_input_tokens"))
-            .otherwise(pl.col("input_tokens")))
+            .otherwise(pl.col("input_tokens"))
+        )
     return logged, lost
 
 
 # A billed call: the provider answered (status ok) and the gateway did not answer from its cache.
-_BILLED = ((pl.col("status") == "ok") & ~pl.col("gateway_cache_hit")
-           & pl.col("provider").is_in(list(BILLED_PROVIDERS)))
+_BILLED = (pl.col("status") == "ok") & ~pl.col("gateway_cache_hit") & pl.col("provider").is_in(list(BILLED_PROVIDERS))
 # Token kinds a provider bills: (kind, catalog price key).
 _TOKEN_KINDS = (
     ("uncached_input", "input_cost_per_token"),
@@ -1185,13 +1381,15 @@ ANTHROPIC_TOKEN_TYPES = {
 def billed_usage(frame: pl.DataFrame) -> pl.DataFrame:
     """Billed calls of a day frame summed per provider × team × model, tokens split by kind."""
     return (
-        frame.lazy().filter(_BILLED)
+        frame.lazy()
+        .filter(_BILLED)
         .group_by("provider", "team", "model")
         .agg(
             requests=pl.len(),
             input_tokens=pl.col("input_tokens").sum(),
-            uncached_input=(pl.col("input_tokens") - pl.col("cached_input_tokens")
-                            - pl.col("cache_creation_input_tokens")).sum(),
+            uncached_input=(
+                pl.col("input_tokens") - pl.col("cached_input_tokens") - pl.col("cache_creation_input_tokens")
+            ).sum(),
             cache_read=pl.col("cached_input_tokens").sum(),
             cache_creation=pl.col("cache_creation_input_tokens").sum(),
             output=pl.col("output_tokens").sum(),
@@ -1208,8 +1406,7 @@ def load_token_prices(catalog_path: Path) -> dict[str, dict[str, Decimal]]:
     for model in MODELS:
         if model.provider not in BILLED_PROVIDERS:
             continue
-        entry = (catalog.get(model.name) if model.in_price_catalog
-                 else OFF_CATALOG_PRICES[model.name])
+        entry = catalog.get(model.name) if model.in_price_catalog else OFF_CATALOG_PRICES[model.name]
         if entry is None:
             raise ValueError(f"{catalog_path}: no entry for {model.name}")
         kinds = {}
@@ -1269,11 +1466,11 @@ class BillingLedger:
         for row in usage.iter_rows(named=True):
             prices = self.prices[row["model"]]
             totals[row["model"]] = totals.get(row["model"], Decimal(0)) + sum(
-                (_usd(row[kind], price) for kind, price in prices.items()), Decimal(0))
+                (_usd(row[kind], price) for kind, price in prices.items()), Decimal(0)
+            )
         return totals
 
-    def add_day(self, day: dt.date, frame: pl.DataFrame, logged: pl.DataFrame,
-                lost: pl.DataFrame) -> None:
+    def add_day(self, day: dt.date, frame: pl.DataFrame, logged: pl.DataFrame, lost: pl.DataFrame) -> None:
         """Bill a day's true calls (``frame``); ``logged``/``lost`` come from ``gateway_view``."""
         usage = billed_usage(frame)
         price_changes = self.plan.billing_events_of("unannounced_price_change", day)
@@ -1286,17 +1483,42 @@ class BillingLedger:
                     factor *= PRICE_CHANGE_FACTOR
             for kind, catalog_price in self.prices[row["model"]].items():
                 if row[kind]:
-                    lines.append(CostLine(day, row["provider"], row["team"], row["model"], kind,
-                                          row[kind], _usd(row[kind], catalog_price * factor)))
+                    lines.append(
+                        CostLine(
+                            day,
+                            row["provider"],
+                            row["team"],
+                            row["model"],
+                            kind,
+                            row[kind],
+                            _usd(row[kind], catalog_price * factor),
+                        )
+                    )
         for event in self.plan.billing_events_of("billed_without_logs", day):
-            lines.append(CostLine(day, event.provider, FINE_TUNING_PROJECT, event.model, None,
-                                  0, FINE_TUNING_USD, line_item=event.line_item))
+            lines.append(
+                CostLine(
+                    day,
+                    event.provider,
+                    FINE_TUNING_PROJECT,
+                    event.model,
+                    None,
+                    0,
+                    FINE_TUNING_USD,
+                    line_item=event.line_item,
+                )
+            )
         self.costs.extend(lines)
         self._record_effects(day, usage, lines, logged, lost, price_changes)
 
-    def _record_effects(self, day: dt.date, usage: pl.DataFrame, lines: list[CostLine],
-                        logged: pl.DataFrame, lost: pl.DataFrame,
-                        price_changes: list[BillingEvent]) -> None:
+    def _record_effects(
+        self,
+        day: dt.date,
+        usage: pl.DataFrame,
+        lines: list[CostLine],
+        logged: pl.DataFrame,
+        lost: pl.DataFrame,
+        price_changes: list[BillingEvent],
+    ) -> None:
         iso_day = day.isoformat()
         for event in self.plan.billing_events_of("lost_logs", day):
             lost_usage = billed_usage(lost.filter(pl.col("provider") == event.provider))
@@ -1305,25 +1527,26 @@ class BillingLedger:
                 "lost_records": lost.height,
                 "lost_billed_records": int(lost_usage["requests"].sum()),
                 "lost_usd": _usd_text(sum(by_model.values(), Decimal(0))),
-                "lost_usd_by_model": {model: _usd_text(usd)
-                                      for model, usd in sorted(by_model.items())},
+                "lost_usd_by_model": {model: _usd_text(usd) for model, usd in sorted(by_model.items())},
                 # True token counts of the lost billed calls (input includes cache reads/writes).
                 "lost_tokens_by_model": {
-                    row["model"]: {"requests": row["requests"],
-                                   "input_tokens": row["input_tokens"],
-                                   "cached_input_tokens": row["cache_read"],
-                                   "cache_creation_input_tokens": row["cache_creation"],
-                                   "output_tokens": row["output"]}
-                    for row in lost_usage.group_by("model").agg(
-                        pl.col("requests", "input_tokens", "cache_read", "cache_creation",
-                               "output").sum()
-                    ).sort("model").iter_rows(named=True)},
+                    row["model"]: {
+                        "requests": row["requests"],
+                        "input_tokens": row["input_tokens"],
+                        "cached_input_tokens": row["cache_read"],
+                        "cache_creation_input_tokens": row["cache_creation"],
+                        "output_tokens": row["output"],
+                    }
+                    for row in lost_usage.group_by("model")
+                    .agg(pl.col("requests", "input_tokens", "cache_read", "cache_creation", "output").sum())
+                    .sort("model")
+                    .iter_rows(named=True)
+                },
             }
         for event in price_changes:
             model_usage = usage.filter(pl.col("model") == event.model)
             catalog = self.catalog_usd(model_usage).get(event.model, Decimal(0))
-            billed = sum((line.usd for line in lines
-                          if line.model == event.model and line.kind), Decimal(0))
+            billed = sum((line.usd for line in lines if line.model == event.model and line.kind), Decimal(0))
             effect = self.effects[event.kind]
             effect.setdefault("catalog_usd", Decimal(0))
             effect.setdefault("billed_usd", Decimal(0))
@@ -1349,9 +1572,11 @@ class BillingLedger:
             effect.setdefault("by_day", {})
             effect["extra_logged_input_tokens"] += extra_tokens
             effect["overestimate_usd"] += overestimate
-            effect["by_day"][iso_day] = {"extra_logged_input_tokens": extra_tokens,
-                                         "extra_billed_call_input_tokens": billed_extra,
-                                         "overestimate_usd": _usd_text(overestimate)}
+            effect["by_day"][iso_day] = {
+                "extra_logged_input_tokens": extra_tokens,
+                "extra_billed_call_input_tokens": billed_extra,
+                "overestimate_usd": _usd_text(overestimate),
+            }
 
     def event_manifests(self) -> list[dict]:
         entries = []
@@ -1361,19 +1586,22 @@ class BillingLedger:
                 effect = {
                     "catalog_usd": _usd_text(effect.get("catalog_usd", Decimal(0))),
                     "billed_usd": _usd_text(effect.get("billed_usd", Decimal(0))),
-                    "extra_usd": _usd_text(effect.get("billed_usd", Decimal(0))
-                                           - effect.get("catalog_usd", Decimal(0))),
-                    "extra_usd_by_day": {day: _usd_text(usd) for day, usd
-                                         in effect.get("extra_usd_by_day", {}).items()},
+                    "extra_usd": _usd_text(
+                        effect.get("billed_usd", Decimal(0)) - effect.get("catalog_usd", Decimal(0))
+                    ),
+                    "extra_usd_by_day": {
+                        day: _usd_text(usd) for day, usd in effect.get("extra_usd_by_day", {}).items()
+                    },
                 }
             elif event.kind == "cached_tokens_double_counted":
                 effect["extra_logged_input_tokens"] = effect.get("extra_logged_input_tokens", 0)
                 effect["overestimate_usd"] = _usd_text(effect.get("overestimate_usd", Decimal(0)))
                 effect["by_day"] = effect.get("by_day", {})
-                effect["input_price_usd_per_token"] = _decimal_text(
-                    self.prices[event.model]["uncached_input"])
-                effect["note"] = ("overestimate_usd = extra input tokens of billed calls (status "
-                                  "ok, no gateway cache hit) x the catalog input price")
+                effect["input_price_usd_per_token"] = _decimal_text(self.prices[event.model]["uncached_input"])
+                effect["note"] = (
+                    "overestimate_usd = extra input tokens of billed calls (status "
+                    "ok, no gateway cache hit) x the catalog input price"
+                )
             entries.append(event.to_manifest(effect))
         return entries
 
@@ -1413,8 +1641,7 @@ def _write_text_atomically(path: Path, text: str) -> None:
     os.replace(temporary_path, path)
 
 
-INVOICE_COLUMNS = ("invoice_id", "provider", "period_start", "period_end", "line_item", "model",
-                   "amount", "currency")
+INVOICE_COLUMNS = ("invoice_id", "provider", "period_start", "period_end", "line_item", "model", "amount", "currency")
 
 
 def billing_file_names(month: str) -> dict[str, str]:
@@ -1427,9 +1654,13 @@ def billing_file_names(month: str) -> dict[str, str]:
     }
 
 
-_BILLING_GLOBS = (("openai", "costs_*.json"), ("openai", "usage_*.json"),
-                  ("anthropic", "cost_report_*.json"), ("anthropic", "usage_report_*.json"),
-                  ("invoices", "invoice_*.csv"))
+_BILLING_GLOBS = (
+    ("openai", "costs_*.json"),
+    ("openai", "usage_*.json"),
+    ("anthropic", "cost_report_*.json"),
+    ("anthropic", "usage_report_*.json"),
+    ("invoices", "invoice_*.csv"),
+)
 
 
 def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) -> dict:
@@ -1452,8 +1683,7 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
     def emit(relative: str, text: str, provider: str, kind: str, month: str, rows: int) -> None:
         _write_text_atomically(out_dir / relative, text)
         written.add(relative)
-        files.append({"path": relative, "provider": provider, "kind": kind, "month": month,
-                      "rows": rows})
+        files.append({"path": relative, "provider": provider, "kind": kind, "month": month, "rows": rows})
 
     daily_usd: dict[str, dict[str, str]] = {provider: {} for provider in BILLED_PROVIDERS}
     monthly_usd: dict[str, dict[str, str]] = {provider: {} for provider in BILLED_PROVIDERS}
@@ -1463,35 +1693,53 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
         for provider in BILLED_PROVIDERS:
             month_total = Decimal(0)
             for day in days:
-                day_total = sum((line.usd for line in costs_by_day.get((provider, day), [])),
-                                Decimal(0))
+                day_total = sum((line.usd for line in costs_by_day.get((provider, day), [])), Decimal(0))
                 daily_usd[provider][day.isoformat()] = _usd_text(day_total)
                 month_total += day_total
             monthly_usd[provider][month] = _usd_text(month_total)
 
-        buckets = [_openai_cost_bucket(day, costs_by_day.get((PROVIDER_OPENAI, day), []))
-                   for day in days]
-        emit(names["openai_costs"], _json_text(_openai_page(buckets)), PROVIDER_OPENAI,
-             "openai_costs", month, sum(len(bucket["results"]) for bucket in buckets))
-        buckets = [_openai_usage_bucket(day, usage_by_day.get((PROVIDER_OPENAI, day), []))
-                   for day in days]
-        emit(names["openai_usage"], _json_text(_openai_page(buckets)), PROVIDER_OPENAI,
-             "openai_usage", month, sum(len(bucket["results"]) for bucket in buckets))
-        buckets = [_anthropic_cost_bucket(day, costs_by_day.get((PROVIDER_ANTHROPIC, day), []))
-                   for day in days]
-        emit(names["anthropic_cost_report"], _json_text(_anthropic_page(buckets)),
-             PROVIDER_ANTHROPIC, "anthropic_cost_report", month,
-             sum(len(bucket["results"]) for bucket in buckets))
-        buckets = [_anthropic_usage_bucket(day, usage_by_day.get((PROVIDER_ANTHROPIC, day), []))
-                   for day in days]
-        emit(names["anthropic_usage_report"], _json_text(_anthropic_page(buckets)),
-             PROVIDER_ANTHROPIC, "anthropic_usage_report", month,
-             sum(len(bucket["results"]) for bucket in buckets))
+        buckets = [_openai_cost_bucket(day, costs_by_day.get((PROVIDER_OPENAI, day), [])) for day in days]
+        emit(
+            names["openai_costs"],
+            _json_text(_openai_page(buckets)),
+            PROVIDER_OPENAI,
+            "openai_costs",
+            month,
+            sum(len(bucket["results"]) for bucket in buckets),
+        )
+        buckets = [_openai_usage_bucket(day, usage_by_day.get((PROVIDER_OPENAI, day), [])) for day in days]
+        emit(
+            names["openai_usage"],
+            _json_text(_openai_page(buckets)),
+            PROVIDER_OPENAI,
+            "openai_usage",
+            month,
+            sum(len(bucket["results"]) for bucket in buckets),
+        )
+        buckets = [_anthropic_cost_bucket(day, costs_by_day.get((PROVIDER_ANTHROPIC, day), [])) for day in days]
+        emit(
+            names["anthropic_cost_report"],
+            _json_text(_anthropic_page(buckets)),
+            PROVIDER_ANTHROPIC,
+            "anthropic_cost_report",
+            month,
+            sum(len(bucket["results"]) for bucket in buckets),
+        )
+        buckets = [_anthropic_usage_bucket(day, usage_by_day.get((PROVIDER_ANTHROPIC, day), [])) for day in days]
+        emit(
+            names["anthropic_usage_report"],
+            _json_text(_anthropic_page(buckets)),
+            PROVIDER_ANTHROPIC,
+            "anthropic_usage_report",
+            month,
+            sum(len(bucket["results"]) for bucket in buckets),
+        )
 
         first_day, last_day = days[0].replace(day=1), _month_last_day(days[0])
         if days[0] == first_day and days[-1] == last_day:
-            rows = _invoice_rows(month, first_day, last_day,
-                                 [line for line in ledger.costs if _month_key(line.day) == month])
+            rows = _invoice_rows(
+                month, first_day, last_day, [line for line in ledger.costs if _month_key(line.day) == month]
+            )
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
             writer.writerow(INVOICE_COLUMNS)
@@ -1500,11 +1748,12 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
             totals = {provider: Decimal(0) for provider in BILLED_PROVIDERS}
             for row in rows:
                 totals[row["provider"]] += Decimal(row["amount"])
-            invoices[month] = {"path": names["invoice"],
-                               "period_start": first_day.isoformat(),
-                               "period_end": last_day.isoformat(),
-                               "totals_usd": {provider: str(total)
-                                              for provider, total in totals.items()}}
+            invoices[month] = {
+                "path": names["invoice"],
+                "period_start": first_day.isoformat(),
+                "period_end": last_day.isoformat(),
+                "totals_usd": {provider: str(total) for provider, total in totals.items()},
+            }
 
     for folder, pattern in _BILLING_GLOBS:
         for stale in sorted((out_dir / folder).glob(pattern)):
@@ -1514,11 +1763,10 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
     return {
         "price_catalog": PRICE_CATALOG_PATH.name,
         "billed_calls": "status ok and not a gateway cache hit, providers "
-                        f"{' and '.join(BILLED_PROVIDERS)}, bucketed by the UTC day of ts; "
-                        "amounts are USD rounded half-up to 10 decimals per result row",
+        f"{' and '.join(BILLED_PROVIDERS)}, bucketed by the UTC day of ts; "
+        "amounts are USD rounded half-up to 10 decimals per result row",
         "off_catalog_prices": OFF_CATALOG_PRICES,
-        "projects": "OpenAI project_id = proj_<tags.team>, "
-                    "Anthropic workspace_id = wrk_<tags.team>",
+        "projects": "OpenAI project_id = proj_<tags.team>, Anthropic workspace_id = wrk_<tags.team>",
         "files": files,
         "daily_usd": daily_usd,
         "monthly_usd": monthly_usd,
@@ -1536,14 +1784,15 @@ def _anthropic_page(buckets: list[dict]) -> dict:
 
 def _openai_bucket(day: dt.date, results: list[dict]) -> dict:
     start = _unix_seconds(day)
-    return {"object": "bucket", "start_time": start, "end_time": start + 86_400,
-            "results": results}
+    return {"object": "bucket", "start_time": start, "end_time": start + 86_400, "results": results}
 
 
 def _anthropic_bucket(day: dt.date, results: list[dict]) -> dict:
-    return {"starting_at": f"{day.isoformat()}T00:00:00Z",
-            "ending_at": f"{(day + dt.timedelta(days=1)).isoformat()}T00:00:00Z",
-            "results": results}
+    return {
+        "starting_at": f"{day.isoformat()}T00:00:00Z",
+        "ending_at": f"{(day + dt.timedelta(days=1)).isoformat()}T00:00:00Z",
+        "results": results,
+    }
 
 
 def _openai_line_item(line: CostLine) -> str:
@@ -1552,9 +1801,12 @@ def _openai_line_item(line: CostLine) -> str:
 
 def _openai_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
     results = [
-        {"object": "organization.costs.result",
-         "amount": {"value": _decimal_number(line.usd), "currency": "usd"},
-         "line_item": _openai_line_item(line), "project_id": f"proj_{line.team}"}
+        {
+            "object": "organization.costs.result",
+            "amount": {"value": _decimal_number(line.usd), "currency": "usd"},
+            "line_item": _openai_line_item(line),
+            "project_id": f"proj_{line.team}",
+        }
         for line in sorted(lines, key=lambda line: (line.team, _openai_line_item(line)))
     ]
     return _openai_bucket(day, results)
@@ -1562,12 +1814,20 @@ def _openai_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
 
 def _openai_usage_bucket(day: dt.date, rows: list[dict]) -> dict:
     results = [
-        {"object": "organization.usage.completions.result",
-         "input_tokens": row["input_tokens"], "output_tokens": row["output"],
-         "input_cached_tokens": row["cache_read"], "input_audio_tokens": 0,
-         "output_audio_tokens": 0, "num_model_requests": row["requests"],
-         "project_id": f"proj_{row['team']}", "user_id": None, "api_key_id": None,
-         "model": row["model"], "batch": False}
+        {
+            "object": "organization.usage.completions.result",
+            "input_tokens": row["input_tokens"],
+            "output_tokens": row["output"],
+            "input_cached_tokens": row["cache_read"],
+            "input_audio_tokens": 0,
+            "output_audio_tokens": 0,
+            "num_model_requests": row["requests"],
+            "project_id": f"proj_{row['team']}",
+            "user_id": None,
+            "api_key_id": None,
+            "model": row["model"],
+            "batch": False,
+        }
         for row in sorted(rows, key=lambda row: (row["team"], row["model"]))
     ]
     return _openai_bucket(day, results)
@@ -1575,32 +1835,42 @@ def _openai_usage_bucket(day: dt.date, rows: list[dict]) -> dict:
 
 def _anthropic_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
     results = [
-        {"currency": "USD", "amount": _decimal_text(line.usd * 100),
-         "workspace_id": f"wrk_{line.team}", "description": None, "cost_type": "tokens",
-         "context_window": "0-200k", "model": line.model, "service_tier": "standard",
-         "token_type": ANTHROPIC_TOKEN_TYPES[line.kind]}
-        for line in sorted(lines, key=lambda line: (line.team, line.model,
-                                                    ANTHROPIC_TOKEN_TYPES[line.kind]))
+        {
+            "currency": "USD",
+            "amount": _decimal_text(line.usd * 100),
+            "workspace_id": f"wrk_{line.team}",
+            "description": None,
+            "cost_type": "tokens",
+            "context_window": "0-200k",
+            "model": line.model,
+            "service_tier": "standard",
+            "token_type": ANTHROPIC_TOKEN_TYPES[line.kind],
+        }
+        for line in sorted(lines, key=lambda line: (line.team, line.model, ANTHROPIC_TOKEN_TYPES[line.kind]))
     ]
     return _anthropic_bucket(day, results)
 
 
 def _anthropic_usage_bucket(day: dt.date, rows: list[dict]) -> dict:
     results = [
-        {"uncached_input_tokens": row["uncached_input"],
-         "cache_creation": {"ephemeral_1h_input_tokens": 0,
-                            "ephemeral_5m_input_tokens": row["cache_creation"]},
-         "cache_read_input_tokens": row["cache_read"], "output_tokens": row["output"],
-         "server_tool_use": {"web_search_requests": 0}, "api_key_id": None,
-         "workspace_id": f"wrk_{row['team']}", "model": row["model"], "service_tier": "standard",
-         "context_window": "0-200k"}
+        {
+            "uncached_input_tokens": row["uncached_input"],
+            "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": row["cache_creation"]},
+            "cache_read_input_tokens": row["cache_read"],
+            "output_tokens": row["output"],
+            "server_tool_use": {"web_search_requests": 0},
+            "api_key_id": None,
+            "workspace_id": f"wrk_{row['team']}",
+            "model": row["model"],
+            "service_tier": "standard",
+            "context_window": "0-200k",
+        }
         for row in sorted(rows, key=lambda row: (row["team"], row["model"]))
     ]
     return _anthropic_bucket(day, results)
 
 
-def _invoice_rows(month: str, first_day: dt.date, last_day: dt.date, lines: list[CostLine]
-                  ) -> list[dict]:
+def _invoice_rows(month: str, first_day: dt.date, last_day: dt.date, lines: list[CostLine]) -> list[dict]:
     """One row per provider × model ("<model> usage") plus each non-token line item.
 
     A non-token line item (fine-tuning) has an empty ``model``: it is not token usage of a model,
@@ -1608,15 +1878,19 @@ def _invoice_rows(month: str, first_day: dt.date, last_day: dt.date, lines: list
     """
     amounts: dict[tuple[str, str, str], Decimal] = {}
     for line in lines:
-        key = (line.provider, line.line_item or f"{line.model} usage",
-               "" if line.line_item else line.model)
+        key = (line.provider, line.line_item or f"{line.model} usage", "" if line.line_item else line.model)
         amounts[key] = amounts.get(key, Decimal(0)) + line.usd
     return [
-        {"invoice_id": f"INV-{provider}-{month}", "provider": provider,
-         "period_start": first_day.isoformat(), "period_end": last_day.isoformat(),
-         "line_item": line_item, "model": model,
-         "amount": str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),
-         "currency": "USD"}
+        {
+            "invoice_id": f"INV-{provider}-{month}",
+            "provider": provider,
+            "period_start": first_day.isoformat(),
+            "period_end": last_day.isoformat(),
+            "line_item": line_item,
+            "model": model,
+            "amount": str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),
+            "currency": "USD",
+        }
         for (provider, line_item, model), amount in sorted(amounts.items())
     ]
 
@@ -1629,16 +1903,52 @@ def _invoice_rows(month: str, first_day: dt.date, last_day: dt.date, lines: list
 # its order (including its row ``Id``), then the 1.2 columns ``SkuPriceDetails`` and
 # ``ServiceSubcategory``.
 FOCUS_COLUMNS = (
-    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass",
-    "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
-    "CommitmentDiscountCategory", "CommitmentDiscountId", "CommitmentDiscountName",
-    "CommitmentDiscountStatus", "CommitmentDiscountType", "ConsumedQuantity", "ConsumedUnit",
-    "ContractedCost", "ContractedUnitPrice", "EffectiveCost", "InvoiceIssuerName", "ListCost",
-    "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit", "ProviderName",
-    "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType",
-    "ServiceCategory", "Id", "ServiceName", "SkuId", "SkuPriceId", "SubAccountId",
-    "SubAccountName", "Tags", "SkuPriceDetails", "ServiceSubcategory",
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "Id",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+    "SkuPriceDetails",
+    "ServiceSubcategory",
 )
 FOCUS_PROVIDER = "Google Cloud"
 FOCUS_REGION = "us-central1"
@@ -1655,15 +1965,32 @@ _FOCUS_QUANTITY_QUANTUM = Decimal("1e-15")  # ... and ConsumedQuantity with 15
 GPU_HOURS_COLUMNS = ("day", "pool", "replica_id", "gpu_type", "gpu_count", "hours", "usd")
 NVIDIA_SMI_HEADER = (
     "timestamp, name, pci.bus_id, utilization.gpu [%], utilization.memory [%], "
-    "memory.used [MiB], memory.total [MiB], power.draw [W], clocks.current.sm [MHz]")
-LOADTEST_COLUMNS = ("gpu", "model_shape", "params_b", "dtype", "engine", "batch_size",
-                    "prompt_tokens", "output_tokens", "prefill_s", "request_latency_s",
-                    "requests_per_s", "output_tokens_per_s", "peak_mem_gib")
+    "memory.used [MiB], memory.total [MiB], power.draw [W], clocks.current.sm [MHz]"
+)
+LOADTEST_COLUMNS = (
+    "gpu",
+    "model_shape",
+    "params_b",
+    "dtype",
+    "engine",
+    "batch_size",
+    "prompt_tokens",
+    "output_tokens",
+    "prefill_s",
+    "request_latency_s",
+    "requests_per_s",
+    "output_tokens_per_s",
+    "peak_mem_gib",
+)
 LOADTEST_MODEL_SHAPE = "llama-3.1-8b"
 LOADTEST_ENGINE = "vllm-0.6.3/torch-2.4.0+cu124"
 
-_GPU_GLOBS = (("gpu_billing", "focus_*.csv"), ("gpu_billing", "gpu_hours_*.csv"),
-              ("gpu_telemetry", "nvidia_smi_*.csv"), ("loadtest", "*.csv"))
+_GPU_GLOBS = (
+    ("gpu_billing", "focus_*.csv"),
+    ("gpu_billing", "gpu_hours_*.csv"),
+    ("gpu_telemetry", "nvidia_smi_*.csv"),
+    ("loadtest", "*.csv"),
+)
 
 
 def pool_usd_per_instance_hour(pool: PoolSpec) -> Decimal:
@@ -1676,12 +2003,13 @@ def pool_usd_per_instance_hour(pool: PoolSpec) -> Decimal:
 def focus_resource_id(replica_index: int) -> str:
     """The stable Compute Engine instance of a FOCUS-billed replica."""
     zone = _FOCUS_ZONES[replica_index % len(_FOCUS_ZONES)]
-    return (f"//compute.googleapis.com/projects/{FOCUS_PROJECT}/zones/{zone}/instances/"
-            f"{7_182_640_553_019_281_000 + 7_919 * replica_index}")
+    return (
+        f"//compute.googleapis.com/projects/{FOCUS_PROJECT}/zones/{zone}/instances/"
+        f"{7_182_640_553_019_281_000 + 7_919 * replica_index}"
+    )
 
 
-def replica_busy_intervals(frame: pl.DataFrame, pool: PoolSpec
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def replica_busy_intervals(frame: pl.DataFrame, pool: PoolSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(replica index, start ms, end ms) of every call a replica of ``pool`` served.
 
     A call occupies its replica over [ts, ts + duration_ms], errors included (a timeout holds the
@@ -1692,17 +2020,17 @@ def replica_busy_intervals(frame: pl.DataFrame, pool: PoolSpec
     served = (
         frame.lazy()
         .filter((pl.col("pool") == pool.name) & pl.col("replica_id").is_not_null())
-        .select(pl.col("replica_id").replace_strict(mapping, return_dtype=pl.Int64)
-                .alias("replica"),
-                start.alias("start"), (start + pl.col("duration_ms")).alias("end"))
+        .select(
+            pl.col("replica_id").replace_strict(mapping, return_dtype=pl.Int64).alias("replica"),
+            start.alias("start"),
+            (start + pl.col("duration_ms")).alias("end"),
+        )
         .collect()
     )
-    return (served["replica"].to_numpy(), served["start"].to_numpy(),
-            served["end"].to_numpy())
+    return (served["replica"].to_numpy(), served["start"].to_numpy(), served["end"].to_numpy())
 
 
-def covered_ms_per_minute(starts: np.ndarray, ends: np.ndarray, day_start_ms: int
-                          ) -> np.ndarray:
+def covered_ms_per_minute(starts: np.ndarray, ends: np.ndarray, day_start_ms: int) -> np.ndarray:
     """Milliseconds of each minute of the day covered by the union of [start, end) intervals."""
     covered = np.zeros(MINUTES_PER_DAY, dtype=np.int64)
     if starts.size == 0:
@@ -1728,15 +2056,12 @@ def covered_ms_per_minute(starts: np.ndarray, ends: np.ndarray, day_start_ms: in
     run = np.searchsorted(run_start, bounds, side="right") - 1
     safe = np.maximum(run, 0)
     covered_until = np.where(
-        run >= 0,
-        length_before[safe] + np.minimum(np.maximum(bounds - run_start[safe], 0),
-                                         run_length[safe]),
-        0)
+        run >= 0, length_before[safe] + np.minimum(np.maximum(bounds - run_start[safe], 0), run_length[safe]), 0
+    )
     return np.diff(covered_until)
 
 
-def _nvidia_smi_text(plan: GenerationPlan, day: dt.date, covered_ms: np.ndarray
-                     ) -> tuple[list[str], np.ndarray]:
+def _nvidia_smi_text(plan: GenerationPlan, day: dt.date, covered_ms: np.ndarray) -> tuple[list[str], np.ndarray]:
     """One nvidia-smi CSV log per replica (rows of ``covered_ms``), and its utilization.gpu.
 
     utilization.gpu of the sample stamped in minute m = the covered share of minute m in percent,
@@ -1746,14 +2071,12 @@ def _nvidia_smi_text(plan: GenerationPlan, day: dt.date, covered_ms: np.ndarray
     replicas = covered_ms.shape[0]
     rng = np.random.default_rng([plan.seed, _STREAM_TELEMETRY, day.toordinal()])
     shape = (replicas, MINUTES_PER_DAY)
-    utilization = np.minimum(100, (
-        np.floor(covered_ms / (MINUTE_MS / 100) + rng.random(shape))
-        + (rng.random(shape) < TELEMETRY_BLIP_RATIO))).astype(np.int64)
+    utilization = np.minimum(
+        100, (np.floor(covered_ms / (MINUTE_MS / 100) + rng.random(shape)) + (rng.random(shape) < TELEMETRY_BLIP_RATIO))
+    ).astype(np.int64)
     memory_utilization = np.rint(utilization * rng.uniform(0.25, 0.40, shape)).astype(np.int64)
-    power_centiwatts = np.rint(
-        (69.5 + 3.1 * utilization + rng.normal(0.0, 0.8, shape)) * 100).astype(np.int64)
-    clock_mhz = 1980 - 15 * np.floor(utilization / 100 * rng.uniform(0, 21, shape)).astype(
-        np.int64)
+    power_centiwatts = np.rint((69.5 + 3.1 * utilization + rng.normal(0.0, 0.8, shape)) * 100).astype(np.int64)
+    clock_mhz = 1980 - 15 * np.floor(utilization / 100 * rng.uniform(0, 21, shape)).astype(np.int64)
     # `nvidia-smi -l 60` from when the exporter started: a fixed sub-second offset per replica
     # and day, then exactly 60 s apart (so utilization x interval is exact); each sample lands
     # inside the minute it describes.
@@ -1761,19 +2084,33 @@ def _nvidia_smi_text(plan: GenerationPlan, day: dt.date, covered_ms: np.ndarray
     sample_ms = _epoch_ms(day) + np.arange(MINUTES_PER_DAY) * TELEMETRY_SAMPLE_MS + offset_ms
     texts = []
     for replica in range(replicas):
-        samples = pl.DataFrame({
-            "ms": sample_ms[replica], "util": utilization[replica],
-            "mem": memory_utilization[replica], "power": power_centiwatts[replica],
-            "clock": clock_mhz[replica]})
-        lines = samples.select(pl.concat_str([
-            pl.col("ms").cast(pl.Datetime("ms")).dt.strftime("%Y/%m/%d %H:%M:%S%.3f"),
-            pl.lit(f", {GPU_NAME}, {GPU_PCI_BUS_ID}, "), pl.col("util").cast(pl.String),
-            pl.lit(" %, "), pl.col("mem").cast(pl.String),
-            pl.lit(f" %, {GPU_MEMORY_USED_MIB} MiB, {GPU_MEMORY_TOTAL_MIB} MiB, "),
-            (pl.col("power") // 100).cast(pl.String), pl.lit("."),
-            (pl.col("power") % 100).cast(pl.String).str.zfill(2),
-            pl.lit(" W, "), pl.col("clock").cast(pl.String), pl.lit(" MHz"),
-        ]).alias("line"))["line"]
+        samples = pl.DataFrame(
+            {
+                "ms": sample_ms[replica],
+                "util": utilization[replica],
+                "mem": memory_utilization[replica],
+                "power": power_centiwatts[replica],
+                "clock": clock_mhz[replica],
+            }
+        )
+        lines = samples.select(
+            pl.concat_str(
+                [
+                    pl.col("ms").cast(pl.Datetime("ms")).dt.strftime("%Y/%m/%d %H:%M:%S%.3f"),
+                    pl.lit(f", {GPU_NAME}, {GPU_PCI_BUS_ID}, "),
+                    pl.col("util").cast(pl.String),
+                    pl.lit(" %, "),
+                    pl.col("mem").cast(pl.String),
+                    pl.lit(f" %, {GPU_MEMORY_USED_MIB} MiB, {GPU_MEMORY_TOTAL_MIB} MiB, "),
+                    (pl.col("power") // 100).cast(pl.String),
+                    pl.lit("."),
+                    (pl.col("power") % 100).cast(pl.String).str.zfill(2),
+                    pl.lit(" W, "),
+                    pl.col("clock").cast(pl.String),
+                    pl.lit(" MHz"),
+                ]
+            ).alias("line")
+        )["line"]
         texts.append(NVIDIA_SMI_HEADER + "\n" + "\n".join(lines.to_list()) + "\n")
     return texts, utilization
 
@@ -1805,17 +2142,25 @@ def loadtest_rows() -> list[dict]:
     rows = []
     for batch_size in LOADTEST_BATCH_SIZES:
         prefill_s = 0.012 + batch_size * prompt_tokens / 36_000
-        latency_s = round(prefill_s + output_tokens * (0.0092 + 0.00023 * batch_size ** 0.9), 4)
-        rows.append({
-            "gpu": GPU_NAME, "model_shape": LOADTEST_MODEL_SHAPE, "params_b": 8.03,
-            "dtype": "bfloat16", "engine": LOADTEST_ENGINE, "batch_size": batch_size,
-            "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
-            "prefill_s": round(prefill_s, 4), "request_latency_s": latency_s,
-            "requests_per_s": round(batch_size / latency_s, 3),
-            "output_tokens_per_s": round(batch_size * output_tokens / latency_s, 1),
-            # bf16 weights + KV cache of 640 tokens per sequence + activations.
-            "peak_mem_gib": round(15.31 + batch_size * 0.088125, 2),
-        })
+        latency_s = round(prefill_s + output_tokens * (0.0092 + 0.00023 * batch_size**0.9), 4)
+        rows.append(
+            {
+                "gpu": GPU_NAME,
+                "model_shape": LOADTEST_MODEL_SHAPE,
+                "params_b": 8.03,
+                "dtype": "bfloat16",
+                "engine": LOADTEST_ENGINE,
+                "batch_size": batch_size,
+                "prompt_tokens": prompt_tokens,
+                "output_tokens": output_tokens,
+                "prefill_s": round(prefill_s, 4),
+                "request_latency_s": latency_s,
+                "requests_per_s": round(batch_size / latency_s, 3),
+                "output_tokens_per_s": round(batch_size * output_tokens / latency_s, 1),
+                # bf16 weights + KV cache of 640 tokens per sequence + activations.
+                "peak_mem_gib": round(15.31 + batch_size * 0.088125, 2),
+            }
+        )
     return rows
 
 
@@ -1823,12 +2168,14 @@ def loadtest_slo_cut(rows: list[dict], latency_slo_s: float = LATENCY_SLO_S) -> 
     """The largest batch whose latency meets the SLO, and its rate as written in the CSV."""
     within = [row for row in rows if row["request_latency_s"] <= latency_slo_s]
     best = max(within, key=lambda row: row["batch_size"])
-    return {"batch_size": best["batch_size"], "request_latency_s": best["request_latency_s"],
-            "requests_per_s": repr(best["requests_per_s"])}
+    return {
+        "batch_size": best["batch_size"],
+        "request_latency_s": best["request_latency_s"],
+        "requests_per_s": repr(best["requests_per_s"]),
+    }
 
 
-def replicas_needed(peak_hour_requests: int, per_replica_rps: Decimal,
-                    headroom: Decimal = CAPACITY_HEADROOM) -> int:
+def replicas_needed(peak_hour_requests: int, per_replica_rps: Decimal, headroom: Decimal = CAPACITY_HEADROOM) -> int:
     """ceil(peak_rps / per_replica_rps x (1 + headroom)), peak_rps = busiest hour's calls / 3600."""
     needed = Decimal(peak_hour_requests) / 3600 / per_replica_rps * (1 + headroom)
     return int(needed.to_integral_value(rounding=ROUND_CEILING))
@@ -1866,15 +2213,21 @@ def _focus_time(moment: dt.datetime) -> str:
 def _focus_common(month_start: dt.date) -> dict:
     next_month = _month_last_day(month_start) + dt.timedelta(days=1)
     return {
-        "BillingAccountId": FOCUS_BILLING_ACCOUNT, "BillingAccountName": "costwatch-demo",
+        "BillingAccountId": FOCUS_BILLING_ACCOUNT,
+        "BillingAccountName": "costwatch-demo",
         "BillingCurrency": "USD",
         "BillingPeriodEnd": _focus_time(dt.datetime.combine(next_month, dt.time())),
         "BillingPeriodStart": _focus_time(dt.datetime.combine(month_start, dt.time())),
-        "ChargeCategory": "Usage", "ChargeFrequency": "Usage-Based",
-        "InvoiceIssuerName": FOCUS_PROVIDER, "PricingCategory": "Standard",
-        "ProviderName": FOCUS_PROVIDER, "PublisherName": FOCUS_PROVIDER,
-        "RegionId": FOCUS_REGION, "RegionName": FOCUS_REGION_NAME,
-        "SubAccountId": FOCUS_PROJECT, "SubAccountName": FOCUS_PROJECT,
+        "ChargeCategory": "Usage",
+        "ChargeFrequency": "Usage-Based",
+        "InvoiceIssuerName": FOCUS_PROVIDER,
+        "PricingCategory": "Standard",
+        "ProviderName": FOCUS_PROVIDER,
+        "PublisherName": FOCUS_PROVIDER,
+        "RegionId": FOCUS_REGION,
+        "RegionName": FOCUS_REGION_NAME,
+        "SubAccountId": FOCUS_PROJECT,
+        "SubAccountName": FOCUS_PROJECT,
     }
 
 
@@ -1892,29 +2245,39 @@ def _focus_gpu_rows(day: dt.date, pool: PoolSpec) -> list[dict]:
     for hour in range(24):
         start = dt.datetime.combine(day, dt.time(hour))
         for index, replica_id in enumerate(pool.replica_ids):
-            rows.append({
-                **common,
-                "AvailabilityZone": _FOCUS_ZONES[index % len(_FOCUS_ZONES)],
-                "BilledCost": cost, "ContractedCost": cost, "ContractedUnitPrice": cost,
-                "EffectiveCost": cost, "ListCost": cost, "ListUnitPrice": _decimal_text(price),
-                "ChargeDescription": f"{pool.gpus_per_replica} x NVIDIA H100 80GB "
-                                     f"{FOCUS_INSTANCE_TYPE} running in {FOCUS_REGION}",
-                "ChargePeriodStart": _focus_time(start),
-                "ChargePeriodEnd": _focus_time(start + dt.timedelta(hours=1)),
-                "ConsumedQuantity": _Bare(format(Decimal(1).quantize(_FOCUS_QUANTITY_QUANTUM),
-                                                 "f")),
-                "ConsumedUnit": "Hours",
-                "PricingQuantity": _focus_cost(Decimal(1)), "PricingUnit": "Hours",
-                "ResourceId": focus_resource_id(index),
-                "ResourceName": f"serving-{replica_id}", "ResourceType": "instance",
-                "ServiceCategory": "Compute", "ServiceName": "Compute Engine",
-                "ServiceSubcategory": "Virtual Machines",
-                "Id": _focus_row_id(day, hour * 10 + index),
-                "SkuId": FOCUS_GPU_SKU, "SkuPriceId": f"{FOCUS_GPU_SKU}-ondemand-{FOCUS_REGION}",
-                "Tags": json.dumps({FOCUS_POOL_TAG: pool.name, FOCUS_REPLICA_TAG: replica_id}),
-                "SkuPriceDetails": json.dumps({"InstanceType": FOCUS_INSTANCE_TYPE,
-                                               "GpuCount": pool.gpus_per_replica}),
-            })
+            rows.append(
+                {
+                    **common,
+                    "AvailabilityZone": _FOCUS_ZONES[index % len(_FOCUS_ZONES)],
+                    "BilledCost": cost,
+                    "ContractedCost": cost,
+                    "ContractedUnitPrice": cost,
+                    "EffectiveCost": cost,
+                    "ListCost": cost,
+                    "ListUnitPrice": _decimal_text(price),
+                    "ChargeDescription": f"{pool.gpus_per_replica} x NVIDIA H100 80GB "
+                    f"{FOCUS_INSTANCE_TYPE} running in {FOCUS_REGION}",
+                    "ChargePeriodStart": _focus_time(start),
+                    "ChargePeriodEnd": _focus_time(start + dt.timedelta(hours=1)),
+                    "ConsumedQuantity": _Bare(format(Decimal(1).quantize(_FOCUS_QUANTITY_QUANTUM), "f")),
+                    "ConsumedUnit": "Hours",
+                    "PricingQuantity": _focus_cost(Decimal(1)),
+                    "PricingUnit": "Hours",
+                    "ResourceId": focus_resource_id(index),
+                    "ResourceName": f"serving-{replica_id}",
+                    "ResourceType": "instance",
+                    "ServiceCategory": "Compute",
+                    "ServiceName": "Compute Engine",
+                    "ServiceSubcategory": "Virtual Machines",
+                    "Id": _focus_row_id(day, hour * 10 + index),
+                    "SkuId": FOCUS_GPU_SKU,
+                    "SkuPriceId": f"{FOCUS_GPU_SKU}-ondemand-{FOCUS_REGION}",
+                    "Tags": json.dumps({FOCUS_POOL_TAG: pool.name, FOCUS_REPLICA_TAG: replica_id}),
+                    "SkuPriceDetails": json.dumps(
+                        {"InstanceType": FOCUS_INSTANCE_TYPE, "GpuCount": pool.gpus_per_replica}
+                    ),
+                }
+            )
     return rows
 
 
@@ -1923,45 +2286,65 @@ def _focus_non_gpu_rows(day: dt.date) -> list[dict]:
     with no pool tag) and internet egress (untagged). Both cover ``day``."""
     common = _focus_common(day.replace(day=1))
     start = dt.datetime.combine(day, dt.time())
-    period = {"ChargePeriodStart": _focus_time(start),
-              "ChargePeriodEnd": _focus_time(start + dt.timedelta(days=1))}
+    period = {"ChargePeriodStart": _focus_time(start), "ChargePeriodEnd": _focus_time(start + dt.timedelta(days=1))}
     disk_gib_hours, disk_price = Decimal(500 * 24), Decimal("0.000232877")
     egress_gib, egress_price = Decimal(180), Decimal("0.12")
     return [
-        {**common, **period, "AvailabilityZone": _FOCUS_ZONES[0],
-         "BilledCost": _focus_cost(disk_gib_hours * disk_price),
-         "ContractedCost": _focus_cost(disk_gib_hours * disk_price),
-         "ContractedUnitPrice": _focus_cost(disk_price),
-         "EffectiveCost": _focus_cost(disk_gib_hours * disk_price),
-         "ListCost": _focus_cost(disk_gib_hours * disk_price),
-         "ListUnitPrice": _decimal_text(disk_price),
-         "ChargeDescription": f"SSD backed PD Capacity in {FOCUS_REGION}",
-         "ConsumedQuantity": _Bare(format(disk_gib_hours.quantize(_FOCUS_QUANTITY_QUANTUM), "f")),
-         "ConsumedUnit": "GiB-Hours", "PricingQuantity": _focus_cost(disk_gib_hours),
-         "PricingUnit": "GiB-Hours",
-         "ResourceId": f"//compute.googleapis.com/projects/{FOCUS_PROJECT}/zones/"
-                       f"{_FOCUS_ZONES[0]}/disks/model-weights-ssd",
-         "ResourceName": "model-weights-ssd", "ResourceType": "disk",
-         "ServiceCategory": "Storage", "ServiceName": "Compute Engine",
-         "ServiceSubcategory": "Block Storage", "Id": _focus_row_id(day, 900),
-         "SkuId": "D973-5D65-BAB2", "SkuPriceId": f"D973-5D65-BAB2-ondemand-{FOCUS_REGION}",
-         "Tags": json.dumps({"costwatch-env": "prod"}),
-         "SkuPriceDetails": json.dumps({"DiskType": "pd-ssd", "DiskSpace": 500})},
-        {**common, **period, "AvailabilityZone": None,
-         "BilledCost": _focus_cost(egress_gib * egress_price),
-         "ContractedCost": _focus_cost(egress_gib * egress_price),
-         "ContractedUnitPrice": _focus_cost(egress_price),
-         "EffectiveCost": _focus_cost(egress_gib * egress_price),
-         "ListCost": _focus_cost(egress_gib * egress_price),
-         "ListUnitPrice": _decimal_text(egress_price),
-         "ChargeDescription": "Network Internet Data Transfer Out from Americas to Americas",
-         "ConsumedQuantity": _Bare(format(egress_gib.quantize(_FOCUS_QUANTITY_QUANTUM), "f")),
-         "ConsumedUnit": "GiB", "PricingQuantity": _focus_cost(egress_gib), "PricingUnit": "GiB",
-         "ResourceId": None, "ResourceName": None, "ResourceType": None,
-         "ServiceCategory": "Networking", "ServiceName": "Networking",
-         "ServiceSubcategory": "Network Connectivity", "Id": _focus_row_id(day, 901),
-         "SkuId": "9DE9-9092-B3BC", "SkuPriceId": f"9DE9-9092-B3BC-ondemand-{FOCUS_REGION}",
-         "Tags": None, "SkuPriceDetails": None},
+        {
+            **common,
+            **period,
+            "AvailabilityZone": _FOCUS_ZONES[0],
+            "BilledCost": _focus_cost(disk_gib_hours * disk_price),
+            "ContractedCost": _focus_cost(disk_gib_hours * disk_price),
+            "ContractedUnitPrice": _focus_cost(disk_price),
+            "EffectiveCost": _focus_cost(disk_gib_hours * disk_price),
+            "ListCost": _focus_cost(disk_gib_hours * disk_price),
+            "ListUnitPrice": _decimal_text(disk_price),
+            "ChargeDescription": f"SSD backed PD Capacity in {FOCUS_REGION}",
+            "ConsumedQuantity": _Bare(format(disk_gib_hours.quantize(_FOCUS_QUANTITY_QUANTUM), "f")),
+            "ConsumedUnit": "GiB-Hours",
+            "PricingQuantity": _focus_cost(disk_gib_hours),
+            "PricingUnit": "GiB-Hours",
+            "ResourceId": f"//compute.googleapis.com/projects/{FOCUS_PROJECT}/zones/"
+            f"{_FOCUS_ZONES[0]}/disks/model-weights-ssd",
+            "ResourceName": "model-weights-ssd",
+            "ResourceType": "disk",
+            "ServiceCategory": "Storage",
+            "ServiceName": "Compute Engine",
+            "ServiceSubcategory": "Block Storage",
+            "Id": _focus_row_id(day, 900),
+            "SkuId": "D973-5D65-BAB2",
+            "SkuPriceId": f"D973-5D65-BAB2-ondemand-{FOCUS_REGION}",
+            "Tags": json.dumps({"costwatch-env": "prod"}),
+            "SkuPriceDetails": json.dumps({"DiskType": "pd-ssd", "DiskSpace": 500}),
+        },
+        {
+            **common,
+            **period,
+            "AvailabilityZone": None,
+            "BilledCost": _focus_cost(egress_gib * egress_price),
+            "ContractedCost": _focus_cost(egress_gib * egress_price),
+            "ContractedUnitPrice": _focus_cost(egress_price),
+            "EffectiveCost": _focus_cost(egress_gib * egress_price),
+            "ListCost": _focus_cost(egress_gib * egress_price),
+            "ListUnitPrice": _decimal_text(egress_price),
+            "ChargeDescription": "Network Internet Data Transfer Out from Americas to Americas",
+            "ConsumedQuantity": _Bare(format(egress_gib.quantize(_FOCUS_QUANTITY_QUANTUM), "f")),
+            "ConsumedUnit": "GiB",
+            "PricingQuantity": _focus_cost(egress_gib),
+            "PricingUnit": "GiB",
+            "ResourceId": None,
+            "ResourceName": None,
+            "ResourceType": None,
+            "ServiceCategory": "Networking",
+            "ServiceName": "Networking",
+            "ServiceSubcategory": "Network Connectivity",
+            "Id": _focus_row_id(day, 901),
+            "SkuId": "9DE9-9092-B3BC",
+            "SkuPriceId": f"9DE9-9092-B3BC-ondemand-{FOCUS_REGION}",
+            "Tags": None,
+            "SkuPriceDetails": None,
+        },
     ]
 
 
@@ -1975,7 +2358,8 @@ class GpuLedger:
         self.telemetry_pool = POOL_BY_NAME[FOCUS_POOL]
         self.daily: dict[str, dict[str, dict]] = {pool.name: {} for pool in POOLS}
         self.busy_minutes: dict[str, dict[str, str]] = {
-            replica_id: {} for replica_id in self.telemetry_pool.replica_ids}
+            replica_id: {} for replica_id in self.telemetry_pool.replica_ids
+        }
         self.utilization_sum: dict[str, int] = {}  # day -> sum of utilization.gpu [%] of pool
         self.hourly_peaks: dict[str, list[tuple[str, int, int]]] = {pool.name: [] for pool in POOLS}
         self.removed: dict[str, dict[str, int]] = {pool.name: {} for pool in POOLS}
@@ -1997,17 +2381,20 @@ class GpuLedger:
         iso_day = day.isoformat()
         day_start_ms = _epoch_ms(day)
         hourly = (
-            frame.lazy().filter(pl.col("pool").is_not_null() & pl.col("replica_id").is_not_null())
-            .group_by("pool", pl.col("ts").dt.hour().alias("hour")).len()
-            .collect())
+            frame.lazy()
+            .filter(pl.col("pool").is_not_null() & pl.col("replica_id").is_not_null())
+            .group_by("pool", pl.col("ts").dt.hour().alias("hour"))
+            .len()
+            .collect()
+        )
         for pool in POOLS:
             replica, start, end = replica_busy_intervals(frame, pool)
             # Busy time from the logs, as a reader of one day's logs sees it: per replica the
             # union of the calls that started that day, clipped at midnight.
             log_busy_ms = sum(
-                int(covered_ms_per_minute(start[replica == index], end[replica == index],
-                                          day_start_ms).sum())
-                for index in range(pool.replica_count))
+                int(covered_ms_per_minute(start[replica == index], end[replica == index], day_start_ms).sum())
+                for index in range(pool.replica_count)
+            )
             per_hour = np.zeros(24, dtype=np.int64)
             of_pool = hourly.filter(pl.col("pool") == pool.name)
             per_hour[of_pool["hour"].to_numpy()] = of_pool["len"].to_numpy()
@@ -2018,8 +2405,7 @@ class GpuLedger:
                 "replicas": pool.replica_count,
                 "billed_gpu_hours": _decimal_text(instance_hours * pool.gpus_per_replica),
                 "billed_usd": _decimal_text(instance_hours * pool_usd_per_instance_hour(pool)),
-                "log_busy_gpu_hours": _six_decimals(
-                    Decimal(log_busy_ms * pool.gpus_per_replica) / HOUR_MS),
+                "log_busy_gpu_hours": _six_decimals(Decimal(log_busy_ms * pool.gpus_per_replica) / HOUR_MS),
                 "served_requests": int(per_hour.sum()),
                 "peak_hour": peak_hour,
                 "peak_hour_requests": int(per_hour[peak_hour]),
@@ -2034,20 +2420,29 @@ class GpuLedger:
                 replica = np.concatenate([carried_replica, replica])
                 start = np.concatenate([carried_start, start])
                 end = np.concatenate([carried_end, end])
-                covered = np.stack([covered_ms_per_minute(start[replica == index],
-                                                          end[replica == index], day_start_ms)
-                                    for index in range(pool.replica_count)])
+                covered = np.stack(
+                    [
+                        covered_ms_per_minute(start[replica == index], end[replica == index], day_start_ms)
+                        for index in range(pool.replica_count)
+                    ]
+                )
                 texts, utilization = _nvidia_smi_text(self.plan, day, covered)
                 for index, replica_id in enumerate(pool.replica_ids):
-                    self.emit(telemetry_file_name(replica_id, day), texts[index],
-                              {"kind": "nvidia_smi", "pool": pool.name, "replica_id": replica_id,
-                               "day": iso_day, "rows": MINUTES_PER_DAY})
+                    self.emit(
+                        telemetry_file_name(replica_id, day),
+                        texts[index],
+                        {
+                            "kind": "nvidia_smi",
+                            "pool": pool.name,
+                            "replica_id": replica_id,
+                            "day": iso_day,
+                            "rows": MINUTES_PER_DAY,
+                        },
+                    )
                     # Each sample stands for its minute: busy minutes = sum(util %) / 100.
-                    self.busy_minutes[replica_id][iso_day] = str(
-                        Decimal(int(utilization[index].sum())).scaleb(-2))
+                    self.busy_minutes[replica_id][iso_day] = str(Decimal(int(utilization[index].sum())).scaleb(-2))
                 self.utilization_sum[iso_day] = int(utilization.sum())
-                entry["busy_gpu_hours"] = _six_decimals(
-                    Decimal(int(utilization.sum()) * pool.gpus_per_replica) / 6_000)
+                entry["busy_gpu_hours"] = _six_decimals(Decimal(int(utilization.sum()) * pool.gpus_per_replica) / 6_000)
             self.daily[pool.name][iso_day] = entry
 
 
@@ -2074,30 +2469,40 @@ def write_gpu(out_dir: Path, plan: GenerationPlan, ledger: GpuLedger) -> tuple[d
             if day == days[0]:
                 extra = _focus_non_gpu_rows(day)
                 rows += extra
-                non_gpu_rows += [{"month": month, "Id": int(row["Id"]),
-                                  "ServiceCategory": row["ServiceCategory"],
-                                  "ChargeDescription": row["ChargeDescription"],
-                                  "BilledCost": _decimal_text(Decimal(row["BilledCost"]))}
-                                 for row in extra]
+                non_gpu_rows += [
+                    {
+                        "month": month,
+                        "Id": int(row["Id"]),
+                        "ServiceCategory": row["ServiceCategory"],
+                        "ChargeDescription": row["ChargeDescription"],
+                        "BilledCost": _decimal_text(Decimal(row["BilledCost"])),
+                    }
+                    for row in extra
+                ]
             lines += [_focus_line(row) for row in rows]
             row_count += len(rows)
-        ledger.emit(focus_file_name(month), "\n".join(lines) + "\n",
-                    {"kind": "focus", "pool": focus_pool.name, "month": month, "rows": row_count})
+        ledger.emit(
+            focus_file_name(month),
+            "\n".join(lines) + "\n",
+            {"kind": "focus", "pool": focus_pool.name, "month": month, "rows": row_count},
+        )
 
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(GPU_HOURS_COLUMNS)
         for day in days:
             for replica_id in csv_pool.replica_ids:
-                usd = (24 * csv_pool.gpus_per_replica * GPU_HOURS_USD_PER_GPU_HOUR).quantize(
-                    Decimal("0.01"))
-                writer.writerow([day.isoformat(), csv_pool.name, replica_id, csv_pool.gpu_type,
-                                 csv_pool.gpus_per_replica, 24, usd])
+                usd = (24 * csv_pool.gpus_per_replica * GPU_HOURS_USD_PER_GPU_HOUR).quantize(Decimal("0.01"))
+                writer.writerow(
+                    [day.isoformat(), csv_pool.name, replica_id, csv_pool.gpu_type, csv_pool.gpus_per_replica, 24, usd]
+                )
                 key = (csv_pool.name, day.isoformat())
                 billed_from_files[key] = billed_from_files.get(key, Decimal(0)) + usd
-        ledger.emit(gpu_hours_file_name(month), buffer.getvalue(),
-                    {"kind": "gpu_hours", "pool": csv_pool.name, "month": month,
-                     "rows": len(days) * csv_pool.replica_count})
+        ledger.emit(
+            gpu_hours_file_name(month),
+            buffer.getvalue(),
+            {"kind": "gpu_hours", "pool": csv_pool.name, "month": month, "rows": len(days) * csv_pool.replica_count},
+        )
 
     for (pool_name, iso_day), usd in billed_from_files.items():
         if Decimal(ledger.daily[pool_name][iso_day]["billed_usd"]) != usd:
@@ -2108,8 +2513,11 @@ def write_gpu(out_dir: Path, plan: GenerationPlan, ledger: GpuLedger) -> tuple[d
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(LOADTEST_COLUMNS)
     writer.writerows([[row[column] for column in LOADTEST_COLUMNS] for row in rows])
-    ledger.emit(loadtest_file_name(focus_pool.name), buffer.getvalue(),
-                {"kind": "loadtest", "pool": focus_pool.name, "rows": len(rows)})
+    ledger.emit(
+        loadtest_file_name(focus_pool.name),
+        buffer.getvalue(),
+        {"kind": "loadtest", "pool": focus_pool.name, "rows": len(rows)},
+    )
     cut = loadtest_slo_cut(rows)
 
     for folder, pattern in _GPU_GLOBS:
@@ -2121,12 +2529,9 @@ def write_gpu(out_dir: Path, plan: GenerationPlan, ledger: GpuLedger) -> tuple[d
     for pool in POOLS:
         daily = ledger.daily[pool.name].values()
         totals[pool.name] = {
-            "billed_gpu_hours": _decimal_text(sum((Decimal(d["billed_gpu_hours"]) for d in daily),
-                                                  Decimal(0))),
-            "billed_usd": _decimal_text(sum((Decimal(d["billed_usd"]) for d in daily),
-                                            Decimal(0))),
-            "log_busy_gpu_hours": _six_decimals(
-                sum((Decimal(d["log_busy_gpu_hours"]) for d in daily), Decimal(0))),
+            "billed_gpu_hours": _decimal_text(sum((Decimal(d["billed_gpu_hours"]) for d in daily), Decimal(0))),
+            "billed_usd": _decimal_text(sum((Decimal(d["billed_usd"]) for d in daily), Decimal(0))),
+            "log_busy_gpu_hours": _six_decimals(sum((Decimal(d["log_busy_gpu_hours"]) for d in daily), Decimal(0))),
             "served_requests": sum(d["served_requests"] for d in daily),
         }
     focus_busy = Decimal(sum(ledger.utilization_sum.values()) * focus_pool.gpus_per_replica)
@@ -2135,60 +2540,73 @@ def write_gpu(out_dir: Path, plan: GenerationPlan, ledger: GpuLedger) -> tuple[d
     gpu_manifest = {
         "pools": {
             focus_pool.name: {
-                "billing_export": "focus", "files": "gpu_billing/focus_<YYYY-MM>.csv",
-                "provider": FOCUS_PROVIDER, "instance_type": FOCUS_INSTANCE_TYPE,
-                "gpu_type": focus_pool.gpu_type, "gpus_per_instance": focus_pool.gpus_per_replica,
+                "billing_export": "focus",
+                "files": "gpu_billing/focus_<YYYY-MM>.csv",
+                "provider": FOCUS_PROVIDER,
+                "instance_type": FOCUS_INSTANCE_TYPE,
+                "gpu_type": focus_pool.gpu_type,
+                "gpus_per_instance": focus_pool.gpus_per_replica,
                 "usd_per_instance_hour": _decimal_text(FOCUS_USD_PER_INSTANCE_HOUR),
-                "usd_per_gpu_hour": _decimal_text(
-                    FOCUS_USD_PER_INSTANCE_HOUR / focus_pool.gpus_per_replica),
-                "resource_ids": {replica_id: focus_resource_id(index)
-                                 for index, replica_id in enumerate(focus_pool.replica_ids)},
+                "usd_per_gpu_hour": _decimal_text(FOCUS_USD_PER_INSTANCE_HOUR / focus_pool.gpus_per_replica),
+                "resource_ids": {
+                    replica_id: focus_resource_id(index) for index, replica_id in enumerate(focus_pool.replica_ids)
+                },
                 "tags": {"pool": FOCUS_POOL_TAG, "replica": FOCUS_REPLICA_TAG},
                 "telemetry": "gpu_telemetry/nvidia_smi_<replica_id>_<YYYY-MM-DD>.csv",
                 "loadtest": loadtest_file_name(focus_pool.name),
             },
             csv_pool.name: {
-                "billing_export": "gpu_hours_csv", "files": "gpu_billing/gpu_hours_<YYYY-MM>.csv",
-                "gpu_type": csv_pool.gpu_type, "gpus_per_instance": csv_pool.gpus_per_replica,
+                "billing_export": "gpu_hours_csv",
+                "files": "gpu_billing/gpu_hours_<YYYY-MM>.csv",
+                "gpu_type": csv_pool.gpu_type,
+                "gpus_per_instance": csv_pool.gpus_per_replica,
                 "usd_per_instance_hour": _decimal_text(pool_usd_per_instance_hour(csv_pool)),
                 "usd_per_gpu_hour": _decimal_text(GPU_HOURS_USD_PER_GPU_HOUR),
-                "telemetry": None, "loadtest": None,
+                "telemetry": None,
+                "loadtest": None,
             },
         },
         "definitions": {
-            "billed_gpu_hours": "instance hours x GPUs per instance; every replica is billed "
-                                "24 h a day, busy or not",
+            "billed_gpu_hours": "instance hours x GPUs per instance; every replica is billed 24 h a day, busy or not",
             "busy_minutes": "per replica and day: sum over the day's 60 s nvidia-smi samples of "
-                            "utilization.gpu [%] / 100; a sample stands for the UTC minute its "
-                            "timestamp falls in, which includes calls that started the day "
-                            "before and ran past midnight",
+            "utilization.gpu [%] / 100; a sample stands for the UTC minute its "
+            "timestamp falls in, which includes calls that started the day "
+            "before and ran past midnight",
             "busy_gpu_hours": "sum of busy_minutes over the pool's replicas x GPUs per replica "
-                              "/ 60, rounded to 6 decimals (telemetry pools only)",
+            "/ 60, rounded to 6 decimals (telemetry pools only)",
             "log_busy_gpu_hours": "busy time from the logs: per replica, the union of the "
-                                  "[ts, ts + duration_ms] of its calls whose ts is on the UTC "
-                                  "day (errors included), clipped at the next midnight; x GPUs "
-                                  "per replica, rounded to 6 decimals",
+            "[ts, ts + duration_ms] of its calls whose ts is on the UTC "
+            "day (errors included), clipped at the next midnight; x GPUs "
+            "per replica, rounded to 6 decimals",
             "telemetry_timestamps": "a fixed sub-second offset per replica and day, then "
-                                    "exactly 60 s apart: 1,440 samples, 24 h of samples",
+            "exactly 60 s apart: 1,440 samples, 24 h of samples",
             "utilization_gpu": "floor(covered share of the minute x 100 + U[0, 1)) + 1 on ~2% "
-                               "of samples, at most 100: 0-1 % when idle, within 2 points of "
-                               "the covered share",
+            "of samples, at most 100: 0-1 % when idle, within 2 points of "
+            "the covered share",
             "served_requests": "calls that reached a replica (replica_id set: gateway cache "
-                               "hits excluded, errors included), by the UTC day of ts",
+            "hits excluded, errors included), by the UTC day of ts",
             "peak_hour_requests": "served_requests in the day's busiest UTC hour of ts "
-                                  "(peak_rps = peak_hour_requests / 3600)",
+            "(peak_rps = peak_hour_requests / 3600)",
             "focus_gpu_rows": f"rows with a {FOCUS_POOL_TAG} tag (and GpuCount in "
-                              "SkuPriceDetails); the others are not GPU time",
+            "SkuPriceDetails); the others are not GPU time",
         },
-        "telemetry": {"sample_interval_s": TELEMETRY_SAMPLE_MS // 1000,
-                      "samples_per_day": MINUTES_PER_DAY, "gpu_name": GPU_NAME,
-                      "memory_used_mib": GPU_MEMORY_USED_MIB,
-                      "memory_total_mib": GPU_MEMORY_TOTAL_MIB},
-        "loadtest": {"path": loadtest_file_name(focus_pool.name), "pool": focus_pool.name,
-                     "gpu": GPU_NAME, "model_shape": LOADTEST_MODEL_SHAPE,
-                     "latency_slo_s": LATENCY_SLO_S, "slo_batch_size": cut["batch_size"],
-                     "slo_request_latency_s": repr(cut["request_latency_s"]),
-                     "requests_per_s_at_slo": cut["requests_per_s"]},
+        "telemetry": {
+            "sample_interval_s": TELEMETRY_SAMPLE_MS // 1000,
+            "samples_per_day": MINUTES_PER_DAY,
+            "gpu_name": GPU_NAME,
+            "memory_used_mib": GPU_MEMORY_USED_MIB,
+            "memory_total_mib": GPU_MEMORY_TOTAL_MIB,
+        },
+        "loadtest": {
+            "path": loadtest_file_name(focus_pool.name),
+            "pool": focus_pool.name,
+            "gpu": GPU_NAME,
+            "model_shape": LOADTEST_MODEL_SHAPE,
+            "latency_slo_s": LATENCY_SLO_S,
+            "slo_batch_size": cut["batch_size"],
+            "slo_request_latency_s": repr(cut["request_latency_s"]),
+            "requests_per_s_at_slo": cut["requests_per_s"],
+        },
         "focus_non_gpu_rows": non_gpu_rows,
         "files": ledger.files,
         "daily": ledger.daily,
@@ -2198,15 +2616,15 @@ def write_gpu(out_dir: Path, plan: GenerationPlan, ledger: GpuLedger) -> tuple[d
     return gpu_manifest, _gpu_event_manifests(plan, ledger, cut, totals)
 
 
-def _gpu_event_manifests(plan: GenerationPlan, ledger: GpuLedger, cut: dict, totals: dict
-                         ) -> list[dict]:
+def _gpu_event_manifests(plan: GenerationPlan, ledger: GpuLedger, cut: dict, totals: dict) -> list[dict]:
     entries = []
     for event in plan.gpu_events:
         pool = POOL_BY_NAME[event.pool]
         if event.kind == "over_provisioned_pool":
             # The busiest hour of the range; the earliest one when several tie.
             peak_day, peak_hour, peak_requests = min(
-                ledger.hourly_peaks[pool.name], key=lambda peak: (-peak[2], peak[0], peak[1]))
+                ledger.hourly_peaks[pool.name], key=lambda peak: (-peak[2], peak[0], peak[1])
+            )
             per_replica_rps = Decimal(cut["requests_per_s"])
             needed = replicas_needed(peak_requests, per_replica_rps)
             billed_hours = Decimal(totals[pool.name]["billed_gpu_hours"])
@@ -2218,35 +2636,39 @@ def _gpu_event_manifests(plan: GenerationPlan, ledger: GpuLedger, cut: dict, tot
                 "billed_usd": totals[pool.name]["billed_usd"],
                 "busy_gpu_hours": totals[pool.name]["busy_gpu_hours"],
                 "utilization": _six_decimals(busy_hours / billed_hours),
-                "peak_day": peak_day, "peak_hour": peak_hour,
+                "peak_day": peak_day,
+                "peak_hour": peak_hour,
                 "peak_hour_requests": peak_requests,
                 "peak_rps": _six_decimals(Decimal(peak_requests) / 3600),
-                "per_replica_rps": cut["requests_per_s"], "slo_batch_size": cut["batch_size"],
-                "latency_slo_s": LATENCY_SLO_S, "headroom": _decimal_text(CAPACITY_HEADROOM),
+                "per_replica_rps": cut["requests_per_s"],
+                "slo_batch_size": cut["batch_size"],
+                "latency_slo_s": LATENCY_SLO_S,
+                "headroom": _decimal_text(CAPACITY_HEADROOM),
                 "replicas_needed": needed,
                 "excess_replicas": excess,
-                "excess_usd": _decimal_text(excess * 24 * plan.days
-                                            * pool_usd_per_instance_hour(pool)),
+                "excess_usd": _decimal_text(excess * 24 * plan.days * pool_usd_per_instance_hour(pool)),
                 "note": "replicas_needed = ceil(peak_rps / per_replica_rps x (1 + headroom)); "
-                        "peak over every hour of the range; excess_usd = excess_replicas x 24 h "
-                        "x days x USD per instance-hour",
+                "peak over every hour of the range; excess_usd = excess_replicas x 24 h "
+                "x days x USD per instance-hour",
             }
         elif event.kind == "idle_weekend":
-            days = [event.start_day + dt.timedelta(days=offset)
-                    for offset in range((event.end_day - event.start_day).days + 1)]
+            days = [
+                event.start_day + dt.timedelta(days=offset)
+                for offset in range((event.end_day - event.start_day).days + 1)
+            ]
             idle_hours = Decimal(24 * len(days) * pool.replica_count * pool.gpus_per_replica)
             effect = {
                 "days": [day.isoformat() for day in days],
                 "weekdays": [day.strftime("%A") for day in days],
-                "removed_requests": {day.isoformat(): ledger.removed[pool.name].get(
-                    day.isoformat(), 0) for day in days},
-                "served_requests": sum(ledger.daily[pool.name][day.isoformat()]
-                                       ["served_requests"] for day in days),
+                "removed_requests": {
+                    day.isoformat(): ledger.removed[pool.name].get(day.isoformat(), 0) for day in days
+                },
+                "served_requests": sum(ledger.daily[pool.name][day.isoformat()]["served_requests"] for day in days),
                 "idle_gpu_hours": _decimal_text(idle_hours),
                 "idle_usd": _decimal_text(idle_hours * GPU_HOURS_USD_PER_GPU_HOUR),
-                "billed_usd": _decimal_text(sum(
-                    (Decimal(ledger.daily[pool.name][day.isoformat()]["billed_usd"])
-                     for day in days), Decimal(0))),
+                "billed_usd": _decimal_text(
+                    sum((Decimal(ledger.daily[pool.name][day.isoformat()]["billed_usd"]) for day in days), Decimal(0))
+                ),
                 "note": "idle_usd = 24 h x days x replicas x GPUs per replica x USD per GPU-hour",
             }
         else:
@@ -2264,8 +2686,15 @@ def request_file_name(day: dt.date) -> str:
     return f"requests_{day.isoformat()}.jsonl.gz"
 
 
-def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day: int,
-             seed: int = 7, price_catalog: Path = PRICE_CATALOG_PATH) -> dict:
+def generate(
+    out_dir: Path,
+    *,
+    start_date: dt.date,
+    days: int,
+    requests_per_day: int,
+    seed: int = 7,
+    price_catalog: Path = PRICE_CATALOG_PATH,
+) -> dict:
     """Write the gateway logs, the provider billing exports and ``OUT/manifest.json``.
 
     Files: ``gateway/requests_<YYYY-MM-DD>.jsonl.gz`` (what the gateway logged), and per calendar
@@ -2294,8 +2723,7 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
     totals, GPU billing, busy time and events (``gpu``, ``gpu_events``), and the models,
     features and pools the data uses.
     """
-    plan = plan_generation(start_date=start_date, days=days, requests_per_day=requests_per_day,
-                           seed=seed)
+    plan = plan_generation(start_date=start_date, days=days, requests_per_day=requests_per_day, seed=seed)
     ledger = BillingLedger(plan, load_token_prices(price_catalog))
     out_dir = Path(out_dir)
     gpu_ledger = GpuLedger(plan, out_dir)
@@ -2341,16 +2769,18 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
             lost_records += lost.height
         else:
             per_day[write_day.isoformat()] = {
-                "records": 0, "duplicate_lines": 0, "late_arrivals": 0, "malformed_lines": 0,
-                "lost_records": 0}
+                "records": 0,
+                "duplicate_lines": 0,
+                "late_arrivals": 0,
+                "malformed_lines": 0,
+                "lost_records": 0,
+            }
 
         carried_day = carried["arrival_ts"].dt.date()
         from_earlier_days = carried.filter(carried_day == write_day)
         carried = carried.filter(carried_day > write_day)
-        malformed = _malformed_deliveries(plan, write_day, file_index,
-                                          own.height + from_earlier_days.height)
-        file_rows = pl.concat([from_earlier_days, own, malformed]).sort(
-            "arrival_ts", maintain_order=True)
+        malformed = _malformed_deliveries(plan, write_day, file_index, own.height + from_earlier_days.height)
+        file_rows = pl.concat([from_earlier_days, own, malformed]).sort("arrival_ts", maintain_order=True)
 
         relative_path = Path("gateway") / request_file_name(write_day)
         _write_gzip_lines(out_dir / relative_path, file_rows, frame)
@@ -2359,17 +2789,18 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
             malformed_by_kind[kind] += kind_count
         per_day[write_day.isoformat()]["malformed_lines"] = malformed.height
         good_rows = file_rows.filter(pl.col("delivery") != "malformed")
-        files.append({
-            "path": relative_path.as_posix(),
-            "day": write_day.isoformat(),
-            "lines": file_rows.height,
-            "first_delivery_lines": int((file_rows["delivery"] == "first").sum()),
-            "duplicate_lines": int((file_rows["delivery"] == "duplicate").sum()),
-            "malformed_lines": malformed.height,
-            "late_lines": int(((good_rows["delivery"] == "first")
-                               & (good_rows["record_day"] < write_day)).sum()),
-            "record_days": [day.isoformat() for day in good_rows["record_day"].unique().sort()],
-        })
+        files.append(
+            {
+                "path": relative_path.as_posix(),
+                "day": write_day.isoformat(),
+                "lines": file_rows.height,
+                "first_delivery_lines": int((file_rows["delivery"] == "first").sum()),
+                "duplicate_lines": int((file_rows["delivery"] == "duplicate").sum()),
+                "malformed_lines": malformed.height,
+                "late_lines": int(((good_rows["delivery"] == "first") & (good_rows["record_day"] < write_day)).sum()),
+                "record_days": [day.isoformat() for day in good_rows["record_day"].unique().sort()],
+            }
+        )
         del frame, file_rows, own
 
     if carried.height:
@@ -2404,28 +2835,40 @@ def generate(out_dir: Path, *, start_date: dt.date, days: int, requests_per_day:
         "gpu_events": gpu_events,
         "gpu": gpu,
         "models": {
-            model.name: {"provider": model.provider, "pool": model.pool,
-                         "in_price_catalog": model.in_price_catalog}
+            model.name: {"provider": model.provider, "pool": model.pool, "in_price_catalog": model.in_price_catalog}
             for model in MODELS
         },
         "features": [
-            {"name": feature.name, "team": feature.team, "workload": feature.workload,
-             "models": {name: share for name, share in feature.model_mix}}
+            {
+                "name": feature.name,
+                "team": feature.team,
+                "workload": feature.workload,
+                "models": {name: share for name, share in feature.model_mix},
+            }
             for feature in FEATURES
         ],
         "pools": {
-            pool.name: {"model": pool.model, "replicas": pool.replica_ids,
-                        "gpu_type": pool.gpu_type, "gpus_per_replica": pool.gpus_per_replica,
-                        "workload": pool.workload}
+            pool.name: {
+                "model": pool.model,
+                "replicas": pool.replica_ids,
+                "gpu_type": pool.gpu_type,
+                "gpus_per_replica": pool.gpus_per_replica,
+                "workload": pool.workload,
+            }
             for pool in POOLS
         },
-        "users": {"count": USER_COUNT, "missing_user_ratio": MISSING_USER_RATIO,
-                  "missing_feature_ratio": MISSING_FEATURE_RATIO},
-        "volume": {"weekend_interactive_ratio": WEEKEND_INTERACTIVE_RATIO,
-                   "batch_share_of_weekday": BATCH_SHARE_OF_WEEKDAY,
-                   "daily_growth_ratio": DAILY_GROWTH_RATIO,
-                   "interactive_peak_hour_utc": int(np.argmax(INTERACTIVE_HOURLY_WEIGHTS)),
-                   "batch_window_utc": ["00:30", "06:00"]},
+        "users": {
+            "count": USER_COUNT,
+            "missing_user_ratio": MISSING_USER_RATIO,
+            "missing_feature_ratio": MISSING_FEATURE_RATIO,
+        },
+        "volume": {
+            "weekend_interactive_ratio": WEEKEND_INTERACTIVE_RATIO,
+            "batch_share_of_weekday": BATCH_SHARE_OF_WEEKDAY,
+            "daily_growth_ratio": DAILY_GROWTH_RATIO,
+            "interactive_peak_hour_utc": int(np.argmax(INTERACTIVE_HOURLY_WEIGHTS)),
+            "batch_window_utc": ["00:30", "06:00"],
+        },
     }
     manifest_path = out_dir / "manifest.json"
     temporary_manifest = manifest_path.with_name(manifest_path.name + ".tmp")

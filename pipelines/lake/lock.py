@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 RUN_LOCK_FILE = ".costwatch-run.lock"
 
 
@@ -109,8 +108,7 @@ def _busy_message(path: Path, holder: dict, wait_s: float, hint: str) -> str:
         who = "another costwatch run"
     waited = f" after waiting {wait_s:g}s" if wait_s > 0 else ""
     return (
-        f"{who} holds {path}{waited}: one run at a time writes the lake and the warehouse. "
-        f"Wait for it to finish{hint}."
+        f"{who} holds {path}{waited}: one run at a time writes the lake and the warehouse. Wait for it to finish{hint}."
     )
 
 

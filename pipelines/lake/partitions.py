@@ -73,9 +73,7 @@ def write_file(
     try:
         # A temp table first: the rows are computed once, then both written and counted.
         conn.execute(f"create temp table {stage_table} as {relation_sql}", params or {})
-        conn.execute(
-            f"copy {stage_table} to $target (format parquet, compression zstd)", {"target": str(staging)}
-        )
+        conn.execute(f"copy {stage_table} to $target (format parquet, compression zstd)", {"target": str(staging)})
         rows = conn.execute(f"select count(*) from {stage_table}").fetchone()[0]
         _fsync(staging)
         os.replace(staging, target)

@@ -30,8 +30,8 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from pipelines.resources.config import CostwatchConfig, pseudonym_key
 from pipelines.lake.partitions import PARTITION_FILE, dataset_view_sql, sql_string, write_partition
+from pipelines.resources.config import CostwatchConfig, pseudonym_key
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 GLOSSARY = SQL_DIR / "columns.yml"
@@ -70,7 +70,7 @@ def parse_model(path: Path) -> SqlModel:
     materialized = meta.get("materialized")
     if materialized not in MATERIALIZATIONS:
         raise ValueError(f"{path}: materialized must be one of {MATERIALIZATIONS}, got {materialized!r}")
-    query = text[header.end():].strip().rstrip(";")
+    query = text[header.end() :].strip().rstrip(";")
     parameters = tuple(sorted(set(re.findall(r"\$([a-z_]+)", query))))
     if materialized in DAILY and "day" not in parameters:
         raise ValueError(f"{path}: a daily model must filter its input with $day")
@@ -111,7 +111,9 @@ def tables_read(query: str) -> tuple[str, ...]:
     """Relations a query reads, CTE names excluded."""
     tree = sqlglot.parse_one(re.sub(r"\$[a-z_]+", "NULL", query), read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    names = {table.name for table in tree.find_all(exp.Table) if table.name and not isinstance(table.this, exp.Anonymous)}
+    names = {
+        table.name for table in tree.find_all(exp.Table) if table.name and not isinstance(table.this, exp.Anonymous)
+    }
     return tuple(sorted(names - ctes))
 
 
@@ -274,10 +276,13 @@ def comment_relation(
     # COMMENT ON takes a literal, not a parameter; the texts come from our own files.
     conn.execute(f"comment on {kind} {name} is {sql_string(description)}")
     texts = {**column_glossary(), **(columns or {})}
-    existing = [row[0] for row in conn.execute(
-        "select column_name from information_schema.columns where table_name = $name order by ordinal_position",
-        {"name": name},
-    ).fetchall()]
+    existing = [
+        row[0]
+        for row in conn.execute(
+            "select column_name from information_schema.columns where table_name = $name order by ordinal_position",
+            {"name": name},
+        ).fetchall()
+    ]
     undocumented = [column for column in existing if column not in texts]
     if undocumented:
         raise ValueError(f"{name}: document {undocumented} in the model header or sql/columns.yml")

@@ -90,7 +90,10 @@ def non_negative(*columns: str) -> Callable[[Any], list]:
 
 
 def unique_keys(column: str) -> Callable[[Any], list]:
-    return lambda config: [gxe.ExpectColumnValuesToNotBeNull(column=column), gxe.ExpectColumnValuesToBeUnique(column=column)]
+    return lambda config: [
+        gxe.ExpectColumnValuesToNotBeNull(column=column),
+        gxe.ExpectColumnValuesToBeUnique(column=column),
+    ]
 
 
 # The canonical token semantics, wherever tokens are stored (gateway records, provider usage,
@@ -101,8 +104,10 @@ TOKEN_COLUMNS = ("input_tokens", "cached_input_tokens", "cache_creation_input_to
 def token_rules(config: Any) -> list:
     return [
         *non_negative(*TOKEN_COLUMNS)(config),
-        *(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
-          for cached in ("cached_input_tokens", "cache_creation_input_tokens")),
+        *(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
+            for cached in ("cached_input_tokens", "cache_creation_input_tokens")
+        ),
     ]
 
 
@@ -170,8 +175,14 @@ def validate(conn: duckdb.DuckDBPyConnection, suite: Suite, config: Any, day: dt
     if results is None:
         return [GateResult(gate, True, 0, 0, [], [], seconds, extras[gate.name]) for gate in suite.gates]
     return [
-        _judge(gate, [r for (g, _), r in zip(expectations, results) if g is gate], suite.keys, seconds,
-               extras[gate.name], error)
+        _judge(
+            gate,
+            [r for (g, _), r in zip(expectations, results) if g is gate],
+            suite.keys,
+            seconds,
+            extras[gate.name],
+            error,
+        )
         for gate in suite.gates
     ]
 
@@ -187,16 +198,21 @@ def _run_gx(cursor: duckdb.DuckDBPyConnection, suite: Suite, expectations: Seque
     query = f"select * from ({suite.sql}) as validated"
     batch = datasource.add_query_asset("rows", query=query).add_batch_definition_whole_table("all").get_batch()
     gx_suite = gx.ExpectationSuite(name="gates", expectations=list(expectations))
-    validation = batch.validate(gx_suite, result_format={
-        "result_format": "SUMMARY",
-        "partial_unexpected_count": SAMPLE_ROWS,
-        "unexpected_index_column_names": list(suite.keys),
-        "return_unexpected_index_query": False,
-    })
+    validation = batch.validate(
+        gx_suite,
+        result_format={
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": SAMPLE_ROWS,
+            "unexpected_index_column_names": list(suite.keys),
+            "return_unexpected_index_query": False,
+        },
+    )
     return list(validation.results)
 
 
-def _judge(gate: Gate, results: list, keys: tuple[str, ...], seconds: float, extra: dict, error: str | None) -> GateResult:
+def _judge(
+    gate: Gate, results: list, keys: tuple[str, ...], seconds: float, extra: dict, error: str | None
+) -> GateResult:
     if error is not None:
         return GateResult(gate, False, 0, 0, [], [], seconds, extra, error)
     described, failing, errors = [], [], []
@@ -207,16 +223,33 @@ def _judge(gate: Gate, results: list, keys: tuple[str, ...], seconds: float, ext
         errors.extend(_exception_messages(result.exception_info or {}))
         rows = max(rows, outcome.get("element_count") or 0)
         unexpected += outcome.get("unexpected_count") or 0
-        described.append(_json_safe({
-            "expectation": config.type,
-            **{k: v for k, v in config.kwargs.items() if k not in ("batch_id", "result_format")},
-            "success": result.success,
-            **{k: outcome[k] for k in ("unexpected_count", "unexpected_percent", "observed_value") if k in outcome},
-        }))
+        described.append(
+            _json_safe(
+                {
+                    "expectation": config.type,
+                    **{k: v for k, v in config.kwargs.items() if k not in ("batch_id", "result_format")},
+                    "success": result.success,
+                    **{
+                        k: outcome[k]
+                        for k in ("unexpected_count", "unexpected_percent", "observed_value")
+                        if k in outcome
+                    },
+                }
+            )
+        )
         failing.extend(_json_safe(row) for row in outcome.get("partial_unexpected_index_list") or [])
     passed = all(result.success for result in results) and not errors
-    return GateResult(gate, passed, rows, unexpected, described, failing[:SAMPLE_ROWS], seconds, extra,
-                      "; ".join(dict.fromkeys(errors)) or None)
+    return GateResult(
+        gate,
+        passed,
+        rows,
+        unexpected,
+        described,
+        failing[:SAMPLE_ROWS],
+        seconds,
+        extra,
+        "; ".join(dict.fromkeys(errors)) or None,
+    )
 
 
 def _exception_messages(info: dict) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines.resources.config import CostwatchConfig
 from pipelines.models.engine import connect_read_only
+from pipelines.resources.config import CostwatchConfig
 
 SECTIONS = {
     "Spend per feature": """
@@ -129,7 +129,10 @@ def _table(columns: list[str], rows: list[tuple]) -> str:
     widths = [max([len(column)] + [len(row[index]) for row in cells]) for index, column in enumerate(columns)]
     lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths))]
     lines.append("  ".join("-" * width for width in widths))
-    lines += ["  ".join(value.rjust(width) if _numeric(value) else value.ljust(width) for value, width in zip(row, widths)) for row in cells]
+    lines += [
+        "  ".join(value.rjust(width) if _numeric(value) else value.ljust(width) for value, width in zip(row, widths))
+        for row in cells
+    ]
     return "\n".join("  " + line for line in lines)
 
 

@@ -179,9 +179,7 @@ def config_path_from_env(explicit: str | Path | None = None) -> Path:
 def load_config(path: str | Path | None = None) -> CostwatchConfig:
     config_path = config_path_from_env(path)
     if not config_path.is_file():
-        raise ConfigError(
-            f"config file {config_path} does not exist; pass --config PATH or set {CONFIG_ENV}"
-        )
+        raise ConfigError(f"config file {config_path} does not exist; pass --config PATH or set {CONFIG_ENV}")
     try:
         raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
@@ -192,8 +190,18 @@ def load_config(path: str | Path | None = None) -> CostwatchConfig:
 
 
 _TOP_KEYS = {
-    "data_dir", "start_date", "sources", "prices", "pools", "budgets", "alerts", "checks",
-    "reconciliation", "currency_rates", "gpu", "privacy",
+    "data_dir",
+    "start_date",
+    "sources",
+    "prices",
+    "pools",
+    "budgets",
+    "alerts",
+    "checks",
+    "reconciliation",
+    "currency_rates",
+    "gpu",
+    "privacy",
 }
 
 # Keys that name a secret. costwatch.yaml is committed and copied around, so a secret in it is
@@ -240,7 +248,9 @@ def _secret_env(key: str) -> str:
         return PSEUDONYM_KEY_ENV
     if "token" in key:
         return "SLACK_BOT_TOKEN (with alerts.slack_channel)"
-    return "the environment variable the README names for it (SLACK_BOT_TOKEN, SLACK_WEBHOOK_URL, COSTWATCH_PSEUDONYM_KEY)"
+    return (
+        "the environment variable the README names for it (SLACK_BOT_TOKEN, SLACK_WEBHOOK_URL, COSTWATCH_PSEUDONYM_KEY)"
+    )
 
 
 # Characters a data_dir path may not hold. DuckDB reads the lake through glob patterns
@@ -268,9 +278,7 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
 
     sources = _parse_sources(raw.get("sources"), base)
     versions, overrides = _parse_prices(raw.get("prices"), base, start_date)
-    pools = {
-        name: _parse_pool(name, spec, base) for name, spec in _mapping(raw.get("pools", {}), "pools").items()
-    }
+    pools = {name: _parse_pool(name, spec, base) for name, spec in _mapping(raw.get("pools", {}), "pools").items()}
     gpu_raw = _mapping(raw.get("gpu", {}), "gpu")
     _reject_unknown(gpu_raw, {"pool_tag", "replica_tag", "instance_types"}, "gpu.")
     instance_types = gpu_raw.get("instance_types")
@@ -298,9 +306,9 @@ def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
     )
     reconciliation_raw = _mapping(raw.get("reconciliation", {}), "reconciliation")
     _reject_unknown(reconciliation_raw, set(ReconciliationSettings.__dataclass_fields__), "reconciliation.")
-    reconciliation = ReconciliationSettings(**{
-        key: _number(value, f"reconciliation.{key}", minimum=0) for key, value in reconciliation_raw.items()
-    })
+    reconciliation = ReconciliationSettings(
+        **{key: _number(value, f"reconciliation.{key}", minimum=0) for key, value in reconciliation_raw.items()}
+    )
     currency_rates = {}
     for code, rate in _mapping(raw.get("currency_rates", {}), "currency_rates").items():
         if not re.fullmatch(r"[A-Z]{3}", str(code)):
@@ -373,12 +381,12 @@ def _check_glob(pattern: str, key: str, base: Path) -> None:
     folder = Path(os.path.expanduser(literal if literal.endswith("/") else os.path.dirname(literal) or "."))
     folder = folder if folder.is_absolute() else base / folder
     if not folder.is_dir():
-        raise ConfigError(
-            f"{key}: folder {folder} does not exist; fix the path (relative paths start at {base})"
-        )
+        raise ConfigError(f"{key}: folder {folder} does not exist; fix the path (relative paths start at {base})")
 
 
-def _parse_prices(raw: Any, base: Path, start_date: dt.date) -> tuple[tuple[PriceVersion, ...], tuple[PriceOverride, ...]]:
+def _parse_prices(
+    raw: Any, base: Path, start_date: dt.date
+) -> tuple[tuple[PriceVersion, ...], tuple[PriceOverride, ...]]:
     prices = _mapping(raw, "prices")
     _reject_unknown(prices, {"catalog", "effective_from", "history", "overrides"}, "prices.")
     if "catalog" not in prices:
@@ -397,7 +405,11 @@ def _parse_prices(raw: Any, base: Path, start_date: dt.date) -> tuple[tuple[Pric
         catalog = catalog if catalog.is_absolute() else base / catalog
         if not catalog.is_file():
             raise ConfigError(f"{key}.catalog: file {catalog} does not exist; fix the path")
-        versions.append(PriceVersion(catalog=catalog.resolve(), effective_from=_date(entry.get("effective_from"), f"{key}.effective_from")))
+        versions.append(
+            PriceVersion(
+                catalog=catalog.resolve(), effective_from=_date(entry.get("effective_from"), f"{key}.effective_from")
+            )
+        )
     if len({version.effective_from for version in versions}) != len(versions):
         raise ConfigError("prices.history: two catalogs share an effective_from date; give each its own date")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipelines.resources.config import CostwatchConfig, load_config
 from pipelines.lake.lock import RunLock, project_lock
 from pipelines.models.engine import prepare_session
+from pipelines.resources.config import CostwatchConfig, load_config
 
 
 class CostwatchConfigResource(dg.ConfigurableResource):
@@ -40,8 +40,12 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator:
         run = context.run_id or "outside a run"
-        with project_lock(Path(self.database).parent, command=f"dagster run {run}", wait_s=self.run_lock_wait_s,
-                          hint=", then re-execute this run") as lock:
+        with project_lock(
+            Path(self.database).parent,
+            command=f"dagster run {run}",
+            wait_s=self.run_lock_wait_s,
+            hint=", then re-execute this run",
+        ) as lock:
             if context.instance is not None:
                 _fail_runs_of_a_dead_holder(context.instance, lock)
                 if context.run_id:

@@ -39,7 +39,7 @@ def gunzip(data: bytes) -> tuple[bytes, str | None]:
     while position < len(data):
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         while not inflater.eof and position < len(data):
-            chunk = data[position:position + _GUNZIP_CHUNK]
+            chunk = data[position : position + _GUNZIP_CHUNK]
             try:
                 out.append(inflater.decompress(chunk))
             except zlib.error as error:
@@ -50,7 +50,7 @@ def gunzip(data: bytes) -> tuple[bytes, str | None]:
             return b"".join(out), "truncated_gzip:the stream ends before its end marker"
         if not data[position:].strip(b"\x00"):  # zero padding after the last member, as gzip(1) allows
             break
-        if data[position:position + 2] != b"\x1f\x8b":
+        if data[position : position + 2] != b"\x1f\x8b":
             return b"".join(out), "damaged_gzip:bytes after the last gzip member"
     return b"".join(out), None
 

@@ -13,7 +13,9 @@ def adds_up(row: dict) -> bool:
 
 def accounting_spec(asset: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
-        RECORDS_ACCOUNTED, asset=asset, blocking=True,
+        RECORDS_ACCOUNTED,
+        asset=asset,
+        blocking=True,
         description="per source file: records read = kept + skipped (with a reason) + quarantined",
     )
 
@@ -46,9 +48,9 @@ def accounting_metadata(rows: list[dict]) -> dict:
     return {
         "records_read": sum(row["records"] for row in rows),
         "per_source": dg.MetadataValue.md(header + "\n".join(lines)),
-        "per_source_counts": dg.MetadataValue.json({
-            row["source_file"]: {key: value for key, value in row.items() if key != "source_file"} for row in rows
-        }),
+        "per_source_counts": dg.MetadataValue.json(
+            {row["source_file"]: {key: value for key, value in row.items() if key != "source_file"} for row in rows}
+        ),
     }
 
 

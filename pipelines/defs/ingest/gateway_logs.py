@@ -4,11 +4,11 @@ import dagster as dg
 import duckdb
 
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
-from pipelines.resources.config import CostwatchConfig
-from pipelines.sources.gateway.ingest import ingest_day
-from pipelines.quality.engine import Gate, Suite, rows_of_day, token_rules, unique_keys
 from pipelines.models.engine import publish_lake_views
+from pipelines.quality.engine import Gate, Suite, rows_of_day, token_rules, unique_keys
+from pipelines.resources.config import CostwatchConfig
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.sources.gateway.ingest import ingest_day
 
 QUARANTINE_SHARE = "quarantine_share"
 DUPLICATE_SHARE = "duplicate_share"
@@ -26,12 +26,26 @@ LAKE_DATASETS = {
 
 # The lake's day as written, checked by Great Expectations inside DuckDB: what ingest promises
 # of every kept record (a reader bug or a hand-edited partition breaks it; pricing would not).
-GATES = [Suite(rows_of_day("gateway_requests"), ("request_id", "source_file", "line_no"), (
-    Gate("request_ids_unique", "one row per request_id in the day's partition (first delivery kept)",
-         unique_keys("request_id"), blocking=True),
-    Gate("cached_within_input", "token counts >= 0; cache reads and writes are part of input_tokens",
-         token_rules, blocking=True),
-))]
+GATES = [
+    Suite(
+        rows_of_day("gateway_requests"),
+        ("request_id", "source_file", "line_no"),
+        (
+            Gate(
+                "request_ids_unique",
+                "one row per request_id in the day's partition (first delivery kept)",
+                unique_keys("request_id"),
+                blocking=True,
+            ),
+            Gate(
+                "cached_within_input",
+                "token counts >= 0; cache reads and writes are part of input_tokens",
+                token_rules,
+                blocking=True,
+            ),
+        ),
+    )
+]
 
 
 def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -42,12 +56,22 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
         kinds={"parquet", "duckdb"},
         pool=WAREHOUSE_POOL,
         check_specs=[
-            dg.AssetCheckSpec(LINES_ACCOUNTED, asset="gateway_requests", blocking=True,
-                              description="lines read = kept + quarantined + duplicate deliveries"),
-            dg.AssetCheckSpec(QUARANTINE_SHARE, asset="gateway_requests",
-                              description="share of the day's lines quarantined stays under checks.max_quarantine_share"),
-            dg.AssetCheckSpec(DUPLICATE_SHARE, asset="gateway_requests",
-                              description="share of duplicate deliveries stays under checks.max_duplicate_share"),
+            dg.AssetCheckSpec(
+                LINES_ACCOUNTED,
+                asset="gateway_requests",
+                blocking=True,
+                description="lines read = kept + quarantined + duplicate deliveries",
+            ),
+            dg.AssetCheckSpec(
+                QUARANTINE_SHARE,
+                asset="gateway_requests",
+                description="share of the day's lines quarantined stays under checks.max_quarantine_share",
+            ),
+            dg.AssetCheckSpec(
+                DUPLICATE_SHARE,
+                asset="gateway_requests",
+                description="share of duplicate deliveries stays under checks.max_duplicate_share",
+            ),
             *gate_specs("gateway_requests", GATES),
         ],
     )
@@ -74,30 +98,44 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
         thresholds = config.checks
         lines = max(result.lines, 1)
         accounted = result.kept + result.quarantined + result.duplicates
-        files_not_adding_up = [row["source_file"] for row in result.per_file
-                               if row["lines"] != row["kept"] + row["quarantined"] + row["duplicates"]]
+        files_not_adding_up = [
+            row["source_file"]
+            for row in result.per_file
+            if row["lines"] != row["kept"] + row["quarantined"] + row["duplicates"]
+        ]
         yield dg.AssetCheckResult(
             check_name=LINES_ACCOUNTED,
             passed=accounted == result.lines and not files_not_adding_up,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"lines": result.lines, "kept": result.kept, "quarantined": result.quarantined,
-                      "duplicates": result.duplicates, "files_not_adding_up": dg.MetadataValue.json(files_not_adding_up)},
+            metadata={
+                "lines": result.lines,
+                "kept": result.kept,
+                "quarantined": result.quarantined,
+                "duplicates": result.duplicates,
+                "files_not_adding_up": dg.MetadataValue.json(files_not_adding_up),
+            },
         )
         yield dg.AssetCheckResult(
             check_name=QUARANTINE_SHARE,
             passed=result.quarantined / lines <= thresholds.max_quarantine_share,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"quarantined": result.quarantined, "share": result.quarantined / lines,
-                      "threshold": thresholds.max_quarantine_share,
-                      "by_reason": dg.MetadataValue.json(result.quarantine_by_reason)},
+            metadata={
+                "quarantined": result.quarantined,
+                "share": result.quarantined / lines,
+                "threshold": thresholds.max_quarantine_share,
+                "by_reason": dg.MetadataValue.json(result.quarantine_by_reason),
+            },
         )
         yield dg.AssetCheckResult(
             check_name=DUPLICATE_SHARE,
             passed=result.duplicates / lines <= thresholds.max_duplicate_share,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"duplicates": result.duplicates, "share": result.duplicates / lines,
-                      "conflicting_duplicates": result.conflicting_duplicates,
-                      "threshold": thresholds.max_duplicate_share},
+            metadata={
+                "duplicates": result.duplicates,
+                "share": result.duplicates / lines,
+                "conflicting_duplicates": result.conflicting_duplicates,
+                "threshold": thresholds.max_duplicate_share,
+            },
         )
         per_file = "\n".join(
             f"| `{row['source_file']}` | {row['lines']} | {row['kept']} | {row['quarantined']} | {row['duplicates']} |"
@@ -119,10 +157,12 @@ def build_gateway_ingest(config: CostwatchConfig, partitions: dg.PartitionsDefin
                     "| file | lines | kept | quarantined | duplicates |\n|---|---|---|---|---|\n" + per_file
                 ),
                 # The same per source file, keyed by file, for tools.
-                "per_source_counts": dg.MetadataValue.json({
-                    row["source_file"]: {key: row[key] for key in ("lines", "kept", "quarantined", "duplicates")}
-                    for row in result.per_file
-                }),
+                "per_source_counts": dg.MetadataValue.json(
+                    {
+                        row["source_file"]: {key: row[key] for key in ("lines", "kept", "quarantined", "duplicates")}
+                        for row in result.per_file
+                    }
+                ),
             }
         )
 

@@ -6,22 +6,22 @@ import great_expectations.expectations as gxe
 
 from pipelines.defs.ingest.accounting import accounting_check, accounting_metadata, accounting_spec
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.lake.manifest import InputManifest, file_state
+from pipelines.lake.partitions import PARTITION_FILE, write_file, write_partition
+from pipelines.models.engine import publish_lake_views
+from pipelines.quality.engine import Gate, Suite, rows_of_day
 from pipelines.resources.config import CostwatchConfig
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.sources.gpu.readers import (
     GPU_LINES_DDL,
     QUARANTINE_DDL,
-    GpuCurrencyError,
     TELEMETRY_READERS,
+    GpuCurrencyError,
     load_instance_types,
     read_focus,
     read_gpu_hours_csv,
     telemetry_busy_sql,
 )
-from pipelines.lake.partitions import PARTITION_FILE, write_file, write_partition
-from pipelines.lake.manifest import InputManifest, file_state
-from pipelines.quality.engine import Gate, Suite, rows_of_day
-from pipelines.models.engine import publish_lake_views
 
 BILLING_DATASETS = {
     "gpu_billing_lines": "GPU instance usage per billing row: pool, replica, instance hours x GPUs per instance "
@@ -33,14 +33,30 @@ TELEMETRY_DATASET = "gpu_busy_telemetry"
 TELEMETRY_DESCRIPTION = "Per replica and day, GPU-hours sampled by telemetry and the busy share of them."
 EFFECTIVE_ABOVE_BILLED = "effective_cost_not_above_billed"
 # The day's GPU lines as written to the lake, checked by Great Expectations inside DuckDB.
-GATES = [Suite(rows_of_day("gpu_billing_lines"), ("source_file", "record_ref"), (
-    Gate("gpu_hours_and_cost_valid", "GPU count >= 1; instance hours, GPU-hours and billed USD >= 0 and present",
-         lambda config: [gxe.ExpectColumnValuesToBeBetween(column="gpu_count", min_value=1),
-                         *(expectation for column in ("instance_hours", "gpu_hours", "billed_usd")
-                           for expectation in (gxe.ExpectColumnValuesToNotBeNull(column=column),
-                                               gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0)))],
-         blocking=True),
-))]
+GATES = [
+    Suite(
+        rows_of_day("gpu_billing_lines"),
+        ("source_file", "record_ref"),
+        (
+            Gate(
+                "gpu_hours_and_cost_valid",
+                "GPU count >= 1; instance hours, GPU-hours and billed USD >= 0 and present",
+                lambda config: [
+                    gxe.ExpectColumnValuesToBeBetween(column="gpu_count", min_value=1),
+                    *(
+                        expectation
+                        for column in ("instance_hours", "gpu_hours", "billed_usd")
+                        for expectation in (
+                            gxe.ExpectColumnValuesToNotBeNull(column=column),
+                            gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0),
+                        )
+                    ),
+                ],
+                blocking=True,
+            ),
+        ),
+    )
+]
 
 
 def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -52,13 +68,17 @@ def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefiniti
         pool=WAREHOUSE_POOL,
         check_specs=[
             dg.AssetCheckSpec(
-                EFFECTIVE_ABOVE_BILLED, asset="gpu_billing",
-                description="no GPU row's EffectiveCost (after discounts) exceeds its BilledCost: a data error in the export"),
+                EFFECTIVE_ABOVE_BILLED,
+                asset="gpu_billing",
+                description="no GPU row's EffectiveCost (after discounts) exceeds its BilledCost: a data error in the export",
+            ),
             accounting_spec("gpu_billing"),
             *gate_specs("gpu_billing", GATES),
         ],
     )
-    def gpu_billing(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
+    def gpu_billing(
+        context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource
+    ):
         """One UTC day of GPU-hour billing from FOCUS exports and GPU-hours CSVs, mapped to
         serving pools by the `gpu.pool_tag` tag (untagged GPU spend stays visible as `untagged`)."""
         config = costwatch.config
@@ -73,8 +93,11 @@ def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefiniti
                 for index, (path, fmt) in enumerate(files):
                     table = f"billing_{index}"
                     if fmt == "focus":
-                        stats.append(read_focus(scratch, path, config.currency_rates, config.gpu.pool_tag,
-                                                config.gpu.replica_tag, table))
+                        stats.append(
+                            read_focus(
+                                scratch, path, config.currency_rates, config.gpu.pool_tag, config.gpu.replica_tag, table
+                            )
+                        )
                     else:
                         stats.append(read_gpu_hours_csv(scratch, path, config.currency_rates, table))
                     tables.append(table)
@@ -85,10 +108,19 @@ def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefiniti
             for table in tables:
                 scratch.execute(f"insert into lines by name select * from {table}")
                 scratch.execute(f"insert into quarantine by name select * from {table}_quarantine")
-            rows = write_partition(scratch, "select * exclude (day) from lines where day = $day",
-                                   config.lake_dir, "gpu_billing_lines", day, {"day": day})
-            quarantined = write_file(scratch, "select * from quarantine order by source_file, record_ref",
-                                     config.lake_dir / GPU_QUARANTINE / PARTITION_FILE)
+            rows = write_partition(
+                scratch,
+                "select * exclude (day) from lines where day = $day",
+                config.lake_dir,
+                "gpu_billing_lines",
+                day,
+                {"day": day},
+            )
+            quarantined = write_file(
+                scratch,
+                "select * from quarantine order by source_file, record_ref",
+                config.lake_dir / GPU_QUARANTINE / PARTITION_FILE,
+            )
             by_pool = scratch.execute(
                 "select pool, sum(gpu_hours), sum(billed_usd)::double from lines where day = $day group by 1 order by 1",
                 {"day": day},
@@ -97,17 +129,28 @@ def build_gpu_billing(config: CostwatchConfig, partitions: dg.PartitionsDefiniti
             publish_lake_views(conn, config.lake_dir, BILLING_DATASETS, {GPU_QUARANTINE: GPU_QUARANTINE_DESCRIPTION})
             gates = list(run_gates(conn, GATES, config, day))
         above = [row for stat in stats for row in stat.effective_above_billed if row]
-        per_file = [{"source_file": stat.source_file, "source_format": stat.source_format, "records": stat.records,
-                     "kept": stat.gpu_rows, "skipped": stat.non_gpu_rows, "quarantined": stat.quarantined,
-                     "skipped_by_reason": stat.skipped_by_reason} for stat in stats]
-        yield dg.MaterializeResult(metadata={
-            "dagster/row_count": rows,
-            "gpu_hours_by_pool": dg.MetadataValue.json({pool: round(hours, 4) for pool, hours, _ in by_pool}),
-            "billed_usd_by_pool": dg.MetadataValue.json({pool: round(usd, 6) for pool, _, usd in by_pool}),
-            "non_gpu_rows_skipped": sum(stat.non_gpu_rows for stat in stats),
-            "quarantined_all_files": quarantined,
-            **accounting_metadata(per_file),
-        })
+        per_file = [
+            {
+                "source_file": stat.source_file,
+                "source_format": stat.source_format,
+                "records": stat.records,
+                "kept": stat.gpu_rows,
+                "skipped": stat.non_gpu_rows,
+                "quarantined": stat.quarantined,
+                "skipped_by_reason": stat.skipped_by_reason,
+            }
+            for stat in stats
+        ]
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "gpu_hours_by_pool": dg.MetadataValue.json({pool: round(hours, 4) for pool, hours, _ in by_pool}),
+                "billed_usd_by_pool": dg.MetadataValue.json({pool: round(usd, 6) for pool, _, usd in by_pool}),
+                "non_gpu_rows_skipped": sum(stat.non_gpu_rows for stat in stats),
+                "quarantined_all_files": quarantined,
+                **accounting_metadata(per_file),
+            }
+        )
         yield accounting_check(per_file)
         yield from gates
         yield dg.AssetCheckResult(
@@ -128,7 +171,9 @@ def build_gpu_telemetry(config: CostwatchConfig, partitions: dg.PartitionsDefini
         kinds={"parquet", "duckdb"},
         pool=WAREHOUSE_POOL,
     )
-    def gpu_telemetry(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def gpu_telemetry(
+        context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         """GPU busy time per replica and UTC day from nvidia-smi logs or DCGM exporter samples
         (utilization weighted by the sampling interval). Only files that can hold the day are opened (input manifest)."""
         config = costwatch.config
@@ -139,14 +184,20 @@ def build_gpu_telemetry(config: CostwatchConfig, partitions: dg.PartitionsDefini
         read = []
         with duckdb.connect() as scratch:
             scratch.execute("set TimeZone = 'UTC'")
-            scratch.execute("create temp table samples (replica_id varchar, gpu varchar, ts timestamp, utilization double)")
+            scratch.execute(
+                "create temp table samples (replica_id varchar, gpu varchar, ts timestamp, utilization double)"
+            )
             for path, fmt in files:
                 state = file_state(path)
                 if not manifest.may_hold(str(path), state, day):
                     continue
                 TELEMETRY_READERS[fmt](scratch, path, "file_samples")
-                days = [d.isoformat() for (d,) in scratch.execute(
-                    "select distinct ts::date from file_samples where ts is not null order by 1").fetchall()]
+                days = [
+                    d.isoformat()
+                    for (d,) in scratch.execute(
+                        "select distinct ts::date from file_samples where ts is not null order by 1"
+                    ).fetchall()
+                ]
                 manifest.learn(str(path), state, fmt, days)
                 if day.isoformat() in days:
                     scratch.execute("insert into samples select * from file_samples")
@@ -158,12 +209,14 @@ def build_gpu_telemetry(config: CostwatchConfig, partitions: dg.PartitionsDefini
         manifest.save()
         with warehouse.get_connection() as conn:
             publish_lake_views(conn, config.lake_dir, {TELEMETRY_DATASET: TELEMETRY_DESCRIPTION})
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": rows,
-            "files_read": len(read),
-            "busy_gpu_hours": round(busy[0] or 0.0, 4),
-            "sampled_gpu_hours": round(busy[1] or 0.0, 4),
-            "stale_days": dg.MetadataValue.json(sorted(manifest.stale)),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "files_read": len(read),
+                "busy_gpu_hours": round(busy[0] or 0.0, 4),
+                "sampled_gpu_hours": round(busy[1] or 0.0, 4),
+                "stale_days": dg.MetadataValue.json(sorted(manifest.stale)),
+            }
+        )
 
     return gpu_telemetry

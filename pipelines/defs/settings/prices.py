@@ -1,11 +1,10 @@
 """The price catalog: every configured LiteLLM-format catalog version plus local overrides."""
 
 import dagster as dg
-from pipelines.resources.warehouse import WarehouseResource
 
-from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource
-from pipelines.sources.prices import price_rows
 from pipelines.models.engine import comment_relation
+from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource
+from pipelines.sources.prices import price_rows
 
 
 @dg.asset(group_name="prices", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -17,8 +16,12 @@ def price_catalog(costwatch: CostwatchConfigResource, warehouse: WarehouseResour
     with warehouse.get_connection() as conn:
         conn.register("price_rows", rows)
         conn.execute("create or replace table price_catalog as select * from price_rows")
-        comment_relation(conn, "price_catalog", "table",
-                         "Price rows as configured: every catalog version and override, USD per token.")
+        comment_relation(
+            conn,
+            "price_catalog",
+            "table",
+            "Price rows as configured: every catalog version and override, USD per token.",
+        )
         conn.unregister("price_rows")
     return dg.MaterializeResult(
         metadata={

@@ -118,8 +118,16 @@ class Parsed:
 
     def per_file(self) -> list[dict]:
         """Per source file: records read, kept (cost and usage lines) and quarantined."""
-        counts = {name: {"source_file": name, "source_format": self.formats[name], "records": read, "kept": 0,
-                         "quarantined": 0} for name, read in self.records_read.items()}
+        counts = {
+            name: {
+                "source_file": name,
+                "source_format": self.formats[name],
+                "records": read,
+                "kept": 0,
+                "quarantined": 0,
+            }
+            for name, read in self.records_read.items()
+        }
         for line in self.cost_lines + self.usage_lines:
             counts[line["source_file"]]["kept"] += 1
         for row in self.quarantine:
@@ -238,7 +246,9 @@ def _each_result(path: Path, fmt: str, parsed: Parsed, provider: str, start_key:
         else:  # RecursionError: nested deeper than Python's parser goes
             reason = "bad_json" if isinstance(error, ValueError) else "bad_json:nested too deep"
         parsed.met(path)
-        parsed.quarantine.append(_bad(fmt, path, "file", None, reason, path.read_text(encoding="utf-8", errors="replace")[:10_000]))
+        parsed.quarantine.append(
+            _bad(fmt, path, "file", None, reason, path.read_text(encoding="utf-8", errors="replace")[:10_000])
+        )
         return
     for index, bucket in enumerate(buckets):
         ref = f"data[{index}]"
@@ -262,7 +272,9 @@ def _each_result(path: Path, fmt: str, parsed: Parsed, provider: str, start_key:
         for position, result in enumerate(results):
             parsed.met(path)
             if not isinstance(result, dict):
-                parsed.quarantine.append(_bad(fmt, path, f"{ref}.results[{position}]", day, "result_not_an_object", json.dumps(result)))
+                parsed.quarantine.append(
+                    _bad(fmt, path, f"{ref}.results[{position}]", day, "result_not_an_object", json.dumps(result))
+                )
                 continue
             yield day, result, f"{ref}.results[{position}]"
 
@@ -288,13 +300,25 @@ def read_openai_costs(path: Path, rates: dict[str, float], parsed: Parsed) -> No
                 head, tail = line_item.rsplit(", ", 1)
                 if tail.strip().lower() in OPENAI_TOKEN_KINDS:
                     model, token_type, cost_type = head.strip(), OPENAI_TOKEN_KINDS[tail.strip().lower()], "tokens"
-            parsed.cost_lines.append({
-                "source_format": fmt, "source_file": str(path), "record_ref": ref, "provider": "openai",
-                "period_start": day, "period_end": day, "line_item": line_item or "total", "model": model,
-                "token_type": token_type, "cost_type": cost_type, "project": _text(result, "project_id"),
-                "invoice_id": None, "currency": amount.get("currency"), "amount_original": str(amount.get("value")),
-                "billed_usd": _to_usd(value, amount.get("currency"), rates, f"{path} {ref}"),
-            })
+            parsed.cost_lines.append(
+                {
+                    "source_format": fmt,
+                    "source_file": str(path),
+                    "record_ref": ref,
+                    "provider": "openai",
+                    "period_start": day,
+                    "period_end": day,
+                    "line_item": line_item or "total",
+                    "model": model,
+                    "token_type": token_type,
+                    "cost_type": cost_type,
+                    "project": _text(result, "project_id"),
+                    "invoice_id": None,
+                    "currency": amount.get("currency"),
+                    "amount_original": str(amount.get("value")),
+                    "billed_usd": _to_usd(value, amount.get("currency"), rates, f"{path} {ref}"),
+                }
+            )
         except BadRecord as error:
             parsed.quarantine.append(_bad(fmt, path, ref, day, str(error), json.dumps(result)))
 
@@ -313,13 +337,25 @@ def read_anthropic_cost_report(path: Path, rates: dict[str, float], parsed: Pars
             line_item = _text(result, "description") or " ".join(
                 part for part in (model, cost_type, result.get("token_type")) if part
             )
-            parsed.cost_lines.append({
-                "source_format": fmt, "source_file": str(path), "record_ref": ref, "provider": "anthropic",
-                "period_start": day, "period_end": day, "line_item": line_item, "model": model,
-                "token_type": token_type, "cost_type": cost_type, "project": _text(result, "workspace_id"),
-                "invoice_id": None, "currency": result.get("currency"), "amount_original": str(result.get("amount")),
-                "billed_usd": _to_usd(cents / 100, result.get("currency"), rates, f"{path} {ref}"),
-            })
+            parsed.cost_lines.append(
+                {
+                    "source_format": fmt,
+                    "source_file": str(path),
+                    "record_ref": ref,
+                    "provider": "anthropic",
+                    "period_start": day,
+                    "period_end": day,
+                    "line_item": line_item,
+                    "model": model,
+                    "token_type": token_type,
+                    "cost_type": cost_type,
+                    "project": _text(result, "workspace_id"),
+                    "invoice_id": None,
+                    "currency": result.get("currency"),
+                    "amount_original": str(result.get("amount")),
+                    "billed_usd": _to_usd(cents / 100, result.get("currency"), rates, f"{path} {ref}"),
+                }
+            )
         except BadRecord as error:
             parsed.quarantine.append(_bad(fmt, path, ref, day, str(error), json.dumps(result)))
 
@@ -333,13 +369,23 @@ def read_openai_usage(path: Path, rates: dict[str, float], parsed: Parsed) -> No
             cached = _tokens(result, "input_cached_tokens")
             if cached > input_tokens:
                 raise BadRecord("cached_exceeds_input")
-            parsed.usage_lines.append({
-                "source_format": fmt, "source_file": str(path), "record_ref": ref, "provider": "openai",
-                "day": day, "model": _text(result, "model"), "project": _text(result, "project_id"),
-                "batch": _flag(result, "batch"), "requests": _tokens(result, "num_model_requests", default=None),
-                "input_tokens": input_tokens, "cached_input_tokens": cached, "cache_creation_input_tokens": 0,
-                "output_tokens": _tokens(result, "output_tokens"),
-            })
+            parsed.usage_lines.append(
+                {
+                    "source_format": fmt,
+                    "source_file": str(path),
+                    "record_ref": ref,
+                    "provider": "openai",
+                    "day": day,
+                    "model": _text(result, "model"),
+                    "project": _text(result, "project_id"),
+                    "batch": _flag(result, "batch"),
+                    "requests": _tokens(result, "num_model_requests", default=None),
+                    "input_tokens": input_tokens,
+                    "cached_input_tokens": cached,
+                    "cache_creation_input_tokens": 0,
+                    "output_tokens": _tokens(result, "output_tokens"),
+                }
+            )
         except BadRecord as error:
             parsed.quarantine.append(_bad(fmt, path, ref, day, str(error), json.dumps(result)))
 
@@ -358,14 +404,23 @@ def read_anthropic_usage_report(path: Path, rates: dict[str, float], parsed: Par
             input_tokens = _tokens(result, "uncached_input_tokens") + reads + writes
             if input_tokens > INT64_MAX:
                 raise BadRecord("out_of_range:input_tokens")
-            parsed.usage_lines.append({
-                "source_format": fmt, "source_file": str(path), "record_ref": ref, "provider": "anthropic",
-                "day": day, "model": _text(result, "model"), "project": _text(result, "workspace_id"),
-                "batch": result.get("service_tier") == "batch", "requests": None,
-                "input_tokens": input_tokens,
-                "cached_input_tokens": reads, "cache_creation_input_tokens": writes,
-                "output_tokens": _tokens(result, "output_tokens"),
-            })
+            parsed.usage_lines.append(
+                {
+                    "source_format": fmt,
+                    "source_file": str(path),
+                    "record_ref": ref,
+                    "provider": "anthropic",
+                    "day": day,
+                    "model": _text(result, "model"),
+                    "project": _text(result, "workspace_id"),
+                    "batch": result.get("service_tier") == "batch",
+                    "requests": None,
+                    "input_tokens": input_tokens,
+                    "cached_input_tokens": reads,
+                    "cache_creation_input_tokens": writes,
+                    "output_tokens": _tokens(result, "output_tokens"),
+                }
+            )
         except BadRecord as error:
             parsed.quarantine.append(_bad(fmt, path, ref, day, str(error), json.dumps(result)))
 
@@ -409,15 +464,25 @@ def read_invoice_csv(path: Path, rates: dict[str, float], parsed: Parsed) -> Non
             if not record["provider"]:
                 raise BadRecord("missing_provider")
             amount = _decimal(record["amount"] or None, "amount")
-            parsed.cost_lines.append({
-                "source_format": fmt, "source_file": str(path), "record_ref": ref,
-                "provider": record["provider"].lower(), "period_start": start, "period_end": end,
-                "line_item": record["line_item"] or "total", "model": record["model"] or None,
-                "token_type": None, "cost_type": "tokens" if record["model"] else "other",
-                "project": None, "invoice_id": record["invoice_id"] or None, "currency": record["currency"],
-                "amount_original": record["amount"],
-                "billed_usd": _to_usd(amount, record["currency"], rates, f"{path} {ref}"),
-            })
+            parsed.cost_lines.append(
+                {
+                    "source_format": fmt,
+                    "source_file": str(path),
+                    "record_ref": ref,
+                    "provider": record["provider"].lower(),
+                    "period_start": start,
+                    "period_end": end,
+                    "line_item": record["line_item"] or "total",
+                    "model": record["model"] or None,
+                    "token_type": None,
+                    "cost_type": "tokens" if record["model"] else "other",
+                    "project": None,
+                    "invoice_id": record["invoice_id"] or None,
+                    "currency": record["currency"],
+                    "amount_original": record["amount"],
+                    "billed_usd": _to_usd(amount, record["currency"], rates, f"{path} {ref}"),
+                }
+            )
         except BadRecord as error:
             parsed.quarantine.append(_bad(fmt, path, ref, None, str(error), raw))
     if damage:  # a gzip stream cut short: the rows before the damage are read, the damage is a record
@@ -435,9 +500,13 @@ READERS = {
 
 
 # The config source each format is configured under, for messages that name it.
-SOURCE_OF_FORMAT = {"openai_costs": "provider_costs", "anthropic_cost_report": "provider_costs",
-                    "invoice_csv": "provider_costs", "openai_usage": "provider_usage",
-                    "anthropic_usage_report": "provider_usage"}
+SOURCE_OF_FORMAT = {
+    "openai_costs": "provider_costs",
+    "anthropic_cost_report": "provider_costs",
+    "invoice_csv": "provider_costs",
+    "openai_usage": "provider_usage",
+    "anthropic_usage_report": "provider_usage",
+}
 
 
 def read_exports(files: list[tuple[Path, str]], rates: dict[str, float]) -> Parsed:

@@ -111,8 +111,9 @@ def read_litellm_export(path: Path) -> pa.Table:
         if rows is None:  # not one `{"data": [...]}` page: JSON lines (a single line included)
             return _jsonl_table(path, data, damage)
         records = [text_record(json.dumps(row, ensure_ascii=False)) for row in rows]
-        table = _raw_table(path, list(range(1, len(rows) + 1)), [raw for raw, _ in records],
-                           [error for _, error in records])
+        table = _raw_table(
+            path, list(range(1, len(rows) + 1)), [raw for raw, _ in records], [error for _, error in records]
+        )
         return _with_damage(table, path, len(rows) + 1, damage)
     numbers, raws, errors = [], [], []
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -232,9 +233,23 @@ READERS = {"canonical": read_jsonl, "litellm_spend_logs": read_litellm_export, "
 # One json_extract with a list of paths parses each record once; seventeen `->>` would parse it
 # seventeen times (7x slower on a million records).
 _CANONICAL_PATHS = (
-    "request_id", "ts", "duration_ms", "provider", "model", "feature", "user_id", "input_tokens",
-    "cached_input_tokens", "cache_creation_input_tokens", "output_tokens", "gateway_cache_hit", "status",
-    "pool", "replica_id", "workload", "tags",
+    "request_id",
+    "ts",
+    "duration_ms",
+    "provider",
+    "model",
+    "feature",
+    "user_id",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_creation_input_tokens",
+    "output_tokens",
+    "gateway_cache_hit",
+    "status",
+    "pool",
+    "replica_id",
+    "workload",
+    "tags",
 )
 _CANONICAL_FIELDS = """
     v[1]->>'$' as request_id,
@@ -296,10 +311,20 @@ _LITELLM_FIELDS = """
 # say gen_ai.usage.input_tokens SHOULD include gen_ai.usage.cache_read.input_tokens and
 # gen_ai.usage.cache_creation.input_tokens: the canonical rule already.
 _OTEL_ATTRIBUTES = (
-    "gen_ai.response.id", "gen_ai.provider.name", "gen_ai.system", "gen_ai.response.model",
-    "gen_ai.request.model", "feature", "app.feature", "user.id", "enduser.id",
-    "gen_ai.usage.input_tokens", "gen_ai.usage.cache_read.input_tokens",
-    "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.conversation.id",
+    "gen_ai.response.id",
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "gen_ai.response.model",
+    "gen_ai.request.model",
+    "feature",
+    "app.feature",
+    "user.id",
+    "enduser.id",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.conversation.id",
 )
 _OTEL_EXTRACT = "json_extract(j->'attributes', [" + ", ".join(f"'$.\"{name}\"'" for name in _OTEL_ATTRIBUTES) + "])"
 _OTEL_FIELDS = """
@@ -326,20 +351,45 @@ _OTEL_FIELDS = """
 # Per format: the fields that must be text (or a number, as ids often are), never a JSON object
 # or array: `->>` would otherwise turn `{"a": 1}` into the text of a request id or a model.
 TEXT_FIELDS = {
-    "canonical": {"request_id": "v[1]", "ts": "v[2]", "provider": "v[4]", "model": "v[5]", "feature": "v[6]",
-                  "user_id": "v[7]", "status": "v[13]", "pool": "v[14]", "replica_id": "v[15]", "workload": "v[16]"},
-    "litellm_spend_logs": {"request_id": "j->'request_id'", "startTime": "j->'startTime'", "endTime": "j->'endTime'",
-                           "model": "j->'model'", "custom_llm_provider": "j->'custom_llm_provider'",
-                           "end_user": "j->'end_user'", "user": "j->'user'", "status": "j->'status'"},
-    "otel_genai": {"gen_ai.response.id": "v[1]", "context.span_id": "j->'context'->'span_id'",
-                   "start_time": "j->'start_time'", "end_time": "j->'end_time'", "gen_ai.provider.name": "v[2]",
-                   "gen_ai.system": "v[3]", "gen_ai.response.model": "v[4]", "gen_ai.request.model": "v[5]"},
+    "canonical": {
+        "request_id": "v[1]",
+        "ts": "v[2]",
+        "provider": "v[4]",
+        "model": "v[5]",
+        "feature": "v[6]",
+        "user_id": "v[7]",
+        "status": "v[13]",
+        "pool": "v[14]",
+        "replica_id": "v[15]",
+        "workload": "v[16]",
+    },
+    "litellm_spend_logs": {
+        "request_id": "j->'request_id'",
+        "startTime": "j->'startTime'",
+        "endTime": "j->'endTime'",
+        "model": "j->'model'",
+        "custom_llm_provider": "j->'custom_llm_provider'",
+        "end_user": "j->'end_user'",
+        "user": "j->'user'",
+        "status": "j->'status'",
+    },
+    "otel_genai": {
+        "gen_ai.response.id": "v[1]",
+        "context.span_id": "j->'context'->'span_id'",
+        "start_time": "j->'start_time'",
+        "end_time": "j->'end_time'",
+        "gen_ai.provider.name": "v[2]",
+        "gen_ai.system": "v[3]",
+        "gen_ai.response.model": "v[4]",
+        "gen_ai.request.model": "v[5]",
+    },
 }
 
 
 def _text_type_error(fields: dict[str, str]) -> str:
-    cases = " ".join(f"when json_type({expr}) in ('OBJECT', 'ARRAY') then 'bad_type:{name}'"
-                     for name, expr in fields.items())
+    cases = " ".join(
+        f"when json_type({expr}) in ('OBJECT', 'ARRAY') then 'bad_type:{name}'" for name, expr in fields.items()
+    )
     return f"case {cases} end as text_type_error"
 
 
@@ -347,7 +397,7 @@ FIELD_SQL = {"canonical": _CANONICAL_FIELDS, "litellm_spend_logs": _LITELLM_FIEL
 # What each format's field SQL calls `v`: the values extracted in one parse, or nothing.
 EXTRACT_SQL = {"canonical": _CANONICAL_EXTRACT, "litellm_spend_logs": "null", "otel_genai": _OTEL_EXTRACT}
 
-_MACROS = """
+_MACROS = r"""
 create or replace temp macro _meta(j) as
     case when json_type(j->'metadata') = 'VARCHAR' and json_valid(j->>'metadata')
          then (j->>'metadata')::json else j->'metadata' end;
@@ -523,7 +573,9 @@ def _load_file(conn: duckdb.DuckDBPyConnection, path: Path, fmt: str, table: str
     parse_records(conn, raw, fmt, f"{table}_parsed")
     fallback = dt.datetime.fromtimestamp(state["mtime_ns"] / 1e9, dt.timezone.utc).date()
     assign_days(conn, f"{table}_parsed", table, fallback)
-    return [day.isoformat() for (day,) in conn.execute(f"select distinct assigned_day from {table} order by 1").fetchall()]
+    return [
+        day.isoformat() for (day,) in conn.execute(f"select distinct assigned_day from {table} order by 1").fetchall()
+    ]
 
 
 def stale_days(conn: duckdb.DuckDBPyConnection, lake_dir: Path, files: list[tuple[Path, str]]) -> list[dt.date]:
@@ -590,13 +642,19 @@ def ingest_day(
         conn,
         f"select {CANONICAL_COLUMNS}, source_format, source_file, line_no from day_records "
         "where reason is null and delivery = 1 order by ts, request_id",
-        lake_dir, "gateway_requests", day, params,
+        lake_dir,
+        "gateway_requests",
+        day,
+        params,
     )
     quarantined = write_partition(
         conn,
         "select source_file, line_no, source_format, reason, raw from day_records "
         "where reason is not null order by source_file, line_no",
-        lake_dir, "gateway_quarantine", day, params,
+        lake_dir,
+        "gateway_quarantine",
+        day,
+        params,
     )
     conn.execute(
         """

@@ -41,7 +41,9 @@ GPU_LINES_DDL = """(
     gpu_count integer, instance_hours double, gpu_hours double, billed_usd decimal(18, 10),
     effective_usd decimal(18, 10), list_usd decimal(18, 10)
 )"""
-QUARANTINE_DDL = "(source_format varchar, source_file varchar, record_ref varchar, day date, reason varchar, raw varchar)"
+QUARANTINE_DDL = (
+    "(source_format varchar, source_file varchar, record_ref varchar, day date, reason varchar, raw varchar)"
+)
 
 
 class GpuCurrencyError(ValueError):
@@ -117,8 +119,10 @@ def read_csv_export(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> 
             pass
         else:
             # A row of empty cells is no record (the Python reader below skips it too).
-            conn.execute(f"delete from {table}_raw where "
-                         + " and ".join(f"coalesce(trim({_identifier(name)}), '') = ''" for name in header))
+            conn.execute(
+                f"delete from {table}_raw where "
+                + " and ".join(f"coalesce(trim({_identifier(name)}), '') = ''" for name in header)
+            )
             return
     data, damage = read_file_bytes(path)
     reader = csv.reader(io.StringIO(data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff"), newline=""))
@@ -130,15 +134,21 @@ def read_csv_export(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> 
             continue
         raw, not_utf8 = text_record(json.dumps(row, ensure_ascii=False))
         if not_utf8 or len(row) != len(header):
-            rejects.append((f"row {number}", not_utf8 or f"ragged_row:{len(row)}_fields_for_{len(header)}_columns", raw))
+            rejects.append(
+                (f"row {number}", not_utf8 or f"ragged_row:{len(row)}_fields_for_{len(header)}_columns", raw)
+            )
             continue
         for values, cell in zip(columns, row):
             values.append(None if cell == "NULL" else cell)
         refs.append(f"row {number}")
     if damage:  # the rest of a cut gzip stream: one record, counted and quarantined
         rejects.append((f"row {number + 1}", damage, ""))
-    raw_table = pa.table({**{name: pa.array(values, pa.string()) for name, values in zip(header, columns)},
-                          "record_ref": pa.array(refs, pa.string())})
+    raw_table = pa.table(
+        {
+            **{name: pa.array(values, pa.string()) for name, values in zip(header, columns)},
+            "record_ref": pa.array(refs, pa.string()),
+        }
+    )
     conn.register(f"{table}_arrow", raw_table)
     conn.execute(f"create or replace temp table {table}_raw as select * from {table}_arrow")
     conn.unregister(f"{table}_arrow")
@@ -152,7 +162,7 @@ def _csv_header(path: Path) -> list[str] | None:
     try:
         with open(path, "rb") as handle:
             gzipped = handle.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
             text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
             header = next(csv.reader(text), None)
     except (OSError, EOFError, zlib.error, csv.Error):
@@ -180,19 +190,34 @@ def _column_names(header: list[str]) -> list[str]:
 
 def _counts(conn: duckdb.DuckDBPyConnection, table: str, path: Path, fmt: str) -> GpuBilling:
     """Where each record of a billing file went, each count from its own table or predicate."""
-    read, = conn.execute(
-        f"select (select count(*) from {table}_raw) + (select count(*) from {table}_rejects)").fetchone()
-    kept, = conn.execute(f"select count(*) from {table}").fetchone()
-    quarantined, = conn.execute(f"select count(*) from {table}_quarantine").fetchone()
-    skipped = dict(conn.execute(
-        f"select skip_reason, count(*) from {table}_typed where reason is null and skip_reason is not null "
-        "group by 1 order by 1").fetchall())
-    return GpuBilling(source_file=str(path), source_format=fmt, records=read, gpu_rows=kept,
-                      non_gpu_rows=sum(skipped.values()), quarantined=quarantined, skipped_by_reason=skipped)
+    (read,) = conn.execute(
+        f"select (select count(*) from {table}_raw) + (select count(*) from {table}_rejects)"
+    ).fetchone()
+    (kept,) = conn.execute(f"select count(*) from {table}").fetchone()
+    (quarantined,) = conn.execute(f"select count(*) from {table}_quarantine").fetchone()
+    skipped = dict(
+        conn.execute(
+            f"select skip_reason, count(*) from {table}_typed where reason is null and skip_reason is not null "
+            "group by 1 order by 1"
+        ).fetchall()
+    )
+    return GpuBilling(
+        source_file=str(path),
+        source_format=fmt,
+        records=read,
+        gpu_rows=kept,
+        non_gpu_rows=sum(skipped.values()),
+        quarantined=quarantined,
+        skipped_by_reason=skipped,
+    )
 
 
 def read_focus(
-    conn: duckdb.DuckDBPyConnection, path: Path, rates: dict[str, float], pool_tag: str, replica_tag: str,
+    conn: duckdb.DuckDBPyConnection,
+    path: Path,
+    rates: dict[str, float],
+    pool_tag: str,
+    replica_tag: str,
     table: str,
 ) -> GpuBilling:
     """A FOCUS 1.x export (AWS, GCP, Azure): one temp table `table` of GPU usage lines and one
@@ -319,8 +344,13 @@ def read_focus(
     ).fetchall()
     billing = _counts(conn, table, path, "focus")
     billing.effective_above_billed = [
-        {"source_file": str(path), "record_ref": ref, "resource_id": resource, "billed_usd": billed,
-         "effective_usd": effective}
+        {
+            "source_file": str(path),
+            "record_ref": ref,
+            "resource_id": resource,
+            "billed_usd": billed,
+            "effective_usd": effective,
+        }
         for ref, resource, billed, effective in above
     ]
     return billing
@@ -392,7 +422,7 @@ def replica_from_filename(path: Path, prefix: str = "nvidia_smi_") -> str:
     """`nvidia_smi_<replica_id>[_YYYY-MM-DD].csv` → replica_id: nvidia-smi logs carry no replica
     name, so the file that holds them does."""
     stem = path.name.split(".")[0]
-    stem = stem[len(prefix):] if stem.startswith(prefix) else stem
+    stem = stem[len(prefix) :] if stem.startswith(prefix) else stem
     return _DATE_SUFFIX.sub("", stem)
 
 
@@ -443,12 +473,21 @@ def read_dcgm(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
             labels = dict(_LABEL.findall(sample["labels"]))
             replicas.append(labels.get("pod") or labels.get("Hostname"))
             gpus.append(labels.get("UUID") or labels.get("gpu") or "0")
-            stamps.append(dt.datetime.fromtimestamp(int(sample["timestamp_ms"]) / 1000, dt.timezone.utc).replace(tzinfo=None))
+            stamps.append(
+                dt.datetime.fromtimestamp(int(sample["timestamp_ms"]) / 1000, dt.timezone.utc).replace(tzinfo=None)
+            )
             utilizations.append(float(sample["value"]) / 100)
-    conn.register(f"{table}_rows", pa.table({
-        "replica_id": pa.array(replicas, pa.string()), "gpu": pa.array(gpus, pa.string()),
-        "ts": pa.array(stamps, pa.timestamp("us")), "utilization": pa.array(utilizations, pa.float64()),
-    }))
+    conn.register(
+        f"{table}_rows",
+        pa.table(
+            {
+                "replica_id": pa.array(replicas, pa.string()),
+                "gpu": pa.array(gpus, pa.string()),
+                "ts": pa.array(stamps, pa.timestamp("us")),
+                "utilization": pa.array(utilizations, pa.float64()),
+            }
+        ),
+    )
     conn.execute(f"create or replace temp table {table} as select * from {table}_rows")
     conn.unregister(f"{table}_rows")
 
