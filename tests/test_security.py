@@ -547,7 +547,7 @@ REVIEWED_INTERPOLATIONS = {
     "CANONICAL_COLUMNS": "constant",
     "GPU_LINES_DDL": "constant",
     "QUARANTINE_DDL": "constant",
-    "EXTRACT_SQL[fmt]": "per-format SQL constant; fmt validated against SOURCE_FORMATS",
+    "EXTRACT_SQL[fmt]": "per-format SQL constant; fmt validated against the sources registry",
     "FIELD_SQL[fmt]": "per-format SQL constant",
     "_text_type_error(TEXT_FIELDS[fmt])": "SQL built from a constant field list",
     "_day_filter(model)": "'where day = $day' or ''",
@@ -561,7 +561,7 @@ REVIEWED_INTERPOLATIONS = {
     "sql_string(description)": "COMMENT ON text from our SQL files",
     "sql_string(texts[column])": "COMMENT ON text from our SQL files and columns.yml",
     "sql_string(text)": "COMMENT ON text, slack.py constants",
-    "sql_string(fmt)": "a source format, validated against SOURCE_FORMATS (code constants) at config load",
+    "sql_string(fmt)": "a source format, validated against the sources registry (code constants) at config load",
 }
 _REVIEWED_CALLS = re.compile(r"column\('\w+'\)")  # gpu.py: quoted FOCUS header constants
 _SQL_START = re.compile(

@@ -36,6 +36,7 @@ from pipelines.resources.config import CostwatchConfig, pseudonym_key
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 GLOSSARY = SQL_DIR / "columns.yml"
 MACROS_DIR = SQL_DIR / "macros"  # `create or replace macro` files, run before any model
+REPORTS_DIR = SQL_DIR / "reports"  # read-only queries the CLI prints (not models: nothing is materialized)
 MATERIALIZATIONS = ("view", "table", "daily_parquet", "daily_table")
 DAILY = ("daily_parquet", "daily_table")
 
@@ -121,7 +122,7 @@ def tables_read(query: str) -> tuple[str, ...]:
 def load_models(sql_dir: Path = SQL_DIR) -> dict[str, SqlModel]:
     models = {}
     for path in sorted(sql_dir.rglob("*.sql")):
-        if MACROS_DIR in path.parents:
+        if MACROS_DIR in path.parents or REPORTS_DIR in path.parents:
             continue
         model = parse_model(path)
         if model.name in models:

@@ -23,15 +23,6 @@ DEFAULT_CONFIG = "costwatch.yaml"
 PSEUDONYM_KEY_ENV = "COSTWATCH_PSEUDONYM_KEY"
 PSEUDONYM_KEY_MIN_BYTES = 16
 
-# Formats each source accepts. A source or format missing here is refused at load time rather
-# than ignored, so a config never silently reads nothing.
-SOURCE_FORMATS: dict[str, tuple[str, ...]] = {
-    "gateway_logs": ("canonical", "litellm_spend_logs", "otel_genai"),
-    "provider_costs": ("openai_costs", "anthropic_cost_report", "invoice_csv"),
-    "provider_usage": ("openai_usage", "anthropic_usage_report"),
-    "gpu_billing": ("focus", "gpu_hours_csv"),
-    "gpu_telemetry": ("nvidia_smi", "dcgm"),
-}
 
 PRICE_FIELDS = (
     "input_cost_per_token",
@@ -344,12 +335,14 @@ def _parse_sources(raw: Any, base: Path) -> dict[str, tuple[SourceSpec, ...]]:
             "sources.gateway_logs: missing; list the gateway log files, e.g. "
             '[{path: "inputs/gateway/*.jsonl.gz", format: canonical}]'
         )
+    from pipelines.sources import registry  # a source or format missing there is refused, not ignored
+
     parsed: dict[str, tuple[SourceSpec, ...]] = {}
     for source, entries in sources_raw.items():
-        if source not in SOURCE_FORMATS:
+        if source not in registry.SOURCES:
             raise ConfigError(
                 f"sources.{source}: not a source this version of costwatch reads; "
-                f"use one of {sorted(SOURCE_FORMATS)} or remove it"
+                f"use one of {sorted(registry.SOURCES)} or remove it"
             )
         if not isinstance(entries, list) or not entries:
             raise ConfigError(f"sources.{source}: must be a non-empty list of {{path: GLOB, format: NAME}}")
@@ -360,10 +353,10 @@ def _parse_sources(raw: Any, base: Path) -> dict[str, tuple[SourceSpec, ...]]:
             _reject_unknown(entry, {"path", "format"}, f"{key}.")
             if "path" not in entry or "format" not in entry:
                 raise ConfigError(f"{key}: needs both path (a file or glob) and format")
-            if entry["format"] not in SOURCE_FORMATS[source]:
+            if entry["format"] not in registry.formats(source):
                 raise ConfigError(
                     f"{key}.format: {entry['format']!r} is not a {source} format; "
-                    f"use one of {list(SOURCE_FORMATS[source])}"
+                    f"use one of {list(registry.formats(source))}"
                 )
             _check_glob(str(entry["path"]), f"{key}.path", base)
             specs.append(SourceSpec(path=str(entry["path"]), format=str(entry["format"])))

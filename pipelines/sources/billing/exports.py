@@ -27,7 +27,9 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.lake.manifest import reading_input
+from pipelines.sources import registry
 from pipelines.sources.records import read_file_bytes, text_record
+from pipelines.sources.registry import register
 
 MONEY = pa.decimal128(18, 10)  # USD; exports carry sub-cent amounts
 _MONEY_STEP = Decimal("1e-10")
@@ -498,15 +500,15 @@ READERS = {
     "anthropic_usage_report": read_anthropic_usage_report,
 }
 
-
-# The config source each format is configured under, for messages that name it.
-SOURCE_OF_FORMAT = {
-    "openai_costs": "provider_costs",
-    "anthropic_cost_report": "provider_costs",
-    "invoice_csv": "provider_costs",
-    "openai_usage": "provider_usage",
-    "anthropic_usage_report": "provider_usage",
+_DESCRIPTIONS = {
+    "openai_costs": "OpenAI Costs API pages (organization/costs), daily buckets",
+    "anthropic_cost_report": "Anthropic Admin API cost_report pages (amounts in cents)",
+    "invoice_csv": "a generic invoice CSV (invoice_id, provider, period_start, period_end, line_item, model, amount, currency)",
+    "openai_usage": "OpenAI Usage API completions pages (organization/usage/completions)",
+    "anthropic_usage_report": "Anthropic Admin API usage_report/messages pages",
 }
+for _name, _reader in READERS.items():
+    register(_name, "provider_usage" if "usage" in _name else "provider_costs", _reader, _DESCRIPTIONS[_name])
 
 
 def read_exports(files: list[tuple[Path, str]], rates: dict[str, float]) -> Parsed:
@@ -514,7 +516,7 @@ def read_exports(files: list[tuple[Path, str]], rates: dict[str, float]) -> Pars
     without one of its exports would overwrite the day's lines with a smaller bill."""
     parsed = Parsed()
     for path, fmt in files:
-        with reading_input(SOURCE_OF_FORMAT.get(fmt, "provider_costs"), path, fmt):
+        with reading_input(registry.get(fmt).source, path, fmt):
             READERS[fmt](path, rates, parsed)
     return parsed
 

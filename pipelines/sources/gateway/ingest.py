@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from pipelines.lake.manifest import InputManifest, file_state, reading_input
 from pipelines.lake.partitions import sql_string, write_partition
 from pipelines.sources.records import read_file_bytes, text_record
+from pipelines.sources.registry import register
 
 RAW_SCHEMA = pa.schema(
     [
@@ -227,6 +228,12 @@ def _raw_table(path: Path, numbers: list[int], raws: list[str], errors: list[str
 
 
 READERS = {"canonical": read_jsonl, "litellm_spend_logs": read_litellm_export, "otel_genai": read_jsonl}
+for _name, _description in {
+    "canonical": "costwatch's canonical JSON Lines (.jsonl, .jsonl.gz)",
+    "litellm_spend_logs": "LiteLLM's LiteLLM_SpendLogs table exported as CSV or JSON",
+    "otel_genai": "OpenTelemetry spans with gen_ai.* attributes, one JSON object per line",
+}.items():
+    register(_name, "gateway_logs", READERS[_name], _description)
 
 # Per format: a projection of `records` (raw, j = parsed JSON object or NULL) onto the canonical
 # fields, each still JSON (numbers) or VARCHAR (text), so one validation applies to all.

@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.sources.records import read_file_bytes, text_record
+from pipelines.sources.registry import register
 
 REPO = Path(__file__).resolve().parents[3]
 INSTANCE_TYPES = REPO / "fixtures" / "gpu" / "instance_types.csv"
@@ -493,6 +494,10 @@ def read_dcgm(conn: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
 
 
 TELEMETRY_READERS = {"nvidia_smi": read_nvidia_smi, "dcgm": read_dcgm}
+register("focus", "gpu_billing", read_focus, "FOCUS 1.x cost and usage exports (AWS, GCP, Azure)")
+register("gpu_hours_csv", "gpu_billing", read_gpu_hours_csv, "a GPU-hours CSV (day, pool, replica_id, gpu_type, gpu_count, hours, usd)")
+register("nvidia_smi", "gpu_telemetry", read_nvidia_smi, "nvidia-smi --query-gpu=... --format=csv logs")
+register("dcgm", "gpu_telemetry", read_dcgm, "DCGM exporter samples (Prometheus text with timestamps)")
 
 
 def telemetry_busy_sql(samples: str) -> str:
