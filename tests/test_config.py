@@ -63,6 +63,7 @@ def test_the_design_example_loads(tmp_path):
     assert config.pools["llama-8b-h100"].warm_floor == 2
     assert config.price_overrides[0].prices["output_cost_per_token"] == 1.2e-5
     assert config.price_versions[0].effective_from == dt.date(2026, 10, 1)  # default: start_date
+    assert config.pools["llama-8b-h100"].name == "llama-8b-h100"  # the key it is listed under
 
 
 def test_the_shipped_demo_config_is_valid(tmp_path):
@@ -141,6 +142,11 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "pseudonymise_user_id",
         ),
         ("data_dir: [unclosed", "not valid YAML", "fix the syntax"),
+        (
+            with_changes(prices__history=[{"catalog": str(CATALOG), "effective_from": "2026-10-01"}]),
+            "prices.history: two catalogs share an effective_from date",
+            "give each its own date",
+        ),
     ],
 )
 def test_bad_config_names_the_key_and_the_fix(tmp_path, config, key, fix):
@@ -153,3 +159,184 @@ def test_bad_config_names_the_key_and_the_fix(tmp_path, config, key, fix):
 def test_missing_config_file_says_how_to_point_at_one(tmp_path):
     with pytest.raises(ConfigError, match="--config PATH or set COSTWATCH_CONFIG"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_a_default_is_stated_once_on_its_field(tmp_path):
+    minimal = {
+        "start_date": "2026-10-01",
+        "sources": {"gateway_logs": [{"path": "inputs/*.jsonl.gz", "format": "canonical"}]},
+        "prices": {
+            "catalog": str(CATALOG),
+            "overrides": {"m": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}},
+        },
+        "pools": {"p": {"gpu_type": "H100"}},
+    }
+    config = load_config(write(tmp_path, minimal))
+    # The defaults the README documents, written out here rather than read back from the models.
+    assert (config.alerts.min_impact_usd, config.alerts.min_impact_pct, config.alerts.slack_channel) == (
+        50.0,
+        0.2,
+        None,
+    )
+    assert config.alerts.dagster_url == "http://127.0.0.1:3000"
+    assert (config.checks.max_quarantine_share, config.checks.max_duplicate_share) == (0.01, 0.02)
+    assert config.checks.max_unpriced_share == 0.01
+    reconciliation = config.reconciliation
+    assert (reconciliation.tolerance_pct, reconciliation.tolerance_usd, reconciliation.token_tolerance_pct) == (
+        0.02,
+        0.5,
+        0.005,
+    )
+    pool = config.pools["p"]
+    assert (pool.latency_slo_s, pool.headroom, pool.warm_floor, pool.api_equivalent, pool.load_test) == (
+        5.0,
+        0.3,
+        1,
+        None,
+        None,
+    )
+    assert (config.gpu.pool_tag, config.gpu.replica_tag, config.gpu.instance_types) == (
+        "costwatch-pool",
+        "costwatch-replica",
+        None,
+    )
+    assert config.privacy.pseudonymise_user_id is False
+    assert config.data_dir == tmp_path / "data" and config.warehouse_path == tmp_path / "data" / "warehouse.duckdb"
+    assert config.price_overrides[0].effective_from == dt.date(1970, 1, 1)
+    assert config.budgets == {} and config.currency_rates == {}
+    # ...and every one of them came from its field's default, the only place it is written.
+    sections = (config.alerts, config.checks, config.reconciliation, config.gpu, config.privacy, pool)
+    defaults = 0
+    for section in sections:
+        for name, field in type(section).model_fields.items():
+            if not field.is_required():
+                assert getattr(section, name) == field.default, f"{type(section).__name__}.{name}"
+                defaults += 1
+    assert defaults == 4 + 3 + 3 + 3 + 1 + 5
+
+
+def test_history_catalogs_are_ordered_by_their_dates(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            with_changes(
+                prices__effective_from="2026-11-01",
+                prices__history=[
+                    {"catalog": str(CATALOG), "effective_from": "2026-12-01"},
+                    {"catalog": str(CATALOG), "effective_from": "2025-09-01"},
+                ],
+            ),
+        )
+    )
+    assert [version.effective_from for version in config.price_versions] == [
+        dt.date(2025, 9, 1),
+        dt.date(2026, 11, 1),
+        dt.date(2026, 12, 1),
+    ]
+    assert {version.catalog for version in config.price_versions} == {CATALOG.resolve()}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            with_changes(pools__x={"gpu_type": "H100", "latency_slo_s": "fast"}),
+            "pools.x.latency_slo_s: must be a number, got 'fast'; write it without quotes or units, e.g. 5.0",
+        ),
+        (with_changes(pools__x={"gpu_type": "H100", "warm_floor": -1}), "pools.x.warm_floor: must be >= 0, got -1"),
+        (
+            with_changes(pools__x={"gpu_type": "H100", "headroom": 11}),
+            "pools.x.headroom: must be between 0 and 10, got 11",
+        ),
+        (
+            with_changes(checks={"max_quarantine_share": 1.5}),
+            "checks.max_quarantine_share: must be between 0 and 1, got 1.5; use a value in that range (a ratio",
+        ),
+        (
+            with_changes(sources__gateway_logs=["inputs/*.jsonl"]),
+            "sources.gateway_logs[0]: must be a mapping (key: value), got str",
+        ),
+        (
+            with_changes(sources__gateway_logs=[{"path": "inputs/*.jsonl"}]),
+            "sources.gateway_logs[0].format: missing; name the files' format",
+        ),
+        (
+            with_changes(prices__history=[{"catalog": str(CATALOG), "effective_from": "soon"}]),
+            "prices.history[0].effective_from: 'soon' is not a date; write it as YYYY-MM-DD",
+        ),
+        (with_changes(alerts=["#llm-cost"]), "alerts: must be a mapping (key: value), got list"),
+        (with_changes(budgets__chat=True), "budgets.chat: must be a number, got True"),
+        (with_changes(currency_rates={"EUR": "1.08"}), "currency_rates.EUR: must be a number, got '1.08'"),
+    ],
+)
+def test_a_wrong_value_at_a_nested_key_names_the_dotted_key(tmp_path, config, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, config))
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+TOP_KEYS = [
+    "alerts",
+    "budgets",
+    "checks",
+    "currency_rates",
+    "data_dir",
+    "gpu",
+    "pools",
+    "prices",
+    "privacy",
+    "reconciliation",
+    "sources",
+    "start_date",
+]
+POOL_KEYS = ["api_equivalent", "gpu_type", "headroom", "latency_slo_s", "load_test", "warm_floor"]
+OVERRIDE_KEYS = [
+    "cache_creation_input_token_cost",
+    "cache_read_input_token_cost",
+    "effective_from",
+    "input_cost_per_token",
+    "output_cost_per_token",
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # `path` is an attribute of the loaded config, not a key the file may set.
+        (with_changes(path="elsewhere.yaml"), f"path: unknown key; valid keys here are {TOP_KEYS}"),
+        (with_changes(strat_date="2026-10-01"), f"strat_date: unknown key; valid keys here are {TOP_KEYS}"),
+        (
+            with_changes(alerts__slack_chanel="#x"),
+            "alerts.slack_chanel: unknown key; valid keys here are "
+            "['dagster_url', 'min_impact_pct', 'min_impact_usd', 'slack_channel'] (did you mean 'slack_channel'?)",
+        ),
+        (
+            with_changes(pools__x={"gpu_type": "H100", "gpu_count": 8}),
+            f"pools.x.gpu_count: unknown key; valid keys here are {POOL_KEYS}",
+        ),
+        (
+            with_changes(
+                prices__overrides__m={"input_cost_per_token": 1, "output_cost_per_token": 2, "currency": "EUR"}
+            ),
+            f"prices.overrides.m.currency: unknown key; valid keys here are {OVERRIDE_KEYS}",
+        ),
+        (
+            with_changes(sources__gateway_logs=[{"path": "inputs/*.jsonl", "format": "canonical", "gzip": True}]),
+            "sources.gateway_logs[0].gzip: unknown key; valid keys here are ['format', 'path']",
+        ),
+    ],
+)
+def test_an_unknown_key_at_any_depth_is_refused_naming_the_valid_keys(tmp_path, config, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, config))
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_every_problem_is_reported_at_once_one_line_each(tmp_path):
+    # A misspelt key is an unknown key and a missing one: the unknown key comes first, as it explains the other.
+    config = with_changes(start_date=DELETE, start_dat="2026-10-01", budgets__chat="lots")
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, config))
+    lines = str(raised.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == ["start_dat", "start_date", "budgets.chat"], lines
+    assert "(did you mean 'start_date'?)" in lines[0] and lines[1].startswith("start_date: missing; add the first")

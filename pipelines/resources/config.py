@@ -1,21 +1,40 @@
-"""costwatch.yaml: load, validate, and resolve paths.
+"""costwatch.yaml: its shape as pydantic models, loaded with every path resolved.
 
-Every error names the key that is wrong and says how to fix it, because the person reading it
-is a platform engineer at a terminal, not the author of this file.
+Every error names the key that is wrong and says how to fix it (`key: problem; fix`), because
+the person reading it is a platform engineer at a terminal, not the author of this file. Each
+setting's default is stated once, on its field; a required key's field carries the fix its
+"missing" error suggests.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import glob
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import types
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
+import annotated_types
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 CONFIG_ENV = "COSTWATCH_CONFIG"
 DEFAULT_CONFIG = "costwatch.yaml"
@@ -24,104 +43,327 @@ PSEUDONYM_KEY_ENV = "COSTWATCH_PSEUDONYM_KEY"
 PSEUDONYM_KEY_MIN_BYTES = 16
 
 
-PRICE_FIELDS = (
-    "input_cost_per_token",
-    "output_cost_per_token",
-    "cache_read_input_token_cost",
-    "cache_creation_input_token_cost",
-)
-
-
 class ConfigError(ValueError):
     """A costwatch.yaml problem, phrased as `key: what is wrong; how to fix it`."""
 
 
-@dataclass(frozen=True)
-class SourceSpec:
-    path: str  # glob, resolved against the config file's folder
-    format: str
+# --------------------------------------------------------------------------- value types
+# Checks that need the file's folder read it from the validation context `load_config` passes.
 
 
-@dataclass(frozen=True)
-class PriceVersion:
-    catalog: Path
-    effective_from: dt.date
+def _problem(problem: str, at: tuple[str | int, ...] = ()) -> PydanticCustomError:
+    """A failed check, phrased `problem; fix`. `at` continues the key below the one validated,
+    for checks that look at a whole mapping but blame one entry."""
+    return PydanticCustomError("costwatch", "{problem}", {"problem": problem, "at": at})
 
 
-@dataclass(frozen=True)
-class PriceOverride:
+def _required(fix: str) -> Any:
+    """A key the file must give; `fix` completes its error when it is missing or malformed."""
+    return Field(json_schema_extra={"fix": fix})
+
+
+def _config_folder(info: ValidationInfo) -> Path:
+    return Path(info.context["path"]).parent
+
+
+def _in_config_folder(value: str | Path, folder: Path) -> Path:
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else folder / path
+
+
+def _date(value: Any) -> Any:
+    # YAML reads an unquoted 2026-10-01 as a date already; a quoted one arrives as text.
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise _problem(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    folder = _config_folder(info)
+    path = _in_config_folder(value, folder)
+    if not path.is_file():
+        raise _problem(f"file {path} does not exist; fix the path (relative paths start at {folder})")
+    return path.resolve()
+
+
+def _glob(pattern: str, info: ValidationInfo) -> str:
+    if pattern.count("[") != pattern.count("]"):
+        raise _problem(f"{pattern!r} has an unbalanced '[' or ']'; close the character class")
+    if "**" in pattern.replace("/**/", "/").replace("**/", "").replace("/**", ""):
+        raise _problem(f"{pattern!r} uses '**' inside a name; use it only as a whole folder, a/**/b")
+    # The folder before the first wildcard must exist: a typo there would otherwise read nothing.
+    base = _config_folder(info)
+    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    folder = _in_config_folder(literal if literal.endswith("/") else os.path.dirname(literal) or ".", base)
+    if not folder.is_dir():
+        raise _problem(f"folder {folder} does not exist; fix the path (relative paths start at {base})")
+    return pattern
+
+
+# Characters a data_dir path may not hold. DuckDB reads the lake through glob patterns
+# (`lake/<dataset>/day=*/data.parquet`), where * ? [ ] { } would match other folders, and with
+# hive partitioning, which turns every `key=value` folder of the path into a column.
+_DATA_DIR_FORBIDDEN = re.compile(r"[*?\[\]{}=\x00]")
+
+
+def _data_dir(value: Path, info: ValidationInfo) -> Path:
+    data_dir = _in_config_folder(value, _config_folder(info)).resolve()
+    forbidden = _DATA_DIR_FORBIDDEN.search(str(data_dir))
+    if forbidden:
+        raise _problem(
+            f"{str(data_dir)!r} contains {forbidden.group()!r}, which DuckDB reads as part of a glob "
+            "pattern or as a hive partition (key=value) when it scans the lake; choose a folder whose "
+            "full path has none of * ? [ ] { } ="
+        )
+    return data_dir
+
+
+def _currency_code(code: str) -> str:
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise _problem("not an ISO 4217 code; write it as three capitals, e.g. EUR")
+    return code
+
+
+def _source_list(entries: Any) -> Any:
+    if not isinstance(entries, list) or not entries:
+        raise _problem(
+            "must be a non-empty list of {path: GLOB, format: NAME}; "
+            'write e.g. [{path: "inputs/gateway/*.jsonl.gz", format: canonical}]'
+        )
+    return entries
+
+
+def _null_as(empty: Callable[[], Any]) -> BeforeValidator:
+    """A key written with no value (`budgets:`) means the empty mapping or list, as if left out."""
+    return BeforeValidator(lambda value: empty() if value is None else value)
+
+
+Date = Annotated[dt.date, BeforeValidator(_date)]
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]  # resolved against the config file's folder
+# Numbers are strict: "2%", "50" and true are refused rather than read as 0.02, 50 and 1.
+NonNegative = Annotated[float, Field(strict=True, ge=0)]
+Ratio = Annotated[float, Field(strict=True, ge=0, le=1)]  # 0-1, so 0.02 is 2%
+V = TypeVar("V")
+# Mappings keyed by names the user chose (features, pools, models, currencies), not settings.
+NamedMap = Annotated[dict[str, V], _null_as(dict)]
+CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
+
+
+# --------------------------------------------------------------------------- the file's sections
+
+
+class _Section(BaseModel):
+    """A mapping in costwatch.yaml: unknown keys are refused, and nothing changes after loading."""
+
+    # Numbers given where text is expected (`gpu_type: 100`) are read as text, as YAML intends.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_empty(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
+class SourceSpec(_Section):
+    path: Annotated[str, AfterValidator(_glob)] = _required(
+        'give a file or glob relative to the config file, e.g. "inputs/gateway/*.jsonl.gz"'
+    )
+    format: str = _required("name the files' format, e.g. canonical (README: Configuration)")
+
+
+SourceList = Annotated[tuple[SourceSpec, ...], BeforeValidator(_source_list)]
+
+
+_CATALOG_FIX = "point it at a LiteLLM-format price map, e.g. fixtures/prices/model_prices.json"
+_PRICE_FIX = "give the USD price per token, e.g. 3.0e-6"
+
+
+class PriceVersion(_Section):
+    """A LiteLLM-format price catalog and the first day its prices apply."""
+
+    catalog: ExistingFile = _required(_CATALOG_FIX)
+    effective_from: Date = _required("give the first day its prices apply, e.g. 2026-12-01")
+
+
+class ModelPrices(_Section):
+    """A model's list prices, USD per token."""
+
+    input_cost_per_token: NonNegative = _required(_PRICE_FIX)
+    output_cost_per_token: NonNegative = _required(_PRICE_FIX)
+    cache_read_input_token_cost: NonNegative | None = None
+    cache_creation_input_token_cost: NonNegative | None = None
+
+
+PRICE_FIELDS = tuple(ModelPrices.model_fields)
+
+
+class PriceOverrideSpec(ModelPrices):
+    """`prices.overrides.<model>`: prices that beat the catalog's from `effective_from` on."""
+
+    effective_from: Date = dt.date(1970, 1, 1)
+
+
+class PriceOverride(_Section):
+    """One override as the pricing code reads it."""
+
     model: str
     prices: dict[str, float]  # USD per token, keys from PRICE_FIELDS
     effective_from: dt.date
 
 
-@dataclass(frozen=True)
-class PoolSpec:
-    name: str
-    gpu_type: str
-    latency_slo_s: float
-    headroom: float
-    warm_floor: int
-    api_equivalent: str | None
-    load_test: Path | None = None  # a batching-curve CSV: per-replica rate measured off the logs
+class Prices(_Section):
+    catalog: ExistingFile = _required(_CATALOG_FIX)
+    effective_from: Date | None = None  # None: from start_date
+    # Older or newer catalogs with their own dates, so history can be re-priced.
+    history: Annotated[tuple[PriceVersion, ...], _null_as(tuple)] = ()
+    overrides: NamedMap[PriceOverrideSpec] = {}
 
 
-@dataclass(frozen=True)
-class GpuSettings:
+class PoolSpec(_Section):
+    """A self-hosted serving pool; its GPU billing rows carry its name in `gpu.pool_tag`."""
+
+    gpu_type: str = _required("name the GPU, e.g. H100")
+    latency_slo_s: NonNegative = 5.0
+    headroom: Annotated[float, Field(strict=True, ge=0, le=10)] = 0.3  # spare capacity, ratio of the load
+    warm_floor: Annotated[int, Field(strict=True, ge=0)] = 1  # replicas kept up however quiet it is
+    api_equivalent: str | None = None  # the API model its requests would otherwise go to
+    load_test: ExistingFile | None = None  # a batching-curve CSV: per-replica rate measured off the logs
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        """The pool's key under `pools:`."""
+        return self._name
+
+
+class GpuSettings(_Section):
     pool_tag: str = "costwatch-pool"  # billing tag naming a resource's serving pool
     replica_tag: str = "costwatch-replica"  # billing tag naming the replica (else the ResourceId)
-    instance_types: Path | None = None  # extra rows for fixtures/gpu/instance_types.csv
+    instance_types: ExistingFile | None = None  # extra rows for fixtures/gpu/instance_types.csv
 
 
-@dataclass(frozen=True)
-class CheckThresholds:
-    max_quarantine_share: float = 0.01  # ratio 0-1 of a day's lines
-    max_duplicate_share: float = 0.02
-    max_unpriced_share: float = 0.01  # ratio 0-1 of a day's priced-by-catalog requests
+class CheckThresholds(_Section):
+    max_quarantine_share: Ratio = 0.01  # of a day's lines
+    max_duplicate_share: Ratio = 0.02
+    max_unpriced_share: Ratio = 0.01  # of a day's priced-by-catalog requests
 
 
-@dataclass(frozen=True)
-class AlertSettings:
-    min_impact_usd: float = 50.0
-    min_impact_pct: float = 0.2
+class AlertSettings(_Section):
+    min_impact_usd: NonNegative = 50.0
+    min_impact_pct: NonNegative = 0.2
     slack_channel: str | None = None
     dagster_url: str = "http://127.0.0.1:3000"  # alert links point at the Dagster UI here
 
 
-@dataclass(frozen=True)
-class ReconciliationSettings:
+class ReconciliationSettings(_Section):
     # A billed line matches its estimate when |billed - estimated| <= max(tolerance_usd,
     # tolerance_pct x billed): small lines are judged in dollars, large ones in percent.
-    tolerance_pct: float = 0.02  # ratio 0-1
-    tolerance_usd: float = 0.50
+    tolerance_pct: NonNegative = 0.02  # ratio 0-1
+    tolerance_usd: NonNegative = 0.50
     # Gateway and provider token counts match within this share (ratio 0-1).
-    token_tolerance_pct: float = 0.005
+    token_tolerance_pct: NonNegative = 0.005
 
 
-@dataclass(frozen=True)
-class PrivacySettings:
+class PrivacySettings(_Section):
     # Analyst-facing marts carry `u_` + HMAC-SHA256(key, user_id) instead of the user id; the key
     # is read from COSTWATCH_PSEUDONYM_KEY when models run (see `pseudonym_key`), so the file and
     # the config object never hold it, and readers (`costwatch query`) do not need it.
-    pseudonymise_user_id: bool = False
+    pseudonymise_user_id: Annotated[bool, Field(strict=True)] = False
 
 
-@dataclass(frozen=True)
-class CostwatchConfig:
-    path: Path  # the YAML file itself; relative paths inside resolve against its folder
-    data_dir: Path
-    start_date: dt.date
-    sources: dict[str, tuple[SourceSpec, ...]]
-    price_versions: tuple[PriceVersion, ...]
-    price_overrides: tuple[PriceOverride, ...]
-    pools: dict[str, PoolSpec] = field(default_factory=dict)
-    budgets: dict[str, float] = field(default_factory=dict)  # USD per calendar month per feature
+class CostwatchConfig(_Section):
+    """A validated costwatch.yaml. Its fields are the file's top-level keys; `path` is the file."""
+
+    data_dir: Annotated[Path, AfterValidator(_data_dir)] = Field(Path("data"), validate_default=True)
+    start_date: Date = _required("add the first daily partition, e.g. start_date: 2026-10-01")
+    sources: NamedMap[SourceList] = Field(default_factory=dict, validate_default=True)
+    prices: Prices = _required(
+        "add prices: {catalog: PATH} with a LiteLLM-format price map, e.g. fixtures/prices/model_prices.json"
+    )
+    pools: NamedMap[PoolSpec] = {}
+    budgets: NamedMap[NonNegative] = {}  # USD per calendar month per feature
     alerts: AlertSettings = AlertSettings()
     checks: CheckThresholds = CheckThresholds()
     reconciliation: ReconciliationSettings = ReconciliationSettings()
-    currency_rates: dict[str, float] = field(default_factory=dict)  # USD per unit of each currency
+    currency_rates: Annotated[dict[CurrencyCode, NonNegative], _null_as(dict)] = {}  # USD per unit
     gpu: GpuSettings = GpuSettings()
     privacy: PrivacySettings = PrivacySettings()
+    # Not a key of the file: a file cannot say where it is.
+    _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG))
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_and_formats_are_registered(cls, sources: dict[str, tuple[SourceSpec, ...]]) -> dict:
+        from pipelines.sources import registry  # here, not on top: format modules import this one
+
+        if "gateway_logs" not in sources:
+            raise _problem(
+                'missing; list the gateway log files, e.g. [{path: "inputs/gateway/*.jsonl.gz", format: canonical}]',
+                at=("gateway_logs",),
+            )
+        for source, specs in sources.items():
+            if source not in registry.SOURCES:
+                raise _problem(
+                    f"not a source this version of costwatch reads; use one of {sorted(registry.SOURCES)} or remove it",
+                    at=(source,),
+                )
+            for index, spec in enumerate(specs):
+                if spec.format not in registry.formats(source):
+                    raise _problem(
+                        f"{spec.format!r} is not a {source} format; use one of {list(registry.formats(source))}",
+                        at=(source, index, "format"),
+                    )
+        return sources
+
+    @field_validator("pools")
+    @classmethod
+    def _pools_know_their_names(cls, pools: dict[str, PoolSpec]) -> dict[str, PoolSpec]:
+        for name, pool in pools.items():
+            pool._name = name
+        return pools
+
+    @model_validator(mode="after")
+    def _remember_its_file(self, info: ValidationInfo) -> CostwatchConfig:
+        self._path = Path(info.context["path"])
+        return self
+
+    @model_validator(mode="after")
+    def _one_catalog_per_date(self) -> CostwatchConfig:
+        if len({version.effective_from for version in self.price_versions}) != len(self.price_versions):
+            raise _problem(
+                "two catalogs share an effective_from date; give each its own date", at=("prices", "history")
+            )
+        return self
+
+    @property
+    def path(self) -> Path:
+        """The YAML file itself; relative paths inside it resolve against its folder."""
+        return self._path
+
+    @cached_property
+    def price_versions(self) -> tuple[PriceVersion, ...]:
+        """Every catalog with the first day its prices apply, oldest first: `prices.catalog`
+        (from `prices.effective_from`, else start_date) and the `prices.history` entries."""
+        current = PriceVersion.model_construct(
+            catalog=self.prices.catalog, effective_from=self.prices.effective_from or self.start_date
+        )
+        return tuple(sorted((current, *self.prices.history), key=lambda version: version.effective_from))
+
+    @cached_property
+    def price_overrides(self) -> tuple[PriceOverride, ...]:
+        return tuple(
+            PriceOverride(
+                model=model,
+                prices=spec.model_dump(include=set(PRICE_FIELDS), exclude_none=True),
+                effective_from=spec.effective_from,
+            )
+            for model, spec in self.prices.overrides.items()
+        )
 
     @property
     def lake_dir(self) -> Path:
@@ -132,8 +374,7 @@ class CostwatchConfig:
         return self.data_dir / "warehouse.duckdb"
 
     def resolve(self, relative: str | Path) -> Path:
-        candidate = Path(os.path.expanduser(str(relative)))
-        return candidate if candidate.is_absolute() else self.path.parent / candidate
+        return _in_config_folder(relative, self.path.parent)
 
     def source_files(self, source: str) -> list[tuple[Path, str]]:
         """Every file a source's globs match today, as (path, format), sorted and de-duplicated."""
@@ -142,6 +383,9 @@ class CostwatchConfig:
             for match in sorted(glob.glob(str(self.resolve(spec.path)), recursive=True)):
                 found.setdefault(Path(match).resolve(), spec.format)
         return sorted(found.items())
+
+
+# --------------------------------------------------------------------------- loading
 
 
 def pseudonym_key(config: CostwatchConfig, environ: Mapping[str, str] = os.environ) -> bytes | None:
@@ -177,23 +421,15 @@ def load_config(path: str | Path | None = None) -> CostwatchConfig:
         raise ConfigError(f"{config_path}: not valid YAML ({error}); fix the syntax") from error
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping of keys such as data_dir, sources")
-    return _parse(raw, config_path)
+    _reject_secrets(raw)
+    try:
+        return CostwatchConfig.model_validate(raw, context={"path": config_path})
+    except ValidationError as error:
+        # pydantic's own wording names its types, not the file's keys; the whole story is in ours.
+        raise ConfigError("\n".join(_explained(error, config_path))) from None
 
 
-_TOP_KEYS = {
-    "data_dir",
-    "start_date",
-    "sources",
-    "prices",
-    "pools",
-    "budgets",
-    "alerts",
-    "checks",
-    "reconciliation",
-    "currency_rates",
-    "gpu",
-    "privacy",
-}
+# --------------------------------------------------------------------------- secrets
 
 # Keys that name a secret. costwatch.yaml is committed and copied around, so a secret in it is
 # refused (whatever its value) with the environment variable to use instead. The key's last
@@ -244,247 +480,102 @@ def _secret_env(key: str) -> str:
     )
 
 
-# Characters a data_dir path may not hold. DuckDB reads the lake through glob patterns
-# (`lake/<dataset>/day=*/data.parquet`), where * ? [ ] { } would match other folders, and with
-# hive partitioning, which turns every `key=value` folder of the path into a column.
-_DATA_DIR_FORBIDDEN = re.compile(r"[*?\[\]{}=\x00]")
+# --------------------------------------------------------------------------- pydantic errors, in the file's words
 
 
-def _parse(raw: dict[str, Any], config_path: Path) -> CostwatchConfig:
-    _reject_secrets(raw)
-    _reject_unknown(raw, _TOP_KEYS, "")
-    base = config_path.parent
-    if "start_date" not in raw:
-        raise ConfigError("start_date: missing; add the first daily partition, e.g. start_date: 2026-10-01")
-    start_date = _date(raw["start_date"], "start_date")
-    data_dir = Path(os.path.expanduser(str(raw.get("data_dir", "data"))))
-    data_dir = (data_dir if data_dir.is_absolute() else base / data_dir).resolve()
-    forbidden = _DATA_DIR_FORBIDDEN.search(str(data_dir))
-    if forbidden:
-        raise ConfigError(
-            f"data_dir: {str(data_dir)!r} contains {forbidden.group()!r}, which DuckDB reads as part of a glob "
-            "pattern or as a hive partition (key=value) when it scans the lake; choose a folder whose "
-            "full path has none of * ? [ ] { } ="
-        )
-
-    sources = _parse_sources(raw.get("sources"), base)
-    versions, overrides = _parse_prices(raw.get("prices"), base, start_date)
-    pools = {name: _parse_pool(name, spec, base) for name, spec in _mapping(raw.get("pools", {}), "pools").items()}
-    gpu_raw = _mapping(raw.get("gpu", {}), "gpu")
-    _reject_unknown(gpu_raw, {"pool_tag", "replica_tag", "instance_types"}, "gpu.")
-    instance_types = gpu_raw.get("instance_types")
-    gpu = GpuSettings(
-        pool_tag=str(gpu_raw.get("pool_tag", GpuSettings.pool_tag)),
-        replica_tag=str(gpu_raw.get("replica_tag", GpuSettings.replica_tag)),
-        instance_types=_existing_file(instance_types, "gpu.instance_types", base) if instance_types else None,
-    )
-    budgets = {
-        str(feature): _number(amount, f"budgets.{feature}", minimum=0)
-        for feature, amount in _mapping(raw.get("budgets", {}), "budgets").items()
-    }
-    alerts_raw = _mapping(raw.get("alerts", {}), "alerts")
-    _reject_unknown(alerts_raw, {"min_impact_usd", "min_impact_pct", "slack_channel", "dagster_url"}, "alerts.")
-    alerts = AlertSettings(
-        min_impact_usd=_number(alerts_raw.get("min_impact_usd", 50.0), "alerts.min_impact_usd", minimum=0),
-        min_impact_pct=_number(alerts_raw.get("min_impact_pct", 0.2), "alerts.min_impact_pct", minimum=0),
-        slack_channel=alerts_raw.get("slack_channel"),
-        dagster_url=str(alerts_raw.get("dagster_url", AlertSettings.dagster_url)),
-    )
-    checks_raw = _mapping(raw.get("checks", {}), "checks")
-    _reject_unknown(checks_raw, set(CheckThresholds.__dataclass_fields__), "checks.")
-    checks = CheckThresholds(
-        **{key: _number(value, f"checks.{key}", minimum=0, maximum=1) for key, value in checks_raw.items()}
-    )
-    reconciliation_raw = _mapping(raw.get("reconciliation", {}), "reconciliation")
-    _reject_unknown(reconciliation_raw, set(ReconciliationSettings.__dataclass_fields__), "reconciliation.")
-    reconciliation = ReconciliationSettings(
-        **{key: _number(value, f"reconciliation.{key}", minimum=0) for key, value in reconciliation_raw.items()}
-    )
-    currency_rates = {}
-    for code, rate in _mapping(raw.get("currency_rates", {}), "currency_rates").items():
-        if not re.fullmatch(r"[A-Z]{3}", str(code)):
-            raise ConfigError(f"currency_rates.{code}: not an ISO 4217 code; write it as three capitals, e.g. EUR")
-        currency_rates[str(code)] = _number(rate, f"currency_rates.{code}", minimum=0)
-    privacy_raw = _mapping(raw.get("privacy", {}), "privacy")
-    _reject_unknown(privacy_raw, set(PrivacySettings.__dataclass_fields__), "privacy.")
-    pseudonymise = privacy_raw.get("pseudonymise_user_id", False)
-    if not isinstance(pseudonymise, bool):
-        raise ConfigError(f"privacy.pseudonymise_user_id: must be true or false, got {pseudonymise!r}")
-    return CostwatchConfig(
-        path=config_path,
-        data_dir=data_dir,
-        start_date=start_date,
-        sources=sources,
-        price_versions=versions,
-        price_overrides=overrides,
-        pools=pools,
-        budgets=budgets,
-        alerts=alerts,
-        checks=checks,
-        reconciliation=reconciliation,
-        currency_rates=currency_rates,
-        gpu=gpu,
-        privacy=PrivacySettings(pseudonymise_user_id=pseudonymise),
-    )
+def _explained(error: ValidationError, config_path: Path) -> list[str]:
+    """One `key: problem; fix` line per problem; unknown keys first, as they often explain a
+    "missing" one (a misspelt key is both)."""
+    problems = sorted(error.errors(), key=lambda problem: problem["type"] != "extra_forbidden")
+    lines = [_explain(problem, config_path) for problem in problems]
+    return list(dict.fromkeys(lines))
 
 
-def _parse_sources(raw: Any, base: Path) -> dict[str, tuple[SourceSpec, ...]]:
-    sources_raw = _mapping(raw, "sources")
-    if "gateway_logs" not in sources_raw:
-        raise ConfigError(
-            "sources.gateway_logs: missing; list the gateway log files, e.g. "
-            '[{path: "inputs/gateway/*.jsonl.gz", format: canonical}]'
-        )
-    from pipelines.sources import registry  # a source or format missing there is refused, not ignored
-
-    parsed: dict[str, tuple[SourceSpec, ...]] = {}
-    for source, entries in sources_raw.items():
-        if source not in registry.SOURCES:
-            raise ConfigError(
-                f"sources.{source}: not a source this version of costwatch reads; "
-                f"use one of {sorted(registry.SOURCES)} or remove it"
-            )
-        if not isinstance(entries, list) or not entries:
-            raise ConfigError(f"sources.{source}: must be a non-empty list of {{path: GLOB, format: NAME}}")
-        specs = []
-        for index, entry in enumerate(entries):
-            key = f"sources.{source}[{index}]"
-            entry = _mapping(entry, key)
-            _reject_unknown(entry, {"path", "format"}, f"{key}.")
-            if "path" not in entry or "format" not in entry:
-                raise ConfigError(f"{key}: needs both path (a file or glob) and format")
-            if entry["format"] not in registry.formats(source):
-                raise ConfigError(
-                    f"{key}.format: {entry['format']!r} is not a {source} format; "
-                    f"use one of {list(registry.formats(source))}"
-                )
-            _check_glob(str(entry["path"]), f"{key}.path", base)
-            specs.append(SourceSpec(path=str(entry["path"]), format=str(entry["format"])))
-        parsed[source] = tuple(specs)
-    return parsed
+def _explain(problem: Any, config_path: Path) -> str:
+    context = problem.get("ctx") or {}
+    # pydantic marks a mapping's key (not its value) with "[key]"; the key is what the user wrote.
+    loc = tuple(part for part in problem["loc"] if part != "[key]") + tuple(context.get("at", ()))
+    model, field = _field_at(loc)
+    kind, value = problem["type"], problem.get("input")
+    if kind == "costwatch":
+        text = context["problem"]
+    elif kind == "missing":
+        text = f"missing; {_fix(field, 'add it')}"
+    elif kind == "extra_forbidden":
+        allowed = sorted(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        text = f"unknown key; valid keys here are {allowed}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    elif kind in ("float_type", "float_parsing"):
+        text = f"must be a number, got {value!r}; {_fix(field, 'write it without quotes or units')}"
+    elif kind in ("int_type", "int_parsing", "int_from_float"):
+        text = f"must be a whole number, got {value!r}; {_fix(field, 'write it without a fraction or quotes')}"
+    elif kind in ("bool_type", "bool_parsing"):
+        text = f"must be true or false, got {value!r}; write true or false without quotes"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        text = _out_of_bounds(field, context, value)
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        text = f"must be a mapping (key: value), got {type(value).__name__}; write `key: value` lines or {{key: value}}"
+    elif kind in ("tuple_type", "list_type"):
+        text = f"must be a list, got {type(value).__name__}; write `- item` lines or [item, ...]"
+    elif kind in ("string_type", "path_type"):
+        text = f"must be text, got {value!r}; write it in quotes"
+    else:  # a check added without wording here: pydantic's own words, still under the key
+        text = f"{problem['msg']}, got {value!r}; see README, Configuration"
+    return f"{_dotted(loc) or config_path}: {text}"
 
 
-def _check_glob(pattern: str, key: str, base: Path) -> None:
-    if pattern.count("[") != pattern.count("]"):
-        raise ConfigError(f"{key}: {pattern!r} has an unbalanced '[' or ']'; close the character class")
-    if "**" in pattern.replace("/**/", "/").replace("**/", "").replace("/**", ""):
-        raise ConfigError(f"{key}: {pattern!r} uses '**' inside a name; use it only as a whole folder, a/**/b")
-    # The folder before the first wildcard must exist: a typo there would otherwise read nothing.
-    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
-    folder = Path(os.path.expanduser(literal if literal.endswith("/") else os.path.dirname(literal) or "."))
-    folder = folder if folder.is_absolute() else base / folder
-    if not folder.is_dir():
-        raise ConfigError(f"{key}: folder {folder} does not exist; fix the path (relative paths start at {base})")
+def _fix(field: FieldInfo | None, generic: str) -> str:
+    """What to write: a required key's own fix, else `generic` with the key's default as the example."""
+    if field is not None and isinstance(field.json_schema_extra, dict) and "fix" in field.json_schema_extra:
+        return str(field.json_schema_extra["fix"])
+    if field is None or field.is_required() or field.default is None:
+        return generic
+    return f"{generic}, e.g. {field.default} (the default)"
 
 
-def _parse_prices(
-    raw: Any, base: Path, start_date: dt.date
-) -> tuple[tuple[PriceVersion, ...], tuple[PriceOverride, ...]]:
-    prices = _mapping(raw, "prices")
-    _reject_unknown(prices, {"catalog", "effective_from", "history", "overrides"}, "prices.")
-    if "catalog" not in prices:
-        raise ConfigError(
-            "prices.catalog: missing; point it at a LiteLLM-format price map, e.g. fixtures/prices/model_prices.json"
-        )
-    # The current catalog is in force from effective_from (default: the first partition);
-    # history lists older or newer catalogs with their own dates, so history can be re-priced.
-    entries = [{"catalog": prices["catalog"], "effective_from": prices.get("effective_from", start_date)}]
-    entries += list(prices.get("history", []) or [])
-    versions = []
-    for index, entry in enumerate(entries):
-        key = "prices" if index == 0 else f"prices.history[{index - 1}]"
-        entry = _mapping(entry, key)
-        catalog = Path(os.path.expanduser(str(entry.get("catalog", ""))))
-        catalog = catalog if catalog.is_absolute() else base / catalog
-        if not catalog.is_file():
-            raise ConfigError(f"{key}.catalog: file {catalog} does not exist; fix the path")
-        versions.append(
-            PriceVersion(
-                catalog=catalog.resolve(), effective_from=_date(entry.get("effective_from"), f"{key}.effective_from")
-            )
-        )
-    if len({version.effective_from for version in versions}) != len(versions):
-        raise ConfigError("prices.history: two catalogs share an effective_from date; give each its own date")
-
-    overrides = []
-    for model, spec in _mapping(prices.get("overrides", {}), "prices.overrides").items():
-        key = f"prices.overrides.{model}"
-        spec = _mapping(spec, key)
-        _reject_unknown(spec, set(PRICE_FIELDS) | {"effective_from"}, f"{key}.")
-        for required in ("input_cost_per_token", "output_cost_per_token"):
-            if required not in spec:
-                raise ConfigError(f"{key}.{required}: missing; give the USD price per token, e.g. 3.0e-6")
-        overrides.append(
-            PriceOverride(
-                model=str(model),
-                prices={name: _number(spec[name], f"{key}.{name}", minimum=0) for name in PRICE_FIELDS if name in spec},
-                effective_from=_date(spec.get("effective_from", dt.date(1970, 1, 1)), f"{key}.effective_from"),
-            )
-        )
-    return tuple(sorted(versions, key=lambda version: version.effective_from)), tuple(overrides)
+def _out_of_bounds(field: FieldInfo | None, context: dict, value: Any) -> str:
+    low = next((rule.ge for rule in (field.metadata if field else []) if isinstance(rule, annotated_types.Ge)), None)
+    high = next((rule.le for rule in (field.metadata if field else []) if isinstance(rule, annotated_types.Le)), None)
+    if low is not None and high is not None:
+        ratio = " (a ratio: 0.02 is 2%)" if high == 1 else ""
+        return f"must be between {low} and {high}, got {value}; use a value in that range{ratio}"
+    if "ge" in context:
+        return f"must be >= {context['ge']}, got {value}; use {context['ge']} or more"
+    return f"must be <= {context['le']}, got {value}; use {context['le']} or less"
 
 
-_POOL_KEYS = {"gpu_type", "latency_slo_s", "headroom", "warm_floor", "api_equivalent", "load_test"}
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key
 
 
-def _existing_file(value: Any, key: str, base: Path) -> Path:
-    path = Path(os.path.expanduser(str(value)))
-    path = path if path.is_absolute() else base / path
-    if not path.is_file():
-        raise ConfigError(f"{key}: file {path} does not exist; fix the path (relative paths start at {base})")
-    return path.resolve()
+def _field_at(loc: tuple[str | int, ...]) -> tuple[type[BaseModel] | None, FieldInfo | None]:
+    """The section holding the last key of `loc`, and that key's field; (None, None) past a
+    name the user chose, (section, None) for a key the section does not have."""
+    annotation: Any = CostwatchConfig
+    model: type[BaseModel] | None = None
+    field: FieldInfo | None = None
+    for part in loc:
+        annotation = _unwrapped(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model, field = annotation, annotation.model_fields.get(str(part))
+            if field is None:
+                return model, None
+            annotation = field.annotation
+        else:  # a dict value (pools.<name>) or a list item (sources.<source>[0])
+            model = field = None
+            args = get_args(annotation)
+            annotation = (args[-1] if get_origin(annotation) is dict else args[0]) if args else None
+    return model, field
 
 
-def _parse_pool(name: str, raw: Any, base: Path) -> PoolSpec:
-    key = f"pools.{name}"
-    spec = _mapping(raw, key)
-    _reject_unknown(spec, _POOL_KEYS, f"{key}.")
-    if "gpu_type" not in spec:
-        raise ConfigError(f"{key}.gpu_type: missing; name the GPU, e.g. H100")
-    warm_floor = spec.get("warm_floor", 1)
-    if not isinstance(warm_floor, int) or isinstance(warm_floor, bool) or warm_floor < 0:
-        raise ConfigError(f"{key}.warm_floor: must be a whole number of replicas >= 0, got {warm_floor!r}")
-    return PoolSpec(
-        name=name,
-        gpu_type=str(spec["gpu_type"]),
-        latency_slo_s=_number(spec.get("latency_slo_s", 5.0), f"{key}.latency_slo_s", minimum=0),
-        headroom=_number(spec.get("headroom", 0.3), f"{key}.headroom", minimum=0, maximum=10),
-        warm_floor=warm_floor,
-        api_equivalent=spec.get("api_equivalent"),
-        load_test=_existing_file(spec["load_test"], f"{key}.load_test", base) if spec.get("load_test") else None,
-    )
-
-
-def _reject_unknown(mapping: dict[str, Any], allowed: set[str], prefix: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise ConfigError(f"{prefix}{key}: unknown key; valid keys here are {sorted(allowed)}")
-
-
-def _mapping(value: Any, key: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key}: must be a mapping (key: value), got {type(value).__name__}")
-    return value
-
-
-def _date(value: Any, key: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"{key}: {value!r} is not a date; write it as YYYY-MM-DD") from None
-
-
-def _number(value: Any, key: str, *, minimum: float | None = None, maximum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key}: must be a number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{key}: must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{key}: must be <= {maximum}, got {value}")
-    return float(value)
+def _unwrapped(annotation: Any) -> Any:
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, types.UnionType):
+            annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+        else:
+            return annotation
