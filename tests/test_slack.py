@@ -14,18 +14,15 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 import pytest
+from slack_sdk.http_retry import ConnectionErrorRetryHandler
 from slack_server import SlackTestServer
 
-from pipelines.alerts.slack import (
-    DEFAULT_API_URL,
-    SlackSettings,
-    deliver,
-    enqueue,
-    ensure_outbox,
-    format_usd,
-    render,
-)
+from pipelines.alerts import deliver as delivery
+from pipelines.alerts.deliver import deliver
+from pipelines.alerts.outbox import enqueue, ensure_outbox
+from pipelines.alerts.render import format_usd, render
 from pipelines.resources.config import ConfigError
+from pipelines.resources.slack import DEFAULT_API_URL, SlackSettings
 
 TOKEN = "xoxb-planted-secret-123"
 WEBHOOK_ID = "T0PLANTED/B0PLANTED/planted-webhook-secret-456"
@@ -116,7 +113,7 @@ def rows(conn) -> dict[str, dict]:
     with conn.cursor() as other:
         other.execute("select alert_id, status, attempts, sent_at, last_error from alerts_outbox order by created_at")
         names = [d[0] for d in other.description]
-        return {row[0]: dict(zip(names, row)) for row in other.fetchall()}
+        return {row[0]: dict(zip(names, row, strict=True)) for row in other.fetchall()}
 
 
 BOTH_MODES = pytest.mark.parametrize("mode", ["web_api", "webhook"])
@@ -314,16 +311,32 @@ def test_refused_connection_keeps_alerts_pending_until_slack_is_back(mode, slack
 
 
 @BOTH_MODES
-def test_refused_connection_is_retried_within_the_call(mode, slack_server, outbox):
-    # Backoff 0.5 s: the first retry comes 0.5-0.75 s after the refusal, when Slack is back.
-    settings = dataclasses.replace(settings_for(slack_server, mode), retry_backoff_s=0.5)
+def test_refused_connection_is_retried_within_the_call(mode, slack_server, outbox, monkeypatch):
+    # Slack comes back exactly when the client's connect-retry handler has seen the refusal and
+    # is about to wait: no timer, so the test holds however slow the machine is.
+    refusals = []
+    real_handlers = delivery._retry_handlers
+
+    def handlers_that_restart_slack(settings):
+        handlers = real_handlers(settings)
+        (connect,) = [h for h in handlers if isinstance(h, ConnectionErrorRetryHandler)]
+        wait = connect.prepare_for_next_attempt
+
+        def restart_then_wait(**kwargs):
+            refusals.append(kwargs["error"])
+            slack_server.start()  # same port
+            wait(**kwargs)
+
+        connect.prepare_for_next_attempt = restart_then_wait
+        return handlers
+
+    monkeypatch.setattr(delivery, "_retry_handlers", handlers_that_restart_slack)
+    settings = settings_for(slack_server, mode)
     add_alert(outbox, "a1")
     slack_server.stop()
-    restart = threading.Timer(0.2, slack_server.start)
-    restart.start()
     report = deliver(outbox, settings, now=NOW)
-    restart.join()
 
+    assert len(refusals) == 1 and "Connection refused" in str(refusals[0])
     assert report.sent == ["a1"]
     assert len(slack_server.messages) == 1
     assert rows(outbox)["a1"]["attempts"] == 1

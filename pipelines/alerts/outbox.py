@@ -1,0 +1,151 @@
+"""The `alerts_outbox` table: the contract between the alerts asset and Slack delivery.
+
+The alerts asset decides *what* to say and enqueues it here under a stable `alert_id`; delivery
+(`alerts/deliver.py`) posts the `pending` rows and commits each row's new status before
+touching the next, so a crash mid-batch never re-posts an alert Slack already accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import NamedTuple
+
+import duckdb
+
+from pipelines.alerts.render import render
+from pipelines.lake.partitions import sql_string
+
+OUTBOX_DDL = """
+create table if not exists alerts_outbox (
+    alert_id varchar primary key,
+    kind varchar,
+    severity varchar,
+    created_at timestamptz,
+    payload varchar,
+    status varchar,
+    attempts integer,
+    sent_at timestamptz,
+    last_error varchar
+)
+"""
+
+_OUTBOX_COMMENTS = {
+    "alert_id": "stable dedupe key: the same alert enqueued twice is one row, posted once",
+    "kind": "what raised the alert (e.g. spend_anomaly, budget_forecast)",
+    "severity": "how loud the alert is, as the alerts asset ranked it",
+    "created_at": "when the alert was enqueued; delivery goes oldest first",
+    "payload": "JSON text: title, text (plain fallback), fields [{label, value}], drivers [{name, impact_usd}], link",
+    "status": "pending (waiting, or Slack not configured) / sent / failed (gave up after max_attempts)",
+    "attempts": "posts tried so far, successful or not",
+    "sent_at": "when Slack accepted the post",
+    "last_error": "why the latest attempt failed (secrets redacted); null once sent",
+}
+
+
+class PendingAlert(NamedTuple):
+    alert_id: str
+    kind: str | None
+    severity: str | None
+    payload: str | None  # JSON text as stored; delivery parses and renders it
+    attempts: int
+
+
+def ensure_outbox(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create `alerts_outbox` if missing and (re)document it. Idempotent."""
+    conn.execute(OUTBOX_DDL)
+    # COMMENT ON takes a literal, not a parameter; the texts are this module's constants.
+    conn.execute(
+        "comment on table alerts_outbox is 'Alerts waiting for, or done with, Slack delivery; one row per alert_id'"
+    )
+    for column, text in _OUTBOX_COMMENTS.items():
+        conn.execute(f"comment on column alerts_outbox.{column} is {sql_string(text)}")  # noqa: S608 (column names and texts are _OUTBOX_COMMENTS constants; text escaped by sql_string)
+
+
+def enqueue(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    alert_id: str,
+    kind: str,
+    severity: str,
+    created_at: datetime,
+    payload: dict,
+) -> bool:
+    """Add a `pending` alert unless its `alert_id` is already in the outbox; True when added.
+
+    An existing row is left alone whatever its status, so re-running the asset that raised the
+    alert never re-sends it nor resets its attempts. The payload is rendered first, so a payload
+    Slack could not show is refused here, in the producer, with the key that is wrong.
+    """
+    render(payload)
+    rows = conn.execute(
+        """
+        insert into alerts_outbox (alert_id, kind, severity, created_at, payload, status, attempts)
+        values (?, ?, ?, ?, ?, 'pending', 0)
+        on conflict (alert_id) do nothing
+        returning alert_id
+        """,
+        [alert_id, kind, severity, created_at, json.dumps(payload)],
+    ).fetchall()
+    return bool(rows)
+
+
+def pending_alerts(conn: duckdb.DuckDBPyConnection) -> list[PendingAlert]:
+    """The alerts still to post, oldest first."""
+    rows = conn.execute(
+        """
+        select alert_id, kind, severity, payload, coalesce(attempts, 0) as attempts
+        from alerts_outbox
+        where status = 'pending'
+        order by created_at nulls last, alert_id
+        """
+    ).fetchall()
+    return [PendingAlert(*row) for row in rows]
+
+
+def require_autocommit(conn: duckdb.DuckDBPyConnection) -> None:
+    # Each alert's outcome must be durable before the next post; inside a caller's transaction
+    # it would not be, and a crash would re-send everything the batch had delivered.
+    try:
+        conn.begin()
+    except duckdb.TransactionException:
+        raise RuntimeError(
+            "deliver: the connection is inside a transaction; commit it first (each alert is committed on its own)"
+        ) from None
+    conn.commit()
+
+
+def record_sent(conn: duckdb.DuckDBPyConnection, alert_id: str, attempts: int, now: datetime) -> None:
+    """Slack accepted the post: `sent`, committed before the next alert is touched."""
+    _commit(
+        conn,
+        """
+        update alerts_outbox
+        set status = 'sent', sent_at = ?, attempts = ?, last_error = null
+        where alert_id = ? and status = 'pending'
+        """,
+        [now, attempts, alert_id],
+    )
+
+
+def record_failure(conn: duckdb.DuckDBPyConnection, alert_id: str, attempts: int, status: str, reason: str) -> None:
+    """A failed attempt: still `pending` or given up (`failed`), with its (redacted) reason."""
+    _commit(
+        conn,
+        """
+        update alerts_outbox
+        set status = ?, attempts = ?, last_error = ?
+        where alert_id = ? and status = 'pending'
+        """,
+        [status, attempts, reason[:1000], alert_id],
+    )
+
+
+def _commit(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> None:
+    conn.begin()
+    try:
+        conn.execute(sql, params)
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()

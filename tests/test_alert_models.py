@@ -1,0 +1,243 @@
+"""The alert models on hand-built rows: anomaly episodes (open, escalation, a dip inside the quiet
+period, recovery) and the daily digest (totals, the week-ago change, the top movers).
+
+Each SQL model runs for real (`run_model_on`, tests/model_harness.py) on input rows written here;
+the expected rows are worked out in the comments. The alerts are then worded from those rows by
+`pipelines/alerts/compose.py`, as the alerts asset does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+from pipelines.alerts.compose import anomaly_alerts, digest_alert
+
+LINK = "http://127.0.0.1:3000/assets/fct_spend_anomalies"
+
+
+def october(day_of_month: int) -> dt.date:
+    return dt.date(2026, 10, day_of_month)
+
+
+# --------------------------------------------------------------------------- anomaly episodes
+
+
+def anomalies(rows: dict[tuple[str, int], str]) -> dict[str, list[dict]]:
+    """fct_spend_anomalies for feature keys, from {(key, day of October): severity}; 'none' is a
+    normal day. actual_usd = 100 + the day of the month, so the row an episode reports from shows."""
+    spend_anomalies = []
+    for (key, day_of_month), severity in rows.items():
+        actual = 100 + day_of_month
+        spend_anomalies.append(
+            {
+                "day": october(day_of_month),
+                "dimension": "feature",
+                "key": key,
+                "actual_usd": actual,
+                "expected_usd": 50,
+                "impact_usd": actual - 50,
+                "impact_pct": (actual - 50) / 50,
+                "is_anomaly": severity != "none",
+                "severity": severity,
+                "top_driver": "volume",
+                "drivers": json.dumps({"volume_usd": actual - 50, "model_price_mix_usd": 0.0}),
+                "top_users": None,
+                "top_models": None,
+            }
+        )
+    return {"fct_spend_anomalies": spend_anomalies}
+
+
+def test_episodes_open_escalate_survive_a_dip_and_recover_after_the_quiet_days(run_model_on):
+    inputs = anomalies(
+        {
+            # chat: warning on the 1st, critical on the 2nd, a normal 3rd (a dip), warning again on the 4th,
+            # then normal from the 5th: the 5th, 6th and 7th are the 3 quiet days, so it recovers on the 7th.
+            # A new anomaly on the 11th is a new episode.
+            ("chat", 1): "warning",
+            ("chat", 2): "critical",
+            ("chat", 3): "none",
+            ("chat", 4): "warning",
+            ("chat", 5): "none",
+            ("chat", 6): "none",
+            ("chat", 7): "none",
+            ("chat", 11): "warning",
+            # embed: anomalies on the 1st and the 5th with three normal days between: over on the 4th,
+            # and the 5th starts a second episode, over on the 8th.
+            ("embed", 1): "critical",
+            ("embed", 5): "warning",
+        }
+    )
+    got = {
+        day: [
+            (
+                row["key"],
+                row["episode_state"],
+                row["episode_start"].day,
+                row["last_anomaly_day"].day,
+                row["worst_severity"],
+            )
+            for row in run_model_on("alert_anomaly_episodes", inputs, day=october(day))
+        ]
+        for day in range(1, 12)
+    }
+    assert got == {
+        1: [("chat", "open", 1, 1, "warning"), ("embed", "open", 1, 1, "critical")],
+        2: [("chat", "open", 1, 2, "critical")],  # escalation: same episode, worse severity
+        3: [],  # the dip: no anomaly, and not yet 3 quiet days
+        4: [("chat", "open", 1, 4, "critical"), ("embed", "recovered", 1, 1, "critical")],
+        5: [("embed", "open", 5, 5, "warning")],
+        6: [],
+        7: [("chat", "recovered", 1, 4, "critical")],
+        8: [("embed", "recovered", 5, 5, "warning")],
+        9: [],
+        10: [],
+        11: [("chat", "open", 11, 11, "warning")],
+    }
+
+
+def test_episode_alerts_are_worded_from_the_episode_rows(run_model_on):
+    inputs = anomalies({("chat", 1): "warning", ("chat", 2): "critical", ("chat", 3): "none", ("chat", 4): "warning"})
+
+    def alerts_on(day_of_month):
+        day = october(day_of_month)
+        return anomaly_alerts(run_model_on("alert_anomaly_episodes", inputs, day=day), day, LINK)
+
+    assert [a["alert_id"] for a in alerts_on(1)] == ["anomaly:feature:chat:2026-10-01:warning"]
+    assert [a["alert_id"] for a in alerts_on(2)] == ["anomaly:feature:chat:2026-10-01:critical"]
+    # Still critical after the dip: the same id as the 2nd's, so the outbox does not send it again.
+    again = alerts_on(4)
+    assert [a["alert_id"] for a in again] == ["anomaly:feature:chat:2026-10-01:critical"]
+    # The 4th's row: actual 104, expected 50, impact +54 (+108%).
+    payload = again[0]["payload"]
+    assert payload["title"] == "Feature chat: spend up $54.00 on 2026-10-04"
+    assert payload["fields"][:3] == [
+        {"label": "Actual", "value": "$104.00"},
+        {"label": "Expected", "value": "$50.00"},
+        {"label": "Impact", "value": "$54.00 (+108%)"},
+    ]
+    assert payload["drivers"] == [{"name": "volume", "impact_usd": 54}, {"name": "model price mix", "impact_usd": 0.0}]
+
+    (recovery,) = alerts_on(7)
+    assert (recovery["alert_id"], recovery["kind"], recovery["severity"]) == (
+        "recovery:feature:chat:2026-10-01",
+        "recovery",
+        "info",
+    )
+    assert recovery["payload"]["fields"] == [{"label": "Anomalous days", "value": "4"}]  # the 1st to the 4th
+
+
+# --------------------------------------------------------------------------- daily digest
+
+DAY = dt.date(2026, 10, 20)
+WEEK_AGO = dt.date(2026, 10, 13)
+
+# feature: (cost on DAY, cost a week before); None = no row that day.
+FEATURE_SPEND = {
+    "chat": ("100.00", "90.00"),  # +10
+    "search": ("5.00", "40.00"),  # -35: the biggest mover is a fall
+    "summarise": ("30.00", "11.00"),  # +19
+    "rerank": ("19.00", None),  # +19, new this week: ties summarise and comes first by name
+    "autocomplete": ("2.00", "1.00"),  # +1
+    "embed": ("4.00", None),  # +4
+    "legacy": (None, "8.00"),  # -8, gone this week
+}
+
+
+def digest_inputs(feature_spend: dict[str, tuple[str | None, str | None]]) -> dict:
+    by_feature = []
+    for feature, (today, week_ago) in feature_spend.items():
+        for day, cost in ((DAY, today), (WEEK_AGO, week_ago)):
+            if cost is not None:
+                # chat saved 3.00 by prompt caching and 1.50 by gateway cache hits, on both days.
+                saved = ("3.00", "1.50") if feature == "chat" else ("0", "0")
+                by_feature.append(
+                    {
+                        "day": day,
+                        "feature": feature,
+                        "cost_usd": Decimal(cost),
+                        "prompt_cache_savings_usd": Decimal(saved[0]),
+                        "gateway_cache_avoided_usd": Decimal(saved[1]),
+                    }
+                )
+    return {
+        "fct_spend_by_feature_daily": {
+            # Stated, so the relation exists with its columns on a day without spend.
+            "columns": {
+                "day": "date",
+                "feature": "varchar",
+                "cost_usd": "decimal(18, 6)",
+                "prompt_cache_savings_usd": "decimal(18, 6)",
+                "gateway_cache_avoided_usd": "decimal(18, 6)",
+            },
+            "rows": by_feature,
+        },
+        # Two of the day's three lines are off; the week-ago line and a multi-day invoice (no day) are not the day's.
+        "fct_invoice_reconciliation": [
+            {"day": DAY, "status": "matched"},
+            {"day": DAY, "status": "over"},
+            {"day": DAY, "status": "under"},
+            {"day": WEEK_AGO, "status": "over"},
+            {"day": None, "status": "over"},
+        ],
+        "fct_gpu_utilization_daily": [
+            {"day": DAY, "pool": "a", "idle_cost_usd": Decimal("12.25")},
+            {"day": DAY, "pool": "b", "idle_cost_usd": Decimal("0.75")},
+            {"day": WEEK_AGO, "pool": "a", "idle_cost_usd": Decimal("50")},
+        ],
+    }
+
+
+def test_digest_totals_and_the_change_against_a_week_before(run_model_on):
+    (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND), day=DAY)
+    # The day: 100 + 5 + 30 + 19 + 2 + 4 = 160; a week before: 90 + 40 + 11 + 1 + 8 = 150.
+    assert row["spend_usd"] == Decimal("160")
+    assert row["week_ago_spend_usd"] == Decimal("150")
+    assert row["caching_savings_usd"] == Decimal("4.5")
+    assert row["off_estimate_lines"] == 2
+    assert row["idle_gpu_cost_usd"] == Decimal("13")  # 12.25 + 0.75
+
+    payload = digest_alert(row, DAY, LINK)["payload"]
+    assert payload["title"] == "LLM spend on 2026-10-20: $160.00"
+    # 160 / 150 - 1 = +6.7 %
+    assert payload["fields"] == [
+        {"label": "Spend", "value": "$160.00 (+7% vs 2026-10-13)"},
+        {"label": "Caching saved", "value": "$4.50"},
+        {"label": "Bill lines off estimate", "value": "2"},
+        {"label": "Idle GPU cost", "value": "$13.00"},
+    ]
+
+
+def test_digest_movers_are_the_largest_absolute_changes_ties_by_name(run_model_on):
+    """The query this model replaced ordered by `abs(2)`, a constant, and named chat (+10) first."""
+    (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND), day=DAY)
+    assert row["top_movers"] == [
+        {"feature": "search", "delta_usd": Decimal("-35")},
+        {"feature": "rerank", "delta_usd": Decimal("19")},
+        {"feature": "summarise", "delta_usd": Decimal("19")},
+    ]
+    assert digest_alert(row, DAY, LINK)["payload"]["drivers"] == [
+        {"name": "feature search", "impact_usd": -35.0},
+        {"name": "feature rerank", "impact_usd": 19.0},
+        {"name": "feature summarise", "impact_usd": 19.0},
+    ]
+
+
+def test_a_feature_gone_this_week_is_a_negative_mover(run_model_on):
+    inputs = digest_inputs({"chat": ("10.00", "9.00"), "legacy": (None, "8.00"), "new": ("3.00", None)})
+    (row,) = run_model_on("fct_daily_digest", inputs, day=DAY)
+    assert row["top_movers"] == [
+        {"feature": "legacy", "delta_usd": Decimal("-8")},
+        {"feature": "new", "delta_usd": Decimal("3")},
+        {"feature": "chat", "delta_usd": Decimal("1")},
+    ]
+
+
+def test_a_day_without_spend_still_has_its_digest_row(run_model_on):
+    (row,) = run_model_on("fct_daily_digest", digest_inputs({}), day=DAY)
+    assert (row["spend_usd"], row["week_ago_spend_usd"], row["top_movers"]) == (None, None, None)
+    payload = digest_alert(row, DAY, LINK)["payload"]
+    assert payload["fields"][0] == {"label": "Spend", "value": "$0.00 (no spend a week before)"}
+    assert payload["drivers"] == []
