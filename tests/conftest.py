@@ -71,7 +71,7 @@ class Project:
         with duckdb.connect(str(self.warehouse), read_only=True) as conn:
             conn.execute(sql, params or {})
             names = [d[0] for d in conn.description]
-            return [dict(zip(names, row)) for row in conn.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
 
 
 @pytest.fixture
@@ -82,6 +82,17 @@ def project(tmp_path: Path):
     settings = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home"), overrides=settings) as instance:
         yield Project(root=tmp_path, instance=instance)
+
+
+@pytest.fixture
+def run_model_on(tmp_path: Path):
+    """`run_model_on(model_name, inputs, day=..., settings=...)`: the real SQL model on hand-built
+    input rows, in a fresh DuckDB file; its output rows (of `day` when daily). See model_harness.py."""
+    from model_harness import run_model_on
+
+    return lambda model_name, inputs, day=None, settings=None: run_model_on(
+        tmp_path, model_name, inputs, day=day, settings=settings
+    )
 
 
 def request(request_id: str, ts: str, model: str, **fields) -> dict:
