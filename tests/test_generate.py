@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.demo.generate import generate
+from pipelines.demo import generate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRICE_CATALOG = REPO_ROOT / "fixtures" / "prices" / "model_prices.json"

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import read_generated_records
 
-from pipelines.demo.generate import build_day_frame, generate, plan_generation
+from pipelines.demo import generate
+from pipelines.demo.traffic import build_day_frame, plan_generation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CATALOG = json.loads((REPO_ROOT / "fixtures" / "prices" / "model_prices.json").read_text())
@@ -409,7 +410,7 @@ def test_double_counted_cache_reads_are_in_the_logs_only(generated):
     double = _events(manifest)["cached_tokens_double_counted"]
     assert double["model"] == HAIKU
     total_extra = 0
-    for (provider, day, team, model), counts in logs.tokens.items():
+    for (_provider, day, team, model), counts in logs.tokens.items():
         if model != HAIKU:
             continue
         assert counts["cached"] + counts["creation"] <= counts["input"]
@@ -462,7 +463,7 @@ def test_invoice_sums_daily_costs(generated):
     with open(out_dir / "invoices" / "invoice_2026-10.csv", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == INVOICE_HEADER
-    invoice = [dict(zip(INVOICE_HEADER, row)) for row in rows[1:]]
+    invoice = [dict(zip(INVOICE_HEADER, row, strict=True)) for row in rows[1:]]
     october = [day for day in DAY_LIST if day.month == 10]
     expected: dict[tuple[str, str], Decimal] = collections.defaultdict(Decimal)
     for (provider, day, model), usd in exports.usd.items():

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, read_generated_records
 
-from pipelines.demo.generate import build_day_frame, generate, plan_generation
+from pipelines.demo import generate
+from pipelines.demo.traffic import build_day_frame, plan_generation
 
 START = dt.date(2026, 10, 1)
 DAYS = 35
@@ -208,7 +209,7 @@ def test_focus_export_bills_every_replica_hour(generated):
 def test_focus_export_quoting_and_non_gpu_rows(generated):
     for fields in generated.focus_raw:
         assert len(fields) == len(FOCUS_COLUMNS)
-        for column, field in zip(FOCUS_COLUMNS, fields):
+        for column, field in zip(FOCUS_COLUMNS, fields, strict=True):
             if field == "NULL":
                 continue
             if column in FOCUS_BARE_NUMBER_COLUMNS:
@@ -349,7 +350,7 @@ def test_loadtest_slo_cut(generated):
     for row in rows:
         assert abs(float(row["requests_per_s"]) - int(row["batch_size"]) / float(row["request_latency_s"])) < 0.001
     # Rising then flattening: each doubling of the batch buys less.
-    gains = [later / earlier for earlier, later in zip(rate[4:], rate[5:])]
+    gains = [later / earlier for earlier, later in zip(rate[4:], rate[5:], strict=False)]
     assert gains == sorted(gains, reverse=True) and gains[-1] < 1.25
     within = [row for row in rows if float(row["request_latency_s"]) <= 5]
     cut = max(within, key=lambda row: int(row["batch_size"]))
