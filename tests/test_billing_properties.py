@@ -27,8 +27,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.sources.billing.exports import CurrencyError, read_exports, tables
-from pipelines.sources.gpu import readers as gpu
+from pipelines.sources.billing.day import read_exports, tables
+from pipelines.sources.gpu.common import load_instance_types
+from pipelines.sources.gpu.focus import read_focus
+from pipelines.sources.gpu.gpu_hours_csv import read_gpu_hours_csv
+from pipelines.sources.prices import _decimal as price_decimal
+from pipelines.sources.quarantine import CurrencyError
+from pipelines.sources.values import NotADecimal, to_decimal
 
 UTC = dt.timezone.utc
 DAY = dt.date(2026, 11, 20)
@@ -620,20 +625,19 @@ def gpu_sets(draw) -> list[ExportFile]:
 def test_every_gpu_billing_row_is_kept_skipped_or_quarantined(files):
     with tempfile.TemporaryDirectory() as folder, duckdb.connect() as conn:
         conn.execute("set TimeZone = 'UTC'")
-        gpu.load_instance_types(conn)
-        for index, export in enumerate(files):
+        load_instance_types(conn)
+        for export in files:
             path = Path(folder) / export.name
             path.write_bytes(export.data)
-            table = f"billing_{index}"
             if export.fmt == "gpu_hours_csv":
-                stats = gpu.read_gpu_hours_csv(conn, path, RATES, table)
+                stats = read_gpu_hours_csv(conn, path, RATES)
             elif export.expected.needs_rate:
-                with pytest.raises(gpu.GpuCurrencyError) as stopped:
-                    gpu.read_focus(conn, path, RATES, "costwatch-pool", "costwatch-replica", table)
+                with pytest.raises(CurrencyError) as stopped:
+                    read_focus(conn, path, RATES, "costwatch-pool", "costwatch-replica")
                 assert str(path) in str(stopped.value) and "currency_rates: {GBP" in str(stopped.value)
                 continue
             else:
-                stats = gpu.read_focus(conn, path, RATES, "costwatch-pool", "costwatch-replica", table)
+                stats = read_focus(conn, path, RATES, "costwatch-pool", "costwatch-replica")
             assert stats.accounted_for, stats
             assert (stats.records, stats.gpu_rows, stats.non_gpu_rows) == (
                 export.expected.records,
@@ -641,8 +645,70 @@ def test_every_gpu_billing_row_is_kept_skipped_or_quarantined(files):
                 export.expected.skipped,
             ), export.name
             assert stats.skipped_by_reason == export.expected.skipped_reasons
-            usd, hours = conn.execute(f"select sum(billed_usd), sum(gpu_hours) from {table}").fetchone()
+            usd, hours = conn.execute("select sum(billed_usd), sum(gpu_hours) from billing_lines").fetchone()
             assert (usd or 0) == export.expected.usd
             assert float(hours or 0) == pytest.approx(float(export.expected.gpu_hours), rel=1e-9, abs=1e-9)
-            reasons = conn.execute(f"select reason from {table}_quarantine").fetchall()
+            reasons = conn.execute("select reason from billing_quarantine").fetchall()
             assert len(reasons) == stats.quarantined and all(reason for (reason,) in reasons)
+
+
+# --- the one float/str -> Decimal parser (sources/values.py) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.1, "0.1"),  # Decimal(0.1) would be 0.1000000000000000055511151231257827...
+        (3e-6, "0.000003"),
+        (2.5e-06, "0.0000025"),
+        (1e22, "1E+22"),
+        (-0.07, "-0.07"),
+        (42, "42"),
+        ("0.1", "0.1"),
+        (" 12.50 ", "12.50"),  # CSV cells arrive with spaces; the digits are kept as written
+        ("1234567.0000000001", "1234567.0000000001"),
+        ("-3E-6", "-0.000003"),
+        (Decimal("7.25"), "7.25"),
+    ],
+)
+def test_a_number_becomes_the_exact_decimal_it_was_written_as(value, expected):
+    parsed = to_decimal(value)
+    assert parsed == Decimal(expected) and str(parsed) == str(Decimal(expected))
+
+
+@pytest.mark.parametrize(
+    ("value", "missing"),
+    [
+        (None, True),
+        (True, True),
+        ("", False),
+        ("abc", False),
+        ("NaN", False),
+        ("inf", False),
+        (float("nan"), False),
+        (float("inf"), False),
+        ([1], False),
+        ({"value": 1}, False),
+    ],
+)
+def test_what_is_no_finite_number_is_a_clear_error(value, missing):
+    with pytest.raises(NotADecimal) as raised:
+        to_decimal(value)
+    assert raised.value.missing is missing
+    assert ("missing" if missing else "not a finite decimal") in str(raised.value) and repr(value) in str(raised.value)
+
+
+def test_billing_and_prices_read_numbers_through_the_one_parser(tmp_path):
+    """An export's float amount and a catalog's float price land as the decimal of their repr;
+    a rate is applied as the decimal of its repr too (0.1 x 1.08 is 0.108 exactly)."""
+    path = tmp_path / "invoice.csv"
+    path.write_text(
+        "invoice_id,provider,period_start,period_end,line_item,model,amount,currency\n"
+        "i1,openai,2026-11-20,2026-11-20,usage,,0.1,EUR\n"
+        "i2,openai,2026-11-20,2026-11-20,usage,,abc,USD\n"
+        "i3,openai,2026-11-20,2026-11-20,usage,,,USD\n"
+    )
+    parsed = read_exports([(path, "invoice_csv")], {"EUR": 1.08})
+    assert [line["billed_usd"] for line in parsed.cost_lines] == [Decimal("0.108")]
+    assert [row["reason"] for row in parsed.quarantine] == ["bad_amount", "missing_amount"]
+    assert price_decimal(3e-6) == Decimal("0.000003") and price_decimal("x") is None and price_decimal(None) is None

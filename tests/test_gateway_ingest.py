@@ -12,7 +12,10 @@ import duckdb
 import pytest
 from conftest import REPO, request
 
-from pipelines.sources.gateway import ingest as gateway
+from pipelines.sources.gateway import day as gateway
+from pipelines.sources.gateway.records import RAW_SCHEMA
+from pipelines.sources.quarantine import QUARANTINE_SCHEMA
+from pipelines.sources.registry import formats
 
 FIXTURES = REPO / "fixtures" / "gateway"
 
@@ -30,9 +33,9 @@ def stale(tmp_path, files):
 def lake_rows(tmp_path, dataset, day):
     path = tmp_path / "lake" / dataset / f"day={day}" / "data.parquet"
     with duckdb.connect() as conn:
-        conn.execute(f"select * from read_parquet('{path}')")
+        conn.execute("select * from read_parquet($path)", {"path": str(path)})
         names = [d[0] for d in conn.description]
-        return [dict(zip(names, row)) for row in conn.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
 
 
 # --- token semantics, one rule per source -------------------------------------------------------
@@ -144,11 +147,48 @@ def test_every_bad_line_is_quarantined_with_its_reason_and_verbatim_text(tmp_pat
     assert (result.kept, result.quarantined, result.duplicates) == (1, len(BAD_LINES), 1)
     quarantine = lake_rows(tmp_path, "gateway_quarantine", "2026-11-20")
     assert {row["raw"]: row["reason"] for row in quarantine} == BAD_LINES
-    assert {row["line_no"] for row in quarantine} == set(range(2, 2 + len(BAD_LINES)))
+    assert {row["record_ref"] for row in quarantine} == {f"line {n}" for n in range(2, 2 + len(BAD_LINES))}
     expected_counts = {}
     for reason in BAD_LINES.values():
         expected_counts[reason] = expected_counts.get(reason, 0) + 1
     assert result.quarantine_by_reason == expected_counts
+
+
+def test_the_quarantine_has_the_one_quarantine_schema_and_points_into_each_file(tmp_path):
+    """Gateway, billing and GPU quarantines share one schema; `record_ref` says where the record
+    is the way each file is read: a JSON-lines line, a CSV row (header = row 1), an array element."""
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text(json.dumps(GOOD) + "\n\nnot json\n")  # the blank line 2 is counted, not a record
+    csv_export = tmp_path / "spend.csv"
+    csv_export.write_text("request_id,startTime,model\nok,2026-11-20 10:00:00+00:00,gpt-4o\nbad,not-a-time,gpt-4o\n")
+    json_export = tmp_path / "spend.json"
+    json_export.write_text(json.dumps([{"request_id": "j", "startTime": "2026-11-20T10:00:00Z", "model": "m"}, [1]]))
+    files = [(jsonl, "canonical"), (csv_export, "litellm_spend_logs"), (json_export, "litellm_spend_logs")]
+    ingest(tmp_path, files, "2026-11-20")
+    path = tmp_path / "lake" / "gateway_quarantine" / "day=2026-11-20" / "data.parquet"
+    with duckdb.connect() as conn:
+        conn.execute("select * from read_parquet($path, hive_partitioning = true)", {"path": str(path)})
+        columns = [d[0] for d in conn.description]
+        rows = conn.fetchall()
+    assert sorted(columns) == sorted(QUARANTINE_SCHEMA.names)
+    refs = {(row[columns.index("source_file")], row[columns.index("record_ref")]) for row in rows}
+    assert refs == {(str(jsonl), "line 3"), (str(csv_export), "row 3"), (str(json_export), "[1]")}
+
+
+def test_every_gateway_format_is_one_module_with_its_projection():
+    """Each format registers itself from its own module, and its `<module>.sql` projects onto the
+    same fields, so validate.sql and the lake tables take every format alike."""
+    gateway_formats = formats("gateway_logs")
+    assert set(gateway_formats) == {"canonical", "litellm_spend_logs", "otel_genai"}
+    columns = {}
+    with duckdb.connect() as conn:
+        for name, fmt in gateway_formats.items():
+            assert fmt.module == f"pipelines.sources.gateway.{name}"
+            gateway.parse_records(conn, RAW_SCHEMA.empty_table(), name, dt.date(2026, 11, 20))
+            conn.execute("select * from gateway_file")
+            columns[name] = [(d[0], d[1]) for d in conn.description]
+    assert columns["litellm_spend_logs"] == columns["canonical"] == columns["otel_genai"]
+    assert [name for name, _ in columns["canonical"]][-2:] == ["reason", "assigned_day"]
 
 
 def test_bytes_level_damage_bom_crlf_and_invalid_utf8(tmp_path):
@@ -290,13 +330,21 @@ def test_ingest_checks_report_counts(project):
         [request("a", "2026-11-20T10:00:00Z", "gpt-4o"), request("a", "2026-11-20T10:00:00Z", "gpt-4o"), "oops"],
     )
     result = project.run_day("2026-11-20")
-    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    assert checks["every_line_accounted_for"].passed
-    assert checks["quarantine_share"].passed is False  # 1 of 3 lines
-    assert checks["quarantine_share"].metadata["quarantined"].value == 1
-    assert checks["duplicate_share"].metadata["duplicates"].value == 1
-    materialization = result.asset_materializations_for_node("gateway_requests")[0]
-    assert materialization.metadata["lines_read"].value == 3
+    checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
+    accounted = checks[("gateway_requests", "every_record_accounted_for")]
+    assert accounted.passed and accounted.severity.value == "ERROR"
+    assert (accounted.metadata["lines"].value, accounted.metadata["kept"].value) == (3, 1)
+    quarantine_share = checks[("gateway_ingest_audit", "quarantine_share")]
+    assert quarantine_share.passed is False  # 1 of 3 lines, above the default 0.01
+    assert quarantine_share.metadata["quarantined"].value == 1
+    assert quarantine_share.metadata["by_reason"].value == {"bad_json": 1}
+    duplicate_share = checks[("gateway_ingest_audit", "duplicate_share")]
+    assert duplicate_share.passed is False  # 1 of 3 lines, above the default 0.02
+    assert duplicate_share.metadata["duplicates"].value == 1
+    materializations = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("gateway_logs")}
+    assert materializations["gateway_requests"].metadata["lines_read"].value == 3
+    assert materializations["gateway_quarantine"].metadata["dagster/row_count"].value == 1
+    assert materializations["gateway_ingest_audit"].metadata["dagster/row_count"].value == 1  # one file
 
 
 def test_no_matching_file_fails_with_the_key_to_fix(project):

@@ -12,7 +12,10 @@ import duckdb
 import pytest
 from conftest import REPO, request
 
-from pipelines.sources.gpu import readers as gpu
+from pipelines.sources.gpu.common import load_instance_types
+from pipelines.sources.gpu.day import telemetry_busy_sql
+from pipelines.sources.gpu.focus import read_focus
+from pipelines.sources.gpu.nvidia_smi import read_nvidia_smi
 
 FOCUS_SAMPLE = REPO / "fixtures" / "focus" / "focus_sample.csv"
 BATCHING_CURVE = REPO / "fixtures" / "gpu" / "h200_batching_curve.csv"
@@ -25,11 +28,11 @@ def test_focus_sample_gpu_rows_give_gpu_hours_and_cost(tmp_path):
     6.283056 hours, BilledCost 10.203683; EffectiveCost is 11.0, above BilledCost on 5 rows."""
     with duckdb.connect() as conn:
         conn.execute("set TimeZone = 'UTC'")
-        gpu.load_instance_types(conn)
-        stats = gpu.read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica", "lines")
+        load_instance_types(conn)
+        stats = read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica")
         rows, hours, gpu_hours, billed, instance, gpu_type = conn.execute(
             "select count(*), sum(instance_hours), sum(gpu_hours), sum(billed_usd), any_value(instance_type), "
-            "any_value(gpu_type) from lines"
+            "any_value(gpu_type) from billing_lines"
         ).fetchone()
     # An independent sum with the csv module over the same file.
     with FOCUS_SAMPLE.open(newline="") as handle:
@@ -259,9 +262,10 @@ def test_busy_time_of_the_real_h200_nvidia_smi_log_matches_an_independent_sum(tm
     weights = [min(gap, 2 * median) for gap in gaps] + [median]
     expected_busy_hours = sum(w * u for w, u in zip(weights, utilization)) / 3600
     with duckdb.connect() as conn:
-        gpu.read_nvidia_smi(conn, log, "samples")
+        read_nvidia_smi(conn, log)
+        conn.execute("create table samples as select * from file_samples")
         ((replica, gpus, samples, sampled, busy),) = conn.execute(
-            gpu.telemetry_busy_sql("samples"), {"day": stamps[0].date()}
+            telemetry_busy_sql(), {"day": stamps[0].date()}
         ).fetchall()
     assert samples == len(rows) and gpus == 1
     assert busy == pytest.approx(expected_busy_hours, rel=1e-9)

@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.sources.gateway import ingest as gateway
+from pipelines.sources.gateway import day as gateway
 
 pytestmark = pytest.mark.slow  # hypothesis searches; part of `make test` all the same
 
@@ -103,6 +103,15 @@ class InputFile:
     fmt: str
     data: bytes
     records: list[Record] = field(default_factory=list)
+    layout: str = "lines"  # lines, csv or json_array: how the quarantine's record_ref points into the file
+
+    def record_ref(self, record: Record) -> str:
+        """`line N`; a CSV's `row N` with the header as row 1; a JSON array's 0-based `[i]`."""
+        if self.layout == "csv":
+            return f"row {record.line_no + 1}"
+        if self.layout == "json_array":
+            return f"[{record.line_no - 1}]"
+        return f"line {record.line_no}"
 
     def __repr__(self) -> str:  # falsifying examples can hold megabytes
         return f"InputFile({self.name!r}, {self.fmt!r}, data={_short(self.data)}, records={_short(self.records)})"
@@ -602,6 +611,7 @@ def litellm_csv_files(draw, index: int, pool: list[Call]) -> InputFile:
         "litellm_spend_logs",
         gzip.compress(data) if gzipped else data,
         records,
+        layout="csv",
     )
 
 
@@ -641,7 +651,7 @@ def litellm_json_array_files(draw, index: int, pool: list[Call]) -> InputFile:
     data = text.encode("utf-8", "surrogateescape")
     if draw(st.booleans()):
         data = BOM + data
-    return InputFile(f"f{index}.json", "litellm_spend_logs", data, records)
+    return InputFile(f"f{index}.json", "litellm_spend_logs", data, records, layout="json_array")
 
 
 def _is_json(text: str) -> bool:
@@ -693,18 +703,18 @@ class Expected:
     counts: dict  # (file path, day) -> {"lines", "kept", "quarantined", "duplicates"}
     kept: dict  # request_id -> tokens of the first delivery
     conflicts: dict  # day -> conflicting duplicates
-    quarantined: dict  # (file path, line_no) -> Record
+    quarantined: dict  # (file path, record_ref) -> Record
 
 
 def expectations(files: list[InputFile], paths: list[Path]) -> Expected:
     counts, deliveries, quarantined = {}, {}, {}
-    for input_file, path in zip(files, paths):
-        for record, day in zip(input_file.records, assigned_days(input_file.records)):
+    for input_file, path in zip(files, paths, strict=True):
+        for record, day in zip(input_file.records, assigned_days(input_file.records), strict=True):
             entry = counts.setdefault((str(path), day), {"lines": 0, "kept": 0, "quarantined": 0, "duplicates": 0})
             entry["lines"] += 1
             if record.call is None:
                 entry["quarantined"] += 1
-                quarantined[(str(path), record.line_no)] = record
+                quarantined[(str(path), input_file.record_ref(record))] = record
             else:
                 deliveries.setdefault((day, record.call.request_id), []).append(
                     (str(path), record.line_no, record.call)
@@ -741,7 +751,7 @@ def lake_rows(lake: Path, dataset: str) -> list[dict]:
     with duckdb.connect() as conn:
         conn.execute("select * from read_parquet($files, hive_partitioning = true)", {"files": [str(f) for f in files]})
         names = [column[0] for column in conn.description]
-        return [dict(zip(names, row)) for row in conn.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
 
 
 def check_ingest(files: list[InputFile]) -> None:
@@ -749,7 +759,7 @@ def check_ingest(files: list[InputFile]) -> None:
         root = Path(folder)
         paths = write_inputs(root, files)
         expected = expectations(files, paths)
-        specs = [(path, input_file.fmt) for path, input_file in zip(paths, files)]
+        specs = [(path, input_file.fmt) for path, input_file in zip(paths, files, strict=True)]
         days = sorted({day for _, day in expected.counts} | set(DAYS) | {FILE_DAY})
         seen = {}
         with duckdb.connect() as conn:
@@ -765,7 +775,7 @@ def check_ingest(files: list[InputFile]) -> None:
                 assert result.lines == sum(counts["lines"] for counts in want), day
                 assert result.conflicting_duplicates == expected.conflicts.get(day, 0), day
         assert seen == expected.counts
-        for input_file, path in zip(files, paths):  # over all days, a file's lines are its records
+        for input_file, path in zip(files, paths, strict=True):  # over all days, a file's lines are its records
             assert sum(counts["lines"] for (name, _), counts in seen.items() if name == str(path)) == len(
                 input_file.records
             )
@@ -782,9 +792,9 @@ def check_ingest(files: list[InputFile]) -> None:
             assert tokens == expected.kept[row["request_id"]], row["request_id"]
 
         quarantine = lake_rows(root / "lake", "gateway_quarantine")
-        assert sorted((row["source_file"], row["line_no"]) for row in quarantine) == sorted(expected.quarantined)
+        assert sorted((row["source_file"], row["record_ref"]) for row in quarantine) == sorted(expected.quarantined)
         for row in quarantine:
-            record = expected.quarantined[(row["source_file"], row["line_no"])]
+            record = expected.quarantined[(row["source_file"], row["record_ref"])]
             assert row["reason"], row
             if record.reason is not None:
                 assert row["reason"].startswith(record.reason), (row["reason"], record.reason)

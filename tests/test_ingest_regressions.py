@@ -13,9 +13,11 @@ import duckdb
 import pytest
 from conftest import REPO, request
 
-from pipelines.sources.billing.exports import read_exports, tables
-from pipelines.sources.gateway import ingest as gateway
-from pipelines.sources.gpu import readers as gpu
+from pipelines.sources.billing.day import read_exports, tables
+from pipelines.sources.gateway import day as gateway
+from pipelines.sources.gpu.common import load_instance_types
+from pipelines.sources.gpu.focus import read_focus
+from pipelines.sources.gpu.gpu_hours_csv import read_gpu_hours_csv
 
 DAY = "2026-11-20"
 FOCUS_SAMPLE = REPO / "fixtures" / "focus" / "focus_sample.csv"
@@ -33,7 +35,7 @@ def lake(tmp_path, dataset, day=DAY):
             {"path": str(tmp_path / "lake" / dataset / f"day={day}" / "data.parquet")},
         )
         names = [column[0] for column in conn.description]
-        return [dict(zip(names, row)) for row in conn.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
 
 
 def write(tmp_path, name, data: bytes):
@@ -186,9 +188,9 @@ def test_a_litellm_json_array_cut_or_nested_too_deep_keeps_every_whole_row(tmp_p
     path = write(tmp_path, "spend.json", text[:-10].encode())  # cut inside the last row
     result = ingest(tmp_path, [(path, "litellm_spend_logs")])
     assert (result.lines, result.kept) == (4, 2)
-    quarantine = {row["line_no"]: row for row in lake(tmp_path, "gateway_quarantine")}
-    assert (quarantine[2]["reason"], quarantine[2]["raw"]) == ("not_an_object", deep)
-    assert quarantine[4]["raw"] == rows[2][:-10] and quarantine[4]["reason"].startswith("bad_json_document")
+    quarantine = {row["record_ref"]: row for row in lake(tmp_path, "gateway_quarantine")}
+    assert (quarantine["[1]"]["reason"], quarantine["[1]"]["raw"]) == ("not_an_object", deep)
+    assert quarantine["[3]"]["raw"] == rows[2][:-10] and quarantine["[3]"]["reason"].startswith("bad_json_document")
 
 
 # --- provider exports -----------------------------------------------------------------------------
@@ -308,9 +310,9 @@ GPU_HOURS_HEADER = "day,pool,replica_id,gpu_type,gpu_count,hours,usd\n"
 def read_gpu_hours(tmp_path, text: bytes):
     path = write(tmp_path, "gpu_hours.csv", text)
     with duckdb.connect() as conn:
-        stats = gpu.read_gpu_hours_csv(conn, path, {}, "lines")
-        rows = conn.execute("select replica_id, gpu_hours from lines order by 1").fetchall()
-        reasons = dict(conn.execute("select record_ref, reason from lines_quarantine").fetchall())
+        stats = read_gpu_hours_csv(conn, path, {})
+        rows = conn.execute("select replica_id, gpu_hours from billing_lines order by 1").fetchall()
+        reasons = dict(conn.execute("select record_ref, reason from billing_quarantine").fetchall())
     return stats, rows, reasons
 
 
@@ -344,9 +346,11 @@ def test_a_usd_rate_in_the_config_does_not_count_usd_rows_twice(tmp_path):
     """currency_rates: {USD: 1} joined every USD row to two rate rows: GPU cost doubled."""
     with duckdb.connect() as conn:
         conn.execute("set TimeZone = 'UTC'")
-        gpu.load_instance_types(conn)
-        plain = gpu.read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica", "plain")
-        with_usd = gpu.read_focus(conn, FOCUS_SAMPLE, {"USD": 1.0}, "costwatch-pool", "costwatch-replica", "with_usd")
+        load_instance_types(conn)
+        plain = read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica")
+        conn.execute("create table plain as select * from billing_lines")
+        with_usd = read_focus(conn, FOCUS_SAMPLE, {"USD": 1.0}, "costwatch-pool", "costwatch-replica")
+        conn.execute("create table with_usd as select * from billing_lines")
         totals = conn.execute(
             "select (select sum(billed_usd) from plain), (select sum(billed_usd) from with_usd)"
         ).fetchone()
@@ -358,9 +362,11 @@ def test_the_focus_sample_reads_the_same_when_a_damaged_row_sends_it_to_the_care
     damaged = write(tmp_path, "focus.csv", FOCUS_SAMPLE.read_bytes() + b'"\xff",broken\n')
     with duckdb.connect() as conn:
         conn.execute("set TimeZone = 'UTC'")
-        gpu.load_instance_types(conn)
-        clean = gpu.read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica", "clean")
-        careful = gpu.read_focus(conn, damaged, {}, "costwatch-pool", "costwatch-replica", "careful")
+        load_instance_types(conn)
+        clean = read_focus(conn, FOCUS_SAMPLE, {}, "costwatch-pool", "costwatch-replica")
+        conn.execute("create table clean as select * from billing_lines")
+        careful = read_focus(conn, damaged, {}, "costwatch-pool", "costwatch-replica")
+        conn.execute("create table careful as select * from billing_lines")
         columns = (
             "record_ref, day, pool, replica_id, instance_type, gpu_count, instance_hours, billed_usd, effective_usd"
         )
@@ -402,8 +408,9 @@ def test_billing_assets_report_per_source_counts_and_a_blocking_accounting_check
     project.write_jsonl("logs.jsonl", [])
     result = project.run_day("2024-09-27")
     checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
-    provider = checks[("provider_billing", "every_record_accounted_for")]
-    gpu_check = checks[("gpu_billing", "every_record_accounted_for")]
+    # The conservation check sits on the table the kept records went to.
+    provider = checks[("provider_cost_lines", "every_record_accounted_for")]
+    gpu_check = checks[("gpu_billing_lines", "every_record_accounted_for")]
     assert provider.passed and provider.severity.value == "ERROR"
     assert (
         provider.metadata["records"].value,
@@ -418,18 +425,23 @@ def test_billing_assets_report_per_source_counts_and_a_blocking_accounting_check
     from pipelines.definitions import build_definitions
 
     defs = build_definitions(project.config_path)
-    for asset in ("provider_billing", "gpu_billing"):
+    for asset in ("provider_cost_lines", "gpu_billing_lines"):
         (spec,) = [
             spec for spec in defs.resolve_assets_def(asset).check_specs if spec.name == "every_record_accounted_for"
         ]
-        assert spec.blocking, asset
-    gpu_meta = result.asset_materializations_for_node("gpu_billing")[0].metadata
+        assert spec.blocking and spec.asset_key.to_user_string() == asset, asset
+    materializations = {
+        event.asset_key.to_user_string(): event
+        for node in ("provider_billing", "gpu_billing")
+        for event in result.asset_materializations_for_node(node)
+    }
+    gpu_meta = materializations["gpu_billing_lines"].metadata
     assert gpu_meta["per_source_counts"].value[str(FOCUS_SAMPLE)]["skipped_by_reason"] == {
         "not_a_gpu_instance": 989,
         "not_a_usage_charge": 3,
     }
     assert "| yes |" in gpu_meta["per_source"].value
-    provider_meta = result.asset_materializations_for_node("provider_billing")[0].metadata
+    provider_meta = materializations["provider_cost_lines"].metadata
     assert provider_meta["records_by_source"].value["provider_costs"] == {"records": 3, "kept": 1, "quarantined": 2}
 
 

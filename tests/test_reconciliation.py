@@ -14,7 +14,11 @@ from decimal import Decimal as D
 import pytest
 from conftest import request
 
-from pipelines.sources.billing.exports import CurrencyError, Parsed, read_exports, read_invoice_csv, read_openai_costs
+from pipelines.sources.billing.common import Parsed
+from pipelines.sources.billing.day import read_exports
+from pipelines.sources.billing.invoice_csv import read_invoice_csv
+from pipelines.sources.billing.openai_costs import read_openai_costs
+from pipelines.sources.quarantine import CurrencyError
 
 DAY = "2026-10-20"
 START = int(dt.datetime(2026, 10, 20, tzinfo=dt.timezone.utc).timestamp())

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 from pipelines.resources.config import PRICE_FIELDS, CostwatchConfig
+from pipelines.sources.values import NotADecimal, to_decimal
 
 PRICE_TYPE = pa.decimal128(18, 12)  # USD per token; 1e-12 resolution is below any list price
 
@@ -27,14 +28,11 @@ PRICE_SCHEMA = pa.schema(
 
 
 def _decimal(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
+    """A catalog price as an exact decimal, or None where the entry has no usable price."""
     try:
-        # repr() of a float is the shortest text that round-trips: 2.5e-06 -> Decimal('0.0000025').
-        amount = Decimal(repr(value) if isinstance(value, float) else str(value))
-    except ArithmeticError:
+        return to_decimal(value).quantize(Decimal("1e-12"))
+    except (NotADecimal, ArithmeticError):
         return None
-    return amount.quantize(Decimal("1e-12"))
 
 
 def price_rows(config: CostwatchConfig) -> pa.Table:

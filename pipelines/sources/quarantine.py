@@ -11,16 +11,21 @@ QUARANTINE_SCHEMA = pa.schema(
     [
         ("source_format", pa.string()),
         ("source_file", pa.string()),
-        # Where in the file, as a person would look for it: `line 12` (JSONL, CSV rows counted
-        # with the header as line 1), `data[0].results[3]` (JSON pages).
+        # Where in the file, as a person would look for it: `line 12` (JSON lines), `row 12` (CSV,
+        # the header is row 1), `[3]` (a JSON array's element), `data[0].results[3]` (JSON pages).
         ("record_ref", pa.string()),
-        ("day", pa.date32()),  # the record's UTC day when it could be read, else NULL
+        # The record's UTC day when it could be read, else NULL. Per-day quarantines (the
+        # gateway's) carry it as their partition's day, so a record without a readable time has
+        # the day it was counted on (see sources/gateway/validate.sql).
+        ("day", pa.date32()),
         ("reason", pa.string()),
         ("raw", pa.string()),  # the record's verbatim text
     ]
 )
 
-QUARANTINE_DDL = "(" + ", ".join(f"{f.name} {'date' if f.name == 'day' else 'varchar'}" for f in QUARANTINE_SCHEMA) + ")"
+QUARANTINE_DDL = (
+    "(" + ", ".join(f"{f.name} {'date' if f.name == 'day' else 'varchar'}" for f in QUARANTINE_SCHEMA) + ")"
+)
 
 
 def quarantine_row(fmt: str, path: object, ref: str, day: dt.date | None, reason: str, raw: str) -> dict:

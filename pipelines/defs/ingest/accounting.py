@@ -1,8 +1,18 @@
-"""Where every input record went, per source file: the metadata table and the blocking check
-the ingest assets share. A record is kept, skipped for a stated reason (a FOCUS row that is
-not GPU spend), or quarantined; a file whose records do not add up lost some."""
+"""What the ingest assets share: where every input record went, per source file (the metadata
+table and the blocking check), and the Great Expectations gates of the lake tables they write.
+A record is kept, skipped for a stated reason (a FOCUS row that is not GPU spend), or
+quarantined; a file whose records do not add up lost some."""
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
+import duckdb
+
+from pipelines.defs.quality import gate_specs, run_gates
+from pipelines.quality.checks import load_suites
+from pipelines.report.tables import markdown_table
+from pipelines.resources.config import CostwatchConfig
 
 RECORDS_ACCOUNTED = "every_record_accounted_for"
 
@@ -12,6 +22,7 @@ def adds_up(row: dict) -> bool:
 
 
 def accounting_spec(asset: str) -> dg.AssetCheckSpec:
+    """On the asset key of the table the kept records went to."""
     return dg.AssetCheckSpec(
         RECORDS_ACCOUNTED,
         asset=asset,
@@ -20,10 +31,11 @@ def accounting_spec(asset: str) -> dg.AssetCheckSpec:
     )
 
 
-def accounting_check(rows: list[dict]) -> dg.AssetCheckResult:
+def accounting_check(rows: list[dict], asset: str | None = None) -> dg.AssetCheckResult:
     """ERROR when any file's records do not add up: downstream numbers would miss them."""
     broken = [row["source_file"] for row in rows if not adds_up(row)]
     return dg.AssetCheckResult(
+        asset_key=asset,
         check_name=RECORDS_ACCOUNTED,
         passed=not broken,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -39,15 +51,24 @@ def accounting_check(rows: list[dict]) -> dg.AssetCheckResult:
 
 def accounting_metadata(rows: list[dict]) -> dict:
     """Per source file, as a markdown table for people and as JSON keyed by file for tools."""
-    lines = [
-        f"| `{row['source_file']}` | {row['source_format']} | {row['records']} | {row['kept']} | "
-        f"{_skipped(row)} | {row['quarantined']} | {'yes' if adds_up(row) else '**NO**'} |"
-        for row in rows
-    ]
-    header = "| file | format | records | kept | skipped | quarantined | adds up |\n|---|---|---|---|---|---|---|\n"
+    table = markdown_table(
+        ["file", "format", "records", "kept", "skipped", "quarantined", "adds up"],
+        [
+            (
+                f"`{row['source_file']}`",
+                row["source_format"],
+                row["records"],
+                row["kept"],
+                _skipped(row),
+                row["quarantined"],
+                "yes" if adds_up(row) else "**NO**",
+            )
+            for row in rows
+        ],
+    )
     return {
         "records_read": sum(row["records"] for row in rows),
-        "per_source": dg.MetadataValue.md(header + "\n".join(lines)),
+        "per_source": dg.MetadataValue.md(table),
         "per_source_counts": dg.MetadataValue.json(
             {row["source_file"]: {key: value for key, value in row.items() if key != "source_file"} for row in rows}
         ),
@@ -57,3 +78,17 @@ def accounting_metadata(rows: list[dict]) -> dict:
 def _skipped(row: dict) -> str:
     reasons = ", ".join(f"{reason}: {count}" for reason, count in row.get("skipped_by_reason", {}).items())
     return f"{row.get('skipped', 0)} ({reasons})" if reasons else str(row.get("skipped", 0))
+
+
+def lake_gate_specs(tables: Sequence[str]) -> list[dg.AssetCheckSpec]:
+    """The gates declared in `sql/lake/<table>.checks.yml`, each on its table's asset key."""
+    return [spec for table in tables for spec in gate_specs(table, load_suites(table))]
+
+
+def run_lake_gates(
+    conn: duckdb.DuckDBPyConnection, tables: Sequence[str], config: CostwatchConfig, day: dt.date
+) -> Iterator[dg.AssetCheckResult]:
+    """The gates' results, each on its table's key (an asset that writes several tables must say which)."""
+    for table in tables:
+        for result in run_gates(conn, load_suites(table), config, day):
+            yield result._replace(asset_key=dg.AssetKey(table))

@@ -1,0 +1,30 @@
+"""`canonical`: costwatch's own gateway record, JSON Lines (`.jsonl`, `.jsonl.gz`), one record per line.
+
+Fields (projection: `canonical.sql`): `request_id` (required), `ts` (RFC 3339; UTC when it has no
+offset; required), `model` (required), `provider`, `feature` (missing -> `unattributed`),
+`user_id` (missing -> `anonymous`), `input_tokens`, `cached_input_tokens`,
+`cache_creation_input_tokens`, `output_tokens`, `gateway_cache_hit`, `status` (`ok`/`error`),
+`duration_ms`, `pool`, `replica_id`, `workload` (`interactive`/`batch`), `tags`.
+
+Tokens: the OpenAI/OTel convention, the canonical rule itself: `input_tokens` counts every prompt
+token, `cached_input_tokens` (cache reads) and `cache_creation_input_tokens` (cache writes)
+included. Anthropic's own API counts the other way (`input_tokens` excludes cache reads and
+writes); a gateway that logs Anthropic usage raw must add them before writing canonical records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines.sources.gateway.records import read_jsonl
+from pipelines.sources.registry import register
+
+
+def read(path: Path) -> pa.Table:
+    """One record per non-blank line (`line N`)."""
+    return read_jsonl(path)
+
+
+register("canonical", "gateway_logs", read, "costwatch's canonical JSON Lines (.jsonl, .jsonl.gz)")

@@ -1,0 +1,122 @@
+-- One day's ingest over `gateway_day_input`: the day's records of every file that holds the day
+-- (validate.sql's rows with `assigned_day` = the day, and `source_format`).
+
+-- name: day_input
+-- The day's records of one parsed file (`gateway_file`).
+select
+    *,
+    $source_format as source_format
+from gateway_file
+where assigned_day = $day;
+
+-- name: day_records
+-- `delivery`: 1 for the first delivery of a good record's request_id (files in name order, then
+-- by position), 2.. for repeats; NULL for a quarantined record.
+select
+    *,
+    case
+        when reason is null
+            then row_number() over (
+                partition by case when reason is null then request_id end
+                order by source_file, line_no
+            )
+    end as delivery
+from gateway_day_input;
+
+-- name: requests
+-- The day's partition of gateway_requests: each request_id once, in time order.
+select
+    request_id,
+    ts,
+    duration_ms,
+    provider,
+    model,
+    feature,
+    user_id,
+    input_tokens,
+    cached_input_tokens,
+    cache_creation_input_tokens,
+    output_tokens,
+    gateway_cache_hit,
+    status,
+    pool,
+    replica_id,
+    workload,
+    tags,
+    source_format,
+    source_file,
+    line_no
+from gateway_day_records
+where reason is null and delivery = 1
+order by ts, request_id;
+
+-- name: quarantine
+-- The day's partition of gateway_quarantine: pipelines.sources.quarantine's schema (`day` is
+-- the partition's folder), in file order.
+select
+    source_format,
+    source_file,
+    record_ref,
+    reason,
+    raw
+from gateway_day_records
+where reason is not null
+order by source_file, line_no;
+
+-- name: audit
+-- The day's partition of gateway_ingest_audit: where every record of each file went.
+select
+    source_file,
+    source_format,
+    count(*) as lines,
+    count(*) filter (where reason is null and delivery = 1) as kept,
+    count(*) filter (where reason is not null) as quarantined,
+    count(*) filter (where delivery > 1) as duplicates
+from gateway_day_records
+group by all
+order by source_file;
+
+-- name: counts
+-- Records read, repeats, and repeats whose fields differ from the kept copy.
+with firsts as (select * from gateway_day_records where delivery = 1),
+
+repeats as (select * from gateway_day_records where delivery > 1)
+
+select
+    (select count(*) from gateway_day_records) as lines,
+    (select count(*) from repeats) as duplicates,
+    (
+        select count(*)
+        from repeats as r
+        inner join firsts as f using (request_id)
+        where
+            (
+                r.ts, r.model, r.input_tokens, r.cached_input_tokens, r.cache_creation_input_tokens,
+                r.output_tokens, r.gateway_cache_hit
+            )
+            is distinct from
+            (
+                f.ts, f.model, f.input_tokens, f.cached_input_tokens, f.cache_creation_input_tokens,
+                f.output_tokens, f.gateway_cache_hit
+            )
+    ) as conflicting_duplicates;
+
+-- name: reasons
+select
+    reason,
+    count(*) as records
+from gateway_day_records
+where reason is not null
+group by reason
+order by records desc, reason asc;
+
+-- name: per_file
+select
+    source_file,
+    sum(lines) as lines,
+    sum(kept) as kept,
+    sum(quarantined) as quarantined,
+    sum(duplicates) as duplicates
+from gateway_day_audit
+group by source_file
+order by source_file;

@@ -1,0 +1,69 @@
+-- litellm_spend_logs -> the canonical fields: a projection of `gateway_objects` (raw, j = the
+-- parsed JSON object or NULL), each field still JSON (numbers) or text, so validate.sql applies.
+-- LiteLLM reports usage the OpenAI way for every provider: `prompt_tokens` includes cached
+-- tokens, which `metadata.usage_object` breaks out as `cache_read_input_tokens` (Anthropic via
+-- LiteLLM) or `prompt_tokens_details.cached_tokens` (OpenAI), plus `cache_creation_input_tokens`.
+-- CSV exports carry every cell as text, so numbers arrive as strings of digits (`_num`).
+select
+    source_file,
+    line_no,
+    record_ref,
+    raw,
+    read_error,
+    parsed,
+    j,
+    j ->> 'request_id' as request_id,
+    j ->> 'startTime' as ts_text,
+    coalesce(
+        _num(j -> 'request_duration_ms'),
+        to_json(round(epoch_ms(_timestamp(j ->> 'endTime')) - epoch_ms(_timestamp(j ->> 'startTime'))))
+    ) as duration_json,
+    coalesce(
+        nullif(j ->> 'custom_llm_provider', ''),
+        case when contains(j ->> 'model', '/') then split_part(j ->> 'model', '/', 1) end
+    ) as provider,
+    case when contains(j ->> 'model', '/') then split_part(j ->> 'model', '/', 2) else j ->> 'model' end as model,
+    coalesce(
+        nullif(_meta(j) -> 'spend_logs_metadata' ->> 'feature', ''),
+        nullif(regexp_extract(j ->> 'request_tags', '"feature:([^"]+)"', 1), '')
+    ) as feature,
+    coalesce(nullif(j ->> 'end_user', ''), nullif(j ->> 'user', '')) as user_id,
+    _num(j -> 'prompt_tokens') as input_json,
+    coalesce(
+        _num(_meta(j) -> 'usage_object' -> 'cache_read_input_tokens'),
+        _num(_meta(j) -> 'usage_object' -> 'prompt_tokens_details' -> 'cached_tokens')
+    ) as cached_json,
+    _num(_meta(j) -> 'usage_object' -> 'cache_creation_input_tokens') as creation_json,
+    _num(j -> 'completion_tokens') as output_json,
+    case lower(coalesce(j ->> 'cache_hit', ''))
+        when 'true' then 'true'::json
+        when 'false' then 'false'::json
+        when '' then null
+        else j -> 'cache_hit'
+    end as cache_hit_json,
+    case lower(coalesce(j ->> 'status', 'success'))
+        when 'success' then 'ok'
+        when 'failure' then 'error'
+        else j ->> 'status'
+    end as status,
+    null::varchar as pool,
+    null::varchar as replica_id,
+    null::varchar as workload,
+    json_object(
+        'team_id', nullif(j ->> 'team_id', ''),
+        'request_tags', j ->> 'request_tags',
+        'api_key_alias', _meta(j) ->> 'user_api_key_alias'
+    ) as tags_json,
+    -- Text fields (or numbers, as ids often are), never a JSON object or array: `->>` would
+    -- otherwise turn `{"a": 1}` into the text of a request id or a model.
+    case
+        when json_type(j -> 'request_id') in ('OBJECT', 'ARRAY') then 'bad_type:request_id'
+        when json_type(j -> 'startTime') in ('OBJECT', 'ARRAY') then 'bad_type:startTime'
+        when json_type(j -> 'endTime') in ('OBJECT', 'ARRAY') then 'bad_type:endTime'
+        when json_type(j -> 'model') in ('OBJECT', 'ARRAY') then 'bad_type:model'
+        when json_type(j -> 'custom_llm_provider') in ('OBJECT', 'ARRAY') then 'bad_type:custom_llm_provider'
+        when json_type(j -> 'end_user') in ('OBJECT', 'ARRAY') then 'bad_type:end_user'
+        when json_type(j -> 'user') in ('OBJECT', 'ARRAY') then 'bad_type:user'
+        when json_type(j -> 'status') in ('OBJECT', 'ARRAY') then 'bad_type:status'
+    end as text_type_error
+from gateway_objects
