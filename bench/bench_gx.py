@@ -45,8 +45,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="costwatch-bench-gx-"))
     try:
         config_path, _ = run_one_day(root, args.requests)
-        from pipelines.defs.model_checks import SUITES
         from pipelines.models.engine import prepare_session
+        from pipelines.quality.checks import load_suites
         from pipelines.quality.engine import validate
         from pipelines.resources.config import load_config
 
@@ -64,9 +64,10 @@ def main() -> None:
             )
 
             rss_before = peak_rss_mib()
+            suites = load_suites("fct_requests")
             for attempt in ("cold", "warm"):
                 started = time.perf_counter()
-                results = [result for suite in SUITES["fct_requests"] for result in validate(conn, suite, config, DAY)]
+                results = [result for suite in suites for result in validate(conn, suite, config, DAY)]
                 report(f"GX suite fct_requests inside DuckDB ({attempt})", rows, time.perf_counter() - started)
             for result in results:
                 print(

@@ -22,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.demo.generate import generate  # noqa: E402
+from pipelines.demo import generate  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = dt.date(2026, 10, 6)  # a Tuesday: full weekday traffic

@@ -21,9 +21,6 @@ DEMO_DAYS = 45
 DEMO_REQUESTS_PER_DAY = 20_000
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: another run holds the project; trying again later will work
-# Days after a changed day whose marts read it through a trailing window: fct_spend_anomalies'
-# baseline looks back 28 days, and fct_budget_forecast reads month-to-date (up to 30 days back).
-TRAILING_WINDOW_DAYS = 28
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +101,7 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
         import duckdb
 
         from pipelines.lake.manifest import InputManifest
-        from pipelines.sources.gateway.ingest import MANIFEST_NAME, stale_days
+        from pipelines.sources.gateway.day import MANIFEST_NAME, stale_days
 
         with duckdb.connect() as scratch:
             changed = stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
@@ -121,14 +118,17 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     return [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
-def _with_downstream_days(changed: list[dt.date], ran: set[dt.date]) -> list[dt.date]:
+def _with_downstream_days(changed: list[dt.date], ran: set[dt.date], models: dict | None = None) -> list[dt.date]:
     """The changed days, and every later day already run whose marts read a changed day through
     a trailing window (anomaly baselines, month-to-date budgets): re-running only the changed
-    day would leave those days' numbers computed from the old data."""
+    day would leave those days' numbers computed from the old data. How far a window reaches
+    is the widest `lookback:` the SQL models' headers declare (`models`: the loaded models)."""
+    from pipelines.models.engine import load_models, widest_lookback
+
+    lookback = widest_lookback((models if models is not None else load_models()).values())
     downstream: set[dt.date] = set()
     for day in changed:
-        month_end = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-        reach = max(day + dt.timedelta(days=TRAILING_WINDOW_DAYS), month_end)
+        reach = lookback.last_day_reading(day)
         downstream |= {later for later in ran if day < later <= reach}
     downstream -= set(changed)
     if changed:
@@ -278,7 +278,7 @@ def _statement_kinds(sql: str) -> list[str]:
 
 
 def _generate(out: Path, start: dt.date, days: int, requests_per_day: int, seed: int) -> int:
-    from pipelines.demo.generate import generate
+    from pipelines.demo import generate
 
     started = time.perf_counter()
     manifest = generate(out, start_date=start, days=days, requests_per_day=requests_per_day, seed=seed)
@@ -298,6 +298,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     config_path = config_path_from_env(args.config)
     started = time.perf_counter()
+    if _write_demo_config(config_path):
+        print(f"wrote the demo config to {config_path} (no config was there); edit it or delete it to start over")
     inputs = config_path.parent / "data" / "inputs"
     _generate(inputs, DEMO_START, args.days, args.requests_per_day, args.seed)
     config = load_config(config_path)
@@ -311,6 +313,30 @@ def _demo(args: argparse.Namespace) -> int:
         '      `.venv/bin/costwatch query "select * from fct_spend_by_feature_daily limit 10"` queries the warehouse'
     )
     return code
+
+
+def _write_demo_config(config_path: Path) -> bool:
+    """Write the shipped demo config at `config_path` unless a file is already there (never
+    overwritten). Its price catalog is the packaged one, so the demo runs in any empty folder;
+    every other path in it is under the config's folder, where the demo writes its inputs."""
+    import json
+
+    from pipelines.demo.provider_bills import PRICE_CATALOG_FIXTURE
+    from pipelines.resources.files import demo_config_template, fixture
+
+    template = demo_config_template().read_text(encoding="utf-8")
+    repository_catalog = f"catalog: fixtures/{PRICE_CATALOG_FIXTURE}"
+    if template.count(repository_catalog) != 1:
+        raise AssertionError(f"the demo config template must name its price catalog once as `{repository_catalog}`")
+    # A JSON string is a YAML double-quoted scalar: any path survives the round trip.
+    text = template.replace(repository_catalog, f"catalog: {json.dumps(str(fixture(PRICE_CATALOG_FIXTURE)))}")
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(config_path, "x", encoding="utf-8") as config_file:
+            config_file.write(text)
+    except FileExistsError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

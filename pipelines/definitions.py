@@ -23,29 +23,17 @@ from pipelines.resources.warehouse import build_resources, daily_partitions
 def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
     config = load_config(config_path)
     partitions = daily_partitions(config)
+    # Every asset that is not a SQL model, keyed by the tables it writes.
     sources = [
         price_catalog,
         pool_settings,
         budget_settings,
-        gateway_logs.build_gateway_ingest(config, partitions),
-        provider_billing.build_provider_billing(config, partitions),
-        gpu.build_gpu_billing(config, partitions),
-        gpu.build_gpu_telemetry(config, partitions),
+        gateway_logs.build_gateway_ingest(partitions),
+        provider_billing.build_provider_billing(partitions),
+        gpu.build_gpu_billing(partitions),
+        gpu.build_gpu_telemetry(partitions),
     ]
-    # Which asset writes each relation the SQL models may read.
-    source_relations = {
-        "price_catalog": "price_catalog",
-        "pools": "pool_settings",
-        "pool_load_tests": "pool_settings",
-        "budgets": "budget_settings",
-        **{relation: "gateway_requests" for relation in gateway_logs.LAKE_DATASETS},
-        **{
-            relation: "provider_billing" for relation in [*provider_billing.DAILY_DATASETS, provider_billing.QUARANTINE]
-        },
-        **{relation: "gpu_billing" for relation in [*gpu.BILLING_DATASETS, gpu.GPU_QUARANTINE]},
-        gpu.TELEMETRY_DATASET: "gpu_telemetry",
-    }
-    models = build_model_assets(partitions, source_relations)
+    models = build_model_assets(partitions, sources)
     alerts = build_alerts_asset(config, partitions)
     job = build_daily_job(partitions)
     return dg.Definitions(

@@ -12,9 +12,26 @@ from pipelines.defs.schedules import DAILY_JOB
 from pipelines.models.engine import SQL_DIR, load_models, tables_read
 
 # The whole dependency map, written out: a new read in any SQL file must be added here on purpose.
+# Every asset is keyed by the relation it writes: an ingest or settings asset writing several
+# tables is one key per table (a multi_asset), so a model's deps are exactly the relations it reads.
 EXPECTED_DEPS = {
+    # settings (costwatch.yaml)
     "price_catalog": set(),
+    "pools": set(),
+    "pool_load_tests": set(),
+    "budgets": set(),
+    # ingest (the lake)
     "gateway_requests": set(),
+    "gateway_quarantine": set(),
+    "gateway_ingest_audit": set(),
+    "provider_cost_lines": set(),
+    "provider_usage_lines": set(),
+    "provider_billing_coverage": set(),
+    "provider_quarantine": set(),
+    "gpu_billing_lines": set(),
+    "gpu_billing_quarantine": set(),
+    "gpu_busy_telemetry": set(),
+    # SQL models
     "stg_gateway_requests": {"gateway_requests"},
     "stg_prices": {"price_catalog"},
     "fct_requests": {"stg_gateway_requests", "stg_prices"},
@@ -22,41 +39,50 @@ EXPECTED_DEPS = {
     "fct_spend_by_feature_daily": {"fct_spend_daily"},
     "fct_spend_by_user_daily": {"fct_spend_daily"},
     "fct_cache_savings_daily": {"fct_requests"},
-    "provider_billing": set(),
-    "stg_provider_costs": {"provider_billing"},
-    "stg_provider_usage": {"provider_billing"},
+    "stg_provider_costs": {"provider_cost_lines"},
+    "stg_provider_usage": {"provider_usage_lines"},
     "int_provider_calls_daily": {"fct_requests"},
-    "fct_invoice_reconciliation": {"int_provider_calls_daily", "provider_billing", "stg_provider_costs"},
+    "fct_invoice_reconciliation": {"int_provider_calls_daily", "provider_billing_coverage", "stg_provider_costs"},
     "fct_token_reconciliation": {"int_provider_calls_daily", "stg_provider_usage"},
     "fct_price_findings": {"fct_invoice_reconciliation", "fct_token_reconciliation"},
     "fct_allocated_spend_daily": {"fct_spend_daily", "stg_provider_costs"},
-    "pool_settings": set(),
-    "gpu_billing": set(),
-    "gpu_telemetry": set(),
-    "stg_gpu_billing": {"gpu_billing"},
+    "stg_gpu_billing": {"gpu_billing_lines"},
     "int_replica_activity_daily": {"fct_requests"},
-    "fct_gpu_utilization_daily": {"stg_gpu_billing", "int_replica_activity_daily", "gpu_telemetry"},
+    "fct_gpu_utilization_daily": {"stg_gpu_billing", "int_replica_activity_daily", "gpu_busy_telemetry"},
     "int_selfhost_usage_daily": {"fct_requests"},
     "fct_gpu_cost_by_feature_daily": {"int_selfhost_usage_daily", "fct_gpu_utilization_daily"},
     "fct_selfhost_unit_cost_daily": {"int_selfhost_usage_daily", "fct_gpu_utilization_daily"},
-    "fct_capacity_plan": {"fct_requests", "pool_settings", "stg_gpu_billing"},
-    "budget_settings": set(),
+    "fct_capacity_plan": {"fct_requests", "pools", "pool_load_tests", "stg_gpu_billing"},
     "fct_spend_anomalies": {"fct_spend_daily", "fct_gpu_utilization_daily"},
-    "fct_budget_forecast": {"fct_spend_by_feature_daily", "budget_settings"},
-    "alerts_outbox": {
-        "fct_spend_anomalies",
-        "fct_budget_forecast",
-        "fct_spend_by_feature_daily",
-        "fct_invoice_reconciliation",
-        "fct_gpu_utilization_daily",
-    },
+    "fct_budget_forecast": {"fct_spend_by_feature_daily", "budgets"},
+    "alert_anomaly_episodes": {"fct_spend_anomalies"},
+    "fct_daily_digest": {"fct_spend_by_feature_daily", "fct_invoice_reconciliation", "fct_gpu_utilization_daily"},
+    "alerts_outbox": {"alert_anomaly_episodes", "fct_budget_forecast", "fct_daily_digest"},
     "fct_api_vs_selfhost": {
         "fct_selfhost_unit_cost_daily",
         "fct_gpu_utilization_daily",
         "fct_capacity_plan",
         "stg_gpu_billing",
-        "pool_settings",
+        "pools",
+        "pool_load_tests",
         "stg_prices",
+    },
+}
+
+# Dagster UI groups: where each asset is shown.
+EXPECTED_GROUPS = {
+    "settings": {"price_catalog", "pools", "pool_load_tests", "budgets"},
+    "ingest": {
+        "gateway_requests",
+        "gateway_quarantine",
+        "gateway_ingest_audit",
+        "provider_cost_lines",
+        "provider_usage_lines",
+        "provider_billing_coverage",
+        "provider_quarantine",
+        "gpu_billing_lines",
+        "gpu_billing_quarantine",
+        "gpu_busy_telemetry",
     },
 }
 
@@ -82,8 +108,34 @@ def test_every_sql_file_is_an_asset_with_the_dependencies_it_reads(defs):
         for key in graph.get_all_asset_keys()
     }
     assert deps == EXPECTED_DEPS
-    sql_files = {path.stem for path in SQL_DIR.rglob("*.sql") if path.parent.name != "macros"}
+    not_models = (SQL_DIR / "macros", SQL_DIR / "reports")
+    sql_files = {path.stem for path in SQL_DIR.rglob("*.sql") if not set(not_models) & set(path.parents)}
     assert sql_files == set(load_models()) and sql_files <= set(deps)
+
+
+def test_assets_are_grouped_by_where_their_tables_come_from(defs):
+    graph = defs.resolve_asset_graph()
+    groups: dict[str, set[str]] = {}
+    for key in graph.get_all_asset_keys():
+        groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
+    for group, assets in EXPECTED_GROUPS.items():
+        assert groups[group] == assets, group
+    # A SQL model is shown in its folder's group (staging, intermediate, marts, alerts).
+    for name, model in load_models().items():
+        assert name in groups[model.layer], name
+
+
+def test_a_read_no_asset_produces_fails_at_load_time(monkeypatch, tmp_path):
+    from pipelines.defs import models as model_defs
+    from pipelines.models.engine import load_models as load
+
+    (tmp_path / "marts").mkdir()
+    (tmp_path / "marts" / "fct_orphan.sql").write_text(
+        "/* reads a table nothing writes\nmaterialized: table\ngrain: n\n*/\nselect count(*) as n from missing_table"
+    )
+    monkeypatch.setattr(model_defs, "load_models", lambda: load.__wrapped__(tmp_path))
+    with pytest.raises(ValueError, match=r"fct_orphan.sql: reads \['missing_table'\], which no asset produces"):
+        model_defs.build_model_assets(dg.DailyPartitionsDefinition(start_date="2026-10-01"), [])
 
 
 def test_daily_models_are_partitioned_and_views_are_not(defs):

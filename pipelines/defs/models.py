@@ -1,33 +1,38 @@
 """Every `sql/` file becomes an asset here, and only here."""
 
+from collections.abc import Sequence
+
 import dagster as dg
 
-from pipelines.defs.model_checks import METADATA, SUITES
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.models.engine import SqlModel, load_models, pseudonym_parameters, run_model
+from pipelines.models.engine import SQL_DIR, SqlModel, load_models, pseudonym_parameters, run_model
+from pipelines.models.relations import money_totals, preview
+from pipelines.quality.checks import load_metadata, load_suites, query_row
+from pipelines.quality.engine import day_cursor
+from pipelines.report.tables import markdown_table
 from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 
 
 def build_model_assets(
-    partitions: dg.PartitionsDefinition, source_relations: dict[str, str]
+    partitions: dg.PartitionsDefinition, sources: Sequence[dg.AssetsDefinition]
 ) -> list[dg.AssetsDefinition]:
-    """One asset per SQL model; its deps are the assets that produce the relations its SQL
-    reads (`source_relations` maps each relation an ingest asset writes to that asset). A read
-    that nothing produces is an error here, not a failure at run time."""
+    """One asset per SQL model. Every asset is keyed by the relation it writes (`sources`: the
+    ingest and settings assets), so a model's deps are the relations its SQL reads. A read that
+    no asset produces is an error here, not a failure at run time."""
     models = load_models()
-    producers = {**source_relations, **{name: name for name in models}}
+    produced = {key.to_user_string() for asset in sources for key in asset.keys} | set(models)
     assets = []
     for model in models.values():
-        unknown = set(model.reads) - set(producers)
+        unknown = set(model.reads) - produced
         if unknown:
             raise ValueError(f"{model.path}: reads {sorted(unknown)}, which no asset produces")
-        deps = sorted({producers[relation] for relation in model.reads})
-        assets.append(_model_asset(model, partitions if model.daily else None, deps))
+        assets.append(_model_asset(model, partitions if model.daily else None, sorted(model.reads)))
     return assets
 
 
 def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, deps: list[str]) -> dg.AssetsDefinition:
-    suites = SUITES.get(model.name, [])
+    suites = load_suites(model.name)
+    extra_metadata = load_metadata(model.name)  # SQL whose one row adds to the materialization's metadata
 
     @dg.asset(
         name=model.name,
@@ -38,18 +43,19 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, de
         kinds={"duckdb", "sql"} | ({"parquet"} if model.materialized == "daily_parquet" else set()),
         pool=WAREHOUSE_POOL,
         check_specs=gate_specs(model.name, suites),
-        metadata={"materialized": model.materialized, "sql_file": str(model.path.relative_to(model.path.parents[2]))},
+        metadata={"materialized": model.materialized, "sql_file": f"sql/{model.path.relative_to(SQL_DIR)}"},
     )
     def sql_model(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
         config = costwatch.config
         day = partition_day(context) if model.daily else None
         with warehouse.get_connection() as conn:
             rows = run_model(conn, model, config.lake_dir, day, model_settings(config))
-            metadata = {"dagster/row_count": rows, **_money_totals(conn, model, day)}
-            if model.name in METADATA:
-                metadata.update(METADATA[model.name](conn, day))
+            metadata = {"dagster/row_count": rows, **money_totals(conn, model, day)}
+            if extra_metadata:
+                with day_cursor(conn, day) as cursor:
+                    metadata.update(query_row(cursor, extra_metadata))
             if rows:
-                metadata["preview"] = dg.MetadataValue.md(_preview(conn, model, day))
+                metadata["preview"] = dg.MetadataValue.md(markdown_table(*preview(conn, model, day)))
             results = list(run_gates(conn, suites, config, day))
         yield dg.MaterializeResult(metadata=metadata)
         yield from results
@@ -67,34 +73,3 @@ def model_settings(config) -> dict[str, object]:
         "min_impact_pct": config.alerts.min_impact_pct,
         **pseudonym_parameters(config),  # privacy.pseudonymise_user_id: the key's pads, from the environment
     }
-
-
-def _day_filter(model: SqlModel) -> str:
-    return "where day = $day" if model.daily else ""
-
-
-def _money_totals(conn, model: SqlModel, day) -> dict[str, float]:
-    money = [
-        name
-        for (name,) in conn.execute(
-            "select column_name from information_schema.columns where table_name = $name and column_name like '%\\_usd' escape '\\'",
-            {"name": model.name},
-        ).fetchall()
-    ]
-    if not money:
-        return {}
-    sums = ", ".join(f"sum({column})::double" for column in money)
-    values = conn.execute(
-        f"select {sums} from {model.name} {_day_filter(model)}", {"day": day} if model.daily else {}
-    ).fetchone()
-    return {f"total_{column}": round(value or 0.0, 6) for column, value in zip(money, values)}
-
-
-def _preview(conn, model: SqlModel, day) -> str:
-    rows = conn.execute(
-        f"select * from {model.name} {_day_filter(model)} limit 10", {"day": day} if model.daily else {}
-    ).fetchall()
-    columns = [description[0] for description in conn.description]
-    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
-    lines = ["| " + " | ".join("" if value is None else str(value) for value in row) + " |" for row in rows]
-    return "\n".join([header, *lines])

@@ -1,5 +1,6 @@
 """Great Expectations suites as Dagster asset checks: the specs an asset declares and the
-results it yields. The suites themselves live next to the assets they gate."""
+results it yields. The suites themselves are declared beside the relations they gate, in
+`sql/**/<relation>.checks.yml` (`pipelines.quality.checks.load_suites`)."""
 
 import datetime as dt
 from collections.abc import Iterator, Sequence

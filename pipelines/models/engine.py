@@ -1,7 +1,16 @@
 """SQL models: one `sql/**/<name>.sql` file = one warehouse relation = one Dagster asset.
 
-A model file opens with a block comment: its first line says what the table is and its grain;
-the rest is YAML with `materialized` and the column documentation that becomes `COMMENT ON`.
+A model file opens with a block comment: its first line says what the table is; the rest is
+`key: value` lines and the column documentation that becomes `COMMENT ON`:
+
+  materialized  one of the materializations below
+  grain         the columns that identify one row, comma-separated (`day, feature, user_id`);
+                each must be a column the query selects; optional for a view of source rows
+  lookback      daily models only, required: the history a day's run reads, so `run --changed`
+                knows which later days read a changed one. `N`: the N days before `$day` (0: only
+                `$day`); `month`: month-to-date, from the 1st of `$day`'s month; both, as
+                `month, N` (a month-to-date total beside an N-day run rate)
+
 Dependencies are the relations the query reads, found by parsing it with sqlglot (CTE names
 excluded), so they cannot drift from the SQL.
 
@@ -15,11 +24,12 @@ Materializations:
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -32,13 +42,35 @@ from sqlglot import exp
 
 from pipelines.lake.partitions import PARTITION_FILE, dataset_view_sql, sql_string, write_partition
 from pipelines.resources.config import CostwatchConfig, pseudonym_key
+from pipelines.resources.files import sql_dir
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = sql_dir()
 GLOSSARY = SQL_DIR / "columns.yml"
 MACROS_DIR = SQL_DIR / "macros"  # `create or replace macro` files, run before any model
 REPORTS_DIR = SQL_DIR / "reports"  # read-only queries the CLI prints (not models: nothing is materialized)
 MATERIALIZATIONS = ("view", "table", "daily_parquet", "daily_table")
 DAILY = ("daily_parquet", "daily_table")
+
+
+@dataclass(frozen=True)
+class Lookback:
+    """The history one day's run of a daily model reads: `days` before it, and month-to-date."""
+
+    days: int = 0
+    month_to_date: bool = False
+
+    def last_day_reading(self, day: dt.date) -> dt.date:
+        """The latest day whose run reads `day`'s rows."""
+        last = day + dt.timedelta(days=self.days)
+        if self.month_to_date:
+            last = max(last, day.replace(day=calendar.monthrange(day.year, day.month)[1]))
+        return last
+
+
+def widest_lookback(models: Iterable[SqlModel]) -> Lookback:
+    """The most history any of the daily models reads: the largest `days`, and month-to-date if one reads it."""
+    windows = [model.lookback for model in models if model.lookback is not None]
+    return Lookback(max((w.days for w in windows), default=0), any(w.month_to_date for w in windows))
 
 
 @dataclass(frozen=True)
@@ -52,6 +84,8 @@ class SqlModel:
     columns: dict[str, str]
     reads: tuple[str, ...]  # relations the query reads (models or lake/source tables)
     parameters: tuple[str, ...]  # `$name` parameters: `day`, or settings from the config
+    grain: tuple[str, ...] = ()  # the columns that identify one row
+    lookback: Lookback | None = None  # daily models: the history a day's run reads
 
     @property
     def daily(self) -> bool:
@@ -77,6 +111,19 @@ def parse_model(path: Path) -> SqlModel:
         raise ValueError(f"{path}: a daily model must filter its input with $day")
     if materialized == "view" and parameters:
         raise ValueError(f"{path}: a view cannot take parameters ({parameters}); make it a table")
+    grain = _grain(path, meta.get("grain"), query)
+    if not grain and materialized != "view":  # a view may pass source rows through, keyed by nothing it selects
+        raise ValueError(f"{path}: declare `grain:`, the columns that identify one row (grain: day, feature)")
+    if materialized in DAILY:
+        if "lookback" not in meta:
+            raise ValueError(
+                f"{path}: a daily model must declare `lookback:` (days before $day it reads: 0, N, month or month, N)"
+            )
+        lookback = _lookback(path, meta["lookback"])
+    elif "lookback" in meta:
+        raise ValueError(f"{path}: lookback: only a daily model reads a window of days; remove it")
+    else:
+        lookback = None
     return SqlModel(
         name=path.stem,
         layer=path.parent.name,
@@ -87,7 +134,32 @@ def parse_model(path: Path) -> SqlModel:
         columns=columns,
         reads=tables_read(query),
         parameters=parameters,
+        grain=grain,
+        lookback=lookback,
     )
+
+
+def _grain(path: Path, text: str | None, query: str) -> tuple[str, ...]:
+    columns = tuple(column.strip() for column in (text or "").split(",") if column.strip())
+    selected = _selected_columns(query)
+    missing = [column for column in columns if selected is not None and column not in selected]
+    if missing:
+        raise ValueError(f"{path}: grain: {missing} are not columns the query selects")
+    return columns
+
+
+def _selected_columns(query: str) -> set[str] | None:
+    """The output column names, or None when a `*` hides them."""
+    names = sqlglot.parse_one(re.sub(r"\$[a-z_]+", "NULL", query), read="duckdb").named_selects
+    return None if "*" in names else set(names)
+
+
+def _lookback(path: Path, text: str) -> Lookback:
+    parts = [part.strip() for part in text.split(",")]
+    numbers = [int(part) for part in parts if part.isdigit()]
+    if not parts or len(parts) != len(set(parts)) or len(numbers) > 1 or set(parts) - {"month", *map(str, numbers)}:
+        raise ValueError(f"{path}: lookback: {text!r} is not N (days before $day), month, or month, N")
+    return Lookback(numbers[0] if numbers else 0, "month" in parts)
 
 
 def _header_fields(text: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -218,39 +290,39 @@ def run_model(
         raise ValueError(f"{model.path}: no setting for parameter(s) {missing}")
     params = {name: available[name] for name in model.parameters}
     if model.materialized == "view":
-        conn.execute(f"create or replace view {model.name} as {model.query}")
+        conn.execute(f"create or replace view {model.name} as {model.query}")  # noqa: S608 (model name and the model's own SQL file)
         _comment(conn, model, "view")
-        return conn.execute(f"select count(*) from {model.name}").fetchone()[0]
+        return conn.execute(f"select count(*) from {model.name}").fetchone()[0]  # noqa: S608 (model name from the SQL file name)
     if model.materialized == "table":
-        conn.execute(f"create or replace table {model.name} as {model.query}", params)
+        conn.execute(f"create or replace table {model.name} as {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
         _comment(conn, model, "table")
-        return conn.execute(f"select count(*) from {model.name}").fetchone()[0]
+        return conn.execute(f"select count(*) from {model.name}").fetchone()[0]  # noqa: S608 (model name from the SQL file name)
     if day is None:
         raise ValueError(f"{model.name} is daily: run it for a day")
     if model.materialized == "daily_parquet":
-        rows = write_partition(conn, f"select * exclude (day) from ({model.query})", lake_dir, model.name, day, params)
+        rows = write_partition(conn, f"select * exclude (day) from ({model.query})", lake_dir, model.name, day, params)  # noqa: S608 (the model's own SQL file)
         conn.execute(dataset_view_sql(lake_dir, model.name))
         _comment(conn, model, "view")
         return rows
     conn.execute("begin transaction")
     try:
-        conn.execute(f"create table if not exists {model.name} as select * from ({model.query}) where false", params)
+        conn.execute(f"create table if not exists {model.name} as select * from ({model.query}) where false", params)  # noqa: S608 (model name and the model's own SQL file)
         _add_new_columns(conn, model, params)
-        conn.execute(f"delete from {model.name} where day = $day", {"day": day})
-        conn.execute(f"insert into {model.name} by name {model.query}", params)
+        conn.execute(f"delete from {model.name} where day = $day", {"day": day})  # noqa: S608 (model name from the SQL file name)
+        conn.execute(f"insert into {model.name} by name {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
     _comment(conn, model, "table")
-    return conn.execute(f"select count(*) from {model.name} where day = $day", {"day": day}).fetchone()[0]
+    return conn.execute(f"select count(*) from {model.name} where day = $day", {"day": day}).fetchone()[0]  # noqa: S608 (model name from the SQL file name)
 
 
 def _add_new_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel, params: dict) -> None:
     """A model that gained a column adds it to its table (NULL on days not re-run since); one that
     lost a column is an error, because silently keeping stale data is worse."""
-    existing = {name: kind for name, kind, *_ in conn.execute(f"describe {model.name}").fetchall()}
-    conn.execute(f"create or replace temp table _model_columns as select * from ({model.query}) where false", params)
+    existing = {name: kind for name, kind, *_ in conn.execute(f"describe {model.name}").fetchall()}  # noqa: S608 (model name from the SQL file name)
+    conn.execute(f"create or replace temp table _model_columns as select * from ({model.query}) where false", params)  # noqa: S608 (the model's own SQL file)
     wanted = {name: kind for name, kind, *_ in conn.execute("describe _model_columns").fetchall()}
     conn.execute("drop table _model_columns")
     gone = sorted(set(existing) - set(wanted))
@@ -261,7 +333,7 @@ def _add_new_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel, params: d
         )
     for name, kind in wanted.items():
         if name not in existing:
-            conn.execute(f'alter table {model.name} add column "{name}" {kind}')
+            conn.execute(f'alter table {model.name} add column "{name}" {kind}')  # noqa: S608 (model name; column name and type from DuckDB's describe of the model's query)
 
 
 @cache
@@ -275,7 +347,7 @@ def comment_relation(
     """COMMENT ON the relation and each of its columns: the model's own text, else the glossary's.
     A column documented nowhere is an error, so the warehouse never grows an unexplained column."""
     # COMMENT ON takes a literal, not a parameter; the texts come from our own files.
-    conn.execute(f"comment on {kind} {name} is {sql_string(description)}")
+    conn.execute(f"comment on {kind} {name} is {sql_string(description)}")  # noqa: S608 (kind: table or view; our relation name; text escaped by sql_string)
     texts = {**column_glossary(), **(columns or {})}
     existing = [
         row[0]
@@ -288,7 +360,7 @@ def comment_relation(
     if undocumented:
         raise ValueError(f"{name}: document {undocumented} in the model header or sql/columns.yml")
     for column in existing:
-        conn.execute(f"comment on column {name}.{column} is {sql_string(texts[column])}")
+        conn.execute(f"comment on column {name}.{column} is {sql_string(texts[column])}")  # noqa: S608 (our relation and its columns from information_schema; text escaped by sql_string)
 
 
 def publish_lake_views(
@@ -301,7 +373,7 @@ def publish_lake_views(
         comment_relation(conn, dataset, "view", description)
     for dataset, description in (whole or {}).items():
         path = lake_dir / dataset / PARTITION_FILE
-        conn.execute(f"create or replace view {dataset} as select * from read_parquet({sql_string(path)})")
+        conn.execute(f"create or replace view {dataset} as select * from read_parquet({sql_string(path)})")  # noqa: S608 (dataset: a lake dataset name from code; the path escaped by sql_string)
         comment_relation(conn, dataset, "view", description)
 
 

@@ -2,9 +2,10 @@
 
 A `Suite` names the rows to validate (fixed SQL text: a day's rows are picked with
 `getvariable('costwatch_day')`, set as a parameter, so no value is ever formatted into SQL) and
-its `Gate`s: each gate is one Dagster asset check made of one or more GX expectations. A suite
-runs as one GX validation, so GX bundles the metrics of all its gates into few queries, and
-nothing is loaded into pandas.
+its `Gate`s: each gate is one Dagster asset check made of one or more GX expectations. Suites are
+declared in `sql/**/<relation>.checks.yml` beside what they guard (`quality/checks.py` reads
+them). A suite runs as one GX validation, so GX bundles the metrics of all its gates into few
+queries, and nothing is loaded into pandas.
 
 Two things GX 1.24 does not do with DuckDB out of the box, fixed here and pinned by
 tests/test_quality.py:
@@ -113,7 +114,7 @@ def token_rules(config: Any) -> list:
 
 def rows_of_day(relation: str) -> str:
     """The validated rows of a daily relation: its day, chosen by a session variable."""
-    return f"select * from {relation} where day = getvariable('{DAY_VARIABLE}')"
+    return f"select * from {relation} where day = getvariable('{DAY_VARIABLE}')"  # noqa: S608 (relation: a model or lake table name from code)
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,12 @@ class GateResult:
 
 
 @contextmanager
-def _gx_connection(conn: duckdb.DuckDBPyConnection, day: dt.date | None) -> Iterator[duckdb.DuckDBPyConnection]:
+def day_cursor(conn: duckdb.DuckDBPyConnection, day: dt.date | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A second connection to the run's database with the day variable set, closed afterwards."""
     cursor = conn.cursor()
     try:
         prepare_session(cursor, read_only=True)
-        cursor.execute(f"set variable {DAY_VARIABLE} = $day", {"day": day})
+        cursor.execute(f"set variable {DAY_VARIABLE} = $day", {"day": day})  # noqa: S608 (the session variable's name, a constant; the day is a parameter)
         yield cursor
     finally:
         cursor.close()
@@ -161,12 +162,12 @@ def validate(conn: duckdb.DuckDBPyConnection, suite: Suite, config: Any, day: dt
     """Run the suite's expectations in DuckDB (one GX validation) and judge each gate."""
     expectations = [(gate, expectation) for gate in suite.gates for expectation in gate.expect(config)]
     started = time.perf_counter()
-    with _gx_connection(conn, day) as cursor:
+    with day_cursor(conn, day) as cursor:
         error = None
         try:
             # No rows, nothing to judge: every gate holds, and GX's per-expectation planning
             # (about 0.1 s a suite) is skipped on the many empty days of an unused source.
-            (rows,) = cursor.execute(f"select count(*) from ({suite.sql})").fetchone()
+            (rows,) = cursor.execute(f"select count(*) from ({suite.sql})").fetchone()  # noqa: S608 (suite SQL: fixed text from a .checks.yml)
             results = _run_gx(cursor, suite, [expectation for _, expectation in expectations]) if rows else None
         except Exception as exc:  # a gate that cannot be evaluated fails, with the reason
             results, error = [None] * len(expectations), f"{type(exc).__name__}: {exc}"
@@ -177,7 +178,7 @@ def validate(conn: duckdb.DuckDBPyConnection, suite: Suite, config: Any, day: dt
     return [
         _judge(
             gate,
-            [r for (g, _), r in zip(expectations, results) if g is gate],
+            [r for (g, _), r in zip(expectations, results, strict=False) if g is gate],
             suite.keys,
             seconds,
             extras[gate.name],
@@ -195,7 +196,7 @@ def _run_gx(cursor: duckdb.DuckDBPyConnection, suite: Suite, expectations: Seque
         kwargs={"poolclass": StaticPool, "creator": lambda: duckdb_engine.ConnectionWrapper(cursor)},
     )
     # GX wants a query asset to start with SELECT; a suite's SQL may open with a CTE.
-    query = f"select * from ({suite.sql}) as validated"
+    query = f"select * from ({suite.sql}) as validated"  # noqa: S608 (suite SQL: fixed text from a .checks.yml)
     batch = datasource.add_query_asset("rows", query=query).add_batch_definition_whole_table("all").get_batch()
     gx_suite = gx.ExpectationSuite(name="gates", expectations=list(expectations))
     validation = batch.validate(
@@ -224,7 +225,7 @@ def _judge(
         rows = max(rows, outcome.get("element_count") or 0)
         unexpected += outcome.get("unexpected_count") or 0
         described.append(
-            _json_safe(
+            json_safe(
                 {
                     "expectation": config.type,
                     **{k: v for k, v in config.kwargs.items() if k not in ("batch_id", "result_format")},
@@ -237,7 +238,7 @@ def _judge(
                 }
             )
         )
-        failing.extend(_json_safe(row) for row in outcome.get("partial_unexpected_index_list") or [])
+        failing.extend(json_safe(row) for row in outcome.get("partial_unexpected_index_list") or [])
     passed = all(result.success for result in results) and not errors
     return GateResult(
         gate,
@@ -259,11 +260,11 @@ def _exception_messages(info: dict) -> list[str]:
     return [message for nested in info.values() if isinstance(nested, dict) for message in _exception_messages(nested)]
 
 
-def _json_safe(value):
+def json_safe(value):
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, (dt.date, dt.datetime)):

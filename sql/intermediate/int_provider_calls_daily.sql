@@ -1,5 +1,7 @@
 /* Gateway calls a provider bills (status ok, not a gateway cache hit, not self-hosted) and their estimated cost, per day x provider x model.
 materialized: daily_table
+grain: day, provider, model
+lookback: 0
 columns:
   model_family: Model name lower-cased without a date suffix, to meet the bills' name.
   requests: Billable calls in the gateway logs.

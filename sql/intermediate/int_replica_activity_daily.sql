@@ -1,5 +1,7 @@
 /* Self-hosted request activity per day x pool x replica: calls, tokens, and the hours the replica had at least one request in flight.
 materialized: daily_table
+grain: day, pool, replica_id
+lookback: 0
 columns:
   requests: Calls the replica served (gateway cache hits excluded: no replica served them).
   busy_hours: Hours with at least one request in flight on the replica (the union of its requests' [start, start + duration] intervals, within the day).

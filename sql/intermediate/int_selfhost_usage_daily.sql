@@ -1,5 +1,7 @@
 /* What self-hosted pools served per day x pool x feature x model: the usage both GPU cost splits share.
 materialized: daily_table
+grain: day, pool, feature, model
+lookback: 0
 columns:
   requests: Calls served (gateway cache hits excluded: no replica served them).
   request_ms: Sum of the calls' durations, milliseconds: the serving time a cost split follows.

@@ -1,5 +1,7 @@
 /* The day's billed money allocated to feature x user x model by each one's share of the estimate, so the allocation adds up to the bill exactly (to the micro-dollar, hence to the cent).
 materialized: daily_table
+grain: day, provider, feature, user_id, model, allocation_basis
+lookback: 0
 columns:
   feature: Product feature; 'unallocated' for billed money no gateway traffic explains.
   user_id: End user; 'unallocated' for billed money no gateway traffic explains.

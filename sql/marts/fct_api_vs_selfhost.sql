@@ -1,5 +1,6 @@
 /* Self-hosting against the pool's API equivalent, per month x pool x self-hosted model: what the same tokens would cost on the API, and the utilization at which both cost the same.
 materialized: table
+grain: period_start, pool, model
 columns:
   period_start: First day of the month.
   period_end: Last day of the month with data.

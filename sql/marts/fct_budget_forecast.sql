@@ -1,5 +1,7 @@
 /* Month-to-date spend and the month-end forecast against each budget, per as-of day x feature (and the total).
 materialized: daily_table
+grain: day, feature
+lookback: month, 6
 columns:
   day: The as-of day: spend counted through it.
   month: First day of the budget month.

@@ -1,5 +1,7 @@
 /* What prompt caching and the gateway response cache saved, per day x feature x model.
 materialized: daily_table
+grain: day, feature, provider, model
+lookback: 0
 */
 with requests as (
     select * from fct_requests where day = $day

@@ -1,5 +1,7 @@
 /* Replicas each configured pool needs for its measured busy-hour peak, against what was billed, per day x pool.
 materialized: daily_table
+grain: day, pool
+lookback: 0
 columns:
   workload: interactive or batch: the pool's main workload that day.
   peak_hour: Start of the busiest hour (most requests), UTC.

@@ -1,5 +1,7 @@
 /* Self-hosted GPU cost, busy and idle, allocated to features by their share of the pool's serving time, per day x pool x feature.
 materialized: daily_table
+grain: day, pool, feature
+lookback: 0
 columns:
   requests: Calls of the feature the pool served (gateway cache hits excluded).
   tokens: Input plus output tokens of those calls.

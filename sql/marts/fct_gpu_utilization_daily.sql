@@ -1,5 +1,7 @@
 /* How busy the GPUs we paid for were, per day x pool, and what the idle time cost.
 materialized: daily_table
+grain: day, pool
+lookback: 0
 columns:
   billed_replicas: Replicas (instances) billed that day.
   billed_gpu_hours: GPU-hours billed = instance hours x GPUs per instance.

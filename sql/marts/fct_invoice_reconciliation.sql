@@ -1,5 +1,6 @@
 /* Estimated (gateway logs x catalog prices) against billed (provider exports), per billing period x provider x model or line item.
 materialized: table
+grain: provider, granularity, period_start, line_key
 columns:
   day: The billed day for a one-day period (cost APIs, daily invoices); NULL for a longer invoice period.
   period_start: First UTC day of the billing period.

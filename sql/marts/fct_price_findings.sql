@@ -1,5 +1,6 @@
 /* Stale prices: a model billed at a steady ratio to its catalog estimate, on days whose tokens match, since the day the ratio moved.
 materialized: table
+grain: provider, model_family
 columns:
   model_family: Model name lower-cased without a date suffix.
   first_day: First day of the current run of days billed off the estimate.

@@ -1,5 +1,7 @@
 /* Priced LLM calls; one row per request. A view over the per-day Parquet partitions in the lake.
 materialized: daily_parquet
+grain: request_id
+lookback: 0
 */
 with requests as (
     -- With privacy.pseudonymise_user_id, user ids become `u_` + 24 hex digits of their keyed hash

@@ -1,5 +1,7 @@
 /* What self-hosted serving really cost per token and per request, idle time included, per day x pool x model.
 materialized: daily_table
+grain: day, pool, model
+lookback: 0
 columns:
   requests: Calls the pool served for the model (gateway cache hits excluded).
   tokens: Input plus output tokens of those calls.

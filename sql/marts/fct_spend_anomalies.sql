@@ -1,5 +1,7 @@
 /* Spend against its robust trailing baseline, per day x dimension (total, provider, model, feature, user, gpu_pool_idle) x key, with the causes of each move in dollars.
 materialized: daily_table
+grain: day, dimension, key
+lookback: 28
 columns:
   dimension: total, provider, model, feature, user, or gpu_pool_idle (a self-hosted pool's idle GPU cost).
   key: The provider, model, feature, user or pool; 'all' for the total.

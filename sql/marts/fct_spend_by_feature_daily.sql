@@ -1,5 +1,7 @@
 /* API spend per day x feature.
 materialized: daily_table
+grain: day, feature
+lookback: 0
 */
 with spend as (
     select * from fct_spend_daily where day = $day

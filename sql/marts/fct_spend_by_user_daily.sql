@@ -1,5 +1,7 @@
 /* API spend per day x user.
 materialized: daily_table
+grain: day, user_id
+lookback: 0
 */
 with spend as (
     select * from fct_spend_daily where day = $day

@@ -1,5 +1,7 @@
 /* API spend per day x feature x user x provider x model.
 materialized: daily_table
+grain: day, feature, user_id, provider, model
+lookback: 0
 columns:
   cost_usd: Provider charges, USD; NULL when no call in the group has a token price (self-hosted or unpriced models).
 */

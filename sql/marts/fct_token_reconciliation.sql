@@ -1,5 +1,6 @@
 /* Gateway token counts against the providers' usage exports, per day x provider x model family: finds lost logs and token-semantics bugs.
 materialized: table
+grain: day, provider, model_family
 columns:
   model_family: Model name lower-cased without a date suffix.
   gateway_requests: Billable calls in the gateway logs (status ok, not a gateway cache hit).

@@ -1,5 +1,6 @@
 /* Gateway requests from every log format, defaults applied; one row per request (deduplicated at ingest).
 materialized: view
+grain: request_id
 columns:
   user_id: End user as logged ('anonymous' when the log has none); never pseudonymised here (a view takes no key), fct_requests and the marts after it are.
 */

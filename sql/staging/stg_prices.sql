@@ -1,5 +1,6 @@
 /* Token prices per model key and validity window, from every catalog version and the config's overrides.
 materialized: view
+grain: model_key, price_source, effective_from
 columns:
   cache_read_input_token_cost: USD per prompt token read from cache; the input price when the catalog gives none (no known discount).
   cache_creation_input_token_cost: USD per prompt token written to cache; the input price when the catalog gives none (OpenAI charges no write premium).

@@ -1,5 +1,6 @@
 /* Provider charges in USD, one row per export record, with the model family used to match gateway logs.
 materialized: view
+grain: source_file, record_ref
 columns:
   model_family: Model name lower-cased without a date suffix (gpt-4o-mini-2024-07-18 -> gpt-4o-mini), so a bill's dated snapshot meets the logs' name; NULL for charges that are not per-model tokens.
   is_daily: True when the charge covers exactly one UTC day (cost APIs, daily invoices); false for a longer invoice period.

@@ -1,10 +1,12 @@
-"""Settings from the config that SQL models join: pools, their load tests, budgets."""
+"""Settings from the config that SQL models join, one asset per table: `pools`, `pool_load_tests`, `budgets`."""
 
 import dagster as dg
 import pyarrow as pa
 
-from pipelines.models.engine import comment_relation
+from pipelines.defs.settings import SETTINGS_GROUP
+from pipelines.models.relations import replace_table
 from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource
+from pipelines.sources.load_tests import load_test_rows
 
 POOLS_SCHEMA = pa.schema(
     [
@@ -18,8 +20,21 @@ POOLS_SCHEMA = pa.schema(
 )
 
 
-@dg.asset(group_name="pools", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
-def pool_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+POOLS_DESCRIPTION = "Self-hosted serving pools as configured."
+LOAD_TESTS_DESCRIPTION = "Load tests per pool: one row per batch size, its request latency and sustained rate."
+BUDGETS_DESCRIPTION = "Monthly budgets per feature from the config, USD."
+
+
+@dg.multi_asset(
+    name="pool_settings",
+    group_name=SETTINGS_GROUP,
+    pool=WAREHOUSE_POOL,
+    specs=[
+        dg.AssetSpec("pools", description=POOLS_DESCRIPTION, kinds={"duckdb"}),
+        dg.AssetSpec("pool_load_tests", description=LOAD_TESTS_DESCRIPTION, kinds={"duckdb"}),
+    ],
+)
+def pool_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
     """`pools` (each pool's GPU, latency SLO, headroom, warm floor and API equivalent from the
     config) and `pool_load_tests` (each configured load test: throughput and latency per batch
     size, in the batching-curve CSV format)."""
@@ -38,33 +53,18 @@ def pool_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseResour
         ],
         schema=POOLS_SCHEMA,
     )
-    load_tests = [(spec.name, str(spec.load_test)) for spec in config.pools.values() if spec.load_test]
     with warehouse.get_connection() as conn:
-        conn.register("pool_rows", pools)
-        conn.execute("create or replace table pools as select * from pool_rows")
-        conn.unregister("pool_rows")
-        comment_relation(conn, "pools", "table", "Self-hosted serving pools as configured.")
-        conn.execute(
-            "create or replace table pool_load_tests (pool varchar, batch_size integer, request_latency_s double, "
-            "requests_per_s double, prompt_tokens integer, output_tokens integer)"
+        pool_rows = replace_table(conn, "pools", pools, POOLS_DESCRIPTION)
+        load_test_rows_written = replace_table(
+            conn, "pool_load_tests", load_test_rows(config.pools.values()), LOAD_TESTS_DESCRIPTION
         )
-        for pool, path in load_tests:
-            conn.execute(
-                "insert into pool_load_tests select $pool, batch_size::int, request_latency_s::double, "
-                "requests_per_s::double, prompt_tokens::int, output_tokens::int from read_csv($path, header = true)",
-                {"pool": pool, "path": path},
-            )
-        comment_relation(
-            conn,
-            "pool_load_tests",
-            "table",
-            "Load tests per pool: one row per batch size, its request latency and sustained rate.",
-        )
-        rows = conn.execute("select count(*) from pool_load_tests").fetchone()[0]
-    return dg.MaterializeResult(metadata={"pools": pools.num_rows, "load_test_rows": rows})
+    yield dg.MaterializeResult(asset_key="pools", metadata={"dagster/row_count": pool_rows})
+    yield dg.MaterializeResult(asset_key="pool_load_tests", metadata={"dagster/row_count": load_test_rows_written})
 
 
-@dg.asset(group_name="pools", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(
+    name="budgets", description=BUDGETS_DESCRIPTION, group_name=SETTINGS_GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL
+)
 def budget_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """`budgets`: each feature's monthly budget in USD, from the config."""
     budgets = pa.table(
@@ -74,8 +74,5 @@ def budget_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseReso
         }
     )
     with warehouse.get_connection() as conn:
-        conn.register("budget_rows", budgets)
-        conn.execute("create or replace table budgets as select * from budget_rows")
-        conn.unregister("budget_rows")
-        comment_relation(conn, "budgets", "table", "Monthly budgets per feature from the config, USD.")
-    return dg.MaterializeResult(metadata={"budgets": budgets.num_rows})
+        rows = replace_table(conn, "budgets", budgets, BUDGETS_DESCRIPTION)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})

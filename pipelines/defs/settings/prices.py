@@ -2,27 +2,22 @@
 
 import dagster as dg
 
-from pipelines.models.engine import comment_relation
+from pipelines.defs.settings import SETTINGS_GROUP
+from pipelines.models.relations import replace_table
 from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource
 from pipelines.sources.prices import price_rows
 
 
-@dg.asset(group_name="prices", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(group_name=SETTINGS_GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def price_catalog(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Token prices (USD per token) by model key and effective date, from the configured catalogs
     and overrides. Re-read on every run, so a changed catalog re-prices the days run after it."""
     config = costwatch.config
     rows = price_rows(config)
     with warehouse.get_connection() as conn:
-        conn.register("price_rows", rows)
-        conn.execute("create or replace table price_catalog as select * from price_rows")
-        comment_relation(
-            conn,
-            "price_catalog",
-            "table",
-            "Price rows as configured: every catalog version and override, USD per token.",
+        replace_table(
+            conn, "price_catalog", rows, "Price rows as configured: every catalog version and override, USD per token."
         )
-        conn.unregister("price_rows")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows.num_rows,

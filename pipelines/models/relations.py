@@ -1,0 +1,58 @@
+"""Warehouse relations beside the SQL models: tables written whole from rows Python holds (the
+config's settings), and what a materialization reports about a model's rows (money totals, a
+preview). The SQL here is about one relation's own rows, never analysis."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.models.engine import SqlModel, comment_relation
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, description: str) -> int:
+    """`name` becomes exactly `rows` (schema included), documented. Returns the row count."""
+    staged = f"_{name}_rows"
+    conn.register(staged, rows)
+    try:
+        conn.execute(f"create or replace table {name} as select * from {staged}")  # noqa: S608 (a settings table name from code)
+    finally:
+        conn.unregister(staged)
+    comment_relation(conn, name, "table", description)
+    return rows.num_rows
+
+
+def _of_day(model: SqlModel, day: dt.date | None) -> tuple[str, dict]:
+    return ("where day = $day", {"day": day}) if model.daily else ("", {})
+
+
+def money_totals(conn: duckdb.DuckDBPyConnection, model: SqlModel, day: dt.date | None) -> dict[str, float]:
+    """`total_<column>` for each `*_usd` column of the model's rows (of `day` when daily), in USD."""
+    money = [
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns where table_name = $name and column_name like '%\\_usd' escape '\\'",
+            {"name": model.name},
+        ).fetchall()
+    ]
+    if not money:
+        return {}
+    where, params = _of_day(model, day)
+    sums = ", ".join(f"sum({column})::double" for column in money)
+    values = conn.execute(
+        f"select {sums} from {model.name} {where}",  # noqa: S608 (model name and its own money columns)
+        params,
+    ).fetchone()
+    return {f"total_{column}": round(value or 0.0, 6) for column, value in zip(money, values, strict=True)}
+
+
+def preview(conn: duckdb.DuckDBPyConnection, model: SqlModel, day: dt.date | None, limit: int = 10):
+    """(columns, rows): the first `limit` rows of the model (of `day` when daily)."""
+    where, params = _of_day(model, day)
+    rows = conn.execute(
+        f"select * from {model.name} {where} limit {int(limit)}",  # noqa: S608 (model name from the file name; an int)
+        params,
+    ).fetchall()
+    return [description[0] for description in conn.description], rows

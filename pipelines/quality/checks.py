@@ -1,0 +1,237 @@
+"""`<relation>.checks.yml`: what must hold of a relation, declared beside it (a model's next to
+its `.sql`, a lake dataset's in `sql/lake/`), turned into `Suite`s for `quality/engine.py`.
+
+    suites:
+      - rows: day                 # day | all | {sql: "select ... getvariable('costwatch_day')"}
+        keys: [request_id]        # columns that identify a failing row in the sample
+        gates:                    # one Dagster asset check each
+          - name: request_ids_unique
+            description: one row per request_id
+            blocking: true        # ERROR, stops downstream; default false = WARN
+            expect:               # shorthands, or any GX 1.x expectation in snake_case
+              - unique: request_id
+              - non_negative: [cost_usd]
+              - token_rules: true
+              - expect_column_values_to_be_in_set: {column: priced, value_set: [true],
+                                                    mostly: {setting: min_priced_share}}
+            explain:              # metadata a person needs to act: one row, a column per entry
+              sql: "select ..."
+              settings: [max_unpriced_share]
+    metadata:                     # models only: extra materialization metadata, same shape as explain.sql
+      sql: "select ..."
+
+`{setting: NAME}` is a value derived from costwatch.yaml by `settings(config)`, the one place a
+check reads the config. Every mistake (an unknown key, expectation, argument or setting) is a
+`ValueError` naming the file and the key, raised when the definitions load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import great_expectations.expectations as gxe
+import yaml
+
+from pipelines.models import engine as models_engine
+from pipelines.quality.engine import Gate, Suite, json_safe, non_negative, rows_of_day, token_rules, unique_keys
+from pipelines.resources.config import CostwatchConfig
+
+SUFFIX = ".checks.yml"
+
+# Every config value a check may name. A share threshold of "at most x unpriced" is a GX
+# `mostly` of "at least 1 - x priced".
+_SETTINGS: dict[str, Callable[[CostwatchConfig], object]] = {
+    "max_unpriced_share": lambda config: config.checks.max_unpriced_share,
+    "min_priced_share": lambda config: 1 - config.checks.max_unpriced_share,
+    "max_quarantine_share": lambda config: config.checks.max_quarantine_share,
+    "max_duplicate_share": lambda config: config.checks.max_duplicate_share,
+    "tolerance_pct": lambda config: config.reconciliation.tolerance_pct,
+    "tolerance_usd": lambda config: config.reconciliation.tolerance_usd,
+    "token_tolerance_pct": lambda config: config.reconciliation.token_tolerance_pct,
+    # USD, and every currency costwatch.yaml gives a rate for.
+    "known_currencies": lambda config: sorted({"USD", *config.currency_rates}),
+}
+
+
+def settings(config: CostwatchConfig) -> dict[str, object]:
+    """Every value a `.checks.yml` may name with `{setting: NAME}` or list under `explain.settings`."""
+    return {name: value(config) for name, value in _SETTINGS.items()}
+
+
+def load_suites(relation: str, sql_dir: Path | None = None) -> list[Suite]:
+    """The suites declared in `sql/**/<relation>.checks.yml`; none when there is no such file."""
+    path = checks_file(relation, sql_dir)
+    if path is None:
+        return []
+    document = _document(path)
+    return [_suite(path, relation, f"suites[{i}]", raw) for i, raw in enumerate(document.get("suites") or [])]
+
+
+def load_metadata(relation: str, sql_dir: Path | None = None) -> str | None:
+    """The `metadata.sql` of `<relation>.checks.yml`: extra materialization metadata, or None."""
+    path = checks_file(relation, sql_dir)
+    if path is None or "metadata" not in (document := _document(path)):
+        return None
+    raw = document["metadata"]
+    _keys(path, "metadata", raw, required={"sql"})
+    return _text(path, "metadata.sql", raw["sql"])
+
+
+def checks_file(relation: str, sql_dir: Path | None = None) -> Path | None:
+    found = sorted((sql_dir or models_engine.SQL_DIR).rglob(f"{relation}{SUFFIX}"))
+    if len(found) > 1:
+        raise ValueError(f"{relation}: checks declared twice: {', '.join(map(str, found))}")
+    return found[0] if found else None
+
+
+def query_row(cursor: duckdb.DuckDBPyConnection, sql: str) -> dict[str, object]:
+    """The one row `sql` returns, as metadata: a column per entry (lists and maps become JSON)."""
+    row = cursor.execute(sql).fetchone()
+    names = [description[0] for description in cursor.description]
+    return {name: json_safe(value) for name, value in zip(names, row or [None] * len(names), strict=True)}
+
+
+def _document(path: Path) -> dict:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    _keys(path, "", document, optional={"suites", "metadata"})
+    return document
+
+
+def _suite(path: Path, relation: str, where: str, raw: Any) -> Suite:
+    _keys(path, where, raw, required={"rows", "keys", "gates"})
+    rows = raw["rows"]
+    if rows == "day":
+        sql = rows_of_day(relation)
+    elif rows == "all":
+        sql = f"select * from {relation}"  # noqa: S608 (relation: the checks file's own name, a model or lake table)
+    elif isinstance(rows, dict):
+        _keys(path, f"{where}.rows", rows, required={"sql"})
+        sql = _text(path, f"{where}.rows.sql", rows["sql"])
+    else:
+        raise ValueError(f"{path}: {where}.rows: must be day, all or {{sql: ...}}, got {rows!r}")
+    keys = raw["keys"]
+    if not isinstance(keys, list) or not keys or not all(isinstance(key, str) for key in keys):
+        raise ValueError(f"{path}: {where}.keys: must be a list of column names, got {keys!r}")
+    gates = tuple(_gate(path, f"{where}.gates[{i}]", gate) for i, gate in enumerate(raw["gates"] or []))
+    return Suite(sql, tuple(keys), gates)
+
+
+def _gate(path: Path, where: str, raw: Any) -> Gate:
+    _keys(path, where, raw, required={"name", "description", "expect"}, optional={"blocking", "explain"})
+    where = f"{where} ({raw['name']})"
+    if not isinstance(raw["expect"], list) or not raw["expect"]:
+        raise ValueError(f"{path}: {where}.expect: must be a list of one or more expectations")
+    builders = [_expectation(path, f"{where}.expect[{i}]", item) for i, item in enumerate(raw["expect"])]
+    blocking = raw.get("blocking", False)
+    if not isinstance(blocking, bool):
+        raise ValueError(f"{path}: {where}.blocking: must be true or false, got {blocking!r}")
+    return Gate(
+        name=raw["name"],
+        description=_text(path, f"{where}.description", raw["description"]),
+        expect=lambda config: [expectation for build in builders for expectation in build(config)],
+        blocking=blocking,
+        explain=_explain(path, f"{where}.explain", raw["explain"]) if "explain" in raw else None,
+    )
+
+
+_SHORTHANDS = {"unique", "non_negative", "token_rules"}
+
+
+def _expectation(path: Path, where: str, raw: Any) -> Callable[[Any], list]:
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise ValueError(f"{path}: {where}: must be one `name: arguments` pair, got {raw!r}")
+    ((name, arguments),) = raw.items()
+    if name == "unique":
+        return unique_keys(_text(path, f"{where}.unique", arguments))
+    if name == "non_negative":
+        columns = [arguments] if isinstance(arguments, str) else arguments
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            raise ValueError(f"{path}: {where}.non_negative: must be a column or a list of columns, got {arguments!r}")
+        return non_negative(*columns)
+    if name == "token_rules":
+        if arguments is not True:
+            raise ValueError(f"{path}: {where}.token_rules: must be true, got {arguments!r}")
+        return token_rules
+    expectation = getattr(gxe, "".join(part.title() for part in str(name).split("_")), None)
+    if not str(name).startswith("expect_") or not (
+        isinstance(expectation, type) and issubclass(expectation, gxe.Expectation)
+    ):
+        raise ValueError(
+            f"{path}: {where}: unknown expectation {name!r}; use one of {sorted(_SHORTHANDS)} "
+            f"or a Great Expectations expectation in snake_case (expect_column_values_to_be_in_set)"
+        )
+    if not isinstance(arguments, dict):
+        raise ValueError(f"{path}: {where}.{name}: arguments must be a mapping, got {arguments!r}")
+    unknown = sorted(set(arguments) - set(expectation.__fields__))
+    if unknown:
+        raise ValueError(f"{path}: {where}.{name}: unknown argument(s) {unknown} for {expectation.__name__}")
+    for key, value in arguments.items():
+        _check_settings(path, f"{where}.{name}.{key}", value)
+    return lambda config: [expectation(**_resolve(arguments, settings(config)))]
+
+
+def _check_settings(path: Path, where: str, value: Any) -> None:
+    if _is_setting(value):
+        if value["setting"] not in _SETTINGS:
+            raise ValueError(f"{path}: {where}: unknown setting {value['setting']!r}; known: {sorted(_SETTINGS)}")
+    elif isinstance(value, dict):
+        for key, nested in value.items():
+            _check_settings(path, f"{where}.{key}", nested)
+    elif isinstance(value, list):
+        for i, nested in enumerate(value):
+            _check_settings(path, f"{where}[{i}]", nested)
+
+
+def _is_setting(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"setting"}
+
+
+def _resolve(value: Any, values: dict[str, object]) -> Any:
+    if _is_setting(value):
+        return values[value["setting"]]
+    if isinstance(value, dict):
+        return {key: _resolve(nested, values) for key, nested in value.items()}
+    if isinstance(value, list):
+        return [_resolve(nested, values) for nested in value]
+    return value
+
+
+def _explain(path: Path, where: str, raw: Any) -> Callable[[duckdb.DuckDBPyConnection, Any], dict]:
+    _keys(path, where, raw, optional={"sql", "settings"})
+    sql = _text(path, f"{where}.sql", raw["sql"]) if "sql" in raw else None
+    named = raw.get("settings") or []
+    if not isinstance(named, list):
+        raise ValueError(f"{path}: {where}.settings: must be a list of setting names, got {named!r}")
+    unknown = sorted(set(named) - set(_SETTINGS))
+    if unknown:
+        raise ValueError(f"{path}: {where}.settings: unknown setting(s) {unknown}; known: {sorted(_SETTINGS)}")
+
+    def explain(cursor: duckdb.DuckDBPyConnection, config: Any) -> dict:
+        values = settings(config)
+        return {**(query_row(cursor, sql) if sql else {}), **{name: values[name] for name in named}}
+
+    return explain
+
+
+def _keys(path: Path, where: str, raw: Any, required: set[str] = frozenset(), optional: set[str] = frozenset()):
+    label = f"{where}: " if where else ""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: {label}must be a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - required - optional)
+    if unknown:
+        raise ValueError(f"{path}: {label}unknown key(s) {unknown}; allowed: {sorted(required | optional)}")
+    missing = sorted(required - set(raw))
+    if missing:
+        raise ValueError(f"{path}: {label}missing key(s) {missing}")
+
+
+def _text(path: Path, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{path}: {where}: must be non-empty text, got {value!r}")
+    return value
