@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo test ui bench clean
+.PHONY: demo test lint ui bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("costwatch needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -20,6 +20,16 @@ demo: $(STAMP)
 # Two workers, one per core; a module's tests stay on one worker (its module-scoped fixtures).
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# Python: formatted and clean under the rules in pyproject.toml. SQL: sqlfluff with the DuckDB
+# dialect and the rule set in pyproject.toml ([tool.sqlfluff.*]). Nothing is rewritten; all three
+# run, so one CI log shows every finding, and any finding fails the target.
+lint: $(STAMP)
+	status=0; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/sqlfluff lint --processes 2 sql/ pipelines/ || status=1; \
+	exit $$status
 
 ui: $(STAMP)
 	$(BIN)/dagster dev -m pipelines.definitions --host 127.0.0.1 --port 3000

@@ -12,7 +12,7 @@ import yaml
 from conftest import CATALOG
 
 from pipelines.cli import main as costwatch
-from pipelines.demo.generate import generate
+from pipelines.demo import generate
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +100,7 @@ def demo_config(demo, tmp_path_factory):
 def rows(conn, sql, params=None):
     conn.execute(sql, params or {})
     names = [d[0] for d in conn.description]
-    return [dict(zip(names, row)) for row in conn.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
 
 
 def event(manifest, kind):
@@ -253,7 +253,7 @@ def test_gpu_cost_splits_add_back_up_to_the_pool_cost_every_day(demo):
             from fct_gpu_utilization_daily u
             join (select day, pool, sum(gpu_cost_usd) as split_usd from {split} group by all) s using (day, pool)
             where abs(u.gpu_cost_usd - s.split_usd) > 0.00001
-            """
+            """  # noqa: S608 (a mart name from the loop's constants)
         ).fetchall()
         assert off == [], split
 
@@ -313,7 +313,7 @@ def related_keys(conn, planted):
     )
     keys = {("total", "all"), ("user" if column == "user_id" else "feature", value)}
     for provider, model, feature in conn.execute(
-        f"select distinct provider, model, feature from fct_spend_daily where {column} = $value and cost_usd > 0",
+        f"select distinct provider, model, feature from fct_spend_daily where {column} = $value and cost_usd > 0",  # noqa: S608 (user_id or feature)
         {"value": value},
     ).fetchall():
         keys |= {("provider", provider), ("model", model), ("feature", feature)}

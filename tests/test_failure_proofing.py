@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -140,7 +141,10 @@ class Costwatch:
                     "union select view_name from duckdb_views() where not internal order by 1"
                 ).fetchall()
             ]
-            return {name: conn.execute(f'select * from "{name}" order by all').fetchall() for name in names}
+            return {
+                name: conn.execute(f'select * from "{name}" order by all').fetchall()  # noqa: S608 (a name from the catalog)
+                for name in names
+            }
 
 
 def wait_for(condition, what: str, timeout_s: float = 60.0, interval_s: float = 0.01):
@@ -171,17 +175,21 @@ def digest(path: Path) -> tuple[str, int]:
 
 # --- 1. a run killed mid-write --------------------------------------------------------------------
 
+# The writer's temp file name is `.data.parquet.<uuid4 hex>.tmp`: the writer draws a known uuid, so
+# the test can put a FIFO at that name before it starts.
+WRITER_UUID = uuid.UUID(int=0xC057)
 WRITER = """
-import datetime as dt, sys
+import datetime as dt, sys, uuid
 from pathlib import Path
 import duckdb
-from pipelines.lake.partitions import write_partition
+from pipelines.lake import partitions
+partitions.uuid.uuid4 = lambda: uuid.UUID(int={uuid_int})
 with duckdb.connect() as conn:
     conn.execute("set threads = 1")
-    write_partition(conn, "select range as id, md5(range::varchar) as label from range({rows})",
-                    Path(sys.argv[1]), "events", dt.date(2026, 10, 5))
+    partitions.write_partition(conn, "select range as id, md5(range::varchar) as label from range({rows})",
+                               Path(sys.argv[1]), "events", dt.date(2026, 10, 5))
 """
-NEW_ROWS = 4_000_000
+NEW_ROWS = 200_000  # megabytes of Parquet: far more than a pipe holds, so the writer blocks in it
 
 
 def test_a_writer_killed_mid_write_leaves_the_old_partition_whole_and_its_temp_file_unread(tmp_path):
@@ -189,34 +197,31 @@ def test_a_writer_killed_mid_write_leaves_the_old_partition_whole_and_its_temp_f
     with duckdb.connect() as conn:
         write_partition(conn, "select * from (values (1, 'old'), (2, 'old')) as t(id, label)", lake, "events", day)
     target = partition_file(lake, "events", day)
-    writer = subprocess.Popen([sys.executable, "-c", WRITER.format(rows=NEW_ROWS), str(lake)], cwd=REPO)
+    # The writer's temp file is a FIFO this test reads only the start of: the writer's COPY opens
+    # it, writes until the pipe is full and blocks there, mid-file, for as long as the test wants.
+    temp = target.with_name(f".{target.name}.{WRITER_UUID.hex}.tmp")
+    os.mkfifo(temp)
+    reader = os.open(temp, os.O_RDONLY | os.O_NONBLOCK)  # opens now; reads b"" until the writer opens it
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER.format(uuid_int=WRITER_UUID.int, rows=NEW_ROWS), str(lake)], cwd=REPO
+    )
     try:
-        # The rows go to a temp file beside the partition; kill the writer while that file grows.
-        temp = wait_for(
-            lambda: next((p for p in target.parent.glob(".*.tmp") if p.stat().st_size > 0), None),
-            "the writer's temp file",
-            timeout_s=120,
-            interval_s=0.005,
-        )
+        head = wait_for(lambda: _read_some(reader), "the writer to start its temp file", timeout_s=120)
+        # The file is under way (Parquet's magic) and the writer cannot finish: the rest of the
+        # file never leaves the pipe.
+        assert head.startswith(b"PAR1") and writer.poll() is None
         writer.send_signal(signal.SIGKILL)
     finally:
         writer.kill()
         writer.wait()
+        os.close(reader)
     assert writer.returncode == -signal.SIGKILL
 
     with duckdb.connect() as conn:
         content = conn.execute(
             "select id, label from read_parquet($path) order by id", {"path": str(target)}
         ).fetchall()
-        new = conn.execute(
-            f"select count(*), sum(id), max(label) from (select range as id, md5(range::varchar) as label "
-            f"from range({NEW_ROWS}))"
-        ).fetchone()
-        read_back = conn.execute(
-            "select count(*), sum(id), max(label) from read_parquet($path)", {"path": str(target)}
-        ).fetchone()
-        assert content == [(1, "old"), (2, "old")] or read_back == new, "the old partition or the new one, whole"
-        # The kill landed mid-write (its torn temp file is left over), so it is the old one.
+        # The kill landed mid-write (its temp file is left over): the partition is the old one, whole.
         assert temp.exists() and content == [(1, "old"), (2, "old")]
         # Readers never see the leftover: the dataset view reads the old rows only.
         conn.execute(dataset_view_sql(lake, "events"))
@@ -313,6 +318,14 @@ def test_a_run_killed_mid_step_does_not_block_the_next_run_which_gives_the_right
         (3, expected)
     ]
     assert project.query("select count(*) from gateway_requests where request_id like 'ghost%'") == [(0,)]
+
+
+def _read_some(fd: int) -> bytes | None:
+    """What a non-blocking FIFO reader holds now: None until a writer has written something."""
+    try:
+        return os.read(fd, 4096) or None  # b"": no writer has opened the FIFO yet
+    except BlockingIOError:  # a writer has it open but has written nothing yet
+        return None
 
 
 def _open_writer(fifo: Path) -> int | None:
