@@ -34,7 +34,7 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
         gpu.build_gpu_telemetry(partitions),
     ]
     models = build_model_assets(partitions, sources)
-    alerts = build_alerts_asset(config, partitions)
+    alerts = build_alerts_asset(partitions)
     job = build_daily_job(partitions)
     return dg.Definitions(
         assets=[*sources, *models, alerts],

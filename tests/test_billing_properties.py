@@ -413,7 +413,7 @@ def test_every_export_record_is_kept_or_quarantined(files):
         by_name = tables(parsed)  # every kept value fits its column
     per_file = {row["source_file"]: row for row in parsed.per_file()}
     assert len(per_file) == len(files)
-    for export, (path, _) in zip(files, paths):
+    for export, (path, _) in zip(files, paths, strict=True):
         row = per_file[str(path)]
         assert row["records"] == row["kept"] + row["quarantined"]
         assert (row["records"], row["kept"]) == (export.expected.records, export.expected.kept), export.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import math
 from decimal import Decimal as D
 
@@ -257,10 +258,10 @@ def test_busy_time_of_the_real_h200_nvidia_smi_log_matches_an_independent_sum(tm
         rows = [row for row in csv.reader(handle, skipinitialspace=True)][1:]
     stamps = [dt.datetime.strptime(row[0], "%Y/%m/%d %H:%M:%S.%f") for row in rows]
     utilization = [float(row[3].rstrip(" %")) / 100 for row in rows]
-    gaps = [(later - earlier).total_seconds() for earlier, later in zip(stamps, stamps[1:])]
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(stamps)]
     median = sorted(gaps)[len(gaps) // 2] if len(gaps) % 2 else sum(sorted(gaps)[len(gaps) // 2 - 1 :][:2]) / 2
     weights = [min(gap, 2 * median) for gap in gaps] + [median]
-    expected_busy_hours = sum(w * u for w, u in zip(weights, utilization)) / 3600
+    expected_busy_hours = sum(w * u for w, u in zip(weights, utilization, strict=True)) / 3600
     with duckdb.connect() as conn:
         read_nvidia_smi(conn, log)
         conn.execute("create table samples as select * from file_samples")

@@ -7,14 +7,13 @@ import dagster as dg
 from pipelines.alerts.compose import ALERT_SOURCES, day_alerts, details_link
 from pipelines.alerts.deliver import deliver
 from pipelines.alerts.outbox import enqueue, ensure_outbox
-from pipelines.resources.config import CostwatchConfig
 from pipelines.resources.slack import SlackSettings
 from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 
 SLACK_DELIVERY = "alerts_delivered"
 
 
-def build_alerts_asset(config: CostwatchConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="alerts_outbox",
         group_name="alerts",

@@ -9,7 +9,8 @@ A model file opens with a block comment: its first line says what the table is; 
   lookback      daily models only, required: the history a day's run reads, so `run --changed`
                 knows which later days read a changed one. `N`: the N days before `$day` (0: only
                 `$day`); `month`: month-to-date, from the 1st of `$day`'s month; both, as
-                `month, N` (a month-to-date total beside an N-day run rate)
+                `month, N` (a month-to-date total beside an N-day run rate). The query reads N as
+                `$lookback_days`, so the window is written once
 
 Dependencies are the relations the query reads, found by parsing it with sqlglot (CTE names
 excluded), so they cannot drift from the SQL.
@@ -284,7 +285,9 @@ def run_model(
     """Materialize one model (for `day` when daily). `settings` are config values the SQL reads
     as `$name` parameters (never formatted into the text). Returns the rows written."""
     prepare_session(conn)
-    available = {**(settings or {}), "day": day}
+    # `$lookback_days`: the header's `lookback`, so a model's window is stated once.
+    lookback_days = model.lookback.days if model.lookback else None
+    available = {**(settings or {}), "day": day, "lookback_days": lookback_days}
     missing = [name for name in model.parameters if name not in available]
     if missing:
         raise ValueError(f"{model.path}: no setting for parameter(s) {missing}")

@@ -22,8 +22,8 @@ columns:
 with quiet_period as (
     -- QUIET_DAYS: normal days in a row before an anomaly counts as resolved. Up to QUIET_DAYS - 1
     -- normal days keep the episode open: a one-day dip in a lasting problem is not a recovery
-    -- followed by a new alert.
-    select 3 as quiet_days
+    -- followed by a new alert. It is the header's `lookback` (the window a day's alerts report on).
+    select $lookback_days as quiet_days
 ),
 
 flagged as (

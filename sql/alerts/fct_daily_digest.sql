@@ -14,9 +14,9 @@ with feature_spend as (
     select
         feature,
         sum(cost_usd) filter (where day = $day) as spend_usd,
-        sum(cost_usd) filter (where day = $day::date - 7) as week_ago_spend_usd
+        sum(cost_usd) filter (where day = $day::date - $lookback_days) as week_ago_spend_usd
     from fct_spend_by_feature_daily
-    where day in ($day, $day::date - 7)
+    where day in ($day, $day::date - $lookback_days)
     group by feature
 ),
 

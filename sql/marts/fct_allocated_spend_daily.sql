@@ -86,7 +86,8 @@ shares as (
         where pools.provider = bills.provider and pools.line_key = bills.line_key and pools.pool_estimated_usd > 0
     )
     union all
-    select estimates.provider, estimates.feature, estimates.user_id, estimates.model, estimates.estimated_usd, 0, 'no_bill'
+    select
+        estimates.provider, estimates.feature, estimates.user_id, estimates.model, estimates.estimated_usd, 0, 'no_bill'
     from estimates
     where not exists (
         select 1 from pools
@@ -124,7 +125,8 @@ ranked as (
         units.*,
         coalesce(targets.target_units, 0) - sum(units.floor_units) over (partition by units.provider) as leftover_units,
         row_number() over (
-            partition by units.provider order by units.fraction desc, units.feature, units.user_id, units.model
+            partition by units.provider
+            order by units.fraction desc, units.feature asc, units.user_id asc, units.model asc
         ) as remainder_rank
     from units
     left join targets using (provider)

@@ -64,7 +64,7 @@ api_prices as (
     select model_key, input_cost_per_token, output_cost_per_token
     from stg_prices
     where effective_to is null
-    qualify row_number() over (partition by model_key order by priority, effective_from desc) = 1
+    qualify row_number() over (partition by model_key order by priority asc, effective_from desc) = 1
 ),
 
 compared as (

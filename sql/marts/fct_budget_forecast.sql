@@ -29,15 +29,17 @@ spend as (
     group by day
 ),
 
+last_7_days as (
+    select feature, cost_usd from fct_spend_by_feature_daily
+    where day between $day::date - $lookback_days and $day and cost_usd is not null
+    union all
+    select 'total' as feature, cost_usd from fct_spend_by_feature_daily
+    where day between $day::date - $lookback_days and $day and cost_usd is not null
+),
+
 recent as (
     select feature, sum(cost_usd) / 7.0 as daily_run_rate_usd
-    from (
-        select feature, cost_usd from fct_spend_by_feature_daily
-        where day between $day::date - 6 and $day and cost_usd is not null
-        union all
-        select 'total', cost_usd from fct_spend_by_feature_daily
-        where day between $day::date - 6 and $day and cost_usd is not null
-    )
+    from last_7_days
     group by feature
 ),
 
@@ -51,10 +53,19 @@ forecast as (
     select
         budget_lines.feature,
         budget_lines.budget_usd,
-        coalesce((select sum(cost_usd) from spend where spend.feature = budget_lines.feature), 0) as spend_to_date_usd,
+        coalesce((select sum(spend.cost_usd) from spend where spend.feature = budget_lines.feature), 0)
+            as spend_to_date_usd,
         coalesce(recent.daily_run_rate_usd, 0) as daily_run_rate_usd
     from budget_lines
     left join recent using (feature)
+),
+
+projected as (
+    -- Month-end forecast: spend to date plus the 7-day run rate for the days left in the month.
+    select
+        *,
+        spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date) as month_end_usd
+    from forecast
 )
 
 select
@@ -64,16 +75,12 @@ select
     budget_usd::decimal(18, 2) as budget_usd,
     spend_to_date_usd::decimal(18, 6) as spend_to_date_usd,
     daily_run_rate_usd::decimal(18, 6) as daily_run_rate_usd,
-    (spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date))::decimal(18, 6)
-        as forecast_month_end_usd,
+    month_end_usd::decimal(18, 6) as forecast_month_end_usd,
     (spend_to_date_usd / nullif(budget_usd, 0))::double as pct_of_budget,
-    ((spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date))
-        / nullif(budget_usd, 0))::double as forecast_pct_of_budget,
+    (month_end_usd / nullif(budget_usd, 0))::double as forecast_pct_of_budget,
     case
-        when greatest(spend_to_date_usd, spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date))
-             >= budget_usd then 1.0
-        when greatest(spend_to_date_usd, spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date))
-             >= 0.8 * budget_usd then 0.8
+        when greatest(spend_to_date_usd, month_end_usd) >= budget_usd then 1.0
+        when greatest(spend_to_date_usd, month_end_usd) >= 0.8 * budget_usd then 0.8
     end as threshold_crossed
-from forecast
+from projected
 order by feature = 'total', feature

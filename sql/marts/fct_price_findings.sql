@@ -67,10 +67,11 @@ select
     case when days >= 3 and ratio_stddev < 0.02 * billed_to_estimated_ratio then 'stale_price'
          else 'unsteady_variance' end as finding,
     case when days >= 3 and ratio_stddev < 0.02 * billed_to_estimated_ratio then
-        format('{} has been billed at {:.3f}x its catalog price since {}: update the catalog, or add prices.overrides.{} '
-               || 'with prices {:.3f}x the catalog''s and effective_from: {}',
+        format('{} has been billed at {:.3f}x its catalog price since {}: update the catalog, '
+               || 'or add prices.overrides.{} with prices {:.3f}x the catalog''s and effective_from: {}',
                model_family, billed_to_estimated_ratio, first_day, model_family, billed_to_estimated_ratio, first_day)
-        else format('{} was billed off its estimate on {} day(s) since {} without a steady ratio: look at the invoice lines',
+        else format('{} was billed off its estimate on {} day(s) since {} without a steady ratio: '
+                    || 'look at the invoice lines',
                     model_family, days, first_day)
     end as recommendation
 from runs

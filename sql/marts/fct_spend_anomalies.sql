@@ -24,8 +24,8 @@ columns:
   top_models: For a feature anomaly, the 3 models whose spend in it moved most, as JSON.
 */
 with days as (
-    select $day::date - days_back::int as day
-    from range(0, 29) as window_days(days_back)
+    select $day::date - window_days.days_back::int as day
+    from range(0, $lookback_days + 1) as window_days(days_back)
 ),
 
 history_start as (
@@ -35,7 +35,7 @@ history_start as (
 spend as (
     -- API token spend with the parts the drivers need; self-hosted and unpriced calls have no cost.
     select * from fct_spend_daily
-    where day between $day::date - 28 and $day::date and cost_usd is not null
+    where day between $day::date - $lookback_days and $day::date and cost_usd is not null
 ),
 
 by_key as (
@@ -82,7 +82,8 @@ grid as (
 filled as (
     select grid.*,
         coalesce(daily.requests, 0) as requests, coalesce(daily.input_tokens, 0) as input_tokens,
-        coalesce(daily.cached_input_tokens, 0) as cached_input_tokens, coalesce(daily.output_tokens, 0) as output_tokens,
+        coalesce(daily.cached_input_tokens, 0) as cached_input_tokens,
+        coalesce(daily.output_tokens, 0) as output_tokens,
         coalesce(daily.cost_usd, 0) as cost_usd, coalesce(daily.input_list_usd, 0) as input_list_usd,
         coalesce(daily.output_usd, 0) as output_usd, coalesce(daily.savings_usd, 0) as savings_usd
     from grid
@@ -121,8 +122,12 @@ structure as (
         today.dimension, today.key, today.cost_usd as actual_usd, baseline.expected_usd, baseline.history_days,
         spread.mad_usd,
         today.requests as r1,
-        coalesce(today.input_tokens / nullif(today.requests, 0), baseline.input_tokens / nullif(baseline.requests, 0)) as i1,
-        coalesce(today.output_tokens / nullif(today.requests, 0), baseline.output_tokens / nullif(baseline.requests, 0)) as o1,
+        coalesce(
+            today.input_tokens / nullif(today.requests, 0), baseline.input_tokens / nullif(baseline.requests, 0)
+        ) as i1,
+        coalesce(
+            today.output_tokens / nullif(today.requests, 0), baseline.output_tokens / nullif(baseline.requests, 0)
+        ) as o1,
         coalesce(today.cached_input_tokens / nullif(today.input_tokens, 0), 0) as h1,
         coalesce(today.input_list_usd / nullif(today.input_tokens, 0), 0) as a1,
         coalesce(today.output_usd / nullif(today.output_tokens, 0), 0) as b1,
@@ -132,8 +137,11 @@ structure as (
              else today.input_tokens / nullif(today.requests, 0) end as i0,
         case when baseline.requests > 0 then baseline.output_tokens / baseline.requests
              else today.output_tokens / nullif(today.requests, 0) end as o0,
-        case when baseline.requests > 0 then coalesce(baseline.cached_input_tokens / nullif(baseline.input_tokens, 0), 0)
-             else coalesce(today.cached_input_tokens / nullif(today.input_tokens, 0), 0) end as h0,
+        case
+            when baseline.requests > 0
+                then coalesce(baseline.cached_input_tokens / nullif(baseline.input_tokens, 0), 0)
+            else coalesce(today.cached_input_tokens / nullif(today.input_tokens, 0), 0)
+        end as h0,
         case when baseline.requests > 0 then coalesce(baseline.input_list_usd / nullif(baseline.input_tokens, 0), 0)
              else coalesce(today.input_list_usd / nullif(today.input_tokens, 0), 0) end as a0,
         case when baseline.requests > 0 then coalesce(baseline.output_usd / nullif(baseline.output_tokens, 0), 0)
@@ -174,7 +182,7 @@ idle as (
         gpu_cost_usd::double / nullif(billed_gpu_hours, 0) as price, coalesce(utilization, 0) as utilization,
         idle_cost_usd::double as idle_usd
     from fct_gpu_utilization_daily
-    where day between $day::date - 28 and $day::date
+    where day between $day::date - $lookback_days and $day::date
 ),
 
 idle_baseline as (
@@ -239,7 +247,8 @@ movers as (
             as delta_usd
     from flagged
     join spend on spend.feature = flagged.key
-    cross join lateral (select 'user' as kind, spend.user_id as name union all select 'model', spend.model) as dimension_key
+    -- Each spend row counts once for its user and once for its model: a two-row lateral list.
+    cross join lateral (select 'user' as kind, spend.user_id as name union all select 'model', spend.model) as dimension_key  -- noqa: ST05, LT11, LT05
     where flagged.dimension = 'feature' and flagged.is_anomaly
       and (spend.day = $day or dayofweek(spend.day) in (0, 6) = dayofweek($day::date) in (0, 6))
     group by all

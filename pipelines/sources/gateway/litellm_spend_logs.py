@@ -2,8 +2,8 @@
 
 Files: CSV with a header row (`metadata` as a JSON string), a JSON array or `{"data": [...]}` page
 (the API's export shape), or JSON lines; each optionally gzipped. The file name says which
-(`.csv`, `.json`, `.jsonl`/`.ndjson`); other names are sniffed. A CSV or JSON row is `record N`,
-a JSON line `line N`.
+(`.csv`, `.json`, `.jsonl`/`.ndjson`); other names are sniffed. In the quarantine a CSV row is
+`row N` (the header is row 1), a JSON array element `[i]` (`data[i]` in a page), a JSON line `line N`.
 
 Fields (projection: `litellm_spend_logs.sql`): `request_id`; `ts` from `startTime`;
 `duration_ms` from `request_duration_ms`, else `endTime - startTime`; `model` and `provider` from
