@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import hashlib
@@ -104,6 +105,213 @@ def test_litellm_rows_price_like_the_canonical_rule(project):
     # sonnet: 2,000 uncached x 3e-6 + 4,000 read x 3e-7 + 1,000 written x 3.75e-6 + 300 out x 1.5e-5
     assert cost["msg_002"] == 2000 * D("3e-6") + 4000 * D("3e-7") + 1000 * D("3.75e-6") + 300 * D("1.5e-5")
     assert cost["chatcmpl-004"] == 0  # LiteLLM cache hit
+
+
+# --- LiteLLM rows as LiteLLM itself writes them (fixtures/gateway/README.md says how) ----------
+
+REAL_LITELLM = ["litellm_real_spend_logs.csv", "litellm_real_spend_logs.json"]
+SONNET_ID = "chatcmpl-47911ee2-dfeb-4822-ad74-4183f47604c2"
+CACHE_HIT_ID = "chatcmpl-mini-1_cache_hit1796220255.7819548"
+
+
+@pytest.mark.parametrize("export", REAL_LITELLM)
+def test_litellm_real_rows_are_all_kept_with_their_tokens(tmp_path, export):
+    """Five rows built by litellm 1.110.2's own get_logging_payload and exported from Postgres.
+    Every row that did not touch LiteLLM's cache says cache_hit "None"; all five must be kept.
+    Numbers read by hand from the fixture: prompt_tokens (LiteLLM's, cache reads and writes
+    included), metadata.usage_object's cache reads (cache_read_input_tokens or
+    prompt_tokens_details.cached_tokens) and writes, completion_tokens, request_duration_ms."""
+    result = ingest(tmp_path, [(FIXTURES / export, "litellm_spend_logs")], "2026-11-20")
+    assert (result.lines, result.kept, result.quarantined, result.duplicates) == (5, 5, 0, 0)
+    rows = {row["request_id"]: row for row in lake_rows(tmp_path, "gateway_requests", "2026-11-20")}
+    got = {
+        rid: (
+            row["provider"],
+            row["model"],
+            row["input_tokens"],
+            row["cached_input_tokens"],
+            row["cache_creation_input_tokens"],
+            row["output_tokens"],
+            row["gateway_cache_hit"],
+            row["feature"],
+            row["user_id"],
+            row["duration_ms"],
+            row["status"],
+        )
+        for rid, row in rows.items()
+    }
+    assert got == {
+        # Azure deployment eu/gpt-4o-2024-08-06: 4,096 of the 5,200 prompt tokens were cache reads
+        "chatcmpl-azure-eu-1": (
+            "azure",
+            "eu/gpt-4o-2024-08-06",
+            5200,
+            4096,
+            0,
+            310,
+            False,
+            "summaries",
+            "alice",
+            1500,
+            "ok",
+        ),
+        # no end user on the request: the key's owner
+        "together-1": (
+            "together_ai",
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            820,
+            0,
+            0,
+            45,
+            False,
+            "triage",
+            "key-owner-1",
+            1750,
+            "ok",
+        ),
+        # Anthropic answered input 1,500 + cache read 4,000 + cache write 1,500 (1,000 5m + 500 1h);
+        # LiteLLM's prompt_tokens = 7,000 already holds all three: the canonical inclusive rule
+        SONNET_ID: (
+            "anthropic",
+            "claude-sonnet-4-5-20250929",
+            7000,
+            4000,
+            1500,
+            300,
+            False,
+            "search_rag",
+            "key-owner-1",
+            2000,
+            "ok",
+        ),
+        "chatcmpl-mini-1": ("openai", "gpt-4o-mini", 1200, 0, 0, 80, False, "support_bot", "carol", 2250, "ok"),
+        # the same request again, answered from LiteLLM's cache (cache_hit "True", model "openai/gpt-4o-mini")
+        CACHE_HIT_ID: ("openai", "gpt-4o-mini", 1200, 0, 0, 80, True, "support_bot", "carol", 2500, "ok"),
+    }
+    # Postgres wrote timestamp(3) without a zone; LiteLLM stores UTC
+    assert rows[SONNET_ID]["ts"] == dt.datetime(2026, 11, 20, 9, 14, 0, 250000, tzinfo=dt.timezone.utc)
+    tags = {rid: json.loads(row["tags"]) for rid, row in rows.items()}
+    # LiteLLM's own catalog key, its charge (text, exact), the 1-hour share of the writes, the tier
+    assert {rid: t["model_map_key"] for rid, t in tags.items()} == {
+        "chatcmpl-azure-eu-1": "gpt-4o-2024-08-06",
+        "together-1": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        SONNET_ID: "claude-sonnet-4-5-20250929",
+        "chatcmpl-mini-1": "gpt-4o-mini-2024-07-18",
+        CACHE_HIT_ID: "gpt-4o-mini-2024-07-18",
+    }
+    assert (tags[SONNET_ID]["spend"], tags[SONNET_ID]["cache_creation_1h_input_tokens"]) == ("0.01695", 500)
+    assert tags[SONNET_ID]["service_tier"] == "standard"
+    assert tags["chatcmpl-azure-eu-1"]["spend"] == "0.010980000000000002"
+    assert tags[CACHE_HIT_ID]["spend"] == "0"
+
+
+def test_litellm_real_rows_price_by_their_whole_provider_model_key(project):
+    """Prices read by hand from fixtures/prices/model_prices.json. The Azure EU deployment has
+    its own entry (`azure/eu/gpt-4o-2024-08-06`, 10 % above `gpt-4o-2024-08-06`): only the whole
+    name finds it. (LiteLLM itself charged 0.01098 for that call, pricing it as
+    `gpt-4o-2024-08-06`; its `spend` stays in `tags`.)"""
+    source = {"path": str(FIXTURES / "litellm_real_spend_logs.csv"), "format": "litellm_spend_logs"}
+    project.write_config(sources={"gateway_logs": [source]})
+    project.run_day("2026-11-20")
+    cost = dict(project.query("select request_id, cost_usd from fct_requests"))
+    # 1,104 uncached x 2.75e-6 + 4,096 cached x 1.375e-6 + 310 out x 1.1e-5
+    assert cost["chatcmpl-azure-eu-1"] == 1104 * D("2.75e-6") + 4096 * D("1.375e-6") + 310 * D("1.1e-5")
+    assert cost["chatcmpl-azure-eu-1"] == D("0.012078")
+    # together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo: 820 in + 45 out, both 8.8e-7
+    assert cost["together-1"] == 820 * D("8.8e-7") + 45 * D("8.8e-7")
+    # gpt-4o-mini: 1,200 in x 1.5e-7 + 80 out x 6e-7; its repeat came from LiteLLM's cache: free
+    assert cost["chatcmpl-mini-1"] == 1200 * D("1.5e-7") + 80 * D("6e-7")
+    assert cost[CACHE_HIT_ID] == 0
+
+
+def test_litellm_real_export_says_none_for_calls_that_missed_the_cache():
+    """The pin behind the fix: the fixture really holds "None" and "True", as LiteLLM writes them."""
+    with (FIXTURES / "litellm_real_spend_logs.csv").open(newline="") as f:
+        cells = {row["request_id"]: row["cache_hit"] for row in csv.DictReader(f)}
+    assert cells == {
+        "chatcmpl-azure-eu-1": "None",
+        "together-1": "None",
+        SONNET_ID: "None",
+        "chatcmpl-mini-1": "None",
+        CACHE_HIT_ID: "True",
+    }
+
+
+def test_litellm_provider_slash_model_is_the_catalog_key():
+    """Why the model is kept whole after its provider: LiteLLM's catalog keys multi-slash names
+    as `<provider>/<rest>` (the rest alone is no key)."""
+    catalog = json.loads((REPO / "fixtures" / "prices" / "model_prices.json").read_text())
+    for provider, model in [
+        ("azure", "eu/gpt-4o-2024-08-06"),
+        ("together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+    ]:
+        assert catalog[f"{provider}/{model}"]["litellm_provider"] == provider
+        assert model not in catalog
+
+
+LITELLM_ROW = {
+    "request_id": "r",
+    "startTime": "2026-11-20T10:00:00",
+    "model": "gpt-4o",
+    "custom_llm_provider": "openai",
+    "prompt_tokens": 10,
+    "completion_tokens": 2,
+    "status": "success",
+}
+
+
+@pytest.mark.parametrize(
+    ("cache_hit", "expected"),
+    [("None", False), ("True", True), ("False", False), (True, True), (False, False), (None, False), ("", False)],
+)
+def test_litellm_cache_hit_in_every_form_litellm_writes(tmp_path, cache_hit, expected):
+    path = tmp_path / "spend.jsonl"
+    path.write_text(json.dumps({**LITELLM_ROW, "cache_hit": cache_hit}) + "\n")
+    result = ingest(tmp_path, [(path, "litellm_spend_logs")], "2026-11-20")
+    assert (result.kept, result.quarantined) == (1, 0)
+    (row,) = lake_rows(tmp_path, "gateway_requests", "2026-11-20")
+    assert row["gateway_cache_hit"] is expected
+
+
+def test_litellm_cache_hit_that_is_no_known_form_is_quarantined(tmp_path):
+    path = tmp_path / "spend.jsonl"
+    path.write_text(json.dumps({**LITELLM_ROW, "cache_hit": "maybe"}) + "\n")
+    result = ingest(tmp_path, [(path, "litellm_spend_logs")], "2026-11-20")
+    assert (result.kept, result.quarantined) == (0, 1)
+    (bad,) = lake_rows(tmp_path, "gateway_quarantine", "2026-11-20")
+    assert bad["reason"] == "bad_type:gateway_cache_hit"
+
+
+@pytest.mark.parametrize(
+    ("model", "provider_column", "expected"),
+    [
+        # as LiteLLM logs it: the provider in its own column, the model whole after it
+        ("eu/gpt-4o-2024-08-06", "azure", ("azure", "eu/gpt-4o-2024-08-06")),
+        (
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            "together_ai",
+            ("together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+        ),
+        # a model that still carries its provider (LiteLLM's cache hits) loses that one prefix
+        ("openai/gpt-4o-mini", "openai", ("openai", "gpt-4o-mini")),
+        ("azure/eu/gpt-4o-2024-08-06", "azure", ("azure", "eu/gpt-4o-2024-08-06")),
+        # no provider column: the first segment is the provider, the rest the model
+        ("azure/eu/gpt-4o-2024-08-06", None, ("azure", "eu/gpt-4o-2024-08-06")),
+        (
+            "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            "",
+            ("together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+        ),
+        ("gpt-4o", None, (None, "gpt-4o")),
+    ],
+)
+def test_litellm_multi_slash_model_names_are_kept_whole(tmp_path, model, provider_column, expected):
+    path = tmp_path / "spend.jsonl"
+    record = {**LITELLM_ROW, "model": model, "custom_llm_provider": provider_column, "cache_hit": "None"}
+    path.write_text(json.dumps(record) + "\n")
+    ingest(tmp_path, [(path, "litellm_spend_logs")], "2026-11-20")
+    (row,) = lake_rows(tmp_path, "gateway_requests", "2026-11-20")
+    assert (row["provider"], row["model"]) == expected
 
 
 # --- quarantine: every line lands somewhere, with a reason --------------------------------------
@@ -333,7 +541,7 @@ def test_ingest_checks_report_counts(project):
     checks = {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
     accounted = checks[("gateway_requests", "every_record_accounted_for")]
     assert accounted.passed and accounted.severity.value == "ERROR"
-    assert (accounted.metadata["lines"].value, accounted.metadata["kept"].value) == (3, 1)
+    assert [accounted.metadata[key].value for key in ("records", "kept", "quarantined", "duplicates")] == [3, 1, 1, 1]
     quarantine_share = checks[("gateway_ingest_audit", "quarantine_share")]
     assert quarantine_share.passed is False  # 1 of 3 lines, above the default 0.01
     assert quarantine_share.metadata["quarantined"].value == 1

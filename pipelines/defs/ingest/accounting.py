@@ -1,7 +1,8 @@
 """What the ingest assets share: where every input record went, per source file (the metadata
 table and the blocking check), and the Great Expectations gates of the lake tables they write.
-A record is kept, skipped for a stated reason (a FOCUS row that is not GPU spend), or
-quarantined; a file whose records do not add up lost some."""
+A record is kept, skipped for a stated reason (a FOCUS row that is not GPU spend), quarantined,
+or dropped as a repeat delivery of a kept one (gateway logs); a file whose records do not add up
+lost some."""
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
@@ -18,7 +19,7 @@ RECORDS_ACCOUNTED = "every_record_accounted_for"
 
 
 def adds_up(row: dict) -> bool:
-    return row["records"] == row["kept"] + row.get("skipped", 0) + row["quarantined"]
+    return row["records"] == row["kept"] + row.get("skipped", 0) + row["quarantined"] + row.get("duplicates", 0)
 
 
 def accounting_spec(asset: str) -> dg.AssetCheckSpec:
@@ -27,7 +28,7 @@ def accounting_spec(asset: str) -> dg.AssetCheckSpec:
         RECORDS_ACCOUNTED,
         asset=asset,
         blocking=True,
-        description="per source file: records read = kept + skipped (with a reason) + quarantined",
+        description="per source file: records read = kept + skipped (with a reason) + quarantined + duplicates",
     )
 
 
@@ -44,6 +45,7 @@ def accounting_check(rows: list[dict], asset: str | None = None) -> dg.AssetChec
             "kept": sum(row["kept"] for row in rows),
             "skipped": sum(row.get("skipped", 0) for row in rows),
             "quarantined": sum(row["quarantined"] for row in rows),
+            "duplicates": sum(row.get("duplicates", 0) for row in rows),
             "files_not_adding_up": dg.MetadataValue.json(broken),
         },
     )
@@ -52,15 +54,16 @@ def accounting_check(rows: list[dict], asset: str | None = None) -> dg.AssetChec
 def accounting_metadata(rows: list[dict]) -> dict:
     """Per source file, as a markdown table for people and as JSON keyed by file for tools."""
     table = markdown_table(
-        ["file", "format", "records", "kept", "skipped", "quarantined", "adds up"],
+        ["file", "format", "records", "kept", "skipped", "quarantined", "duplicates", "adds up"],
         [
             (
                 f"`{row['source_file']}`",
-                row["source_format"],
+                row.get("source_format"),
                 row["records"],
                 row["kept"],
                 _skipped(row),
                 row["quarantined"],
+                row.get("duplicates", 0),
                 "yes" if adds_up(row) else "**NO**",
             )
             for row in rows

@@ -4,9 +4,14 @@
 import dagster as dg
 import duckdb
 
-from pipelines.defs.ingest.accounting import RECORDS_ACCOUNTED, lake_gate_specs, run_lake_gates
+from pipelines.defs.ingest.accounting import (
+    accounting_check,
+    accounting_metadata,
+    accounting_spec,
+    lake_gate_specs,
+    run_lake_gates,
+)
 from pipelines.models.engine import publish_lake_views
-from pipelines.report.tables import markdown_table
 from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
 from pipelines.sources.gateway.day import DATASETS, DayIngest, ingest_day
 
@@ -27,12 +32,7 @@ def build_gateway_ingest(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             # Inline rather than a .checks.yml gate: it compares what the step counted as read with
             # what it wrote, which no query over the written tables can see. On gateway_requests
             # and blocking: a lost record is a request the marts would silently not price.
-            dg.AssetCheckSpec(
-                RECORDS_ACCOUNTED,
-                asset=REQUESTS,
-                blocking=True,
-                description="lines read = kept + quarantined + duplicate deliveries, per day and per file",
-            ),
+            accounting_spec(REQUESTS),
             # Gates declared beside each table (sql/lake/<table>.checks.yml), checked after the write.
             *lake_gate_specs(list(DATASETS)),
         ],
@@ -56,7 +56,7 @@ def build_gateway_ingest(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             publish_lake_views(conn, config.lake_dir, DATASETS)
             gates = list(run_lake_gates(conn, list(DATASETS), config, day))
         yield from gates
-        yield _accounting_check(result)
+        yield accounting_check(_per_file(result), asset=REQUESTS)
         yield dg.MaterializeResult(asset_key=REQUESTS, metadata=_requests_metadata(result))
         yield dg.MaterializeResult(
             asset_key=QUARANTINE,
@@ -70,36 +70,19 @@ def build_gateway_ingest(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
     return gateway_logs
 
 
-def _accounting_check(result: DayIngest) -> dg.AssetCheckResult:
-    accounted = result.kept + result.quarantined + result.duplicates
-    files_not_adding_up = [
-        row["source_file"]
+def _per_file(result: DayIngest) -> list[dict]:
+    """The day's lines per file, as every ingest asset accounts for its records."""
+    return [
+        {
+            "source_file": row["source_file"],
+            "records": row["lines"],
+            **{key: row[key] for key in ("kept", "quarantined", "duplicates")},
+        }
         for row in result.per_file
-        if row["lines"] != row["kept"] + row["quarantined"] + row["duplicates"]
     ]
-    return dg.AssetCheckResult(
-        asset_key=REQUESTS,
-        check_name=RECORDS_ACCOUNTED,
-        passed=accounted == result.lines and not files_not_adding_up,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "lines": result.lines,
-            "kept": result.kept,
-            "quarantined": result.quarantined,
-            "duplicates": result.duplicates,
-            "files_not_adding_up": dg.MetadataValue.json(files_not_adding_up),
-        },
-    )
 
 
 def _requests_metadata(result: DayIngest) -> dict:
-    per_file = markdown_table(
-        ["file", "lines", "kept", "quarantined", "duplicates"],
-        [
-            (f"`{row['source_file']}`", row["lines"], row["kept"], row["quarantined"], row["duplicates"])
-            for row in result.per_file
-        ],
-    )
     return {
         "dagster/row_count": result.kept,
         "lines_read": result.lines,
@@ -111,12 +94,5 @@ def _requests_metadata(result: DayIngest) -> dict:
         # Days whose input files changed since they ran: `costwatch run --changed` re-runs them.
         "stale_days": dg.MetadataValue.json(result.stale_days),
         "quarantine_by_reason": dg.MetadataValue.json(result.quarantine_by_reason),
-        "per_file": dg.MetadataValue.md(per_file),
-        # The same per source file, keyed by file, for tools.
-        "per_source_counts": dg.MetadataValue.json(
-            {
-                row["source_file"]: {key: row[key] for key in ("lines", "kept", "quarantined", "duplicates")}
-                for row in result.per_file
-            }
-        ),
+        **accounting_metadata(_per_file(result)),
     }

@@ -5,18 +5,29 @@ Files: CSV with a header row (`metadata` as a JSON string), a JSON array or `{"d
 (`.csv`, `.json`, `.jsonl`/`.ndjson`); other names are sniffed. In the quarantine a CSV row is
 `row N` (the header is row 1), a JSON array element `[i]` (`data[i]` in a page), a JSON line `line N`.
 
-Fields (projection: `litellm_spend_logs.sql`): `request_id`; `ts` from `startTime`;
-`duration_ms` from `request_duration_ms`, else `endTime - startTime`; `model` and `provider` from
-`model` (`provider/model`) and `custom_llm_provider`; `feature` from
+Fields (projection: `litellm_spend_logs.sql`): `request_id`; `ts` from `startTime` (UTC when it
+has no offset, as the table's `timestamp(3)` column holds it); `duration_ms` from
+`request_duration_ms`, else `endTime - startTime`; `provider` from `custom_llm_provider`, else the
+first `/` segment of `model`; `model` is the rest of `model`, kept whole however many `/` it has
+(LiteLLM logs `azure/eu/gpt-4o-2024-08-06` as `custom_llm_provider` `azure` and `model`
+`eu/gpt-4o-2024-08-06`; a model still prefixed with its own provider, as on LiteLLM's cache hits,
+loses that prefix), so `provider/model` is the price catalog's key; `feature` from
 `metadata.spend_logs_metadata.feature` or a `feature:X` request tag; `user_id` from `end_user`,
 else the key's `user`; `status` `success`/`failure` -> `ok`/`error`; `gateway_cache_hit` from
-`cache_hit`; `tags` keep `team_id`, `request_tags` and the key alias. Counts exported as text
-(CSV cells) are read as numbers when they are digits.
+`cache_hit`, which LiteLLM writes as `str(...)`: `"None"` (the call did not touch its cache) and
+`"False"` -> false, `"True"` -> true; JSON booleans and null are read too, anything else is
+quarantined. `tags` keep `team_id`, `request_tags`, the key alias, `model_map_key` (the catalog
+entry LiteLLM priced with, `metadata.model_map_information.model_map_key`), `spend` (LiteLLM's
+own cost, as its exact text), `service_tier` and `cache_creation_1h_input_tokens` (the 1-hour
+share of the cache writes) from `metadata.usage_object`. Counts exported as text (CSV cells) are
+read as numbers when they are digits.
 
-Tokens: LiteLLM reports usage the OpenAI way for every provider: `prompt_tokens` includes cached
-tokens, read from `metadata.usage_object.cache_read_input_tokens` (Anthropic via LiteLLM) or
-`.prompt_tokens_details.cached_tokens` (OpenAI); cache writes from
-`.cache_creation_input_tokens`.
+Tokens: LiteLLM reports usage the OpenAI way for every provider: `prompt_tokens` includes cache
+reads and writes (for Anthropic it adds `cache_read_input_tokens` and
+`cache_creation_input_tokens` to the API's `input_tokens`), which is the canonical rule as is.
+Reads from `metadata.usage_object.cache_read_input_tokens` (Anthropic via LiteLLM), else
+`.prompt_tokens_details.cached_tokens` (OpenAI); writes from `.cache_creation_input_tokens`, else
+`.prompt_tokens_details.cache_creation_tokens`.
 """
 
 from __future__ import annotations

@@ -18,11 +18,28 @@ select
         _num(j -> 'request_duration_ms'),
         to_json(round(epoch_ms(_timestamp(j ->> 'endTime')) - epoch_ms(_timestamp(j ->> 'startTime'))))
     ) as duration_json,
+    -- The provider is `custom_llm_provider` (LiteLLM fills it on every call); without it, the
+    -- model's first `/` segment. The model is the rest, kept whole however many `/` it has:
+    -- LiteLLM logs `azure/eu/gpt-4o-2024-08-06` as provider `azure`, model `eu/gpt-4o-2024-08-06`
+    -- and `together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo` as `together_ai`,
+    -- `meta-llama/Llama-3.3-70B-Instruct-Turbo`, so `provider/model` is the price catalog's key.
+    -- A model that still starts with its own provider (LiteLLM's cache hits: `openai/gpt-4o-mini`)
+    -- loses that one prefix.
     coalesce(
         nullif(j ->> 'custom_llm_provider', ''),
         case when contains(j ->> 'model', '/') then split_part(j ->> 'model', '/', 1) end
     ) as provider,
-    case when contains(j ->> 'model', '/') then split_part(j ->> 'model', '/', 2) else j ->> 'model' end as model,
+    case
+        when nullif(j ->> 'custom_llm_provider', '') is not null
+            then
+                case
+                    when starts_with(j ->> 'model', (j ->> 'custom_llm_provider') || '/')
+                        then substr(j ->> 'model', length(j ->> 'custom_llm_provider') + 2)
+                    else j ->> 'model'
+                end
+        when contains(j ->> 'model', '/') then substr(j ->> 'model', strpos(j ->> 'model', '/') + 1)
+        else j ->> 'model'
+    end as model,
     coalesce(
         nullif(_meta(j) -> 'spend_logs_metadata' ->> 'feature', ''),
         nullif(regexp_extract(j ->> 'request_tags', '"feature:([^"]+)"', 1), '')
@@ -33,11 +50,18 @@ select
         _num(_meta(j) -> 'usage_object' -> 'cache_read_input_tokens'),
         _num(_meta(j) -> 'usage_object' -> 'prompt_tokens_details' -> 'cached_tokens')
     ) as cached_json,
-    _num(_meta(j) -> 'usage_object' -> 'cache_creation_input_tokens') as creation_json,
+    coalesce(
+        _num(_meta(j) -> 'usage_object' -> 'cache_creation_input_tokens'),
+        _num(_meta(j) -> 'usage_object' -> 'prompt_tokens_details' -> 'cache_creation_tokens')
+    ) as creation_json,
     _num(j -> 'completion_tokens') as output_json,
-    case lower(coalesce(j ->> 'cache_hit', ''))
+    -- LiteLLM writes `str(cache_hit)`: "None" when the call did not touch its cache (most calls),
+    -- "True"/"False" when it did; exports may also carry JSON booleans or null. Anything else
+    -- stays as it is and is quarantined as a bad type.
+    case lower(trim(coalesce(j ->> 'cache_hit', '')))
         when 'true' then 'true'::json
         when 'false' then 'false'::json
+        when 'none' then 'false'::json
         when '' then null
         else j -> 'cache_hit'
     end as cache_hit_json,
@@ -52,7 +76,14 @@ select
     json_object(
         'team_id', nullif(j ->> 'team_id', ''),
         'request_tags', j ->> 'request_tags',
-        'api_key_alias', _meta(j) ->> 'user_api_key_alias'
+        'api_key_alias', _meta(j) ->> 'user_api_key_alias',
+        -- the catalog entry LiteLLM priced the call with, and what it charged (its text, exact)
+        'model_map_key', _meta(j) -> 'model_map_information' ->> 'model_map_key',
+        'spend', j ->> 'spend',
+        'service_tier', _meta(j) -> 'usage_object' ->> 'service_tier',
+        'cache_creation_1h_input_tokens',
+        _num(_meta(j) -> 'usage_object' -> 'prompt_tokens_details' -> 'cache_creation_token_details'
+            -> 'ephemeral_1h_input_tokens')
     ) as tags_json,
     -- Text fields (or numbers, as ids often are), never a JSON object or array: `->>` would
     -- otherwise turn `{"a": 1}` into the text of a request id or a model.
