@@ -55,7 +55,8 @@ class Expected:
     records: int = 0
     kept: int = 0
     skipped: int = 0
-    usd: Decimal = Decimal(0)  # kept money, in USD
+    usd: Decimal = Decimal(0)  # kept money, in USD (GPU lines: the cost, FOCUS EffectiveCost)
+    cash_usd: Decimal = Decimal(0)  # GPU lines: the cash, FOCUS BilledCost
     gpu_hours: Decimal = Decimal(0)
     needs_rate: bool = False  # holds an otherwise valid record in a currency without a rate
     skipped_reasons: dict = field(default_factory=dict)
@@ -432,6 +433,8 @@ FOCUS_COLUMNS = [
     "ChargeDescription",
     "ChargePeriodEnd",
     "ChargePeriodStart",
+    "CommitmentDiscountId",
+    "CommitmentDiscountStatus",
     "ConsumedQuantity",
     "ConsumedUnit",
     "EffectiveCost",
@@ -458,6 +461,8 @@ def focus_files(draw, index: int) -> ExportFile:
             "ChargeDescription": "GPU instance hour",
             "ChargePeriodStart": "2026-11-20 10:00:00",
             "ChargePeriodEnd": "2026-11-20 11:00:00",
+            "CommitmentDiscountId": draw(st.sampled_from(["", "NULL"])),
+            "CommitmentDiscountStatus": draw(st.sampled_from(["", "NULL"])),
             "ConsumedQuantity": str(hours),
             "ConsumedUnit": "Hours",
             "EffectiveCost": str(billed),
@@ -474,6 +479,10 @@ def focus_files(draw, index: int) -> ExportFile:
                     "gpu",
                     "gpu",
                     "gpu",
+                    "covered",
+                    "covered",
+                    "purchase",
+                    "unused",
                     "not_gpu",
                     "tax",
                     "bad",
@@ -490,6 +499,26 @@ def focus_files(draw, index: int) -> ExportFile:
             lines.append(draw(st.sampled_from(["", ",,,,,,,,,,,,,"])))
             continue
         expected.records += 1
+        # FOCUS: a commitment's Purchase row is its cash (EffectiveCost 0); the Usage rows it covers
+        # have BilledCost 0 and their share of it as EffectiveCost; its Unused rows name no instance.
+        commitment = f"arn:aws:ec2:us-east-1:123456789012:reserved-instances/ri-{index}"
+        if kind in ("covered", "purchase", "unused"):
+            row["CommitmentDiscountId"] = commitment
+        if kind == "covered":
+            row["BilledCost"], row["CommitmentDiscountStatus"] = "0.00", "Used"
+            expected.kept += 1
+            expected.usd += (billed * rate).quantize(Decimal("1e-10"))
+            expected.gpu_hours += hours * gpus
+        elif kind == "purchase":
+            row.update({"ChargeCategory": "Purchase", "EffectiveCost": "0.00", "ConsumedQuantity": "NULL"})
+            row.update({"ConsumedUnit": "NULL", "ResourceId": commitment, "SkuPriceDetails": "NULL"})
+            expected.skipped += 1
+            expected.skipped_reasons["commitment_purchase"] = expected.skipped_reasons.get("commitment_purchase", 0) + 1
+        elif kind == "unused":
+            row.update({"BilledCost": "0.00", "CommitmentDiscountStatus": "Unused", "ResourceId": ""})
+            row.update({"ConsumedQuantity": "", "ConsumedUnit": ""})
+            expected.skipped += 1
+            expected.skipped_reasons["unused_commitment"] = expected.skipped_reasons.get("unused_commitment", 0) + 1
         if kind in ("gpu", "multiline", "huge"):
             if kind == "multiline":  # a quoted cell holding line ends
                 row["ChargeDescription"] = "GPU instance hour\r\nsecond line\nthird"
@@ -497,6 +526,7 @@ def focus_files(draw, index: int) -> ExportFile:
                 row["ChargeDescription"] = "y" * 3_000_000  # past DuckDB's line limit
             expected.kept += 1
             expected.usd += (billed * rate).quantize(Decimal("1e-10"))
+            expected.cash_usd += (billed * rate).quantize(Decimal("1e-10"))
             expected.gpu_hours += hours * gpus
         elif kind in ("not_gpu", "tax"):
             if kind == "not_gpu":
@@ -518,6 +548,9 @@ def focus_files(draw, index: int) -> ExportFile:
                         ("BilledCost", "abc"),
                         ("BilledCost", "NaN"),
                         ("BilledCost", "1e30"),
+                        ("EffectiveCost", "abc"),
+                        ("EffectiveCost", ""),
+                        ("EffectiveCost", "1e30"),
                         ("ConsumedQuantity", "NaN"),
                         ("ConsumedQuantity", "inf"),
                         ("ChargePeriodEnd", "2026-11-23 10:00:00"),
@@ -547,6 +580,8 @@ def focus_files(draw, index: int) -> ExportFile:
                 "GPU instance hour",
                 "2026-11-20 11:00:00",
                 "2026-11-20 10:00:00",
+                "NULL",
+                "NULL",
                 "1",
                 "Hours",
                 "1.0",
@@ -582,6 +617,7 @@ def gpu_hours_files(draw, index: int) -> ExportFile:
         if kind == "kept":
             expected.kept += 1
             expected.usd += usd
+            expected.cash_usd += usd  # the CSV has one amount: cost and cash alike
             expected.gpu_hours += hours * gpus
         elif kind == "bad":
             position, value = draw(
@@ -645,8 +681,10 @@ def test_every_gpu_billing_row_is_kept_skipped_or_quarantined(files):
                 export.expected.skipped,
             ), export.name
             assert stats.skipped_by_reason == export.expected.skipped_reasons
-            usd, hours = conn.execute("select sum(billed_usd), sum(gpu_hours) from billing_lines").fetchone()
-            assert (usd or 0) == export.expected.usd
+            usd, cash, hours = conn.execute(
+                "select sum(effective_usd), sum(billed_usd), sum(gpu_hours) from billing_lines"
+            ).fetchone()
+            assert (usd or 0) == export.expected.usd and (cash or 0) == export.expected.cash_usd
             assert float(hours or 0) == pytest.approx(float(export.expected.gpu_hours), rel=1e-9, abs=1e-9)
             reasons = conn.execute("select reason from billing_quarantine").fetchall()
             assert len(reasons) == stats.quarantined and all(reason for (reason,) in reasons)

@@ -106,10 +106,13 @@ def test_ingest_accounting_metadata_is_a_markdown_table():
             "quarantined": 50,
         },
         {"source_file": "b.csv", "source_format": "focus", "records": 10, "kept": 8, "quarantined": 1},
+        # A gateway file: the repeat delivery of a kept request counts (4 = 2 kept + 1 + 1 duplicate).
+        {"source_file": "c.jsonl", "records": 4, "kept": 2, "quarantined": 1, "duplicates": 1},
     ]
     assert accounting_metadata(rows)["per_source"].value == (
-        "| file | format | records | kept | skipped | quarantined | adds up |\n"
-        "|---|---|---|---|---|---|---|\n"
-        "| `a.csv` | focus | 1,200 | 1,000 | 150 (not_gpu: 150) | 50 | yes |\n"
-        "| `b.csv` | focus | 10 | 8 | 0 | 1 | **NO** |"  # 8 + 0 + 1 = 9 of 10 records
+        "| file | format | records | kept | skipped | quarantined | duplicates | adds up |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+        "| `a.csv` | focus | 1,200 | 1,000 | 150 (not_gpu: 150) | 50 | 0 | yes |\n"
+        "| `b.csv` | focus | 10 | 8 | 0 | 1 | 0 | **NO** |\n"  # 8 + 0 + 1 = 9 of 10 records
+        "| `c.jsonl` | - | 4 | 2 | 0 | 1 | 1 | yes |"
     )

@@ -12,7 +12,7 @@ columns:
   planned_replicas: greatest(replicas_needed, warm_floor).
   billed_replicas: Replicas (instances) billed that day.
   planned_cost_usd: planned_replicas for the whole day at the billed cost per replica-day, USD.
-  billed_cost_usd: What the pool was billed that day, USD.
+  billed_cost_usd: What the pool's billed GPU hours cost that day, amortized (FOCUS EffectiveCost), USD.
 */
 with calls as (
     select pool, replica_id, ts, duration_ms, workload
@@ -61,7 +61,7 @@ load_tested as (
 
 billing as (
     select pool, count(distinct replica_id) as billed_replicas, sum(instance_hours) as instance_hours,
-        sum(billed_usd) as billed_cost_usd
+        sum(gpu_cost_usd) as billed_cost_usd
     from stg_gpu_billing
     where day = $day
     group by pool

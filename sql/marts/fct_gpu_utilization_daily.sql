@@ -9,12 +9,12 @@ columns:
   busy_method: telemetry or request_activity: where busy_gpu_hours came from.
   telemetry_coverage: Share (0-1) of billed GPU-hours that telemetry samples cover.
   utilization: busy_gpu_hours / billed_gpu_hours (0-1).
-  gpu_cost_usd: What the pool's GPUs were billed that day, USD.
+  gpu_cost_usd: What the pool's GPUs cost that day, amortized (FOCUS EffectiveCost: commitment-covered hours at their share of the commitment), USD.
   idle_cost_usd: gpu_cost_usd x (1 - utilization): money paid for GPUs that were not serving, USD.
 */
 with billing as (
     select pool, replica_id, max(gpu_count) as gpu_count, sum(gpu_hours) as billed_gpu_hours,
-        sum(billed_usd) as gpu_cost_usd
+        sum(gpu_cost_usd) as gpu_cost_usd
     from stg_gpu_billing
     where day = $day
     group by all

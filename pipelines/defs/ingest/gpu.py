@@ -24,7 +24,7 @@ from pipelines.sources.gpu.day import (
 )
 from pipelines.sources.quarantine import CurrencyError
 
-EFFECTIVE_ABOVE_BILLED = "effective_cost_not_above_billed"
+UNCOMMITTED_COST_MISMATCH = "uncommitted_effective_cost_equals_billed"
 
 
 def build_gpu_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -39,9 +39,13 @@ def build_gpu_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         ],
         check_specs=[
             dg.AssetCheckSpec(
-                EFFECTIVE_ABOVE_BILLED,
+                UNCOMMITTED_COST_MISMATCH,
                 asset=BILLING_DATASET,
-                description="no GPU row's EffectiveCost (after discounts) exceeds its BilledCost: a data error in the export",
+                description=(
+                    "FOCUS GPU usage rows no commitment discount covers have EffectiveCost = BilledCost "
+                    "(nothing is amortized into them); a difference is an export error, and GPU cost "
+                    "(EffectiveCost) then differs from cash. Covered rows (BilledCost 0) are the spec."
+                ),
             ),
             accounting_spec(BILLING_DATASET),
             *lake_gate_specs([BILLING_DATASET]),
@@ -72,7 +76,7 @@ def build_gpu_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             )
             gates = list(run_lake_gates(conn, [BILLING_DATASET], config, day))
         per_file = written.per_file()
-        above = written.effective_above_billed
+        mismatch = written.uncommitted_cost_mismatch
         yield dg.MaterializeResult(
             asset_key=BILLING_DATASET,
             metadata={
@@ -89,10 +93,10 @@ def build_gpu_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         yield from gates
         yield dg.AssetCheckResult(
             asset_key=BILLING_DATASET,
-            check_name=EFFECTIVE_ABOVE_BILLED,
-            passed=not above,
+            check_name=UNCOMMITTED_COST_MISMATCH,
+            passed=not mismatch,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"rows": len(above), "sample": dg.MetadataValue.json(above[:10])},
+            metadata={"rows": len(mismatch), "sample": dg.MetadataValue.json(mismatch[:10])},
         )
 
     return gpu_billing

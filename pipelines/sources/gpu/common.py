@@ -42,7 +42,8 @@ class GpuBilling:
     non_gpu_rows: int = 0
     quarantined: int = 0
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
-    effective_above_billed: list[dict] = field(default_factory=list)
+    # FOCUS GPU lines no commitment covers whose EffectiveCost differs from BilledCost.
+    uncommitted_cost_mismatch: list[dict] = field(default_factory=list)
 
     @property
     def accounted_for(self) -> bool:

@@ -47,8 +47,8 @@ class GpuBillingDay:
     billed_usd_by_pool: dict[str, float] = field(default_factory=dict)
 
     @property
-    def effective_above_billed(self) -> list[dict]:
-        return [row for stat in self.files for row in stat.effective_above_billed]
+    def uncommitted_cost_mismatch(self) -> list[dict]:
+        return [row for stat in self.files for row in stat.uncommitted_cost_mismatch]
 
     def per_file(self) -> list[dict]:
         return [

@@ -7,6 +7,12 @@ the instance type named in `ChargeDescription` (FOCUS 1.0 exports such as AWS's 
 "$1.624 per On Demand Linux g5.4xlarge Instance Hour"). A row whose instance has no GPU is not
 GPU spend and is counted, not kept. The pool and replica come from the row's `Tags` (the
 config's `gpu.pool_tag` and `gpu.replica_tag`); untagged GPU spend stays visible as `untagged`.
+
+Cost is `EffectiveCost`, the amortized cost of the hour: FOCUS sets `BilledCost` to 0 on usage a
+reservation, Savings Plan or CUD covers and puts the hour's share of the commitment in
+`EffectiveCost`. `BilledCost` is kept beside it as cash (`billed_usd`). A commitment's `Purchase`
+rows (the cash for the commitment, `EffectiveCost` 0 by the spec) and its `Unused` rows are not
+GPU usage hours: skipped and counted as `commitment_purchase` / `unused_commitment`.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ FOCUS_COLUMNS = (
     "SkuPriceDetails",
     "Tags",
     "ChargeDescription",
+    "CommitmentDiscountId",
+    "CommitmentDiscountStatus",
 )
 
 # Instance type names of AWS, GCP, Azure and Lambda, as they appear inside a charge description.
@@ -49,8 +57,9 @@ def read_focus(
     conn: duckdb.DuckDBPyConnection, path: Path, rates: dict[str, float], pool_tag: str, replica_tag: str
 ) -> GpuBilling:
     """One FOCUS export → temp tables `billing_lines` (GPU usage lines) and `billing_quarantine`.
-    Rows that are not GPU usage (other services, taxes, credits) are skipped and counted by
-    reason. Needs `instance_types` (load_instance_types). Raises CurrencyError for a currency
+    Rows that are not GPU usage (other services, taxes, credits, commitment purchases) are
+    skipped and counted by reason; GPU lines no commitment covers whose EffectiveCost is not
+    their BilledCost are listed in `uncommitted_cost_mismatch`. Needs `instance_types` (load_instance_types). Raises CurrencyError for a currency
     without a rate."""
     queries = load_queries(__package__, "focus.sql")
     read_csv_export(conn, path)
@@ -68,7 +77,7 @@ def read_focus(
     )
     conn.execute(queries["billing_lines"], {"source_file": str(path)})
     billing = finish_billing_file(conn, path, "focus")
-    billing.effective_above_billed = [
+    billing.uncommitted_cost_mismatch = [
         {
             "source_file": str(path),
             "record_ref": ref,
@@ -76,7 +85,7 @@ def read_focus(
             "billed_usd": billed,
             "effective_usd": eff,
         }
-        for ref, resource, billed, eff in conn.execute(queries["effective_above_billed"]).fetchall()
+        for ref, resource, billed, eff in conn.execute(queries["uncommitted_cost_mismatch"]).fetchall()
     ]
     return billing
 
