@@ -323,7 +323,9 @@ def run_model(
 
 def _add_new_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel, params: dict) -> None:
     """A model that gained a column adds it to its table (NULL on days not re-run since); one that
-    lost a column is an error, because silently keeping stale data is worse."""
+    lost a column is an error, because silently keeping stale data is worse. A column whose type
+    changed takes the model's type (e.g. money widened from DECIMAL(18, 6) to the requests' scale):
+    inserting into the old type would cast every new day back to it; days not re-run keep their values."""
     existing = {name: kind for name, kind, *_ in conn.execute(f"describe {model.name}").fetchall()}  # noqa: S608 (model name from the SQL file name)
     conn.execute(f"create or replace temp table _model_columns as select * from ({model.query}) where false", params)  # noqa: S608 (the model's own SQL file)
     wanted = {name: kind for name, kind, *_ in conn.execute("describe _model_columns").fetchall()}
@@ -337,6 +339,8 @@ def _add_new_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel, params: d
     for name, kind in wanted.items():
         if name not in existing:
             conn.execute(f'alter table {model.name} add column "{name}" {kind}')  # noqa: S608 (model name; column name and type from DuckDB's describe of the model's query)
+        elif existing[name] != kind:
+            conn.execute(f'alter table {model.name} alter column "{name}" type {kind}')  # noqa: S608 (model name; column name and type from DuckDB's describe of the model's query)
 
 
 @cache

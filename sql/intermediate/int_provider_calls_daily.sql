@@ -17,7 +17,8 @@ select
     sum(cached_input_tokens)::bigint as cached_input_tokens,
     sum(cache_creation_input_tokens)::bigint as cache_creation_input_tokens,
     sum(output_tokens)::bigint as output_tokens,
-    sum(cost_usd)::decimal(18, 6) as estimated_usd
+    -- Exact: fct_requests' scale, no rounding per group (see fct_spend_daily).
+    sum(cost_usd) as estimated_usd
 from fct_requests
 where day = $day
   and status = 'ok'

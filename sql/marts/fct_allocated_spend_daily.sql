@@ -139,7 +139,9 @@ select
     provider,
     model,
     allocation_basis,
-    estimated_usd::decimal(18, 6) as estimated_usd,
+    -- The estimate keeps fct_requests' scale (a sum of them is DECIMAL(38, 12)): rounding it per row
+    -- would make the rows drift from the requests. Only allocated_usd is in micro-dollars.
+    estimated_usd,
     ((floor_units + case when remainder_rank <= leftover_units then 1 else 0 end) / 1000000)::decimal(18, 6)
         as allocated_usd
 from ranked

@@ -13,9 +13,10 @@ select
     provider,
     model,
     count(*) as requests,
-    sum(prompt_cache_savings_usd)::decimal(18, 6) as prompt_cache_savings_usd,
+    -- Exact: fct_requests' scale, no rounding per group (see fct_spend_daily).
+    sum(prompt_cache_savings_usd) as prompt_cache_savings_usd,
     count(*) filter (where gateway_cache_hit) as gateway_cache_hits,
-    sum(gateway_cache_avoided_usd)::decimal(18, 6) as gateway_cache_avoided_usd,
+    sum(gateway_cache_avoided_usd) as gateway_cache_avoided_usd,
     sum(cached_input_tokens) filter (where not gateway_cache_hit)
         / nullif(sum(input_tokens) filter (where not gateway_cache_hit), 0) as cache_hit_rate,
     count(*) filter (where gateway_cache_hit) / count(*) as gateway_cache_hit_rate

@@ -97,9 +97,11 @@ select
     provider,
     line_key,
     model_family,
-    coalesce(estimated_usd, 0)::decimal(18, 6) as estimated_usd,
-    coalesce(billed_usd, 0)::decimal(18, 6) as billed_usd,
-    (coalesce(billed_usd, 0) - coalesce(estimated_usd, 0))::decimal(18, 6) as variance_usd,
+    -- Unrounded: the estimate keeps fct_requests' scale (DECIMAL(38, 12)), the bill its export's, so
+    -- the estimates add up to the requests and variance_usd is exactly billed minus estimated.
+    coalesce(estimated_usd, 0) as estimated_usd,
+    coalesce(billed_usd, 0) as billed_usd,
+    coalesce(billed_usd, 0) - coalesce(estimated_usd, 0) as variance_usd,
     ((coalesce(billed_usd, 0) - coalesce(estimated_usd, 0)) / nullif(estimated_usd, 0))::double as variance_pct,
     coalesce(logged_requests, 0)::bigint as logged_requests,
     case

@@ -16,9 +16,10 @@ select
     sum(input_tokens)::bigint as input_tokens,
     sum(cached_input_tokens)::bigint as cached_input_tokens,
     sum(output_tokens)::bigint as output_tokens,
-    sum(cost_usd)::decimal(18, 6) as cost_usd,
-    sum(prompt_cache_savings_usd)::decimal(18, 6) as prompt_cache_savings_usd,
-    sum(gateway_cache_avoided_usd)::decimal(18, 6) as gateway_cache_avoided_usd
+    -- Exact: fct_spend_daily's scale, no rounding per group (see fct_spend_daily).
+    sum(cost_usd) as cost_usd,
+    sum(prompt_cache_savings_usd) as prompt_cache_savings_usd,
+    sum(gateway_cache_avoided_usd) as gateway_cache_avoided_usd
 from spend
 group by all
 order by all

@@ -19,11 +19,14 @@ select
     sum(cached_input_tokens)::bigint as cached_input_tokens,
     sum(cache_creation_input_tokens)::bigint as cache_creation_input_tokens,
     sum(output_tokens)::bigint as output_tokens,
-    sum(cost_usd)::decimal(18, 6) as cost_usd,
-    sum(list_cost_usd)::decimal(18, 6) as list_cost_usd,
-    sum(prompt_cache_savings_usd)::decimal(18, 6) as prompt_cache_savings_usd,
-    sum(gateway_cache_avoided_usd)::decimal(18, 6) as gateway_cache_avoided_usd,
-    sum(output_cost_usd)::decimal(18, 6) as output_cost_usd
+    -- Money keeps fct_requests' scale: the sum of its DECIMAL(18, 12) is DECIMAL(38, 12) (38 digits, the
+    -- widest DuckDB has), never rounded per group, so the groups add up to the requests exactly (DESIGN.md
+    -- §3). A cast here would round every group; reports round when they present (sql/reports).
+    sum(cost_usd) as cost_usd,
+    sum(list_cost_usd) as list_cost_usd,
+    sum(prompt_cache_savings_usd) as prompt_cache_savings_usd,
+    sum(gateway_cache_avoided_usd) as gateway_cache_avoided_usd,
+    sum(output_cost_usd) as output_cost_usd
 from fct_requests
 where day = $day
 group by all
