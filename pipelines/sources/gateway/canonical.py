@@ -4,7 +4,12 @@ Fields (projection: `canonical.sql`): `request_id` (required), `ts` (RFC 3339; U
 offset; required), `model` (required), `provider`, `feature` (missing -> `unattributed`),
 `user_id` (missing -> `anonymous`), `input_tokens`, `cached_input_tokens`,
 `cache_creation_input_tokens`, `output_tokens`, `gateway_cache_hit`, `status` (`ok`/`error`),
-`duration_ms`, `pool`, `replica_id`, `workload` (`interactive`/`batch`), `tags`.
+`duration_ms`, `pool`, `replica_id`, `workload` (`interactive`/`batch`), `tags`; and the optional
+fields that price and explain a call (README, "The canonical record's optional fields"):
+`service_tier`, `cache_creation_1h_input_tokens`, `audio_input_tokens`, `audio_output_tokens`,
+`reasoning_tokens`, `web_search_requests`, `finish_reason`, `max_tokens`, `stream`,
+`conversation_id`, `prompt_hash`, `prefix_hashes`, `reported_cost_usd`. Any other top-level field
+is kept in `tags`.
 
 Tokens: the OpenAI/OTel convention, the canonical rule itself: `input_tokens` counts every prompt
 token, `cached_input_tokens` (cache reads) and `cache_creation_input_tokens` (cache writes)

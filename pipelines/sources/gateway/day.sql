@@ -43,6 +43,19 @@ select
     replica_id,
     workload,
     tags,
+    service_tier,
+    cache_creation_1h_input_tokens,
+    audio_input_tokens,
+    audio_output_tokens,
+    reasoning_tokens,
+    web_search_requests,
+    finish_reason,
+    max_tokens,
+    stream,
+    conversation_id,
+    prompt_hash,
+    prefix_hashes,
+    reported_cost_usd,
     source_format,
     source_file,
     line_no
@@ -92,12 +105,14 @@ select
         where
             (
                 r.ts, r.model, r.input_tokens, r.cached_input_tokens, r.cache_creation_input_tokens,
-                r.output_tokens, r.gateway_cache_hit
+                r.output_tokens, r.gateway_cache_hit, r.service_tier, r.cache_creation_1h_input_tokens,
+                r.audio_input_tokens, r.audio_output_tokens, r.reasoning_tokens, r.web_search_requests
             )
             is distinct from
             (
                 f.ts, f.model, f.input_tokens, f.cached_input_tokens, f.cache_creation_input_tokens,
-                f.output_tokens, f.gateway_cache_hit
+                f.output_tokens, f.gateway_cache_hit, f.service_tier, f.cache_creation_1h_input_tokens,
+                f.audio_input_tokens, f.audio_output_tokens, f.reasoning_tokens, f.web_search_requests
             )
     ) as conflicting_duplicates;
 

@@ -77,14 +77,36 @@ select
         'team_id', nullif(j ->> 'team_id', ''),
         'request_tags', j ->> 'request_tags',
         'api_key_alias', _meta(j) ->> 'user_api_key_alias',
-        -- the catalog entry LiteLLM priced the call with, and what it charged (its text, exact)
-        'model_map_key', _meta(j) -> 'model_map_information' ->> 'model_map_key',
-        'spend', j ->> 'spend',
-        'service_tier', _meta(j) -> 'usage_object' ->> 'service_tier',
-        'cache_creation_1h_input_tokens',
-        _num(_meta(j) -> 'usage_object' -> 'prompt_tokens_details' -> 'cache_creation_token_details'
-            -> 'ephemeral_1h_input_tokens')
+        -- the catalog entry LiteLLM priced the call with: `model_map_value.key` is the entry's full
+        -- key (`azure/gpt-4o-2024-08-06`); `model_map_key` alone can be the bare model name
+        'model_map_key', coalesce(
+            _meta(j) -> 'model_map_information' -> 'model_map_value' ->> 'key',
+            _meta(j) -> 'model_map_information' ->> 'model_map_key'
+        )
     ) as tags_json,
+    -- The usage details LiteLLM logs in `usage_object` (the provider's usage, OpenAI-shaped) and
+    -- the request body it keeps (`proxy_server_request`, when logging it is on).
+    coalesce(
+        _meta(j) -> 'usage_object' ->> 'service_tier',
+        _meta(j) -> 'cost_breakdown' ->> 'service_tier'
+    ) as service_tier_text,
+    _num(_meta(j) -> 'usage_object' -> 'prompt_tokens_details' -> 'cache_creation_token_details'
+        -> 'ephemeral_1h_input_tokens') as creation_1h_json,
+    _num(_meta(j) -> 'usage_object' -> 'prompt_tokens_details' -> 'audio_tokens') as audio_input_json,
+    _num(_meta(j) -> 'usage_object' -> 'completion_tokens_details' -> 'audio_tokens') as audio_output_json,
+    _num(_meta(j) -> 'usage_object' -> 'completion_tokens_details' -> 'reasoning_tokens') as reasoning_json,
+    _num(_meta(j) -> 'usage_object' -> 'server_tool_use' -> 'web_search_requests') as web_search_json,
+    _parsed(j -> 'response') -> 'choices' -> 0 ->> 'finish_reason' as finish_reason_text,
+    _num(coalesce(
+        _parsed(j -> 'proxy_server_request') -> 'max_completion_tokens',
+        _parsed(j -> 'proxy_server_request') -> 'max_tokens'
+    )) as max_tokens_json,
+    _parsed(j -> 'proxy_server_request') -> 'stream' as stream_json,
+    nullif(j ->> 'session_id', '') as conversation_id,
+    null::varchar as prompt_hash,
+    null::json as prefix_hashes_json,
+    -- what LiteLLM charged, as its text (a float's shortest repr): kept exact beside ours
+    j -> 'spend' as reported_cost_json,
     -- Text fields (or numbers, as ids often are), never a JSON object or array: `->>` would
     -- otherwise turn `{"a": 1}` into the text of a request id or a model.
     case

@@ -1,8 +1,9 @@
 -- Helpers every format's projection and validate.sql call; created once per connection.
--- `_meta` and `_num` read LiteLLM exports; `_timestamp` and `_tokens` apply the canonical rules.
-create or replace temp macro _meta(j) as
-    case when json_type(j->'metadata') = 'VARCHAR' and json_valid(j->>'metadata')
-         then (j->>'metadata')::json else j->'metadata' end;
+-- `_parsed`, `_meta` and `_num` read LiteLLM exports; `_timestamp` and `_tokens` apply the canonical rules.
+-- A JSON value that an export may hold as its text (LiteLLM's Postgres JSON columns through CSV).
+create or replace temp macro _parsed(x) as
+    case when json_type(x) = 'VARCHAR' and json_valid(x->>'$') then (x->>'$')::json else x end;
+create or replace temp macro _meta(j) as _parsed(j->'metadata');
 -- A count exported as text (CSV cells): digits -> a JSON number (leading zeros allowed, which
 -- JSON itself forbids); an empty cell -> absent; anything else stays text, a bad type.
 create or replace temp macro _num(x) as
@@ -26,3 +27,20 @@ create or replace temp macro _tokens(x) as
          end;
 create or replace temp macro _token_type_ok(x) as
     x is null or json_type(x) = 'NULL' or _tokens(x) is not null;
+-- The price tier the provider applied, in the canonical words; the words providers write for
+-- their standard tier (OpenAI `default`/`auto`, Bedrock `on_demand`) are standard, and so is a word
+-- the canonical set lacks (validate.sql keeps that one in tags). NULL when the source says nothing.
+create or replace temp macro _service_tier(t) as
+    case when nullif(trim(t), '') is null then null
+         when lower(trim(t)) in ('batch', 'flex', 'priority') then lower(trim(t))
+         else 'standard' end;
+-- Why generation stopped, in the canonical words (OpenAI, Anthropic, Gemini and Bedrock spellings).
+create or replace temp macro _finish_reason(t) as
+    case when nullif(trim(t), '') is null then null
+         when lower(trim(t)) in ('stop', 'end_turn', 'stop_sequence', 'eos', 'complete', 'finish_reason_stop')
+             then 'stop'
+         when lower(trim(t)) in ('length', 'max_tokens', 'model_context_window_exceeded') then 'length'
+         when lower(trim(t)) in ('tool_calls', 'tool_use', 'function_call') then 'tool_calls'
+         when lower(trim(t)) in ('content_filter', 'refusal', 'safety', 'recitation', 'blocklist',
+                                 'prohibited_content', 'spii', 'guardrail_intervened') then 'content_filter'
+         else 'other' end;
