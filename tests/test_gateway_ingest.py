@@ -191,32 +191,68 @@ def test_litellm_real_rows_are_all_kept_with_their_tokens(tmp_path, export):
     # Postgres wrote timestamp(3) without a zone; LiteLLM stores UTC
     assert rows[SONNET_ID]["ts"] == dt.datetime(2026, 11, 20, 9, 14, 0, 250000, tzinfo=dt.timezone.utc)
     tags = {rid: json.loads(row["tags"]) for rid, row in rows.items()}
-    # LiteLLM's own catalog key, its charge (text, exact), the 1-hour share of the writes, the tier
+    # LiteLLM's own catalog entry: model_map_value.key, the whole key (its model_map_key alone is
+    # the bare `gpt-4o-2024-08-06` for the Azure call)
     assert {rid: t["model_map_key"] for rid, t in tags.items()} == {
-        "chatcmpl-azure-eu-1": "gpt-4o-2024-08-06",
-        "together-1": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "chatcmpl-azure-eu-1": "azure/gpt-4o-2024-08-06",
+        "together-1": "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo",
         SONNET_ID: "claude-sonnet-4-5-20250929",
         "chatcmpl-mini-1": "gpt-4o-mini-2024-07-18",
         CACHE_HIT_ID: "gpt-4o-mini-2024-07-18",
     }
-    assert (tags[SONNET_ID]["spend"], tags[SONNET_ID]["cache_creation_1h_input_tokens"]) == ("0.01695", 500)
-    assert tags[SONNET_ID]["service_tier"] == "standard"
-    assert tags["chatcmpl-azure-eu-1"]["spend"] == "0.010980000000000002"
-    assert tags[CACHE_HIT_ID]["spend"] == "0"
+    # Its charge (`spend`, exact from its text), the 1-hour share of the writes, the tier
+    assert {rid: row["reported_cost_usd"] for rid, row in rows.items()} == {
+        "chatcmpl-azure-eu-1": D("0.010980000000"),  # 0.010980000000000002 at 1e-12
+        "together-1": _spend_at_1e12("together-1"),
+        SONNET_ID: D("0.01695"),
+        "chatcmpl-mini-1": _spend_at_1e12("chatcmpl-mini-1"),  # 0.00022799999999999999
+        CACHE_HIT_ID: D(0),
+    }
+    assert {rid: row["cache_creation_1h_input_tokens"] for rid, row in rows.items()} == {
+        rid: (500 if rid == SONNET_ID else 0) for rid in rows
+    }
+    assert {rid: row["service_tier"] for rid, row in rows.items()} == {
+        rid: ("standard" if rid == SONNET_ID else None) for rid in rows
+    }
+    assert rows[SONNET_ID]["reasoning_tokens"] == 0  # completion_tokens_details.reasoning_tokens
+
+
+def _spend_at_1e12(request_id: str) -> D:
+    """LiteLLM's `spend` for a fixture row, from its JSON text, rounded to the lake's 1e-12."""
+    rows = json.loads((FIXTURES / "litellm_real_spend_logs.json").read_text(encoding="utf-8"), parse_float=D)
+    return next(row["spend"] for row in rows if row["request_id"] == request_id).quantize(D("1e-12"))
 
 
 def test_litellm_real_rows_price_by_their_whole_provider_model_key(project):
-    """Prices read by hand from fixtures/prices/model_prices.json. The Azure EU deployment has
-    its own entry (`azure/eu/gpt-4o-2024-08-06`, 10 % above `gpt-4o-2024-08-06`): only the whole
-    name finds it. (LiteLLM itself charged 0.01098 for that call, pricing it as
-    `gpt-4o-2024-08-06`; its `spend` stays in `tags`.)"""
+    """Prices read by hand from fixtures/prices/model_prices.json. A LiteLLM row names the catalog
+    entry LiteLLM priced it with (`model_map_information`), and that entry prices it: the Azure EU
+    deployment's call is `azure/gpt-4o-2024-08-06` there, so ours equals LiteLLM's `spend`. The same
+    call logged without that key (a canonical record) resolves its whole multi-slash name to the EU
+    deployment's own entry, `azure/eu/gpt-4o-2024-08-06`, 10 % above."""
     source = {"path": str(FIXTURES / "litellm_real_spend_logs.csv"), "format": "litellm_spend_logs"}
-    project.write_config(sources={"gateway_logs": [source]})
+    without_key = request(
+        "canonical-azure-eu",
+        "2026-11-20T09:00:00Z",
+        "eu/gpt-4o-2024-08-06",
+        provider="azure",
+        input_tokens=5200,
+        cached_input_tokens=4096,
+        output_tokens=310,
+    )
+    canonical = project.write_jsonl("canonical.jsonl", [without_key])
+    project.write_config(sources={"gateway_logs": [source, {"path": str(canonical), "format": "canonical"}]})
     project.run_day("2026-11-20")
-    cost = dict(project.query("select request_id, cost_usd from fct_requests"))
-    # 1,104 uncached x 2.75e-6 + 4,096 cached x 1.375e-6 + 310 out x 1.1e-5
-    assert cost["chatcmpl-azure-eu-1"] == 1104 * D("2.75e-6") + 4096 * D("1.375e-6") + 310 * D("1.1e-5")
-    assert cost["chatcmpl-azure-eu-1"] == D("0.012078")
+    rows = project.query("select request_id, price_key, cost_usd, reported_cost_usd from fct_requests")
+    key = {rid: price_key for rid, price_key, _, _ in rows}
+    cost = {rid: cost_usd for rid, _, cost_usd, _ in rows}
+    reported = {rid: reported_usd for rid, _, _, reported_usd in rows}
+    # azure/gpt-4o-2024-08-06: 1,104 uncached x 2.5e-6 + 4,096 cached x 1.25e-6 + 310 out x 1e-5
+    assert key["chatcmpl-azure-eu-1"] == "azure/gpt-4o-2024-08-06"
+    assert cost["chatcmpl-azure-eu-1"] == 1104 * D("2.5e-6") + 4096 * D("1.25e-6") + 310 * D("1e-5")
+    assert cost["chatcmpl-azure-eu-1"] == reported["chatcmpl-azure-eu-1"] == D("0.01098")
+    # azure/eu/gpt-4o-2024-08-06: 1,104 x 2.75e-6 + 4,096 x 1.375e-6 + 310 x 1.1e-5
+    assert key["canonical-azure-eu"] == "azure/eu/gpt-4o-2024-08-06"
+    assert cost["canonical-azure-eu"] == 1104 * D("2.75e-6") + 4096 * D("1.375e-6") + 310 * D("1.1e-5")
     # together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo: 820 in + 45 out, both 8.8e-7
     assert cost["together-1"] == 820 * D("8.8e-7") + 45 * D("8.8e-7")
     # gpt-4o-mini: 1,200 in x 1.5e-7 + 80 out x 6e-7; its repeat came from LiteLLM's cache: free
@@ -387,7 +423,7 @@ def test_every_gateway_format_is_one_module_with_its_projection():
     """Each format registers itself from its own module, and its `<module>.sql` projects onto the
     same fields, so validate.sql and the lake tables take every format alike."""
     gateway_formats = formats("gateway_logs")
-    assert {"canonical", "litellm_spend_logs", "otel_genai"} <= set(gateway_formats)
+    assert {"canonical", "litellm_spend_logs", "otel_genai", "otlp_json"} <= set(gateway_formats)
     columns = {}
     with duckdb.connect() as conn:
         for name, fmt in gateway_formats.items():

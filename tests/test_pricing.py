@@ -3,10 +3,18 @@ catalog's per-token prices, and compared to the micro-dollar (here: exactly, as 
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from dataclasses import dataclass
 from decimal import Decimal as D
 
+import dagster as dg
 import pytest
-from conftest import CATALOG, request
+import yaml
+from conftest import CATALOG, REPO, Project, request
+
+from pipelines.resources.config import ConfigError, load_config
+from pipelines.sources.prices import entry_price_rows, load_rules, price_rows
 
 DAY = "2026-11-20"
 
@@ -144,9 +152,11 @@ def test_cache_write_savings_are_negative(priced):
     assert priced["anthropic-write-only"]["prompt_cache_savings_usd"] == D("-0.00375")
 
 
-def test_dated_snapshot_resolves_to_its_catalog_entry(priced):
-    assert priced["openai-cached"]["price_key"] == "gpt-4o-2024-08-06"
-    assert priced["anthropic-read-write"]["price_key"] == "claude-3-5-sonnet-20241022"
+def test_dated_snapshot_resolves_to_its_provider_qualified_catalog_entry(priced):
+    # The catalog has both `gpt-4o-2024-08-06` and `openai/gpt-4o-2024-08-06`; like LiteLLM's own
+    # lookup, the provider-qualified key wins (for Azure and OpenAI pairs they differ in price).
+    assert priced["openai-cached"]["price_key"] == "openai/gpt-4o-2024-08-06"
+    assert priced["anthropic-read-write"]["price_key"] == "anthropic/claude-3-5-sonnet-20241022"
 
 
 def test_gateway_cache_hit_costs_nothing_and_records_what_it_avoided(priced):
@@ -228,3 +238,399 @@ def test_override_beats_catalog_and_price_changes_apply_from_their_date(project)
     assert rows["before"]["pricing_basis"] == "catalog"
     assert rows["after"]["cost_usd"] == 1000 * D("1e-6") + 100 * D("2e-6")  # override: 0.0012
     assert rows["after"]["pricing_basis"] == "override"
+
+
+# --------------------------------------------------------------------------- the whole price model
+# Calls priced by the current LiteLLM catalog (fixtures/prices/litellm_2026_11.json) and the rules
+# file, each worked out by hand below from the provider's published price (USD per million tokens,
+# "/M"), which the catalog or the rule carries.
+
+CURRENT_CATALOG = REPO / "fixtures" / "prices" / "litellm_2026_11.json"
+M = D("1e-6")  # USD per token of a USD-per-million price
+
+
+@dataclass(frozen=True)
+class Call:
+    request_id: str
+    model: str
+    fields: dict
+    cost_usd: D
+    price_key: str
+    price_tier: str = "base"
+    priced_service_tier: str = "standard"
+
+
+CALLS_CURRENT = [
+    # Gemini 2.5 Pro (ai.google.dev/gemini-api/docs/pricing): $1.25/M in and $10/M out for prompts up
+    # to 200k tokens; $2.50/M and $15/M for every token of a longer prompt.
+    Call(
+        "tier-at-200k",
+        "gemini-2.5-pro",
+        {"provider": "gcp.gemini", "input_tokens": 200_000, "output_tokens": 1_000},
+        200_000 * D("1.25") * M + 1_000 * 10 * M,
+        "gemini/gemini-2.5-pro",
+    ),  # 0.26
+    Call(
+        "tier-above-200k",
+        "gemini-2.5-pro",
+        {"provider": "gcp.gemini", "input_tokens": 200_001, "output_tokens": 1_000},
+        200_001 * D("2.5") * M + 1_000 * 15 * M,
+        "gemini/gemini-2.5-pro",
+        "above_200k",
+    ),  # 0.5150025
+    # Priority above 200k: $4.50/M in, $27/M out.
+    Call(
+        "priority-above-200k",
+        "gemini-2.5-pro",
+        {"provider": "gcp.gemini", "input_tokens": 300_000, "output_tokens": 1_000, "service_tier": "priority"},
+        300_000 * D("4.5") * M + 1_000 * 27 * M,
+        "gemini/gemini-2.5-pro",
+        "above_200k",
+        "priority",
+    ),  # 1.377
+    # Flex: half price, $0.625/M in, $5/M out.
+    Call(
+        "flex",
+        "gemini-2.5-pro",
+        {"provider": "gcp.gemini", "input_tokens": 1_000, "output_tokens": 100, "service_tier": "flex"},
+        1_000 * D("0.625") * M + 100 * 5 * M,
+        "gemini/gemini-2.5-pro",
+        priced_service_tier="flex",
+    ),  # 0.001125
+    # Batch Mode above 200k: half the long-context price, $1.25/M in, $7.50/M out.
+    Call(
+        "batch-above-200k",
+        "gemini-2.5-pro",
+        {"provider": "gcp.gemini", "input_tokens": 250_000, "output_tokens": 2_000, "service_tier": "batch"},
+        250_000 * D("1.25") * M + 2_000 * D("7.5") * M,
+        "gemini/gemini-2.5-pro",
+        "above_200k",
+        "batch",
+    ),  # 0.3275
+    # Grounding with Google Search: $35 per 1,000 grounded prompts, once per call however many searches.
+    Call(
+        "web-search-per-prompt",
+        "gemini-2.5-pro",
+        {"provider": "gcp.gemini", "input_tokens": 1_000, "output_tokens": 100, "web_search_requests": 4},
+        1_000 * D("1.25") * M + 100 * 10 * M + D("0.035"),
+        "gemini/gemini-2.5-pro",
+    ),  # 0.03725
+    # GPT-5 priority (platform.openai.com/docs/pricing): $2.50/M in, $0.25/M cached, $20/M out;
+    # reasoning tokens are output tokens.
+    Call(
+        "priority-reasoning",
+        "gpt-5",
+        {
+            "provider": "openai",
+            "input_tokens": 10_000,
+            "cached_input_tokens": 4_000,
+            "output_tokens": 2_000,
+            "reasoning_tokens": 1_500,
+            "service_tier": "priority",
+        },
+        6_000 * D("2.5") * M + 4_000 * D("0.25") * M + 2_000 * 20 * M,
+        "gpt-5",
+        priced_service_tier="priority",
+    ),
+    # GPT-5 Batch API: $0.625/M in, $5/M out.
+    Call(
+        "batch",
+        "gpt-5",
+        {"provider": "openai", "input_tokens": 10_000, "output_tokens": 1_000, "service_tier": "batch"},
+        10_000 * D("0.625") * M + 1_000 * 5 * M,
+        "gpt-5",
+        priced_service_tier="batch",
+    ),  # 0.01125
+    # Claude Sonnet 4.5 (docs.anthropic.com pricing): $3/M in, $3.75/M 5-minute writes, $6/M 1-hour
+    # writes, $0.30/M cache reads, $15/M out; web search $10 per 1,000 searches.
+    Call(
+        "one-hour-writes-and-search",
+        "claude-sonnet-4-5-20250929",
+        {
+            "provider": "anthropic",
+            "input_tokens": 20_000,
+            "cached_input_tokens": 5_000,
+            "cache_creation_input_tokens": 10_000,
+            "cache_creation_1h_input_tokens": 4_000,
+            "output_tokens": 1_000,
+            "web_search_requests": 2,
+        },
+        5_000 * 3 * M + 5_000 * D("0.3") * M + 6_000 * D("3.75") * M + 4_000 * 6 * M + 1_000 * 15 * M + 2 * D("0.01"),
+        "claude-sonnet-4-5-20250929",
+    ),  # 0.098
+    # Rules: Claude 3.7 Sonnet on Bedrock has no 1-hour write price in the catalog: Anthropic's rule,
+    # 2 x $3/M input = $6/M. 1,000 uncached + 2,000 1-hour writes, 100 out at $15/M.
+    Call(
+        "rule-one-hour-write",
+        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+        {
+            "provider": "aws.bedrock",
+            "input_tokens": 3_000,
+            "cache_creation_input_tokens": 2_000,
+            "cache_creation_1h_input_tokens": 2_000,
+            "output_tokens": 100,
+        },
+        1_000 * 3 * M + 2_000 * 6 * M + 100 * 15 * M,
+        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+    ),  # 0.0165
+    # ... and no batch price: Bedrock batch inference is 50 % of on-demand, $1.50/M in, $7.50/M out.
+    Call(
+        "rule-batch",
+        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+        {"provider": "aws.bedrock", "input_tokens": 2_000, "output_tokens": 1_000, "service_tier": "batch"},
+        2_000 * D("1.5") * M + 1_000 * D("7.5") * M,
+        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+        priced_service_tier="batch",
+    ),  # 0.0105
+    # gpt-realtime: text $4/M in and $16/M out, audio $32/M in and $64/M out.
+    Call(
+        "audio",
+        "gpt-realtime",
+        {
+            "provider": "openai",
+            "input_tokens": 5_000,
+            "audio_input_tokens": 3_000,
+            "output_tokens": 1_000,
+            "audio_output_tokens": 800,
+        },
+        2_000 * 4 * M + 3_000 * 32 * M + 200 * 16 * M + 800 * 64 * M,
+        "gpt-realtime",
+    ),  # 0.1584
+    # Qwen-Turbo (Alibaba Model Studio): $0.05/M in, $0.20/M out, $0.50/M for thinking (reasoning) output.
+    Call(
+        "reasoning-priced-apart",
+        "qwen-turbo",
+        {"provider": "dashscope", "input_tokens": 1_000, "output_tokens": 1_000, "reasoning_tokens": 600},
+        1_000 * D("0.05") * M + 400 * D("0.2") * M + 600 * D("0.5") * M,
+        "dashscope/qwen-turbo",
+    ),  # 0.00043
+    # Perplexity pplx-70b-online: $5 per 1,000 requests, no input price, $2.80/M out.
+    Call(
+        "per-request-fee",
+        "pplx-70b-online",
+        {"provider": "perplexity", "input_tokens": 1_000, "output_tokens": 500},
+        500 * D("2.8") * M + D("0.005"),
+        "perplexity/pplx-70b-online",
+    ),  # 0.0064
+    # Names. Azure's GPT-4 Turbo is not OpenAI's: $11/M in on Azure (catalog), $10/M at OpenAI.
+    Call(
+        "azure-not-openai",
+        "gpt-4-turbo",
+        {"provider": "azure.ai.openai", "input_tokens": 1_000},
+        1_000 * 11 * M,
+        "azure/gpt-4-turbo",
+    ),
+    Call(
+        "openai-not-azure", "gpt-4-turbo", {"provider": "openai", "input_tokens": 1_000}, 1_000 * 10 * M, "gpt-4-turbo"
+    ),
+    # A LiteLLM name with two slashes: Azure's EU data zone deployment, $2.75/M in, $11/M out.
+    Call(
+        "multi-slash",
+        "azure/eu/gpt-4o-2024-08-06",
+        {"provider": "azure", "input_tokens": 1_000, "output_tokens": 100},
+        1_000 * D("2.75") * M + 100 * 11 * M,
+        "azure/eu/gpt-4o-2024-08-06",
+    ),  # 0.00385
+    # Claude on Vertex AI as OpenTelemetry names it (gcp.vertex_ai, model@version), above 200k:
+    # $6/M in and $22.50/M out for every token.
+    Call(
+        "vertex-claude-long",
+        "claude-sonnet-4-5@20250929",
+        {"provider": "gcp.vertex_ai", "input_tokens": 250_000, "output_tokens": 1_000},
+        250_000 * 6 * M + 1_000 * D("22.5") * M,
+        "vertex_ai/claude-sonnet-4-5@20250929",
+        "above_200k",
+    ),  # 1.5225
+    # Bedrock cross-region inference profile (us.) and its ARN: $3.30/M in, $16.50/M out.
+    Call(
+        "bedrock-us-prefix",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        {"provider": "aws.bedrock", "input_tokens": 1_000, "output_tokens": 100},
+        1_000 * D("3.3") * M + 100 * D("16.5") * M,
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ),  # 0.00495
+    Call(
+        "bedrock-arn",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        {"provider": "aws.bedrock", "input_tokens": 1_000, "output_tokens": 100},
+        1_000 * D("3.3") * M + 100 * D("16.5") * M,
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ),
+    # xAI bills its long-context rate from 200k tokens on (inclusive): $2.50/M in, $5/M out.
+    Call(
+        "xai-tier-at-200k",
+        "grok-4.20-multi-agent-beta-0309",
+        {"provider": "xai", "input_tokens": 200_000, "output_tokens": 100},
+        200_000 * D("2.5") * M + 100 * 5 * M,
+        "xai/grok-4.20-multi-agent-beta-0309",
+        "above_200k",
+    ),  # 0.5005
+]
+
+
+@pytest.fixture(scope="module")
+def priced_current(tmp_path_factory):
+    root = tmp_path_factory.mktemp("current")
+    (root / "inputs").mkdir()
+    (root / "dagster_home").mkdir()
+    settings = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
+    with dg.instance_for_test(temp_dir=str(root / "dagster_home"), overrides=settings) as instance:
+        project = Project(root=root, instance=instance)
+        project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+        records = [
+            request(call.request_id, f"{DAY}T10:00:00Z", call.model, feature="chat", user_id="u1", **call.fields)
+            for call in CALLS_CURRENT
+        ]
+        project.write_jsonl("calls.jsonl", records)
+        project.run_day(DAY)
+        yield {row["request_id"]: row for row in project.query_dicts("select * from fct_requests")}
+
+
+@pytest.mark.parametrize("call", CALLS_CURRENT, ids=lambda call: call.request_id)
+def test_the_current_catalog_prices_each_rule_as_published(priced_current, call):
+    row = priced_current[call.request_id]
+    assert row["price_key"] == call.price_key
+    assert row["price_tier"] == call.price_tier
+    assert row["priced_service_tier"] == call.priced_service_tier
+    assert row["cost_usd"] == call.cost_usd
+
+
+def test_the_hand_arithmetic_itself():
+    by_id = {call.request_id: call.cost_usd for call in CALLS_CURRENT}
+    assert by_id["tier-above-200k"] == D("0.5150025")
+    assert by_id["one-hour-writes-and-search"] == D("0.098")
+    assert by_id["audio"] == D("0.1584")
+    assert by_id["vertex-claude-long"] == D("1.5225")
+
+
+def test_a_rule_fills_only_what_the_catalog_lacks_and_says_so():
+    catalog = json.loads(CURRENT_CATALOG.read_text(encoding="utf-8"))
+
+    def one_hour_write(model_key):
+        rows = entry_price_rows(
+            model_key, catalog[model_key], effective_from=dt.date(2026, 1, 1), layer="catalog", source="catalog:x"
+        )
+        (row,) = [
+            r
+            for r in rows
+            if r["component"] == "cache_write_1h" and r["service_tier"] == "standard" and r["above_tokens"] == 0
+        ]
+        return row
+
+    filled = one_hour_write("anthropic.claude-3-7-sonnet-20250219-v1:0")
+    assert filled["price_usd"] == D("6e-6") and filled["price_source"] == "rule:anthropic_cache_write_1h"
+    # The catalog's own 1-hour price wins over the rule (here they agree: $6/M).
+    own = one_hour_write("claude-sonnet-4-5")
+    assert own["price_usd"] == D("6e-6") and own["price_source"] == "catalog:x"
+    assert own["price_field"] == "cache_creation_input_token_cost_above_1hr"
+
+
+def test_every_rule_names_its_source_and_the_file_its_date():
+    as_of, rules = load_rules()
+    assert isinstance(as_of, dt.date)
+    assert rules and all(rule.source.startswith("https://") for rule in rules)
+    assert len({rule.id for rule in rules}) == len(rules)
+
+
+def test_an_override_may_give_any_catalog_price_field(tmp_path):
+    config = {
+        "start_date": "2026-10-01",
+        "sources": {"gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}]},
+        "prices": {
+            "catalog": str(CATALOG),
+            "overrides": {
+                "my-model": {
+                    "input_cost_per_token": 2e-6,
+                    "output_cost_per_token": 8e-6,
+                    "input_cost_per_token_batches": 5e-7,
+                    "cache_creation_input_token_cost_above_1hr": 4e-6,
+                    "output_cost_per_reasoning_token": 1e-5,
+                    "search_context_cost_per_query": {"search_context_size_medium": 0.02},
+                },
+            },
+        },
+    }
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "costwatch.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    rows = price_rows(load_config(tmp_path / "costwatch.yaml")).to_pylist()
+    mine = {(r["service_tier"], r["component"]): r for r in rows if r["model_key"] == "my-model"}
+    assert mine[("batch", "input")]["price_usd"] == D("5e-7")
+    assert mine[("batch", "output")]["price_usd"] == D("4e-6")  # no batch output given: the 50 % default rule
+    assert mine[("batch", "output")]["price_source"] == "rule:default_batch"
+    assert mine[("standard", "cache_write_1h")]["price_usd"] == D("4e-6")
+    assert mine[("standard", "reasoning")]["price_usd"] == D("1e-5")
+    assert mine[("standard", "web_search")]["price_usd"] == D("0.02")
+    assert {r["layer"] for r in mine.values()} == {"override"}
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("input_cost_per_tokn", "did you mean 'input_cost_per_token'?"),
+        ("output_cost_per_token_turbo", "service tier suffix (_batches, _priority, _flex)"),
+    ],
+)
+def test_an_override_with_a_field_that_is_no_price_names_the_key_and_the_fix(tmp_path, field, message):
+    config = {
+        "start_date": "2026-10-01",
+        "sources": {"gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}]},
+        "prices": {
+            "catalog": str(CATALOG),
+            "overrides": {"my-model": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, field: 1e-6}},
+        },
+    }
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "costwatch.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "costwatch.yaml")
+    assert f"prices.overrides.my-model.{field}: unknown key, not a price field" in str(raised.value)
+    assert message in str(raised.value)
+
+
+def test_models_whose_reported_cost_disagrees_with_ours_are_listed_in_a_warning(project):
+    project.write_config()
+    project.write_jsonl(
+        "calls.jsonl",
+        [
+            # ours: 1,000 x $0.15/M + 100 x $0.60/M = $0.00021, as the gateway says
+            request(
+                "agrees",
+                f"{DAY}T10:00:00Z",
+                "gpt-4o-mini",
+                provider="openai",
+                input_tokens=1000,
+                output_tokens=100,
+                reported_cost_usd=0.00021,
+            ),
+            # within $0.000001 (float noise): agrees
+            request(
+                "rounding",
+                f"{DAY}T10:01:00Z",
+                "gpt-4o-mini",
+                provider="openai",
+                input_tokens=1000,
+                output_tokens=100,
+                reported_cost_usd=0.0002105,
+            ),
+            # ours: 1,000 x $3/M + 100 x $15/M = $0.0045; the gateway says $0.01
+            request(
+                "disagrees",
+                f"{DAY}T10:02:00Z",
+                "claude-3-5-sonnet-20241022",
+                provider="anthropic",
+                input_tokens=1000,
+                output_tokens=100,
+                reported_cost_usd=0.01,
+            ),
+        ],
+    )
+    result = project.run_day(DAY)
+    rows = {r["request_id"]: r for r in project.query_dicts("select * from fct_requests")}
+    assert rows["agrees"]["reported_cost_usd"] == D("0.00021") and rows["agrees"]["reported_cost_agrees"] is True
+    assert rows["rounding"]["reported_cost_agrees"] is True
+    assert rows["disagrees"]["cost_usd"] == D("0.0045") and rows["disagrees"]["reported_cost_agrees"] is False
+    check = {c.check_name: c for c in result.get_asset_check_evaluations()}["reported_cost_agrees"]
+    assert check.passed is False and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["disagreeing_models"].value == {
+        "claude-3-5-sonnet-20241022": {"requests": 1, "cost_usd": 0.0045, "reported_cost_usd": 0.01}
+    }

@@ -193,9 +193,9 @@ def test_a_failing_blocking_gate_stops_downstream_assets(project):
     assert [row["request_id"] for row in gate.metadata["failing_rows_sample"].value] == ["bad"]
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
     assert "fct_spend_daily" not in materialized
-    # Priced on negative uncached input (100 - 500 tokens), its cost is negative too: caught as well.
-    money = checks["money_non_negative"]
-    assert not money.passed and [row["request_id"] for row in money.metadata["failing_rows_sample"].value] == ["bad"]
+    # Its uncached input (100 - 500 tokens) is priced at zero, as LiteLLM clamps it, so its cost is
+    # not negative: the token gate is what catches the row.
+    assert checks["money_non_negative"].passed
     assert checks["request_ids_unique"].passed
 
 

@@ -14,6 +14,7 @@ import glob
 import os
 import re
 import types
+import zoneinfo
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -169,11 +170,28 @@ class _Section(BaseModel):
         return {} if data is None else data
 
 
+def _time_zone(name: str) -> str:
+    # Python's tz database and DuckDB's ICU (which the readers convert with) agree on these names;
+    # `localtime` is a link to whatever zone the machine running costwatch has, not the log's host.
+    zones = zoneinfo.available_timezones() - {"localtime"}
+    if name not in zones:
+        close = difflib.get_close_matches(name, sorted(zones), n=1)
+        raise _problem(
+            f"{name!r} is not an IANA time zone name{f' (did you mean {close[0]!r}?)' if close else ''}; write "
+            "the zone the host's clock is set to as Area/City, e.g. Europe/Berlin (`timedatectl` on the host "
+            "shows it), or UTC"
+        )
+    return name
+
+
 class SourceSpec(_Section):
     path: Annotated[str, AfterValidator(_glob)] = _required(
         'give a file or glob relative to the config file, e.g. "inputs/gateway/*.jsonl.gz"'
     )
     format: str = _required("name the files' format, e.g. canonical (README: Configuration)")
+    # The zone of the host clock that wrote the files' timestamps, for formats that write local
+    # time with no offset (nvidia_smi); other formats' timestamps are UTC or carry their offset.
+    timezone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
 
 
 SourceList = Annotated[tuple[SourceSpec, ...], BeforeValidator(_source_list)]
@@ -190,16 +208,80 @@ class PriceVersion(_Section):
     effective_from: Date = _required("give the first day its prices apply, e.g. 2026-12-01")
 
 
+# Price fields of LiteLLM's catalog format that costwatch prices with: a base field, optionally a
+# context tier (`_above_<N>k_tokens`, N in tokens, k = thousands) and a service tier suffix.
+PRICE_FIELD_BASES = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "cache_creation_input_token_cost_above_1hr",
+    "input_cost_per_audio_token",
+    "cache_read_input_audio_token_cost",
+    "output_cost_per_audio_token",
+    "output_cost_per_reasoning_token",
+)
+PRICE_FIELD_TIER_SUFFIXES = ("_batches", "_priority", "_flex")
+PRICE_FIELD = re.compile(
+    rf"^(?P<base>{'|'.join(sorted(PRICE_FIELD_BASES, key=len, reverse=True))})"
+    r"(?:_above_(?P<above>\d+k?)_tokens)?"
+    rf"(?P<tier>{'|'.join(PRICE_FIELD_TIER_SUFFIXES)})?$"
+)
+# USD per call, and USD per web search (LiteLLM's sizes; it bills the medium one by default).
+PRICE_FEE_FIELDS = ("input_cost_per_request", "search_context_cost_per_query")
+SEARCH_CONTEXT_SIZES = ("search_context_size_low", "search_context_size_medium", "search_context_size_high")
+
+
+def is_price_field(name: str) -> bool:
+    """Whether `name` is a catalog price field costwatch reads (so also a valid override key)."""
+    return name in PRICE_FEE_FIELDS or PRICE_FIELD.match(name) is not None
+
+
 class ModelPrices(_Section):
-    """A model's list prices, USD per token."""
+    """A model's list prices: USD per token, per call (`input_cost_per_request`) and per web search
+    (`search_context_cost_per_query`). Any price field of LiteLLM's catalog format may be given
+    (`cache_creation_input_token_cost_above_1hr`, `input_cost_per_token_above_200k_tokens`,
+    `output_cost_per_token_batches`, `input_cost_per_token_priority`, ...)."""
+
+    # Further price fields are checked by name in `_only_price_fields`.
+    model_config = ConfigDict(extra="allow")
 
     input_cost_per_token: NonNegative = _required(_PRICE_FIX)
     output_cost_per_token: NonNegative = _required(_PRICE_FIX)
     cache_read_input_token_cost: NonNegative | None = None
     cache_creation_input_token_cost: NonNegative | None = None
 
-
-PRICE_FIELDS = tuple(ModelPrices.model_fields)
+    @model_validator(mode="after")
+    def _only_price_fields(self) -> ModelPrices:
+        for name, value in (self.model_extra or {}).items():
+            if name == "search_context_cost_per_query":
+                sizes = value if isinstance(value, dict) else {}
+                if not sizes or any(
+                    size not in SEARCH_CONTEXT_SIZES
+                    or isinstance(price, bool)
+                    or not isinstance(price, (int, float))
+                    or price < 0
+                    for size, price in sizes.items()
+                ):
+                    raise _problem(
+                        f"must map {list(SEARCH_CONTEXT_SIZES)} to USD per search, e.g. "
+                        "{search_context_size_medium: 0.01}",
+                        at=(name,),
+                    )
+                continue
+            if not is_price_field(name):
+                close = difflib.get_close_matches(name, [*PRICE_FIELD_BASES, *PRICE_FEE_FIELDS], n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise _problem(
+                    f"unknown key, not a price field{hint}; use a LiteLLM catalog price field: one of "
+                    f"{list(PRICE_FIELD_BASES)}, "
+                    "optionally with a context tier (_above_200k_tokens) and a service tier suffix "
+                    f"({', '.join(PRICE_FIELD_TIER_SUFFIXES)}), or one of {list(PRICE_FEE_FIELDS)}",
+                    at=(name,),
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise _problem(f"must be a number >= 0, got {value!r}; {_PRICE_FIX}", at=(name,))
+        return self
 
 
 class PriceOverrideSpec(ModelPrices):
@@ -212,7 +294,8 @@ class PriceOverride(_Section):
     """One override as the pricing code reads it."""
 
     model: str
-    prices: dict[str, float]  # USD per token, keys from PRICE_FIELDS
+    # Catalog price fields (`is_price_field`): USD per token, per call, or {size: USD per search}.
+    prices: dict[str, float | dict[str, float]]
     effective_from: dt.date
 
 
@@ -318,6 +401,13 @@ class CostwatchConfig(_Section):
                         f"{spec.format!r} is not a {source} format; use one of {list(registry.formats(source))}",
                         at=(source, index, "format"),
                     )
+                if "timezone" in spec.model_fields_set and not registry.get(spec.format).local_timestamps:
+                    local = [name for name, fmt in registry.formats().items() if fmt.local_timestamps]
+                    raise _problem(
+                        f"does not apply to format {spec.format!r}, whose timestamps are UTC or carry their "
+                        f"offset; remove the key (it is for formats that write the host's local time: {local})",
+                        at=(source, index, "timezone"),
+                    )
         return sources
 
     @field_validator("pools")
@@ -359,7 +449,7 @@ class CostwatchConfig(_Section):
         return tuple(
             PriceOverride(
                 model=model,
-                prices=spec.model_dump(include=set(PRICE_FIELDS), exclude_none=True),
+                prices=spec.model_dump(exclude={"effective_from"}, exclude_none=True),
                 effective_from=spec.effective_from,
             )
             for model, spec in self.prices.overrides.items()
@@ -378,11 +468,16 @@ class CostwatchConfig(_Section):
 
     def source_files(self, source: str) -> list[tuple[Path, str]]:
         """Every file a source's globs match today, as (path, format), sorted and de-duplicated."""
-        found: dict[Path, str] = {}
+        return [(path, spec.format) for path, spec in self.source_entries(source)]
+
+    def source_entries(self, source: str) -> list[tuple[Path, SourceSpec]]:
+        """Every file a source's globs match today with the first entry that matches it (its
+        format and time zone), sorted and de-duplicated."""
+        found: dict[Path, SourceSpec] = {}
         for spec in self.sources.get(source, ()):
             for match in sorted(glob.glob(str(self.resolve(spec.path)), recursive=True)):
-                found.setdefault(Path(match).resolve(), spec.format)
-        return sorted(found.items())
+                found.setdefault(Path(match).resolve(), spec)
+        return sorted(found.items(), key=lambda entry: entry[0])
 
 
 # --------------------------------------------------------------------------- loading
@@ -450,7 +545,7 @@ def _reject_secrets(value: Any, path: tuple[str, ...] = ()) -> None:
     if isinstance(value, dict):
         for key, child in value.items():
             name = str(key)
-            if path not in _NAMED_MAPS and name not in PRICE_FIELDS and _SECRET_KEY.search(name.lower()):
+            if path not in _NAMED_MAPS and not is_price_field(name) and _SECRET_KEY.search(name.lower()):
                 raise ConfigError(
                     f"{'.'.join((*path, name))}: looks like a secret, and costwatch.yaml must hold none "
                     f"(it is committed and shared); remove it and set {_secret_env(name)} in the environment instead"

@@ -59,12 +59,23 @@ load_tested as (
     group by pool_load_tests.pool
 ),
 
-api_prices as (
-    -- The price in force today for each model key (an override beats the catalog).
-    select model_key, input_cost_per_token, output_cost_per_token
+current_prices as (
+    -- The version in force today for each model key (an override beats the catalog).
+    select *
     from stg_prices
     where effective_to is null
-    qualify row_number() over (partition by model_key order by priority asc, effective_from desc) = 1
+    qualify rank() over (partition by model_key order by priority asc, effective_from desc) = 1
+),
+
+api_prices as (
+    -- Its standard (not batch) prices at the base context tier, USD per token.
+    select
+        model_key,
+        max(price_usd) filter (where component = 'input') as input_cost_per_token,
+        max(price_usd) filter (where component = 'output') as output_cost_per_token
+    from current_prices
+    where service_tier = 'standard' and from_prompt_tokens = 0
+    group by model_key
 ),
 
 compared as (

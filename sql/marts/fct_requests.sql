@@ -2,6 +2,14 @@
 materialized: daily_parquet
 grain: request_id
 lookback: 0
+columns:
+  price_key: The catalog key (or override) that priced the call, found once per distinct provider, model and tags.model_map_key.
+  price_tier: The context tier applied, chosen by the call's whole prompt (input_tokens) as LiteLLM does - base, or above_<N>k for the catalog's _above_<N>k_tokens prices.
+  priced_service_tier: The service tier whose prices applied; standard for a flex or priority call on a model the catalog prices no flex or priority rates for.
+  cost_usd: What the provider bills for the call, USD - text, cached, 5-minute and 1-hour cache-write, audio and reasoning tokens at the tier's rates, plus per-call and web-search fees; 0 for gateway cache hits and errors, NULL when unpriced or self-hosted.
+  list_cost_usd: The same call with no prompt caching (every prompt token at the input rate), USD.
+  output_cost_usd: The output's share of cost_usd (text, reasoning and audio output tokens), USD.
+  reported_cost_agrees: Whether cost_usd is within max($0.000001, 1 % of it) of the gateway's reported_cost_usd; NULL when either is missing.
 */
 with requests as (
     -- With privacy.pseudonymise_user_id, user ids become `u_` + 24 hex digits of their keyed hash
@@ -14,79 +22,251 @@ with requests as (
                 then 'u_' || left(hmac_sha256($user_key_inner_pad, $user_key_outer_pad, user_id), 24)
                 else user_id
             end as user_id
-        )
+        ),
+        json_extract_string(tags, '$.model_map_key') as model_map_key
     from stg_gateway_requests
     where day = $day
 ),
 
 day_prices as (
-    -- The one price per key in force on the day; an override beats the catalog.
+    -- The one version of each key in force on the day; an override beats the catalog.
     select *
     from stg_prices
     where effective_from <= $day and (effective_to is null or $day < effective_to)
-    qualify row_number() over (partition by model_key order by priority) = 1
+    qualify priority = min(priority) over (partition by model_key)
 ),
 
-models as (
-    select distinct provider, model from requests
+price_keys as (
+    select distinct
+        model_key,
+        layer,
+        -- The provider family a key belongs to, to prefer a bare key of the logged provider.
+        provider_family(litellm_provider) as provider_family
+    from day_prices
 ),
 
-key_candidates as (
-    -- How a logged model name finds its catalog entry, most specific first.
-    select provider, model, model as model_key, 1 as key_rank from models
+provider_names (logged_provider, catalog_provider) as (
+    -- Provider names gateways and OpenTelemetry (gen_ai.provider.name / gen_ai.system) log, as
+    -- the catalog's key prefix and litellm_provider family call them.
+    values
+    ('gcp.vertex_ai', 'vertex_ai'), ('vertex', 'vertex_ai'), ('google_vertex', 'vertex_ai'),
+    ('vertex_ai_beta', 'vertex_ai'),
+    ('azure.ai.openai', 'azure'), ('azure_openai', 'azure'), ('az.ai.openai', 'azure'),
+    ('azure.ai.inference', 'azure_ai'), ('az.ai.inference', 'azure_ai'),
+    ('aws.bedrock', 'bedrock'), ('aws_bedrock', 'bedrock'), ('amazon_bedrock', 'bedrock'),
+    ('gcp.gemini', 'gemini'), ('gcp.gen_ai', 'gemini'), ('google', 'gemini'), ('google_ai_studio', 'gemini'),
+    ('mistral_ai', 'mistral'), ('x_ai', 'xai'), ('ibm.watsonx.ai', 'watsonx'), ('together', 'together_ai'),
+    ('fireworks', 'fireworks_ai')
+),
+
+names as (
+    -- Prices resolve once per distinct logged name, not per row.
+    select distinct
+        requests.provider,
+        requests.model,
+        requests.model_map_key,
+        coalesce(provider_names.catalog_provider, requests.provider) as catalog_provider,
+        provider_family(coalesce(provider_names.catalog_provider, requests.provider)) as catalog_family
+    from requests
+    left join provider_names on requests.provider = provider_names.logged_provider
+    where requests.provider <> 'self_hosted' and requests.pool is null
+),
+
+name_variants as (
+    -- Each variant takes a further decoration off the one before it.
+    select
+        *,
+        model as as_logged,
+        case
+            when starts_with(model, provider || '/') then substr(model, length(provider) + 2)
+            when starts_with(model, catalog_provider || '/') then substr(model, length(catalog_provider) + 2)
+            else model
+        end as without_provider,
+        -- Bedrock ARNs end in the model or inference profile id.
+        regexp_replace(without_provider, '^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:[a-z-]+/', '') as arn_tail,
+        -- Bedrock cross-region inference profiles: us./eu./apac./global.anthropic.claude-...
+        regexp_replace(arn_tail, '^(?:us|eu|apac|au|jp|ca|global|us-gov)\.([a-z0-9-]+\.)', '\1') as without_region,
+        -- Vertex versions: claude-sonnet-4-5@20250929, gemini-1.5-pro@002.
+        regexp_replace(without_region, '@[a-z0-9-]+$', '') as without_version,
+        -- Dated snapshots: gpt-4o-2024-08-06, claude-3-5-haiku-20241022.
+        regexp_replace(without_version, '-(?:\d{4}-\d{2}-\d{2}|\d{8})$', '') as undated,
+        regexp_replace(undated, '^[^/]+/', '') as last_resort
+    from names
+),
+
+candidates as (
+    select
+        provider,
+        model,
+        model_map_key,
+        catalog_provider,
+        catalog_family,
+        unnest([as_logged, without_provider, arn_tail, without_region, without_version, undated, last_resort])
+            as candidate,
+        unnest(range(1, 8)) as variant
+    from name_variants
+),
+
+keyed as (
+    -- Most specific first: LiteLLM's own key for the call; then per variant the provider-qualified
+    -- key (`azure/gpt-4o` before `gpt-4o`), a bare key of the same provider, a bare key of another.
+    -- A name already written `<provider>/...` is prefixed again only after every other match: LiteLLM
+    -- looks `perplexity/sonar` up as it is, but finds `perplexity/perplexity/kimi-k3` when that is the key.
+    select provider, model, model_map_key, catalog_family, model_map_key as model_key, 0 as key_rank
+    from names
+    where model_map_key is not null
     union all
-    select provider, model, provider || '/' || model, 2 from models
+    select
+        provider,
+        model,
+        model_map_key,
+        catalog_family,
+        catalog_provider || '/' || candidate,
+        case when starts_with(candidate, catalog_provider || '/') then 100 else 0 end + variant * 4
+    from candidates
     union all
-    select provider, model, regexp_replace(model, '-(\d{4}-\d{2}-\d{2}|\d{8})$', ''), 3 from models
-    union all
-    select provider, model, regexp_replace(model, '^[a-z_]+/', ''), 4 from models
+    select provider, model, model_map_key, catalog_family, candidate, variant * 4 + 1
+    from candidates
+),
+
+ranked as (
+    -- An override applies wherever its name matches, ahead of any catalog key; then the most
+    -- specific match (a bare key of another provider last).
+    select
+        keyed.provider,
+        keyed.model,
+        keyed.model_map_key,
+        price_keys.model_key,
+        price_keys.layer,
+        case when price_keys.layer = 'override' then 0 else 1000 end
+        + keyed.key_rank
+        + case when keyed.key_rank % 4 = 1 and price_keys.provider_family <> keyed.catalog_family then 2 else 0 end
+            as match_rank
+    from keyed
+    inner join price_keys using (model_key)
 ),
 
 resolved as (
     select
-        key_candidates.provider,
-        key_candidates.model,
-        arg_min(day_prices.model_key, key_candidates.key_rank) as price_key
-    from key_candidates
-    join day_prices using (model_key)
+        provider,
+        model,
+        model_map_key,
+        arg_min(model_key, match_rank) as price_key,
+        arg_min(layer, match_rank) as layer
+    from ranked
     group by all
 ),
 
-priced as (
+key_tiers as (
+    select distinct model_key, service_tier from day_prices
+),
+
+rates as (
+    -- One row per key, service tier and context tier: its rates side by side.
+    select
+        model_key,
+        service_tier,
+        from_prompt_tokens,
+        above_tokens,
+        max(price_usd) filter (where component = 'input') as input_usd,
+        max(price_usd) filter (where component = 'cache_read') as cache_read_usd,
+        max(price_usd) filter (where component = 'cache_write') as cache_write_usd,
+        max(price_usd) filter (where component = 'cache_write_1h') as cache_write_1h_usd,
+        max(price_usd) filter (where component = 'audio_input') as audio_input_usd,
+        max(price_usd) filter (where component = 'output') as output_usd,
+        max(price_usd) filter (where component = 'reasoning') as reasoning_usd,
+        max(price_usd) filter (where component = 'audio_output') as audio_output_usd,
+        coalesce(max(price_usd) filter (where component = 'request'), 0) as request_usd,
+        coalesce(max(price_usd) filter (where component = 'web_search'), 0) as web_search_usd,
+        coalesce(max(price_usd) filter (where component = 'web_search_call'), 0) as web_search_call_usd
+    from day_prices
+    group by all
+),
+
+keyed_requests as (
     select
         requests.*,
         resolved.price_key,
+        resolved.layer,
+        -- A tier the entry does not price apart bills at its standard rates.
+        coalesce(price_tiers.service_tier, 'standard') as priced_service_tier
+    from requests
+    left join resolved
+        on
+            requests.provider = resolved.provider
+            and requests.model = resolved.model
+            and requests.model_map_key is not distinct from resolved.model_map_key
+    left join key_tiers as price_tiers
+        on resolved.price_key = price_tiers.model_key and requests.service_tier = price_tiers.service_tier
+),
+
+priced as (
+    -- The context tier is chosen by the whole prompt: the row with the largest from_prompt_tokens at or below it.
+    select
+        keyed_requests.* exclude (model_map_key),
         case
-            when requests.provider = 'self_hosted' or requests.pool is not null then 'gpu_billing'
-            when resolved.price_key is null then 'unpriced'
-            when day_prices.price_source = 'override' then 'override'
+            when keyed_requests.provider = 'self_hosted' or keyed_requests.pool is not null then 'gpu_billing'
+            when keyed_requests.price_key is null then 'unpriced'
+            when keyed_requests.layer = 'override' then 'override'
             else 'catalog'
         end as pricing_basis,
-        day_prices.input_cost_per_token,
-        day_prices.output_cost_per_token,
-        day_prices.cache_read_input_token_cost,
-        day_prices.cache_creation_input_token_cost
-    from requests
-    left join resolved using (provider, model)
-    left join day_prices on day_prices.model_key = resolved.price_key
+        case
+            when rates.above_tokens = 0 then 'base'
+            when rates.above_tokens % 1000 = 0 then 'above_' || (rates.above_tokens // 1000) || 'k'
+            else 'above_' || rates.above_tokens
+        end as price_tier,
+        rates.* exclude (model_key, service_tier, from_prompt_tokens, above_tokens),
+        -- Audio is inside input_tokens, never more than what cache reads and writes leave.
+        least(keyed_requests.audio_input_tokens, greatest(keyed_requests.uncached_input_tokens, 0))
+            as billed_audio_tokens,
+        least(keyed_requests.audio_input_tokens, keyed_requests.input_tokens) as list_audio_tokens
+    from keyed_requests
+    asof left join rates
+        on
+            keyed_requests.price_key = rates.model_key
+            and keyed_requests.priced_service_tier = rates.service_tier
+            and keyed_requests.input_tokens >= rates.from_prompt_tokens
 ),
 
 costed as (
     select
         *,
         case when pricing_basis in ('catalog', 'override') then
-            uncached_input_tokens * input_cost_per_token
-            + cached_input_tokens * cache_read_input_token_cost
-            + cache_creation_input_tokens * cache_creation_input_token_cost
-            + output_tokens * output_cost_per_token
+            greatest(output_tokens - reasoning_tokens - audio_output_tokens, 0) * output_usd
+            + reasoning_tokens * reasoning_usd
+            + audio_output_tokens * audio_output_usd
+        end as call_output_cost_usd,
+        case when pricing_basis in ('catalog', 'override') then
+            request_usd
+            + web_search_requests * web_search_usd
+            + case when web_search_requests > 0 then web_search_call_usd else 0 end
+        end as call_fees_usd,
+        case when pricing_basis in ('catalog', 'override') then
+            greatest(uncached_input_tokens - billed_audio_tokens, 0) * input_usd
+            + cached_input_tokens * cache_read_usd
+            + cache_creation_5m_input_tokens * cache_write_usd
+            + cache_creation_1h_input_tokens * cache_write_1h_usd
+            + billed_audio_tokens * audio_input_usd
+            + call_output_cost_usd
+            + call_fees_usd
         end as call_cost_usd,
         case when pricing_basis in ('catalog', 'override') then
-            input_tokens * input_cost_per_token + output_tokens * output_cost_per_token
-        end as call_list_cost_usd,
-        case when pricing_basis in ('catalog', 'override') then
-            output_tokens * output_cost_per_token
-        end as call_output_cost_usd
+            (input_tokens - list_audio_tokens) * input_usd
+            + list_audio_tokens * audio_input_usd
+            + call_output_cost_usd
+            + call_fees_usd
+        end as call_list_cost_usd
     from priced
+),
+
+billed as (
+    select
+        *,
+        -- Nothing is billed for a gateway cache hit (no provider call) or a failed call. Calls without
+        -- a token price (self-hosted, unpriced) keep NULL money: unknown here, never zero.
+        cast(case when gateway_cache_hit or status = 'error' then 0 * call_cost_usd else call_cost_usd end
+            as decimal(18, 12)) as cost_usd
+    from costed
 )
 
 select
@@ -100,6 +280,9 @@ select
     price_key,
     pricing_basis,
     pricing_basis <> 'unpriced' as priced,
+    service_tier,
+    priced_service_tier,
+    price_tier,
     pool,
     replica_id,
     workload,
@@ -108,13 +291,15 @@ select
     input_tokens,
     cached_input_tokens,
     cache_creation_input_tokens,
+    cache_creation_1h_input_tokens,
     uncached_input_tokens,
+    audio_input_tokens,
     output_tokens,
+    reasoning_tokens,
+    audio_output_tokens,
+    web_search_requests,
     gateway_cache_hit,
-    -- Nothing is billed for a gateway cache hit (no provider call) or a failed call. Calls without
-    -- a token price (self-hosted, unpriced) keep NULL money: unknown here, never zero.
-    cast(case when gateway_cache_hit or status = 'error' then 0 * call_cost_usd else call_cost_usd end
-        as decimal(18, 12)) as cost_usd,
+    cost_usd,
     cast(case when gateway_cache_hit or status = 'error' then 0 * call_list_cost_usd else call_list_cost_usd end
         as decimal(18, 12)) as list_cost_usd,
     cast(case when gateway_cache_hit or status = 'error' then 0 * call_cost_usd
@@ -123,7 +308,15 @@ select
         as decimal(18, 12)) as gateway_cache_avoided_usd,
     cast(case when gateway_cache_hit or status = 'error' then 0 * call_output_cost_usd else call_output_cost_usd end
         as decimal(18, 12)) as output_cost_usd,
+    reported_cost_usd,
+    abs(cost_usd - reported_cost_usd) <= greatest(0.000001, 0.01 * abs(cost_usd)) as reported_cost_agrees,
+    finish_reason,
+    max_tokens,
+    stream,
+    conversation_id,
+    prompt_hash,
+    prefix_hashes,
     tags,
     source_format
-from costed
+from billed
 order by ts, request_id

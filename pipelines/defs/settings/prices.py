@@ -1,22 +1,27 @@
 """The price catalog: every configured LiteLLM-format catalog version plus local overrides."""
 
 import dagster as dg
+import pyarrow.compute as pc
 
 from pipelines.defs.settings import SETTINGS_GROUP
 from pipelines.models.relations import replace_table
 from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource
-from pipelines.sources.prices import price_rows
+from pipelines.sources.prices import load_rules, price_rows
 
 
 @dg.asset(group_name=SETTINGS_GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def price_catalog(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Token prices (USD per token) by model key and effective date, from the configured catalogs
-    and overrides. Re-read on every run, so a changed catalog re-prices the days run after it."""
+    """Resolved prices (USD per token, per call or per search) by model key, service tier, context
+    tier and component, with effective dates, from the configured catalogs, the dated price rules and
+    the overrides. Re-read on every run, so a changed catalog re-prices the days run after it."""
     config = costwatch.config
     rows = price_rows(config)
     with warehouse.get_connection() as conn:
         replace_table(
-            conn, "price_catalog", rows, "Price rows as configured: every catalog version and override, USD per token."
+            conn,
+            "price_catalog",
+            rows,
+            "Resolved prices as configured: every catalog version (price rules applied) and override.",
         )
     return dg.MaterializeResult(
         metadata={
@@ -25,5 +30,7 @@ def price_catalog(costwatch: CostwatchConfigResource, warehouse: WarehouseResour
                 "\n".join(f"- `{v.catalog.name}` from {v.effective_from}" for v in config.price_versions)
             ),
             "overrides": len(config.price_overrides),
+            "price_rules_as_of": str(load_rules()[0]),
+            "rule_filled_rows": pc.sum(pc.starts_with(rows["price_source"], "rule:")).as_py() or 0,
         }
     )
