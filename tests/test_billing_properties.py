@@ -31,7 +31,7 @@ from pipelines.sources.billing.day import read_exports, tables
 from pipelines.sources.gpu.common import load_instance_types
 from pipelines.sources.gpu.focus import read_focus
 from pipelines.sources.gpu.gpu_hours_csv import read_gpu_hours_csv
-from pipelines.sources.prices import _decimal as price_decimal
+from pipelines.sources.prices import _number as price_decimal
 from pipelines.sources.quarantine import CurrencyError
 from pipelines.sources.values import NotADecimal, to_decimal
 
@@ -100,10 +100,22 @@ def openai_cost_results(draw):
         "object": "organization.costs.result",
         "amount": {"value": draw(st.sampled_from([float(value), str(value)])), "currency": "usd"},
         "line_item": draw(
-            st.sampled_from(["gpt-4o-mini-2024-07-18, input", "gpt-4o, output", None, "fine-tuning training"])
+            st.sampled_from(
+                [
+                    "gpt-4o-mini-2024-07-18, input",
+                    "gpt-4o, output",
+                    None,
+                    "fine-tuning training",
+                    "priority | gpt-5.6-sol, output, long context",
+                    "gpt-audio-mini-2025-12-15 audio, cache writes",
+                    "scale | gpt-4o, input",  # unrecognised: kept with its money all the same
+                ]
+            )
         ),
         "project_id": draw(st.one_of(st.none(), ids)),
     }
+    if draw(st.booleans()):
+        result["quantity"] = draw(st.sampled_from([1_000_000.0, 12, "3.5", None]))
     usd = Decimal(repr(float(value))) if isinstance(result["amount"]["value"], float) else value
     kind = draw(st.sampled_from(["kept", "kept", "eur", "gbp", "bad"]))
     if kind == "eur":
@@ -114,7 +126,9 @@ def openai_cost_results(draw):
         return result, ("needs_rate",)
     if kind == "kept":
         return result, ("kept", usd)
-    mutation = draw(st.sampled_from(["amount_type", "value", "currency_type", "currency_code", "text_type", "huge"]))
+    mutation = draw(
+        st.sampled_from(["amount_type", "value", "currency_type", "currency_code", "text_type", "quantity", "huge"])
+    )
     if mutation == "amount_type":
         result["amount"] = draw(st.sampled_from([None, 12, [1], "12"]))
     elif mutation == "value":
@@ -127,6 +141,8 @@ def openai_cost_results(draw):
         result["amount"]["currency"] = draw(st.sampled_from(["US", "dollars", "U$D"]))
     elif mutation == "text_type":
         result[draw(st.sampled_from(["line_item", "project_id"]))] = draw(st.sampled_from(WRONG[:4]))
+    elif mutation == "quantity":
+        result["quantity"] = draw(st.sampled_from(["many", [1], {"n": 1}, 1e30, float("nan")]))
     else:
         result["amount"]["value"] = draw(st.sampled_from([1e20, "1e30", 10**40]))
     return result, ("bad",)
@@ -142,11 +158,13 @@ def anthropic_cost_results(draw):
         "description": None,
         "cost_type": "tokens",
         "model": "claude-3-5-sonnet-20241022",
-        "token_type": "uncached_input_tokens",
+        "token_type": draw(st.sampled_from(["uncached_input_tokens", "cache_creation.ephemeral_1h_input_tokens"])),
+        "service_tier": draw(st.sampled_from(["standard", "batch", None])),
+        "context_window": draw(st.sampled_from(["0-200k", "200k-1M", None])),
     }
     if draw(st.booleans()):
         return result, ("kept", (Decimal(amount) / 100).quantize(Decimal("1e-10")))
-    mutation = draw(st.sampled_from(["amount", "token_type", "unknown_token", "text", "currency"]))
+    mutation = draw(st.sampled_from(["amount", "token_type", "unknown_token", "text", "currency", "window"]))
     if mutation == "amount":
         result["amount"] = draw(st.sampled_from(["12 cents", None, [1], "1e20"]))
     elif mutation == "token_type":
@@ -154,9 +172,11 @@ def anthropic_cost_results(draw):
     elif mutation == "unknown_token":
         result["token_type"] = "mystery_tokens"
     elif mutation == "text":
-        result[draw(st.sampled_from(["model", "workspace_id", "cost_type", "description"]))] = draw(
+        result[draw(st.sampled_from(["model", "workspace_id", "cost_type", "description", "service_tier"]))] = draw(
             st.sampled_from(WRONG[:4])
         )
+    elif mutation == "window":  # a context window not known: its rate cannot be told
+        result["context_window"] = draw(st.sampled_from(["1M-2M", "", 200000, ["0-200k"]]))
     else:
         result["currency"] = draw(st.sampled_from([None, 5, "usdollars"]))
     return result, ("bad",)
@@ -175,19 +195,23 @@ def openai_usage_results(draw):
         "output_tokens": draw(token),
         "input_cached_tokens": draw(st.integers(0, input_tokens)),
         "num_model_requests": draw(st.integers(0, 10**6)),
+        "service_tier": draw(st.sampled_from(["default", "priority", "flex", None])),
         "project_id": "proj",
         "model": "gpt-4o",
         "batch": False,
     }
+    result["input_cache_write_tokens"] = draw(st.integers(0, input_tokens - result["input_cached_tokens"]))
     if draw(st.booleans()):
         return result, ("kept", Decimal(0))
     field_name = draw(
         st.sampled_from(
-            ["input_tokens", "output_tokens", "num_model_requests", "model", "batch", "project_id", "cached"]
+            ["input_tokens", "output_tokens", "num_model_requests", "model", "batch", "project_id", "cached", "writes"]
         )
     )
     if field_name == "cached":
         result["input_cached_tokens"] = input_tokens + 1
+    elif field_name == "writes":  # reads and writes together beyond the input they are part of
+        result["input_cache_write_tokens"] = input_tokens - result["input_cached_tokens"] + 1
     elif field_name in ("model", "project_id"):
         result[field_name] = draw(st.sampled_from(WRONG[:4]))
     elif field_name == "batch":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from conftest import request
@@ -17,10 +18,11 @@ from conftest import request
 from pipelines.sources.billing.common import Parsed
 from pipelines.sources.billing.day import read_exports
 from pipelines.sources.billing.invoice_csv import read_invoice_csv
-from pipelines.sources.billing.openai_costs import read_openai_costs
+from pipelines.sources.billing.openai_costs import LineItem, parse_line_item, read_openai_costs
 from pipelines.sources.quarantine import CurrencyError
 
 DAY = "2026-10-20"
+DOCUMENTED = Path(__file__).parents[1] / "fixtures" / "billing"  # the providers' own examples, see SOURCE.md
 START = int(dt.datetime(2026, 10, 20, tzinfo=dt.timezone.utc).timestamp())
 
 LOGS = [
@@ -284,6 +286,230 @@ def test_openai_line_items_split_into_model_and_token_kind(tmp_path):
     assert parsed.covered_days == {("openai", dt.date(2026, 10, 19)), ("openai", dt.date(2026, 10, 20))}
 
 
+# --- the providers' documented examples and the OpenAI line-item grammar ---------------------------
+
+
+def test_openai_costs_documented_example_is_the_days_total(tmp_path):
+    parsed = read_exports([(DOCUMENTED / "openai_costs_api_reference.json", "openai_costs")], {})
+    (line,) = parsed.cost_lines
+    assert (line["line_item"], line["cost_type"], line["model"], line["billed_usd"]) == (
+        "total",
+        "tokens",
+        None,
+        D("0.06"),
+    )
+    assert (line["service_tier"], line["long_context"], line["quantity"]) == (None, None, None)
+    assert parsed.covered_days == {("openai", dt.date(2024, 11, 1))}  # start_time 1730419200
+
+
+def test_openai_costs_documented_result_object_keeps_its_quantity(tmp_path):
+    result = json.loads((DOCUMENTED / "openai_costs_result_object.json").read_text())
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps(openai_page([openai_bucket(START, [result])])))
+    (line,) = read_exports([(path, "openai_costs")], {}).cost_lines
+    # "Image models" is no token line of the grammar: another charge, kept with its text and quantity.
+    assert (line["line_item"], line["cost_type"], line["model"], line["project"]) == (
+        "Image models",
+        "other",
+        None,
+        "proj_abc",
+    )
+    assert (line["billed_usd"], line["quantity"]) == (D("0.06"), D("10000"))
+
+
+def _line(model, token_type, *, modality=None, tier="standard", long_context=False):
+    return LineItem("tokens", model, token_type, modality, tier, long_context)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The plain forms, in every reader of the Costs API (e.g. the README's own examples).
+        ("gpt-4o-mini-2024-07-18, input", _line("gpt-4o-mini-2024-07-18", "input")),
+        ("gpt-4o-mini-2024-07-18, cached input", _line("gpt-4o-mini-2024-07-18", "cached_input")),
+        ("gpt-4.1-2025-04-14, output", _line("gpt-4.1-2025-04-14", "output")),
+        # Cache writes, priced apart from reads (issue 11; "gpt-5.6-terra, cache writes" in real exports).
+        ("gpt-5.6-terra, cache writes", _line("gpt-5.6-terra", "cache_write")),
+        # A modality after the model: "gpt-audio-mini-2025-12-15 audio, input", "gpt-image-1 image, output",
+        # "gpt-image-2-2026-04-21 text, input" are quoted from real exports in public readers.
+        ("gpt-audio-mini-2025-12-15 audio, input", _line("gpt-audio-mini-2025-12-15", "input", modality="audio")),
+        ("gpt-4o-audio-preview audio, cached input", _line("gpt-4o-audio-preview", "cached_input", modality="audio")),
+        ("gpt-image-1 image, output", _line("gpt-image-1", "output", modality="image")),
+        ("gpt-image-2-2026-04-21 text, input", _line("gpt-image-2-2026-04-21", "input", modality="text")),
+        # A tier prefix and the long-context suffix: "priority | gpt-5.6-sol, output, long context"
+        # and "flex | gpt-5-mini" rows are quoted from real exports; batch by the same grammar.
+        (
+            "priority | gpt-5.6-sol, output, long context",
+            _line("gpt-5.6-sol", "output", tier="priority", long_context=True),
+        ),
+        ("gpt-5.4-2026-03-05, input, long context", _line("gpt-5.4-2026-03-05", "input", long_context=True)),
+        ("flex | gpt-5-mini, cached input", _line("gpt-5-mini", "cached_input", tier="flex")),
+        ("batch | gpt-4o-2024-08-06, output", _line("gpt-4o-2024-08-06", "output", tier="batch")),
+        # Not token usage: other charges, kept with their text.
+        ("fine-tuning training, gpt-4o-mini-2024-07-18", LineItem("other")),
+        ("web search tool calls", LineItem("other")),
+        ("whisper", LineItem("other")),
+        ("Image models", LineItem("other")),
+        # Looks like token usage but is not the grammar: kept and reported, never guessed.
+        ("scale | gpt-4o, input", LineItem("unrecognised")),
+        ("gpt-4o, reasoning output", LineItem("unrecognised")),
+        ("gpt-4o, input, long contxt", LineItem("unrecognised")),
+        # Not grouped by line item: the day's total of token usage.
+        (None, LineItem("tokens")),
+    ],
+)
+def test_openai_line_item_grammar(text, expected):
+    assert parse_line_item(text) == expected
+
+
+def test_an_unrecognised_line_item_is_kept_with_its_money_and_listed_by_the_lake_gate(project):
+    project.write_jsonl("logs.jsonl", LOGS[:1])
+    folder = project.root / "inputs" / "billing"
+    folder.mkdir(parents=True)
+    costs = openai_page(
+        [
+            openai_bucket(
+                START,
+                [
+                    {**openai_cost(0.15, "gpt-4o-mini-2024-07-18, input"), "quantity": 1_000_000.0},
+                    openai_cost(0.06, "gpt-4o-mini-2024-07-18, output"),
+                    openai_cost("0.5", "scale | gpt-4o-mini-2024-07-18, input"),
+                ],
+            )
+        ]
+    )
+    (folder / "openai_costs.json").write_text(json.dumps(costs))
+    project.write_config(
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "provider_costs": [{"path": "inputs/billing/openai_costs.json", "format": "openai_costs"}],
+        }
+    )
+    result = project.run_day(DAY)
+    lines = {r["line_item"]: r for r in project.query_dicts("select * from stg_provider_costs")}
+    assert lines["scale | gpt-4o-mini-2024-07-18, input"]["cost_type"] == "unrecognised"
+    assert lines["scale | gpt-4o-mini-2024-07-18, input"]["billed_usd"] == D("0.5")
+    assert lines["gpt-4o-mini-2024-07-18, input"]["quantity"] == D("1000000")
+    assert project.query("select count(*) from provider_quarantine") == [(0,)]
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    gate = checks["line_items_recognised"]
+    assert gate.passed is False
+    assert gate.metadata["unrecognised_line_items"].value == ["scale | gpt-4o-mini-2024-07-18, input"]
+    # The 0.5 is billed under its own text; the model's tokens still match its logs (A: $0.21).
+    rows = {r["line_key"]: r for r in project.query_dicts("select * from fct_invoice_reconciliation")}
+    assert (rows["gpt-4o-mini"]["billed_usd"], rows["gpt-4o-mini"]["status"]) == (D("0.21"), "matched")
+    assert (
+        rows["scale | gpt-4o-mini-2024-07-18, input"]["billed_usd"],
+        rows["scale | gpt-4o-mini-2024-07-18, input"]["status"],
+    ) == (D("0.5"), "billed_without_logs")
+
+
+def test_openai_usage_documented_example_counts_cache_writes_and_audio(tmp_path):
+    (line,) = read_exports(
+        [(DOCUMENTED / "openai_usage_completions_api_reference.json", "openai_usage")], {}
+    ).usage_lines
+    # input 1,000 = 400 cached reads + 100 cache writes + 500 uncached (the example's own split);
+    # audio in = 50 uncached + 50 cached; audio out 50 of the 500 output tokens.
+    assert (line["input_tokens"], line["cached_input_tokens"], line["cache_creation_input_tokens"]) == (1000, 400, 100)
+    assert (line["audio_input_tokens"], line["audio_output_tokens"], line["output_tokens"]) == (100, 50, 500)
+    assert (line["requests"], line["batch"], line["service_tier"], line["model"]) == (5, False, None, None)
+
+
+@pytest.mark.parametrize(
+    ("grouping", "tier"),
+    [
+        ({"service_tier": "default"}, "standard"),
+        ({"service_tier": "priority"}, "priority"),
+        ({"service_tier": "flex"}, "flex"),
+        ({"batch": True}, "batch"),  # grouped by batch only: the Batch API's tier
+        ({"batch": False}, None),
+        ({"service_tier": "scale"}, "scale"),  # a word not known is kept, not folded into standard
+    ],
+)
+def test_openai_usage_service_tier(tmp_path, grouping, tier):
+    result = {"object": "organization.usage.completions.result", "input_tokens": 10, "output_tokens": 1, **grouping}
+    path = tmp_path / "usage.json"
+    path.write_text(json.dumps(openai_page([openai_bucket(START, [result])])))
+    (line,) = read_exports([(path, "openai_usage")], {}).usage_lines
+    assert line["service_tier"] == tier
+
+
+def test_openai_usage_cache_writes_beyond_the_input_are_quarantined(tmp_path):
+    result = {
+        "object": "organization.usage.completions.result",
+        "input_tokens": 100,
+        "input_cached_tokens": 60,
+        "input_cache_write_tokens": 50,  # 60 + 50 > 100: input_tokens includes both
+        "output_tokens": 1,
+    }
+    path = tmp_path / "usage.json"
+    path.write_text(json.dumps(openai_page([openai_bucket(START, [result])])))
+    parsed = read_exports([(path, "openai_usage")], {})
+    assert parsed.usage_lines == [] and [row["reason"] for row in parsed.quarantine] == ["cache_writes_exceed_input"]
+
+
+def test_anthropic_cost_report_documented_example_carries_tier_and_context_window():
+    (line,) = read_exports(
+        [(DOCUMENTED / "anthropic_cost_report_api_reference.json", "anthropic_cost_report")], {}
+    ).cost_lines
+    # "123.78912" cents = $1.2378912
+    assert (line["billed_usd"], line["token_type"], line["model"]) == (
+        D("1.2378912"),
+        "input",
+        "claude-sonnet-4-20250514",
+    )
+    assert (line["service_tier"], line["context_window"], line["long_context"]) == ("standard", "0-200k", False)
+    assert line["line_item"] == "Claude Sonnet 4 Usage - Input Tokens"
+
+
+def test_anthropic_cost_report_long_context_batch_and_1h_writes(tmp_path):
+    report = {
+        "data": [
+            anthropic_bucket(
+                DAY,
+                [
+                    {**anthropic_cost("12.5", "cache_creation.ephemeral_1h_input_tokens"), "context_window": "200k-1M",
+                     "service_tier": "batch"},
+                    {**anthropic_cost("3", "output_tokens"), "context_window": None, "service_tier": None},
+                    {**anthropic_cost("1", "output_tokens"), "context_window": "1M-2M"},
+                ],
+            )
+        ]
+    }  # fmt: skip
+    path = tmp_path / "cost_report.json"
+    path.write_text(json.dumps(report))
+    parsed = read_exports([(path, "anthropic_cost_report")], {})
+    long_batch, ungrouped = parsed.cost_lines
+    assert (long_batch["token_type"], long_batch["service_tier"], long_batch["long_context"]) == (
+        "cache_write",
+        "batch",
+        True,
+    )
+    assert long_batch["billed_usd"] == D("0.125")
+    assert (ungrouped["service_tier"], ungrouped["long_context"]) == (None, None)
+    # A window not known: which rate it was billed at cannot be told, so it is not guessed.
+    assert [row["reason"] for row in parsed.quarantine] == ["unknown_context_window"]
+
+
+def test_anthropic_usage_documented_example_carries_1h_writes_web_search_tier_and_window():
+    (line,) = read_exports(
+        [(DOCUMENTED / "anthropic_usage_report_api_reference.json", "anthropic_usage_report")], {}
+    ).usage_lines
+    # input = 1,500 uncached + 200 cache reads + 500 (5-minute) + 1,000 (1-hour) cache writes
+    assert (line["input_tokens"], line["cached_input_tokens"], line["cache_creation_input_tokens"]) == (3200, 200, 1500)
+    assert (line["cache_creation_1h_input_tokens"], line["output_tokens"], line["web_search_requests"]) == (
+        1000,
+        500,
+        10,
+    )
+    assert (line["service_tier"], line["context_window"], line["long_context"], line["batch"]) == (
+        "standard",
+        "0-200k",
+        False,
+        False,
+    )
+
+
 def test_ragged_rows_missing_fields_and_empty_buckets_are_quarantined_not_fatal(tmp_path):
     costs = openai_page(
         [
@@ -384,6 +610,57 @@ def test_under_status(project):
     assert (status, variance) == ("under", D("-0.05"))  # 0.253 billed - 0.303 estimated
 
 
+def test_batch_and_standard_bills_reconcile_apart(project):
+    """OpenAI names the tier in its line items, so a Batch API bill is matched against the batch
+    calls alone. Batch prices are OpenAI's published ones for gpt-4o-mini ($0.075 / $0.30 per
+    million in / out, half the standard $0.15 / $0.60), as the catalog has them."""
+    batch_call = request(
+        "E",
+        f"{DAY}T13:00:00Z",
+        "gpt-4o-mini",
+        provider="openai",
+        service_tier="batch",
+        input_tokens=2_000_000,  # 2,000,000 x 7.5e-8 = 0.15
+        output_tokens=200_000,  # 200,000 x 3e-7 = 0.06 -> $0.21
+    )
+    project.write_jsonl("logs.jsonl", [LOGS[0], batch_call])  # A: standard, $0.21
+    folder = project.root / "inputs" / "billing"
+    folder.mkdir(parents=True)
+    costs = openai_page(
+        [
+            openai_bucket(
+                START,
+                [
+                    openai_cost(0.15, "gpt-4o-mini-2024-07-18, input"),
+                    openai_cost(0.06, "gpt-4o-mini-2024-07-18, output"),
+                    # The batch calls billed at the standard rate: $0.30 + $0.12 = $0.42.
+                    openai_cost(0.30, "batch | gpt-4o-mini-2024-07-18, input"),
+                    openai_cost(0.12, "batch | gpt-4o-mini-2024-07-18, output"),
+                ],
+            )
+        ]
+    )
+    (folder / "openai_costs.json").write_text(json.dumps(costs))
+    project.write_config(
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "provider_costs": [{"path": "inputs/billing/openai_costs.json", "format": "openai_costs"}],
+        },
+        reconciliation={"tolerance_pct": 0.02, "tolerance_usd": 0.01},
+    )
+    project.run_day(DAY)
+    rows = {
+        (r["service_tier"], r["long_context"]): r
+        for r in project.query_dicts("select * from fct_invoice_reconciliation where line_key = 'gpt-4o-mini'")
+    }
+    assert set(rows) == {("standard", False), ("batch", False)}
+    standard, batch = rows[("standard", False)], rows[("batch", False)]
+    assert (standard["estimated_usd"], standard["billed_usd"], standard["status"]) == (D("0.21"), D("0.21"), "matched")
+    # The whole overcharge is on the batch row; added up, the standard line would have shared it.
+    assert (batch["estimated_usd"], batch["billed_usd"], batch["variance_usd"]) == (D("0.21"), D("0.42"), D("0.21"))
+    assert (batch["logged_requests"], batch["status"]) == (1, "over")
+
+
 def test_token_reconciliation_matches_when_semantics_agree(reconciled):
     findings = dict(reconciled.query("select model_family, finding from fct_token_reconciliation"))
     assert findings == {
@@ -391,6 +668,12 @@ def test_token_reconciliation_matches_when_semantics_agree(reconciled):
         "claude-3-5-sonnet": "matched",
         "claude-3-5-haiku": "logs_without_usage",
     }
+    # Cache writes side by side: C wrote 20,000 tokens; the usage report's 5-minute writes say so too.
+    writes = reconciled.query(
+        "select gateway_cache_creation_input_tokens, provider_cache_creation_input_tokens"
+        " from fct_token_reconciliation where model_family = 'claude-3-5-sonnet'"
+    )
+    assert writes == [(20_000, 20_000)]
 
 
 def test_token_reconciliation_finds_double_counted_cache_and_lost_logs(project):

@@ -1,6 +1,6 @@
-/* Estimated (gateway logs x catalog prices) against billed (provider exports), per billing period x provider x model or line item.
+/* Estimated (gateway logs x catalog prices) against billed (provider exports), per billing period x provider x model or line item x service tier x long context where the bill carries them.
 materialized: table
-grain: provider, granularity, period_start, line_key
+grain: provider, granularity, period_start, line_key, service_tier, long_context
 columns:
   day: The billed day for a one-day period (cost APIs, daily invoices); NULL for a longer invoice period.
   period_start: First UTC day of the billing period.
@@ -8,6 +8,8 @@ columns:
   granularity: day, or period for an invoice covering several days.
   line_key: The model family for token charges, else the bill's line item (fine-tuning, tools, ...).
   model_family: Model family of token charges; NULL for other charges.
+  service_tier: The tier reconciled (standard, batch, flex, priority) when every token line of the model's bill for the period names one; NULL when the bill does not say, and then the estimate covers every tier.
+  long_context: Whether the row is the long-context share (calls priced above the base context tier against the bill's long-context lines) when every token line of the model's bill says; NULL when it does not, and then the estimate covers both.
   estimated_usd: The gateway logs' cost of the period's billable calls at catalog prices, USD.
   billed_usd: What the provider billed, USD.
   variance_usd: billed_usd minus estimated_usd, USD.
@@ -16,7 +18,7 @@ columns:
   logged_requests: Billable gateway calls behind the estimate.
   source_format: Export the billed amount came from.
 */
-with billed as (
+with bill_lines as (
     select
         period_start,
         period_end,
@@ -24,25 +26,68 @@ with billed as (
         coalesce(model_family, line_item) as line_key,
         model_family,
         source_format,
-        sum(billed_usd) as billed_usd
+        service_tier,
+        long_context,
+        billed_usd
     from stg_provider_costs
+),
+
+bill_dimensions as (
+    -- A dimension is reconciled by only where every line of the model's bill from one export
+    -- carries it (OpenAI line items, a cost report grouped by description); where any line lacks
+    -- it (an invoice, an ungrouped report) it is added up on both sides.
+    select
+        period_start,
+        period_end,
+        provider,
+        line_key,
+        source_format,
+        bool_and(service_tier is not null) as by_service_tier,
+        bool_and(long_context is not null) as by_long_context
+    from bill_lines
+    group by all
+),
+
+billed as (
+    select
+        bill_lines.period_start,
+        bill_lines.period_end,
+        bill_lines.provider,
+        bill_lines.line_key,
+        bill_lines.model_family,
+        bill_lines.source_format,
+        case when bill_dimensions.by_service_tier then bill_lines.service_tier end as service_tier,
+        case when bill_dimensions.by_long_context then bill_lines.long_context end as long_context,
+        sum(bill_lines.billed_usd) as billed_usd
+    from bill_lines
+    join bill_dimensions using (period_start, period_end, provider, line_key, source_format)
     group by all
 ),
 
 estimated_daily as (
-    select day, provider, model_family, sum(requests) as logged_requests, sum(estimated_usd) as estimated_usd
+    select
+        day,
+        provider,
+        model_family,
+        service_tier,
+        long_context,
+        sum(requests) as logged_requests,
+        sum(estimated_usd) as estimated_usd
     from int_provider_calls_daily
     group by all
 ),
 
 billed_vs_estimated as (
-    -- Each bill line against the logs' estimate over the same days.
+    -- Each bill line against the logs' estimate over the same days, tier and context window
+    -- (a dimension the bill does not carry matches every value of it).
     select
         billed.period_start,
         billed.period_end,
         billed.provider,
         billed.line_key,
         billed.model_family,
+        billed.service_tier,
+        billed.long_context,
         billed.source_format,
         sum(estimated_daily.logged_requests) as logged_requests,
         sum(estimated_daily.estimated_usd) as estimated_usd,
@@ -52,6 +97,8 @@ billed_vs_estimated as (
         on estimated_daily.provider = billed.provider
        and estimated_daily.model_family = billed.model_family
        and estimated_daily.day between billed.period_start and billed.period_end
+       and (billed.service_tier is null or estimated_daily.service_tier = billed.service_tier)
+       and (billed.long_context is null or estimated_daily.long_context = billed.long_context)
     group by all
 ),
 
@@ -67,6 +114,8 @@ unbilled_traffic as (
         estimated_daily.provider,
         estimated_daily.model_family as line_key,
         estimated_daily.model_family,
+        estimated_daily.service_tier,
+        estimated_daily.long_context,
         null as source_format,
         estimated_daily.logged_requests,
         estimated_daily.estimated_usd,
@@ -80,6 +129,8 @@ unbilled_traffic as (
             and billed.model_family = estimated_daily.model_family
             and billed.period_start = estimated_daily.day
             and billed.period_end = estimated_daily.day
+            and (billed.service_tier is null or billed.service_tier = estimated_daily.service_tier)
+            and (billed.long_context is null or billed.long_context = estimated_daily.long_context)
       )
 ),
 
@@ -97,6 +148,8 @@ select
     provider,
     line_key,
     model_family,
+    service_tier,
+    long_context,
     -- Unrounded: the estimate keeps fct_requests' scale (DECIMAL(38, 12)), the bill its export's, so
     -- the estimates add up to the requests and variance_usd is exactly billed minus estimated.
     coalesce(estimated_usd, 0) as estimated_usd,
@@ -115,4 +168,4 @@ select
     end as status,
     source_format
 from reconciled
-order by period_start, period_end, provider, line_key
+order by period_start, period_end, provider, line_key, service_tier nulls first, long_context nulls first

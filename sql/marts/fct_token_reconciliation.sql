@@ -9,6 +9,8 @@ columns:
   provider_input_tokens: Prompt tokens the provider reports, cache reads and writes included (Anthropic's uncached count plus its cache reads and writes).
   gateway_cached_input_tokens: Cache reads in the logs.
   provider_cached_input_tokens: Cache reads the provider reports.
+  gateway_cache_creation_input_tokens: Prompt-cache writes in the logs (5-minute and 1-hour).
+  provider_cache_creation_input_tokens: Prompt-cache writes the provider reports (OpenAI input_cache_write_tokens; Anthropic's 5-minute and 1-hour writes).
   gateway_output_tokens: Generated tokens in the logs.
   provider_output_tokens: Generated tokens the provider reports.
   input_tokens_diff: gateway minus provider input tokens.
@@ -22,6 +24,7 @@ with gateway as (
         sum(requests) as requests,
         sum(input_tokens) as input_tokens,
         sum(cached_input_tokens) as cached_input_tokens,
+        sum(cache_creation_input_tokens) as cache_creation_input_tokens,
         sum(output_tokens) as output_tokens
     from int_provider_calls_daily
     where provider in (select distinct provider from stg_provider_usage)
@@ -34,6 +37,7 @@ usage as (
         sum(requests) as requests,
         sum(input_tokens) as input_tokens,
         sum(cached_input_tokens) as cached_input_tokens,
+        sum(cache_creation_input_tokens) as cache_creation_input_tokens,
         sum(output_tokens) as output_tokens
     from stg_provider_usage
     group by all
@@ -48,6 +52,8 @@ joined as (
         usage.input_tokens as provider_input_tokens,
         gateway.cached_input_tokens as gateway_cached_input_tokens,
         usage.cached_input_tokens as provider_cached_input_tokens,
+        gateway.cache_creation_input_tokens as gateway_cache_creation_input_tokens,
+        usage.cache_creation_input_tokens as provider_cache_creation_input_tokens,
         gateway.output_tokens as gateway_output_tokens,
         usage.output_tokens as provider_output_tokens
     from gateway
@@ -73,6 +79,8 @@ select
     provider_input_tokens::bigint as provider_input_tokens,
     gateway_cached_input_tokens::bigint as gateway_cached_input_tokens,
     provider_cached_input_tokens::bigint as provider_cached_input_tokens,
+    gateway_cache_creation_input_tokens::bigint as gateway_cache_creation_input_tokens,
+    provider_cache_creation_input_tokens::bigint as provider_cache_creation_input_tokens,
     gateway_output_tokens::bigint as gateway_output_tokens,
     provider_output_tokens::bigint as provider_output_tokens,
     input_tokens_diff::bigint as input_tokens_diff,

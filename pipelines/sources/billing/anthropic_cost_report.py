@@ -1,6 +1,10 @@
 """Anthropic Admin API cost report pages (`GET /v1/organizations/cost_report`) -> cost lines.
 
-Amounts are decimal strings in CENTS of the record's currency."""
+Amounts are decimal strings in CENTS of the record's currency. Grouped by `description`, each
+token line names its `model`, `token_type`, `service_tier` (standard or batch) and
+`context_window` (`0-200k`, or `200k-1M` billed at the long-context rate), so long-context and
+Batch API money can be told apart from the rest. Anthropic documents that Priority Tier costs
+are not in this report."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from pipelines.sources.billing.common import (
     Parsed,
     decimal_field,
     each_result,
+    long_context_of,
+    service_tier_field,
     text_field,
     to_usd,
 )
@@ -38,6 +44,7 @@ def read_anthropic_cost_report(path: Path, rates: dict[str, float], parsed: Pars
             if cost_type == "tokens" and token_type is None and result.get("token_type") is not None:
                 raise BadRecord("unknown_token_type")
             model = text_field(result, "model")
+            context_window = text_field(result, "context_window")
             line_item = text_field(result, "description") or " ".join(
                 part for part in (model, cost_type, result.get("token_type")) if part
             )
@@ -58,6 +65,12 @@ def read_anthropic_cost_report(path: Path, rates: dict[str, float], parsed: Pars
                     "currency": result.get("currency"),
                     "amount_original": str(result.get("amount")),
                     "billed_usd": to_usd(cents / 100, result.get("currency"), rates, f"{path} {ref}"),
+                    "service_tier": service_tier_field(result),
+                    "long_context": long_context_of(context_window),
+                    "context_window": context_window,
+                    "modality": None,
+                    "quantity": None,
+                    "quantity_unit": None,
                 }
             )
         except BadRecord as error:

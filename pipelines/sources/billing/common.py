@@ -7,7 +7,11 @@ source's units and token semantics and converts them to costwatch's:
 
 - money in USD as exact decimals (Anthropic's cost report is in **cents**, as a decimal string);
 - `input_tokens` counts ALL prompt tokens, cache reads and writes included (OpenAI's usage
-  already does; Anthropic's `uncached_input_tokens` excludes both, so they are added back).
+  already does; Anthropic's `uncached_input_tokens` excludes both, so they are added back);
+- the price dimensions a bill is split by, where the export carries them: `service_tier`
+  (standard, batch, flex, priority) and `long_context` (the line is billed at the model's
+  long-context rate: OpenAI's `, long context` line items, Anthropic's `200k-1M` context window).
+  NULL means the export did not say, and reconciliation then adds that dimension up.
 
 A record that cannot be read is quarantined with its reason; a currency other than USD with no
 configured rate stops the run (`CurrencyError`) naming the file and the record, because guessing
@@ -31,6 +35,7 @@ from pipelines.sources.values import NotADecimal, to_decimal
 
 MONEY = pa.decimal128(18, 10)  # USD; exports carry sub-cent amounts
 MONEY_STEP = Decimal("1e-10")
+QUANTITY = pa.decimal128(38, 9)  # OpenAI sends quantity as a JSON number; kept as the digits it wrote
 
 COST_LINE_SCHEMA = pa.schema(
     [
@@ -49,6 +54,12 @@ COST_LINE_SCHEMA = pa.schema(
         ("currency", pa.string()),  # as the export gave it
         ("amount_original", pa.string()),  # as the export gave it, in its unit (Anthropic: cents)
         ("billed_usd", MONEY),
+        ("service_tier", pa.string()),  # standard, batch, flex, priority; NULL if the export does not say
+        ("long_context", pa.bool_()),  # billed at the long-context rate; NULL if the export does not say
+        ("context_window", pa.string()),  # as the export gave it (Anthropic: 0-200k, 200k-1M)
+        ("modality", pa.string()),  # text, audio, image where the line item names it; else NULL
+        ("quantity", QUANTITY),  # what was billed, in quantity_unit (OpenAI: tokens for token lines)
+        ("quantity_unit", pa.string()),
     ]
 )
 
@@ -65,8 +76,15 @@ USAGE_LINE_SCHEMA = pa.schema(
         ("requests", pa.int64()),  # NULL where the export does not count requests (Anthropic)
         ("input_tokens", pa.int64()),  # ALL prompt tokens, cache reads and writes included
         ("cached_input_tokens", pa.int64()),
-        ("cache_creation_input_tokens", pa.int64()),
+        ("cache_creation_input_tokens", pa.int64()),  # all cache writes, 5-minute and 1-hour
         ("output_tokens", pa.int64()),
+        ("cache_creation_1h_input_tokens", pa.int64()),  # the 1-hour share of the writes; NULL if not reported
+        ("audio_input_tokens", pa.int64()),  # inside input_tokens; NULL if not reported
+        ("audio_output_tokens", pa.int64()),  # inside output_tokens; NULL if not reported
+        ("web_search_requests", pa.int64()),  # server-side web searches (calls, not tokens); NULL if not reported
+        ("service_tier", pa.string()),  # standard, batch, flex, priority; NULL if the export does not say
+        ("long_context", pa.bool_()),  # NULL if the export does not say
+        ("context_window", pa.string()),  # as the export gave it
     ]
 )
 
@@ -140,6 +158,56 @@ def flag_field(record: dict, key: str) -> bool:
     if value is None or isinstance(value, bool):
         return bool(value)
     raise BadRecord(f"bad_type:{key}")
+
+
+# The tier words exports use, as costwatch's service tiers (CONTRACT: standard, batch, flex,
+# priority). OpenAI says `default`/`auto`; Anthropic's usage report has `flex_discount` and
+# `priority_on_demand`. A word not here is kept as written (lower case), so it shows up as its
+# own tier in reconciliation instead of being folded into one it may not be.
+SERVICE_TIERS = {
+    "standard": "standard",
+    "default": "standard",
+    "auto": "standard",
+    "on_demand": "standard",
+    "batch": "batch",
+    "flex": "flex",
+    "flex_discount": "flex",
+    "priority": "priority",
+    "priority_on_demand": "priority",
+}
+
+
+def service_tier_field(record: dict, key: str = "service_tier") -> str | None:
+    word = text_field(record, key)
+    if word is None or not word.strip():
+        return None
+    word = word.strip().lower()
+    return SERVICE_TIERS.get(word, word)
+
+
+# Anthropic's context windows: the second is billed at the long-context rate.
+CONTEXT_WINDOWS = {"0-200k": False, "200k-1m": True}
+
+
+def long_context_of(context_window: str | None) -> bool | None:
+    """Whether an Anthropic `context_window` is the long-context one; NULL when absent. A window
+    not known here is a bad record: guessing would put its money on the wrong rate."""
+    if context_window is None:
+        return None
+    window = context_window.strip().lower()
+    if window not in CONTEXT_WINDOWS:
+        raise BadRecord("unknown_context_window")
+    return CONTEXT_WINDOWS[window]
+
+
+def quantity_field(record: dict, key: str = "quantity") -> Decimal | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    quantity = decimal_field(value, key)
+    if abs(quantity) >= Decimal("1e18"):  # keeps the 9-decimal quantize inside Decimal's 28 digits
+        raise BadRecord(f"out_of_range:{key}")
+    return quantity.quantize(Decimal("1e-9"))
 
 
 def text_field(record: dict, key: str) -> str | None:

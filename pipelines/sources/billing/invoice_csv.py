@@ -73,6 +73,13 @@ def read_invoice_csv(path: Path, rates: dict[str, float], parsed: Parsed) -> Non
                     "currency": record["currency"],
                     "amount_original": record["amount"],
                     "billed_usd": to_usd(amount, record["currency"], rates, f"{path} {ref}"),
+                    # An invoice row names no tier or context window: reconciliation adds them up.
+                    "service_tier": None,
+                    "long_context": None,
+                    "context_window": None,
+                    "modality": None,
+                    "quantity": None,
+                    "quantity_unit": None,
                 }
             )
         except BadRecord as error:
