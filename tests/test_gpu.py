@@ -9,11 +9,14 @@ import itertools
 import math
 import re
 from decimal import Decimal as D
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+import yaml
 from conftest import REPO, request
 
+from pipelines.resources.config import ConfigError, load_config
 from pipelines.sources.gpu.common import load_instance_types
 from pipelines.sources.gpu.day import telemetry_busy_sql
 from pipelines.sources.gpu.dcgm import read_dcgm
@@ -224,8 +227,12 @@ def dcgm_log(path, start: dt.datetime, utilizations: list[int]):
     path.write_text("\n".join(lines) + "\n")
 
 
-def gpu_project(project, *, telemetry="nvidia_smi", load_test=True, api_equivalent="gpt-4o"):
-    """Pool `p` with one 1-GPU replica `r0`, billed 1 hour at $3.00 on DAY (GPU-hours CSV)."""
+def gpu_project(
+    project, *, telemetry="nvidia_smi", load_test=True, api_equivalent="gpt-4o", host_zone=None, declare_zone=True
+):
+    """Pool `p` with one 1-GPU replica `r0`, billed 1 hour at $3.00 on DAY (GPU-hours CSV).
+    `host_zone`: the nvidia-smi log is written in that zone's wall-clock time, and the source
+    says so (`timezone:`) when `declare_zone`."""
     billing = project.root / "inputs" / "gpu" / "gpu_hours.csv"
     billing.parent.mkdir(parents=True, exist_ok=True)
     billing.write_text(f"day,pool,replica_id,gpu_type,gpu_count,hours,usd\n{DAY},p,r0,H100,1,1,3.00\n")
@@ -236,8 +243,13 @@ def gpu_project(project, *, telemetry="nvidia_smi", load_test=True, api_equivale
     # 60 one-minute samples over the billed hour: 30 at 100 %, 30 at 20 % -> 36 busy minutes.
     samples = (dt.datetime.fromisoformat(f"{DAY}T10:00:00"), [100] * 30 + [20] * 30)
     if telemetry == "nvidia_smi":
-        nvidia_smi_log(project.root / "inputs" / "gpu" / f"nvidia_smi_r0_{DAY}.csv", *samples)
+        start, utilizations = samples
+        if host_zone:
+            start = start.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(host_zone)).replace(tzinfo=None)
+        nvidia_smi_log(project.root / "inputs" / "gpu" / f"nvidia_smi_r0_{DAY}.csv", start, utilizations)
         sources["gpu_telemetry"] = [{"path": "inputs/gpu/nvidia_smi_*.csv", "format": "nvidia_smi"}]
+        if host_zone and declare_zone:
+            sources["gpu_telemetry"][0]["timezone"] = host_zone
     elif telemetry == "dcgm":
         dcgm_log(project.root / "inputs" / "gpu" / "dcgm_scrape.prom", *samples)
         sources["gpu_telemetry"] = [{"path": "inputs/gpu/*.prom", "format": "dcgm"}]
@@ -592,3 +604,198 @@ def test_an_empty_nvidia_smi_log_has_no_samples_and_does_not_fail(tmp_path):
     with duckdb.connect() as conn:
         read_nvidia_smi(conn, log)
         assert conn.execute("select count(*) from file_samples").fetchone() == (0,)
+
+
+# --- nvidia-smi timestamps in the host's time zone --------------------------------------------
+
+
+def nvidia_smi_host_log(path, stamps: list[str]) -> None:
+    """`nvidia-smi --query-gpu=timestamp,index,utilization.gpu --format=csv -l 1200` as the host
+    writes it: its wall clock with no offset, one line per GPU per tick in the order written, GPU 1
+    stamped 7 ms after GPU 0."""
+    lines = ["timestamp, index, utilization.gpu [%]"]
+    for stamp in stamps:
+        lines += [f"{stamp}.000, 0, 50 %", f"{stamp}.007, 1, 50 %"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def utc_stamps(path, zone) -> dict[str, list[str]]:
+    """The reader's UTC `ts` per GPU, in the log's line order, as `YYYY-MM-DD HH:MM:SS.fff`; with
+    no zone, the reader's default."""
+    with duckdb.connect() as conn:
+        read_nvidia_smi(conn, path, zone) if zone else read_nvidia_smi(conn, path)
+        rows = conn.execute("select gpu, strftime(ts, '%Y-%m-%d %H:%M:%S.%g') from file_samples").fetchall()
+    return {gpu: [stamp for row_gpu, stamp in rows if row_gpu == gpu] for gpu in ("0", "1")}
+
+
+# Each case converted by hand from the zone's rules (2026): the EU switches at 01:00 UTC on the
+# last Sundays of March and October (CET +1 / CEST +2); the US at 02:00 local on the second Sunday
+# of March and the first of November (EST -5 / EDT -4). Samples every 20 minutes.
+DST_CASES = {
+    # Berlin springs forward at 02:00 CET to 03:00 CEST: 02:00-02:59 is never written.
+    "berlin_spring_forward": (
+        "Europe/Berlin",
+        ["2026/03/29 01:20:00", "2026/03/29 01:40:00", "2026/03/29 03:00:00", "2026/03/29 03:20:00"],
+        ["2026-03-29 00:20:00", "2026-03-29 00:40:00", "2026-03-29 01:00:00", "2026-03-29 01:20:00"],
+    ),
+    # Berlin falls back at 03:00 CEST to 02:00 CET: 02:00-02:59 is written twice, CEST then CET.
+    "berlin_fall_back": (
+        "Europe/Berlin",
+        [
+            "2026/10/25 02:20:00",
+            "2026/10/25 02:40:00",
+            "2026/10/25 02:00:00",
+            "2026/10/25 02:20:00",
+            "2026/10/25 02:40:00",
+            "2026/10/25 03:00:00",
+        ],
+        [
+            "2026-10-25 00:20:00",
+            "2026-10-25 00:40:00",
+            "2026-10-25 01:00:00",
+            "2026-10-25 01:20:00",
+            "2026-10-25 01:40:00",
+            "2026-10-25 02:00:00",
+        ],
+    ),  # fmt: skip
+    # New York falls back at 02:00 EDT to 01:00 EST: 01:00-01:59 twice, EDT (+4 h) then EST (+5 h).
+    "new_york_fall_back": (
+        "America/New_York",
+        [
+            "2026/11/01 00:40:00",
+            "2026/11/01 01:00:00",
+            "2026/11/01 01:20:00",
+            "2026/11/01 01:40:00",
+            "2026/11/01 01:00:00",
+            "2026/11/01 01:20:00",
+            "2026/11/01 01:40:00",
+            "2026/11/01 02:00:00",
+        ],
+        [
+            "2026-11-01 04:40:00",
+            "2026-11-01 05:00:00",
+            "2026-11-01 05:20:00",
+            "2026-11-01 05:40:00",
+            "2026-11-01 06:00:00",
+            "2026-11-01 06:20:00",
+            "2026-11-01 06:40:00",
+            "2026-11-01 07:00:00",
+        ],
+    ),  # fmt: skip
+    # New York springs forward at 02:00 EST to 03:00 EDT.
+    "new_york_spring_forward": (
+        "America/New_York",
+        ["2026/03/08 01:20:00", "2026/03/08 01:40:00", "2026/03/08 03:00:00", "2026/03/08 03:20:00"],
+        ["2026-03-08 06:20:00", "2026-03-08 06:40:00", "2026-03-08 07:00:00", "2026-03-08 07:20:00"],
+    ),
+    # No key: the log is read as UTC, as before.
+    "utc": (
+        None,
+        ["2026/10/25 02:20:00", "2026/10/25 02:40:00"],
+        ["2026-10-25 02:20:00", "2026-10-25 02:40:00"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DST_CASES)
+def test_nvidia_smi_host_times_are_read_in_the_sources_time_zone_across_dst_switches(tmp_path, case):
+    zone, local, utc = DST_CASES[case]
+    log = tmp_path / "nvidia_smi_r0.csv"
+    nvidia_smi_host_log(log, local)
+    converted = utc_stamps(log, zone)
+    assert converted["0"] == [f"{stamp}.000" for stamp in utc]
+    assert converted["1"] == [f"{stamp}.007" for stamp in utc]
+    # What Python's zoneinfo says, where a local time has one reading (outside the repeated hour).
+    for wall, expected in zip(local, utc, strict=True):
+        naive = dt.datetime.strptime(wall, "%Y/%m/%d %H:%M:%S")
+        instant = naive.replace(tzinfo=ZoneInfo(zone or "UTC"))
+        if instant.utcoffset() == instant.replace(fold=1).utcoffset():
+            assert instant.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") == expected
+
+
+def test_nvidia_smi_samples_near_local_midnight_fall_on_their_utc_day(tmp_path):
+    """A Berlin host (CEST, UTC+2) logs 06-01 00:10, 01:10 and 02:10: 05-31 22:10 and 23:10 UTC
+    and 06-01 00:10 UTC. Each UTC day gets its own samples."""
+    log = tmp_path / "nvidia_smi_r0.csv"
+    nvidia_smi_host_log(log, ["2026/06/01 00:10:00", "2026/06/01 01:10:00", "2026/06/01 02:10:00"])
+
+    def read_berlin(conn, path):
+        read_nvidia_smi(conn, path, "Europe/Berlin")
+
+    may_31, first = busy_of(read_berlin, log, dt.date(2026, 5, 31))
+    june_1, _ = busy_of(read_berlin, log, dt.date(2026, 6, 1))
+    assert first == dt.datetime(2026, 5, 31, 22, 10)
+    assert may_31 == [("r0", 2, 4, pytest.approx(4.0), pytest.approx(2.0))]  # 2 GPUs x 2 samples x 1 h, 50 %
+    # One sample per GPU on 06-01: no gap to weigh it by, so its day has no median gap to give it.
+    assert [row[:3] for row in june_1] == [("r0", 2, 2)]
+    # Read as UTC (no time zone), all three would be samples of 06-01.
+    utc, _ = busy_of(read_nvidia_smi, log, dt.date(2026, 6, 1))
+    assert [row[:3] for row in utc] == [("r0", 2, 6)]
+
+
+def test_a_host_ahead_of_utc_logs_the_next_local_day_and_its_samples_land_on_the_billed_utc_day(project):
+    """Pacific/Kiritimati is UTC+14: the billed hour DAY 10:00-11:00 UTC is 00:00-01:00 of the next
+    day on the host's clock. With the source's time zone it is the same 36 busy minutes as a UTC
+    log (test_utilization_from_telemetry)."""
+    gpu_project(project, host_zone="Pacific/Kiritimati")
+    log = (project.root / "inputs" / "gpu" / f"nvidia_smi_r0_{DAY}.csv").read_text().splitlines()
+    assert log[1].startswith("2026/10/21 00:00:00")  # the host's wall clock
+    (row,) = project.query_dicts("select * from fct_gpu_utilization_daily")
+    assert row["busy_method"] == "telemetry" and row["telemetry_coverage"] == pytest.approx(1.0)
+    assert row["busy_gpu_hours"] == pytest.approx(36 / 60) and row["idle_cost_usd"] == D("1.2")
+
+
+def test_setting_a_sources_time_zone_re_reads_its_logs(project):
+    """Read as UTC first, the Kiritimati log holds 10-21 only and DAY falls back to request
+    activity; with the zone configured, the same unchanged file is read again for DAY (the input
+    manifest keys a file's days by the zone it was read in) and DAY gets its telemetry."""
+    gpu_project(project, host_zone="Pacific/Kiritimati", declare_zone=False)
+    (row,) = project.query_dicts("select busy_method from fct_gpu_utilization_daily")
+    assert row["busy_method"] == "request_activity"
+    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+    config["sources"]["gpu_telemetry"][0]["timezone"] = "Pacific/Kiritimati"
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    project.run_day(DAY)
+    (row,) = project.query_dicts("select busy_method, busy_gpu_hours from fct_gpu_utilization_daily")
+    assert row["busy_method"] == "telemetry" and row["busy_gpu_hours"] == pytest.approx(36 / 60)
+
+
+def test_a_source_time_zone_that_is_not_an_iana_name_is_a_config_error_naming_the_key(project):
+    project.write_config(
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "gpu_telemetry": [{"path": "inputs/*.csv", "format": "nvidia_smi", "timezone": "Europe/Berln"}],
+        }
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(project.config_path)
+    assert str(error.value) == (
+        "sources.gpu_telemetry[0].timezone: 'Europe/Berln' is not an IANA time zone name (did you mean "
+        "'Europe/Berlin'?); write the zone the host's clock is set to as Area/City, e.g. Europe/Berlin "
+        "(`timedatectl` on the host shows it), or UTC"
+    )
+
+
+@pytest.mark.parametrize(
+    "source, fmt", [("gpu_telemetry", "dcgm"), ("gateway_logs", "canonical"), ("gpu_billing", "focus")]
+)
+def test_a_time_zone_on_a_format_whose_timestamps_are_not_local_is_a_config_error(project, source, fmt):
+    sources = {"gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}]}
+    sources[source] = [{"path": "inputs/*", "format": fmt, "timezone": "UTC"}]
+    project.write_config(sources=sources)
+    with pytest.raises(ConfigError, match=re.escape(f"sources.{source}[0].timezone: does not apply to format '{fmt}'")):
+        load_config(project.config_path)
+
+
+def test_the_source_time_zone_defaults_to_utc(project):
+    project.write_config(
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "gpu_telemetry": [
+                {"path": "inputs/*.csv", "format": "nvidia_smi"},
+                {"path": "inputs/*.log", "format": "nvidia_smi", "timezone": "Asia/Kolkata"},
+            ],
+        }
+    )
+    first, second = load_config(project.config_path).sources["gpu_telemetry"]
+    assert (first.timezone, second.timezone) == ("UTC", "Asia/Kolkata")

@@ -57,8 +57,10 @@ class InputManifest:
         self.stale: set[str] = set(state.get("stale", []))
 
     def is_current(self, name: str, state: dict) -> bool:
+        """Whether the file is as last read: the same size and mtime, and read the same way (a reader
+        may add to `state` what else decides the days a file holds, e.g. a log's time zone)."""
         known = self.files.get(name)
-        return known is not None and (known["size"], known["mtime_ns"]) == (state["size"], state["mtime_ns"])
+        return known is not None and {key: known[key] for key in known if key not in ("format", "days")} == state
 
     def may_hold(self, name: str, state: dict, day: dt.date) -> bool:
         return not self.is_current(name, state) or day.isoformat() in self.files[name]["days"]

@@ -24,18 +24,21 @@ class Format:
     read: Callable  # the reader; its signature is the source kind's (gateway, billing, gpu)
     description: str  # one line: the producer and the file layout it writes
     module: str  # the module that registered it
+    # Its timestamps are the host's wall clock with no offset: the reader takes the source's
+    # `timezone` (IANA name) as a third argument; other formats' timestamps are UTC or say their offset.
+    local_timestamps: bool = False
 
 
 _FORMATS: dict[str, Format] = {}
 
 
-def register(name: str, source: str, read: Callable, description: str) -> Callable:
+def register(name: str, source: str, read: Callable, description: str, *, local_timestamps: bool = False) -> Callable:
     if source not in SOURCES:
         raise ValueError(f"format {name}: unknown source {source!r}; one of {SOURCES}")
     known = _FORMATS.get(name)
     if known is not None and known.module != read.__module__:
         raise ValueError(f"format {name} is registered twice: {known.module} and {read.__module__}")
-    _FORMATS[name] = Format(name, source, read, description, read.__module__)
+    _FORMATS[name] = Format(name, source, read, description, read.__module__, local_timestamps)
     return read
 
 

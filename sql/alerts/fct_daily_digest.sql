@@ -24,26 +24,28 @@ movers as (
     -- A feature new this week, or gone, moved by all of its spend; one priced on neither day did not move.
     select
         feature,
-        (coalesce(spend_usd, 0) - coalesce(week_ago_spend_usd, 0))::decimal(18, 6) as delta_usd
+        coalesce(spend_usd, 0) - coalesce(week_ago_spend_usd, 0) as delta_usd
     from feature_spend
     where spend_usd is not null or week_ago_spend_usd is not null
 )
 
+-- Money keeps its marts' scale (fct_requests' DECIMAL for spend and savings), never rounded here:
+-- the Slack digest rounds when it words the numbers (pipelines/alerts/compose.py).
 select
     $day::date as day,
-    (select sum(spend_usd) from feature_spend)::decimal(18, 6) as spend_usd,
-    (select sum(week_ago_spend_usd) from feature_spend)::decimal(18, 6) as week_ago_spend_usd,
+    (select sum(spend_usd) from feature_spend) as spend_usd,
+    (select sum(week_ago_spend_usd) from feature_spend) as week_ago_spend_usd,
     (
         select sum(prompt_cache_savings_usd + gateway_cache_avoided_usd)
         from fct_spend_by_feature_daily
         where day = $day
-    )::decimal(18, 6) as caching_savings_usd,
+    ) as caching_savings_usd,
     (
         select count(*)
         from fct_invoice_reconciliation
         where day = $day and status <> 'matched'
     ) as off_estimate_lines,
-    (select sum(idle_cost_usd) from fct_gpu_utilization_daily where day = $day)::decimal(18, 6) as idle_gpu_cost_usd,
+    (select sum(idle_cost_usd) from fct_gpu_utilization_daily where day = $day) as idle_gpu_cost_usd,
     (
         select list(struct_pack(feature := feature, delta_usd := delta_usd) order by abs(delta_usd) desc, feature)[1:3]
         from movers

@@ -38,7 +38,7 @@ last_7_days as (
 ),
 
 recent as (
-    select feature, sum(cost_usd) / 7.0 as daily_run_rate_usd
+    select feature, sum(cost_usd) as last_7_days_usd
     from last_7_days
     group by feature
 ),
@@ -55,16 +55,21 @@ forecast as (
         budget_lines.budget_usd,
         coalesce((select sum(spend.cost_usd) from spend where spend.feature = budget_lines.feature), 0)
             as spend_to_date_usd,
-        coalesce(recent.daily_run_rate_usd, 0) as daily_run_rate_usd
+        coalesce(recent.last_7_days_usd, 0) as last_7_days_usd
     from budget_lines
     left join recent using (feature)
 ),
 
 projected as (
     -- Month-end forecast: spend to date plus the 7-day run rate for the days left in the month.
+    -- DuckDB divides a DECIMAL in double precision (15-16 significant digits), so each quotient is
+    -- taken once, of exact sums, and brought back to the money scale: a forecast of whole dollars
+    -- stays whole instead of carrying days_left x the run rate's last-digit rounding.
     select
         *,
-        spend_to_date_usd + daily_run_rate_usd * ((select month_end from month) - $day::date) as month_end_usd
+        (last_7_days_usd / 7)::decimal(38, 12) as daily_run_rate_usd,
+        spend_to_date_usd
+        + (last_7_days_usd * ((select month_end from month) - $day::date) / 7)::decimal(38, 12) as month_end_usd
     from forecast
 )
 
@@ -73,9 +78,11 @@ select
     (select month_start from month) as month,
     feature,
     budget_usd::decimal(18, 2) as budget_usd,
-    spend_to_date_usd::decimal(18, 6) as spend_to_date_usd,
-    daily_run_rate_usd::decimal(18, 6) as daily_run_rate_usd,
-    month_end_usd::decimal(18, 6) as forecast_month_end_usd,
+    -- Money at fct_requests' scale (DECIMAL(38, 12)), never rounded here: alerts and reports round
+    -- when they present, so spend to date is exactly the month's fct_requests cost.
+    spend_to_date_usd,
+    daily_run_rate_usd,
+    month_end_usd as forecast_month_end_usd,
     (spend_to_date_usd / nullif(budget_usd, 0))::double as pct_of_budget,
     (month_end_usd / nullif(budget_usd, 0))::double as forecast_pct_of_budget,
     case

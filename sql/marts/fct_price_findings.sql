@@ -13,7 +13,16 @@ columns:
   finding: stale_price when the run has at least 3 days and the ratio is steady (stddev under 2% of the mean); else unsteady_variance.
   recommendation: What to change, in words.
 */
-with daily as (
+with reconciled_daily as (
+    -- One row per day x model: the reconciliation splits a model's day by service tier and long
+    -- context where the bill does, and a stale price is found over the model's whole day.
+    select day, provider, model_family, sum(billed_usd) as billed_usd, sum(estimated_usd) as estimated_usd
+    from fct_invoice_reconciliation
+    where granularity = 'day'
+    group by all
+),
+
+daily as (
     -- Only days whose token counts agree: then a money gap is a price gap.
     select
         reconciliation.day,
@@ -23,13 +32,12 @@ with daily as (
         reconciliation.estimated_usd,
         reconciliation.billed_usd / reconciliation.estimated_usd as ratio,
         abs(reconciliation.billed_usd / reconciliation.estimated_usd - 1) > $tolerance_pct as off_estimate
-    from fct_invoice_reconciliation as reconciliation
+    from reconciled_daily as reconciliation
     join fct_token_reconciliation as tokens
         on tokens.day = reconciliation.day
        and tokens.provider = reconciliation.provider
        and tokens.model_family = reconciliation.model_family
-    where reconciliation.granularity = 'day'
-      and reconciliation.estimated_usd > 0
+    where reconciliation.estimated_usd > 0
       and tokens.finding = 'matched'
 ),
 
@@ -54,8 +62,9 @@ runs as (
         min(day) as first_day,
         max(day) as last_day,
         count(*) as days,
-        sum(billed_usd)::decimal(18, 6) as billed_usd,
-        sum(estimated_usd)::decimal(18, 6) as estimated_usd,
+        -- The run's money at fct_invoice_reconciliation's scale, unrounded: it adds up to those rows.
+        sum(billed_usd) as billed_usd,
+        sum(estimated_usd) as estimated_usd,
         avg(ratio)::double as billed_to_estimated_ratio,
         coalesce(stddev_samp(ratio), 0)::double as ratio_stddev
     from current_run

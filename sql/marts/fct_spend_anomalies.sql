@@ -57,10 +57,12 @@ daily as (
         sum(input_tokens) as input_tokens,
         sum(cached_input_tokens) as cached_input_tokens,
         sum(output_tokens) as output_tokens,
-        sum(cost_usd)::double as cost_usd,
-        sum(list_cost_usd - output_cost_usd)::double as input_list_usd,
-        sum(output_cost_usd)::double as output_usd,
-        sum(prompt_cache_savings_usd)::double as savings_usd
+        -- Money stays fct_requests' DECIMAL: actual and expected spend add up to the requests;
+        -- only the per-token prices derived from it below are doubles.
+        sum(cost_usd) as cost_usd,
+        sum(list_cost_usd - output_cost_usd) as input_list_usd,
+        sum(output_cost_usd) as output_usd,
+        sum(prompt_cache_savings_usd) as savings_usd
     from by_key
     group by all
 ),
@@ -155,13 +157,15 @@ structure as (
 
 chain as (
     -- Change one factor at a time, in order; each step's dollars are one driver, and the last
-    -- (price mix) takes what is left, so the parts add up to actual - expected exactly.
+    -- (price mix) takes what is left, so the parts add up to actual - expected exactly. The steps
+    -- are products of per-token doubles, brought to the requests' money scale once, here: the
+    -- differences below are then exact decimals and telescope to impact_usd.
     select
         *,
-        r1 * (i0 * a0 - i0 * h0 * s0 + o0 * b0) as after_volume,
-        r1 * (i1 * a0 - i1 * h0 * s0 + o0 * b0) as after_input,
-        r1 * (i1 * a0 - i1 * h0 * s0 + o1 * b0) as after_output,
-        r1 * (i1 * a0 - i1 * h1 * s0 + o1 * b0) as after_cache
+        (r1 * (i0 * a0 - i0 * h0 * s0 + o0 * b0))::decimal(38, 12) as after_volume,
+        (r1 * (i1 * a0 - i1 * h0 * s0 + o0 * b0))::decimal(38, 12) as after_input,
+        (r1 * (i1 * a0 - i1 * h0 * s0 + o1 * b0))::decimal(38, 12) as after_output,
+        (r1 * (i1 * a0 - i1 * h1 * s0 + o1 * b0))::decimal(38, 12) as after_cache
     from structure
 ),
 
@@ -178,9 +182,10 @@ token_anomalies as (
 
 idle as (
     -- Idle GPU cost = billed GPU-hours x USD per GPU-hour x (1 - utilization).
+    -- Idle dollars at the token rows' money type (a widening cast: the mart keeps fewer decimals).
     select day, pool as key, billed_gpu_hours as hours,
-        gpu_cost_usd::double / nullif(billed_gpu_hours, 0) as price, coalesce(utilization, 0) as utilization,
-        idle_cost_usd::double as idle_usd
+        gpu_cost_usd / nullif(billed_gpu_hours, 0) as price, coalesce(utilization, 0) as utilization,
+        idle_cost_usd::decimal(38, 12) as idle_usd
     from fct_gpu_utilization_daily
     where day between $day::date - $lookback_days and $day::date
 ),
@@ -193,27 +198,36 @@ idle_baseline as (
     group by all
 ),
 
-idle_anomalies as (
-    -- Idle cost = H x p x (1 - u); change billed hours, then price, then utilization.
+idle_steps as (
+    -- Idle cost = H x p x (1 - u); change billed hours, then price, then utilization. As for the
+    -- token rows, each step is brought to the money scale once so the parts telescope exactly.
     select
-        'gpu_pool_idle' as dimension, today.key, today.idle_usd as actual_usd, base.expected_usd, base.history_days,
+        today.key, today.idle_usd as actual_usd, base.expected_usd, base.history_days,
         (select median(abs(history.idle_usd - base.expected_usd)) from idle as history
          where history.key = today.key and history.day < $day
            and dayofweek(history.day) in (0, 6) = dayofweek($day::date) in (0, 6)) as mad_usd,
-        today.hours * base.price * (1 - base.utilization) - base.expected_usd as volume_usd,
-        today.hours * (today.price - base.price) * (1 - base.utilization) as price_usd,
-        today.idle_usd - today.hours * today.price * (1 - base.utilization) as utilization_usd,
-        0.0 as input_tokens_per_request_usd,
-        0.0 as output_tokens_per_request_usd,
-        0.0 as cache_hit_rate_usd,
-        0.0 as model_price_mix_usd
+        (today.hours * base.price * (1 - base.utilization))::decimal(38, 12) as after_hours,
+        (today.hours * today.price * (1 - base.utilization))::decimal(38, 12) as after_price
     from idle as today
     join idle_baseline as base using (key)
     where today.day = $day
 ),
 
+idle_anomalies as (
+    select
+        'gpu_pool_idle' as dimension, key, actual_usd, expected_usd, history_days, mad_usd,
+        after_hours - expected_usd as volume_usd,
+        after_price - after_hours as price_usd,
+        actual_usd - after_price as utilization_usd,
+        0::decimal(38, 12) as input_tokens_per_request_usd,
+        0::decimal(38, 12) as output_tokens_per_request_usd,
+        0::decimal(38, 12) as cache_hit_rate_usd,
+        0::decimal(38, 12) as model_price_mix_usd
+    from idle_steps
+),
+
 all_rows as (
-    select *, null::double as price_usd, null::double as utilization_usd from token_anomalies
+    select *, null::decimal(38, 12) as price_usd, null::decimal(38, 12) as utilization_usd from token_anomalies
     union all by name
     select * from idle_anomalies
 ),
@@ -242,8 +256,9 @@ flagged as (
 movers as (
     -- For a feature anomaly: its users and models whose spend moved most against their baseline.
     select flagged.key as feature, dimension_key.kind, dimension_key.name,
-        sum(case when spend.day = $day then spend.cost_usd else 0 end)::double
-            - sum(case when spend.day < $day then spend.cost_usd else 0 end)::double / any_value(flagged.history_days)
+        sum(case when spend.day = $day then spend.cost_usd else 0 end)
+            - (sum(case when spend.day < $day then spend.cost_usd else 0 end) / any_value(flagged.history_days))
+                ::decimal(38, 12)
             as delta_usd
     from flagged
     join spend on spend.feature = flagged.key
@@ -256,9 +271,9 @@ movers as (
 
 top_movers as (
     select feature,
-        list(struct_pack(name := name, delta_usd := round(delta_usd, 2)) order by abs(delta_usd) desc)
+        list(struct_pack(name := name, delta_usd := delta_usd) order by abs(delta_usd) desc)
             filter (where kind = 'user')[1:3] as top_users,
-        list(struct_pack(name := name, delta_usd := round(delta_usd, 2)) order by abs(delta_usd) desc)
+        list(struct_pack(name := name, delta_usd := delta_usd) order by abs(delta_usd) desc)
             filter (where kind = 'model')[1:3] as top_models
     from movers
     group by feature
@@ -291,9 +306,10 @@ select
     $day::date as day,
     dimension,
     key,
-    actual_usd::decimal(18, 6) as actual_usd,
-    expected_usd::decimal(18, 6) as expected_usd,
-    impact_usd::decimal(18, 6) as impact_usd,
+    -- Money at fct_requests' scale, never rounded here: alerts and reports round when they present.
+    actual_usd,
+    expected_usd,
+    impact_usd,
     impact_pct,
     score,
     history_days,
@@ -301,19 +317,18 @@ select
     case when not is_anomaly then 'none'
          when abs(score) >= 8 or abs(impact_pct) >= 1 then 'critical'
          else 'warning' end as severity,
-    round(volume_usd, 6) as volume_usd,
-    round(input_tokens_per_request_usd, 6) as input_tokens_per_request_usd,
-    round(output_tokens_per_request_usd, 6) as output_tokens_per_request_usd,
-    round(cache_hit_rate_usd, 6) as cache_hit_rate_usd,
-    round(model_price_mix_usd, 6) as model_price_mix_usd,
+    volume_usd,
+    input_tokens_per_request_usd,
+    output_tokens_per_request_usd,
+    cache_hit_rate_usd,
+    model_price_mix_usd,
     top_driver,
     to_json(case when dimension = 'gpu_pool_idle' then
-        {'billed_gpu_hours_usd': round(volume_usd, 2), 'price_per_gpu_hour_usd': round(price_usd, 2),
-         'utilization_usd': round(utilization_usd, 2)}
+        {'billed_gpu_hours_usd': volume_usd, 'price_per_gpu_hour_usd': price_usd, 'utilization_usd': utilization_usd}
     else
-        {'volume_usd': round(volume_usd, 2), 'input_tokens_per_request_usd': round(input_tokens_per_request_usd, 2),
-         'output_tokens_per_request_usd': round(output_tokens_per_request_usd, 2),
-         'cache_hit_rate_usd': round(cache_hit_rate_usd, 2), 'model_price_mix_usd': round(model_price_mix_usd, 2)}
+        {'volume_usd': volume_usd, 'input_tokens_per_request_usd': input_tokens_per_request_usd,
+         'output_tokens_per_request_usd': output_tokens_per_request_usd,
+         'cache_hit_rate_usd': cache_hit_rate_usd, 'model_price_mix_usd': model_price_mix_usd}
     end)::varchar as drivers,
     to_json(top_users)::varchar as top_users,
     to_json(top_models)::varchar as top_models

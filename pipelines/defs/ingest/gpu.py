@@ -117,7 +117,7 @@ def build_gpu_telemetry(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
         (utilization weighted by the sampling interval). Only files that can hold the day are opened (input manifest)."""
         config = costwatch.config
         written = ingest_gpu_telemetry_day(
-            config.source_files("gpu_telemetry"), config.lake_dir, partition_day(context)
+            config.source_entries("gpu_telemetry"), config.lake_dir, partition_day(context)
         )
         with warehouse.get_connection() as conn:
             publish_lake_views(conn, config.lake_dir, {TELEMETRY_DATASET: TELEMETRY_DESCRIPTION})

@@ -11,6 +11,7 @@ import duckdb
 
 from pipelines.lake.manifest import InputManifest, file_state
 from pipelines.lake.partitions import PARTITION_FILE, write_file, write_partition
+from pipelines.resources.config import SourceSpec
 from pipelines.sources import registry
 from pipelines.sources.gpu.common import GpuBilling, load_instance_types
 from pipelines.sources.quarantine import QUARANTINE_DDL
@@ -110,9 +111,11 @@ class TelemetryDay:
     stale_days: list[str]  # days ingested before a file that holds them changed
 
 
-def ingest_gpu_telemetry_day(files: list[tuple[Path, str]], lake_dir: Path, day: dt.date) -> TelemetryDay:
-    """GPU busy time per replica for the day (utilization weighted by the sampling interval).
-    Only files that can hold the day are opened (the input manifest remembers each file's days)."""
+def ingest_gpu_telemetry_day(files: list[tuple[Path, SourceSpec]], lake_dir: Path, day: dt.date) -> TelemetryDay:
+    """GPU busy time per replica for the day (utilization weighted by the sampling interval), from
+    each file with the config entry that lists it (its format, and the time zone of a format that
+    writes local time). Only files that can hold the day are opened (the input manifest remembers
+    each file's days)."""
     queries = _queries()
     manifest = InputManifest(lake_dir, "gpu_telemetry")
     manifest.forget_missing({str(path) for path, _ in files})
@@ -120,13 +123,20 @@ def ingest_gpu_telemetry_day(files: list[tuple[Path, str]], lake_dir: Path, day:
     with duckdb.connect() as scratch:
         scratch.execute("set TimeZone = 'UTC'")
         scratch.execute(queries["samples"])
-        for path, fmt in files:
+        for path, spec in files:
+            fmt = registry.get(spec.format)
             state = file_state(path)
+            if fmt.local_timestamps and spec.timezone != "UTC":
+                # The days a local-time log holds depend on its zone: read in another, it is another file.
+                state["timezone"] = spec.timezone
             if not manifest.may_hold(str(path), state, day):
                 continue
-            registry.get(fmt).read(scratch, path)
+            if fmt.local_timestamps:
+                fmt.read(scratch, path, spec.timezone)
+            else:
+                fmt.read(scratch, path)
             days = [d.isoformat() for (d,) in scratch.execute(queries["file_days"]).fetchall()]
-            manifest.learn(str(path), state, fmt, days)
+            manifest.learn(str(path), state, spec.format, days)
             if day.isoformat() in days:
                 scratch.execute(queries["gather_samples"])
                 read.append(str(path))

@@ -13,9 +13,11 @@ Every `--format=csv` variant nvidia-smi writes is read:
   that names the fix (log with the header, or with that query).
 A value nvidia-smi cannot read (`[N/A]`, `[Not Supported]`) gives no sample.
 
-Time zone: nvidia-smi writes `timestamp` in the host's local time with no offset. costwatch
-reads it as UTC, so a log from a host not set to UTC is shifted by the host's offset (a
-per-source time zone is a config change, not made here)."""
+Time zone: nvidia-smi writes `timestamp` in the host's local time with no offset, so the source's
+`timezone` (an IANA name, `sources.gpu_telemetry[i].timezone`, default UTC) says which zone that
+is; each sample's `ts` is its UTC instant, daylight saving included. In the hour a clock repeats
+when it falls back, the log's line order tells the two passes apart (a log that starts inside that
+hour's second pass reads it as the first: nothing in the file says otherwise)."""
 
 from __future__ import annotations
 
@@ -95,10 +97,11 @@ def log_columns(path: Path) -> tuple[list[str], bool]:
     )
 
 
-def read_nvidia_smi(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """A log → temp table `file_samples` (replica_id, gpu, ts, utilization 0-1). Columns are
-    found by field name (`timestamp`, `utilization.gpu`, and `pci.bus_id`, `uuid` or `index`
-    to tell GPUs apart), from the header or, without one, from `HEADERLESS_QUERY`."""
+def read_nvidia_smi(conn: duckdb.DuckDBPyConnection, path: Path, timezone: str = "UTC") -> None:
+    """A log → temp table `file_samples` (replica_id, gpu, ts in UTC, utilization 0-1). Columns
+    are found by field name (`timestamp`, `utilization.gpu`, and `pci.bus_id`, `uuid` or `index`
+    to tell GPUs apart), from the header or, without one, from `HEADERLESS_QUERY`; `timezone` is
+    the IANA name of the zone the host's clock was set to when it wrote the log."""
     if not _first_row(path):  # a log just started, or a logger that died: no samples, no error
         conn.execute(load_queries(__package__, "nvidia_smi.sql")["no_samples"])
         return
@@ -116,6 +119,7 @@ def read_nvidia_smi(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
         queries["samples_by_gpu" if gpu_column else "samples_of_one_gpu"],
         {"path": str(path), "replica": replica_from_filename(path), "names": names, "header": has_header},
     )
+    conn.execute(queries["samples_in_utc"], {"timezone": timezone})
 
 
 register(
@@ -123,4 +127,5 @@ register(
     "gpu_telemetry",
     read_nvidia_smi,
     "nvidia-smi --query-gpu=... --format=csv[,nounits][,noheader] logs",
+    local_timestamps=True,
 )
