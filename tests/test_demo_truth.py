@@ -4,12 +4,13 @@ the marts find, and nothing else is flagged. Runs through the `costwatch run` co
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal as D
 
 import duckdb
 import pytest
 import yaml
-from conftest import CATALOG
+from conftest import REPO, read_generated_records
 
 from pipelines.cli import main as costwatch
 from pipelines.demo import generate
@@ -18,6 +19,8 @@ pytestmark = pytest.mark.slow
 
 START = dt.date(2026, 10, 1)
 DAYS = 30
+# The demo's catalog: the current LiteLLM one, with the tier prices and Azure entries it needs.
+CATALOG = REPO / "fixtures" / "prices" / "litellm_2026_11.json"
 REASONS = {  # generator's malformed kinds -> costwatch's quarantine reasons
     "truncated_json": "bad_json",
     "garbage_text": "bad_json",
@@ -69,7 +72,7 @@ def demo(tmp_path_factory):
                 "api_equivalent": "gpt-4.1-mini",
             },
         },
-        "prices": {"catalog": str(CATALOG), "effective_from": "2025-09-01"},
+        "prices": {"catalog": str(CATALOG), "effective_from": "2026-01-01"},
         # Small lines at 3,000 requests a day: judge them by percent, with a 5-cent floor, and
         # alert on moves of $1 (the shipped demo, at 20,000 a day, uses $5).
         "reconciliation": {"tolerance_pct": 0.02, "tolerance_usd": 0.05},
@@ -128,7 +131,7 @@ def test_planted_billing_discrepancies_appear_with_the_right_status(demo):
 
     lost = event(manifest, "lost_logs")
     lost_day = dt.date.fromisoformat(lost["start_day"])
-    for model in ("claude-3-5-sonnet", "claude-3-5-haiku"):
+    for model in ("claude-sonnet-4-5", "claude-haiku-4-5"):
         assert ("day", "over", model, lost_day) in found
 
     fine_tuning = event(manifest, "billed_without_logs")
@@ -143,11 +146,11 @@ def test_planted_billing_discrepancies_appear_with_the_right_status(demo):
     tokens = rows(conn, "select * from fct_token_reconciliation where finding <> 'matched'")
     double = {r["day"] for r in tokens if r["finding"] == "cached_tokens_double_counted"}
     missing = {(r["model_family"], r["day"]) for r in tokens if r["finding"] == "logs_missing_calls"}
-    assert missing == {("claude-3-5-sonnet", lost_day), ("claude-3-5-haiku", lost_day)}
+    assert missing == {("claude-sonnet-4-5", lost_day), ("claude-haiku-4-5", lost_day)}
     haiku_days = {
         r[0]
         for r in conn.execute(
-            "select day from fct_token_reconciliation where model_family = 'claude-3-5-haiku'"
+            "select day from fct_token_reconciliation where model_family = 'claude-haiku-4-5'"
         ).fetchall()
     }
     assert double == haiku_days - {lost_day}
@@ -161,7 +164,7 @@ def test_nothing_unplanted_is_flagged(demo):
         explained = (
             row["line_key"].startswith("fine-tuning")  # billed_without_logs, planted
             or row["line_key"] == "gpt-experimental-preview"  # the catalog has no price for it, planted
-            or row["line_key"] == "claude-3-5-haiku"  # cached tokens double counted every day, planted
+            or row["line_key"] == "claude-haiku-4-5"  # cached tokens double counted every day, planted
             or (row["day"] == lost_day and row["provider"] == "anthropic")  # lost logs, planted
             or (row["line_key"] == "gpt-4o-mini" and row["period_start"] >= price_start)  # price change
         )
@@ -197,6 +200,159 @@ def test_allocation_equals_every_days_bill_exactly(demo):
         {"p": some_provider, "d": some_day},
     ).fetchone()
     assert allocated == D(amount).quantize(D("0.000001"))
+
+
+@pytest.fixture(scope="module")
+def billed_records(demo, demo_config):
+    """The generated calls a provider bills (status ok, no gateway cache hit, not self-hosted), as
+    read back from the gateway files with plain `json`, by request id."""
+    manifest, _ = demo
+    records = read_generated_records(demo_config.parent / "inputs", manifest)
+    return {
+        r["request_id"]: r
+        for r in records
+        if r["status"] == "ok" and not r["gateway_cache_hit"] and r["provider"] != "self_hosted"
+    }
+
+
+def priced(conn, request_ids):
+    """fct_requests' cost, price key, context tier and service tier of some requests, by id."""
+    return {
+        row["request_id"]: row
+        for row in rows(
+            conn,
+            "select request_id, cost_usd, price_key, price_tier, service_tier from fct_requests "
+            "where request_id in (select unnest($ids))",
+            {"ids": list(request_ids)},
+        )
+    }
+
+
+def published(key, field):
+    """A price from the catalog file's own JSON text, exact."""
+    entry = json.loads(CATALOG.read_text())[key]
+    return D(repr(entry[field]))
+
+
+def test_catalog_prices_the_demo_relies_on():
+    # USD per million tokens, as the providers publish them (and the 2026-11 catalog has them).
+    per_million = D(1_000_000)
+    assert published("gpt-4.1-mini", "input_cost_per_token") * per_million == D("0.4")
+    assert published("gpt-4.1-mini", "input_cost_per_token_batches") * per_million == D("0.2")
+    assert published("gpt-4.1-mini", "output_cost_per_token_priority") * per_million == D("2.8")
+    assert published("claude-haiku-4-5-20251001", "output_cost_per_token_batches") * per_million == D("2.5")
+    assert published("claude-sonnet-4-5-20250929", "cache_creation_input_token_cost_above_1hr") * per_million == D("6")
+    assert published("gpt-6-luna", "input_cost_per_token_above_272k_tokens") * per_million == D("0.2")
+    assert published("gpt-audio-mini", "input_cost_per_audio_token") * per_million == D("10")
+    assert published("azure/eu/gpt-4o-2024-08-06", "input_cost_per_token") * per_million == D("2.75")
+    assert published("gpt-4o-2024-08-06", "input_cost_per_token") * per_million == D("2.5")
+
+
+def test_batch_calls_are_priced_at_half_the_standard_price(demo, billed_records):
+    _, conn = demo
+    batch = {i: r for i, r in billed_records.items() if r.get("service_tier") == "batch"}
+    assert {r["model"] for r in batch.values()} == {"gpt-4.1-mini", "claude-haiku-4-5-20251001"}
+    found = priced(conn, batch)
+    assert set(found) == set(batch)
+    # Standard rates (USD/token) from the published per-million prices; batch is 50% of them.
+    standard = {
+        "gpt-4.1-mini": (D("0.4e-6"), D("1.6e-6")),
+        "claude-haiku-4-5-20251001": (D("1e-6"), D("5e-6")),
+    }
+    for request_id, record in batch.items():
+        input_rate, output_rate = standard[record["model"]]
+        assert record["cached_input_tokens"] == record["cache_creation_input_tokens"] == 0  # nothing cached
+        expected = (record["input_tokens"] * input_rate + record["output_tokens"] * output_rate) / 2
+        assert found[request_id]["cost_usd"] == expected, record
+        assert (found[request_id]["service_tier"], found[request_id]["price_tier"]) == ("batch", "base")
+
+
+def test_long_prompts_are_priced_at_the_context_tier_price(demo, billed_records):
+    _, conn = demo
+    contracts = {i: r for i, r in billed_records.items() if r["model"] == "gpt-6-luna"}
+    long_prompts = {i for i, r in contracts.items() if r["input_tokens"] > 272_000}
+    assert 0.3 < len(long_prompts) / len(contracts) < 0.7
+    found = priced(conn, contracts)
+    for request_id, record in contracts.items():
+        # gpt-6-luna: $0.10 in / $0.50 out per million; above 272k prompt tokens $0.20 / $0.75,
+        # for every token of the call. Reasoning tokens are output tokens.
+        input_rate, output_rate, tier = (
+            (D("0.2e-6"), D("0.75e-6"), "above_272k")
+            if request_id in long_prompts
+            else (D("0.1e-6"), D("0.5e-6"), "base")
+        )
+        expected = record["input_tokens"] * input_rate + record["output_tokens"] * output_rate
+        assert found[request_id]["cost_usd"] == expected, record
+        assert (found[request_id]["price_key"], found[request_id]["price_tier"]) == ("gpt-6-luna", tier)
+
+
+def test_azure_calls_are_priced_at_azures_entry_not_openais(demo, billed_records):
+    _, conn = demo
+    azure = {i: r for i, r in billed_records.items() if r["provider"] == "azure"}
+    assert {r["model"] for r in azure.values()} == {"eu/gpt-4o-2024-08-06"}
+    found = priced(conn, azure)
+    assert set(found) == set(azure)
+    for request_id, record in azure.items():
+        uncached = record["input_tokens"] - record["cached_input_tokens"]
+        # Azure EU data zone: $2.75 in, $1.375 cached, $11 out per million: 10% above OpenAI's own
+        # $2.50 / $1.25 / $10 for the same model.
+        openai_price = (
+            uncached * D("2.5e-6") + record["cached_input_tokens"] * D("1.25e-6") + record["output_tokens"] * D("10e-6")
+        )
+        assert found[request_id]["cost_usd"] == openai_price * D("1.1"), record
+        assert found[request_id]["price_key"] == "azure/eu/gpt-4o-2024-08-06"
+
+
+def test_priority_one_hour_writes_and_audio_are_priced_by_hand(demo, billed_records):
+    _, conn = demo
+
+    def tokens(record, name):
+        return record.get(name, 0)
+
+    def expected(record):
+        model = record["model"]
+        cached, creation = record["cached_input_tokens"], record["cache_creation_input_tokens"]
+        one_hour, audio_in, audio_out = (
+            tokens(record, "cache_creation_1h_input_tokens"),
+            tokens(record, "audio_input_tokens"),
+            tokens(record, "audio_output_tokens"),
+        )
+        text_in = record["input_tokens"] - cached - creation - audio_in
+        text_out = record["output_tokens"] - audio_out
+        if model == "gpt-4.1-mini" and record.get("service_tier") == "priority":
+            # Priority: $0.70 in, $0.175 cached, $2.80 out per million (standard $0.40/$0.10/$1.60).
+            return text_in * D("0.7e-6") + cached * D("0.175e-6") + text_out * D("2.8e-6")
+        if model == "claude-sonnet-4-5-20250929":
+            # $3 in, $0.30 read, $3.75 5-minute write, $6 1-hour write (2x input), $15 out per million.
+            return (
+                text_in * D("3e-6")
+                + cached * D("0.3e-6")
+                + (creation - one_hour) * D("3.75e-6")
+                + one_hour * D("6e-6")
+                + text_out * D("15e-6")
+            )
+        if model == "gpt-audio-mini":
+            # Text $0.60 in / $2.40 out, audio $10 in / $20 out per million.
+            return text_in * D("0.6e-6") + audio_in * D("10e-6") + text_out * D("2.4e-6") + audio_out * D("20e-6")
+        return None
+
+    cases = {
+        "priority": [r for r in billed_records.values() if r.get("service_tier") == "priority"],
+        "one_hour_writes": [r for r in billed_records.values() if tokens(r, "cache_creation_1h_input_tokens")],
+        "audio": [r for r in billed_records.values() if tokens(r, "audio_input_tokens")],
+    }
+    for name, records in cases.items():
+        records = [r for r in records if expected(r) is not None]
+        assert len(records) > 100, name
+        found = priced(conn, [r["request_id"] for r in records])
+        off = [
+            (r, found[r["request_id"]]["cost_usd"], expected(r))
+            for r in records
+            if found[r["request_id"]]["cost_usd"] != expected(r)
+        ]
+        assert off == [], (name, off[:3])
+    priority = priced(conn, [r["request_id"] for r in cases["priority"]])
+    assert {row["service_tier"] for row in priority.values()} == {"priority"}
 
 
 def gpu_event(manifest, kind):

@@ -19,7 +19,7 @@ import pytest
 from pipelines.demo import generate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PRICE_CATALOG = REPO_ROOT / "fixtures" / "prices" / "model_prices.json"
+PRICE_CATALOG = REPO_ROOT / "fixtures" / "prices" / "litellm_2026_11.json"
 
 START = dt.date(2026, 10, 1)
 DAYS = 30
@@ -37,6 +37,11 @@ CANONICAL_FIELDS = {
     "cached_input_tokens",
     "cache_creation_input_tokens",
     "output_tokens",
+    "cache_creation_1h_input_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "reasoning_tokens",
+    "service_tier",
     "gateway_cache_hit",
     "status",
     "pool",
@@ -44,7 +49,9 @@ CANONICAL_FIELDS = {
     "workload",
     "tags",
 }
-OPTIONAL_FIELDS = {"feature", "user_id"}
+# Written only when the call has them: a count above 0, a tier other than standard.
+OPTIONAL_COUNTS = ("cache_creation_1h_input_tokens", "audio_input_tokens", "audio_output_tokens", "reasoning_tokens")
+OPTIONAL_FIELDS = {"feature", "user_id", "service_tier", *OPTIONAL_COUNTS}
 TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens")
 TS_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -173,7 +180,11 @@ def test_records_follow_the_canonical_contract(generated):
     for record in good:
         assert CANONICAL_FIELDS - OPTIONAL_FIELDS <= set(record) <= CANONICAL_FIELDS
         cache_tokens = record["cached_input_tokens"] + record["cache_creation_input_tokens"]
-        assert cache_tokens <= record["input_tokens"]
+        assert cache_tokens + record.get("audio_input_tokens", 0) <= record["input_tokens"]
+        assert record.get("cache_creation_1h_input_tokens", 0) <= record["cache_creation_input_tokens"]
+        assert record.get("audio_output_tokens", 0) + record.get("reasoning_tokens", 0) <= record["output_tokens"]
+        assert all(record.get(name, 1) > 0 for name in OPTIONAL_COUNTS), "zero counts are omitted"
+        assert record.get("service_tier", "batch") in ("batch", "priority")
         assert record["duration_ms"] >= 0
         assert record["status"] in ("ok", "error")
         assert record["workload"] in ("interactive", "batch")
@@ -206,20 +217,35 @@ def test_models_pools_and_price_catalog(generated):
     catalog = json.loads(PRICE_CATALOG.read_text())
     good = read.good()
     rows_by_model = collections.Counter((r["provider"], r["model"]) for r in good)
-    api_models = {model for provider, model in rows_by_model if provider != "self_hosted"}
-    unpriced = {model for model in api_models if model not in catalog}
+    # An Azure deployment is priced at Azure's entry, `azure/<logged model>`; every other API
+    # model at its own name. The catalog's provider is the logged provider.
+    price_keys = {
+        model: f"azure/{model}" if provider == "azure" else model
+        for provider, model in rows_by_model
+        if provider != "self_hosted"
+    }
+    unpriced = {model for model, key in price_keys.items() if key not in catalog}
     assert unpriced == {"gpt-experimental-preview"}
     assert 0.0005 < rows_by_model[("openai", "gpt-experimental-preview")] / len(good) < 0.005
-    for model in (
-        "gpt-4o-2024-08-06",
-        "gpt-4o-mini",
-        "gpt-4.1-mini",
-        "claude-3-5-sonnet-20241022",
-        "claude-3-5-haiku-20241022",
+    for provider, model in (
+        ("openai", "gpt-4o-2024-08-06"),
+        ("openai", "gpt-4o-mini"),
+        ("openai", "gpt-4.1-mini"),
+        ("openai", "gpt-audio-mini"),
+        ("openai", "gpt-6-luna"),
+        ("azure", "eu/gpt-4o-2024-08-06"),
+        ("anthropic", "claude-sonnet-4-5-20250929"),
+        ("anthropic", "claude-haiku-4-5-20251001"),
     ):
-        assert model in api_models and model in catalog
+        assert (provider, model) in rows_by_model
+        assert catalog[price_keys[model]]["litellm_provider"] == provider
+    # Azure's EU entry is not OpenAI's: 10% dearer for the same model.
+    assert catalog["azure/eu/gpt-4o-2024-08-06"]["input_cost_per_token"] == 2.75e-06
+    assert catalog["gpt-4o-2024-08-06"]["input_cost_per_token"] == 2.5e-06
     for name, spec in manifest["models"].items():
-        assert spec["in_price_catalog"] == (name in catalog)
+        assert spec["in_price_catalog"] == (spec["price_key"] in catalog)
+        if spec["provider"] != "self_hosted" and spec["in_price_catalog"]:
+            assert spec["price_key"] == price_keys[name]
 
     pools = manifest["pools"]
     self_hosted = [r for r in good if r["provider"] == "self_hosted"]
@@ -254,7 +280,12 @@ def test_day_curve_weekends_and_night_batch(generated):
     assert 0.5 < weekend / weekday < 0.7
 
     batch = [r for r in good if r["workload"] == "batch"]
-    assert batch and all(r["model"] == "qwen2.5-32b-instruct" for r in batch)
+    # Two nightly jobs: tagging on the self-hosted Qwen pool, digests through the batch APIs.
+    assert batch and {r["model"] for r in batch if r["tags"]["job"] == "nightly_tagging"} == {"qwen2.5-32b-instruct"}
+    digests = [r for r in batch if r["tags"]["job"] == "nightly_digest"]
+    assert {r["model"] for r in digests} == {"gpt-4.1-mini", "claude-haiku-4-5-20251001"}
+    assert all(r["service_tier"] == "batch" for r in digests)
+    assert 0.15 < len(digests) / len(batch) < 0.3  # 3% vs 12% of a weekday's requests
     assert all(dt.time(0, 30) <= _parse_ts(r["ts"]).time() < dt.time(6, 0) for r in batch)
 
 
@@ -266,7 +297,17 @@ def test_features_have_distinct_token_profiles(generated):
     for record in read.good():
         if "feature" in record and _day(record) < baseline_end:
             by_feature[record["feature"]].append(record)
-    assert set(by_feature) == {"chat", "search_rag", "summarise", "code_assist", "autocomplete", "batch_tagging"}
+    assert set(by_feature) == {
+        "chat",
+        "search_rag",
+        "summarise",
+        "code_assist",
+        "autocomplete",
+        "batch_tagging",
+        "voice",
+        "contract_review",
+        "doc_digest",
+    }
 
     def median(feature: str, field: str) -> float:
         return statistics.median(r[field] for r in by_feature[feature])
@@ -375,3 +416,55 @@ def test_rerun_into_same_folder_removes_stale_files(tmp_path):
     )
     assert gpu_on_disk == sorted(entry["path"] for entry in manifest["gpu"]["files"])
     assert len(gpu_on_disk) == 2 + 4 + 1  # FOCUS + GPU-hours for one month, 4 replicas, load test
+
+
+def test_service_tiers_long_prompts_one_hour_writes_audio_and_azure(generated):
+    """The pricing dimensions the bills split by, each where the catalogue puts it and nowhere else."""
+    _, _, read = generated
+    good = read.good()
+    tiers = collections.Counter((r.get("feature"), r["provider"], r.get("service_tier", "standard")) for r in good)
+    assert {tier for _, _, tier in tiers} == {"standard", "batch", "priority"}
+    assert {(feature, provider) for feature, provider, tier in tiers if tier == "batch"} <= {
+        ("doc_digest", "openai"),
+        ("doc_digest", "anthropic"),
+        (None, "openai"),  # a record whose feature field was omitted
+        (None, "anthropic"),
+    }
+    assert all(r.get("service_tier") == "batch" for r in good if r.get("feature") == "doc_digest")
+    # Priority: half of code_assist's OpenAI calls, nothing else.
+    priority = [r for r in good if r.get("service_tier") == "priority"]
+    assert {(r.get("feature"), r["provider"]) for r in priority} <= {("code_assist", "openai"), (None, "openai")}
+    code_assist_openai = [r for r in good if r.get("feature") == "code_assist" and r["provider"] == "openai"]
+    assert 0.4 < sum(r.get("service_tier") == "priority" for r in code_assist_openai) / len(code_assist_openai) < 0.6
+    assert not any("service_tier" in r for r in good if r["provider"] == "self_hosted")
+
+    # 1-hour writes: every write of code_assist on Anthropic, no other feature's.
+    one_hour = [r for r in good if r.get("cache_creation_1h_input_tokens")]
+    assert one_hour and {(r.get("feature"), r["provider"]) for r in one_hour} <= {
+        ("code_assist", "anthropic"),
+        (None, "anthropic"),
+    }
+    for r in good:
+        if r.get("feature") == "code_assist" and r["provider"] == "anthropic":
+            assert r.get("cache_creation_1h_input_tokens", 0) == r["cache_creation_input_tokens"]
+
+    # Audio: the voice feature's speech model, audio inside input and output tokens.
+    audio = [r for r in good if r.get("audio_input_tokens")]
+    assert audio and {r["model"] for r in audio} == {"gpt-audio-mini"}
+    voice_ok = [r for r in good if r["model"] == "gpt-audio-mini" and r["status"] == "ok"]
+    assert all(0 < r["audio_output_tokens"] < r["output_tokens"] for r in voice_ok if r["output_tokens"] >= 10)
+    assert all(r["cached_input_tokens"] == 0 for r in voice_ok)
+
+    # Long prompts: contract reviews of 150k-420k tokens, about half above gpt-6-luna's 272k tier.
+    contracts = [r for r in good if r["model"] == "gpt-6-luna"]
+    assert all(150_000 <= r["input_tokens"] < 420_000 and r["cached_input_tokens"] == 0 for r in contracts)
+    assert 0.35 < sum(r["input_tokens"] > 272_000 for r in contracts) / len(contracts) < 0.65
+    assert all(r.get("reasoning_tokens", 0) <= r["output_tokens"] for r in contracts)
+    assert any(r.get("reasoning_tokens") for r in contracts)
+
+    # Azure: the EU data-zone deployment, cached like OpenAI (128-token steps from 1,024).
+    azure = [r for r in good if r["provider"] == "azure"]
+    assert azure and {r["model"] for r in azure} == {"eu/gpt-4o-2024-08-06"}
+    assert {r.get("feature") for r in azure} <= {"search_rag", None}
+    cached = [r["cached_input_tokens"] for r in azure if r["cached_input_tokens"]]
+    assert cached and all(tokens % 128 == 0 and tokens >= 1024 for tokens in cached)

@@ -1,8 +1,9 @@
 """Provider billing exports of the demo generator, checked against the gateway logs.
 
 Every expected number is recomputed here from the raw files: the gzip'd log lines read with
-``json`` and priced with ``Decimal`` from the catalog JSON, and the exports read with
-``json``/``csv``. The manifest's planted billing events must explain every difference.
+``json`` and priced with ``Decimal`` from the catalog JSON (the catalog field for the call's
+service tier and context tier, read here by name), and the exports read with ``json``/``csv``.
+The manifest's planted billing events must explain every difference.
 """
 
 from __future__ import annotations
@@ -21,19 +22,19 @@ from pipelines.demo import generate
 from pipelines.demo.traffic import build_day_frame, plan_generation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CATALOG = json.loads((REPO_ROOT / "fixtures" / "prices" / "model_prices.json").read_text())
+CATALOG = json.loads((REPO_ROOT / "fixtures" / "prices" / "litellm_2026_11.json").read_text())
 
 START = dt.date(2026, 10, 1)
 DAYS = 35
 REQUESTS_PER_DAY = 1_500
 DAY_LIST = [START + dt.timedelta(days=offset) for offset in range(DAYS)]
 TOLERANCE = Decimal("0.000001")  # USD
-HAIKU = "claude-3-5-haiku-20241022"
-OPENAI_KINDS = {
-    "input": "input_cost_per_token",
-    "cached input": "cache_read_input_token_cost",
-    "output": "output_cost_per_token",
-}
+HAIKU = "claude-haiku-4-5-20251001"
+OPENAI_KINDS = {"input", "cached input", "output"}
+# gpt-6-luna bills a prompt above 272k tokens (its `*_above_272k_tokens` fields) at the
+# long-context price, every token of it; the other demo models have no context tier.
+LONG_CONTEXT_TOKENS = {"gpt-6-luna": 272_000}
+TIER_SUFFIX = {"standard": "", "batch": "_batches", "priority": "_priority"}
 
 OPENAI_COST_KEYS = {"object", "amount", "line_item", "project_id"}
 OPENAI_USAGE_KEYS = {
@@ -49,6 +50,7 @@ OPENAI_USAGE_KEYS = {
     "api_key_id",
     "model",
     "batch",
+    "service_tier",
 }
 ANTHROPIC_COST_KEYS = {
     "currency",
@@ -76,10 +78,37 @@ ANTHROPIC_USAGE_KEYS = {
 INVOICE_HEADER = ["invoice_id", "provider", "period_start", "period_end", "line_item", "model", "amount", "currency"]
 
 
-def _price(manifest: dict, model: str, key: str) -> Decimal:
-    entry = CATALOG.get(model) or manifest["billing"]["off_catalog_prices"][model]
-    value = entry[key]
+def _price(manifest: dict, model: str, key: str, tier: str = "standard", long_context: bool = False) -> Decimal:
+    """The catalog field ``key`` for a call's service tier and context tier (LiteLLM's naming:
+    ``<key>[_above_272k_tokens][_batches|_priority]``); the entry must have it."""
+    price_key = manifest["models"][model]["price_key"]
+    entry = CATALOG[price_key] if price_key else manifest["billing"]["off_catalog_prices"][model]
+    above = f"_above_{LONG_CONTEXT_TOKENS[model] // 1000}k_tokens" if long_context else ""
+    value = entry[key + above + TIER_SUFFIX[tier]]
     return Decimal(repr(value) if isinstance(value, float) else str(value))
+
+
+def _record_usd(manifest: dict, record: dict) -> Decimal:
+    """One call at the provider's price: text input, cache reads, 5-minute and 1-hour writes,
+    audio input, text output (reasoning included) and audio output, each at its own field."""
+    model, tier = record["model"], record.get("service_tier", "standard")
+    long_context = record["input_tokens"] > LONG_CONTEXT_TOKENS.get(model, 10**12)
+    cached, creation = record["cached_input_tokens"], record["cache_creation_input_tokens"]
+    one_hour = record.get("cache_creation_1h_input_tokens", 0)
+    audio_in, audio_out = record.get("audio_input_tokens", 0), record.get("audio_output_tokens", 0)
+    parts = {
+        "input_cost_per_token": record["input_tokens"] - cached - creation - audio_in,
+        "cache_read_input_token_cost": cached,
+        "cache_creation_input_token_cost": creation - one_hour,
+        "cache_creation_input_token_cost_above_1hr": one_hour,
+        "input_cost_per_audio_token": audio_in,
+        "output_cost_per_token": record["output_tokens"] - audio_out,
+        "output_cost_per_audio_token": audio_out,
+    }
+    return sum(
+        (tokens * _price(manifest, model, key, tier, long_context) for key, tokens in parts.items() if tokens),
+        Decimal(0),
+    )
 
 
 class LogTotals:
@@ -87,32 +116,34 @@ class LogTotals:
 
     def __init__(self, records: list[dict], manifest: dict):
         self.usd = collections.defaultdict(Decimal)  # (provider, day, model) -> naive log USD
+        self.usd_by_tier = collections.defaultdict(Decimal)  # (..., service tier, long context) -> USD
+        self.one_hour_writes = collections.Counter()  # (provider, day, model) -> 1-hour write tokens
         self.tokens = collections.defaultdict(collections.Counter)  # (prov, day, team, model)
         self.records_per_provider_day = collections.Counter()
         for record in records:
             day = dt.date.fromisoformat(record["ts"][:10])
             provider, model = record["provider"], record["model"]
-            if provider not in ("openai", "anthropic"):
+            if provider not in ("openai", "anthropic", "azure"):
                 continue
             self.records_per_provider_day[(provider, day)] += 1
             if record["status"] != "ok" or record["gateway_cache_hit"]:
                 continue
-            cached, creation = record["cached_input_tokens"], record["cache_creation_input_tokens"]
-            uncached = record["input_tokens"] - cached - creation
-            usd = (
-                uncached * _price(manifest, model, "input_cost_per_token")
-                + cached * _price(manifest, model, "cache_read_input_token_cost")
-                + record["output_tokens"] * _price(manifest, model, "output_cost_per_token")
-            )
-            if creation:
-                usd += creation * _price(manifest, model, "cache_creation_input_token_cost")
+            usd = _record_usd(manifest, record)
             self.usd[(provider, day, model)] += usd
+            tier = record.get("service_tier", "standard")
+            long_context = record["input_tokens"] > LONG_CONTEXT_TOKENS.get(model, 10**12)
+            self.usd_by_tier[(provider, day, model, tier, long_context)] += usd
+            self.one_hour_writes[(provider, day, model)] += record.get("cache_creation_1h_input_tokens", 0)
             self.tokens[(provider, day, record["tags"]["team"], model)].update(
                 requests=1,
                 input=record["input_tokens"],
-                cached=cached,
-                creation=creation,
+                cached=record["cached_input_tokens"],
+                creation=record["cache_creation_input_tokens"],
+                creation_1h=record.get("cache_creation_1h_input_tokens", 0),
+                audio_input=record.get("audio_input_tokens", 0),
                 output=record["output_tokens"],
+                audio_output=record.get("audio_output_tokens", 0),
+                **{f"{tier}_requests": 1},
             )
 
     def cached_of(self, provider: str, day: dt.date, model: str) -> int:
@@ -131,8 +162,12 @@ class Exports:
     def __init__(self, out_dir: Path, manifest: dict):
         self.usd = collections.defaultdict(Decimal)  # (provider, day, model) -> billed USD
         self.other_items: list[tuple[dt.date, str, dict]] = []  # OpenAI non-token line items
-        self.openai_usage: dict[tuple[dt.date, str, str], dict] = {}
-        self.anthropic_usage: dict[tuple[dt.date, str, str], dict] = {}
+        self.line_items = collections.defaultdict(Decimal)  # OpenAI (day, tier, long, model, kind) -> USD
+        self.anthropic_lines = collections.defaultdict(Decimal)  # (day, tier, window, model, type) -> USD
+        self.openai_usage: dict[tuple[dt.date, str, str, str], dict] = {}  # + service tier
+        # Summed over service tiers (one row per tier) per day x workspace x model.
+        self.anthropic_usage: dict[tuple[dt.date, str, str], collections.Counter] = {}
+        self.anthropic_tiers = collections.defaultdict(set)
         self.buckets = collections.defaultdict(list)  # file kind -> [(day, results)]
         for entry in manifest["billing"]["files"]:
             path = out_dir / entry["path"]
@@ -156,46 +191,64 @@ class Exports:
                     getattr(self, f"_read_{entry['kind']}")(day, result)
 
     def _read_openai_costs(self, day: dt.date, result: dict) -> None:
-        assert set(result) == OPENAI_COST_KEYS
+        assert set(result) - {"quantity"} == OPENAI_COST_KEYS
         assert result["object"] == "organization.costs.result"
         assert result["amount"]["currency"] == "usd"
         value = result["amount"]["value"]
         assert isinstance(value, Decimal) and value == value.quantize(Decimal("1e-10"))
-        model, _, kind = result["line_item"].rpartition(", ")
+        # `[<tier> | ]<model>[ audio| text], <kind>[, long context]`
+        tier, _, rest = result["line_item"].rpartition(" | ")
+        assert tier in ("", "batch", "priority"), result["line_item"]
+        rest, long_context = rest.removesuffix(", long context"), rest.endswith(", long context")
+        model, _, kind = rest.rpartition(", ")
+        model = model.removesuffix(" audio").removesuffix(" text")
         if kind in OPENAI_KINDS and not model.startswith("fine-tuning"):
+            assert isinstance(result["quantity"], int) and result["quantity"] > 0  # the tokens billed
             self.usd[("openai", day, model)] += value
+            self.line_items[(day, tier or "standard", long_context, model, kind)] += value
         else:
+            assert "quantity" not in result
             self.other_items.append((day, result["line_item"], result))
 
     def _read_openai_usage(self, day: dt.date, result: dict) -> None:
         assert set(result) == OPENAI_USAGE_KEYS
         assert result["object"] == "organization.usage.completions.result"
-        assert (result["input_audio_tokens"], result["output_audio_tokens"]) == (0, 0)
-        assert result["batch"] is False
-        self.openai_usage[(day, result["project_id"], result["model"])] = result
+        assert result["service_tier"] in ("default", "batch", "priority")
+        assert result["batch"] is (result["service_tier"] == "batch")
+        key = (day, result["project_id"], result["model"], result["service_tier"])
+        assert key not in self.openai_usage, "one row per project x model x service tier"
+        self.openai_usage[key] = result
 
     def _read_anthropic_cost_report(self, day: dt.date, result: dict) -> None:
         assert set(result) == ANTHROPIC_COST_KEYS
-        assert (result["currency"], result["cost_type"], result["context_window"], result["service_tier"]) == (
-            "USD",
-            "tokens",
-            "0-200k",
-            "standard",
-        )
+        assert (result["currency"], result["cost_type"], result["context_window"]) == ("USD", "tokens", "0-200k")
+        assert result["service_tier"] in ("standard", "batch")
         assert result["token_type"] in (
             "uncached_input_tokens",
             "output_tokens",
             "cache_read_input_tokens",
             "cache_creation.ephemeral_5m_input_tokens",
+            "cache_creation.ephemeral_1h_input_tokens",
         )
         assert isinstance(result["amount"], str)
         self.usd[("anthropic", day, result["model"])] += Decimal(result["amount"]) / 100
+        key = (day, result["service_tier"], result["context_window"], result["model"], result["token_type"])
+        self.anthropic_lines[key] += Decimal(result["amount"]) / 100
 
     def _read_anthropic_usage_report(self, day: dt.date, result: dict) -> None:
         assert set(result) == ANTHROPIC_USAGE_KEYS
-        assert result["cache_creation"]["ephemeral_1h_input_tokens"] == 0
         assert result["server_tool_use"] == {"web_search_requests": 0}
-        self.anthropic_usage[(day, result["workspace_id"], result["model"])] = result
+        key = (day, result["workspace_id"], result["model"])
+        assert result["service_tier"] in ("standard", "batch")
+        self.anthropic_tiers[key].add(result["service_tier"])
+        summed = self.anthropic_usage.setdefault(key, collections.Counter())
+        summed.update(
+            uncached_input_tokens=result["uncached_input_tokens"],
+            cache_read_input_tokens=result["cache_read_input_tokens"],
+            ephemeral_5m_input_tokens=result["cache_creation"]["ephemeral_5m_input_tokens"],
+            ephemeral_1h_input_tokens=result["cache_creation"]["ephemeral_1h_input_tokens"],
+            output_tokens=result["output_tokens"],
+        )
 
     def day_total(self, provider: str, day: dt.date) -> Decimal:
         total = sum((usd for (p, d, _), usd in self.usd.items() if (p, d) == (provider, day)), Decimal(0))
@@ -303,13 +356,16 @@ def test_costs_equal_priced_logs_except_planted_events(generated):
     events = _events(manifest)
     planted_days = {_day(events[kind]["start_day"]) for kind in ("lost_logs", "billed_without_logs")}
     price_change = events["unannounced_price_change"]
-    keys = set(exports.usd) | set(logs.usd)
+    # Azure bills on the monthly invoice only (test_invoice_sums_daily_costs).
+    keys = set(exports.usd) | {key for key in logs.usd if key[0] != "azure"}
     assert {model for _, _, model in keys} == {
         "gpt-4o-2024-08-06",
         "gpt-4o-mini",
         "gpt-4.1-mini",
+        "gpt-audio-mini",
+        "gpt-6-luna",
         "gpt-experimental-preview",
-        "claude-3-5-sonnet-20241022",
+        "claude-sonnet-4-5-20250929",
         HAIKU,
     }
     clean_comparisons = 0
@@ -356,7 +412,7 @@ def test_lost_logs(generated):
             exports.usd[("anthropic", day, model)]
             - _expected_bill(manifest, logs, "anthropic", day, model)
             + Decimal(effect["lost_usd_by_model"].get(model, "0"))
-            for model in ("claude-3-5-sonnet-20241022", HAIKU)
+            for model in ("claude-sonnet-4-5-20250929", HAIKU)
         ),
         Decimal(0),
     )
@@ -418,7 +474,8 @@ def test_double_counted_cache_reads_are_in_the_logs_only(generated):
         true_input = (
             usage["uncached_input_tokens"]
             + usage["cache_read_input_tokens"]
-            + usage["cache_creation"]["ephemeral_5m_input_tokens"]
+            + usage["ephemeral_5m_input_tokens"]
+            + usage["ephemeral_1h_input_tokens"]
         )
         if day != _day(_events(manifest)["lost_logs"]["start_day"]):
             assert counts["input"] - true_input == counts["cached"]
@@ -440,26 +497,40 @@ def test_usage_tokens_equal_the_logs(generated):
     _, manifest, logs, exports = generated
     lost_day = _day(_events(manifest)["lost_logs"]["start_day"])
     openai_keys = {(day, f"proj_{team}", model) for (provider, day, team, model) in logs.tokens if provider == "openai"}
-    assert set(exports.openai_usage) == openai_keys
+    assert {key[:3] for key in exports.openai_usage} == openai_keys
+    usage_tiers = {"default": "standard", "batch": "batch", "priority": "priority"}
     for (provider, day, team, model), counts in logs.tokens.items():
         if provider == "openai":
-            usage = exports.openai_usage[(day, f"proj_{team}", model)]
-            assert usage["input_tokens"] == counts["input"]  # OpenAI input includes cached
-            assert usage["input_cached_tokens"] == counts["cached"]
-            assert usage["output_tokens"] == counts["output"]
-            assert usage["num_model_requests"] == counts["requests"]
-        elif day != lost_day:
+            rows = [row for key, row in exports.openai_usage.items() if key[:3] == (day, f"proj_{team}", model)]
+            total = collections.Counter()
+            for row in rows:
+                total.update({name: row[name] for name in OPENAI_USAGE_KEYS if name.endswith(("tokens", "requests"))})
+                # One row per service tier, with that tier's calls.
+                assert row["num_model_requests"] == counts[f"{usage_tiers[row['service_tier']]}_requests"]
+            assert total["input_tokens"] == counts["input"]  # OpenAI input includes cached and audio
+            assert total["input_cached_tokens"] == counts["cached"]
+            assert total["input_audio_tokens"] == counts["audio_input"]
+            assert total["output_tokens"] == counts["output"]
+            assert total["output_audio_tokens"] == counts["audio_output"]
+            assert total["num_model_requests"] == counts["requests"]
+        elif provider == "anthropic" and day != lost_day:
             usage = exports.anthropic_usage[(day, f"wrk_{team}", model)]
             double = counts["cached"] if model == HAIKU else 0
             # Anthropic's uncached input excludes cache reads and writes.
             assert usage["uncached_input_tokens"] == (counts["input"] - double - counts["cached"] - counts["creation"])
             assert usage["cache_read_input_tokens"] == counts["cached"]
-            assert usage["cache_creation"]["ephemeral_5m_input_tokens"] == counts["creation"]
+            assert usage["ephemeral_5m_input_tokens"] == counts["creation"] - counts["creation_1h"]
+            assert usage["ephemeral_1h_input_tokens"] == counts["creation_1h"]
             assert usage["output_tokens"] == counts["output"]
+            assert exports.anthropic_tiers[(day, f"wrk_{team}", model)] == {
+                tier for tier in ("standard", "batch") if counts[f"{tier}_requests"]
+            }
+    assert any(key[3] == "batch" for key in exports.openai_usage)
+    assert any(key[3] == "priority" for key in exports.openai_usage)
 
 
 def test_invoice_sums_daily_costs(generated):
-    out_dir, manifest, _, exports = generated
+    out_dir, manifest, logs, exports = generated
     with open(out_dir / "invoices" / "invoice_2026-10.csv", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == INVOICE_HEADER
@@ -469,6 +540,11 @@ def test_invoice_sums_daily_costs(generated):
     for (provider, day, model), usd in exports.usd.items():
         if day.month == 10:
             expected[(provider, f"{model} usage")] += usd
+    # Azure has no daily export: its invoice line is its calls priced at Azure's catalog entry.
+    for (provider, day, model), usd in logs.usd.items():
+        if provider == "azure" and day.month == 10:
+            expected[(provider, f"{model} usage")] += usd
+    assert ("azure", "eu/gpt-4o-2024-08-06 usage") in expected
     for day, line_item, result in exports.other_items:
         if day.month == 10:
             expected[("openai", line_item)] += result["amount"]["value"]
@@ -477,19 +553,25 @@ def test_invoice_sums_daily_costs(generated):
         assert row["invoice_id"] == f"INV-{row['provider']}-2026-10"
         assert (row["period_start"], row["period_end"]) == ("2026-10-01", "2026-10-31")
         assert row["currency"] == "USD"
-        cents = expected[(row["provider"], row["line_item"])].quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        assert row["amount"] == str(cents)
+        exact = expected[(row["provider"], row["line_item"])]
+        cents = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        if row["provider"] == "azure":  # the generator rounds each day's lines to 1e-10 first
+            assert abs(Decimal(row["amount"]) - exact) <= Decimal("0.005") + TOLERANCE
+        else:
+            assert row["amount"] == str(cents)
         if row["line_item"].endswith(" usage"):
             assert row["line_item"] == f"{row['model']} usage"
     fee = [row for row in invoice if row["line_item"].startswith("fine-tuning")]
     # Not token usage of a model, so no model: readers take a row with a model as token charges.
     assert [(row["amount"], row["model"]) for row in fee] == [("42.00", "")]
     totals = manifest["billing"]["invoices"]["2026-10"]["totals_usd"]
-    for provider in ("openai", "anthropic"):
+    for provider in ("openai", "anthropic", "azure"):
         assert Decimal(totals[provider]) == sum(
             Decimal(row["amount"]) for row in invoice if row["provider"] == provider
         )
         # Rounding each line to cents moves the total by at most half a cent per line.
+        if provider == "azure":
+            continue
         lines = sum(row["provider"] == provider for row in invoice)
         exact = sum((exports.day_total(provider, day) for day in october), Decimal(0))
         assert abs(Decimal(totals[provider]) - exact) <= Decimal("0.005") * lines
@@ -497,8 +579,12 @@ def test_invoice_sums_daily_costs(generated):
 
 
 def test_manifest_daily_and_monthly_totals(generated):
-    _, manifest, _, exports = generated
+    _, manifest, logs, exports = generated
     billing = manifest["billing"]
+    assert set(billing["daily_usd"]) == {"openai", "anthropic"}  # Azure has no daily export
+    for month in ("2026-10", "2026-11"):
+        azure = sum((usd for (p, d, _), usd in logs.usd.items() if p == "azure" and d.strftime("%Y-%m") == month), 0)
+        assert abs(Decimal(billing["monthly_usd"]["azure"][month]) - azure) <= TOLERANCE
     for provider in ("openai", "anthropic"):
         assert list(billing["daily_usd"][provider]) == [day.isoformat() for day in DAY_LIST]
         for day in DAY_LIST:
@@ -554,3 +640,52 @@ def test_billing_events_avoid_cost_creep_start_days(days):
     assert len(planted) == 3 == len(set(planted))
     assert not creep_starts & set(planted)
     assert all(START < day <= plan.end_date for day in planted)
+
+
+def test_bill_lines_carry_the_service_tier_and_context_tier_of_their_calls(generated):
+    """Each batch, priority and long-context line bills exactly the calls of that tier, at the
+    catalog field of that tier: half price for batch, the priority and above-272k fields."""
+    _, manifest, logs, exports = generated
+    events = _events(manifest)
+    lost_day = _day(events["lost_logs"]["start_day"])
+    price_change = events["unannounced_price_change"]
+    openai_lines = collections.defaultdict(Decimal)
+    for (day, tier, long_context, model, _kind), usd in exports.line_items.items():
+        openai_lines[("openai", day, model, tier, long_context)] += usd
+    anthropic_lines = collections.defaultdict(Decimal)
+    for (day, tier, window, model, _kind), usd in exports.anthropic_lines.items():
+        anthropic_lines[("anthropic", day, model, tier, window == "200k-1M")] += usd
+    checked = collections.Counter()
+    for key, usd in logs.usd_by_tier.items():
+        provider, day, model, tier, long_context = key
+        if provider == "azure" or (provider == "anthropic" and day == lost_day):
+            continue
+        if model == price_change["model"] and day >= _day(price_change["start_day"]):
+            continue
+        if model == HAIKU and tier == "standard":  # the double-counted reads (own test)
+            continue
+        billed = (openai_lines if provider == "openai" else anthropic_lines)[key]
+        assert abs(billed - usd) <= TOLERANCE, (key, billed, usd)
+        checked[(tier, long_context)] += 1
+    assert checked[("batch", False)] > DAYS and checked[("priority", False)] > DAYS
+    assert checked[("standard", True)] > DAYS // 2  # long-context days of gpt-6-luna
+    # Batch is half the standard price here, read from the catalog's own fields.
+    assert _price(manifest, "gpt-4.1-mini", "input_cost_per_token", "batch") * 2 == _price(
+        manifest, "gpt-4.1-mini", "input_cost_per_token"
+    )
+    assert _price(manifest, HAIKU, "output_cost_per_token", "batch") == Decimal("0.0000025")
+    assert _price(manifest, "gpt-6-luna", "input_cost_per_token", long_context=True) == Decimal("2e-7")
+    assert _price(manifest, "gpt-4.1-mini", "output_cost_per_token", "priority") == Decimal("0.0000028")
+    # 1-hour writes: their own Anthropic token type, at the catalog's 1-hour field (6e-6 for Sonnet 4.5).
+    sonnet = "claude-sonnet-4-5-20250929"
+    for day in DAY_LIST:
+        if day == lost_day:
+            continue
+        one_hour = exports.anthropic_lines[
+            (day, "standard", "0-200k", sonnet, "cache_creation.ephemeral_1h_input_tokens")
+        ]
+        assert one_hour == logs.one_hour_writes[("anthropic", day, sonnet)] * Decimal("0.000006")
+        assert one_hour > 0
+    # Audio: the speech model's audio and text lines, at the audio and text fields.
+    audio_days = {day for (day, _, _, model, _) in exports.line_items if model == "gpt-audio-mini"}
+    assert audio_days == set(DAY_LIST)

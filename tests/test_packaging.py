@@ -47,10 +47,10 @@ def test_demo_writes_its_config_where_none_is_and_never_over_one(tmp_path):
     written = config_path.read_text()
     catalog = yaml.safe_load(written)["prices"]["catalog"]
     assert Path(catalog).is_absolute() and Path(catalog).is_file()
-    assert Path(catalog).read_bytes() == (REPO / "fixtures" / "prices" / "model_prices.json").read_bytes()
+    assert Path(catalog).read_bytes() == (REPO / "fixtures" / "prices" / "litellm_2026_11.json").read_bytes()
     # Everything else is the shipped demo config, comments included.
     repository_config = (REPO / "costwatch.yaml").read_text()
-    assert written.replace(json.dumps(catalog), "fixtures/prices/model_prices.json") == repository_config
+    assert written.replace(json.dumps(catalog), "fixtures/prices/litellm_2026_11.json") == repository_config
 
     config_path.write_text("data_dir: mine\n")
     assert not _write_demo_config(config_path)
@@ -90,6 +90,7 @@ def test_package_data_is_inside_pipelines(installed):
     assert (installed / "pipelines" / "_sql" / "marts" / "fct_spend_daily.sql").is_file()
     assert (installed / "pipelines" / "_sql" / "columns.yml").is_file()
     assert (installed / "pipelines" / "_fixtures" / "prices" / "model_prices.json").is_file()
+    assert (installed / "pipelines" / "_fixtures" / "prices" / "litellm_2026_11.json").is_file()
     assert (installed / "pipelines" / "_fixtures" / "gpu" / "instance_types.csv").is_file()
     assert not (installed / "pipelines" / "_fixtures" / "focus").exists()  # test-only fixtures stay home
     assert list((installed / "pipelines" / "sources").rglob("*.sql")), "SQL beside source modules ships too"
@@ -116,11 +117,11 @@ def test_demo_in_an_empty_folder_from_a_non_editable_install(installed, tmp_path
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert f"wrote the demo config to {folder / 'costwatch.yaml'}" in demo.stdout
     config = (folder / "costwatch.yaml").read_text()
-    assert f'catalog: "{installed / "pipelines" / "_fixtures" / "prices" / "model_prices.json"}"' in config
+    assert f'catalog: "{installed / "pipelines" / "_fixtures" / "prices" / "litellm_2026_11.json"}"' in config
 
     # Independently of the pipeline: the logged calls of the two days, deduplicated, priced by the
     # catalog (status ok, no gateway cache hit; self-hosted and unpriced models carry no token price).
-    catalog = json.loads((REPO / "fixtures" / "prices" / "model_prices.json").read_text())
+    catalog = json.loads((REPO / "fixtures" / "prices" / "litellm_2026_11.json").read_text())
     calls = {}
     for path in sorted((folder / "data" / "inputs" / "gateway").glob("requests_*.jsonl.gz")):
         for line in gzip.open(path, "rt", encoding="utf-8"):
@@ -132,18 +133,31 @@ def test_demo_in_an_empty_folder_from_a_non_editable_install(installed, tmp_path
                 calls[record["request_id"]] = record
     expected = defaultdict(Decimal)
     for call in calls.values():
-        price = catalog.get(call["model"])
+        # An Azure deployment is priced at Azure's entry, azure/<model>.
+        price = catalog.get(f"azure/{call['model']}" if call["provider"] == "azure" else call["model"])
         if call["status"] != "ok" or call["gateway_cache_hit"] or price is None:
             continue
-        input_price = Decimal(str(price["input_cost_per_token"]))
-        read_price = Decimal(str(price.get("cache_read_input_token_cost", price["input_cost_per_token"])))
-        write_price = Decimal(str(price.get("cache_creation_input_token_cost", price["input_cost_per_token"])))
-        uncached = call["input_tokens"] - call["cached_input_tokens"] - call["cache_creation_input_tokens"]
-        expected[call["ts"][:10]] += (
-            uncached * input_price
-            + call["cached_input_tokens"] * read_price
-            + call["cache_creation_input_tokens"] * write_price
-            + call["output_tokens"] * Decimal(str(price["output_cost_per_token"]))
+        # The demo's calls name every catalog field they need: the service tier's suffix, and
+        # gpt-6-luna's long-context fields above 272k prompt tokens.
+        tier = {"batch": "_batches", "priority": "_priority"}.get(call.get("service_tier"), "")
+        above = "_above_272k_tokens" if call["model"] == "gpt-6-luna" and call["input_tokens"] > 272_000 else ""
+        one_hour = call.get("cache_creation_1h_input_tokens", 0)
+        audio_in, audio_out = call.get("audio_input_tokens", 0), call.get("audio_output_tokens", 0)
+        tokens_by_field = {
+            "input_cost_per_token": call["input_tokens"]
+            - call["cached_input_tokens"]
+            - call["cache_creation_input_tokens"]
+            - audio_in,
+            "cache_read_input_token_cost": call["cached_input_tokens"],
+            "cache_creation_input_token_cost": call["cache_creation_input_tokens"] - one_hour,
+            "cache_creation_input_token_cost_above_1hr": one_hour,
+            "input_cost_per_audio_token": audio_in,
+            "output_cost_per_token": call["output_tokens"] - audio_out,
+            "output_cost_per_audio_token": audio_out,
+        }
+        expected[call["ts"][:10]] += sum(
+            (tokens * Decimal(str(price[field + above + tier])) for field, tokens in tokens_by_field.items() if tokens),
+            Decimal(0),
         )
     assert sorted(expected) == ["2026-10-01", "2026-10-02"] and all(expected.values())
 

@@ -46,9 +46,11 @@ def generate(
     month the range touches ``openai/costs_<YYYY-MM>.json`` (Costs API page),
     ``openai/usage_<YYYY-MM>.json`` (Usage API completions page),
     ``anthropic/cost_report_<YYYY-MM>.json`` and ``anthropic/usage_report_<YYYY-MM>.json``
-    (Admin API reports), plus ``invoices/invoice_<YYYY-MM>.csv`` for each complete month. The
-    exports bill the TRUE calls (``build_day_frame``) at the providers' actual prices; the logs
-    are ``gateway_view`` of them, so the planted ``billing_events`` separate the two.
+    (Admin API reports), plus ``invoices/invoice_<YYYY-MM>.csv`` for each complete month (Azure
+    OpenAI bills there only). The exports bill the TRUE calls (``build_day_frame``) at the
+    providers' actual prices (by service tier, context tier, cache-write TTL and audio), from
+    ``price_catalog`` (default: the packaged ``prices/litellm_2026_11.json``); the logs are
+    ``gateway_view`` of them, so the planted ``billing_events`` separate the two.
 
     ``requests_per_day`` is the weekday volume at ``start_date`` (interactive plus the nightly
     batch); weekends carry 60% of the interactive part, traffic grows 0.1% a day with ~3% daily

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.demo.traffic import (
+    API_BATCH_SHARE_OF_WEEKDAY,
     BATCH_SHARE_OF_WEEKDAY,
     DAILY_GROWTH_RATIO,
     FEATURES,
@@ -23,8 +24,9 @@ from pipelines.demo.traffic import (
     GenerationPlan,
 )
 
-MANIFEST_VERSION = 3  # 2: provider billing exports, billing_events, lost_records;
-#                        3: GPU billing, GPU telemetry, load test, gpu_events, manifest["gpu"]
+MANIFEST_VERSION = 4  # 2: provider billing exports, billing_events, lost_records;
+#                        3: GPU billing, GPU telemetry, load test, gpu_events, manifest["gpu"];
+#                        4: service tiers, long context, 1-hour writes, audio, Azure (models' price_key)
 
 
 def decimal_text(amount: Decimal) -> str:
@@ -69,7 +71,12 @@ def truth_manifest(
         "gpu_events": gpu_events,
         "gpu": gpu,
         "models": {
-            model.name: {"provider": model.provider, "pool": model.pool, "in_price_catalog": model.in_price_catalog}
+            model.name: {
+                "provider": model.provider,
+                "pool": model.pool,
+                "in_price_catalog": model.in_price_catalog,
+                "price_key": model.price_key if model.in_price_catalog else None,
+            }
             for model in MODELS
         },
         "features": [
@@ -78,6 +85,11 @@ def truth_manifest(
                 "team": feature.team,
                 "workload": feature.workload,
                 "models": {name: share for name, share in feature.model_mix},
+                "service_tier": feature.service_tier,
+                "priority_ratio": feature.priority_ratio,
+                "cache_write_1h_ratio": feature.cache_write_1h_ratio,
+                "audio_output_ratio": feature.audio_output_ratio,
+                "reasoning_output_ratio": feature.reasoning_output_ratio,
             }
             for feature in FEATURES
         ],
@@ -99,6 +111,7 @@ def truth_manifest(
         "volume": {
             "weekend_interactive_ratio": WEEKEND_INTERACTIVE_RATIO,
             "batch_share_of_weekday": BATCH_SHARE_OF_WEEKDAY,
+            "api_batch_share_of_weekday": API_BATCH_SHARE_OF_WEEKDAY,
             "daily_growth_ratio": DAILY_GROWTH_RATIO,
             "interactive_peak_hour_utc": int(np.argmax(INTERACTIVE_HOURLY_WEIGHTS)),
             "batch_window_utc": ["00:30", "06:00"],

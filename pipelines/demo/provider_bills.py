@@ -1,13 +1,22 @@
-"""Provider billing: what OpenAI and Anthropic bill for the true calls, as exports and invoices.
+"""Provider billing: what OpenAI, Anthropic and Azure bill for the true calls, as exports and invoices.
 
 The same days are billed by the providers, from the TRUE calls (``build_day_frame``): every call
 with status ok that the gateway did not answer from its cache, at the provider's actual price
-(the LiteLLM catalog ``fixtures/prices/model_prices.json``; ``OFF_CATALOG_PRICES`` for the preview
-model the catalog lacks), bucketed by the UTC day of ``ts``. Per calendar month touched:
+(the LiteLLM catalog ``fixtures/prices/litellm_2026_11.json`` and the providers' published rules,
+``PriceBook``; ``OFF_CATALOG_PRICES`` for the preview model the catalog lacks), bucketed by the UTC
+day of ``ts``. A call is billed by the dimensions the providers bill by: its service tier (batch
+and priority calls at their own prices), its context tier (a prompt above the model's
+``*_above_<N>k_tokens`` threshold bills every token at the long-context price), 5-minute and
+1-hour cache writes, and audio tokens apart from text. Per calendar month touched:
 ``openai/costs_<YYYY-MM>.json`` and ``openai/usage_<YYYY-MM>.json`` (Costs and Usage API pages,
-``project_id`` = ``proj_<team>``), ``anthropic/cost_report_<YYYY-MM>.json`` (amounts in cents)
-and ``anthropic/usage_report_<YYYY-MM>.json`` (``workspace_id`` = ``wrk_<team>``; uncached input
-excludes cache reads and writes), and for each complete month ``invoices/invoice_<YYYY-MM>.csv``.
+``project_id`` = ``proj_<team>``; line items such as ``gpt-4o-mini, cached input``,
+``priority | gpt-4.1-mini, output``, ``batch | gpt-4.1-mini, input``,
+``gpt-6-luna, input, long context``, ``gpt-audio-mini audio, output``),
+``anthropic/cost_report_<YYYY-MM>.json`` (amounts in cents, by ``service_tier``,
+``context_window`` and ``token_type``) and ``anthropic/usage_report_<YYYY-MM>.json``
+(``workspace_id`` = ``wrk_<team>``; uncached input excludes cache reads and writes), and for each
+complete month ``invoices/invoice_<YYYY-MM>.csv``. Azure OpenAI has no daily export here: its
+calls are billed on the monthly invoice only, at Azure's catalog entry (``azure/eu/...``).
 The log files are ``gateway_view`` of the truth, and the differences are planted and recorded
 in ``manifest["billing_events"]`` with their effect in numbers: ``lost_logs`` (one day ~30% of
 Anthropic calls never logged), ``unannounced_price_change`` (gpt-4o-mini billed at 1.25x to the
@@ -31,12 +40,18 @@ import polars as pl
 
 from pipelines.demo.manifest import decimal_text, write_text_atomically
 from pipelines.demo.traffic import (
+    AUDIO_MODEL,
     FINE_TUNING_PROJECT,
     FINE_TUNING_USD,
+    MODEL_BY_NAME,
     MODELS,
     PRICE_CHANGE_FACTOR,
     PROVIDER_ANTHROPIC,
+    PROVIDER_AZURE,
     PROVIDER_OPENAI,
+    TIER_BATCH,
+    TIER_PRIORITY,
+    TIER_STANDARD,
     UNPRICED_API_MODEL,
     BillingEvent,
     GenerationPlan,
@@ -47,8 +62,11 @@ from pipelines.sources.values import to_decimal
 
 # Provider billing (``OUT/openai``, ``OUT/anthropic``, ``OUT/invoices``): what the providers
 # bill for the TRUE calls, at their actual prices. Token prices come from the LiteLLM catalog.
-PRICE_CATALOG_FIXTURE = "prices/model_prices.json"  # under fixtures/, shipped as package data
-BILLED_PROVIDERS = (PROVIDER_ANTHROPIC, PROVIDER_OPENAI)
+# The current catalog: the only one with the tier prices (priority, long context, 1-hour writes)
+# and the Azure entries the demo's models need.
+PRICE_CATALOG_FIXTURE = "prices/litellm_2026_11.json"  # under fixtures/, shipped as package data
+BILLED_PROVIDERS = (PROVIDER_ANTHROPIC, PROVIDER_OPENAI)  # daily cost and usage exports
+INVOICED_PROVIDERS = (PROVIDER_ANTHROPIC, PROVIDER_AZURE, PROVIDER_OPENAI)  # the monthly invoice
 # What OpenAI bills for the preview model the catalog does not know (USD per token): billed
 # money the pipeline cannot estimate, so the reconciliation shows it as unpriced spend.
 OFF_CATALOG_PRICES = {
@@ -60,66 +78,131 @@ OFF_CATALOG_PRICES = {
 }
 USD_QUANTUM = Decimal("1e-10")  # every billed amount is rounded to 10 decimals of a dollar
 
+# Published rules for prices a catalog entry may lack; the entry's own field always wins.
+# Batch APIs bill half the standard price: https://platform.openai.com/docs/guides/batch,
+# https://docs.anthropic.com/en/docs/build-with-claude/batch-processing#pricing
+BATCH_PRICE_RATIO = Decimal("0.5")
+# Anthropic 1-hour cache writes cost 2x the base input price:
+# https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#pricing
+CACHE_WRITE_1H_INPUT_RATIO = Decimal("2")
 
 # A billed call: the provider answered (status ok) and the gateway did not answer from its cache.
-_BILLED = (pl.col("status") == "ok") & ~pl.col("gateway_cache_hit") & pl.col("provider").is_in(list(BILLED_PROVIDERS))
-# Token kinds a provider bills: (kind, catalog price key).
-_TOKEN_KINDS = (
-    ("uncached_input", "input_cost_per_token"),
-    ("cache_read", "cache_read_input_token_cost"),
-    ("cache_creation", "cache_creation_input_token_cost"),
-    ("output", "output_cost_per_token"),
-)
-OPENAI_COST_KINDS = {"uncached_input": "input", "cache_read": "cached input", "output": "output"}
+_BILLED = (pl.col("status") == "ok") & ~pl.col("gateway_cache_hit") & pl.col("provider").is_in(list(INVOICED_PROVIDERS))
+# Token kinds a provider bills apart, each a disjoint share of the call's tokens, and the catalog
+# field of its standard base price. Reasoning tokens are output tokens (no demo model prices them
+# apart); text input is what is left of the prompt after cache reads, writes and audio.
+TOKEN_PRICE_FIELDS = {
+    "uncached_input": "input_cost_per_token",
+    "cache_read": "cache_read_input_token_cost",
+    "cache_creation": "cache_creation_input_token_cost",  # 5-minute writes
+    "cache_creation_1h": "cache_creation_input_token_cost_above_1hr",
+    "audio_input": "input_cost_per_audio_token",
+    "output": "output_cost_per_token",  # text output, reasoning included
+    "audio_output": "output_cost_per_audio_token",
+}
+TOKEN_KINDS = tuple(TOKEN_PRICE_FIELDS)
+_TIER_SUFFIXES = {TIER_STANDARD: "", TIER_BATCH: "_batches", TIER_PRIORITY: "_priority"}
+_CONTEXT_TIER_FIELD = re.compile(r"^input_cost_per_token_above_(\d+)k_tokens$")
+OPENAI_COST_KINDS = {
+    "uncached_input": "input",
+    "cache_read": "cached input",
+    "cache_creation": "cache writes",
+    "audio_input": "input",
+    "output": "output",
+    "audio_output": "output",
+}
 ANTHROPIC_TOKEN_TYPES = {
     "uncached_input": "uncached_input_tokens",
     "cache_read": "cache_read_input_tokens",
     "cache_creation": "cache_creation.ephemeral_5m_input_tokens",
+    "cache_creation_1h": "cache_creation.ephemeral_1h_input_tokens",
     "output": "output_tokens",
 }
 
 
-def billed_usage(frame: pl.DataFrame) -> pl.DataFrame:
-    """Billed calls of a day frame summed per provider × team × model, tokens split by kind."""
+class PriceBook:
+    """Exact per-token prices of the API models the generator routes to, by token kind, service
+    tier and context tier, from their catalog entries (``ModelSpec.price_key``) and the rules above.
+    """
+
+    def __init__(self, catalog_path: Path):
+        catalog = json.loads(Path(catalog_path).read_text(encoding="utf-8"))
+        self.catalog_name = Path(catalog_path).name
+        self.entries: dict[str, dict] = {}
+        self.context_tier_tokens: dict[str, int] = {}  # model -> prompt size above which long context applies
+        for model in MODELS:
+            if model.provider not in INVOICED_PROVIDERS:
+                continue
+            entry = catalog.get(model.price_key) if model.in_price_catalog else OFF_CATALOG_PRICES[model.name]
+            if entry is None:
+                raise ValueError(f"{catalog_path}: no entry {model.price_key!r} for {model.name}")
+            self.entries[model.name] = entry
+            thresholds = sorted(
+                int(match.group(1)) * 1000 for match in map(_CONTEXT_TIER_FIELD.match, entry) if match is not None
+            )
+            if len(thresholds) > 1:
+                raise ValueError(f"{model.price_key}: the demo bills one context tier, the entry has {thresholds}")
+            if thresholds:
+                self.context_tier_tokens[model.name] = thresholds[0]
+
+    def price(self, model: str, kind: str, service_tier: str = TIER_STANDARD, long_context: bool = False) -> Decimal:
+        """USD per token of ``kind`` for a call of ``model`` at a service tier and context tier."""
+        entry = self.entries[model]
+        above = f"_above_{self.context_tier_tokens[model] // 1000}k_tokens" if long_context else ""
+        value = entry.get(TOKEN_PRICE_FIELDS[kind] + above + _TIER_SUFFIXES[service_tier])
+        if value is not None:
+            return to_decimal(value)
+        if kind == "cache_creation_1h" and MODEL_BY_NAME[model].provider == PROVIDER_ANTHROPIC:
+            return CACHE_WRITE_1H_INPUT_RATIO * self.price(model, "uncached_input", service_tier, long_context)
+        if service_tier == TIER_BATCH:
+            return BATCH_PRICE_RATIO * self.price(model, kind, TIER_STANDARD, long_context)
+        if long_context and TOKEN_PRICE_FIELDS[kind] + _TIER_SUFFIXES[service_tier] in entry:
+            return self.price(model, kind, service_tier, False)  # the tier does not change this kind
+        raise ValueError(f"{model}: no {service_tier} price for {kind} (long context: {long_context})")
+
+    def usd(self, row: dict, factor: Decimal = Decimal(1)) -> dict[str, Decimal]:
+        """USD per token kind of one ``billed_usage`` row (kinds with tokens only)."""
+        return {
+            kind: _usd(row[kind], self.price(row["model"], kind, row["service_tier"], row["long_context"]) * factor)
+            for kind in TOKEN_KINDS
+            if row[kind]
+        }
+
+
+def billed_usage(frame: pl.DataFrame, context_tier_tokens: dict[str, int]) -> pl.DataFrame:
+    """Billed calls of a day frame summed per provider × team × model × service tier × context
+    tier (``long_context``: the prompt is above the model's threshold), tokens split by kind."""
+    threshold = pl.col("model").replace_strict(context_tier_tokens, default=None, return_dtype=pl.Int64)
     return (
         frame.lazy()
         .filter(_BILLED)
-        .group_by("provider", "team", "model")
+        .with_columns(long_context=(pl.col("input_tokens") > threshold).fill_null(False))
+        .group_by("provider", "team", "model", "service_tier", "long_context")
         .agg(
             requests=pl.len(),
             input_tokens=pl.col("input_tokens").sum(),
             uncached_input=(
-                pl.col("input_tokens") - pl.col("cached_input_tokens") - pl.col("cache_creation_input_tokens")
+                pl.col("input_tokens")
+                - pl.col("cached_input_tokens")
+                - pl.col("cache_creation_input_tokens")
+                - pl.col("audio_input_tokens")
             ).sum(),
             cache_read=pl.col("cached_input_tokens").sum(),
-            cache_creation=pl.col("cache_creation_input_tokens").sum(),
-            output=pl.col("output_tokens").sum(),
+            cache_creation=(pl.col("cache_creation_input_tokens") - pl.col("cache_creation_1h_input_tokens")).sum(),
+            cache_creation_1h=pl.col("cache_creation_1h_input_tokens").sum(),
+            audio_input=pl.col("audio_input_tokens").sum(),
+            output_tokens=pl.col("output_tokens").sum(),
+            output=(pl.col("output_tokens") - pl.col("audio_output_tokens")).sum(),
+            audio_output=pl.col("audio_output_tokens").sum(),
+            reasoning_tokens=pl.col("reasoning_tokens").sum(),
         )
-        .sort("provider", "team", "model")
+        .sort("provider", "team", "model", "service_tier", "long_context")
         .collect()
     )
 
 
-def load_token_prices(catalog_path: Path) -> dict[str, dict[str, Decimal]]:
-    """Exact per-token prices of every API model the generator routes to, by token kind."""
-    catalog = json.loads(Path(catalog_path).read_text(encoding="utf-8"))
-    prices: dict[str, dict[str, Decimal]] = {}
-    for model in MODELS:
-        if model.provider not in BILLED_PROVIDERS:
-            continue
-        entry = catalog.get(model.name) if model.in_price_catalog else OFF_CATALOG_PRICES[model.name]
-        if entry is None:
-            raise ValueError(f"{catalog_path}: no entry for {model.name}")
-        kinds = {}
-        for kind, key in _TOKEN_KINDS:
-            value = entry.get(key)
-            if value is None:
-                if kind == "cache_creation" and model.provider == PROVIDER_OPENAI:
-                    continue  # OpenAI never reports cache writes
-                raise ValueError(f"{catalog_path}: {model.name} has no {key}")
-            kinds[kind] = to_decimal(value)
-        prices[model.name] = kinds
-    return prices
+def load_token_prices(catalog_path: Path) -> PriceBook:
+    return PriceBook(catalog_path)
 
 
 def _unix_seconds(day: dt.date) -> int:
@@ -143,35 +226,38 @@ class CostLine:
     provider: str
     team: str
     model: str
-    kind: str | None  # a ``_TOKEN_KINDS`` kind; None for a non-token line item (fine-tuning)
+    kind: str | None  # a ``TOKEN_KINDS`` kind; None for a non-token line item (fine-tuning)
     tokens: int
     usd: Decimal
     line_item: str | None = None  # non-token line items only
+    service_tier: str = TIER_STANDARD
+    long_context: bool = False  # billed at the model's long-context (above-threshold) prices
 
 
 class BillingLedger:
     """Collects, day by day, what the providers bill and how the logs differ from it."""
 
-    def __init__(self, plan: GenerationPlan, prices: dict[str, dict[str, Decimal]]):
+    def __init__(self, plan: GenerationPlan, prices: PriceBook):
         self.plan = plan
         self.prices = prices
-        self.usage: list[tuple[dt.date, dict]] = []  # one per day × provider × team × model
+        # One per day × provider × team × model × service tier × context tier.
+        self.usage: list[tuple[dt.date, dict]] = []
         self.costs: list[CostLine] = []
         self.effects: dict[str, dict] = {event.kind: {} for event in plan.billing_events}
+
+    def billed_usage(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return billed_usage(frame, self.prices.context_tier_tokens)
 
     def catalog_usd(self, usage: pl.DataFrame) -> dict[str, Decimal]:
         """USD per model of aggregated usage at catalog (or off-catalog) price."""
         totals: dict[str, Decimal] = {}
         for row in usage.iter_rows(named=True):
-            prices = self.prices[row["model"]]
-            totals[row["model"]] = totals.get(row["model"], Decimal(0)) + sum(
-                (_usd(row[kind], price) for kind, price in prices.items()), Decimal(0)
-            )
+            totals[row["model"]] = totals.get(row["model"], Decimal(0)) + sum(self.prices.usd(row).values(), Decimal(0))
         return totals
 
     def add_day(self, day: dt.date, frame: pl.DataFrame, logged: pl.DataFrame, lost: pl.DataFrame) -> None:
         """Bill a day's true calls (``frame``); ``logged``/``lost`` come from ``gateway_view``."""
-        usage = billed_usage(frame)
+        usage = self.billed_usage(frame)
         price_changes = self.plan.billing_events_of("unannounced_price_change", day)
         lines: list[CostLine] = []
         for row in usage.iter_rows(named=True):
@@ -180,19 +266,20 @@ class BillingLedger:
             for event in price_changes:
                 if event.provider == row["provider"] and event.model == row["model"]:
                     factor *= PRICE_CHANGE_FACTOR
-            for kind, catalog_price in self.prices[row["model"]].items():
-                if row[kind]:
-                    lines.append(
-                        CostLine(
-                            day,
-                            row["provider"],
-                            row["team"],
-                            row["model"],
-                            kind,
-                            row[kind],
-                            _usd(row[kind], catalog_price * factor),
-                        )
+            for kind, usd in self.prices.usd(row, factor).items():
+                lines.append(
+                    CostLine(
+                        day,
+                        row["provider"],
+                        row["team"],
+                        row["model"],
+                        kind,
+                        row[kind],
+                        usd,
+                        service_tier=row["service_tier"],
+                        long_context=row["long_context"],
                     )
+                )
         for event in self.plan.billing_events_of("billed_without_logs", day):
             lines.append(
                 CostLine(
@@ -220,7 +307,7 @@ class BillingLedger:
     ) -> None:
         iso_day = day.isoformat()
         for event in self.plan.billing_events_of("lost_logs", day):
-            lost_usage = billed_usage(lost.filter(pl.col("provider") == event.provider))
+            lost_usage = self.billed_usage(lost.filter(pl.col("provider") == event.provider))
             by_model = self.catalog_usd(lost_usage)
             self.effects[event.kind] = {
                 "lost_records": lost.height,
@@ -233,11 +320,21 @@ class BillingLedger:
                         "requests": row["requests"],
                         "input_tokens": row["input_tokens"],
                         "cached_input_tokens": row["cache_read"],
-                        "cache_creation_input_tokens": row["cache_creation"],
-                        "output_tokens": row["output"],
+                        "cache_creation_input_tokens": row["cache_creation"] + row["cache_creation_1h"],
+                        "cache_creation_1h_input_tokens": row["cache_creation_1h"],
+                        "output_tokens": row["output_tokens"],
                     }
                     for row in lost_usage.group_by("model")
-                    .agg(pl.col("requests", "input_tokens", "cache_read", "cache_creation", "output").sum())
+                    .agg(
+                        pl.col(
+                            "requests",
+                            "input_tokens",
+                            "cache_read",
+                            "cache_creation",
+                            "cache_creation_1h",
+                            "output_tokens",
+                        ).sum()
+                    )
                     .sort("model")
                     .iter_rows(named=True)
                 },
@@ -264,7 +361,8 @@ class BillingLedger:
                 pl.col("cached_input_tokens").filter(of_model).sum(),
                 pl.col("cached_input_tokens").filter(of_model & _BILLED).sum().alias("billed"),
             ).row(0)
-            overestimate = _usd(billed_extra, self.prices[event.model]["uncached_input"])
+            # The double-counted reads are on standard-tier calls (the batch job caches nothing).
+            overestimate = _usd(billed_extra, self.prices.price(event.model, "uncached_input"))
             effect = self.effects[event.kind]
             effect.setdefault("extra_logged_input_tokens", 0)
             effect.setdefault("overestimate_usd", Decimal(0))
@@ -296,7 +394,7 @@ class BillingLedger:
                 effect["extra_logged_input_tokens"] = effect.get("extra_logged_input_tokens", 0)
                 effect["overestimate_usd"] = _usd_text(effect.get("overestimate_usd", Decimal(0)))
                 effect["by_day"] = effect.get("by_day", {})
-                effect["input_price_usd_per_token"] = decimal_text(self.prices[event.model]["uncached_input"])
+                effect["input_price_usd_per_token"] = decimal_text(self.prices.price(event.model, "uncached_input"))
                 effect["note"] = (
                     "overestimate_usd = extra input tokens of billed calls (status "
                     "ok, no gateway cache hit) x the catalog input price"
@@ -365,15 +463,16 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
         files.append({"path": relative, "provider": provider, "kind": kind, "month": month, "rows": rows})
 
     daily_usd: dict[str, dict[str, str]] = {provider: {} for provider in BILLED_PROVIDERS}
-    monthly_usd: dict[str, dict[str, str]] = {provider: {} for provider in BILLED_PROVIDERS}
+    monthly_usd: dict[str, dict[str, str]] = {provider: {} for provider in INVOICED_PROVIDERS}
     invoices: dict[str, dict] = {}
     for month, days in days_by_month.items():
         names = billing_file_names(month)
-        for provider in BILLED_PROVIDERS:
+        for provider in INVOICED_PROVIDERS:
             month_total = Decimal(0)
             for day in days:
                 day_total = sum((line.usd for line in costs_by_day.get((provider, day), [])), Decimal(0))
-                daily_usd[provider][day.isoformat()] = _usd_text(day_total)
+                if provider in BILLED_PROVIDERS:  # Azure bills monthly only
+                    daily_usd[provider][day.isoformat()] = _usd_text(day_total)
                 month_total += day_total
             monthly_usd[provider][month] = _usd_text(month_total)
 
@@ -424,7 +523,7 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
             writer.writerow(INVOICE_COLUMNS)
             writer.writerows([[row[column] for column in INVOICE_COLUMNS] for row in rows])
             emit(names["invoice"], buffer.getvalue(), "all", "invoice", month, len(rows))
-            totals = {provider: Decimal(0) for provider in BILLED_PROVIDERS}
+            totals = {provider: Decimal(0) for provider in INVOICED_PROVIDERS}
             for row in rows:
                 totals[row["provider"]] += Decimal(row["amount"])
             invoices[month] = {
@@ -440,10 +539,18 @@ def write_billing(out_dir: Path, plan: GenerationPlan, ledger: BillingLedger) ->
                 stale.unlink()
 
     return {
-        "price_catalog": Path(PRICE_CATALOG_FIXTURE).name,
+        "price_catalog": ledger.prices.catalog_name,
         "billed_calls": "status ok and not a gateway cache hit, providers "
-        f"{' and '.join(BILLED_PROVIDERS)}, bucketed by the UTC day of ts; "
-        "amounts are USD rounded half-up to 10 decimals per result row",
+        f"{', '.join(INVOICED_PROVIDERS)}, bucketed by the UTC day of ts; "
+        "amounts are USD rounded half-up to 10 decimals per result row; "
+        f"{PROVIDER_AZURE} on the monthly invoice only (no daily export)",
+        "price_rules": {
+            "batch_price_ratio": decimal_text(BATCH_PRICE_RATIO),
+            "anthropic_cache_write_1h_to_input_ratio": decimal_text(CACHE_WRITE_1H_INPUT_RATIO),
+            "note": "used only where the catalog entry lacks the field; long context = prompt "
+            "(input_tokens, all prompt tokens) above the entry's *_above_<N>k_tokens threshold",
+        },
+        "context_tier_tokens": dict(sorted(ledger.prices.context_tier_tokens.items())),
         "off_catalog_prices": OFF_CATALOG_PRICES,
         "projects": "OpenAI project_id = proj_<tags.team>, Anthropic workspace_id = wrk_<tags.team>",
         "files": files,
@@ -474,8 +581,20 @@ def _anthropic_bucket(day: dt.date, results: list[dict]) -> dict:
     }
 
 
+_OPENAI_TIER_PREFIXES = {TIER_STANDARD: "", TIER_BATCH: "batch | ", TIER_PRIORITY: "priority | "}
+_AUDIO_KINDS = ("audio_input", "audio_output")
+
+
 def _openai_line_item(line: CostLine) -> str:
-    return line.line_item or f"{line.model}, {OPENAI_COST_KINDS[line.kind]}"
+    """The Costs API's ``line_item``: ``[<tier> | ]<model>[ <modality>], <token kind>[, long context]``;
+    an audio model's lines say their modality (``gpt-audio-mini audio, input``, ``... text, output``)."""
+    if line.line_item:
+        return line.line_item
+    model = line.model
+    if line.model == AUDIO_MODEL:
+        model += " audio" if line.kind in _AUDIO_KINDS else " text"
+    long_context = ", long context" if line.long_context else ""
+    return f"{_OPENAI_TIER_PREFIXES[line.service_tier]}{model}, {OPENAI_COST_KINDS[line.kind]}{long_context}"
 
 
 def _openai_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
@@ -485,31 +604,50 @@ def _openai_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
             "amount": {"value": _decimal_number(line.usd), "currency": "usd"},
             "line_item": _openai_line_item(line),
             "project_id": f"proj_{line.team}",
+            # Tokens billed on a token line; a fee line (fine-tuning) has none.
+            **({"quantity": line.tokens} if line.kind else {}),
         }
         for line in sorted(lines, key=lambda line: (line.team, _openai_line_item(line)))
     ]
     return _openai_bucket(day, results)
 
 
+# OpenAI's Usage API groups by project, model, batch and service tier; a long-context split is
+# not one of its dimensions, so those rows are summed.
+_OPENAI_USAGE_SUMS = ("requests", "input_tokens", "cache_read", "audio_input", "output_tokens", "audio_output")
+
+
 def _openai_usage_bucket(day: dt.date, rows: list[dict]) -> dict:
+    grouped: dict[tuple[str, str, str], dict[str, int]] = {}
+    for row in rows:
+        key = (row["team"], row["model"], row["service_tier"])
+        sums = grouped.setdefault(key, dict.fromkeys(_OPENAI_USAGE_SUMS, 0))
+        for name in _OPENAI_USAGE_SUMS:
+            sums[name] += row[name]
     results = [
         {
             "object": "organization.usage.completions.result",
-            "input_tokens": row["input_tokens"],
-            "output_tokens": row["output"],
-            "input_cached_tokens": row["cache_read"],
-            "input_audio_tokens": 0,
-            "output_audio_tokens": 0,
-            "num_model_requests": row["requests"],
-            "project_id": f"proj_{row['team']}",
+            "input_tokens": sums["input_tokens"],
+            "output_tokens": sums["output_tokens"],
+            "input_cached_tokens": sums["cache_read"],
+            "input_audio_tokens": sums["audio_input"],
+            "output_audio_tokens": sums["audio_output"],
+            "num_model_requests": sums["requests"],
+            "project_id": f"proj_{team}",
             "user_id": None,
             "api_key_id": None,
-            "model": row["model"],
-            "batch": False,
+            "model": model,
+            "batch": service_tier == TIER_BATCH,
+            # The Usage API's word for the standard tier is "default".
+            "service_tier": "default" if service_tier == TIER_STANDARD else service_tier,
         }
-        for row in sorted(rows, key=lambda row: (row["team"], row["model"]))
+        for (team, model, service_tier), sums in sorted(grouped.items())
     ]
     return _openai_bucket(day, results)
+
+
+def _anthropic_context_window(long_context: bool) -> str:
+    return "200k-1M" if long_context else "0-200k"
 
 
 def _anthropic_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
@@ -520,12 +658,21 @@ def _anthropic_cost_bucket(day: dt.date, lines: list[CostLine]) -> dict:
             "workspace_id": f"wrk_{line.team}",
             "description": None,
             "cost_type": "tokens",
-            "context_window": "0-200k",
+            "context_window": _anthropic_context_window(line.long_context),
             "model": line.model,
-            "service_tier": "standard",
+            "service_tier": line.service_tier,
             "token_type": ANTHROPIC_TOKEN_TYPES[line.kind],
         }
-        for line in sorted(lines, key=lambda line: (line.team, line.model, ANTHROPIC_TOKEN_TYPES[line.kind]))
+        for line in sorted(
+            lines,
+            key=lambda line: (
+                line.team,
+                line.model,
+                line.service_tier,
+                line.long_context,
+                ANTHROPIC_TOKEN_TYPES[line.kind],
+            ),
+        )
     ]
     return _anthropic_bucket(day, results)
 
@@ -534,17 +681,20 @@ def _anthropic_usage_bucket(day: dt.date, rows: list[dict]) -> dict:
     results = [
         {
             "uncached_input_tokens": row["uncached_input"],
-            "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": row["cache_creation"]},
+            "cache_creation": {
+                "ephemeral_1h_input_tokens": row["cache_creation_1h"],
+                "ephemeral_5m_input_tokens": row["cache_creation"],
+            },
             "cache_read_input_tokens": row["cache_read"],
-            "output_tokens": row["output"],
+            "output_tokens": row["output_tokens"],
             "server_tool_use": {"web_search_requests": 0},
             "api_key_id": None,
             "workspace_id": f"wrk_{row['team']}",
             "model": row["model"],
-            "service_tier": "standard",
-            "context_window": "0-200k",
+            "service_tier": row["service_tier"],
+            "context_window": _anthropic_context_window(row["long_context"]),
         }
-        for row in sorted(rows, key=lambda row: (row["team"], row["model"]))
+        for row in sorted(rows, key=lambda row: (row["team"], row["model"], row["service_tier"], row["long_context"]))
     ]
     return _anthropic_bucket(day, results)
 

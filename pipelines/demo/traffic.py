@@ -7,17 +7,26 @@ One gzip'd JSONL file per *write* day, ``gateway/requests_<YYYY-MM-DD>.jsonl.gz`
 gateway record per line (DESIGN.md section 1), written in arrival order:
 
 - Interactive traffic follows a day curve (busy hour 14:00 UTC, trough around 04:00 UTC);
-  Saturdays and Sundays carry 60% of a weekday's interactive traffic. A nightly batch job
-  (``batch_tagging``, self-hosted Qwen) runs every day between 00:30 and 06:00 UTC.
-- Six features with their own token shapes and model mixes (``FEATURES``): ``chat`` (conversations
+  Saturdays and Sundays carry 60% of a weekday's interactive traffic. Two nightly batch jobs run
+  every day between 00:30 and 06:00 UTC: ``batch_tagging`` (self-hosted Qwen) and ``doc_digest``
+  (OpenAI's Batch API and Anthropic's Message Batches, ``service_tier`` ``batch``, half price).
+- Nine features with their own token shapes and model mixes (``FEATURES``): ``chat`` (conversations
   whose context grows turn by turn, Anthropic prompt caching), ``search_rag`` (4-12k token
-  prompts, short answers), ``summarise`` (long in, medium out), ``code_assist`` (medium in and out,
-  mostly cache reads), ``autocomplete`` (short, mostly self-hosted Llama) and ``batch_tagging``.
+  prompts, short answers; a fifth of them on the Azure OpenAI EU deployment, priced at Azure's
+  catalog entry), ``summarise`` (long in, medium out), ``code_assist`` (medium in and out, mostly
+  cache reads; half its OpenAI calls at the ``priority`` tier, its Anthropic cache writes with the
+  1-hour TTL), ``autocomplete`` (short, mostly self-hosted Llama), ``voice`` (speech in and out:
+  audio tokens inside input and output), ``contract_review`` (150k-420k token prompts, about half
+  above gpt-6-luna's 272k-token context tier; reasoning tokens inside output), ``batch_tagging``
+  and ``doc_digest``.
 - Users are heavy-tailed (Zipf-Mandelbrot over 2,000 ids ``u_00001``..``u_02000``).
 - Token convention is canonical: ``input_tokens`` counts every prompt token, cache reads
   (``cached_input_tokens``) and cache writes (``cache_creation_input_tokens``) included.
-  OpenAI reads are whole multiples of 128 tokens (at least 1,024) and OpenAI never reports
-  writes; Anthropic reports both; self-hosted replicas report neither.
+  OpenAI (and Azure OpenAI) reads are whole multiples of 128 tokens (at least 1,024) and OpenAI
+  never reports writes; Anthropic reports both; self-hosted replicas report neither. The optional
+  canonical counts (``cache_creation_1h_input_tokens``, ``audio_input_tokens``,
+  ``audio_output_tokens``, ``reasoning_tokens``) and ``service_tier`` are written only when a call
+  has them (a count above 0, a tier other than ``standard``).
 - Delivery is at-least-once and files do not follow days: a few records from the last minutes
   of a day land in the next day's file, ~0.5% of records are delivered twice (the same line,
   sometimes in the next file), and every file has a few malformed lines of known kinds.
@@ -52,7 +61,13 @@ MINUTE_MS = 60_000
 
 PROVIDER_OPENAI = "openai"
 PROVIDER_ANTHROPIC = "anthropic"
+PROVIDER_AZURE = "azure"  # Azure OpenAI deployments: OpenAI models at Azure's prices
 PROVIDER_SELF_HOSTED = "self_hosted"
+
+# Service tiers a call is billed at (the canonical ``service_tier``).
+TIER_STANDARD = "standard"
+TIER_BATCH = "batch"  # OpenAI Batch API, Anthropic Message Batches: half price, results within 24 h
+TIER_PRIORITY = "priority"  # OpenAI priority processing: faster, dearer
 
 
 @dataclass(frozen=True)
@@ -62,13 +77,20 @@ class ModelSpec:
     name: str
     provider: str
     pool: str | None  # self-hosted serving pool; None for API models
-    in_price_catalog: bool  # key present in fixtures/prices/model_prices.json
+    in_price_catalog: bool  # priced by the demo's catalog (fixtures/prices/litellm_2026_11.json)
     time_to_first_token_ms: float
     ms_per_output_token: float
     ms_per_1k_uncached_input_tokens: float
     # Providers ignore prompt caching below this prompt length (Anthropic: 1,024 for Sonnet,
-    # 2,048 for Haiku; OpenAI: 1,024).
-    min_cacheable_prompt_tokens: int
+    # 2,048 for Haiku; OpenAI: 1,024); None = the model is not served with prompt caching.
+    min_cacheable_prompt_tokens: int | None
+    # The catalog key that prices the calls when it is not the logged name: an Azure deployment
+    # is priced at Azure's entry (``azure/<model>``), not at OpenAI's entry for the same model.
+    catalog_key: str | None = None
+
+    @property
+    def price_key(self) -> str:
+        return self.catalog_key or self.name
 
 
 MODELS: tuple[ModelSpec, ...] = (
@@ -77,14 +99,28 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("gpt-4.1-mini", PROVIDER_OPENAI, None, True, 380, 8, 20, 1024),
     # Deliberately absent from the price catalog so the pipeline's "unpriced" path has data.
     ModelSpec("gpt-experimental-preview", PROVIDER_OPENAI, None, False, 700, 15, 40, 1024),
-    ModelSpec("claude-3-5-sonnet-20241022", PROVIDER_ANTHROPIC, None, True, 650, 13, 40, 1024),
-    ModelSpec("claude-3-5-haiku-20241022", PROVIDER_ANTHROPIC, None, True, 450, 8, 25, 2048),
+    # Speech in, speech out: audio tokens at their own (much higher) prices.
+    ModelSpec("gpt-audio-mini", PROVIDER_OPENAI, None, True, 300, 6, 10, None),
+    # A 922k-token context: prompts above 272k tokens are billed at the long-context price.
+    ModelSpec("gpt-6-luna", PROVIDER_OPENAI, None, True, 900, 5, 1, None),
+    # The EU data-zone deployment on Azure, as LiteLLM names it (azure/eu/<model>): 10% above
+    # OpenAI's own price for the same model.
+    ModelSpec(
+        "eu/gpt-4o-2024-08-06", PROVIDER_AZURE, None, True, 480, 11, 35, 1024, catalog_key="azure/eu/gpt-4o-2024-08-06"
+    ),
+    ModelSpec("claude-sonnet-4-5-20250929", PROVIDER_ANTHROPIC, None, True, 650, 13, 40, 1024),
+    ModelSpec("claude-haiku-4-5-20251001", PROVIDER_ANTHROPIC, None, True, 450, 8, 25, 2048),
     # Self-hosted models are priced by GPU-hours, not tokens: not in the catalog on purpose.
     ModelSpec("llama-3.1-8b-instruct", PROVIDER_SELF_HOSTED, "llama-8b-h100", False, 120, 9, 15, 0),
     ModelSpec("qwen2.5-32b-instruct", PROVIDER_SELF_HOSTED, "qwen-32b-a100", False, 300, 28, 60, 0),
 )
 MODEL_BY_NAME = {model.name: model for model in MODELS}
 UNPRICED_API_MODEL = "gpt-experimental-preview"
+AUDIO_MODEL = "gpt-audio-mini"
+LONG_CONTEXT_MODEL = "gpt-6-luna"
+AZURE_MODEL = "eu/gpt-4o-2024-08-06"
+SONNET = "claude-sonnet-4-5-20250929"
+HAIKU = "claude-haiku-4-5-20251001"
 
 
 @dataclass(frozen=True)
@@ -117,6 +153,7 @@ class PromptDraw:
 
     input_tokens: np.ndarray  # all prompt tokens
     cacheable_prefix_tokens: np.ndarray  # leading tokens identical to a recent prompt (<= input)
+    audio_input_tokens: np.ndarray | None = None  # the spoken part of the prompt (<= input); None = none
 
 
 def _lognormal_tokens(
@@ -165,6 +202,26 @@ def _batch_tagging_prompts(rng: np.random.Generator, size: int) -> PromptDraw:
     return PromptDraw(input_tokens, np.zeros(size, dtype=np.int64))
 
 
+def _voice_prompts(rng: np.random.Generator, size: int) -> PromptDraw:
+    # A text system prompt plus the user's speech (~10 audio tokens a second).
+    audio_input_tokens = _lognormal_tokens(rng, 380, 0.5, size, 20, 6_000)
+    text_tokens = 420 + rng.integers(0, 80, size)
+    return PromptDraw(text_tokens + audio_input_tokens, np.zeros(size, dtype=np.int64), audio_input_tokens)
+
+
+def _contract_review_prompts(rng: np.random.Generator, size: int) -> PromptDraw:
+    # Whole contracts with their exhibits, each new: nothing to cache. About half the prompts
+    # cross the 272k-token context tier; a bounded range keeps one call's cost bounded.
+    input_tokens = rng.integers(150_000, 420_000, size).astype(np.int64)
+    return PromptDraw(input_tokens, np.zeros(size, dtype=np.int64))
+
+
+def _doc_digest_prompts(rng: np.random.Generator, size: int) -> PromptDraw:
+    # Yesterday's documents, one per request, sent through the providers' batch APIs.
+    input_tokens = _lognormal_tokens(rng, 3_000, 0.5, size, 300, 30_000)
+    return PromptDraw(input_tokens, np.zeros(size, dtype=np.int64))
+
+
 @dataclass(frozen=True)
 class FeatureProfile:
     """A product feature: who owns it, how much traffic it gets, its token shape and model mix."""
@@ -183,6 +240,13 @@ class FeatureProfile:
     cache_write_tail_ratio: float
     gateway_cache_hit_ratio: float  # exact-repeat prompts answered by the gateway's cache
     job: str | None = None  # tags.job for batch jobs
+    service_tier: str = TIER_STANDARD  # the tier every API call of the feature is sent at
+    # Share of the feature's OpenAI calls sent at the priority tier instead (latency-bound UIs).
+    priority_ratio: float = 0.0
+    # Anthropic: share of the feature's cache writes with the 1-hour TTL (dearer than 5 minutes).
+    cache_write_1h_ratio: float = 0.0
+    audio_output_ratio: float = 0.0  # share of output tokens that are speech
+    reasoning_output_ratio: float = 0.0  # share of output tokens spent on hidden reasoning
 
 
 FEATURES: tuple[FeatureProfile, ...] = (
@@ -192,8 +256,8 @@ FEATURES: tuple[FeatureProfile, ...] = (
         "interactive",
         0.38,
         (
-            ("claude-3-5-sonnet-20241022", 0.40),
-            ("claude-3-5-haiku-20241022", 0.12),
+            (SONNET, 0.40),
+            (HAIKU, 0.12),
             ("gpt-4o-mini", 0.22),
             ("gpt-4o-2024-08-06", 0.10),
             ("llama-3.1-8b-instruct", 0.154),
@@ -213,7 +277,8 @@ FEATURES: tuple[FeatureProfile, ...] = (
         "search",
         "interactive",
         0.22,
-        (("gpt-4o-mini", 0.55), ("gpt-4.1-mini", 0.30), ("gpt-4o-2024-08-06", 0.15)),
+        # EU customers' searches go to the EU data-zone deployment on Azure.
+        (("gpt-4o-mini", 0.45), ("gpt-4.1-mini", 0.25), ("gpt-4o-2024-08-06", 0.10), (AZURE_MODEL, 0.20)),
         _search_rag_prompts,
         150,
         0.5,
@@ -227,7 +292,7 @@ FEATURES: tuple[FeatureProfile, ...] = (
         "docs",
         "interactive",
         0.10,
-        (("claude-3-5-haiku-20241022", 0.45), ("gpt-4o-mini", 0.35), ("claude-3-5-sonnet-20241022", 0.20)),
+        ((HAIKU, 0.45), ("gpt-4o-mini", 0.35), (SONNET, 0.20)),
         _summarise_prompts,
         420,
         0.45,
@@ -241,7 +306,7 @@ FEATURES: tuple[FeatureProfile, ...] = (
         "devtools",
         "interactive",
         0.13,
-        (("claude-3-5-sonnet-20241022", 0.60), ("gpt-4.1-mini", 0.25), ("gpt-4o-2024-08-06", 0.15)),
+        ((SONNET, 0.60), ("gpt-4.1-mini", 0.25), ("gpt-4o-2024-08-06", 0.15)),
         _code_assist_prompts,
         360,
         0.65,
@@ -249,6 +314,10 @@ FEATURES: tuple[FeatureProfile, ...] = (
         0.92,
         0.5,
         0.02,
+        # Edits wait on the answer: half the OpenAI calls go at the priority tier. The repository
+        # context is cached for an hour, across an editing session.
+        priority_ratio=0.5,
+        cache_write_1h_ratio=1.0,
     ),
     FeatureProfile(
         "autocomplete",
@@ -279,9 +348,56 @@ FEATURES: tuple[FeatureProfile, ...] = (
         0.0,
         job="nightly_tagging",
     ),
+    FeatureProfile(
+        "voice",
+        "assistant",
+        "interactive",
+        0.03,
+        ((AUDIO_MODEL, 1.0),),
+        _voice_prompts,
+        420,
+        0.45,
+        4_000,
+        0.0,
+        0.0,
+        0.0,
+        audio_output_ratio=0.8,  # the spoken answer; the rest is its transcript
+    ),
+    FeatureProfile(
+        "contract_review",
+        "legal",
+        "interactive",
+        0.02,
+        ((LONG_CONTEXT_MODEL, 1.0),),
+        _contract_review_prompts,
+        1_400,
+        0.35,
+        8_000,
+        0.0,
+        0.0,
+        0.0,
+        reasoning_output_ratio=0.6,
+    ),
+    FeatureProfile(
+        "doc_digest",
+        "docs",
+        "batch",
+        0.0,
+        (("gpt-4.1-mini", 0.6), (HAIKU, 0.4)),
+        _doc_digest_prompts,
+        300,
+        0.4,
+        2_000,
+        0.0,
+        0.0,
+        0.0,
+        job="nightly_digest",
+        service_tier=TIER_BATCH,
+    ),
 )
 FEATURE_BY_NAME = {feature.name: feature for feature in FEATURES}
-BATCH_FEATURE = "batch_tagging"
+BATCH_FEATURE = "batch_tagging"  # the self-hosted nightly job
+API_BATCH_FEATURE = "doc_digest"  # the nightly job sent through the providers' batch APIs
 
 # ---------------------------------------------------------------------------------------------
 # Traffic shape and delivery faults
@@ -320,6 +436,7 @@ BATCH_WINDOW_START_MS = 30 * MINUTE_MS  # nightly batch job, 00:30-06:00 UTC
 BATCH_WINDOW_END_MS = 6 * HOUR_MS
 
 BATCH_SHARE_OF_WEEKDAY = 0.12  # the nightly job's volume, as a share of a weekday's requests
+API_BATCH_SHARE_OF_WEEKDAY = 0.03  # the batch-API job's volume, likewise
 WEEKEND_INTERACTIVE_RATIO = 0.6
 DAILY_GROWTH_RATIO = 0.001  # organic growth of all traffic per day
 DAILY_VOLUME_SIGMA = 0.03  # day-to-day noise (lognormal sigma) on top of weekday/weekend
@@ -332,7 +449,12 @@ USER_RANK_EXPONENT = 1.2
 MISSING_USER_RATIO = 0.03
 MISSING_FEATURE_RATIO = 0.01
 
-ERROR_RATIO_BY_PROVIDER = {PROVIDER_OPENAI: 0.008, PROVIDER_ANTHROPIC: 0.013, PROVIDER_SELF_HOSTED: 0.01}
+ERROR_RATIO_BY_PROVIDER = {
+    PROVIDER_OPENAI: 0.008,
+    PROVIDER_AZURE: 0.008,
+    PROVIDER_ANTHROPIC: 0.013,
+    PROVIDER_SELF_HOSTED: 0.01,
+}
 
 # Delivery: the gateway flushes a record once the call ends; around midnight some records wait
 # for the next flush and land in the next day's file.
@@ -371,7 +493,7 @@ FINE_TUNING_LINE_ITEM = "fine-tuning training, gpt-4o-mini-2024-07-18"
 FINE_TUNING_MODEL = "gpt-4o-mini-2024-07-18"
 FINE_TUNING_PROJECT = "data"  # project proj_data: a team with no OpenAI gateway traffic
 FINE_TUNING_USD = Decimal("42.00")
-DOUBLE_COUNTED_CACHE_MODEL = "claude-3-5-haiku-20241022"
+DOUBLE_COUNTED_CACHE_MODEL = HAIKU
 
 # The pools the planted GPU findings are about (gpus.py bills them).
 FOCUS_POOL = "llama-8b-h100"
@@ -686,7 +808,11 @@ _MODEL_NAMES = [model.name for model in MODELS]
 _MODEL_INDEX = {name: index for index, name in enumerate(_MODEL_NAMES)}
 _PROVIDERS = sorted({model.provider for model in MODELS})
 _MODEL_PROVIDER_CODE = np.array([_PROVIDERS.index(model.provider) for model in MODELS])
-_MODEL_MIN_CACHEABLE = np.array([model.min_cacheable_prompt_tokens for model in MODELS])
+# No prompt caching: a minimum no prompt reaches.
+_MODEL_MIN_CACHEABLE = np.array(
+    [model.min_cacheable_prompt_tokens or np.iinfo(np.int64).max for model in MODELS], dtype=np.int64
+)
+_SERVICE_TIERS = [TIER_STANDARD, TIER_BATCH, TIER_PRIORITY]
 _MODEL_TTFT_MS = np.array([model.time_to_first_token_ms for model in MODELS])
 _MODEL_MS_PER_OUTPUT = np.array([model.ms_per_output_token for model in MODELS])
 _MODEL_MS_PER_1K_INPUT = np.array([model.ms_per_1k_uncached_input_tokens for model in MODELS])
@@ -714,6 +840,11 @@ DAY_FRAME_SCHEMA = {
     "cached_input_tokens": pl.Int64,
     "cache_creation_input_tokens": pl.Int64,
     "output_tokens": pl.Int64,
+    "service_tier": pl.String,  # standard, batch or priority; null for self-hosted (field omitted)
+    "cache_creation_1h_input_tokens": pl.Int64,  # the 1-hour share of cache_creation_input_tokens
+    "audio_input_tokens": pl.Int64,  # inside input_tokens
+    "audio_output_tokens": pl.Int64,  # inside output_tokens
+    "reasoning_tokens": pl.Int64,  # inside output_tokens
     "gateway_cache_hit": pl.Boolean,
     "status": pl.String,
     "pool": pl.String,  # null for API models (JSON null)
@@ -726,8 +857,9 @@ DAY_FRAME_SCHEMA = {
 }
 
 
-def daily_request_counts(plan: GenerationPlan, day: dt.date, rng: np.random.Generator) -> tuple[int, int, int]:
-    """(interactive, batch, extra spike) request counts for a day, before delivery faults."""
+def daily_request_counts(plan: GenerationPlan, day: dt.date, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """(interactive, self-hosted batch, batch-API, extra spike) request counts for a day, before
+    delivery faults."""
     growth = (1 + DAILY_GROWTH_RATIO) ** (day - plan.start_date).days
     weekday_ratio = WEEKEND_INTERACTIVE_RATIO if day.weekday() >= 5 else 1.0
     interactive_mean = (
@@ -740,12 +872,16 @@ def daily_request_counts(plan: GenerationPlan, day: dt.date, rng: np.random.Gene
     batch_mean = plan.requests_per_day * BATCH_SHARE_OF_WEEKDAY * growth * rng.lognormal(0.0, DAILY_VOLUME_SIGMA)
     interactive_count = int(rng.poisson(interactive_mean))
     batch_count = int(rng.poisson(batch_mean))
+    api_batch_mean = (
+        plan.requests_per_day * API_BATCH_SHARE_OF_WEEKDAY * growth * rng.lognormal(0.0, DAILY_VOLUME_SIGMA)
+    )
+    api_batch_count = int(rng.poisson(api_batch_mean))
     spike_count = 0
     for event in plan.events_of("user_spike", day):
         rank = plan.user_ids_by_rank.index(event.user_id)
-        usual_requests = (interactive_count + batch_count) * plan.user_rank_weights[rank]
+        usual_requests = (interactive_count + batch_count + api_batch_count) * plan.user_rank_weights[rank]
         spike_count += int(round((event.factor - 1) * usual_requests))
-    return interactive_count, batch_count, spike_count
+    return interactive_count, batch_count, api_batch_count, spike_count
 
 
 def build_day_frame(plan: GenerationPlan, day: dt.date) -> pl.DataFrame:
@@ -766,8 +902,10 @@ def _true_day_frame(plan: GenerationPlan, day: dt.date) -> tuple[pl.DataFrame, d
     as without the event.
     """
     rng = np.random.default_rng([plan.seed, STREAM_DAY, day.toordinal()])
-    interactive_count, batch_count, spike_count = daily_request_counts(plan, day, rng)
-    requests = _draw_requests(plan, day, rng, interactive_count, batch_count, spike_count, request_id_tag="")
+    interactive_count, batch_count, api_batch_count, spike_count = daily_request_counts(plan, day, rng)
+    requests = _draw_requests(
+        plan, day, rng, interactive_count, batch_count, spike_count, request_id_tag="", api_batch_count=api_batch_count
+    )
     frame = _add_delivery(requests, day, rng)
     removed: dict[str, int] = {}
     for event in plan.gpu_events_of("idle_weekend", day):
@@ -785,15 +923,18 @@ def _draw_requests(
     batch_count: int,
     spike_count: int,
     request_id_tag: str,
+    api_batch_count: int = 0,
 ) -> dict[str, np.ndarray | pl.Series]:
     """Draw the requests of one day as column arrays (no delivery columns yet)."""
+    batch_count += api_batch_count  # both nightly jobs run in the batch window
     row_count = interactive_count + batch_count + spike_count
     batch_code = _FEATURE_NAMES.index(BATCH_FEATURE)
 
     feature_code = np.concatenate(
         [
             rng.choice(_INTERACTIVE_FEATURE_CODES, interactive_count, p=_INTERACTIVE_FEATURE_SHARES),
-            np.full(batch_count, batch_code),
+            np.full(batch_count - api_batch_count, batch_code),
+            np.full(api_batch_count, _FEATURE_NAMES.index(API_BATCH_FEATURE)),
             rng.choice(_INTERACTIVE_FEATURE_CODES, spike_count, p=_INTERACTIVE_FEATURE_SHARES),
         ]
     )
@@ -822,9 +963,14 @@ def _draw_requests(
     input_tokens = np.empty(row_count, dtype=np.int64)
     prefix_tokens = np.empty(row_count, dtype=np.int64)
     output_tokens = np.empty(row_count, dtype=np.int64)
+    audio_input_tokens = np.zeros(row_count, dtype=np.int64)
+    audio_output_ratio = np.zeros(row_count)
+    reasoning_output_ratio = np.zeros(row_count)
+    cache_write_1h_ratio = np.zeros(row_count)
     cache_warm = np.empty(row_count, dtype=bool)
     tail_write_ratio = np.empty(row_count)
     gateway_cache_hit = np.empty(row_count, dtype=bool)
+    service_tier_code = np.zeros(row_count, dtype=np.int64)
     for code, feature in enumerate(FEATURES):
         rows = np.flatnonzero(feature_code == code)
         if rows.size == 0:
@@ -835,12 +981,24 @@ def _draw_requests(
         prompts = feature.draw_prompts(rng, rows.size)
         input_tokens[rows] = prompts.input_tokens
         prefix_tokens[rows] = prompts.cacheable_prefix_tokens
+        if prompts.audio_input_tokens is not None:
+            audio_input_tokens[rows] = prompts.audio_input_tokens
         output_tokens[rows] = _lognormal_tokens(
             rng, feature.output_median_tokens, feature.output_sigma, rows.size, 1, feature.output_max_tokens
         )
         cache_warm[rows] = rng.random(rows.size) < feature.prompt_cache_warm_ratio
         tail_write_ratio[rows] = feature.cache_write_tail_ratio
         gateway_cache_hit[rows] = rng.random(rows.size) < feature.gateway_cache_hit_ratio
+        audio_output_ratio[rows] = feature.audio_output_ratio
+        reasoning_output_ratio[rows] = feature.reasoning_output_ratio
+        cache_write_1h_ratio[rows] = feature.cache_write_1h_ratio
+        service_tier_code[rows] = _SERVICE_TIERS.index(feature.service_tier)
+        if feature.priority_ratio:
+            openai_rows = rows[_MODEL_PROVIDER_CODE[model_code[rows]] == _PROVIDERS.index(PROVIDER_OPENAI)]
+            prioritised = openai_rows[rng.random(openai_rows.size) < feature.priority_ratio]
+            service_tier_code[prioritised] = _SERVICE_TIERS.index(TIER_PRIORITY)
+    # Self-hosted replicas have no service tiers.
+    service_tier_code[_MODEL_PROVIDER_CODE[model_code] == _PROVIDERS.index(PROVIDER_SELF_HOSTED)] = -1
 
     for event in plan.events_of("prompt_growth", day):
         grown = feature_code == _FEATURE_NAMES.index(event.feature)
@@ -850,6 +1008,8 @@ def _draw_requests(
     cached_input_tokens, cache_creation_input_tokens = _prompt_cache_tokens(
         model_code, input_tokens, prefix_tokens, cache_warm, tail_write_ratio
     )
+    # The 1-hour share of the writes (the rest keep the default 5-minute TTL).
+    cache_creation_1h_input_tokens = np.rint(cache_creation_input_tokens * cache_write_1h_ratio).astype(np.int64)
 
     for event in plan.events_of("cache_collapse", day):
         collapsed = feature_code == _FEATURE_NAMES.index(event.feature)
@@ -862,6 +1022,10 @@ def _draw_requests(
     output_tokens[is_error] = 0
     cached_input_tokens[is_error] = 0
     cache_creation_input_tokens[is_error] = 0
+    cache_creation_1h_input_tokens[is_error] = 0
+    # Audio and reasoning tokens are inside input and output tokens, as providers report them.
+    audio_output_tokens = np.rint(output_tokens * audio_output_ratio).astype(np.int64)
+    reasoning_tokens = np.rint(output_tokens * reasoning_output_ratio).astype(np.int64)
 
     duration_ms = _duration_ms(
         rng, model_code, input_tokens, cached_input_tokens, output_tokens, gateway_cache_hit, is_error
@@ -887,6 +1051,13 @@ def _draw_requests(
         "cached_input_tokens": cached_input_tokens,
         "cache_creation_input_tokens": cache_creation_input_tokens,
         "output_tokens": output_tokens,
+        "service_tier": _null_where(
+            pl.Series(_SERVICE_TIERS, dtype=pl.String).gather(np.maximum(service_tier_code, 0)), service_tier_code < 0
+        ),
+        "cache_creation_1h_input_tokens": cache_creation_1h_input_tokens,
+        "audio_input_tokens": audio_input_tokens,
+        "audio_output_tokens": audio_output_tokens,
+        "reasoning_tokens": reasoning_tokens,
         "gateway_cache_hit": gateway_cache_hit,
         "status": np.where(is_error, "error", "ok"),
         "pool": pl.Series(_MODEL_POOL, dtype=pl.String).gather(model_code),
@@ -921,8 +1092,9 @@ def _prompt_cache_tokens(
     cached_input_tokens = np.zeros_like(input_tokens)
     cache_creation_input_tokens = np.zeros_like(input_tokens)
 
-    # OpenAI caches automatically and reports hits in 128-token steps from 1,024 up.
-    openai_hit = (provider_code == _PROVIDERS.index(PROVIDER_OPENAI)) & cacheable & cache_warm
+    # OpenAI (and Azure OpenAI) caches automatically and reports hits in 128-token steps from 1,024 up.
+    openai_style = np.isin(provider_code, [_PROVIDERS.index(PROVIDER_OPENAI), _PROVIDERS.index(PROVIDER_AZURE)])
+    openai_hit = openai_style & cacheable & cache_warm
     cached_input_tokens[openai_hit] = (prefix_tokens[openai_hit] // 128) * 128
 
     # Anthropic reads the prefix when its cache entry is warm, writes it when cold, and writes
@@ -1058,7 +1230,9 @@ def canonical_json_line() -> pl.Expr:
     """One compact JSON object per record of a day frame, keys in DESIGN.md order.
 
     Built from string expressions rather than ``write_ndjson`` because a missing ``feature`` or
-    ``user_id`` must be *omitted* while ``pool``/``replica_id`` are written as JSON ``null``. The
+    ``user_id`` must be *omitted* while ``pool``/``replica_id`` are written as JSON ``null``; the
+    optional counts (1-hour cache writes, audio, reasoning) and ``service_tier`` appear only when
+    the call has them (a count above 0, a tier other than ``standard``). The
     generator's strings never hold quotes, backslashes or control characters, so none are escaped.
     """
 
@@ -1077,6 +1251,12 @@ def canonical_json_line() -> pl.Expr:
 
     def number(name: str) -> pl.Expr:
         return pl.col(name).cast(pl.String)
+
+    def optional_count_field(name: str) -> pl.Expr:
+        # Optional canonical counts are written only when the call has some: most calls have none.
+        return (
+            pl.when(pl.col(name) > 0).then(pl.concat_str([pl.lit(f',"{name}":'), number(name)])).otherwise(pl.lit(""))
+        )
 
     tags = pl.concat_str(
         [
@@ -1111,6 +1291,14 @@ def canonical_json_line() -> pl.Expr:
             number("cache_creation_input_tokens"),
             pl.lit(',"output_tokens":'),
             number("output_tokens"),
+            optional_count_field("cache_creation_1h_input_tokens"),
+            optional_count_field("audio_input_tokens"),
+            optional_count_field("audio_output_tokens"),
+            optional_count_field("reasoning_tokens"),
+            # The standard tier is the default: only batch and priority calls say theirs.
+            pl.when(pl.col("service_tier").is_null() | (pl.col("service_tier") == TIER_STANDARD))
+            .then(pl.lit(""))
+            .otherwise(pl.concat_str([pl.lit(',"service_tier":'), text("service_tier")])),
             pl.lit(',"gateway_cache_hit":'),
             pl.when(pl.col("gateway_cache_hit")).then(pl.lit("true")).otherwise(pl.lit("false")),
             pl.lit(',"status":'),
