@@ -71,9 +71,7 @@ OTEL_PROVIDER_NAMES = {"azure": "azure.ai.openai", "vertex_ai": "gcp.vertex_ai",
 # - web searches in a Batch API call are billed as in any other tier (LiteLLM's batch route adds no
 #   tool cost): the tool calculator's figure is added to the batch route's;
 # - a flex or priority call to an entry with no price of that tier is a standard call (LiteLLM would
-#   then price 1-hour cache writes above a context tier at the base tier's 1-hour price);
-# - `off_peak_pricing` (DeepSeek's and Tencent's discounted hours) is not priced yet: every call pays
-#   the standard rate, so LiteLLM is handed the entry without it.
+#   then price 1-hour cache writes above a context tier at the base tier's 1-hour price).
 
 THRESHOLD_KEY = re.compile(r"_above_(\d+)(k?)_tokens")
 RULES = REPO / "pipelines" / "sources" / "price_rules.yml"
@@ -223,7 +221,6 @@ class LiteLLM:
     def cost(self, request: dict, model: str, provider: str, entry: dict) -> float:
         """USD of one call as LiteLLM prices it (float), plus the deliberate differences above."""
         usage = self.usage(request)
-        entry = {field: value for field, value in entry.items() if field != "off_peak_pricing"}
         if provider == "xai" and request["web_search_requests"]:  # where LiteLLM's xAI transformation puts them
             self.xai_tool_usage(usage, {"web_search_calls": request["web_search_requests"]})
         tier = request["service_tier"]
@@ -408,6 +405,13 @@ def test_the_draw_covers_the_whole_catalog_and_every_rule(crosscheck):
     assert min(tiers.values()) > 100 and set(tiers) == {"standard", "batch", "flex", "priority"}, tiers
     assert min(used.values()) > 200, used
     assert sum(1 for record in records if record["provider"] in OTEL_PROVIDER_NAMES.values()) > 50
+    is_off_peak = importlib.import_module("litellm.litellm_core_utils.llm_cost_calc.utils")._is_off_peak
+    off_peak = [
+        is_off_peak(catalog[call["litellm_key"]]["off_peak_pricing"], dt.datetime.fromisoformat(call["record"]["ts"]))
+        for call in calls
+        if "off_peak_pricing" in catalog[call["litellm_key"]]
+    ]
+    assert sum(off_peak) > 10 and len(off_peak) - sum(off_peak) > 10, off_peak  # both sides of the windows
     assert sum(1 for record in records if "model_map_key" in (record.get("tags") or {})) > 200
 
 

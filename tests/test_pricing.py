@@ -14,7 +14,7 @@ import yaml
 from conftest import CATALOG, REPO, Project, request
 
 from pipelines.resources.config import ConfigError, load_config
-from pipelines.sources.prices import entry_price_rows, load_rules, price_rows
+from pipelines.sources.prices import entry_price_rows, load_rules, off_peak_windows, price_rows
 
 DAY = "2026-11-20"
 
@@ -258,6 +258,8 @@ class Call:
     price_key: str
     price_tier: str = "base"
     priced_service_tier: str = "standard"
+    at: str = "10:00:00Z"  # time of day on DAY (a Friday), UTC
+    off_peak: bool = False
 
 
 CALLS_CURRENT = [
@@ -465,6 +467,74 @@ CALLS_CURRENT = [
         "xai/grok-4.20-multi-agent-beta-0309",
         "above_200k",
     ),  # 0.5005
+    # DeepSeek V4 Pro (api-docs.deepseek.com/quick_start/pricing): $1.32/M in, $0.044/M cache hits,
+    # $3.96/M out; half that ($0.66, $0.022, $1.98) in its off-peak hours, on weekdays 00:00-01:00,
+    # 04:00-06:00 and 10:00-24:00 UTC, all weekend. 08:00 UTC on a Friday is peak, 10:30 off-peak.
+    Call(
+        "deepseek-peak",
+        "deepseek-v4-pro",
+        {"provider": "deepseek", "input_tokens": 1_000, "cached_input_tokens": 400, "output_tokens": 100},
+        600 * D("1.32") * M + 400 * D("0.044") * M + 100 * D("3.96") * M,
+        "deepseek/deepseek-v4-pro",
+        at="08:00:00Z",
+    ),  # 0.0012056
+    Call(
+        "deepseek-off-peak",
+        "deepseek-v4-pro",
+        {"provider": "deepseek", "input_tokens": 1_000, "cached_input_tokens": 400, "output_tokens": 100},
+        600 * D("0.66") * M + 400 * D("0.022") * M + 100 * D("1.98") * M,
+        "deepseek/deepseek-v4-pro",
+        at="10:30:00Z",
+        off_peak=True,
+    ),  # 0.0006028
+    # The window ends at 01:00 (exclusive): 00:59 is off-peak, 01:00 peak.
+    Call(
+        "deepseek-last-off-peak-minute",
+        "deepseek-v4-pro",
+        {"provider": "deepseek", "input_tokens": 1_000, "output_tokens": 100},
+        1_000 * D("0.66") * M + 100 * D("1.98") * M,
+        "deepseek/deepseek-v4-pro",
+        at="00:59:59Z",
+        off_peak=True,
+    ),  # 0.000858
+    Call(
+        "deepseek-window-end",
+        "deepseek-v4-pro",
+        {"provider": "deepseek", "input_tokens": 1_000, "output_tokens": 100},
+        1_000 * D("1.32") * M + 100 * D("3.96") * M,
+        "deepseek/deepseek-v4-pro",
+        at="01:00:00Z",
+    ),  # 0.001716
+    # LiteLLM's batch calculator ignores off-peak hours: a batch call at 10:30 is not off-peak; it pays the
+    # batch price, half the standard one (no `_batches` fields), which happens to equal the off-peak one.
+    Call(
+        "deepseek-batch-in-window",
+        "deepseek-v4-pro",
+        {"provider": "deepseek", "input_tokens": 1_000, "output_tokens": 100, "service_tier": "batch"},
+        1_000 * D("0.66") * M + 100 * D("1.98") * M,
+        "deepseek/deepseek-v4-pro",
+        priced_service_tier="batch",
+        at="10:30:00Z",
+    ),  # 0.000858
+    # Tencent's DeepSeek V4 Pro: the same rates and windows, weekdays read in Asia/Shanghai. 02:00 UTC
+    # Friday is 10:00 Friday there: peak. 17:00 UTC Friday is 01:00 Saturday there: off-peak.
+    Call(
+        "tencent-peak",
+        "deepseek-v4-pro-0813",
+        {"provider": "tencent", "input_tokens": 2_000, "output_tokens": 500},
+        2_000 * D("1.32") * M + 500 * D("3.96") * M,
+        "tencent/deepseek-v4-pro-0813",
+        at="02:00:00Z",
+    ),  # 0.00462
+    Call(
+        "tencent-saturday-in-shanghai",
+        "deepseek-v4-pro-0813",
+        {"provider": "tencent", "input_tokens": 2_000, "output_tokens": 500},
+        2_000 * D("0.66") * M + 500 * D("1.98") * M,
+        "tencent/deepseek-v4-pro-0813",
+        at="17:00:00Z",
+        off_peak=True,
+    ),  # 0.00231
 ]
 
 
@@ -478,7 +548,7 @@ def priced_current(tmp_path_factory):
         project = Project(root=root, instance=instance)
         project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
         records = [
-            request(call.request_id, f"{DAY}T10:00:00Z", call.model, feature="chat", user_id="u1", **call.fields)
+            request(call.request_id, f"{DAY}T{call.at}", call.model, feature="chat", user_id="u1", **call.fields)
             for call in CALLS_CURRENT
         ]
         project.write_jsonl("calls.jsonl", records)
@@ -492,12 +562,16 @@ def test_the_current_catalog_prices_each_rule_as_published(priced_current, call)
     assert row["price_key"] == call.price_key
     assert row["price_tier"] == call.price_tier
     assert row["priced_service_tier"] == call.priced_service_tier
+    assert row["off_peak"] is call.off_peak
     assert row["cost_usd"] == call.cost_usd
 
 
 def test_the_hand_arithmetic_itself():
     by_id = {call.request_id: call.cost_usd for call in CALLS_CURRENT}
     assert by_id["tier-above-200k"] == D("0.5150025")
+    assert by_id["deepseek-peak"] == D("0.0012056")
+    assert by_id["deepseek-off-peak"] == D("0.0006028")
+    assert by_id["tencent-saturday-in-shanghai"] == D("0.00231")
     assert by_id["one-hour-writes-and-search"] == D("0.098")
     assert by_id["audio"] == D("0.1584")
     assert by_id["vertex-claude-long"] == D("1.5225")
@@ -634,3 +708,72 @@ def test_models_whose_reported_cost_disagrees_with_ours_are_listed_in_a_warning(
     assert check.metadata["disagreeing_models"].value == {
         "claude-3-5-sonnet-20241022": {"requests": 1, "cost_usd": 0.0045, "reported_cost_usd": 0.01}
     }
+
+
+# An entry whose off-peak hours are its weekends, read in Asia/Shanghai (UTC+8, like Tencent's): $2/M in,
+# $8/M out; off-peak $1/M and $4/M. 1,000 tokens in, 100 out: 0.0028 at peak, 0.0014 off-peak.
+SHANGHAI_WEEKENDS = {
+    "litellm_provider": "tencent",
+    "input_cost_per_token": 2e-6,
+    "output_cost_per_token": 8e-6,
+    "off_peak_pricing": {
+        "input_cost_per_token": 1e-6,
+        "output_cost_per_token": 4e-6,
+        "weekday_timezone": "Asia/Shanghai",
+        "windows": [{"hours_utc": "00:00-00:00", "weekdays": ["sat", "sun"]}],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("ts", "off_peak", "cost_usd"),
+    [
+        ("2026-11-20 15:59:59", False, D("0.0028")),  # Friday 23:59:59 in Shanghai
+        ("2026-11-20 16:00:00", True, D("0.0014")),  # Saturday 00:00 in Shanghai, still Friday in UTC
+        ("2026-11-22 15:59:00", True, D("0.0014")),  # Sunday 23:59 in Shanghai
+        ("2026-11-22 16:00:00", False, D("0.0028")),  # Monday 00:00 in Shanghai, still Sunday in UTC
+    ],
+)
+def test_off_peak_weekdays_are_read_in_the_entry_time_zone(run_model_on, ts, off_peak, cost_usd):
+    assert 1_000 * 2 * M + 100 * 8 * M == D("0.0028") and 1_000 * 1 * M + 100 * 4 * M == D("0.0014")
+    case = yaml.safe_load((REPO / "tests" / "model_cases" / "fct_requests.yaml").read_text(encoding="utf-8"))
+    inputs = next(iter(case["cases"].values()))["inputs"]
+    prices = entry_price_rows(
+        "shanghai-weekends", SHANGHAI_WEEKENDS, effective_from=dt.date(2025, 9, 1), layer="catalog", source="test"
+    )
+    day = dt.date.fromisoformat(ts[:10])
+    call = {
+        "request_id": "r1", "ts": dt.datetime.fromisoformat(ts), "day": day, "provider": "tencent",
+        "model": "shanghai-weekends", "feature": "chat", "user_id": "u1", "input_tokens": 1_000,
+        "cached_input_tokens": 0, "cache_creation_input_tokens": 0, "uncached_input_tokens": 1_000,
+        "output_tokens": 100, "gateway_cache_hit": False, "status": "ok", "workload": "interactive",
+        "source_format": "canonical", "service_tier": "standard", "cache_creation_5m_input_tokens": 0,
+        "cache_creation_1h_input_tokens": 0, "audio_input_tokens": 0, "audio_output_tokens": 0,
+        "reasoning_tokens": 0, "web_search_requests": 0,
+    }  # fmt: skip
+    [row] = run_model_on(
+        "fct_requests",
+        {
+            "stg_prices": {
+                "columns": inputs["stg_prices"]["columns"],
+                "rows": [{**price, "effective_to": None, "priority": 1} for price in prices],
+            },
+            "stg_gateway_requests": {"columns": inputs["stg_gateway_requests"]["columns"], "rows": [call]},
+        },
+        day=day,
+        settings={"pseudonymise_user_id": False, "user_key_inner_pad": None, "user_key_outer_pad": None},
+    )
+    assert (row["price_key"], row["off_peak"], row["cost_usd"]) == ("shanghai-weekends", off_peak, cost_usd)
+
+
+@pytest.mark.parametrize(
+    ("written", "read"), [("Asia/Shanghai", "Asia/Shanghai"), ("Mars/Olympus", "UTC"), ("", "UTC")]
+)
+def test_off_peak_weekdays_zone_falls_back_to_utc_as_litellm_does(written, read):
+    """LiteLLM's `_weekday_calendar` reads a name no zone has as UTC; a catalog typo must not fail the day."""
+    entry = {
+        "off_peak_pricing": {"weekday_timezone": written, "windows": [{"hours_utc": "10:00-12:00", "weekdays": [6]}]}
+    }
+    assert off_peak_windows(entry) == [
+        {"weekdays": [6], "weekday_timezone": read, "start_minute": 600, "end_minute": 720}
+    ]

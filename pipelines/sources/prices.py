@@ -3,10 +3,11 @@ and the config's overrides, resolved into the rates a request is billed at.
 
 A catalog entry is a price model, not a price: context tiers (`*_above_200k_tokens`), service tiers
 (`*_batches`, `*_priority`, `*_flex`), 5-minute and 1-hour cache writes, audio and reasoning tokens,
-per-call and web-search fees, and the fallbacks between them (no cache-read price: the input price;
-no flex price: the standard one). `entry_price_rows` resolves one entry the way LiteLLM's cost
-calculator does (`litellm_core_utils/llm_cost_calc/utils.py`, `cost_calculator.batch_cost_calculator`,
-version 1.110.2), at every prompt size where a rate changes, so the SQL only picks a row and multiplies.
+per-call and web-search fees, off-peak hours (`off_peak_pricing`), and the fallbacks between them
+(no cache-read price: the input price; no flex price: the standard one). `entry_price_rows` resolves
+one entry the way LiteLLM's cost calculator does (`litellm_core_utils/llm_cost_calc/utils.py`,
+`cost_calculator.batch_cost_calculator`, version 1.110.2), at every prompt size where a rate changes,
+so the SQL only picks a row and multiplies.
 
 Prices are exact decimals from their JSON text, never binary floating point arithmetic, so a
 hand-priced call matches to the digit.
@@ -24,6 +25,7 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 import yaml
@@ -55,12 +57,27 @@ TOKEN_COMPONENTS = (
 FEE_COMPONENTS = ("request", "web_search", "web_search_call")
 PRICE_COMPONENTS = TOKEN_COMPONENTS + FEE_COMPONENTS
 
+# An `off_peak_pricing` window: on the listed ISO weekdays (1 = Monday; NULL = every day) read in
+# `weekday_timezone`, from start_minute (inclusive) to end_minute (exclusive) of the UTC day; a window
+# that ends at or before its start wraps past midnight (equal: the whole day), as LiteLLM reads them.
+OFF_PEAK_WINDOW_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("weekdays", pa.list_(pa.int64())),
+            ("weekday_timezone", pa.string()),
+            ("start_minute", pa.int64()),
+            ("end_minute", pa.int64()),
+        ]
+    )
+)
+
 PRICE_SCHEMA = pa.schema(
     [
         ("model_key", pa.string()),
         ("litellm_provider", pa.string()),
         ("layer", pa.string()),  # 'catalog' or 'override' (an override replaces the whole entry)
         ("service_tier", pa.string()),
+        ("off_peak", pa.bool_()),  # the entry's `off_peak_pricing` rates, billed inside its windows
         ("above_tokens", pa.int64()),  # the context tier: 0 = base, N = priced `_above_<N>_tokens`
         ("from_prompt_tokens", pa.int64()),  # the smallest prompt (input_tokens) the row applies to
         ("component", pa.string()),
@@ -68,6 +85,7 @@ PRICE_SCHEMA = pa.schema(
         ("price_field", pa.string()),  # the entry's field the price was read from, after fallbacks
         ("effective_from", pa.date32()),
         ("price_source", pa.string()),  # 'catalog:<file>', 'override' or 'rule:<rule id>'
+        ("off_peak_windows", OFF_PEAK_WINDOW_TYPE),  # on off-peak rows: when they apply
     ]
 )
 
@@ -326,8 +344,15 @@ def _reasoning(entry: _Entry, suffix: str, output: Price) -> Price:
     return entry.raw("output_cost_per_reasoning_token") or output
 
 
-def _standard_rates(entry: _Entry, service_tier: str, prompt_tokens: int) -> dict[str, Price]:
-    """Rates of a standard, flex or priority call: LiteLLM's `generic_cost_per_token` and `_get_token_base_cost`."""
+def _off_peak(entry: _Entry, field: str, standard: Price | None) -> Price | None:
+    """LiteLLM's `_off_peak_rate`: the `off_peak_pricing` block's rate replaces the one that would apply."""
+    value = entry.fields["off_peak_pricing"].get(field)
+    return Price(value, f"off_peak_pricing.{field}") if isinstance(value, Decimal) else standard
+
+
+def _standard_rates(entry: _Entry, service_tier: str, prompt_tokens: int, off_peak: bool = False) -> dict[str, Price]:
+    """Rates of a standard, flex or priority call: LiteLLM's `generic_cost_per_token` and `_get_token_base_cost`;
+    `off_peak`: inside the entry's `off_peak_pricing` windows (`apply_off_peak_pricing`)."""
     suffix = _TIER_SUFFIX[service_tier]
     inclusive = entry.inclusive
     tier = entry.tiered_pricing_tier(prompt_tokens)
@@ -347,6 +372,13 @@ def _standard_rates(entry: _Entry, service_tier: str, prompt_tokens: int) -> dic
             if isinstance(one_hour, Decimal)
             else cache_write
         )
+        if off_peak:  # `_apply_off_peak_to_base_costs`: the tier's own 1-hour write price stays
+            input_price = _off_peak(entry, "input_cost_per_token", input_price)
+            output = _off_peak(entry, "output_cost_per_token", output)
+            cache_read = _off_peak(entry, "cache_read_input_token_cost", cache_read)
+            cache_write = _off_peak(entry, "cache_creation_input_token_cost", cache_write)
+            if not isinstance(one_hour, Decimal):
+                cache_write_1h = cache_write
         if "output_cost_per_reasoning_token" in tier or "output_cost_per_token" in tier:
             reasoning = _tier_price(tier, "output_cost_per_reasoning_token", "output_cost_per_token")
         else:
@@ -381,10 +413,17 @@ def _standard_rates(entry: _Entry, service_tier: str, prompt_tokens: int) -> dic
             if entry.raw(tiered_one_hour) is not None:
                 one_hour_field = tiered_one_hour
             cache_read = entry.unit(f"cache_read_input_token_cost_above_{text}_tokens{suffix}", cache_read)
+        if off_peak:  # a cache price the entry lacks falls back to the off-peak input price
+            input_price = _off_peak(entry, "input_cost_per_token", input_price)
+            output = _off_peak(entry, "output_cost_per_token", output)
+            cache_read = _off_peak(entry, "cache_read_input_token_cost", cache_read)
+            cache_write = _off_peak(entry, "cache_creation_input_token_cost", cache_write)
         cache_read = cache_read or input_price
         cache_write = cache_write or input_price
         cache_write_1h = entry.unit(one_hour_field, None) or cache_write
         reasoning = _reasoning(entry, suffix, output)
+    if off_peak:
+        reasoning = _off_peak(entry, "output_cost_per_reasoning_token", reasoning)
     audio_field = entry.modality_field(f"input_cost_per_audio_token{suffix}", prompt_tokens, inclusive)
     if (
         entry.raw(audio_field) is None
@@ -537,6 +576,76 @@ def _service_tiers(entry: _Entry) -> list[str]:
     return tiers
 
 
+# LiteLLM's `_WEEKDAY_NUMBERS`.
+_WEEKDAYS = {
+    **{"mon": 1, "monday": 1, "tue": 2, "tues": 2, "tuesday": 2, "wed": 3, "wednesday": 3},
+    **{"thu": 4, "thur": 4, "thurs": 4, "thursday": 4, "fri": 5, "friday": 5},
+    **{"sat": 6, "saturday": 6, "sun": 7, "sunday": 7},
+}
+
+
+def _weekday(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, Decimal)) and value == int(value) and 1 <= value <= 7:
+        return int(value)
+    return _WEEKDAYS.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def _hours(value: object) -> list[tuple[int, int]]:
+    """`"HH:MM-HH:MM"` windows (a string or a list of them) as UTC minutes of the day; malformed ones dropped."""
+    texts = (
+        [value]
+        if isinstance(value, str)
+        else [text for text in value if isinstance(text, str)]
+        if isinstance(value, list)
+        else []
+    )
+    found = []
+    for text in texts:
+        try:
+            start, end = (dt.datetime.strptime(part.strip(), "%H:%M") for part in text.split("-"))
+        except ValueError:
+            continue
+        found.append((start.hour * 60 + start.minute, end.hour * 60 + end.minute))
+    return found
+
+
+def _zone_name(value: object) -> str:
+    """The weekday time zone as LiteLLM reads it: an IANA name, else UTC (also for a name no zone has)."""
+    if isinstance(value, str) and value.strip():
+        try:
+            return ZoneInfo(value.strip()).key
+        except (ValueError, ZoneInfoNotFoundError):
+            return "UTC"
+    return "UTC"
+
+
+def off_peak_windows(entry: Mapping[str, Any]) -> list[dict] | None:
+    """The entry's `off_peak_pricing` windows (LiteLLM's `_is_off_peak`: the every-day `hours_utc`,
+    then each `windows` rule's hours on its weekdays); None when it has no usable window."""
+    block = entry.get("off_peak_pricing")
+    if not isinstance(block, Mapping):
+        return None
+    zone = _zone_name(block.get("weekday_timezone"))
+    windows = [
+        {"weekdays": None, "weekday_timezone": zone, "start_minute": start, "end_minute": end}
+        for start, end in _hours(block.get("hours_utc"))
+    ]
+    for rule in block.get("windows") if isinstance(block.get("windows"), list) else ():
+        if not isinstance(rule, Mapping):
+            continue
+        days = rule.get("weekdays")
+        weekdays = (
+            None if days is None else sorted({d for d in map(_weekday, days) if d}) if isinstance(days, list) else []
+        )
+        windows += [
+            {"weekdays": weekdays, "weekday_timezone": zone, "start_minute": start, "end_minute": end}
+            for start, end in _hours(rule.get("hours_utc"))
+        ]
+    return windows or None
+
+
 def entry_price_rows(
     model_key: str,
     raw_entry: Mapping[str, Any],
@@ -547,7 +656,8 @@ def entry_price_rows(
     rules: Iterable[PriceRule] | None = None,
 ) -> list[dict]:
     """One entry's `price_catalog` rows: for each service tier, the rates in force from each prompt
-    size where one changes (the base from 0 tokens, then each context tier), after the rules."""
+    size where one changes (the base from 0 tokens, then each context tier), after the rules; an entry
+    with `off_peak_pricing` has them once more (`off_peak`, with its windows) for every tier but batch."""
     fields, filled_by = apply_rules(model_key, parse_entry(raw_entry), load_rules()[1] if rules is None else rules)
     entry = _Entry(model_key, fields)
     if entry.raw("input_cost_per_token") is None and not isinstance(fields.get("tiered_pricing"), list):
@@ -555,8 +665,12 @@ def entry_price_rows(
     thresholds = entry.thresholds()
     sizes = sorted({0, 1, *(int(n) for n in thresholds), *(int(n) + 1 for n in thresholds)})
     fees = _fees(entry)
+    windows = off_peak_windows(fields)
+    # LiteLLM's batch calculator ignores off-peak hours: batch calls have no off-peak rows.
+    variants = [(tier, False) for tier in _service_tiers(entry)]
+    variants += [(tier, True) for tier, _ in variants if windows and tier != "batch"]
     rows: list[dict] = []
-    for service_tier in _service_tiers(entry):
+    for service_tier, off_peak in variants:
         previous = None
         for prompt_tokens in sizes:
             if service_tier == "batch":
@@ -564,7 +678,7 @@ def entry_price_rows(
                 if rates is None:
                     break  # no token price to halve: a batch call bills as standard
             else:
-                rates = _standard_rates(entry, service_tier, prompt_tokens)
+                rates = _standard_rates(entry, service_tier, prompt_tokens, off_peak)
             rates = {**rates, **fees}
             if rates == previous:
                 continue
@@ -578,6 +692,7 @@ def entry_price_rows(
                         "litellm_provider": entry.provider,
                         "layer": layer,
                         "service_tier": service_tier,
+                        "off_peak": off_peak,
                         "above_tokens": above,
                         "from_prompt_tokens": prompt_tokens,
                         "component": component,
@@ -585,6 +700,7 @@ def entry_price_rows(
                         "price_field": price.field,
                         "effective_from": effective_from,
                         "price_source": f"rule:{rule}" if rule else source,
+                        "off_peak_windows": windows if off_peak else None,
                     }
                 )
     return rows

@@ -5,6 +5,7 @@ lookback: 0
 columns:
   price_key: The catalog key (or override) that priced the call, found once per distinct provider, model and tags.model_map_key.
   price_tier: The context tier applied, chosen by the call's whole prompt (input_tokens) as LiteLLM does - base, or above_<N>k for the catalog's _above_<N>k_tokens prices.
+  off_peak: Whether the call was billed at the entry's off_peak_pricing rates - its ts (UTC) falls in one of the entry's windows; never for batch calls, as LiteLLM.
   priced_service_tier: The service tier whose prices applied; standard for a flex or priority call on a model the catalog prices no flex or priority rates for.
   cost_usd: What the provider bills for the call, USD - text, cached, 5-minute and 1-hour cache-write, audio and reasoning tokens at the tier's rates, plus per-call and web-search fees; 0 for gateway cache hits and errors, NULL when unpriced or self-hosted.
   list_cost_usd: The same call with no prompt caching (every prompt token at the input rate), USD.
@@ -161,11 +162,33 @@ key_tiers as (
     select distinct model_key, service_tier from day_prices
 ),
 
+key_off_peak_windows as (
+    -- Once per key and service tier with off-peak rates: its windows, one row each.
+    select distinct
+        model_key,
+        service_tier,
+        unnest(off_peak_windows) as off_peak_window
+    from day_prices
+    where off_peak
+),
+
+off_peak_windows as (
+    select
+        key_off_peak_windows.model_key,
+        key_off_peak_windows.service_tier,
+        key_off_peak_windows.off_peak_window.weekdays,
+        key_off_peak_windows.off_peak_window.weekday_timezone,
+        key_off_peak_windows.off_peak_window.start_minute,
+        key_off_peak_windows.off_peak_window.end_minute
+    from key_off_peak_windows
+),
+
 rates as (
     -- One row per key, service tier and context tier: its rates side by side.
     select
         model_key,
         service_tier,
+        off_peak is true as off_peak,  -- a price row that does not say is a peak one
         from_prompt_tokens,
         above_tokens,
         max(price_usd) filter (where component = 'input') as input_usd,
@@ -183,13 +206,16 @@ rates as (
     group by all
 ),
 
-keyed_requests as (
+tiered_requests as (
     select
         requests.*,
         resolved.price_key,
         resolved.layer,
         -- A tier the entry does not price apart bills at its standard rates.
-        coalesce(price_tiers.service_tier, 'standard') as priced_service_tier
+        coalesce(price_tiers.service_tier, 'standard') as priced_service_tier,
+        -- Off-peak windows are in UTC minutes of the day.
+        60 * hour(timezone('UTC', cast(requests.ts as timestamptz)))
+        + minute(timezone('UTC', cast(requests.ts as timestamptz))) as utc_minute_of_day
     from requests
     left join resolved
         on
@@ -200,10 +226,48 @@ keyed_requests as (
         on resolved.price_key = price_tiers.model_key and requests.service_tier = price_tiers.service_tier
 ),
 
+off_peak_requests as (
+    -- LiteLLM's `_is_off_peak` on the call's ts: the UTC minute of the day inside a window (start
+    -- inclusive, end exclusive, wrapping past midnight when it ends at or before its start) on one
+    -- of its weekdays, read in the window's time zone.
+    select distinct tiered_requests.request_id
+    from tiered_requests
+    inner join off_peak_windows
+        on
+            tiered_requests.price_key = off_peak_windows.model_key
+            and tiered_requests.priced_service_tier = off_peak_windows.service_tier
+    where
+        (
+            off_peak_windows.weekdays is null
+            or list_contains(
+                off_peak_windows.weekdays,
+                isodow(timezone(off_peak_windows.weekday_timezone, cast(tiered_requests.ts as timestamptz)))
+            )
+        )
+        and (
+            case
+                when off_peak_windows.start_minute < off_peak_windows.end_minute
+                    then tiered_requests.utc_minute_of_day >= off_peak_windows.start_minute
+                    and tiered_requests.utc_minute_of_day < off_peak_windows.end_minute
+                else
+                    tiered_requests.utc_minute_of_day >= off_peak_windows.start_minute
+                    or tiered_requests.utc_minute_of_day < off_peak_windows.end_minute
+            end
+        )
+),
+
+keyed_requests as (
+    select
+        tiered_requests.*,
+        off_peak_requests.request_id is not null as off_peak
+    from tiered_requests
+    left join off_peak_requests using (request_id)
+),
+
 priced as (
     -- The context tier is chosen by the whole prompt: the row with the largest from_prompt_tokens at or below it.
     select
-        keyed_requests.* exclude (model_map_key),
+        keyed_requests.* exclude (model_map_key, utc_minute_of_day),
         case
             when keyed_requests.provider = 'self_hosted' or keyed_requests.pool is not null then 'gpu_billing'
             when keyed_requests.price_key is null then 'unpriced'
@@ -215,7 +279,7 @@ priced as (
             when rates.above_tokens % 1000 = 0 then 'above_' || (rates.above_tokens // 1000) || 'k'
             else 'above_' || rates.above_tokens
         end as price_tier,
-        rates.* exclude (model_key, service_tier, from_prompt_tokens, above_tokens),
+        rates.* exclude (model_key, service_tier, off_peak, from_prompt_tokens, above_tokens),
         -- Audio is inside input_tokens, never more than what cache reads and writes leave.
         least(keyed_requests.audio_input_tokens, greatest(keyed_requests.uncached_input_tokens, 0))
             as billed_audio_tokens,
@@ -225,6 +289,7 @@ priced as (
         on
             keyed_requests.price_key = rates.model_key
             and keyed_requests.priced_service_tier = rates.service_tier
+            and keyed_requests.off_peak = rates.off_peak
             and keyed_requests.input_tokens >= rates.from_prompt_tokens
 ),
 
@@ -282,6 +347,7 @@ select
     pricing_basis <> 'unpriced' as priced,
     service_tier,
     priced_service_tier,
+    off_peak,
     price_tier,
     pool,
     replica_id,
