@@ -1,7 +1,10 @@
-"""Ingest and price N gateway requests of one day; print rows/s, wall time and peak memory.
+"""Where one day's run spends its time: ingest and price N gateway requests of one day in-process
+and print the slowest Dagster steps and the GX gates' validation times (a diagnostic; bench_gx.py
+builds its day with it).
 
-Baseline, measured in the same run on the same file: DuckDB's own `read_ndjson` counting the
-rows with no validation, no quarantine and no writes: the floor a reader of this file can reach.
+The issue-12 figures (costwatch as a subprocess against the pricing floor, peak RSS of each) are
+bench/bench.py's; `make bench` runs that, not this. The baseline here is weaker than that floor:
+DuckDB's own `read_ndjson` counting the rows, no pricing and no writes.
 
     .venv/bin/python bench/bench_ingest.py [--requests 1000000]
 """

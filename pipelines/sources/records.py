@@ -8,8 +8,10 @@ every record it can and turns the damage itself into a counted, quarantined reco
 from __future__ import annotations
 
 import csv
+import io
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 # Lone surrogates: bytes that were not UTF-8 (decoded with surrogateescape) or a JSON \ud800 escape.
@@ -22,10 +24,72 @@ csv.field_size_limit(2**31 - 1)
 
 
 def read_file_bytes(path: Path) -> tuple[bytes, str | None]:
-    """The file's bytes (gunzipped when gzip), and why reading stopped early, if it did."""
+    """The file's bytes (gunzipped when gzip), and why reading stopped early, if it did.
+    Whole in memory: for the small billing and GPU exports; gateway logs stream (`FileBlocks`)."""
     with open(path, "rb") as handle:
         data = handle.read()
     return gunzip(data) if data.startswith(b"\x1f\x8b") else (data, None)
+
+
+class FileBlocks:
+    """A file's bytes (gunzipped when gzip) as blocks of at most `block_size` bytes, so a reader
+    never holds the file; after the last block, `damage` says why reading stopped early, if it did.
+
+    The same damage rules as `gunzip`: a stream cut short keeps everything zlib inflates from it
+    and ends in `truncated_gzip`; a damaged block keeps everything before it (`damaged_gzip`), and
+    bytes after the last member that are not zero padding are `damaged_gzip` too."""
+
+    def __init__(self, path: Path, block_size: int = _GUNZIP_CHUNK):
+        self.path = path
+        self.block_size = max(block_size, 4096)
+        self.damage: str | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as handle:
+            head = handle.read(2)
+            if head != b"\x1f\x8b":
+                block = head + handle.read(self.block_size)
+                while block:
+                    yield block
+                    block = handle.read(self.block_size)
+                return
+            yield from self._gunzip(handle, head)
+
+    def _gunzip(self, handle: io.BufferedReader, pending: bytes) -> Iterator[bytes]:
+        size = self.block_size
+        while True:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            while not inflater.eof:
+                if not pending:
+                    pending = handle.read(size)
+                    if not pending:
+                        break
+                try:
+                    # max_length bounds the output of a block that inflates a thousandfold
+                    block = inflater.decompress(pending, size)
+                except zlib.error as error:
+                    self.damage = f"damaged_gzip:{error}"
+                    return
+                if block:
+                    yield block
+                pending = inflater.unconsumed_tail or inflater.unused_data
+            if not inflater.eof:
+                block = inflater.flush()
+                if block:
+                    yield block
+                self.damage = "truncated_gzip:the stream ends before its end marker"
+                return
+            if len(pending) < 2:
+                pending += handle.read(size)
+            if pending[:2] == b"\x1f\x8b":
+                continue
+            # zero padding after the last member, as gzip(1) allows; anything else is damage
+            while pending:
+                if pending.strip(b"\x00"):
+                    self.damage = "damaged_gzip:bytes after the last gzip member"
+                    return
+                pending = handle.read(size)
+            return
 
 
 def gunzip(data: bytes) -> tuple[bytes, str | None]:

@@ -21,7 +21,9 @@ SOURCES = ("gateway_logs", "provider_costs", "provider_usage", "gpu_billing", "g
 class Format:
     name: str  # the `format:` value in costwatch.yaml
     source: str  # one of SOURCES
-    read: Callable  # the reader; its signature is the source kind's (gateway, billing, gpu)
+    # the reader; its signature is the source kind's: gateway `(path, batch_bytes) -> Iterator[pa.Table]`
+    # (records in batches, never the whole file), billing and gpu their own
+    read: Callable
     description: str  # one line: the producer and the file layout it writes
     module: str  # the module that registered it
     # Its timestamps are the host's wall clock with no offset: the reader takes the source's

@@ -19,17 +19,23 @@ writes); a gateway that logs Anthropic usage raw must add them before writing ca
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.sources.gateway.records import read_jsonl
+from pipelines.sources.gateway.records import BATCH_BYTES, jsonl_batches, whole
 from pipelines.sources.registry import register
 
 
+def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+    """One record per non-blank line (`line N`), in batches of about `batch_bytes`."""
+    return jsonl_batches(path, batch_bytes)
+
+
 def read(path: Path) -> pa.Table:
-    """One record per non-blank line (`line N`)."""
-    return read_jsonl(path)
+    """The whole file's records in one table (tests and small files; ingest streams `read_batches`)."""
+    return whole(read_batches(path))
 
 
-register("canonical", "gateway_logs", read, "costwatch's canonical JSON Lines (.jsonl, .jsonl.gz)")
+register("canonical", "gateway_logs", read_batches, "costwatch's canonical JSON Lines (.jsonl, .jsonl.gz)")

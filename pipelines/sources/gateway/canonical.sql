@@ -37,8 +37,12 @@ extracted as (
         ) as v,
         -- Fields the canonical record does not name are kept in tags, never dropped: a JSON merge
         -- patch with null deletes exactly the known keys (RFC 7386).
-        case when len(list_filter(json_keys(j), lambda key: not list_contains(known_fields.names, key))) > 0
-            then json_merge_patch(j, known_fields.patch)
+        -- (only when it has more keys than known fields found: the lambda is the costly part)
+        case
+            when
+                len(json_keys(j)) > list_count(v)
+                and len(list_filter(json_keys(j), lambda key: not list_contains(known_fields.names, key))) > 0
+                then json_merge_patch(j, known_fields.patch)
         end as unknown_fields
     from gateway_objects, known_fields
 )
@@ -87,21 +91,22 @@ select
     v[29] as prefix_hashes_json,
     v[30] as reported_cost_json,
     -- Text fields (or numbers, as ids often are), never a JSON object or array: `->>` would
-    -- otherwise turn `{"a": 1}` into the text of a request id or a model.
+    -- otherwise turn `{"a": 1}` into the text of a request id or a model. json_extract writes
+    -- its values minified, so the first character is the type (cheaper than json_type).
     case
-        when json_type(v[1]) in ('OBJECT', 'ARRAY') then 'bad_type:request_id'
-        when json_type(v[2]) in ('OBJECT', 'ARRAY') then 'bad_type:ts'
-        when json_type(v[4]) in ('OBJECT', 'ARRAY') then 'bad_type:provider'
-        when json_type(v[5]) in ('OBJECT', 'ARRAY') then 'bad_type:model'
-        when json_type(v[6]) in ('OBJECT', 'ARRAY') then 'bad_type:feature'
-        when json_type(v[7]) in ('OBJECT', 'ARRAY') then 'bad_type:user_id'
-        when json_type(v[13]) in ('OBJECT', 'ARRAY') then 'bad_type:status'
-        when json_type(v[14]) in ('OBJECT', 'ARRAY') then 'bad_type:pool'
-        when json_type(v[15]) in ('OBJECT', 'ARRAY') then 'bad_type:replica_id'
-        when json_type(v[16]) in ('OBJECT', 'ARRAY') then 'bad_type:workload'
-        when json_type(v[18]) in ('OBJECT', 'ARRAY') then 'bad_type:service_tier'
-        when json_type(v[24]) in ('OBJECT', 'ARRAY') then 'bad_type:finish_reason'
-        when json_type(v[27]) in ('OBJECT', 'ARRAY') then 'bad_type:conversation_id'
-        when json_type(v[28]) in ('OBJECT', 'ARRAY') then 'bad_type:prompt_hash'
+        when left(v[1]::varchar, 1) in ('{', '[') then 'bad_type:request_id'
+        when left(v[2]::varchar, 1) in ('{', '[') then 'bad_type:ts'
+        when left(v[4]::varchar, 1) in ('{', '[') then 'bad_type:provider'
+        when left(v[5]::varchar, 1) in ('{', '[') then 'bad_type:model'
+        when left(v[6]::varchar, 1) in ('{', '[') then 'bad_type:feature'
+        when left(v[7]::varchar, 1) in ('{', '[') then 'bad_type:user_id'
+        when left(v[13]::varchar, 1) in ('{', '[') then 'bad_type:status'
+        when left(v[14]::varchar, 1) in ('{', '[') then 'bad_type:pool'
+        when left(v[15]::varchar, 1) in ('{', '[') then 'bad_type:replica_id'
+        when left(v[16]::varchar, 1) in ('{', '[') then 'bad_type:workload'
+        when left(v[18]::varchar, 1) in ('{', '[') then 'bad_type:service_tier'
+        when left(v[24]::varchar, 1) in ('{', '[') then 'bad_type:finish_reason'
+        when left(v[27]::varchar, 1) in ('{', '[') then 'bad_type:conversation_id'
+        when left(v[28]::varchar, 1) in ('{', '[') then 'bad_type:prompt_hash'
     end as text_type_error
 from extracted

@@ -1,27 +1,53 @@
--- One day's ingest over `gateway_day_input`: the day's records of every file that holds the day
--- (validate.sql's rows with `assigned_day` = the day, and `source_format`).
+-- One day's ingest over `gateway_day_input`: the day's spooled records of every file that holds
+-- the day (validate.sql's `spooled` rows whose day is the day, with `source_format`). The day can
+-- hold ten million records: every statement here streams, aggregates or sorts, all of which
+-- DuckDB spills to disk past its memory limit; none holds the day in a window.
 
--- name: day_input
--- The day's records of one parsed file (`gateway_file`).
+-- name: repeated
+-- Good records whose request_id arrives more than once (few), and which one is the first
+-- delivery: files in name order, then by position.
+with good as (
+    select
+        request_id,
+        source_file,
+        line_no
+    from gateway_day_input
+    where reason is null
+),
+
+firsts as (
+    select
+        request_id,
+        min({'source_file': source_file, 'line_no': line_no}) as first_delivery
+    from good
+    group by request_id
+    having count(*) > 1
+)
+
 select
-    *,
-    $source_format as source_format
-from gateway_file
-where assigned_day = $day;
+    good.source_file,
+    good.line_no,
+    good.request_id,
+    good.source_file = firsts.first_delivery.source_file
+    and good.line_no = firsts.first_delivery.line_no as is_first
+from good
+inner join firsts on good.request_id = firsts.request_id;
 
 -- name: day_records
--- `delivery`: 1 for the first delivery of a good record's request_id (files in name order, then
--- by position), 2.. for repeats; NULL for a quarantined record.
+-- `delivery`: 1 for the first delivery of a good record's request_id, 2 for a repeat; NULL for
+-- a quarantined record.
 select
-    *,
+    gateway_day_input.*,
     case
-        when reason is null
-            then row_number() over (
-                partition by case when reason is null then request_id end
-                order by source_file, line_no
-            )
+        when gateway_day_input.reason is null
+            then case when gateway_day_repeated.is_first = false then 2 else 1 end
     end as delivery
-from gateway_day_input;
+from gateway_day_input
+left join gateway_day_repeated
+    on
+        gateway_day_input.reason is null
+        and gateway_day_input.source_file = gateway_day_repeated.source_file
+        and gateway_day_input.line_no = gateway_day_repeated.line_no;
 
 -- name: requests
 -- The day's partition of gateway_requests: each request_id once, in time order.
@@ -90,8 +116,12 @@ group by all
 order by source_file;
 
 -- name: counts
--- Records read, repeats, and repeats whose fields differ from the kept copy.
-with firsts as (select * from gateway_day_records where delivery = 1),
+-- Records read, repeats, and repeats whose fields differ from the kept copy (both sides only
+-- the few request_ids delivered more than once).
+with firsts as (
+    select * from gateway_day_records
+    where delivery = 1 and request_id in (select request_id from gateway_day_repeated)
+),
 
 repeats as (select * from gateway_day_records where delivery > 1)
 

@@ -32,17 +32,26 @@ Reads from `metadata.usage_object.cache_read_input_tokens` (Anthropic via LiteLL
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.sources.gateway.records import read_export
+from pipelines.sources.gateway.records import BATCH_BYTES, export_batches, whole
 from pipelines.sources.registry import register
 
 
+def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+    """Each exported row (CSV, JSON array or page, JSON lines) as one JSON object record, in
+    batches of about `batch_bytes`."""
+    return export_batches(path, batch_bytes)
+
+
 def read(path: Path) -> pa.Table:
-    """Each exported row (CSV, JSON array or page, JSON lines) as one JSON object record."""
-    return read_export(path)
+    """The whole file's records in one table (tests and small files; ingest streams `read_batches`)."""
+    return whole(read_batches(path))
 
 
-register("litellm_spend_logs", "gateway_logs", read, "LiteLLM's LiteLLM_SpendLogs table exported as CSV or JSON")
+register(
+    "litellm_spend_logs", "gateway_logs", read_batches, "LiteLLM's LiteLLM_SpendLogs table exported as CSV or JSON"
+)

@@ -29,24 +29,30 @@ already (OpenLLMetry's Anthropic instrumentation adds them to the API's `input_t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.sources.gateway.records import read_json_values
+from pipelines.sources.gateway.records import BATCH_BYTES, json_value_batches, whole
 from pipelines.sources.registry import register
 
 
-def read(path: Path) -> pa.Table:
+def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
     """One record per span: a pretty-printed span from its `{` line to its `}` line (`line N` of
-    the first), or one span per non-blank line (`line N`)."""
-    return read_json_values(path)
+    the first), or one span per non-blank line (`line N`); in batches of about `batch_bytes`."""
+    return json_value_batches(path, batch_bytes)
+
+
+def read(path: Path) -> pa.Table:
+    """The whole file's records in one table (tests and small files; ingest streams `read_batches`)."""
+    return whole(read_batches(path))
 
 
 register(
     "otel_genai",
     "gateway_logs",
-    read,
+    read_batches,
     "OpenTelemetry spans with gen_ai.* attributes as the SDK's ConsoleSpanExporter writes them "
     "(pretty-printed or one per line)",
 )

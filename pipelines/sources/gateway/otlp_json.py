@@ -21,28 +21,42 @@ microsecond, rounded), `duration_ms` from the end time, `status` `error` for sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.sources.gateway.records import RAW_SCHEMA, read_jsonl
+from pipelines.sources.gateway.records import BATCH_BYTES, RAW_SCHEMA, jsonl_batches, whole
 from pipelines.sources.queries import sql_text
 from pipelines.sources.registry import register
 
 
-def read(path: Path) -> pa.Table:
-    """One record per span of every request line; damaged lines stay one record each."""
-    lines = read_jsonl(path)
+def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+    """One record per span of every request line; damaged lines stay one record each. Each batch
+    of lines is split into its spans on its own (a line is a whole request), numbered on from
+    the batch before."""
+    spans_sql = sql_text(__package__, "otlp_json_spans.sql")
+    numbered = 0
     with duckdb.connect() as conn:
-        conn.register("otlp_lines", lines)
-        spans = conn.sql(sql_text(__package__, "otlp_json_spans.sql")).to_arrow_table()
-    return spans.cast(RAW_SCHEMA)
+        for lines in jsonl_batches(path, batch_bytes):
+            conn.register("otlp_lines", lines)
+            spans = conn.sql(spans_sql).to_arrow_table().cast(RAW_SCHEMA)
+            conn.unregister("otlp_lines")
+            line_no = pc.add(spans.column("line_no"), numbered)
+            numbered += spans.num_rows
+            yield spans.set_column(1, "line_no", line_no)
+
+
+def read(path: Path) -> pa.Table:
+    """The whole file's records in one table (tests and small files; ingest streams `read_batches`)."""
+    return whole(read_batches(path))
 
 
 register(
     "otlp_json",
     "gateway_logs",
-    read,
+    read_batches,
     "OpenTelemetry spans with gen_ai.* attributes in the OTLP JSON file format (resourceSpans, one request per line)",
 )

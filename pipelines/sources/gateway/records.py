@@ -1,5 +1,10 @@
 """Gateway log files -> records: one row per input record, verbatim, before any JSON parsing.
 
+Records stream: a reader yields them in batches of about `batch_bytes` of text (a batch ends at
+a record's end), so no file is ever held whole; `day.py` validates each batch in DuckDB and spools
+it to Parquet. Lines are split and decoded vectorised per batch (pyarrow); only a batch holding
+bytes that are not UTF-8, a pretty-printed span or a CSV or JSON export goes through Python per record.
+
 Python owns the byte level here (gzip, BOM, CRLF, invalid UTF-8 caught per record instead of
 failing the file); DuckDB's `json_valid` and JSON functions then validate and project a million
 records a second while keeping bad records verbatim (`validate.sql`). polars' NDJSON reader would
@@ -16,17 +21,19 @@ header): it orders them, and stays on `gateway_requests` as the kept record's pr
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.sources.records import read_file_bytes, text_record
+from pipelines.sources.records import FileBlocks, text_record
 
 RAW_SCHEMA = pa.schema(
     [
@@ -39,6 +46,11 @@ RAW_SCHEMA = pa.schema(
 )
 
 _BOM = "\ufeff"
+_BOM_BYTES = _BOM.encode()
+# Text per batch: large enough that DuckDB's per-statement cost vanishes (~40,000 canonical
+# records), small enough that a batch's Python and Arrow copies stay a few hundred MiB at most.
+BATCH_BYTES = 32 << 20
+_BLOCK_BYTES = 1 << 20  # bytes read (and inflated) at a time
 _DECODER = json.JSONDecoder()
 _JSON_STRUCTURE = re.compile(r'["\[\]{}]')
 _JSON_STRING_END = re.compile(r'["\\]')
@@ -63,186 +75,449 @@ def _page_row(number: int) -> str:
     return f"data[{number - 1}]"
 
 
-def read_jsonl(path: Path) -> pa.Table:
-    """One record per non-blank line. Blank lines are not records and are not counted."""
-    return _jsonl_table(path, *read_file_bytes(path))
+class LineBatches:
+    """A file's non-blank lines in batches (`RAW_SCHEMA` tables), `line N` each, blank lines
+    counted but not records. After the last batch, `count` is the number of lines (the number a
+    damaged file's rest gets is `count + 1`) and `damage` why reading stopped early, if it did.
+
+    Each batch is split and decoded vectorised; a batch with bytes that are not UTF-8 is decoded
+    line by line (a UTF-8 sequence never spans a newline, so per line is the same as per file)."""
+
+    def __init__(self, path: Path, batch_bytes: int = BATCH_BYTES, blocks: Iterable[bytes] | None = None):
+        self.path = path
+        self.batch_bytes = max(batch_bytes, 1)
+        self._file_blocks = FileBlocks(path, min(self.batch_bytes, _BLOCK_BYTES))
+        self._blocks = self._file_blocks if blocks is None else blocks
+        self.count = 0
+
+    @property
+    def damage(self) -> str | None:
+        return self._file_blocks.damage
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        held: list[bytes] = []  # bytes since the last batch's end (a newline)
+        size = 0
+        for block in self._blocks:
+            size += len(block)
+            if size >= self.batch_bytes and (cut := block.rfind(b"\n")) >= 0:
+                yield self._batch(b"".join([*held, block[:cut]]))
+                held, size = [block[cut + 1 :]], len(block) - cut - 1
+            else:
+                held.append(block)
+        yield self._batch(b"".join(held))  # the last line (empty after a final newline)
+
+    def _batch(self, data: bytes) -> pa.Table:
+        if self.count == 0 and data.startswith(_BOM_BYTES):
+            data = data[len(_BOM_BYTES) :]
+        chunks = pc.split_pattern(pa.array([data], pa.binary()), "\n").flatten()
+        count = len(chunks)
+        try:
+            text = chunks.cast(pa.string())
+            flags = pa.nulls(count, pa.string())
+        except pa.ArrowInvalid:  # bytes that are not UTF-8: this batch line by line
+            lines, errors = [], []
+            for chunk in data.split(b"\n"):
+                try:
+                    lines.append(chunk.decode("utf-8"))
+                    errors.append(None)
+                except UnicodeDecodeError:
+                    lines.append(chunk.decode("utf-8", errors="replace"))
+                    errors.append("not_utf8")
+            text, flags = pa.array(lines, pa.string()), pa.array(errors, pa.string())
+        text = pc.utf8_rtrim(text, characters="\r")
+        numbers = pa.array(range(self.count + 1, self.count + count + 1), pa.int64())
+        self.count += count
+        table = pa.table(
+            {
+                "source_file": pa.array([str(self.path)] * count, pa.string()),
+                "line_no": numbers,
+                # `line N`, built vectorised like the rest of the table.
+                "record_ref": pc.binary_join_element_wise("line ", pc.cast(numbers, pa.string()), ""),
+                "raw": text,
+                "read_error": flags,
+            },
+            schema=RAW_SCHEMA,
+        )
+        return table.filter(pc.not_equal(pc.utf8_trim_whitespace(text), ""))
 
 
-def read_json_values(path: Path) -> pa.Table:
-    """JSON values one after another: one per line (JSON Lines, as `read_jsonl`), or pretty-printed
+def jsonl_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+    """One record per non-blank line (`line N`). Blank lines are not records and are not counted."""
+    lines = LineBatches(path, batch_bytes)
+    yield from lines
+    yield from _damage(path, _line, lines.count + 1, lines.damage)
+
+
+def json_value_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+    """JSON values one after another: one per line (JSON Lines, as `jsonl_batches`), or pretty-printed
     over several lines, as the OpenTelemetry SDK's `ConsoleSpanExporter` writes each span
     (`span.to_json()`, indent 4: `{` alone on a line, every member indented below it, `}` alone on
     the last line). A pretty-printed value is one record, `line N` of its first line; one cut short
-    (a file still being written) is one record too, ending where the indented lines stop."""
-    data, damage = read_file_bytes(path)
-    starts_pretty = data.removeprefix(_BOM.encode()).startswith(_PRETTY_OPENINGS)
-    if not starts_pretty and not any(b"\n" + opening in data for opening in _PRETTY_OPENINGS):
-        return _jsonl_table(path, data, damage)  # JSON Lines: the vectorised path (bytes.find is memchr-fast)
-    lines = _jsonl_table(path, data, None)
-    numbers, raws, errors = [], [], []
-    in_block = False
-    for number, raw, error in zip(
-        lines.column("line_no").to_pylist(),
-        lines.column("raw").to_pylist(),
-        lines.column("read_error").to_pylist(),
-        strict=True,
-    ):
-        if in_block and (raw[:1] in (" ", "\t") or raw == "}"):
-            raws[-1].append(raw)
-            errors[-1] = errors[-1] or error
-            in_block = raw[:1] in (" ", "\t")
+    (a file still being written) is one record too, ending where the indented lines stop. A
+    value that runs past a batch's end is carried into the next batch."""
+    lines = LineBatches(path, batch_bytes)
+    block: tuple[int, list[str], str | None] | None = None  # the pretty-printed value still open
+    for batch in lines:
+        if block is None and not pc.any(pc.equal(batch.column("raw"), "{")).as_py():
+            yield batch  # JSON Lines: the vectorised path
             continue
-        numbers.append(number)
-        raws.append([raw])
-        errors.append(error)
-        in_block = raw == "{"
-    table = _raw_table(path, _line, numbers, ["\n".join(block) for block in raws], errors)
-    return _with_damage(table, path, _line, data.count(b"\n") + 2, damage)
+        numbers, raws, errors = [], [], []
+        if block is not None:
+            numbers, raws, errors = [block[0]], [block[1]], [block[2]]
+        in_block = block is not None
+        for number, raw, error in zip(
+            batch.column("line_no").to_pylist(),
+            batch.column("raw").to_pylist(),
+            batch.column("read_error").to_pylist(),
+            strict=True,
+        ):
+            if in_block and (raw[:1] in (" ", "\t") or raw == "}"):
+                raws[-1].append(raw)
+                errors[-1] = errors[-1] or error
+                in_block = raw[:1] in (" ", "\t")
+                continue
+            numbers.append(number)
+            raws.append([raw])
+            errors.append(error)
+            in_block = raw == "{"
+        block = (numbers.pop(), raws.pop(), errors.pop()) if in_block else None
+        if numbers:
+            yield _raw_table(path, _line, numbers, ["\n".join(lines_) for lines_ in raws], errors)
+    if block is not None:
+        yield _raw_table(path, _line, [block[0]], ["\n".join(block[1])], [block[2]])
+    yield from _damage(path, _line, lines.count + 1, lines.damage)
 
 
-def _jsonl_table(path: Path, data: bytes, damage: str | None) -> pa.Table:
-    try:
-        lines = data.decode("utf-8").split("\n")
-        decode_failed: set[int] = set()
-    except UnicodeDecodeError:
-        lines, decode_failed = [], set()
-        for index, chunk in enumerate(data.split(b"\n")):
-            try:
-                lines.append(chunk.decode("utf-8"))
-            except UnicodeDecodeError:
-                lines.append(chunk.decode("utf-8", errors="replace"))
-                decode_failed.add(index)
-    if lines and lines[0].startswith(_BOM):
-        lines[0] = lines[0][1:]
-    # Vectorised: a Python loop over a million lines costs more than the JSON parsing.
-    count = len(lines)
-    text = pc.utf8_rtrim(pa.array(lines, pa.string()), characters="\r")
-    flags = [None] * count
-    numbers = pa.array(range(1, count + 1), pa.int64())
-    for index in decode_failed:
-        flags[index] = "not_utf8"
-    table = pa.table(
-        {
-            "source_file": pa.array([str(path)] * count, pa.string()),
-            "line_no": numbers,
-            # `line N`, built vectorised like the rest of the table.
-            "record_ref": pc.binary_join_element_wise("line ", pc.cast(numbers, pa.string()), ""),
-            "raw": text,
-            "read_error": pa.array(flags, pa.string()),
-        },
-        schema=RAW_SCHEMA,
-    )
-    kept = table.filter(pc.not_equal(pc.utf8_trim_whitespace(text), ""))
-    return _with_damage(kept, path, _line, count + 1, damage)
+def whole(batches: Iterable[pa.Table]) -> pa.Table:
+    """A reader's batches as one table: for tests and small files (ingest streams the batches)."""
+    return pa.concat_tables([RAW_SCHEMA.empty_table(), *batches])
 
 
-def _with_damage(table: pa.Table, path: Path, ref: Callable[[int], str], number: int, damage: str | None) -> pa.Table:
-    """Append the record that stands for a damaged file's unreadable rest (it has no text)."""
-    if damage is None:
-        return table
-    return pa.concat_tables([table, _raw_table(path, ref, [number], [""], [damage])])
+def _damage(path: Path, ref: Callable[[int], str], number: int, damage: str | None) -> Iterator[pa.Table]:
+    """The record that stands for a damaged file's unreadable rest (it has no text)."""
+    if damage is not None:
+        yield _raw_table(path, ref, [number], [""], [damage])
 
 
-def read_export(path: Path) -> pa.Table:
+def export_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
     """A table export: CSV with a header row, a JSON array (or `{"data": [...]}`), or JSON
     lines. Each row becomes one JSON object record.
 
     The file name says which (`.csv`, `.json`, `.jsonl`/`.ndjson`, each optionally `.gz`): a
     JSON-lines file whose first line is damaged must not be read as a CSV header or as one
-    broken document, which would lose every good line after it. Other names are sniffed."""
-    data, damage = read_file_bytes(path)
-    text = data.decode("utf-8", errors="surrogateescape").removeprefix(_BOM)
-    stripped = text.lstrip()
+    broken document, which would lose every good line after it. Other names are sniffed from
+    the first character that is not white space. A `{"data": [...]}` page is read twice: once
+    to know it is one whole page (else it is JSON lines), then row by row."""
     suffix = Path(path.name.lower().removesuffix(".gz")).suffix
     if suffix in (".jsonl", ".ndjson"):
-        return _jsonl_table(path, data, damage)
-    if suffix == ".json" or (suffix != ".csv" and stripped[:1] in ("[", "{")):
-        if stripped.startswith("["):
-            table = _read_json_array(path, stripped)
-            return _with_damage(table, path, _array_element, table.num_rows + 1, damage)
-        rows = _page_rows(stripped)
-        if rows is None:  # not one `{"data": [...]}` page: JSON lines (a single line included)
-            return _jsonl_table(path, data, damage)
-        records = [text_record(json.dumps(row, ensure_ascii=False)) for row in rows]
-        table = _raw_table(
-            path, _page_row, list(range(1, len(rows) + 1)), [raw for raw, _ in records], [error for _, error in records]
-        )
-        return _with_damage(table, path, _page_row, len(rows) + 1, damage)
-    numbers, raws, errors = [], [], []
-    reader = csv.reader(io.StringIO(text, newline=""))
+        yield from jsonl_batches(path, batch_bytes)
+        return
+    blocks = FileBlocks(path, min(batch_bytes, _BLOCK_BYTES))
+    first = _first_character(blocks) if suffix != ".csv" else ""
+    if suffix == ".json" or (suffix != ".csv" and first in ("[", "{")):
+        if first == "[":
+            text = _TextCursor(FileBlocks(path, blocks.block_size))
+            rows = _json_array_rows(text)
+            yield from _row_batches(path, _array_element, rows, batch_bytes, lambda: text.damage)
+            return
+        member = _page_member(_TextCursor(FileBlocks(path, blocks.block_size)))
+        if member is None:  # not one `{"data": [...]}` page: JSON lines (a single line included)
+            yield from jsonl_batches(path, batch_bytes)
+            return
+        text = _TextCursor(FileBlocks(path, blocks.block_size))
+        rows = (text_record(json.dumps(row, ensure_ascii=False)) for row in _page_rows(text, member))
+        yield from _row_batches(path, _page_row, rows, batch_bytes, lambda: text.damage)
+        return
+    blocks = FileBlocks(path, blocks.block_size)
+    reader = csv.reader(io.TextIOWrapper(io.BufferedReader(_BlockStream(blocks)), "utf-8-sig", "surrogateescape", ""))
+    yield from _row_batches(path, _csv_row, _csv_rows(reader), batch_bytes, lambda: blocks.damage)
+
+
+def _csv_rows(reader: Iterator[list[str]]) -> Iterator[tuple[str, str | None] | int]:
+    """(raw, read_error) per non-blank row, or the row's number (an int) for a blank row, which
+    counts but is no record."""
     header = next(reader, None)
-    number = 0
-    for number, row in enumerate(reader, start=1):
+    for row in reader:
         if not any(cell.strip() for cell in row):
+            yield 0
             continue
-        numbers.append(number)
         if header is None or len(row) != len(header):
             raw, error = text_record(json.dumps(row, ensure_ascii=False))
-            raws.append(raw)
-            errors.append(error or f"ragged_row:{len(row)}_fields_for_{len(header or [])}_columns")
+            yield raw, error or f"ragged_row:{len(row)}_fields_for_{len(header or [])}_columns"
             continue
-        raw, error = text_record(json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False))
-        raws.append(raw)
-        errors.append(error)
-    return _with_damage(_raw_table(path, _csv_row, numbers, raws, errors), path, _csv_row, number + 1, damage)
+        yield text_record(json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False))
 
 
-def _page_rows(text: str) -> list | None:
-    """The rows of a `{"data": [...]}` page, or None when the text is not one such page."""
-    try:
-        document = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python parses
-        return None
-    if isinstance(document, dict) and isinstance(document.get("data"), list):
-        return document["data"]
-    return None
+def _row_batches(
+    path: Path,
+    ref: Callable[[int], str],
+    rows: Iterator[tuple[str, str | None] | int],
+    batch_bytes: int,
+    damage: Callable[[], str | None],
+) -> Iterator[pa.Table]:
+    """Rows (numbered from 1; an int is a blank row, counted but no record) as batches of
+    about `batch_bytes`, then the damage record, numbered after the last row."""
+    numbers, raws, errors, size, number = [], [], [], 0, 0
+    for number, row in enumerate(rows, start=1):
+        if isinstance(row, int):
+            continue
+        numbers.append(number)
+        raws.append(row[0])
+        errors.append(row[1])
+        size += len(row[0])
+        if size >= batch_bytes:
+            yield _raw_table(path, ref, numbers, raws, errors)
+            numbers, raws, errors, size = [], [], [], 0
+    if numbers:
+        yield _raw_table(path, ref, numbers, raws, errors)
+    yield from _damage(path, ref, number + 1, damage())
 
 
-def _read_json_array(path: Path, text: str) -> pa.Table:
-    """A JSON array of rows, read element by element, each kept verbatim: a cut or damaged
-    array keeps every row before the damage and quarantines the rest as one record."""
-    rows: list[tuple[str, str | None]] = []
-    position, expect_row = _skip_space(text, 1), True
-    while position < len(text):
-        if text[position] == "]":
-            position = _skip_space(text, position + 1)
-            if position < len(text):
-                rows.append((text[position:], "bad_json_document:data after the closing bracket"))
-            break
-        if not expect_row and text[position] == ",":
-            position, expect_row = _skip_space(text, position + 1), True
+class _BlockStream(io.RawIOBase):
+    """Blocks of bytes as a file object, for `io.TextIOWrapper` and `csv`."""
+
+    def __init__(self, blocks: Iterable[bytes]):
+        self._blocks = iter(blocks)
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._rest:
+            self._rest = next(self._blocks, None)
+            if self._rest is None:
+                self._rest = b""
+                return 0
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
+
+
+def _first_character(blocks: Iterable[bytes]) -> str:
+    """The file's first character that is not white space (after a BOM), or "" when it has none."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    for block in blocks:
+        if stripped := decoder.decode(block).removeprefix(_BOM).lstrip():
+            return stripped[0]
+    return ""
+
+
+class _TextCursor:
+    """A file's text (UTF-8, undecodable bytes as surrogate escapes, without a BOM) read forward
+    in blocks: `text[pos:]` is what is read and not yet consumed; `more()` reads the next block."""
+
+    def __init__(self, blocks: FileBlocks):
+        self._file_blocks = blocks
+        self._blocks = iter(blocks)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        self.text, self.pos, self.eof = "", 0, False
+        self._started = False
+
+    @property
+    def damage(self) -> str | None:
+        return self._file_blocks.damage
+
+    def more(self) -> bool:
+        """Read one more block; False at the end of the file."""
+        if self.eof:
+            return False
+        block = next(self._blocks, None)
+        chunk = self._decoder.decode(block or b"", final=block is None)
+        if not self._started and (chunk or block is None):
+            chunk, self._started = chunk.removeprefix(_BOM), True
+        if self.pos > (1 << 20) and self.pos > len(self.text) // 2:  # drop what is consumed
+            self.text, self.pos = self.text[self.pos :], 0
+        self.text += chunk
+        self.eof = block is None
+        return True
+
+    def peek(self) -> str:
+        """The next character, or "" at the end of the file."""
+        while self.pos >= len(self.text):
+            if not self.more():
+                return ""
+        return self.text[self.pos]
+
+    def skip_space(self, *, unicode: bool = False) -> None:
+        """Skip JSON's white space (or any Unicode white space, as `str.lstrip` does)."""
+        while (char := self.peek()) and (char in " \t\r\n" or unicode and char.isspace()):
+            self.pos += 1
+
+    def rest(self) -> str:
+        """Everything not yet consumed, to the end of the file (a damaged file's remainder)."""
+        while self.more():
+            pass
+        rest, self.pos = self.text[self.pos :], len(self.text)
+        return rest
+
+    def value(self) -> tuple[int, bool, object] | None:
+        """Where the JSON value at `pos` ends, whether Python's parser read it, and the value;
+        or None when it does not end. Python's parser finds the end of a well-formed value; for
+        a malformed object or array, or one nested deeper than Python parses (about 1,000
+        levels), brackets are counted outside strings instead. Reads more until the value ends."""
+        while True:
+            start = self.peek()
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.pos)
+                if end < len(self.text) or self.eof:  # a number may go on in the next block
+                    return end, True, value
+            except (json.JSONDecodeError, RecursionError):
+                if start in ("[", "{"):
+                    end = _bracket_end(self.text, self.pos)
+                    if end is not None:
+                        return end, False, None
+                elif self.eof:
+                    return None
+            if not self.more():
+                return None
+
+
+def _json_array_rows(text: _TextCursor) -> Iterator[tuple[str, str | None]]:
+    """The rows of a JSON array, each kept verbatim: a cut or damaged array keeps every row
+    before the damage and quarantines the rest as one record."""
+    text.skip_space(unicode=True)
+    text.pos += 1  # the opening bracket
+    text.skip_space()
+    expect_row = True
+    while char := text.peek():
+        if char == "]":
+            text.pos += 1
+            text.skip_space()
+            if text.peek():
+                yield _checked(text.rest(), "bad_json_document:data after the closing bracket")
+            return
+        if not expect_row and char == ",":
+            text.pos += 1
+            text.skip_space()
+            expect_row = True
             continue
         if not expect_row:
-            rows.append((text[position:], "bad_json_document:expected ',' or ']' after a row"))
-            break
-        end = _value_end(text, position)
-        if end is None:
-            rows.append((text[position:], "bad_json_document:a row is cut or is not JSON"))
-            break
-        rows.append((text[position:end], None))
-        position, expect_row = _skip_space(text, end), False
-    else:
-        rows.append(("", "bad_json_document:the array is cut before its closing bracket"))
-    raws, errors = [], []
-    for raw, error in rows:
-        raw, read_error = text_record(raw)
-        raws.append(raw)
-        errors.append(read_error or error)
-    return _raw_table(path, _array_element, list(range(1, len(rows) + 1)), raws, errors)
+            yield _checked(text.rest(), "bad_json_document:expected ',' or ']' after a row")
+            return
+        found = text.value()
+        if found is None:
+            yield _checked(text.rest(), "bad_json_document:a row is cut or is not JSON")
+            return
+        yield _checked(text.text[text.pos : found[0]], None)
+        text.pos = found[0]
+        text.skip_space()
+        expect_row = False
+    yield "", "bad_json_document:the array is cut before its closing bracket"
 
 
-def _value_end(text: str, position: int) -> int | None:
-    """Where the JSON value starting at `position` ends, or None when it does not end.
+def _checked(raw: str, error: str | None) -> tuple[str, str | None]:
+    raw, read_error = text_record(raw)
+    return raw, read_error or error
 
-    Python's parser finds it for a well-formed row. For a malformed object or array, or one
-    nested deeper than Python parses (about 1,000 levels), brackets are counted outside
-    strings instead: DuckDB validates every row later, so such a row is one quarantined row,
-    not the end of the file."""
-    try:
-        return _DECODER.raw_decode(text, position)[1]
-    except (json.JSONDecodeError, RecursionError):
-        if text[position] not in "[{":
+
+def _page_member(text: _TextCursor) -> int | None:
+    """Which member of a `{"data": [...]}` page holds its rows (json.loads keeps the last of
+    repeated keys), or None when the text is not one such page. Reads the page once, a member
+    (or a row) at a time."""
+    rows_member = None
+    for index, key in _page_members(text):
+        if key is None:
             return None
+        if key == "data":
+            rows_member = index if text.peek() == "[" else None
+        if not _skip_value(text):
+            return None
+    text.skip_space()
+    return rows_member if text.peek() == "" else None
+
+
+def _page_members(text: _TextCursor) -> Iterator[tuple[int, str | None]]:
+    """The page's members in order, `text` at each one's value (key None: not an object's member);
+    the caller consumes the value before asking for the next."""
+    text.skip_space(unicode=True)
+    if text.peek() != "{":
+        yield -1, None
+        return
+    text.pos += 1
+    text.skip_space()
+    if text.peek() == "}":
+        text.pos += 1
+        return
+    for index in itertools.count():
+        key = text.value() if text.peek() == '"' else None
+        if key is None or not isinstance(key[2], str):
+            yield index, None
+            return
+        text.pos = key[0]
+        text.skip_space()
+        if text.peek() != ":":
+            yield index, None
+            return
+        text.pos += 1
+        text.skip_space()
+        yield index, key[2]
+        text.skip_space()
+        char = text.peek()
+        text.pos += 1
+        if char == "}":
+            return
+        if char != ",":
+            yield index + 1, None
+            return
+        text.skip_space()
+
+
+def _skip_value(text: _TextCursor) -> bool:
+    """Consume one value json.loads reads; an array one element at a time (a page's rows)."""
+    if text.peek() != "[":
+        return _strict_value(text)
+    text.pos += 1
+    text.skip_space()
+    if text.peek() == "]":
+        text.pos += 1
+        return True
+    while True:
+        if not _strict_value(text):
+            return False
+        text.skip_space()
+        char = text.peek()
+        text.pos += 1
+        if char == "]":
+            return True
+        if char != ",":
+            return False
+        text.skip_space()
+
+
+def _strict_value(text: _TextCursor) -> bool:
+    found = text.value()
+    if found is None or not found[1]:
+        return False
+    text.pos = found[0]
+    return True
+
+
+def _page_rows(text: _TextCursor, member: int) -> Iterator[object]:
+    """The rows of the page member `_page_member` found (the file is read again)."""
+    for index, _ in _page_members(text):
+        if index < member:
+            _skip_value(text)
+            continue
+        text.pos += 1  # the rows' opening bracket
+        text.skip_space()
+        while text.peek() not in ("]", ""):
+            end, _, row = text.value()
+            text.pos = end
+            yield row
+            text.skip_space()
+            if text.peek() == ",":
+                text.pos += 1
+                text.skip_space()
+        text.rest()  # to the file's end, where a damaged gzip says so
+        return
+
+
+def _bracket_end(text: str, position: int) -> int | None:
+    """Where the malformed (or too deeply nested) object or array at `position` ends, counting
+    brackets outside strings, or None when it does not end in `text`: DuckDB validates every
+    row later, so such a row is one quarantined row, not the end of the file."""
     depth, index = 0, position
     while match := _JSON_STRUCTURE.search(text, index):
         index = match.end()
@@ -259,12 +534,6 @@ def _value_end(text: str, position: int) -> int | None:
             if depth == 0:
                 return index
     return None
-
-
-def _skip_space(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t\r\n":
-        position += 1
-    return position
 
 
 def _raw_table(

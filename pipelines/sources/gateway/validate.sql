@@ -1,6 +1,7 @@
--- The canonical rules every gateway format goes through, whatever it was read from. Three
--- queries, run in order over one file's records (`gateway_raw`, see records.py):
--- objects -> the format's projection (<format>.sql, over `gateway_objects`) -> validated -> days.
+-- The canonical rules every gateway format goes through, whatever it was read from. Queries run
+-- in order over a batch of one file's records (`gateway_raw`, see records.py):
+-- objects -> the format's projection (<format>.sql, over `gateway_objects`) -> validated -> days
+-- (`batch_days` per batch while streaming, `assign_days` over a whole file's table) -> spooled.
 
 -- name: objects
 -- Each record parsed once; `j` is the record when it is a JSON object, else NULL.
@@ -211,3 +212,36 @@ select
         $fallback_day::date
     ) as assigned_day
 from gateway_validated;
+
+-- name: batch_days
+-- `assign_days` for one batch of a file read in batches (day.py): a record without a readable
+-- timestamp takes the day of the last good record before it in the batch, else $carried_day (the
+-- last good record's day in the file's earlier batches). Records before the file's first good
+-- record stay NULL here; day.py gives them that record's day (or the file's modification day).
+select
+    *,
+    coalesce(
+        day,
+        last_value(case when reason is null then day end ignore nulls)
+            over (order by line_no rows between unbounded preceding and current row),
+        $carried_day::date
+    ) as assigned_day
+from gateway_validated;
+
+-- name: batch_summary
+-- What a batch (`gateway_batch`) adds to its file's days: its first and last good record's day,
+-- the days its records are on, and how many records wait for the file's first good day.
+select
+    arg_min(day, line_no) filter (where reason is null) as first_good_day,
+    arg_max(day, line_no) filter (where reason is null) as last_good_day,
+    coalesce(list(distinct assigned_day) filter (where assigned_day is not null), []) as days,
+    count(*) filter (where assigned_day is null) as unassigned
+from gateway_batch;
+
+-- name: spooled
+-- A batch as spooled to Parquet: only a quarantined record keeps its text (the quarantine
+-- holds it verbatim; a kept record's fields are all in its columns).
+select
+    * replace (case when reason is not null then raw end as raw),
+    $source_format as source_format
+from gateway_batch;
