@@ -3,7 +3,7 @@
 `run_model_on(tmp_path, "fct_spend_daily", inputs={...}, day=...)` creates a DuckDB file in a new
 folder under `tmp_path`, creates each input relation from its rows, materializes the model with the engine
 (`pipelines.models.engine.run_model`, the code the pipeline runs) and returns its output rows as
-dicts: the rows of `day` for a daily model, every row otherwise.
+dicts: the rows of `day` (a date, or a `DayRange` run as one range) for a daily model, every row otherwise.
 
 An input is a list of row dicts, or `{"columns": {name: duckdb type}, "rows": [...]}`. A column
 the rows leave out is NULL. A column with no stated type is typed by its name, so money and days
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.models.engine import load_models, run_model
+from pipelines.models.engine import DayRange, load_models, run_model
 
 MONEY = "decimal(18, 6)"
 _DATE_NAMES = {"day", "month", "period_start", "period_end"}
@@ -74,7 +74,7 @@ def run_model_on(
     tmp_path: Path,
     model_name: str,
     inputs: Mapping[str, Sequence[Mapping] | Mapping],
-    day: dt.date | None = None,
+    day: dt.date | DayRange | None = None,
     settings: Mapping[str, object] | None = None,
 ) -> list[dict]:
     model = load_models()[model_name]
@@ -88,10 +88,11 @@ def run_model_on(
             create_relation(conn, name, spec)
         # daily_parquet models write their day's partition under the lake folder and a view over it.
         run_model(conn, model, folder / "lake", day, dict(settings or {}))
-        where = "where day = $day" if model.daily else ""
+        days = DayRange.of(day) if isinstance(day, dt.date) else day
+        where = "where day between $start and $end" if model.daily else ""
         conn.execute(
             f"select * from {model.name} {where} order by all",  # noqa: S608 (model name from its file name)
-            {"day": day} if model.daily else {},
+            {"start": days.start, "end": days.end} if model.daily else {},
         )
         names = [description[0] for description in conn.description]
         return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]

@@ -7,8 +7,17 @@ import datetime as dt
 import duckdb
 import pytest
 
-from pipelines.lake.partitions import dataset_view_sql, write_partition
-from pipelines.models.engine import Lookback, load_models, parse_model, prepare_session, widest_lookback
+from pipelines.lake.partitions import dataset_view_sql, partition_file, write_partition
+from pipelines.models.engine import (
+    DayRange,
+    Lookback,
+    load_models,
+    parse_model,
+    prepare_session,
+    run_model,
+    widest_lookback,
+)
+from pipelines.models.relations import daily_totals, money_totals
 
 # A windowed share over one day of a hive-partitioned Parquet view: the shape of the GPU and
 # allocation marts. DuckDB 2.0's window_self_join rewrite drops the day filter on the re-scan.
@@ -56,10 +65,20 @@ def test_a_view_may_not_take_parameters(tmp_path):
         parse_model(path)
 
 
-def test_a_daily_model_must_filter_by_day(tmp_path):
+def test_a_daily_model_must_filter_by_its_days(tmp_path):
     path = tmp_path / "fct_bad.sql"
-    path.write_text("/* bad\nmaterialized: daily_table\n*/\nselect * from x")
-    with pytest.raises(ValueError, match="must filter its input with \\$day"):
+    path.write_text("/* bad\nmaterialized: daily_table\n*/\nselect * from x where day = $start")
+    with pytest.raises(ValueError, match="must filter its input with \\$start and \\$end"):
+        parse_model(path)
+
+
+def test_a_model_reading_one_day_is_refused(tmp_path):
+    """`$day` was the one-day parameter; a model still reading it would silently compute one day of a range."""
+    path = tmp_path / "fct_old.sql"
+    path.write_text(
+        "/* old\nmaterialized: daily_table\n*/\nselect * from x where day between $start and $end and day = $day"
+    )
+    with pytest.raises(ValueError, match="\\$day is gone"):
         parse_model(path)
 
 
@@ -68,7 +87,10 @@ def test_a_daily_model_must_filter_by_day(tmp_path):
 
 def daily_model(tmp_path, name, header):
     path = tmp_path / f"{name}.sql"
-    path.write_text(f"/* a daily model\nmaterialized: daily_table\n{header}*/\nselect $day::date as day, 1 as n")
+    path.write_text(
+        f"/* a daily model\nmaterialized: daily_table\n{header}*/\n"
+        "select unnest(generate_series($start::date, $end::date, interval 1 day))::date as day, 1 as n"
+    )
     return path
 
 
@@ -153,4 +175,90 @@ def test_a_longer_lookback_in_a_header_reaches_further(tmp_path):
     (tmp_path / "marts" / "fct_long.sql").unlink()
     assert _with_downstream_days([changed], RAN, load_models.__wrapped__(tmp_path)) == sorted(
         every_day(changed, dt.date(2026, 10, 9))
+    )
+
+
+# --- a range of days: one statement per model (issue 12) ------------------------------------------------
+
+
+def test_a_day_range_lists_its_days_inclusive():
+    days = DayRange(dt.date(2026, 10, 30), dt.date(2026, 11, 2))
+    assert days.days == [dt.date(2026, 10, 30), dt.date(2026, 10, 31), dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
+    assert DayRange.of(dt.date(2026, 11, 2)).days == [dt.date(2026, 11, 2)]
+    with pytest.raises(ValueError, match="ends on or after its start"):
+        DayRange(dt.date(2026, 11, 2), dt.date(2026, 11, 1))
+
+
+# Counts calls per day from a source table; a day with no calls has no row.
+CALLS_PER_DAY = "select day, count(*) as calls from calls where day between $start and $end group by day"
+
+
+def ranged_model(tmp_path, materialized, query=CALLS_PER_DAY):
+    path = tmp_path / f"fct_calls_{materialized}.sql"
+    path.write_text(
+        f"/* calls per day\nmaterialized: {materialized}\ngrain: day\nlookback: 0\ncolumns:\n  calls: Calls.\n*/\n{query}"
+    )
+    return parse_model(path)
+
+
+@pytest.fixture
+def calls(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    # Oct 1: 2 calls, Oct 2: none, Oct 3: 1 call, Oct 4: 3 calls.
+    conn.execute(
+        "create table calls as select * from (values (date '2026-10-01'), (date '2026-10-01'), (date '2026-10-03'),"
+        " (date '2026-10-04'), (date '2026-10-04'), (date '2026-10-04')) t(day)"
+    )
+    yield conn
+    conn.close()
+
+
+def test_a_daily_table_replaces_the_days_of_its_range_only(tmp_path, calls):
+    model = ranged_model(tmp_path, "daily_table")
+    assert run_model(calls, model, tmp_path / "lake", DayRange(dt.date(2026, 10, 1), dt.date(2026, 10, 4))) == 3
+    calls.execute("delete from calls where day = '2026-10-01'")
+    calls.execute("insert into calls values ('2026-10-03')")
+    # A plain date is a one-day range: Oct 3 is replaced (2 calls now), Oct 1 keeps what it had.
+    assert run_model(calls, model, tmp_path / "lake", dt.date(2026, 10, 3)) == 1
+    written = f"select day::varchar, calls from {model.name} order by day"  # noqa: S608 (this test's model)
+    assert calls.execute(written).fetchall() == [
+        ("2026-10-01", 2),
+        ("2026-10-03", 2),
+        ("2026-10-04", 3),
+    ]
+    assert money_totals(calls, model, DayRange(dt.date(2026, 10, 1), dt.date(2026, 10, 4))) == {}
+    assert daily_totals(calls, model, DayRange(dt.date(2026, 10, 2), dt.date(2026, 10, 4))) == {
+        dt.date(2026, 10, 3): {"rows": 1},
+        dt.date(2026, 10, 4): {"rows": 1},
+    }
+
+
+def test_a_daily_parquet_model_writes_every_day_of_its_range_once(tmp_path, calls):
+    model = ranged_model(tmp_path, "daily_parquet")
+    days = DayRange(dt.date(2026, 10, 1), dt.date(2026, 10, 4))
+    assert run_model(calls, model, tmp_path / "lake", days) == 3
+    for day in days.days:  # Oct 2 had no calls: its partition exists, empty, so a re-run replaces it
+        assert partition_file(tmp_path / "lake", model.name, day).exists()
+    written = f"select day::varchar, calls from {model.name} order by day"  # noqa: S608 (this test's model)
+    assert calls.execute(written).fetchall() == [
+        ("2026-10-01", 2),
+        ("2026-10-03", 1),
+        ("2026-10-04", 3),
+    ]
+
+
+@pytest.mark.parametrize("materialized", ["daily_table", "daily_parquet"])
+def test_rows_outside_the_range_are_refused(tmp_path, calls, materialized):
+    """A model that forgets its range would lose those rows (Parquet) or duplicate days (table)."""
+    model = ranged_model(
+        tmp_path, materialized, CALLS_PER_DAY.replace("where day between $start and $end", "where $start <= $end")
+    )
+    with pytest.raises(ValueError, match="outside the days run \\(2026-10-03\\)"):
+        run_model(calls, model, tmp_path / "lake", dt.date(2026, 10, 3))
+    # Rolled back or never moved into place: nothing written.
+    assert calls.execute(
+        "select count(*) from duckdb_tables() where table_name = $name", {"name": model.name}
+    ).fetchone() == (0,)
+    assert not (tmp_path / "lake" / model.name).exists() or not any(
+        (tmp_path / "lake" / model.name).rglob("data.parquet")
     )

@@ -6,11 +6,17 @@ A model file opens with a block comment: its first line says what the table is; 
   materialized  one of the materializations below
   grain         the columns that identify one row, comma-separated (`day, feature, user_id`);
                 each must be a column the query selects; optional for a view of source rows
-  lookback      daily models only, required: the history a day's run reads, so `run --changed`
-                knows which later days read a changed one. `N`: the N days before `$day` (0: only
-                `$day`); `month`: month-to-date, from the 1st of `$day`'s month; both, as
+  lookback      daily models only, required: the history one output day reads, so `run --changed`
+                knows which later days read a changed one. `N`: the N days before it (0: only the
+                day itself); `month`: month-to-date, from the 1st of its month; both, as
                 `month, N` (a month-to-date total beside an N-day run rate). The query reads N as
                 `$lookback_days`, so the window is written once
+
+A daily model computes a range of days in one statement: it reads `$start` and `$end` (dates,
+inclusive; a one-day run has start = end) and returns rows for those days only, each day's rows
+exactly what a run of that day alone returns. A model with a window therefore gives every output
+day its own window (a `days` CTE of `generate_series($start, $end)` joined to the history, or
+window functions over days), never one window for the whole range.
 
 Dependencies are the relations the query reads, found by parsing it with sqlglot (CTE names
 excluded), so they cannot drift from the SQL.
@@ -18,9 +24,10 @@ excluded), so they cannot drift from the SQL.
 Materializations:
   view           `create or replace view` (staging: renames, casts, defaults)
   table          rebuilt whole (small reference tables)
-  daily_parquet  the day's rows (`$day`) written as the model's lake partition, atomically,
-                 with a view over all days: per-request facts never accumulate in DuckDB
-  daily_table    the day's rows replace that day's rows of a warehouse table in one transaction
+  daily_parquet  the range's rows computed once, then each day's rows written as that day's lake
+                 partition, atomically (a day without rows gets an empty one), with a view over all
+                 days: per-request facts never accumulate in DuckDB
+  daily_table    the range's rows replace those days' rows of a warehouse table in one transaction
 """
 
 from __future__ import annotations
@@ -54,6 +61,29 @@ DAILY = ("daily_parquet", "daily_table")
 
 
 @dataclass(frozen=True)
+class DayRange:
+    """The UTC days one run of a daily model computes: `start` through `end`, inclusive."""
+
+    start: dt.date
+    end: dt.date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"a day range ends on or after its start: {self.start} .. {self.end}")
+
+    @classmethod
+    def of(cls, day: dt.date) -> DayRange:
+        return cls(day, day)
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=offset) for offset in range((self.end - self.start).days + 1)]
+
+    def __str__(self) -> str:
+        return self.start.isoformat() if self.start == self.end else f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
 class Lookback:
     """The history one day's run of a daily model reads: `days` before it, and month-to-date."""
 
@@ -79,12 +109,12 @@ class SqlModel:
     name: str
     layer: str  # staging / intermediate / marts: the folder it lives in
     path: Path
-    query: str  # the select, with `$day` as the partition parameter where daily
+    query: str  # the select, with `$start` and `$end` (the days to compute) where daily
     description: str
     materialized: str
     columns: dict[str, str]
     reads: tuple[str, ...]  # relations the query reads (models or lake/source tables)
-    parameters: tuple[str, ...]  # `$name` parameters: `day`, or settings from the config
+    parameters: tuple[str, ...]  # `$name` parameters: `start`, `end`, `lookback_days`, or settings from the config
     grain: tuple[str, ...] = ()  # the columns that identify one row
     lookback: Lookback | None = None  # daily models: the history a day's run reads
 
@@ -108,8 +138,10 @@ def parse_model(path: Path) -> SqlModel:
         raise ValueError(f"{path}: materialized must be one of {MATERIALIZATIONS}, got {materialized!r}")
     query = text[header.end() :].strip().rstrip(";")
     parameters = tuple(sorted(set(re.findall(r"\$([a-z_]+)", query))))
-    if materialized in DAILY and "day" not in parameters:
-        raise ValueError(f"{path}: a daily model must filter its input with $day")
+    if materialized in DAILY and not {"start", "end"} <= set(parameters):
+        raise ValueError(f"{path}: a daily model must filter its input with $start and $end (the days it computes)")
+    if materialized in DAILY and "day" in parameters:
+        raise ValueError(f"{path}: $day is gone: a daily model computes the days $start through $end")
     if materialized == "view" and parameters:
         raise ValueError(f"{path}: a view cannot take parameters ({parameters}); make it a table")
     grain = _grain(path, meta.get("grain"), query)
@@ -118,7 +150,7 @@ def parse_model(path: Path) -> SqlModel:
     if materialized in DAILY:
         if "lookback" not in meta:
             raise ValueError(
-                f"{path}: a daily model must declare `lookback:` (days before $day it reads: 0, N, month or month, N)"
+                f"{path}: a daily model must declare `lookback:` (days before each day it reads: 0, N, month or month, N)"
             )
         lookback = _lookback(path, meta["lookback"])
     elif "lookback" in meta:
@@ -159,7 +191,7 @@ def _lookback(path: Path, text: str) -> Lookback:
     parts = [part.strip() for part in text.split(",")]
     numbers = [int(part) for part in parts if part.isdigit()]
     if not parts or len(parts) != len(set(parts)) or len(numbers) > 1 or set(parts) - {"month", *map(str, numbers)}:
-        raise ValueError(f"{path}: lookback: {text!r} is not N (days before $day), month, or month, N")
+        raise ValueError(f"{path}: lookback: {text!r} is not N (days before each day), month, or month, N")
     return Lookback(numbers[0] if numbers else 0, "month" in parts)
 
 
@@ -279,15 +311,23 @@ def run_model(
     conn: duckdb.DuckDBPyConnection,
     model: SqlModel,
     lake_dir: Path,
-    day: dt.date | None,
+    days: DayRange | dt.date | None,
     settings: dict[str, object] | None = None,
 ) -> int:
-    """Materialize one model (for `day` when daily). `settings` are config values the SQL reads
-    as `$name` parameters (never formatted into the text). Returns the rows written."""
+    """Materialize one model (for the days `days` covers when daily; a date is a one-day range).
+    `settings` are config values the SQL reads as `$name` parameters (never formatted into the
+    text). Returns the rows written (over the whole range)."""
     prepare_session(conn)
+    if isinstance(days, dt.date):
+        days = DayRange.of(days)
     # `$lookback_days`: the header's `lookback`, so a model's window is stated once.
     lookback_days = model.lookback.days if model.lookback else None
-    available = {**(settings or {}), "day": day, "lookback_days": lookback_days}
+    available = {
+        **(settings or {}),
+        "start": days.start if days else None,
+        "end": days.end if days else None,
+        "lookback_days": lookback_days,
+    }
     missing = [name for name in model.parameters if name not in available]
     if missing:
         raise ValueError(f"{model.path}: no setting for parameter(s) {missing}")
@@ -300,10 +340,10 @@ def run_model(
         conn.execute(f"create or replace table {model.name} as {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
         _comment(conn, model, "table")
         return conn.execute(f"select count(*) from {model.name}").fetchone()[0]  # noqa: S608 (model name from the SQL file name)
-    if day is None:
-        raise ValueError(f"{model.name} is daily: run it for a day")
+    if days is None:
+        raise ValueError(f"{model.name} is daily: run it for a day or a DayRange")
     if model.materialized == "daily_parquet":
-        rows = write_partition(conn, f"select * exclude (day) from ({model.query})", lake_dir, model.name, day, params)  # noqa: S608 (the model's own SQL file)
+        rows = _write_daily_partitions(conn, model, lake_dir, days, params)
         conn.execute(dataset_view_sql(lake_dir, model.name))
         _comment(conn, model, "view")
         return rows
@@ -311,14 +351,65 @@ def run_model(
     try:
         conn.execute(f"create table if not exists {model.name} as select * from ({model.query}) where false", params)  # noqa: S608 (model name and the model's own SQL file)
         _add_new_columns(conn, model, params)
-        conn.execute(f"delete from {model.name} where day = $day", {"day": day})  # noqa: S608 (model name from the SQL file name)
-        conn.execute(f"insert into {model.name} by name {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
+        conn.execute(
+            f"delete from {model.name} where day between $start and $end",  # noqa: S608 (model name from the SQL file name)
+            {"start": days.start, "end": days.end},
+        )
+        (inserted,) = conn.execute(f"insert into {model.name} by name {model.query}", params).fetchone()  # noqa: S608 (model name and the model's own SQL file)
+        (in_range,) = conn.execute(
+            f"select count(*) from {model.name} where day between $start and $end",  # noqa: S608 (model name from the SQL file name)
+            {"start": days.start, "end": days.end},
+        ).fetchone()
+        if inserted != in_range:
+            # Counted, not searched for: a scan of the whole table would grow with history.
+            raise ValueError(f"{model.name}: {inserted - in_range} row(s) outside the days run ({days}); {STRAY_FIX}")
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
     _comment(conn, model, "table")
-    return conn.execute(f"select count(*) from {model.name} where day = $day", {"day": day}).fetchone()[0]  # noqa: S608 (model name from the SQL file name)
+    return in_range
+
+
+def _write_daily_partitions(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, lake_dir: Path, days: DayRange, params: dict
+) -> int:
+    """The range's rows computed by one statement into a temp table, then each day's rows written
+    as its partition (atomically, by `write_partition`): the query never runs once per day. A day
+    without rows still gets its (empty) partition, so re-running an emptied day replaces it."""
+    rows_table = f"_{model.name}_range"
+    conn.execute(f"create or replace temp table {rows_table} as {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
+    try:
+        _refuse_days_outside(conn, rows_table, days)
+        # The rows keep the query's order (fct_requests: by ts, so by day): each day's filter
+        # below reads only its own row groups.
+        return sum(
+            write_partition(
+                conn,
+                f"select * exclude (day) from {rows_table} where day = $day",  # noqa: S608 (a temp table named from the model)
+                lake_dir,
+                model.name,
+                day,
+                {"day": day},
+            )
+            for day in days.days
+        )
+    finally:
+        conn.execute(f"drop table if exists {rows_table}")  # noqa: S608 (a temp table named from the model)
+
+
+STRAY_FIX = "filter the input by $start and $end"
+
+
+def _refuse_days_outside(conn: duckdb.DuckDBPyConnection, relation: str, days: DayRange) -> None:
+    """A daily model returns rows of its range only: a row of another day would be lost from the
+    lake (a daily_table's rows are counted instead: it would land beside that day's rows)."""
+    (stray,) = conn.execute(
+        f"select count(*) from {relation} where day is null or day not between $start and $end",  # noqa: S608 (a relation named from the model)
+        {"start": days.start, "end": days.end},
+    ).fetchone()
+    if stray:
+        raise ValueError(f"{relation}: {stray} row(s) outside the days run ({days}); {STRAY_FIX}")
 
 
 def _add_new_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel, params: dict) -> None:

@@ -9,7 +9,7 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 
-from pipelines.models.engine import SqlModel, comment_relation
+from pipelines.models.engine import DayRange, SqlModel, comment_relation
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, description: str) -> int:
@@ -24,22 +24,30 @@ def replace_table(conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, de
     return rows.num_rows
 
 
-def _of_day(model: SqlModel, day: dt.date | None) -> tuple[str, dict]:
-    return ("where day = $day", {"day": day}) if model.daily else ("", {})
+def _of_days(model: SqlModel, days: DayRange | dt.date | None) -> tuple[str, dict]:
+    if not model.daily:
+        return "", {}
+    if isinstance(days, dt.date):
+        days = DayRange.of(days)
+    return "where day between $start and $end", {"start": days.start, "end": days.end}
 
 
-def money_totals(conn: duckdb.DuckDBPyConnection, model: SqlModel, day: dt.date | None) -> dict[str, float]:
-    """`total_<column>` for each `*_usd` column of the model's rows (of `day` when daily), in USD."""
-    money = [
+def _money_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> list[str]:
+    return [
         name
         for (name,) in conn.execute(
             "select column_name from information_schema.columns where table_name = $name and column_name like '%\\_usd' escape '\\'",
             {"name": model.name},
         ).fetchall()
     ]
+
+
+def money_totals(conn: duckdb.DuckDBPyConnection, model: SqlModel, days: DayRange | dt.date | None) -> dict[str, float]:
+    """`total_<column>` for each `*_usd` column of the model's rows (of `days` when daily), in USD."""
+    money = _money_columns(conn, model)
     if not money:
         return {}
-    where, params = _of_day(model, day)
+    where, params = _of_days(model, days)
     sums = ", ".join(f"sum({column})::double" for column in money)
     values = conn.execute(
         f"select {sums} from {model.name} {where}",  # noqa: S608 (model name and its own money columns)
@@ -48,9 +56,30 @@ def money_totals(conn: duckdb.DuckDBPyConnection, model: SqlModel, day: dt.date 
     return {f"total_{column}": round(value or 0.0, 6) for column, value in zip(money, values, strict=True)}
 
 
-def preview(conn: duckdb.DuckDBPyConnection, model: SqlModel, day: dt.date | None, limit: int = 10):
-    """(columns, rows): the first `limit` rows of the model (of `day` when daily)."""
-    where, params = _of_day(model, day)
+def daily_totals(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, days: DayRange
+) -> dict[dt.date, dict[str, float | int]]:
+    """Per day of `days` (a daily model): `rows` and `total_<column>` for each `*_usd` column, in
+    USD, in one grouped query: a range run's progress, day by day. A day without rows is absent
+    (the caller fills 0)."""
+    money = _money_columns(conn, model)
+    sums = "".join(f", sum({column})::double" for column in money)
+    rows = conn.execute(
+        f"select day, count(*){sums} from {model.name} where day between $start and $end group by day",  # noqa: S608 (model name and its own money columns)
+        {"start": days.start, "end": days.end},
+    ).fetchall()
+    return {
+        day: {
+            "rows": count,
+            **{f"total_{column}": round(value or 0.0, 6) for column, value in zip(money, values, strict=True)},
+        }
+        for day, count, *values in rows
+    }
+
+
+def preview(conn: duckdb.DuckDBPyConnection, model: SqlModel, days: DayRange | dt.date | None, limit: int = 10):
+    """(columns, rows): the first `limit` rows of the model (of `days` when daily)."""
+    where, params = _of_days(model, days)
     rows = conn.execute(
         f"select * from {model.name} {where} limit {int(limit)}",  # noqa: S608 (model name from the file name; an int)
         params,

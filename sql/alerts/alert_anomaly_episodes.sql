@@ -32,12 +32,13 @@ flagged as (
         dimension,
         key,
         severity,
-        coalesce(day - lag(day) over (partition by dimension, key order by day), 99) as gap_days
+        coalesce(day - lag(day) over (partition by dimension, key order by day), 99) as gap_days,
+        lead(day) over (partition by dimension, key order by day) - day as next_gap_days
     from fct_spend_anomalies
-    -- Every anomalous day through $day: an episode's start reaches back along its chain of anomalies.
-    -- `lookback: 3` covers which episodes a day reports (open on $day, recovered from $day - 3); a change
-    -- further back alters a later day only by joining or splitting an episode, so re-run from that day.
-    where is_anomaly and day <= $day
+    -- Every anomalous day through $end: an episode's start reaches back along its chain of anomalies.
+    -- `lookback: 3` covers which episodes a day reports (open on the day, recovered from 3 days before); a
+    -- change further back alters a later day only by joining or splitting an episode, so re-run from that day.
+    where is_anomaly and day <= $end
 ),
 
 numbered as (
@@ -50,25 +51,43 @@ numbered as (
     cross join quiet_period
 ),
 
-episodes as (
+episode_days as (
+    -- Each anomalous day with its episode as a day that reads through it sees it: the episode's
+    -- start, and the loudest severity reached by then.
     select
+        day,
         dimension,
         key,
-        episode,
-        min(day) as episode_start,
-        max(day) as last_anomaly_day,
-        max(case severity when 'critical' then 2 when 'warning' then 1 else 0 end) as worst
+        next_gap_days,
+        min(day) over (partition by dimension, key, episode) as episode_start,
+        max(case severity when 'critical' then 2 when 'warning' then 1 else 0 end)
+            over (partition by dimension, key, episode order by day) as worst
     from numbered
-    group by all
+),
+
+episodes as (
+    -- A day's alerts: the episodes with an anomaly on it (open), and those whose last anomaly
+    -- was QUIET_DAYS before it with none since (recovered).
+    select episode_days.day as alert_day, 'open' as episode_state, episode_days.*
+    from episode_days
+    where episode_days.day between $start and $end
+    union all
+    select episode_days.day + quiet_period.quiet_days, 'recovered', episode_days.*
+    from episode_days
+    cross join quiet_period
+    where
+        quiet_period.quiet_days > 0  -- with none, the day's anomaly is its open row
+        and episode_days.day + quiet_period.quiet_days between $start and $end
+        and (episode_days.next_gap_days is null or episode_days.next_gap_days > quiet_period.quiet_days)
 )
 
 select
-    $day::date as day,
+    episodes.alert_day as day,
     episodes.dimension,
     episodes.key,
-    case when episodes.last_anomaly_day = $day then 'open' else 'recovered' end as episode_state,
+    episodes.episode_state,
     episodes.episode_start,
-    episodes.last_anomaly_day,
+    episodes.day as last_anomaly_day,
     case when episodes.worst = 2 then 'critical' else 'warning' end as worst_severity,
     latest.actual_usd,
     latest.expected_usd,
@@ -79,11 +98,9 @@ select
     latest.top_users,
     latest.top_models
 from episodes
-cross join quiet_period
 inner join fct_spend_anomalies as latest
     on
-        episodes.last_anomaly_day = latest.day
+        episodes.day = latest.day
         and episodes.dimension = latest.dimension
         and episodes.key = latest.key
-where episodes.last_anomaly_day = $day or episodes.last_anomaly_day = $day::date - quiet_period.quiet_days
-order by episodes.dimension, episodes.key
+order by episodes.alert_day, episodes.dimension, episodes.key

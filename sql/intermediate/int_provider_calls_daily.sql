@@ -24,7 +24,7 @@ select
     -- Exact: fct_requests' scale, no rounding per group (see fct_spend_daily).
     sum(cost_usd) as estimated_usd
 from fct_requests
-where day = $day
+where day between $start and $end
   and status = 'ok'
   and not gateway_cache_hit
   and pricing_basis <> 'gpu_billing'

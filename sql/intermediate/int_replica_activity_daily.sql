@@ -8,6 +8,7 @@ columns:
 */
 with calls as (
     select
+        day,
         pool,
         replica_id,
         ts,
@@ -15,7 +16,7 @@ with calls as (
         input_tokens,
         output_tokens
     from fct_requests
-    where day = $day
+    where day between $start and $end
       and pool is not null
       and replica_id is not null
       and not gateway_cache_hit
@@ -26,7 +27,7 @@ ordered as (
     select
         *,
         max(ends_at) over (
-            partition by pool, replica_id order by ts, ends_at rows between unbounded preceding and 1 preceding
+            partition by day, pool, replica_id order by ts, ends_at rows between unbounded preceding and 1 preceding
         ) as previous_end
     from calls
 ),
@@ -36,26 +37,29 @@ islands as (
     select
         *,
         sum(case when previous_end is null or ts > previous_end then 1 else 0 end) over (
-            partition by pool, replica_id order by ts, ends_at rows between unbounded preceding and current row
+            partition by day, pool, replica_id order by ts, ends_at rows between unbounded preceding and current row
         ) as island
     from ordered
 ),
 
 busy as (
-    select pool, replica_id, island, min(ts) as starts_at, max(ends_at) as ends_at
+    select day, pool, replica_id, island, min(ts) as starts_at, max(ends_at) as ends_at
     from islands
     group by all
 ),
 
 busy_hours as (
-    select pool, replica_id,
-        sum(epoch(least(ends_at, ($day::date + interval 1 day)::timestamptz) - starts_at)) / 3600.0 as busy_hours
+    -- Summed in whole microseconds, then divided once: a sum of doubles depends on the order the
+    -- rows arrive in, and a day must come out the same whether it runs alone or in a range.
+    select day, pool, replica_id,
+        sum(epoch_us(least(ends_at, (day + interval 1 day)::timestamptz)) - epoch_us(starts_at)) / 3600e6
+            as busy_hours
     from busy
     group by all
 )
 
 select
-    $day::date as day,
+    calls.day,
     calls.pool,
     calls.replica_id,
     count(*) as requests,
@@ -63,6 +67,6 @@ select
     sum(calls.output_tokens)::bigint as output_tokens,
     any_value(busy_hours.busy_hours) as busy_hours
 from calls
-join busy_hours using (pool, replica_id)
+join busy_hours using (day, pool, replica_id)
 group by all
 order by all

@@ -16,6 +16,6 @@ select
     sum(output_tokens)::bigint as output_tokens,
     sum(coalesce(duration_ms, 0))::bigint as request_ms
 from fct_requests
-where day = $day and pool is not null and not gateway_cache_hit
+where day between $start and $end and pool is not null and not gateway_cache_hit
 group by all
 order by all

@@ -13,13 +13,14 @@ columns:
 with bills as (
     -- One-day charges only: a monthly invoice cannot be split by day.
     select
+        period_start as day,
         provider,
         model_family,
         cost_type,
         coalesce(model_family, line_item) as line_key,
         sum(billed_usd) as billed_usd
     from stg_provider_costs
-    where is_daily and period_start = $day
+    where is_daily and period_start between $start and $end
     group by all
 ),
 
@@ -33,21 +34,28 @@ estimates as (
         model_family(model) as model_family,
         sum(cost_usd) as estimated_usd
     from fct_spend_daily
-    where day = $day and cost_usd is not null and provider in (select distinct provider from bills)
+    where
+        day between $start and $end
+        and cost_usd is not null
+        -- Providers billed that day.
+        and exists (
+            select 1 from bills where bills.day = fct_spend_daily.day and bills.provider = fct_spend_daily.provider
+        )
     group by all
 ),
 
 unpriced_models as (
     -- Logged calls with no catalog price: there is traffic, but no estimate to split a bill by.
-    select distinct provider, model_family(model) as model_family
+    select distinct day, provider, model_family(model) as model_family
     from fct_spend_daily
-    where day = $day and unpriced_requests > 0
+    where day between $start and $end and unpriced_requests > 0
 ),
 
 pools as (
     -- Which estimates each bill line is split across: token charges of a model go to that
     -- model's calls; a provider total without a model goes to all the provider's calls.
     select
+        bills.day,
         bills.provider,
         bills.line_key,
         bills.billed_usd,
@@ -55,50 +63,55 @@ pools as (
         estimates.user_id,
         estimates.model,
         estimates.estimated_usd,
-        sum(estimates.estimated_usd) over (partition by bills.provider, bills.line_key) as pool_estimated_usd
+        sum(estimates.estimated_usd) over (partition by bills.day, bills.provider, bills.line_key)
+            as pool_estimated_usd
     from bills
     join estimates
-        on estimates.provider = bills.provider
+        on estimates.day = bills.day
+       and estimates.provider = bills.provider
        and bills.cost_type = 'tokens'
        and (bills.model_family is null or estimates.model_family = bills.model_family)
 ),
 
 shares as (
     select
-        provider, feature, user_id, model, estimated_usd,
+        day, provider, feature, user_id, model, estimated_usd,
         billed_usd * estimated_usd / pool_estimated_usd as exact_usd,
         'estimated_share' as allocation_basis
     from pools
     where pool_estimated_usd > 0
     union all
     select
-        bills.provider, 'unallocated', 'unallocated', bills.line_key, 0, bills.billed_usd,
+        bills.day, bills.provider, 'unallocated', 'unallocated', bills.line_key, 0, bills.billed_usd,
         case
             when bills.cost_type <> 'tokens' then 'not_token_usage'
             when exists (select 1 from unpriced_models
-                         where unpriced_models.provider = bills.provider
+                         where unpriced_models.day = bills.day
+                           and unpriced_models.provider = bills.provider
                            and unpriced_models.model_family = bills.model_family) then 'unpriced_model'
             else 'no_gateway_traffic'
         end
     from bills
     where not exists (
         select 1 from pools
-        where pools.provider = bills.provider and pools.line_key = bills.line_key and pools.pool_estimated_usd > 0
+        where pools.day = bills.day and pools.provider = bills.provider and pools.line_key = bills.line_key
+          and pools.pool_estimated_usd > 0
     )
     union all
     select
-        estimates.provider, estimates.feature, estimates.user_id, estimates.model, estimates.estimated_usd, 0, 'no_bill'
+        estimates.day, estimates.provider, estimates.feature, estimates.user_id, estimates.model,
+        estimates.estimated_usd, 0, 'no_bill'
     from estimates
     where not exists (
         select 1 from pools
-        where pools.provider = estimates.provider and pools.feature = estimates.feature
+        where pools.day = estimates.day and pools.provider = estimates.provider and pools.feature = estimates.feature
           and pools.user_id = estimates.user_id and pools.model = estimates.model
     )
 ),
 
 merged as (
     select
-        provider, feature, user_id, model, allocation_basis,
+        day, provider, feature, user_id, model, allocation_basis,
         sum(estimated_usd) as estimated_usd,
         sum(exact_usd) as exact_usd
     from shares
@@ -116,24 +129,25 @@ units as (
 ),
 
 targets as (
-    select provider, round(sum(billed_usd) * 1000000) as target_units from bills group by provider
+    select day, provider, round(sum(billed_usd) * 1000000) as target_units from bills group by day, provider
 ),
 
 ranked as (
     -- Largest remainder: the units lost to rounding down go to the rows that lost the most.
     select
         units.*,
-        coalesce(targets.target_units, 0) - sum(units.floor_units) over (partition by units.provider) as leftover_units,
+        coalesce(targets.target_units, 0)
+        - sum(units.floor_units) over (partition by units.day, units.provider) as leftover_units,
         row_number() over (
-            partition by units.provider
+            partition by units.day, units.provider
             order by units.fraction desc, units.feature asc, units.user_id asc, units.model asc
         ) as remainder_rank
     from units
-    left join targets using (provider)
+    left join targets using (day, provider)
 )
 
 select
-    $day::date as day,
+    day,
     feature,
     user_id,
     provider,
@@ -145,4 +159,4 @@ select
     ((floor_units + case when remainder_rank <= leftover_units then 1 else 0 end) / 1000000)::decimal(18, 6)
         as allocated_usd
 from ranked
-order by provider, feature, user_id, model
+order by day, provider, feature, user_id, model

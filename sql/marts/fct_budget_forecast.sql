@@ -14,33 +14,43 @@ columns:
   forecast_pct_of_budget: forecast_month_end_usd / budget_usd (ratio).
   threshold_crossed: The highest of 0.8 and 1.0 that actual or forecast spend has reached (ratio); NULL below 0.8.
 */
-with month as (
+with as_of as (
+    -- Each day computed, with its budget month.
     select
-        date_trunc('month', $day::date)::date as month_start,
-        (date_trunc('month', $day::date) + interval 1 month - interval 1 day)::date as month_end
+        day,
+        date_trunc('month', day)::date as month_start,
+        (date_trunc('month', day) + interval 1 month - interval 1 day)::date as month_end
+    from (select unnest(generate_series($start::date, $end::date, interval 1 day))::date as day) as range_days
+),
+
+feature_spend as (
+    -- Every day some as-of day reads: from the first of $start's month, or the 7 days through
+    -- $start when they begin in the month before, through $end.
+    select feature, day, cost_usd from fct_spend_by_feature_daily
+    where
+        day between least(date_trunc('month', $start::date)::date, $start::date - $lookback_days) and $end
+        and cost_usd is not null
 ),
 
 spend as (
-    select feature, day, cost_usd from fct_spend_by_feature_daily
-    where day between (select month_start from month) and $day and cost_usd is not null
+    select feature, day, cost_usd from feature_spend
     union all
-    select 'total', day, sum(cost_usd) from fct_spend_by_feature_daily
-    where day between (select month_start from month) and $day and cost_usd is not null
+    select 'total', day, sum(cost_usd) from feature_spend
     group by day
 ),
 
-last_7_days as (
-    select feature, cost_usd from fct_spend_by_feature_daily
-    where day between $day::date - $lookback_days and $day and cost_usd is not null
-    union all
-    select 'total' as feature, cost_usd from fct_spend_by_feature_daily
-    where day between $day::date - $lookback_days and $day and cost_usd is not null
+to_date as (
+    select as_of.day, spend.feature, sum(spend.cost_usd) as spend_to_date_usd
+    from as_of
+    inner join spend on spend.day between as_of.month_start and as_of.day
+    group by as_of.day, spend.feature
 ),
 
 recent as (
-    select feature, sum(cost_usd) as last_7_days_usd
-    from last_7_days
-    group by feature
+    select as_of.day, spend.feature, sum(spend.cost_usd) as last_7_days_usd
+    from as_of
+    inner join spend on spend.day between as_of.day - $lookback_days and as_of.day
+    group by as_of.day, spend.feature
 ),
 
 budget_lines as (
@@ -51,13 +61,17 @@ budget_lines as (
 
 forecast as (
     select
+        as_of.day,
+        as_of.month_start,
+        as_of.month_end,
         budget_lines.feature,
         budget_lines.budget_usd,
-        coalesce((select sum(spend.cost_usd) from spend where spend.feature = budget_lines.feature), 0)
-            as spend_to_date_usd,
+        coalesce(to_date.spend_to_date_usd, 0) as spend_to_date_usd,
         coalesce(recent.last_7_days_usd, 0) as last_7_days_usd
-    from budget_lines
-    left join recent using (feature)
+    from as_of
+    cross join budget_lines
+    left join to_date on to_date.day = as_of.day and to_date.feature = budget_lines.feature
+    left join recent on recent.day = as_of.day and recent.feature = budget_lines.feature
 ),
 
 projected as (
@@ -69,13 +83,13 @@ projected as (
         *,
         (last_7_days_usd / 7)::decimal(38, 12) as daily_run_rate_usd,
         spend_to_date_usd
-        + (last_7_days_usd * ((select month_end from month) - $day::date) / 7)::decimal(38, 12) as month_end_usd
+        + (last_7_days_usd * (month_end - day) / 7)::decimal(38, 12) as month_end_usd
     from forecast
 )
 
 select
-    $day::date as day,
-    (select month_start from month) as month,
+    day,
+    month_start as month,
     feature,
     budget_usd::decimal(18, 2) as budget_usd,
     -- Money at fct_requests' scale (DECIMAL(38, 12)), never rounded here: alerts and reports round
@@ -90,4 +104,4 @@ select
         when greatest(spend_to_date_usd, month_end_usd) >= 0.8 * budget_usd then 0.8
     end as threshold_crossed
 from projected
-order by feature = 'total', feature
+order by day, feature = 'total', feature

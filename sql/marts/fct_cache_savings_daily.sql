@@ -4,7 +4,7 @@ grain: day, feature, provider, model
 lookback: 0
 */
 with requests as (
-    select * from fct_requests where day = $day
+    select * from fct_requests where day between $start and $end
 )
 
 select

@@ -3,8 +3,8 @@ materialized: daily_table
 grain: day, pool
 lookback: 0
 columns:
-  workload: interactive or batch: the pool's main workload that day.
-  peak_hour: Start of the busiest hour (most requests), UTC.
+  workload: interactive or batch: the pool's main workload that day (most calls; of equally many, the first by name).
+  peak_hour: Start of the busiest hour (most requests; the earliest of equally busy hours), UTC.
   peak_rps: Requests per second in the busiest hour.
   per_replica_rps: The highest rate one replica sustains within the pool's latency SLO: from the pool's load test (largest requests_per_s whose request_latency_s is within latency_slo_s) when configured, else the highest per-minute rate one replica served with p95 latency within the SLO that day.
   per_replica_rps_source: load_test or observed_max.
@@ -14,33 +14,44 @@ columns:
   planned_cost_usd: planned_replicas for the whole day at the billed cost per replica-day, USD.
   billed_cost_usd: What the pool's billed GPU hours cost that day, amortized (FOCUS EffectiveCost), USD.
 */
-with calls as (
-    select pool, replica_id, ts, duration_ms, workload
+with days as (
+    select unnest(generate_series($start::date, $end::date, interval 1 day))::date as day
+),
+
+calls as (
+    select day, pool, replica_id, ts, duration_ms, workload
     from fct_requests
-    where day = $day and pool is not null and not gateway_cache_hit
+    where day between $start and $end and pool is not null and not gateway_cache_hit
 ),
 
 hourly as (
-    select pool, date_trunc('hour', ts) as hour, count(*) as requests
+    select day, pool, date_trunc('hour', ts) as hour, count(*) as requests
     from calls
     group by all
 ),
 
 peaks as (
-    select pool, arg_max(hour, requests) as peak_hour, max(requests) / 3600.0 as peak_rps
+    -- Of equally busy hours, the earliest.
+    select day, pool, first(hour order by requests desc, hour asc) as peak_hour, max(requests) / 3600.0 as peak_rps
     from hourly
-    group by pool
+    group by day, pool
 ),
 
 workloads as (
-    select pool, mode(workload) as workload from calls group by pool
+    -- The workload with most calls; of equally many, the first by name (mode() would take the one
+    -- it met first, which depends on the order rows arrive in).
+    select day, pool, first(workload order by calls desc, workload asc) as workload
+    from (
+        select day, pool, workload, count(*) as calls from calls where workload is not null group by all
+    ) as pool_workloads
+    group by day, pool
 ),
 
 observed as (
     -- The busiest minute any one replica served within the SLO.
-    select minutes.pool, max(minutes.requests / 60.0) as observed_rps
+    select minutes.day, minutes.pool, max(minutes.requests / 60.0) as observed_rps
     from (
-        select pool, replica_id, date_trunc('minute', ts) as minute, count(*) as requests,
+        select day, pool, replica_id, date_trunc('minute', ts) as minute, count(*) as requests,
             quantile_cont(duration_ms, 0.95) as p95_ms
         from calls
         where replica_id is not null
@@ -48,7 +59,7 @@ observed as (
     ) as minutes
     join pools using (pool)
     where minutes.p95_ms <= pools.latency_slo_s * 1000
-    group by minutes.pool
+    group by minutes.day, minutes.pool
 ),
 
 load_tested as (
@@ -60,15 +71,16 @@ load_tested as (
 ),
 
 billing as (
-    select pool, count(distinct replica_id) as billed_replicas, sum(instance_hours) as instance_hours,
+    select day, pool, count(distinct replica_id) as billed_replicas, sum(instance_hours) as instance_hours,
         sum(gpu_cost_usd) as billed_cost_usd
     from stg_gpu_billing
-    where day = $day
-    group by pool
+    where day between $start and $end
+    group by day, pool
 ),
 
 planned as (
     select
+        days.day,
         pools.pool,
         workloads.workload,
         peaks.peak_hour,
@@ -82,11 +94,12 @@ planned as (
         billing.instance_hours,
         billing.billed_cost_usd
     from pools
-    left join peaks using (pool)
-    left join workloads using (pool)
-    left join observed using (pool)
-    left join load_tested using (pool)
-    left join billing using (pool)
+    cross join days
+    left join peaks on peaks.day = days.day and peaks.pool = pools.pool
+    left join workloads on workloads.day = days.day and workloads.pool = pools.pool
+    left join observed on observed.day = days.day and observed.pool = pools.pool
+    left join load_tested on load_tested.pool = pools.pool
+    left join billing on billing.day = days.day and billing.pool = pools.pool
     where peaks.pool is not null or billing.pool is not null
 ),
 
@@ -98,7 +111,7 @@ sized as (
 )
 
 select
-    $day::date as day,
+    day,
     pool,
     workload,
     peak_hour,
@@ -113,4 +126,4 @@ select
         as planned_cost_usd,
     billed_cost_usd::decimal(18, 6) as billed_cost_usd
 from sized
-order by workload, pool
+order by day, workload, pool

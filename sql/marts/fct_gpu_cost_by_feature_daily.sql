@@ -11,24 +11,25 @@ columns:
   idle_cost_usd: The idle part of that cost: idle GPUs are paid for by the features that keep the pool running, in proportion to their use, USD.
 */
 with usage as (
-    select pool, feature, sum(requests) as requests, sum(input_tokens + output_tokens) as tokens,
+    select day, pool, feature, sum(requests) as requests, sum(input_tokens + output_tokens) as tokens,
         sum(request_ms) as request_ms
     from int_selfhost_usage_daily
-    where day = $day
+    where day between $start and $end
     group by all
 ),
 
 shares as (
-    select *, request_ms / nullif(sum(request_ms) over (partition by pool), 0) as usage_share
+    select *, request_ms / nullif(sum(request_ms) over (partition by day, pool), 0) as usage_share
     from usage
 ),
 
 pool_cost as (
-    select pool, gpu_cost_usd, idle_cost_usd from fct_gpu_utilization_daily where day = $day
+    select day, pool, gpu_cost_usd, idle_cost_usd from fct_gpu_utilization_daily
+    where day between $start and $end
 )
 
 select
-    $day::date as day,
+    shares.day,
     shares.pool,
     shares.feature,
     shares.requests,
@@ -38,5 +39,5 @@ select
     ((pool_cost.gpu_cost_usd - pool_cost.idle_cost_usd) * shares.usage_share)::decimal(18, 6) as busy_cost_usd,
     (pool_cost.idle_cost_usd * shares.usage_share)::decimal(18, 6) as idle_cost_usd
 from shares
-join pool_cost using (pool)
-order by shares.pool, shares.feature
+join pool_cost using (day, pool)
+order by shares.day, shares.pool, shares.feature

@@ -13,23 +13,25 @@ columns:
   idle_cost_usd: gpu_cost_usd x (1 - utilization): money paid for GPUs that were not serving, USD.
 */
 with billing as (
-    select pool, replica_id, max(gpu_count) as gpu_count, sum(gpu_hours) as billed_gpu_hours,
+    select day, pool, replica_id, max(gpu_count) as gpu_count, sum(gpu_hours) as billed_gpu_hours,
         sum(gpu_cost_usd) as gpu_cost_usd
     from stg_gpu_billing
-    where day = $day
+    where day between $start and $end
     group by all
 ),
 
 activity as (
-    select pool, replica_id, busy_hours from int_replica_activity_daily where day = $day
+    select day, pool, replica_id, busy_hours from int_replica_activity_daily where day between $start and $end
 ),
 
 telemetry as (
-    select replica_id, busy_gpu_hours, sampled_gpu_hours from gpu_busy_telemetry where day = $day
+    select day, replica_id, busy_gpu_hours, sampled_gpu_hours from gpu_busy_telemetry
+    where day between $start and $end
 ),
 
 replicas as (
     select
+        coalesce(billing.day, activity.day) as day,
         coalesce(billing.pool, activity.pool) as pool,
         billing.billed_gpu_hours,
         billing.gpu_cost_usd,
@@ -37,12 +39,17 @@ replicas as (
         telemetry.busy_gpu_hours as telemetry_busy_gpu_hours,
         telemetry.sampled_gpu_hours
     from billing
-    full outer join activity on activity.pool = billing.pool and activity.replica_id = billing.replica_id
-    left join telemetry on telemetry.replica_id = coalesce(billing.replica_id, activity.replica_id)
+    full outer join activity
+        on activity.day = billing.day and activity.pool = billing.pool and activity.replica_id = billing.replica_id
+    left join telemetry
+        on
+            telemetry.day = coalesce(billing.day, activity.day)
+            and telemetry.replica_id = coalesce(billing.replica_id, activity.replica_id)
 ),
 
 pools_day as (
     select
+        day,
         pool,
         count(*) filter (where billed_gpu_hours > 0) as billed_replicas,
         coalesce(sum(billed_gpu_hours), 0) as billed_gpu_hours,
@@ -51,7 +58,7 @@ pools_day as (
         coalesce(sum(sampled_gpu_hours), 0) as sampled_gpu_hours,
         coalesce(sum(activity_busy_gpu_hours), 0) as activity_busy_gpu_hours
     from replicas
-    group by pool
+    group by day, pool
 ),
 
 measured as (
@@ -72,7 +79,7 @@ utilization as (
 )
 
 select
-    $day::date as day,
+    day,
     pool,
     billed_replicas,
     billed_gpu_hours,
@@ -83,4 +90,4 @@ select
     gpu_cost_usd::decimal(18, 6) as gpu_cost_usd,
     (gpu_cost_usd * (1 - least(busy_gpu_hours / nullif(billed_gpu_hours, 0), 1)))::decimal(18, 6) as idle_cost_usd
 from utilization
-order by pool
+order by day, pool

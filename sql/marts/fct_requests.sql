@@ -26,19 +26,59 @@ with requests as (
         ),
         json_extract_string(tags, '$.model_map_key') as model_map_key
     from stg_gateway_requests
-    where day = $day
+    where day between $start and $end
+),
+
+price_periods as (
+    -- The days in the range on which a price version starts or ends: from one to the next the
+    -- prices in force stay the same, so prices resolve once per stretch, not once per day.
+    select $start::date as prices_as_of
+    union
+    select effective_from from stg_prices where effective_from > $start and effective_from <= $end
+    union
+    select effective_to from stg_prices where effective_to > $start and effective_to <= $end
+),
+
+requests_as_of as (
+    -- Each request with the first day of its price stretch: its prices are those in force that day.
+    select requests.*, price_periods.prices_as_of
+    from requests
+    asof inner join price_periods on requests.day >= price_periods.prices_as_of
+),
+
+prices_in_force as (
+    select price_periods.prices_as_of, stg_prices.*
+    from price_periods
+    inner join stg_prices
+        on
+            stg_prices.effective_from <= price_periods.prices_as_of
+            and (stg_prices.effective_to is null or price_periods.prices_as_of < stg_prices.effective_to)
+    -- The same bounds for the whole range, as constants the scan can filter by.
+    where stg_prices.effective_from <= $end and (stg_prices.effective_to is null or stg_prices.effective_to > $start)
+),
+
+winning_layers as (
+    -- An override beats the catalog: the lowest priority in force per stretch and key. (A grouped
+    -- minimum joined back: a window partitioned by stretch and key costs more.)
+    select prices_as_of, model_key, min(priority) as priority
+    from prices_in_force
+    group by prices_as_of, model_key
 ),
 
 day_prices as (
-    -- The one version of each key in force on the day; an override beats the catalog.
-    select *
-    from stg_prices
-    where effective_from <= $day and (effective_to is null or $day < effective_to)
-    qualify priority = min(priority) over (partition by model_key)
+    -- The one version of each key in force on the stretch's days.
+    select prices_in_force.*
+    from prices_in_force
+    inner join winning_layers as winning
+        on
+            prices_in_force.prices_as_of = winning.prices_as_of
+            and prices_in_force.model_key = winning.model_key
+            and prices_in_force.priority = winning.priority
 ),
 
 price_keys as (
     select distinct
+        prices_as_of,
         model_key,
         layer,
         -- The provider family a key belongs to, to prefer a bare key of the logged provider.
@@ -63,12 +103,13 @@ provider_names (logged_provider, catalog_provider) as (
 names as (
     -- Prices resolve once per distinct logged name, not per row.
     select distinct
+        requests.prices_as_of,
         requests.provider,
         requests.model,
         requests.model_map_key,
         coalesce(provider_names.catalog_provider, requests.provider) as catalog_provider,
         provider_family(coalesce(provider_names.catalog_provider, requests.provider)) as catalog_family
-    from requests
+    from requests_as_of as requests
     left join provider_names on requests.provider = provider_names.logged_provider
     where requests.provider <> 'self_hosted' and requests.pool is null
 ),
@@ -97,6 +138,7 @@ name_variants as (
 
 candidates as (
     select
+        prices_as_of,
         provider,
         model,
         model_map_key,
@@ -113,11 +155,12 @@ keyed as (
     -- key (`azure/gpt-4o` before `gpt-4o`), a bare key of the same provider, a bare key of another.
     -- A name already written `<provider>/...` is prefixed again only after every other match: LiteLLM
     -- looks `perplexity/sonar` up as it is, but finds `perplexity/perplexity/kimi-k3` when that is the key.
-    select provider, model, model_map_key, catalog_family, model_map_key as model_key, 0 as key_rank
+    select prices_as_of, provider, model, model_map_key, catalog_family, model_map_key as model_key, 0 as key_rank
     from names
     where model_map_key is not null
     union all
     select
+        prices_as_of,
         provider,
         model,
         model_map_key,
@@ -126,7 +169,7 @@ keyed as (
         case when starts_with(candidate, catalog_provider || '/') then 100 else 0 end + variant * 4
     from candidates
     union all
-    select provider, model, model_map_key, catalog_family, candidate, variant * 4 + 1
+    select prices_as_of, provider, model, model_map_key, catalog_family, candidate, variant * 4 + 1
     from candidates
 ),
 
@@ -134,6 +177,7 @@ ranked as (
     -- An override applies wherever its name matches, ahead of any catalog key; then the most
     -- specific match (a bare key of another provider last).
     select
+        keyed.prices_as_of,
         keyed.provider,
         keyed.model,
         keyed.model_map_key,
@@ -144,11 +188,12 @@ ranked as (
         + case when keyed.key_rank % 4 = 1 and price_keys.provider_family <> keyed.catalog_family then 2 else 0 end
             as match_rank
     from keyed
-    inner join price_keys using (model_key)
+    inner join price_keys using (prices_as_of, model_key)
 ),
 
 resolved as (
     select
+        prices_as_of,
         provider,
         model,
         model_map_key,
@@ -159,12 +204,13 @@ resolved as (
 ),
 
 key_tiers as (
-    select distinct model_key, service_tier from day_prices
+    select distinct prices_as_of, model_key, service_tier from day_prices
 ),
 
 key_off_peak_windows as (
     -- Once per key and service tier with off-peak rates: its windows, one row each.
     select distinct
+        prices_as_of,
         model_key,
         service_tier,
         unnest(off_peak_windows) as off_peak_window
@@ -174,6 +220,7 @@ key_off_peak_windows as (
 
 off_peak_windows as (
     select
+        key_off_peak_windows.prices_as_of,
         key_off_peak_windows.model_key,
         key_off_peak_windows.service_tier,
         key_off_peak_windows.off_peak_window.weekdays,
@@ -186,6 +233,7 @@ off_peak_windows as (
 rates as (
     -- One row per key, service tier and context tier: its rates side by side.
     select
+        prices_as_of,
         model_key,
         service_tier,
         off_peak is true as off_peak,  -- a price row that does not say is a peak one
@@ -216,25 +264,30 @@ tiered_requests as (
         -- Off-peak windows are in UTC minutes of the day.
         60 * hour(timezone('UTC', cast(requests.ts as timestamptz)))
         + minute(timezone('UTC', cast(requests.ts as timestamptz))) as utc_minute_of_day
-    from requests
+    from requests_as_of as requests
     left join resolved
         on
-            requests.provider = resolved.provider
+            requests.prices_as_of = resolved.prices_as_of
+            and requests.provider = resolved.provider
             and requests.model = resolved.model
             and requests.model_map_key is not distinct from resolved.model_map_key
     left join key_tiers as price_tiers
-        on resolved.price_key = price_tiers.model_key and requests.service_tier = price_tiers.service_tier
+        on
+            requests.prices_as_of = price_tiers.prices_as_of
+            and resolved.price_key = price_tiers.model_key
+            and requests.service_tier = price_tiers.service_tier
 ),
 
 off_peak_requests as (
     -- LiteLLM's `_is_off_peak` on the call's ts: the UTC minute of the day inside a window (start
     -- inclusive, end exclusive, wrapping past midnight when it ends at or before its start) on one
     -- of its weekdays, read in the window's time zone.
-    select distinct tiered_requests.request_id
+    select distinct tiered_requests.day, tiered_requests.request_id
     from tiered_requests
     inner join off_peak_windows
         on
-            tiered_requests.price_key = off_peak_windows.model_key
+            tiered_requests.prices_as_of = off_peak_windows.prices_as_of
+            and tiered_requests.price_key = off_peak_windows.model_key
             and tiered_requests.priced_service_tier = off_peak_windows.service_tier
     where
         (
@@ -261,13 +314,13 @@ keyed_requests as (
         tiered_requests.*,
         off_peak_requests.request_id is not null as off_peak
     from tiered_requests
-    left join off_peak_requests using (request_id)
+    left join off_peak_requests using (day, request_id)
 ),
 
 priced as (
     -- The context tier is chosen by the whole prompt: the row with the largest from_prompt_tokens at or below it.
     select
-        keyed_requests.* exclude (model_map_key, utc_minute_of_day),
+        keyed_requests.* exclude (model_map_key, utc_minute_of_day, prices_as_of),
         case
             when keyed_requests.provider = 'self_hosted' or keyed_requests.pool is not null then 'gpu_billing'
             when keyed_requests.price_key is null then 'unpriced'
@@ -279,7 +332,7 @@ priced as (
             when rates.above_tokens % 1000 = 0 then 'above_' || (rates.above_tokens // 1000) || 'k'
             else 'above_' || rates.above_tokens
         end as price_tier,
-        rates.* exclude (model_key, service_tier, off_peak, from_prompt_tokens, above_tokens),
+        rates.* exclude (prices_as_of, model_key, service_tier, off_peak, from_prompt_tokens, above_tokens),
         -- Audio is inside input_tokens, never more than what cache reads and writes leave.
         least(keyed_requests.audio_input_tokens, greatest(keyed_requests.uncached_input_tokens, 0))
             as billed_audio_tokens,
@@ -287,7 +340,8 @@ priced as (
     from keyed_requests
     asof left join rates
         on
-            keyed_requests.price_key = rates.model_key
+            keyed_requests.prices_as_of = rates.prices_as_of
+            and keyed_requests.price_key = rates.model_key
             and keyed_requests.priced_service_tier = rates.service_tier
             and keyed_requests.off_peak = rates.off_peak
             and keyed_requests.input_tokens >= rates.from_prompt_tokens

@@ -10,30 +10,30 @@ columns:
   usd_per_request: gpu_cost_usd per request, USD.
 */
 with usage as (
-    select pool, model, sum(requests) as requests, sum(input_tokens) as input_tokens,
+    select day, pool, model, sum(requests) as requests, sum(input_tokens) as input_tokens,
         sum(output_tokens) as output_tokens, sum(request_ms) as request_ms
     from int_selfhost_usage_daily
-    where day = $day
+    where day between $start and $end
     group by all
 ),
 
 shares as (
-    select *, request_ms / nullif(sum(request_ms) over (partition by pool), 0) as usage_share
+    select *, request_ms / nullif(sum(request_ms) over (partition by day, pool), 0) as usage_share
     from usage
 ),
 
 pool_cost as (
-    select pool, gpu_cost_usd from fct_gpu_utilization_daily where day = $day
+    select day, pool, gpu_cost_usd from fct_gpu_utilization_daily where day between $start and $end
 ),
 
 costed as (
     select shares.*, pool_cost.gpu_cost_usd * shares.usage_share as gpu_cost_usd
     from shares
-    join pool_cost using (pool)
+    join pool_cost using (day, pool)
 )
 
 select
-    $day::date as day,
+    day,
     pool,
     model,
     requests,
@@ -44,4 +44,4 @@ select
     (gpu_cost_usd / nullif(input_tokens + output_tokens, 0) * 1e6)::decimal(18, 6) as usd_per_1m_tokens,
     (gpu_cost_usd / nullif(requests, 0))::decimal(18, 8) as usd_per_request
 from costed
-order by pool, model
+order by day, pool, model

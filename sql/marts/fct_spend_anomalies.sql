@@ -23,9 +23,21 @@ columns:
   top_users: For a feature anomaly, the 3 users whose spend in it moved most (name, delta_usd vs their baseline), as JSON.
   top_models: For a feature anomaly, the 3 models whose spend in it moved most, as JSON.
 */
-with days as (
-    select $day::date - window_days.days_back::int as day
-    from range(0, $lookback_days + 1) as window_days(days_back)
+with as_of_days as (
+    -- The days computed; each reads its own window of the $lookback_days days before it.
+    select unnest(generate_series($start::date, $end::date, interval 1 day))::date as as_of
+),
+
+windows as (
+    -- Each day computed with the days of its window, and whether each is the same kind of day
+    -- (weekday or weekend) as it.
+    select
+        as_of_days.as_of,
+        as_of_days.as_of - window_days.days_back::int as day,
+        dayofweek(as_of_days.as_of - window_days.days_back::int) in (0, 6)
+        = dayofweek(as_of_days.as_of) in (0, 6) as same_kind
+    from as_of_days
+    cross join range(0, $lookback_days + 1) as window_days(days_back)
 ),
 
 history_start as (
@@ -35,7 +47,7 @@ history_start as (
 spend as (
     -- API token spend with the parts the drivers need; self-hosted and unpriced calls have no cost.
     select * from fct_spend_daily
-    where day between $day::date - $lookback_days and $day::date and cost_usd is not null
+    where day between $start::date - $lookback_days and $end::date and cost_usd is not null
 ),
 
 by_key as (
@@ -68,17 +80,20 @@ daily as (
 ),
 
 keys as (
-    select distinct dimension, key from daily where day = $day
-    union
-    select distinct dimension, key from daily where day < $day
+    -- The keys with spend in a day's window.
+    select distinct windows.as_of, daily.dimension, daily.key
+    from daily
+    inner join windows using (day)
 ),
 
 grid as (
-    -- Every key on every day of the window: a day without spend is a 0, not a gap.
-    select keys.dimension, keys.key, days.day,
-        dayofweek(days.day) in (0, 6) = dayofweek($day::date) in (0, 6) as same_kind
-    from keys cross join days cross join history_start
-    where days.day >= history_start.first_day
+    -- Every key on every day of the window: a day without spend is a 0, not a gap. Only the days
+    -- read below: the day itself and the earlier days of its kind.
+    select keys.as_of, keys.dimension, keys.key, windows.day, windows.same_kind
+    from keys
+    inner join windows using (as_of)
+    cross join history_start
+    where windows.day >= history_start.first_day and (windows.same_kind or windows.day = windows.as_of)
 ),
 
 filled as (
@@ -94,26 +109,27 @@ filled as (
 
 baseline as (
     select
-        dimension, key,
+        as_of, dimension, key,
         count(*) as history_days,
         median(cost_usd) as expected_usd,
         avg(requests) as requests, avg(input_tokens) as input_tokens, avg(cached_input_tokens) as cached_input_tokens,
         avg(output_tokens) as output_tokens, avg(input_list_usd) as input_list_usd, avg(output_usd) as output_usd,
         avg(savings_usd) as savings_usd
     from filled
-    where day < $day and same_kind
+    where day < as_of and same_kind
     group by all
 ),
 
 spread as (
-    select filled.dimension, filled.key, median(abs(filled.cost_usd - baseline.expected_usd)) as mad_usd
-    from filled join baseline using (dimension, key)
-    where filled.day < $day and filled.same_kind
+    select filled.as_of, filled.dimension, filled.key,
+        median(abs(filled.cost_usd - baseline.expected_usd)) as mad_usd
+    from filled join baseline using (as_of, dimension, key)
+    where filled.day < filled.as_of and filled.same_kind
     group by all
 ),
 
 today as (
-    select * from filled where day = $day
+    select * from filled where day = as_of
 ),
 
 structure as (
@@ -121,8 +137,8 @@ structure as (
     -- h = cached share of input, a = list price per input token, b = price per output token,
     -- s = saving per cached token. Cost = R x (i x a - i x h x s + o x b).
     select
-        today.dimension, today.key, today.cost_usd as actual_usd, baseline.expected_usd, baseline.history_days,
-        spread.mad_usd,
+        today.as_of, today.dimension, today.key, today.cost_usd as actual_usd, baseline.expected_usd,
+        baseline.history_days, spread.mad_usd,
         today.requests as r1,
         coalesce(
             today.input_tokens / nullif(today.requests, 0), baseline.input_tokens / nullif(baseline.requests, 0)
@@ -151,8 +167,8 @@ structure as (
         case when baseline.requests > 0 then coalesce(baseline.savings_usd / nullif(baseline.cached_input_tokens, 0), 0)
              else coalesce(today.savings_usd / nullif(today.cached_input_tokens, 0), 0) end as s0
     from today
-    join baseline using (dimension, key)
-    join spread using (dimension, key)
+    join baseline using (as_of, dimension, key)
+    join spread using (as_of, dimension, key)
 ),
 
 chain as (
@@ -171,7 +187,7 @@ chain as (
 
 token_anomalies as (
     select
-        dimension, key, actual_usd, expected_usd, history_days, mad_usd,
+        as_of, dimension, key, actual_usd, expected_usd, history_days, mad_usd,
         after_volume - expected_usd as volume_usd,
         after_input - after_volume as input_tokens_per_request_usd,
         after_output - after_input as output_tokens_per_request_usd,
@@ -187,14 +203,28 @@ idle as (
         gpu_cost_usd / nullif(billed_gpu_hours, 0) as price, coalesce(utilization, 0) as utilization,
         idle_cost_usd::decimal(38, 12) as idle_usd
     from fct_gpu_utilization_daily
-    where day between $day::date - $lookback_days and $day::date
+    where day between $start::date - $lookback_days and $end::date
+),
+
+idle_windows as (
+    select windows.as_of, windows.same_kind, idle.*
+    from idle
+    inner join windows using (day)
 ),
 
 idle_baseline as (
-    select idle.key, count(*) as history_days, median(idle.idle_usd) as expected_usd,
+    select idle.as_of, idle.key, count(*) as history_days, median(idle.idle_usd) as expected_usd,
         avg(idle.hours) as hours, avg(idle.price) as price, avg(idle.utilization) as utilization
-    from idle
-    where idle.day < $day and dayofweek(idle.day) in (0, 6) = dayofweek($day::date) in (0, 6)
+    from idle_windows as idle
+    where idle.day < idle.as_of and idle.same_kind
+    group by all
+),
+
+idle_spread as (
+    select history.as_of, history.key, median(abs(history.idle_usd - base.expected_usd)) as mad_usd
+    from idle_windows as history
+    join idle_baseline as base using (as_of, key)
+    where history.day < history.as_of and history.same_kind
     group by all
 ),
 
@@ -202,20 +232,19 @@ idle_steps as (
     -- Idle cost = H x p x (1 - u); change billed hours, then price, then utilization. As for the
     -- token rows, each step is brought to the money scale once so the parts telescope exactly.
     select
-        today.key, today.idle_usd as actual_usd, base.expected_usd, base.history_days,
-        (select median(abs(history.idle_usd - base.expected_usd)) from idle as history
-         where history.key = today.key and history.day < $day
-           and dayofweek(history.day) in (0, 6) = dayofweek($day::date) in (0, 6)) as mad_usd,
+        today.as_of, today.key, today.idle_usd as actual_usd, base.expected_usd, base.history_days,
+        idle_spread.mad_usd,
         (today.hours * base.price * (1 - base.utilization))::decimal(38, 12) as after_hours,
         (today.hours * today.price * (1 - base.utilization))::decimal(38, 12) as after_price
-    from idle as today
-    join idle_baseline as base using (key)
-    where today.day = $day
+    from idle_windows as today
+    join idle_baseline as base using (as_of, key)
+    left join idle_spread using (as_of, key)
+    where today.day = today.as_of
 ),
 
 idle_anomalies as (
     select
-        'gpu_pool_idle' as dimension, key, actual_usd, expected_usd, history_days, mad_usd,
+        as_of, 'gpu_pool_idle' as dimension, key, actual_usd, expected_usd, history_days, mad_usd,
         after_hours - expected_usd as volume_usd,
         after_price - after_hours as price_usd,
         actual_usd - after_price as utilization_usd,
@@ -239,7 +268,7 @@ scored as (
         (actual_usd - expected_usd) / nullif(expected_usd, 0) as impact_pct,
         (actual_usd - expected_usd)
             / greatest(1.4826 * coalesce(mad_usd, 0), 0.05 * expected_usd, $min_impact_usd / 10) as score,
-        history_days >= 4 and (select $day::date - first_day from history_start) >= 14 as has_history
+        history_days >= 4 and as_of - (select first_day from history_start) >= 14 as has_history
     from all_rows
 ),
 
@@ -255,28 +284,31 @@ flagged as (
 
 movers as (
     -- For a feature anomaly: its users and models whose spend moved most against their baseline.
-    select flagged.key as feature, dimension_key.kind, dimension_key.name,
-        sum(case when spend.day = $day then spend.cost_usd else 0 end)
-            - (sum(case when spend.day < $day then spend.cost_usd else 0 end) / any_value(flagged.history_days))
-                ::decimal(38, 12)
+    select flagged.as_of, flagged.key as feature, dimension_key.kind, dimension_key.name,
+        sum(case when spend.day = flagged.as_of then spend.cost_usd else 0 end)
+            - (
+                sum(case when spend.day < flagged.as_of then spend.cost_usd else 0 end)
+                / any_value(flagged.history_days)
+            )::decimal(38, 12)
             as delta_usd
     from flagged
-    join spend on spend.feature = flagged.key
+    join spend
+        on spend.feature = flagged.key and spend.day between flagged.as_of - $lookback_days and flagged.as_of
     -- Each spend row counts once for its user and once for its model: a two-row lateral list.
     cross join lateral (select 'user' as kind, spend.user_id as name union all select 'model', spend.model) as dimension_key  -- noqa: ST05, LT11, LT05
     where flagged.dimension = 'feature' and flagged.is_anomaly
-      and (spend.day = $day or dayofweek(spend.day) in (0, 6) = dayofweek($day::date) in (0, 6))
+      and (spend.day = flagged.as_of or dayofweek(spend.day) in (0, 6) = dayofweek(flagged.as_of) in (0, 6))
     group by all
 ),
 
 top_movers as (
-    select feature,
+    select as_of, feature,
         list(struct_pack(name := name, delta_usd := delta_usd) order by abs(delta_usd) desc)
             filter (where kind = 'user')[1:3] as top_users,
         list(struct_pack(name := name, delta_usd := delta_usd) order by abs(delta_usd) desc)
             filter (where kind = 'model')[1:3] as top_models
     from movers
-    group by feature
+    group by as_of, feature
 ),
 
 explained as (
@@ -299,11 +331,12 @@ explained as (
         top_movers.top_users,
         top_movers.top_models
     from flagged
-    left join top_movers on flagged.dimension = 'feature' and top_movers.feature = flagged.key
+    left join top_movers
+        on flagged.dimension = 'feature' and top_movers.as_of = flagged.as_of and top_movers.feature = flagged.key
 )
 
 select
-    $day::date as day,
+    as_of as day,
     dimension,
     key,
     -- Money at fct_requests' scale, never rounded here: alerts and reports round when they present.
@@ -335,4 +368,4 @@ select
 from explained
 -- Every key of the fixed dimensions; users only when they move.
 where dimension <> 'user' or is_anomaly
-order by dimension, key
+order by as_of, dimension, key

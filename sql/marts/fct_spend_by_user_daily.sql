@@ -4,7 +4,7 @@ grain: day, user_id
 lookback: 0
 */
 with spend as (
-    select * from fct_spend_daily where day = $day
+    select * from fct_spend_daily where day between $start and $end
 )
 
 select

@@ -28,6 +28,6 @@ select
     sum(gateway_cache_avoided_usd) as gateway_cache_avoided_usd,
     sum(output_cost_usd) as output_cost_usd
 from fct_requests
-where day = $day
+where day between $start and $end
 group by all
 order by all

@@ -1,0 +1,439 @@
+"""A range of days is one statement per daily SQL model (issue 12), and it changes no number: each
+model run over a range equals the same model run one day at a time.
+
+On a generated lake of 8 days that crosses from October into November, one warehouse runs every
+model day by day (the job as it ran before ranges) and another runs the same days as two ranges,
+the second starting on Oct 31: its budget month-to-date restarts on Nov 1 inside the range, its
+7-day run rate and its anomaly and digest windows reach back into days the first range computed.
+Every daily relation (and the lake's `fct_requests` partitions) must hold the same rows, compared
+with EXCEPT ALL both ways, types included.
+
+Generated days are too few for the anomaly baseline to speak (it wants 14 days of history), so the
+windowed alert marts are also compared on hand-built history: 60 days of spend with planted spikes,
+where anomalies, their drivers, the movers and the GPU idle rows fire, and anomaly episodes that
+open, escalate, dip and recover inside the range and across its start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+from collections import Counter
+from decimal import Decimal
+from graphlib import TopologicalSorter
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+import yaml
+from conftest import REPO
+from test_alert_models import anomalies
+from test_anomalies import GPU_COLUMNS, SPEND_COLUMNS
+
+from pipelines.defs.models import model_settings
+from pipelines.defs.settings.pools import POOLS_SCHEMA
+from pipelines.demo import generate
+from pipelines.lake.partitions import partition_file
+from pipelines.models.engine import DayRange, load_models, publish_lake_views, run_model
+from pipelines.models.relations import replace_table
+from pipelines.resources.config import load_config
+from pipelines.sources.billing import day as billing_day
+from pipelines.sources.gateway import day as gateway_day
+from pipelines.sources.gpu import day as gpu_day
+from pipelines.sources.load_tests import load_test_rows
+from pipelines.sources.prices import price_rows
+
+pytestmark = pytest.mark.slow
+
+START = dt.date(2026, 10, 28)
+DAYS = 8  # through Nov 4
+RANGES = (DayRange(START, dt.date(2026, 10, 30)), DayRange(dt.date(2026, 10, 31), dt.date(2026, 11, 4)))
+CATALOG = REPO / "fixtures" / "prices" / "litellm_2026_11.json"
+
+
+def _config(root: Path) -> Path:
+    config = {
+        "data_dir": "data",
+        "start_date": START.isoformat(),
+        "sources": {
+            "gateway_logs": [{"path": "inputs/gateway/*.jsonl.gz", "format": "canonical"}],
+            "provider_costs": [
+                {"path": "inputs/openai/costs_*.json", "format": "openai_costs"},
+                {"path": "inputs/anthropic/cost_report_*.json", "format": "anthropic_cost_report"},
+                {"path": "inputs/invoices/invoice_*.csv", "format": "invoice_csv"},
+            ],
+            "provider_usage": [
+                {"path": "inputs/openai/usage_*.json", "format": "openai_usage"},
+                {"path": "inputs/anthropic/usage_report_*.json", "format": "anthropic_usage_report"},
+            ],
+            "gpu_billing": [
+                {"path": "inputs/gpu_billing/focus_*.csv", "format": "focus"},
+                {"path": "inputs/gpu_billing/gpu_hours_*.csv", "format": "gpu_hours_csv"},
+            ],
+            "gpu_telemetry": [{"path": "inputs/gpu_telemetry/nvidia_smi_*.csv", "format": "nvidia_smi"}],
+        },
+        "pools": {
+            "llama-8b-h100": {
+                "gpu_type": "H100",
+                "latency_slo_s": 5,
+                "headroom": 0.3,
+                "warm_floor": 1,
+                "api_equivalent": "gpt-4o-mini",
+                "load_test": "inputs/loadtest/llama-8b-h100.csv",
+            },
+            "qwen-32b-a100": {
+                "gpu_type": "A100",
+                "latency_slo_s": 60,
+                "headroom": 0.2,
+                "warm_floor": 1,
+                "api_equivalent": "gpt-4.1-mini",
+            },
+        },
+        "prices": {"catalog": str(CATALOG), "effective_from": "2026-01-01"},
+        "reconciliation": {"tolerance_pct": 0.02, "tolerance_usd": 0.05},
+        "alerts": {"min_impact_usd": 1, "min_impact_pct": 0.2},
+        "budgets": {"chat": 40, "summarise": 400},
+    }
+    path = root / "costwatch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _ingest(config, warehouse: Path) -> None:
+    """The lake and the settings tables the models read, written by the ingest code the assets call."""
+    lake = config.lake_dir
+    for day in DayRange(START, START + dt.timedelta(days=DAYS - 1)).days:
+        with duckdb.connect() as scratch:
+            gateway_day.ingest_day(scratch, lake, config.source_files("gateway_logs"), day)
+        billing_day.ingest_billing_day(
+            {source: config.source_files(source) for source in ("provider_costs", "provider_usage")},
+            config.currency_rates,
+            lake,
+            day,
+        )
+        gpu_day.ingest_gpu_billing_day(
+            config.source_files("gpu_billing"),
+            config.currency_rates,
+            config.gpu.pool_tag,
+            config.gpu.replica_tag,
+            config.gpu.instance_types,
+            lake,
+            day,
+        )
+        gpu_day.ingest_gpu_telemetry_day(config.source_entries("gpu_telemetry"), lake, day)
+    pools = pa.Table.from_pylist(
+        [
+            {
+                "pool": spec.name,
+                "gpu_type": spec.gpu_type,
+                "latency_slo_s": spec.latency_slo_s,
+                "headroom": spec.headroom,
+                "warm_floor": spec.warm_floor,
+                "api_equivalent": spec.api_equivalent,
+            }
+            for spec in config.pools.values()
+        ],
+        schema=POOLS_SCHEMA,
+    )
+    budgets = pa.table(
+        {
+            "feature": pa.array(list(config.budgets), pa.string()),
+            "budget_usd": pa.array(list(config.budgets.values()), pa.float64()),
+        }
+    )
+    with duckdb.connect(str(warehouse)) as conn:
+        publish_lake_views(conn, lake, gateway_day.DATASETS)
+        publish_lake_views(
+            conn, lake, billing_day.DAILY_DATASETS, {billing_day.QUARANTINE: billing_day.QUARANTINE_DESCRIPTION}
+        )
+        publish_lake_views(
+            conn,
+            lake,
+            {gpu_day.BILLING_DATASET: gpu_day.BILLING_DESCRIPTION, gpu_day.TELEMETRY_DATASET: "GPU busy time"},
+            {gpu_day.QUARANTINE: gpu_day.QUARANTINE_DESCRIPTION},
+        )
+        replace_table(conn, "price_catalog", price_rows(config), "prices")
+        replace_table(conn, "pools", pools, "pools")
+        replace_table(conn, "pool_load_tests", load_test_rows(config.pools.values()), "load tests")
+        replace_table(conn, "budgets", budgets, "budgets")
+
+
+def _in_dependency_order() -> list:
+    models = load_models()
+    graph = {name: [read for read in model.reads if read in models] for name, model in models.items()}
+    return [models[name] for name in TopologicalSorter(graph).static_order()]
+
+
+def _run(folder: Path, base: Path, settings: dict, runs: list[DayRange]) -> Path:
+    """A copy of the ingested warehouse with every model run, in dependency order, once per entry of
+    `runs` (the daily ones over that entry's days), as the job runs them. Its own lake for the
+    model partitions; the ingested datasets are read where they are."""
+    folder.mkdir()
+    warehouse = folder / "warehouse.duckdb"
+    shutil.copy(base, warehouse)
+    with duckdb.connect(str(warehouse)) as conn:
+        for days in runs:
+            for model in _in_dependency_order():
+                run_model(conn, model, folder / "lake", days if model.daily else None, settings)
+    return warehouse
+
+
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory):
+    root = tmp_path_factory.mktemp("range_models")
+    generate(root / "inputs", start_date=START, days=DAYS, requests_per_day=300, seed=5)
+    config = load_config(_config(root))
+    base = root / "ingested.duckdb"
+    _ingest(config, base)
+    settings = model_settings(config)
+    every_day = [DayRange.of(day) for days in RANGES for day in days.days]
+    day_by_day = _run(root / "day_by_day", base, settings, every_day)
+    ranged = _run(root / "ranged", base, settings, list(RANGES))
+    conn = duckdb.connect()
+    conn.execute("attach $path as day_by_day (read_only)", {"path": str(day_by_day)})
+    conn.execute("attach $path as ranged (read_only)", {"path": str(ranged)})
+    yield conn, root
+    conn.close()
+
+
+def _differences(conn, one: str, other: str) -> tuple[int, int]:
+    (missing,) = conn.execute(f"select count(*) from (from {one} except all from {other})").fetchone()  # noqa: S608 (relations named by this test)
+    (extra,) = conn.execute(f"select count(*) from (from {other} except all from {one})").fetchone()  # noqa: S608 (relations named by this test)
+    return missing, extra
+
+
+def _types(conn, relation: str) -> list[tuple[str, str]]:
+    return [row[:2] for row in conn.execute(f"describe from {relation}").fetchall()]  # noqa: S608 (a relation named by this test)
+
+
+@pytest.mark.parametrize("model", [model.name for model in load_models().values() if model.daily])
+def test_a_range_run_equals_the_same_days_run_one_at_a_time(warehouses, model):
+    conn, root = warehouses
+    if load_models()[model].materialized == "daily_parquet":
+        one, other = (
+            f"read_parquet('{root / run / 'lake' / model}/day=*/data.parquet', hive_partitioning = true)"
+            for run in ("day_by_day", "ranged")
+        )
+        for day in DayRange(START, RANGES[-1].end).days:  # every day its partition, empty or not
+            assert partition_file(root / "ranged" / "lake", model, day).exists()
+    else:
+        one, other = f"day_by_day.{model}", f"ranged.{model}"
+    (rows,) = conn.execute(f"select count(*) from {one}").fetchone()  # noqa: S608 (a relation named by this test)
+    assert _differences(conn, one, other) == (0, 0), f"{model}: rows only day by day, rows only ranged"
+    assert _types(conn, one) == _types(conn, other)
+    # Each model has rows to compare, bar the episodes (no anomaly can fire on 8 days: see the hand-built tests).
+    assert rows > 0 or model == "alert_anomaly_episodes"
+
+
+def test_the_second_range_reads_history_the_first_one_computed(warehouses):
+    """What makes the comparison above cover the windows: the second range's first day reads days
+    before it, and the budget month restarts inside it."""
+    conn, _ = warehouses
+    months = conn.execute(
+        "select month, min(day), max(day) from ranged.fct_budget_forecast group by month order by month"
+    ).fetchall()
+    assert months == [
+        (dt.date(2026, 10, 1), START, dt.date(2026, 10, 31)),
+        (dt.date(2026, 11, 1), dt.date(2026, 11, 1), dt.date(2026, 11, 4)),
+    ]
+    # Nov 1's run rate reads the 7 days through it, five of them in October (Oct 28..31 computed before
+    # it or in its range); its month to date is Nov 1 alone.
+    to_date, run_rate, nov_1, last_7_days = conn.execute(
+        """
+        select
+            budget.spend_to_date_usd,
+            budget.daily_run_rate_usd,
+            (select sum(cost_usd) from ranged.fct_spend_by_feature_daily
+             where day = '2026-11-01' and feature = 'chat'),
+            (select sum(cost_usd) from ranged.fct_spend_by_feature_daily
+             where day between '2026-10-26' and '2026-11-01' and feature = 'chat')
+        from ranged.fct_budget_forecast as budget
+        where budget.day = '2026-11-01' and budget.feature = 'chat'
+        """
+    ).fetchone()
+    assert to_date == nov_1
+    assert run_rate == (last_7_days / 7).quantize(Decimal("1e-12"))
+    # Nov 2 (a Monday) is the second range's first weekday: its baseline is the weekdays before it
+    # since the history began, Oct 28, 29 and 30, all three computed by the first range.
+    (history_days,) = conn.execute(
+        "select history_days from ranged.fct_spend_anomalies where day = '2026-11-02' and dimension = 'total'"
+    ).fetchone()
+    assert history_days == 3
+
+
+# --------------------------------------------------------------------------- hand-built windows
+
+HISTORY_START = dt.date(2026, 9, 1)
+WINDOW_RANGE = DayRange(dt.date(2026, 10, 1), dt.date(2026, 10, 30))  # crosses no month: a whole baseline inside
+ANOMALY_SETTINGS = {"min_impact_usd": 50.0, "min_impact_pct": 0.2}
+
+
+def _spend_history() -> dict:
+    """60 days of spend for two features, three users and two models with noise, and spikes planted
+    on a few days (volume, prompt growth, a model switch), plus a GPU pool whose idle cost jumps."""
+    rng = random.Random(12)
+    spend, gpu = [], []
+    spikes = {dt.date(2026, 10, 8): 3.0, dt.date(2026, 10, 9): 2.5, dt.date(2026, 10, 20): 4.0}
+    for offset in range(60):
+        day = HISTORY_START + dt.timedelta(days=offset)
+        weekend = day.weekday() >= 5
+        for feature, user, model in (
+            ("chat", "u1", "gpt-x"),
+            ("chat", "u2", "gpt-y"),
+            ("search", "u3", "gpt-x"),
+            ("search", "u1", "gpt-y"),
+        ):
+            requests = int(rng.randint(800, 1200) * (0.6 if weekend else 1.0) * spikes.get(day, 1.0))
+            input_tokens = requests * rng.randint(1500, 2500)
+            cached = input_tokens // rng.randint(2, 4)
+            output_tokens = requests * rng.randint(150, 250)
+            input_price, output_price = (Decimal("5e-5"), Decimal("1.5e-4")) if model == "gpt-x" else (
+                Decimal("2e-5"),
+                Decimal("8e-5"),
+            )  # fmt: skip
+            input_list = input_tokens * input_price
+            savings = cached * input_price / 2
+            output_cost = output_tokens * output_price
+            spend.append(
+                {
+                    "day": day,
+                    "feature": feature,
+                    "user_id": user,
+                    "provider": "openai",
+                    "model": model,
+                    "requests": requests,
+                    "error_requests": 0,
+                    "gateway_cache_hits": 0,
+                    "unpriced_requests": 0,
+                    "input_tokens": input_tokens,
+                    "cached_input_tokens": cached,
+                    "cache_creation_input_tokens": 0,
+                    "output_tokens": output_tokens,
+                    "cost_usd": input_list - savings + output_cost,
+                    "list_cost_usd": input_list + output_cost,
+                    "prompt_cache_savings_usd": savings,
+                    "gateway_cache_avoided_usd": 0,
+                    "output_cost_usd": output_cost,
+                }
+            )
+        utilization = 0.1 if day == dt.date(2026, 10, 14) else rng.uniform(0.55, 0.75)
+        gpu.append(
+            {
+                "day": day,
+                "pool": "pool",
+                "billed_replicas": 4,
+                "billed_gpu_hours": 96.0,
+                "busy_gpu_hours": 96.0 * utilization,
+                "busy_method": "telemetry",
+                "telemetry_coverage": 1.0,
+                "utilization": utilization,
+                "gpu_cost_usd": Decimal(960),
+                "idle_cost_usd": (Decimal(960) * Decimal(1 - utilization)).quantize(Decimal("1e-6")),
+            }
+        )
+    return {
+        "fct_spend_daily": {"columns": SPEND_COLUMNS, "rows": spend},
+        "fct_gpu_utilization_daily": {"columns": GPU_COLUMNS, "rows": gpu},
+    }
+
+
+def _same_rows(ranged: list[dict], day_by_day: list[dict]) -> bool:
+    """Equal as multisets of whole rows, every value compared exactly (as EXCEPT ALL does)."""
+    return Counter(tuple(sorted(row.items())) for row in ranged) == Counter(
+        tuple(sorted(row.items())) for row in day_by_day
+    )
+
+
+def test_spend_anomalies_over_a_range_equal_each_day_run_alone(run_model_on):
+    inputs = _spend_history()
+    ranged = run_model_on("fct_spend_anomalies", inputs, day=WINDOW_RANGE, settings=ANOMALY_SETTINGS)
+    day_by_day = [
+        row
+        for day in WINDOW_RANGE.days
+        for row in run_model_on("fct_spend_anomalies", inputs, day=day, settings=ANOMALY_SETTINGS)
+    ]
+    assert _same_rows(ranged, day_by_day)
+    # The comparison covers what fires: token anomalies with movers, and the idle GPU one.
+    fired = {(row["day"], row["dimension"]) for row in ranged if row["is_anomaly"]}
+    assert {(dt.date(2026, 10, 8), "total"), (dt.date(2026, 10, 20), "feature")} <= fired
+    assert (dt.date(2026, 10, 14), "gpu_pool_idle") in fired
+    assert any(row["top_users"] for row in ranged if row["dimension"] == "feature" and row["is_anomaly"])
+
+
+def test_anomaly_episodes_over_a_range_equal_each_day_run_alone(run_model_on):
+    """Episodes that open before the range and recover inside it, escalate, survive a one-day dip
+    and recover on the range's last day."""
+    severities = {
+        ("a", 2): "warning",  # before the range; recovers on the 5th
+        ("b", 3): "warning",
+        ("b", 6): "critical",  # escalates after a 2-day gap: the same episode
+        ("b", 7): "none",
+        ("b", 8): "warning",  # a dip on the 7th: still open
+        ("c", 10): "warning",
+        ("c", 17): "critical",  # a new episode after the 10th recovered on the 13th
+        ("d", 27): "warning",  # recovers on the 30th, the range's last day
+    }
+    inputs = anomalies(severities)
+    days = DayRange(dt.date(2026, 10, 4), dt.date(2026, 10, 30))
+    ranged = run_model_on("alert_anomaly_episodes", inputs, day=days)
+    day_by_day = [row for day in days.days for row in run_model_on("alert_anomaly_episodes", inputs, day=day)]
+    assert _same_rows(ranged, day_by_day)
+    assert {(row["day"].day, row["key"], row["episode_state"]) for row in ranged} == {
+        (5, "a", "recovered"),
+        (6, "b", "open"),
+        (8, "b", "open"),
+        (11, "b", "recovered"),
+        (10, "c", "open"),
+        (13, "c", "recovered"),
+        (17, "c", "open"),
+        (20, "c", "recovered"),
+        (27, "d", "open"),
+        (30, "d", "recovered"),
+    }
+
+
+def test_requests_priced_over_a_range_take_each_day_its_own_prices(run_model_on):
+    """fct_requests resolves prices once per stretch of days with the same prices in force: a range
+    through an override's first day (Oct 5) and a catalog version's last day (Oct 6) prices each
+    call as its day alone would. Inputs: tests/model_cases/fct_requests.yaml's first case, its calls
+    repeated on Oct 3..7, the override moved to Oct 5 and claude-3-5-haiku re-priced (x2) from Oct 7."""
+    case = yaml.safe_load((Path(__file__).parent / "model_cases" / "fct_requests.yaml").read_text(encoding="utf-8"))
+    case = next(iter(case["cases"].values()))
+    inputs = case["inputs"]
+    prices = []
+    for row in inputs["stg_prices"]["rows"]:
+        if row["layer"] == "override":
+            prices.append({**row, "effective_from": dt.date(2026, 10, 5)})
+        elif row["model_key"] == "claude-3-5-haiku":
+            prices.append({**row, "effective_to": dt.date(2026, 10, 7)})
+            prices.append({**row, "effective_from": dt.date(2026, 10, 7), "price_usd": row["price_usd"] * 2})
+        else:
+            prices.append(row)
+    days = DayRange(dt.date(2026, 10, 3), dt.date(2026, 10, 7))
+    calls = [
+        {
+            **call,
+            "request_id": f"{call['request_id']}-{day.day}",
+            "day": day,
+            "ts": dt.datetime.combine(day, dt.time(10, index)),
+        }
+        for day in days.days
+        for index, call in enumerate(inputs["stg_gateway_requests"]["rows"])
+    ]
+    inputs = {
+        "stg_prices": {**inputs["stg_prices"], "rows": prices},
+        "stg_gateway_requests": {**inputs["stg_gateway_requests"], "rows": calls},
+    }
+    settings = case["settings"]
+    ranged = run_model_on("fct_requests", inputs, day=days, settings=settings)
+    day_by_day = [row for day in days.days for row in run_model_on("fct_requests", inputs, day=day, settings=settings)]
+    assert _same_rows(ranged, day_by_day)
+    cost = {(row["request_id"], row["pricing_basis"]): row["cost_usd"] for row in ranged}
+    # r1 (gpt-4o): catalog before the override's first day, the override from it (the case's $0.0032).
+    assert cost[("r1-4", "catalog")] == Decimal("0.004")  # 600 x 2.5e-6 + 400 x 1.25e-6 + 200 x 1e-5
+    assert cost[("r1-5", "override")] == cost[("r1-7", "override")] == Decimal("0.0032")
+    # r2 (claude-3-5-haiku): the case's $0.0066, doubled from Oct 7.
+    assert cost[("r2-6", "catalog")] == Decimal("0.0066")
+    assert cost[("r2-7", "catalog")] == Decimal("0.0132")
