@@ -155,7 +155,9 @@ def _instance(config_path: Path):
 
 
 def _run(config_arg: str | None, days: list[dt.date]) -> int:
-    """Materialize each day's partition in-process, as a run the Dagster UI shows."""
+    """Materialize the days in-process, as runs the Dagster UI shows: each stretch of
+    consecutive days is ONE run over its partition range (every asset computes the stretch at
+    once), so `run --from/--to` and the demo are one run and `run --changed` one per stretch."""
     from pipelines.definitions import build_definitions
     from pipelines.defs.schedules import DAILY_JOB
 
@@ -167,31 +169,106 @@ def _run(config_arg: str | None, days: list[dt.date]) -> int:
     job = defs.resolve_job_def(DAILY_JOB)
     instance = _instance(config_path)
     failed = []
-    for day in days:
+    for first, last in stretches(days):
         started = time.perf_counter()
-        # Over a range, the alerts' dry-run printout would bury the run lines: it stays in the
-        # outbox (and the summary) instead. A single day prints it.
+        label = str(first) if first == last else f"{first}..{last}"
+        if first != last:
+            print(f"running {(last - first).days + 1} days {label} as one run")
+        # Over several days, the alerts' dry-run printout would bury the run lines: it stays in
+        # the outbox (and the summary) instead. A single day prints it.
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed) if len(days) > 1 else contextlib.nullcontext():
             result = job.execute_in_process(
-                partition_key=day.isoformat(), instance=instance, run_config=QUIET_LOGS, raise_on_error=False
+                instance=instance, run_config=QUIET_LOGS, raise_on_error=False, **_partitions(first, last)
             )
+        for line in _day_lines(config_path, result, first, last):
+            print(line)
         status = "ok" if result.success else "FAILED"
-        print(f"{day}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
+        print(f"{label}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
         _print_undelivered_alerts(result)
         if not result.success:
-            failed.append(day)
+            failed.append(label)
             step_failures = [event for event in result.all_events if event.is_step_failure]
             for event in step_failures:
-                print(f"    {event.step_key}: {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
+                print(
+                    f"    {event.step_key} ({label}): {_root_cause(event.event_specific_data.error)}", file=sys.stderr
+                )
             if not step_failures:  # the run failed before any step (resources): say why
                 for event in result.all_events:
                     if event.is_failure and getattr(event.event_specific_data, "error", None) is not None:
-                        print(f"    run: {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
+                        print(f"    run ({label}): {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
     if failed:
-        print(f"{len(failed)} day(s) failed: {', '.join(map(str, failed))}", file=sys.stderr)
+        print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def stretches(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days as (first, last) stretches, in order: `[1, 2, 3, 7, 8]` -> `[(1, 3), (7, 8)]`."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][1] + dt.timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _partitions(first: dt.date, last: dt.date) -> dict:
+    """`execute_in_process` arguments for one day (its partition key) or a range of days (the
+    partition-range tags a single-run backfill carries: each asset runs once over the range)."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    if first == last:
+        return {"partition_key": first.isoformat()}
+    return {
+        "tags": {
+            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+        }
+    }
+
+
+def _day_lines(config_path: Path, result, first: dt.date, last: dt.date) -> list[str]:
+    """A line per day of a range run: requests kept (the gateway ingest's `per_day` metadata)
+    and priced spend (`fct_requests` as written). Nothing for a one-day run: its line says it."""
+    if first == last:
+        return []
+    kept: dict[str, dict] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        if materialization.asset_key.to_user_string() == "gateway_requests" and "per_day" in materialization.metadata:
+            kept = materialization.metadata["per_day"].value
+            break
+    spend = _spend_by_day(config_path, first, last)
+    lines = []
+    for offset in range((last - first).days + 1):
+        day = first + dt.timedelta(days=offset)
+        requests = kept.get(day.isoformat(), {}).get("kept")
+        lines.append(
+            f"  {day}  "
+            + (f"{requests:>10,} requests kept" if requests is not None else f"{'not ingested':>25}")
+            + (f"  ${spend[day]:,.2f} spend" if day in spend else "")
+        )
+    return lines
+
+
+def _spend_by_day(config_path: Path, first: dt.date, last: dt.date) -> dict[dt.date, float]:
+    """USD priced per day in `fct_requests`, read back from the warehouse; {} if it is not there."""
+    import duckdb
+
+    from pipelines.models.engine import DayRange, connect_read_only, load_models
+    from pipelines.models.relations import daily_totals
+
+    config = load_config(config_path)
+    if not config.warehouse_path.exists():
+        return {}
+    try:
+        with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+            totals = daily_totals(conn, load_models()["fct_requests"], DayRange(first, last))
+    except duckdb.Error:  # the run failed before fct_requests was written
+        return {}
+    return {day: values.get("total_cost_usd", 0.0) for day, values in totals.items()}
 
 
 def _print_undelivered_alerts(result) -> None:

@@ -1,5 +1,6 @@
-"""Great Expectations gates inside DuckDB: the GX 1.24 + duckdb_engine fix, day selection,
-counts and failing-row samples, quiet logs, and blocking vs warning checks in Dagster."""
+"""Great Expectations gates inside DuckDB: the GX 1.24 + duckdb_engine fix, day and day-range
+selection, counts, failing-row samples and failing days, quiet logs, and blocking vs warning
+checks in Dagster."""
 
 import datetime as dt
 
@@ -17,7 +18,9 @@ from great_expectations.data_context.types.base import (
 )
 from sqlalchemy.pool import NullPool
 
-from pipelines.quality.engine import Gate, Suite, rows_of_day, validate
+from pipelines.models.engine import DayRange
+from pipelines.quality import engine as quality_engine
+from pipelines.quality.engine import Gate, Suite, rows_of_days, validate
 
 DAY = dt.date(2026, 10, 6)
 # (request_id, day, input_tokens, cached_input_tokens, cost_usd): two rows of DAY break a rule.
@@ -43,8 +46,8 @@ def warehouse(tmp_path):
 
 
 SUITE = Suite(
-    rows_of_day("calls"),
-    ("request_id",),
+    rows_of_days("calls"),
+    ("request_id", "day"),
     (
         Gate(
             "cost_non_negative",
@@ -79,6 +82,7 @@ def test_gates_count_and_sample_failing_rows_of_the_day_inside_duckdb(warehouse,
     assert (cost.passed, cost.rows_validated, cost.unexpected_rows) == (False, len(of_day), len(negative))
     assert [row["request_id"] for row in cost.failing_rows] == negative
     assert cost.failing_rows[0]["cost_usd"] == -0.5
+    assert (cost.failing_days, cost.failing_days_complete) == ([DAY.isoformat()], True)
     cached = results["cached_within_input"]
     assert (cached.passed, cached.unexpected_rows) == (False, len(over))
     assert [row["request_id"] for row in cached.failing_rows] == over
@@ -93,8 +97,44 @@ def test_the_other_day_is_validated_on_its_own(warehouse):
     with duckdb.connect(str(warehouse)) as conn:
         results = {result.gate.name: result for result in validate(conn, SUITE, None, DAY - dt.timedelta(days=1))}
     assert results["cost_non_negative"].rows_validated == 1
-    assert results["cost_non_negative"].failing_rows == [{"request_id": "e", "cost_usd": -1.0}]
+    assert results["cost_non_negative"].failing_rows == [
+        {"request_id": "e", "day": (DAY - dt.timedelta(days=1)).isoformat(), "cost_usd": -1.0}
+    ]
     assert not results["cached_within_input"].passed
+
+
+def test_a_range_of_days_is_judged_once_and_its_failing_days_are_named(warehouse):
+    """One validation over both days: each gate counts the failing rows of every day in the range
+    and names their days (worked out here from ROWS)."""
+    days = DayRange(DAY - dt.timedelta(days=1), DAY)
+    with duckdb.connect(str(warehouse)) as conn:
+        results = {result.gate.name: result for result in validate(conn, SUITE, None, days)}
+    negative = [row for row in ROWS if row[4] < 0]
+    over = [row for row in ROWS if row[3] > row[2]]
+    cost = results["cost_non_negative"]
+    assert (cost.passed, cost.rows_validated, cost.unexpected_rows) == (False, len(ROWS), len(negative))
+    assert sorted(row["request_id"] for row in cost.failing_rows) == sorted(row[0] for row in negative)
+    assert (cost.failing_days, cost.failing_days_complete) == (sorted({row[1].isoformat() for row in negative}), True)
+    assert cost.failing_days == [str(DAY - dt.timedelta(days=1)), str(DAY)]
+    cached = results["cached_within_input"]
+    assert (cached.unexpected_rows, cached.failing_days) == (len(over), sorted({row[1].isoformat() for row in over}))
+    assert results["ids_unique"].passed and results["ids_unique"].failing_days == []
+    # A one-day range is that day, as a plain date.
+    with duckdb.connect(str(warehouse)) as conn:
+        one_day = {result.gate.name: result for result in validate(conn, SUITE, None, DayRange.of(DAY))}
+        as_date = {result.gate.name: result for result in validate(conn, SUITE, None, DAY)}
+    assert {name: (r.passed, r.unexpected_rows, r.failing_rows) for name, r in one_day.items()} == {
+        name: (r.passed, r.unexpected_rows, r.failing_rows) for name, r in as_date.items()
+    }
+
+
+def test_failing_days_say_when_the_sample_may_miss_some(warehouse, monkeypatch):
+    """With a sample smaller than the failing rows, the days named are marked incomplete."""
+    monkeypatch.setattr(quality_engine, "DAY_SAMPLE_ROWS", 1)
+    with duckdb.connect(str(warehouse)) as conn:
+        (cost, *_) = validate(conn, SUITE, None, DayRange(DAY - dt.timedelta(days=1), DAY))
+    assert cost.unexpected_rows == 2 and len(cost.failing_days) == 1
+    assert cost.failing_days_complete is False
 
 
 def test_a_day_without_rows_passes_every_gate_without_calling_gx(warehouse):
@@ -114,7 +154,7 @@ def test_gates_run_while_the_run_holds_the_file_open(warehouse):
 
 def test_a_gate_that_cannot_be_evaluated_fails_with_the_reason(warehouse):
     broken = Suite(
-        rows_of_day("calls"),
+        rows_of_days("calls"),
         ("request_id",),
         (
             Gate(
@@ -191,6 +231,8 @@ def test_a_failing_blocking_gate_stops_downstream_assets(project):
     assert gate.passed is False and gate.severity == dg.AssetCheckSeverity.ERROR
     assert gate.metadata["unexpected_rows"].value == 1
     assert [row["request_id"] for row in gate.metadata["failing_rows_sample"].value] == ["bad"]
+    assert gate.metadata["failing_days"].value == [DAY.isoformat()]
+    assert gate.metadata["failing_days_complete"].value is True
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
     assert "fct_spend_daily" not in materialized
     # Its uncached input (100 - 500 tokens) is priced at zero, as LiteLLM clamps it, so its cost is
@@ -229,7 +271,9 @@ suites:
         expect:
           - unique: request_id
         explain:
-          sql: "select count(*) as rows_of_day from calls where day = getvariable('costwatch_day')"
+          sql: >-
+            select count(*) as rows_of_day from calls
+            where day between getvariable('costwatch_start') and getvariable('costwatch_end')
           settings: [max_unpriced_share]
 """
 
@@ -291,6 +335,26 @@ suites:
     assert (priced.column, priced.value_set, priced.mostly) == ("priced", [True], 0.75)
     assert currency.value_set == ["EUR", "GBP", "USD"]
     assert settings(config)["min_priced_share"] == 0.75
+
+
+def test_a_checks_file_still_reading_the_one_day_variable_is_refused(tmp_path):
+    """`costwatch_day` is never set since runs cover ranges: a suite reading it would judge no row."""
+    from pipelines.quality.checks import load_suites
+
+    old = "where day between getvariable('costwatch_start') and getvariable('costwatch_end')"
+    path = write_checks(tmp_path / "sql", "calls", CHECKS_YML.replace(old, "where day = getvariable('costwatch_day')"))
+    with pytest.raises(ValueError, match="costwatch_day") as raised:
+        load_suites("calls", tmp_path / "sql")
+    assert str(path) in str(raised.value) and "costwatch_start" in str(raised.value)
+
+
+def test_rows_day_adds_the_day_to_the_keys(tmp_path):
+    from pipelines.quality.checks import load_suites
+
+    write_checks(tmp_path / "sql", "calls", CHECKS_YML)
+    (suite,) = load_suites("calls", tmp_path / "sql")
+    assert suite.keys == ("request_id", "day")
+    assert suite.sql == rows_of_days("calls")
 
 
 def test_no_checks_file_means_no_suites(tmp_path):

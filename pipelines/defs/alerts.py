@@ -8,7 +8,13 @@ from pipelines.alerts.compose import ALERT_SOURCES, day_alerts, details_link
 from pipelines.alerts.deliver import deliver
 from pipelines.alerts.outbox import enqueue, ensure_outbox
 from pipelines.resources.slack import SlackSettings
-from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.resources.warehouse import (
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    CostwatchConfigResource,
+    WarehouseResource,
+    partition_days,
+)
 
 SLACK_DELIVERY = "alerts_delivered"
 
@@ -18,6 +24,7 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
         name="alerts_outbox",
         group_name="alerts",
         partitions_def=partitions,
+        backfill_policy=SINGLE_RUN,
         deps=list(ALERT_SOURCES),
         kinds={"duckdb", "slack"},
         pool=WAREHOUSE_POOL,
@@ -33,17 +40,19 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
     def alerts_outbox(
         context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource
     ):
-        """The day's alerts (anomalies and their recoveries, budget thresholds, the daily digest)
-        written to `alerts_outbox` under stable ids, then delivered to Slack; without Slack
-        credentials they are printed and wait in the outbox (dry run)."""
+        """Each day's alerts (anomalies and their recoveries, budget thresholds, the daily digest)
+        written to `alerts_outbox` under stable ids, day after day as runs of single days would,
+        then delivered to Slack once; without Slack credentials they are printed and wait in the
+        outbox (dry run)."""
         config = costwatch.config
-        day = partition_day(context)
+        days = partition_days(context)
         settings = SlackSettings.from_env(config.alerts.slack_channel)
         now = dt.datetime.now(dt.timezone.utc)
         with warehouse.get_connection() as conn:
             ensure_outbox(conn)
-            alerts = day_alerts(conn, day, details_link(config.alerts.dagster_url, day))
-            # The digest goes out last: alerts of one run leave in created_at order.
+            by_day = {day: day_alerts(conn, day, details_link(config.alerts.dagster_url, day)) for day in days.days}
+            # Oldest day first, each day's digest last: alerts of one run leave in created_at order.
+            alerts = [alert for of_day in by_day.values() for alert in of_day]
             new = sum(
                 enqueue(conn, created_at=now + dt.timedelta(microseconds=order), **alert)
                 for order, alert in enumerate(alerts)
@@ -51,7 +60,9 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
             report = deliver(conn, settings, now=now)
         yield dg.MaterializeResult(
             metadata={
+                # Of every day of the run (one day: that day's).
                 "alerts_today": len(alerts),
+                "alerts_by_day": dg.MetadataValue.json({day.isoformat(): len(a) for day, a in by_day.items()}),
                 "new_in_outbox": new,
                 "sent": dg.MetadataValue.json(report.sent),
                 "held": dg.MetadataValue.json(report.held),

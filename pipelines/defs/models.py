@@ -5,12 +5,18 @@ from collections.abc import Sequence
 import dagster as dg
 
 from pipelines.defs.quality import gate_specs, run_gates
-from pipelines.models.engine import SQL_DIR, SqlModel, load_models, pseudonym_parameters, run_model
-from pipelines.models.relations import money_totals, preview
+from pipelines.models.engine import SQL_DIR, DayRange, SqlModel, load_models, pseudonym_parameters, run_model
+from pipelines.models.relations import daily_totals, money_totals, preview
 from pipelines.quality.checks import load_metadata, load_suites, query_row
 from pipelines.quality.engine import day_cursor
 from pipelines.report.tables import markdown_table
-from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource, partition_day
+from pipelines.resources.warehouse import (
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    CostwatchConfigResource,
+    WarehouseResource,
+    partition_days,
+)
 
 
 def build_model_assets(
@@ -40,6 +46,7 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, de
         group_name=model.layer,
         deps=deps,
         partitions_def=partitions,
+        backfill_policy=SINGLE_RUN if partitions else None,
         kinds={"duckdb", "sql"} | ({"parquet"} if model.materialized == "daily_parquet" else set()),
         pool=WAREHOUSE_POOL,
         check_specs=gate_specs(model.name, suites),
@@ -47,20 +54,40 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, de
     )
     def sql_model(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
         config = costwatch.config
-        day = partition_day(context) if model.daily else None
+        # A daily model computes the run's whole range of days in one statement (run_model).
+        days = partition_days(context) if model.daily else None
         with warehouse.get_connection() as conn:
-            rows = run_model(conn, model, config.lake_dir, day, model_settings(config))
-            metadata = {"dagster/row_count": rows, **money_totals(conn, model, day)}
+            rows = run_model(conn, model, config.lake_dir, days, model_settings(config))
+            metadata = {"dagster/row_count": rows, **money_totals(conn, model, days)}
+            if days is not None:
+                metadata.update(_per_day(context, conn, model, days))
             if extra_metadata:
-                with day_cursor(conn, day) as cursor:
+                with day_cursor(conn, days) as cursor:
                     metadata.update(query_row(cursor, extra_metadata))
             if rows:
-                metadata["preview"] = dg.MetadataValue.md(markdown_table(*preview(conn, model, day)))
-            results = list(run_gates(conn, suites, config, day))
+                metadata["preview"] = dg.MetadataValue.md(markdown_table(*preview(conn, model, days)))
+            results = list(run_gates(conn, suites, config, days))
+        # No partition named: Dagster records this materialization once per day of the range.
         yield dg.MaterializeResult(metadata=metadata)
         yield from results
 
     return sql_model
+
+
+def _per_day(context: dg.AssetExecutionContext, conn, model: SqlModel, days: DayRange) -> dict:
+    """Each day's rows and money, logged as one event (a line per day: a range run's progress,
+    day by day). Not metadata: a range run records its metadata once per day of the range, so a
+    per-day table there grows with the square of the range (a year: 133k entries per model).
+    The row count and totals in the metadata are the range's."""
+    totals = daily_totals(conn, model, days)
+    lines = [_day_line(day.isoformat(), totals.get(day, {"rows": 0})) for day in days.days]
+    context.log.info(f"{model.name} {days}:\n" + "\n".join(lines))
+    return {"days": str(days)}
+
+
+def _day_line(day: str, values: dict) -> str:
+    money = ", ".join(f"{name.removeprefix('total_')} {value:,.6f}" for name, value in values.items() if name != "rows")
+    return f"  {day}: {values['rows']} rows" + (f"; {money}" if money else "")
 
 
 def model_settings(config) -> dict[str, object]:

@@ -1,6 +1,7 @@
 """Great Expectations suites as Dagster asset checks: the specs an asset declares and the
 results it yields. The suites themselves are declared beside the relations they gate, in
-`sql/**/<relation>.checks.yml` (`pipelines.quality.checks.load_suites`)."""
+`sql/**/<relation>.checks.yml` (`pipelines.quality.checks.load_suites`). A run is judged once
+over all its days: one check result per gate, whose metadata names the days that failed."""
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
@@ -8,6 +9,7 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 import duckdb
 
+from pipelines.models.engine import DayRange
 from pipelines.quality.engine import GateResult, Suite, validate
 from pipelines.resources.config import CostwatchConfig
 
@@ -21,10 +23,13 @@ def gate_specs(asset: str, suites: Sequence[Suite]) -> list[dg.AssetCheckSpec]:
 
 
 def run_gates(
-    conn: duckdb.DuckDBPyConnection, suites: Sequence[Suite], config: CostwatchConfig, day: dt.date | None
+    conn: duckdb.DuckDBPyConnection,
+    suites: Sequence[Suite],
+    config: CostwatchConfig,
+    days: DayRange | dt.date | None,
 ) -> Iterator[dg.AssetCheckResult]:
     for suite in suites:
-        for result in validate(conn, suite, config, day):
+        for result in validate(conn, suite, config, days):
             yield _check_result(result)
 
 
@@ -40,6 +45,11 @@ def _check_result(result: GateResult) -> dg.AssetCheckResult:
     }
     if result.error:
         metadata["error"] = result.error
+    if not result.passed:
+        # Which of the run's days to look at: the days of the failing rows GX returned, and
+        # whether those were all of them (else more days may fail; the gate's rows say which).
+        metadata["failing_days"] = dg.MetadataValue.json(result.failing_days)
+        metadata["failing_days_complete"] = result.failing_days_complete
     return dg.AssetCheckResult(
         check_name=result.gate.name,
         passed=result.passed,

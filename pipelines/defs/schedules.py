@@ -1,4 +1,4 @@
-"""The daily job (every asset, one UTC day) and the schedule that runs it each morning."""
+"""The daily job (every asset, one UTC day or a range of days in one run) and the schedule that runs it each morning."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ def build_daily_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJo
         DAILY_JOB,
         selection=dg.AssetSelection.all(),
         partitions_def=partitions,
-        description="Ingest, price and roll up one UTC day; unpartitioned assets (prices, views) refresh with it.",
+        description="Ingest, price and roll up one UTC day or a range of days (one run either way); unpartitioned "
+        "assets (prices, views) refresh with it.",
     )
 
 

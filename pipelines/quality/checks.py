@@ -2,8 +2,10 @@
 its `.sql`, a lake dataset's in `sql/lake/`), turned into `Suite`s for `quality/engine.py`.
 
     suites:
-      - rows: day                 # day | all | {sql: "select ... getvariable('costwatch_day')"}
-        keys: [request_id]        # columns that identify a failing row in the sample
+      - rows: day                 # day | all | {sql: "select ... where day between
+                                  #   getvariable('costwatch_start') and getvariable('costwatch_end')"}
+        keys: [request_id]        # columns that identify a failing row in the sample (`rows: day`
+                                  #   adds `day`: a range run's failing rows name their days)
         gates:                    # one Dagster asset check each
           - name: request_ids_unique
             description: one row per request_id
@@ -20,7 +22,10 @@ its `.sql`, a lake dataset's in `sql/lake/`), turned into `Suite`s for `quality/
     metadata:                     # models only: extra materialization metadata, same shape as explain.sql
       sql: "select ..."
 
-`{setting: NAME}` is a value derived from costwatch.yaml by `settings(config)`, the one place a
+A run is judged once over all its days: `rows: day` and any SQL here select the days
+`getvariable('costwatch_start')` through `getvariable('costwatch_end')` (inclusive; a one-day run
+sets both to its day), so a suite that aggregates per day must group by `day` and keep it among
+its `keys`. `{setting: NAME}` is a value derived from costwatch.yaml by `settings(config)`, the one place a
 check reads the config. Every mistake (an unknown key, expectation, argument or setting) is a
 `ValueError` naming the file and the key, raised when the definitions load.
 """
@@ -36,7 +41,17 @@ import great_expectations.expectations as gxe
 import yaml
 
 from pipelines.models import engine as models_engine
-from pipelines.quality.engine import Gate, Suite, json_safe, non_negative, rows_of_day, token_rules, unique_keys
+from pipelines.quality.engine import (
+    END_VARIABLE,
+    START_VARIABLE,
+    Gate,
+    Suite,
+    json_safe,
+    non_negative,
+    rows_of_days,
+    token_rules,
+    unique_keys,
+)
 from pipelines.resources.config import CostwatchConfig
 
 SUFFIX = ".checks.yml"
@@ -107,7 +122,7 @@ def _suite(path: Path, relation: str, where: str, raw: Any) -> Suite:
     _keys(path, where, raw, required={"rows", "keys", "gates"})
     rows = raw["rows"]
     if rows == "day":
-        sql = rows_of_day(relation)
+        sql = rows_of_days(relation)
     elif rows == "all":
         sql = f"select * from {relation}"  # noqa: S608 (relation: the checks file's own name, a model or lake table)
     elif isinstance(rows, dict):
@@ -118,6 +133,8 @@ def _suite(path: Path, relation: str, where: str, raw: Any) -> Suite:
     keys = raw["keys"]
     if not isinstance(keys, list) or not keys or not all(isinstance(key, str) for key in keys):
         raise ValueError(f"{path}: {where}.keys: must be a list of column names, got {keys!r}")
+    if rows == "day" and "day" not in keys:
+        keys = [*keys, "day"]
     gates = tuple(_gate(path, f"{where}.gates[{i}]", gate) for i, gate in enumerate(raw["gates"] or []))
     return Suite(sql, tuple(keys), gates)
 
@@ -234,4 +251,9 @@ def _keys(path: Path, where: str, raw: Any, required: set[str] = frozenset(), op
 def _text(path: Path, where: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{path}: {where}: must be non-empty text, got {value!r}")
+    if "costwatch_day" in value:  # the one-day variable of runs before ranges: it is never set now
+        raise ValueError(
+            f"{path}: {where}: getvariable('costwatch_day') is gone (a run judges a range of days); select "
+            f"`day between getvariable('{START_VARIABLE}') and getvariable('{END_VARIABLE}')` and group by day"
+        )
     return value

@@ -1,11 +1,13 @@
 """Great Expectations gates, evaluated inside DuckDB on the warehouse's own connection.
 
-A `Suite` names the rows to validate (fixed SQL text: a day's rows are picked with
-`getvariable('costwatch_day')`, set as a parameter, so no value is ever formatted into SQL) and
-its `Gate`s: each gate is one Dagster asset check made of one or more GX expectations. Suites are
-declared in `sql/**/<relation>.checks.yml` beside what they guard (`quality/checks.py` reads
-them). A suite runs as one GX validation, so GX bundles the metrics of all its gates into few
-queries, and nothing is loaded into pandas.
+A `Suite` names the rows to validate (fixed SQL text: the run's days are picked with
+`day between getvariable('costwatch_start') and getvariable('costwatch_end')`, session variables
+set as parameters, so no value is ever formatted into SQL) and its `Gate`s: each gate is one
+Dagster asset check made of one or more GX expectations. Suites are declared in
+`sql/**/<relation>.checks.yml` beside what they guard (`quality/checks.py` reads them). A suite
+runs as one GX validation over all the run's days (a range run is judged once, not once per
+day), so GX bundles the metrics of all its gates into few queries, and nothing is loaded into
+pandas. A failing gate names the days of its failing rows.
 
 Two things GX 1.24 does not do with DuckDB out of the box, fixed here and pinned by
 tests/test_quality.py:
@@ -41,10 +43,14 @@ from great_expectations.datasource.fluent import SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from sqlalchemy.pool import StaticPool
 
-from pipelines.models.engine import prepare_session
+from pipelines.models.engine import DayRange, prepare_session
 
-DAY_VARIABLE = "costwatch_day"
+# The first and last day (inclusive) of the run being judged; a one-day run sets both to its day.
+START_VARIABLE, END_VARIABLE = "costwatch_start", "costwatch_end"
 SAMPLE_ROWS = 10
+# Failing rows GX returns per expectation: SAMPLE_ROWS of them go into the metadata, all of them
+# name failing days (a range's failing rows come in scan order, so a bigger sample names more days).
+DAY_SAMPLE_ROWS = 1000
 
 
 class DuckDBExecutionEngine(SqlAlchemyExecutionEngine):
@@ -81,7 +87,9 @@ class Gate:
 
 @dataclass(frozen=True)
 class Suite:
-    sql: str  # the rows to validate; fixed text, a day picked by getvariable('costwatch_day')
+    sql: (
+        str  # the rows to validate; fixed text, the run's days picked by getvariable('costwatch_start'/'costwatch_end')
+    )
     keys: tuple[str, ...]  # columns that identify a failing row in the sample
     gates: tuple[Gate, ...] = field(default_factory=tuple)
 
@@ -112,9 +120,11 @@ def token_rules(config: Any) -> list:
     ]
 
 
-def rows_of_day(relation: str) -> str:
-    """The validated rows of a daily relation: its day, chosen by a session variable."""
-    return f"select * from {relation} where day = getvariable('{DAY_VARIABLE}')"  # noqa: S608 (relation: a model or lake table name from code)
+def rows_of_days(relation: str) -> str:
+    """The validated rows of a daily relation: the run's days, chosen by session variables."""
+    return (
+        f"select * from {relation} where day between getvariable('{START_VARIABLE}') and getvariable('{END_VARIABLE}')"  # noqa: S608 (relation: a model or lake table name from code)
+    )
 
 
 @dataclass(frozen=True)
@@ -128,19 +138,31 @@ class GateResult:
     seconds: float
     extra: dict
     error: str | None = None
+    # Days (ISO) of the failing rows GX returned (up to DAY_SAMPLE_ROWS per expectation), when the
+    # rows have a `day`; `failing_days_complete`: every failing row was among them, so no other day fails.
+    failing_days: list[str] = field(default_factory=list)
+    failing_days_complete: bool = True
 
     @property
     def share(self) -> float:
         return self.unexpected_rows / self.rows_validated if self.rows_validated else 0.0
 
 
+def day_range(days: DayRange | dt.date | None) -> DayRange | None:
+    """A plain date is a one-day range; None (an unpartitioned asset) stays None."""
+    return DayRange.of(days) if isinstance(days, dt.date) else days
+
+
 @contextmanager
-def day_cursor(conn: duckdb.DuckDBPyConnection, day: dt.date | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A second connection to the run's database with the day variable set, closed afterwards."""
+def day_cursor(conn: duckdb.DuckDBPyConnection, days: DayRange | dt.date | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A second connection to the run's database with the run's first and last day set as
+    session variables (NULL for an unpartitioned asset), closed afterwards."""
+    days = day_range(days)
     cursor = conn.cursor()
     try:
         prepare_session(cursor, read_only=True)
-        cursor.execute(f"set variable {DAY_VARIABLE} = $day", {"day": day})  # noqa: S608 (the session variable's name, a constant; the day is a parameter)
+        for variable, value in ((START_VARIABLE, days and days.start), (END_VARIABLE, days and days.end)):
+            cursor.execute(f"set variable {variable} = $day::date", {"day": value})  # noqa: S608 (the session variable's name, a constant; the day is a parameter)
         yield cursor
     finally:
         cursor.close()
@@ -158,11 +180,13 @@ def _context():
     )
 
 
-def validate(conn: duckdb.DuckDBPyConnection, suite: Suite, config: Any, day: dt.date | None) -> list[GateResult]:
-    """Run the suite's expectations in DuckDB (one GX validation) and judge each gate."""
+def validate(
+    conn: duckdb.DuckDBPyConnection, suite: Suite, config: Any, days: DayRange | dt.date | None
+) -> list[GateResult]:
+    """Run the suite's expectations in DuckDB (one GX validation over all of `days`) and judge each gate."""
     expectations = [(gate, expectation) for gate in suite.gates for expectation in gate.expect(config)]
     started = time.perf_counter()
-    with day_cursor(conn, day) as cursor:
+    with day_cursor(conn, days) as cursor:
         error = None
         try:
             # No rows, nothing to judge: every gate holds, and GX's per-expectation planning
@@ -203,7 +227,7 @@ def _run_gx(cursor: duckdb.DuckDBPyConnection, suite: Suite, expectations: Seque
         gx_suite,
         result_format={
             "result_format": "SUMMARY",
-            "partial_unexpected_count": SAMPLE_ROWS,
+            "partial_unexpected_count": DAY_SAMPLE_ROWS,
             "unexpected_index_column_names": list(suite.keys),
             "return_unexpected_index_query": False,
         },
@@ -215,9 +239,11 @@ def _judge(
     gate: Gate, results: list, keys: tuple[str, ...], seconds: float, extra: dict, error: str | None
 ) -> GateResult:
     if error is not None:
-        return GateResult(gate, False, 0, 0, [], [], seconds, extra, error)
+        return GateResult(gate, False, 0, 0, [], [], seconds, extra, error, failing_days_complete=False)
     described, failing, errors = [], [], []
     rows, unexpected = 0, 0
+    failing_days: set[str] = set()
+    complete = True
     for result in results:
         outcome = result.result or {}
         config = result.expectation_config
@@ -238,7 +264,12 @@ def _judge(
                 }
             )
         )
-        failing.extend(json_safe(row) for row in outcome.get("partial_unexpected_index_list") or [])
+        sampled = [json_safe(row) for row in outcome.get("partial_unexpected_index_list") or []]
+        failing.extend(sampled[:SAMPLE_ROWS])
+        failing_days |= {str(row["day"]) for row in sampled if row.get("day") is not None}
+        if not result.success:  # an aggregate expectation, or rows without a day, names no day
+            named = "partial_unexpected_index_list" in outcome and all(row.get("day") for row in sampled)
+            complete = complete and named and len(sampled) >= (outcome.get("unexpected_count") or 0)
     passed = all(result.success for result in results) and not errors
     return GateResult(
         gate,
@@ -250,6 +281,8 @@ def _judge(
         seconds,
         extra,
         "; ".join(dict.fromkeys(errors)) or None,
+        sorted(failing_days),
+        complete,
     )
 
 

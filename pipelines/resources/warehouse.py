@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -12,7 +13,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipelines.lake.lock import RunLock, project_lock
-from pipelines.models.engine import prepare_session
+from pipelines.models.engine import DayRange, prepare_session
 from pipelines.resources.config import CostwatchConfig, load_config
 
 
@@ -103,4 +104,21 @@ def daily_partitions(config: CostwatchConfig) -> dg.DailyPartitionsDefinition:
 
 
 def partition_day(context: dg.AssetExecutionContext) -> dt.date:
+    """The one day of a single-partition run (a range run has no single day: `partition_days`)."""
     return dt.date.fromisoformat(context.partition_key)
+
+
+def partition_days(context: dg.AssetExecutionContext) -> DayRange:
+    """The days a run materializes: one partition, or a range of them (`costwatch run --from/--to`,
+    the demo, a UI backfill under `BackfillPolicy.single_run`). Daily partitions have no gaps, so
+    a partition range is every day from its first key to its last."""
+    keys = context.partition_key_range
+    return DayRange(dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end))
+
+
+# UI backfills of any partitioned asset launch one run over the whole range, as `costwatch run`
+# does: each asset computes the range at once, not one run (and ~5 s of fixed cost) per day.
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+# Dagster 1.13 marks `backfill_policy` beta and warns at every definition load: noise in every
+# `costwatch` command and test. What we rely on is pinned by tests/test_range_runs.py.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)

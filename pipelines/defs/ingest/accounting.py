@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.defs.quality import gate_specs, run_gates
+from pipelines.models.engine import DayRange
 from pipelines.quality.checks import load_suites
 from pipelines.report.tables import markdown_table
 from pipelines.resources.config import CostwatchConfig
@@ -33,8 +34,11 @@ def accounting_spec(asset: str) -> dg.AssetCheckSpec:
 
 
 def accounting_check(rows: list[dict], asset: str | None = None) -> dg.AssetCheckResult:
-    """ERROR when any file's records do not add up: downstream numbers would miss them."""
-    broken = [row["source_file"] for row in rows if not adds_up(row)]
+    """ERROR when any file's records do not add up: downstream numbers would miss them. Rows
+    may be per file and day (a range run): then the days that do not add up are named too."""
+    broken_rows = [row for row in rows if not adds_up(row)]
+    broken = list(dict.fromkeys(row["source_file"] for row in broken_rows))
+    broken_days = sorted({row["day"] for row in broken_rows if "day" in row})
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=RECORDS_ACCOUNTED,
@@ -47,6 +51,7 @@ def accounting_check(rows: list[dict], asset: str | None = None) -> dg.AssetChec
             "quarantined": sum(row["quarantined"] for row in rows),
             "duplicates": sum(row.get("duplicates", 0) for row in rows),
             "files_not_adding_up": dg.MetadataValue.json(broken),
+            **({"days_not_adding_up": dg.MetadataValue.json(broken_days)} if broken_days else {}),
         },
     )
 
@@ -89,9 +94,10 @@ def lake_gate_specs(tables: Sequence[str]) -> list[dg.AssetCheckSpec]:
 
 
 def run_lake_gates(
-    conn: duckdb.DuckDBPyConnection, tables: Sequence[str], config: CostwatchConfig, day: dt.date
+    conn: duckdb.DuckDBPyConnection, tables: Sequence[str], config: CostwatchConfig, days: DayRange | dt.date
 ) -> Iterator[dg.AssetCheckResult]:
-    """The gates' results, each on its table's key (an asset that writes several tables must say which)."""
+    """The gates' results over the run's days, each on its table's key (an asset that writes
+    several tables must say which)."""
     for table in tables:
-        for result in run_gates(conn, load_suites(table), config, day):
+        for result in run_gates(conn, load_suites(table), config, days):
             yield result._replace(asset_key=dg.AssetKey(table))
