@@ -410,3 +410,68 @@ def test_every_checks_file_in_sql_loads():
         relation = path.name.removesuffix(".checks.yml")
         assert relation in models or path.parent.name == "lake", path
         assert load_suites(relation), path
+
+
+def test_the_expectation_snapshot_is_the_installed_gx():
+    """The definitions check a `.checks.yml`'s expectation names and arguments against a snapshot
+    of GX's classes (no GX import at load); it must be exactly what the installed GX has."""
+    import importlib.metadata
+
+    from pipelines.quality import gx_expectations
+    from pipelines.quality.checks import expectation_fields, installed_expectation_fields
+
+    assert gx_expectations.GX_VERSION == importlib.metadata.version("great_expectations")
+    installed = installed_expectation_fields()
+    assert expectation_fields() == installed
+    assert installed["ExpectColumnValuesToBeBetween"] >= {"column", "min_value", "max_value", "mostly"}
+
+
+GX_IMPORTS = """
+import datetime as dt, sys
+from pathlib import Path
+
+import duckdb
+
+from pipelines.definitions import build_definitions
+from pipelines.quality.checks import load_suites
+from pipelines.quality.engine import validate
+from pipelines.resources.config import CostwatchConfig
+
+config = CostwatchConfig.model_construct(start_date=dt.date(2026, 10, 6))  # only the defaults are read
+build_definitions(sys.argv[1])  # every .checks.yml in sql/ is loaded and checked here
+loaded = "great_expectations" in sys.modules
+(suite,) = load_suites("calls", Path(sys.argv[2]))
+with duckdb.connect() as conn:
+    conn.execute("create table calls (request_id varchar, day date, input_tokens bigint, "
+                 "cached_input_tokens bigint, cost_usd decimal(18, 6))")
+    empty = validate(conn, suite, config, dt.date(2026, 10, 6))
+    after_empty = "great_expectations" in sys.modules
+    conn.execute("insert into calls values ('a', '2026-10-06', 10, 20, -1)")
+    with_rows = validate(conn, suite, config, dt.date(2026, 10, 6))
+print(loaded, after_empty, [r.passed for r in empty], "great_expectations" in sys.modules, [r.passed for r in with_rows])
+"""
+
+
+def test_gx_is_imported_only_when_a_suite_has_rows_to_judge(project):
+    """Importing GX takes seconds: loading the definitions and judging a suite with no rows (an
+    empty day) do without it; the first suite with rows imports it and judges them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = project.write_config()
+    write_checks(project.root / "sql", "calls", CHECKS_YML)
+    script = project.root / "gx_imports.py"
+    script.write_text(GX_IMPORTS, encoding="utf-8")
+    repository = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(script), str(config), str(project.root / "sql")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=repository,
+        env={**os.environ, "PYTHONPATH": str(repository)},
+    ).stdout.split("\n")[-2]
+    # Row a: negative cost (the blocking gate fails), cached above input; its id is unique.
+    assert out == "False False [True, True, True] True [False, False, True]"

@@ -144,7 +144,8 @@ def parse_model(path: Path) -> SqlModel:
         raise ValueError(f"{path}: $day is gone: a daily model computes the days $start through $end")
     if materialized == "view" and parameters:
         raise ValueError(f"{path}: a view cannot take parameters ({parameters}); make it a table")
-    grain = _grain(path, meta.get("grain"), query)
+    tree = _parse(query)  # once: sqlglot is the slowest part of loading the definitions
+    grain = _grain(path, meta.get("grain"), tree)
     if not grain and materialized != "view":  # a view may pass source rows through, keyed by nothing it selects
         raise ValueError(f"{path}: declare `grain:`, the columns that identify one row (grain: day, feature)")
     if materialized in DAILY:
@@ -165,25 +166,25 @@ def parse_model(path: Path) -> SqlModel:
         description=first_line.strip(),
         materialized=materialized,
         columns=columns,
-        reads=tables_read(query),
+        reads=tables_read(tree),
         parameters=parameters,
         grain=grain,
         lookback=lookback,
     )
 
 
-def _grain(path: Path, text: str | None, query: str) -> tuple[str, ...]:
+def _grain(path: Path, text: str | None, tree: exp.Expression) -> tuple[str, ...]:
     columns = tuple(column.strip() for column in (text or "").split(",") if column.strip())
-    selected = _selected_columns(query)
+    selected = _selected_columns(tree)
     missing = [column for column in columns if selected is not None and column not in selected]
     if missing:
         raise ValueError(f"{path}: grain: {missing} are not columns the query selects")
     return columns
 
 
-def _selected_columns(query: str) -> set[str] | None:
+def _selected_columns(tree: exp.Expression) -> set[str] | None:
     """The output column names, or None when a `*` hides them."""
-    names = sqlglot.parse_one(re.sub(r"\$[a-z_]+", "NULL", query), read="duckdb").named_selects
+    names = tree.named_selects
     return None if "*" in names else set(names)
 
 
@@ -213,9 +214,13 @@ def _header_fields(text: str) -> tuple[dict[str, str], dict[str, str]]:
     return meta, columns
 
 
-def tables_read(query: str) -> tuple[str, ...]:
-    """Relations a query reads, CTE names excluded."""
-    tree = sqlglot.parse_one(re.sub(r"\$[a-z_]+", "NULL", query), read="duckdb")
+def _parse(query: str) -> exp.Expression:
+    return sqlglot.parse_one(re.sub(r"\$[a-z_]+", "NULL", query), read="duckdb")
+
+
+def tables_read(query: str | exp.Expression) -> tuple[str, ...]:
+    """Relations a query (its text, or its parsed tree) reads, CTE names excluded."""
+    tree = _parse(query) if isinstance(query, str) else query
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     names = {
         table.name for table in tree.find_all(exp.Table) if table.name and not isinstance(table.this, exp.Anonymous)
@@ -236,6 +241,11 @@ def load_models(sql_dir: Path = SQL_DIR) -> dict[str, SqlModel]:
     return models
 
 
+# DuckDB's share of a writing run (models, ingest): with Python and Dagster beside it, a run
+# stays under ~2 GiB whatever the day's size (bench/bench.py measures it).
+WRITER_MEMORY_LIMIT = "1GB"
+
+
 def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
     """Settings every connection to the warehouse needs, writers and readers alike.
 
@@ -245,11 +255,14 @@ def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False)
       filter, silently summing every day (tests/test_sqlmodels.py pins this). It is turned off.
     - The project's macros (sql/macros), which views and models call; a writer (re)creates them
       in the warehouse, where a read-only reader finds them.
+    - A writer's memory is capped at WRITER_MEMORY_LIMIT: a model over a 10M-request day spills
+      its joins and temp tables to disk (`<warehouse>.tmp`) instead of growing with the day.
     """
     conn.execute("set TimeZone = 'UTC'")
     conn.execute("set disabled_optimizers = 'window_self_join'")
     if read_only:
         return
+    conn.execute(f"set memory_limit = '{WRITER_MEMORY_LIMIT}'")  # noqa: S608 (a constant; SET takes no parameters)
     # Persisted (no TEMP): analysts' read-only sessions call them. They hold code only; a secret
     # such as the pseudonym key reaches SQL as a parameter of the statement that uses it.
     for macro in sorted(MACROS_DIR.glob("*.sql")):
@@ -443,22 +456,40 @@ def comment_relation(
     conn: duckdb.DuckDBPyConnection, name: str, kind: str, description: str, columns: dict[str, str] | None = None
 ) -> None:
     """COMMENT ON the relation and each of its columns: the model's own text, else the glossary's.
-    A column documented nowhere is an error, so the warehouse never grows an unexplained column."""
-    # COMMENT ON takes a literal, not a parameter; the texts come from our own files.
-    conn.execute(f"comment on {kind} {name} is {sql_string(description)}")  # noqa: S608 (kind: table or view; our relation name; text escaped by sql_string)
+    A column documented nowhere is an error, so the warehouse never grows an unexplained column.
+    Only comments that differ from the warehouse's are written, in one transaction: a relation
+    kept from the last run (a daily table) needs none, a replaced one one commit, not one per column."""
     texts = {**column_glossary(), **(columns or {})}
-    existing = [
-        row[0]
-        for row in conn.execute(
-            "select column_name from information_schema.columns where table_name = $name order by ordinal_position",
-            {"name": name},
-        ).fetchall()
-    ]
-    undocumented = [column for column in existing if column not in texts]
+    existing = conn.execute(
+        "select column_name, comment from duckdb_columns() where table_name = $name order by column_index",
+        {"name": name},
+    ).fetchall()
+    undocumented = [column for column, _ in existing if column not in texts]
     if undocumented:
         raise ValueError(f"{name}: document {undocumented} in the model header or sql/columns.yml")
-    for column in existing:
-        conn.execute(f"comment on column {name}.{column} is {sql_string(texts[column])}")  # noqa: S608 (our relation and its columns from information_schema; text escaped by sql_string)
+    found = conn.execute(
+        "select comment from duckdb_tables() where table_name = $name"
+        " union all select comment from duckdb_views() where view_name = $name",
+        {"name": name},
+    ).fetchone()
+    current = found[0] if found else None
+    # COMMENT ON takes a literal, not a parameter; the texts come from our own files.
+    statements = [f"comment on {kind} {name} is {sql_string(description)}"] if current != description else []  # noqa: S608 (kind: table or view; our relation name; text escaped by sql_string)
+    statements += [
+        f"comment on column {name}.{column} is {sql_string(texts[column])}"  # noqa: S608 (our relation and its columns from duckdb_columns; text escaped by sql_string)
+        for column, comment in existing
+        if comment != texts[column]
+    ]
+    if not statements:
+        return
+    conn.execute("begin transaction")
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
 
 
 def publish_lake_views(

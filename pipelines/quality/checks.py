@@ -32,20 +32,23 @@ check reads the config. Every mistake (an unknown key, expectation, argument or 
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import great_expectations.expectations as gxe
 import yaml
 
 from pipelines.models import engine as models_engine
+from pipelines.quality import gx_expectations
 from pipelines.quality.engine import (
     END_VARIABLE,
     START_VARIABLE,
     Gate,
     Suite,
+    gx_classes,
     json_safe,
     non_negative,
     rows_of_days,
@@ -175,22 +178,42 @@ def _expectation(path: Path, where: str, raw: Any) -> Callable[[Any], list]:
         if arguments is not True:
             raise ValueError(f"{path}: {where}.token_rules: must be true, got {arguments!r}")
         return token_rules
-    expectation = getattr(gxe, "".join(part.title() for part in str(name).split("_")), None)
-    if not str(name).startswith("expect_") or not (
-        isinstance(expectation, type) and issubclass(expectation, gxe.Expectation)
-    ):
+    class_name = "".join(part.title() for part in str(name).split("_"))
+    fields = expectation_fields().get(class_name)
+    if not str(name).startswith("expect_") or fields is None:
         raise ValueError(
             f"{path}: {where}: unknown expectation {name!r}; use one of {sorted(_SHORTHANDS)} "
             f"or a Great Expectations expectation in snake_case (expect_column_values_to_be_in_set)"
         )
     if not isinstance(arguments, dict):
         raise ValueError(f"{path}: {where}.{name}: arguments must be a mapping, got {arguments!r}")
-    unknown = sorted(set(arguments) - set(expectation.__fields__))
+    unknown = sorted(set(arguments) - fields)
     if unknown:
-        raise ValueError(f"{path}: {where}.{name}: unknown argument(s) {unknown} for {expectation.__name__}")
+        raise ValueError(f"{path}: {where}.{name}: unknown argument(s) {unknown} for {class_name}")
     for key, value in arguments.items():
         _check_settings(path, f"{where}.{name}.{key}", value)
-    return lambda config: [expectation(**_resolve(arguments, settings(config)))]
+    return lambda config: [getattr(gx_classes().gxe, class_name)(**_resolve(arguments, settings(config)))]
+
+
+@cache
+def expectation_fields() -> dict[str, frozenset[str]]:
+    """Every GX expectation class by name, with the arguments it takes: what a `.checks.yml` may
+    name, checked when the definitions load. Read from the snapshot in `gx_expectations.py`
+    (tests/test_quality.py pins it to GX itself) so that loading the definitions does not import
+    GX, which takes seconds; a GX version other than the snapshot's is asked directly."""
+    if importlib.metadata.version("great_expectations") == gx_expectations.GX_VERSION:
+        return {name: frozenset(fields.split()) for name, fields in gx_expectations.EXPECTATION_FIELDS.items()}
+    return installed_expectation_fields()
+
+
+def installed_expectation_fields() -> dict[str, frozenset[str]]:
+    """`expectation_fields` as the installed GX has them (imports GX)."""
+    gxe = gx_classes().gxe
+    return {
+        name: frozenset(expectation.__fields__)
+        for name in dir(gxe)
+        if isinstance(expectation := getattr(gxe, name), type) and issubclass(expectation, gxe.Expectation)
+    }
 
 
 def _check_settings(path: Path, where: str, value: Any) -> None:

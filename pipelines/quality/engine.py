@@ -28,20 +28,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import duckdb
-import duckdb_engine
-import great_expectations as gx
-import great_expectations.expectations as gxe
-from great_expectations.data_context.types.base import (
-    DataContextConfig,
-    InMemoryStoreBackendDefaults,
-    ProgressBarsConfig,
-)
-from great_expectations.datasource.fluent import SQLDatasource
-from great_expectations.execution_engine import SqlAlchemyExecutionEngine
-from sqlalchemy.pool import StaticPool
 
 from pipelines.models.engine import DayRange, prepare_session
 
@@ -53,22 +44,41 @@ SAMPLE_ROWS = 10
 DAY_SAMPLE_ROWS = 1000
 
 
-class DuckDBExecutionEngine(SqlAlchemyExecutionEngine):
-    """GX's SQL engine, reading each result before the connection it came from is released."""
+@cache
+def gx_classes() -> SimpleNamespace:
+    """GX, imported on first use: importing it takes seconds (scipy, pandas, every fluent
+    datasource), and a run whose suites have no rows, or `costwatch query`, never needs it.
+    Also the two classes that fix GX 1.24 for DuckDB (module docstring), defined once:
+    `DuckDBExecutionEngine` reads each result before its connection is released, and
+    `DuckDBDatasource` is a GX SQL datasource over a DuckDB connection the caller owns
+    (`kwargs['creator']`)."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.datasource.fluent import SQLDatasource
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 
-    def execute_query(self, query):
-        with self.get_connection() as connection:
-            return self._execute_query_with_recovery(connection, query).freeze()()
+    class DuckDBExecutionEngine(SqlAlchemyExecutionEngine):
+        def execute_query(self, query):
+            with self.get_connection() as connection:
+                return self._execute_query_with_recovery(connection, query).freeze()()
+
+    class DuckDBDatasource(SQLDatasource):
+        type: Literal["costwatch_duckdb"] = "costwatch_duckdb"
+
+        @property
+        def execution_engine_type(self) -> type[SqlAlchemyExecutionEngine]:
+            return DuckDBExecutionEngine
+
+    return SimpleNamespace(
+        gx=gx, gxe=gxe, DuckDBExecutionEngine=DuckDBExecutionEngine, DuckDBDatasource=DuckDBDatasource
+    )
 
 
-class DuckDBDatasource(SQLDatasource):
-    """A GX SQL datasource over a DuckDB connection the caller owns (`kwargs['creator']`)."""
-
-    type: Literal["costwatch_duckdb"] = "costwatch_duckdb"
-
-    @property
-    def execution_engine_type(self) -> type[SqlAlchemyExecutionEngine]:
-        return DuckDBExecutionEngine
+def __getattr__(name: str):
+    # `from pipelines.quality.engine import DuckDBExecutionEngine` still works, importing GX then.
+    if name in ("DuckDBExecutionEngine", "DuckDBDatasource"):
+        return getattr(gx_classes(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -95,13 +105,15 @@ class Suite:
 
 
 def non_negative(*columns: str) -> Callable[[Any], list]:
-    return lambda config: [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in columns]
+    return lambda config: [
+        gx_classes().gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0) for column in columns
+    ]
 
 
 def unique_keys(column: str) -> Callable[[Any], list]:
     return lambda config: [
-        gxe.ExpectColumnValuesToNotBeNull(column=column),
-        gxe.ExpectColumnValuesToBeUnique(column=column),
+        gx_classes().gxe.ExpectColumnValuesToNotBeNull(column=column),
+        gx_classes().gxe.ExpectColumnValuesToBeUnique(column=column),
     ]
 
 
@@ -114,7 +126,9 @@ def token_rules(config: Any) -> list:
     return [
         *non_negative(*TOKEN_COLUMNS)(config),
         *(
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="input_tokens", column_B=cached, or_equal=True)
+            gx_classes().gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="input_tokens", column_B=cached, or_equal=True
+            )
             for cached in ("cached_input_tokens", "cache_creation_input_tokens")
         ),
     ]
@@ -169,7 +183,13 @@ def day_cursor(conn: duckdb.DuckDBPyConnection, days: DayRange | dt.date | None)
 
 
 def _context():
-    return gx.get_context(
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    return gx_classes().gx.get_context(
         mode="ephemeral",
         project_config=DataContextConfig(
             analytics_enabled=False,  # no usage statistics sent from a pipeline
@@ -184,20 +204,26 @@ def validate(
     conn: duckdb.DuckDBPyConnection, suite: Suite, config: Any, days: DayRange | dt.date | None
 ) -> list[GateResult]:
     """Run the suite's expectations in DuckDB (one GX validation over all of `days`) and judge each gate."""
-    expectations = [(gate, expectation) for gate in suite.gates for expectation in gate.expect(config)]
     started = time.perf_counter()
     with day_cursor(conn, days) as cursor:
-        error = None
+        error, results, expectations = None, None, []
         try:
             # No rows, nothing to judge: every gate holds, and GX's per-expectation planning
             # (about 0.1 s a suite) is skipped on the many empty days of an unused source.
             (rows,) = cursor.execute(f"select count(*) from ({suite.sql})").fetchone()  # noqa: S608 (suite SQL: fixed text from a .checks.yml)
-            results = _run_gx(cursor, suite, [expectation for _, expectation in expectations]) if rows else None
         except Exception as exc:  # a gate that cannot be evaluated fails, with the reason
-            results, error = [None] * len(expectations), f"{type(exc).__name__}: {exc}"
+            rows, results, error = 0, [], f"{type(exc).__name__}: {exc}"
+        if rows:
+            # Built only when there are rows to judge: GX is imported on first use (seconds), so
+            # a run whose suites are all empty never imports it.
+            expectations = [(gate, expectation) for gate in suite.gates for expectation in gate.expect(config)]
+            try:
+                results = _run_gx(cursor, suite, [expectation for _, expectation in expectations])
+            except Exception as exc:  # a gate that cannot be evaluated fails, with the reason
+                results, error = [None] * len(expectations), f"{type(exc).__name__}: {exc}"
         extras = {gate.name: gate.explain(cursor, config) if gate.explain else {} for gate in suite.gates}
     seconds = time.perf_counter() - started
-    if results is None:
+    if results is None and error is None:
         return [GateResult(gate, True, 0, 0, [], [], seconds, extras[gate.name]) for gate in suite.gates]
     return [
         _judge(
@@ -213,6 +239,10 @@ def validate(
 
 
 def _run_gx(cursor: duckdb.DuckDBPyConnection, suite: Suite, expectations: Sequence) -> list:
+    import duckdb_engine
+    from sqlalchemy.pool import StaticPool
+
+    gx = gx_classes().gx
     context = _context()
     datasource = context.data_sources.add_costwatch_duckdb(
         name="warehouse",

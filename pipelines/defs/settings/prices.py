@@ -13,9 +13,10 @@ from pipelines.sources.prices import load_rules, price_rows
 def price_catalog(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Resolved prices (USD per token, per call or per search) by model key, service tier, context
     tier and component, with effective dates, from the configured catalogs, the dated price rules and
-    the overrides. Re-read on every run, so a changed catalog re-prices the days run after it."""
+    the overrides. Rebuilt on every run, so a changed catalog re-prices the days run after it; an
+    unchanged catalog's resolution is read back from `<data_dir>/cache` (keyed by its bytes)."""
     config = costwatch.config
-    rows = price_rows(config)
+    rows = price_rows(config, cache_dir=config.data_dir / "cache")
     with warehouse.get_connection() as conn:
         replace_table(
             conn,
