@@ -95,6 +95,54 @@ def run_model_on(tmp_path: Path):
     )
 
 
+def generated_config(start_date: dt.date, catalog: Path) -> dict:
+    """A config over every input `costwatch generate` writes (under `inputs/`, at 3,000 requests a
+    day: bill lines judged by percent with a 5-cent floor, alerts on moves of $1; the shipped demo,
+    at 20,000 a day, uses $5), priced by `catalog`."""
+    return {
+        "data_dir": "data",
+        "start_date": start_date.isoformat(),
+        "sources": {
+            "gateway_logs": [{"path": "inputs/gateway/*.jsonl.gz", "format": "canonical"}],
+            "provider_costs": [
+                {"path": "inputs/openai/costs_*.json", "format": "openai_costs"},
+                {"path": "inputs/anthropic/cost_report_*.json", "format": "anthropic_cost_report"},
+                {"path": "inputs/invoices/invoice_*.csv", "format": "invoice_csv"},
+            ],
+            "provider_usage": [
+                {"path": "inputs/openai/usage_*.json", "format": "openai_usage"},
+                {"path": "inputs/anthropic/usage_report_*.json", "format": "anthropic_usage_report"},
+            ],
+            "gpu_billing": [
+                {"path": "inputs/gpu_billing/focus_*.csv", "format": "focus"},
+                {"path": "inputs/gpu_billing/gpu_hours_*.csv", "format": "gpu_hours_csv"},
+            ],
+            "gpu_telemetry": [{"path": "inputs/gpu_telemetry/nvidia_smi_*.csv", "format": "nvidia_smi"}],
+        },
+        "pools": {
+            "llama-8b-h100": {
+                "gpu_type": "H100",
+                "latency_slo_s": 5,
+                "headroom": 0.3,
+                "warm_floor": 1,
+                "api_equivalent": "gpt-4o-mini",
+                "load_test": "inputs/loadtest/llama-8b-h100.csv",
+            },
+            "qwen-32b-a100": {
+                "gpu_type": "A100",
+                "latency_slo_s": 60,
+                "headroom": 0.2,
+                "warm_floor": 1,
+                "api_equivalent": "gpt-4.1-mini",
+            },
+        },
+        "prices": {"catalog": str(catalog), "effective_from": "2026-01-01"},
+        "reconciliation": {"tolerance_pct": 0.02, "tolerance_usd": 0.05},
+        "alerts": {"min_impact_usd": 1, "min_impact_pct": 0.2},
+        "budgets": {"chat": 40, "summarise": 400},
+    }
+
+
 def request(request_id: str, ts: str, model: str, **fields) -> dict:
     """A canonical gateway record with the required fields and the given extras."""
     return {"request_id": request_id, "ts": ts, "model": model, **fields}

@@ -25,7 +25,7 @@ from pipelines.sources.gpu.day import (
     QUARANTINE_DESCRIPTION,
     TELEMETRY_DATASET,
     TELEMETRY_DESCRIPTION,
-    ingest_gpu_billing_day,
+    ingest_gpu_billing_days,
     ingest_gpu_telemetry_day,
 )
 from pipelines.sources.quarantine import CurrencyError
@@ -66,19 +66,16 @@ def build_gpu_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         config = costwatch.config
         days = partition_days(context)
         try:
-            # Day by day: the exports are small, and a day's ingest is the tested unit.
-            by_day = {
-                day: ingest_gpu_billing_day(
-                    config.source_files("gpu_billing"),
-                    config.currency_rates,
-                    config.gpu.pool_tag,
-                    config.gpu.replica_tag,
-                    config.gpu.instance_types,
-                    config.lake_dir,
-                    day,
-                )
-                for day in days.days
-            }
+            # Every file read once for the range, then each day written.
+            by_day = ingest_gpu_billing_days(
+                config.source_files("gpu_billing"),
+                config.currency_rates,
+                config.gpu.pool_tag,
+                config.gpu.replica_tag,
+                config.gpu.instance_types,
+                config.lake_dir,
+                days.days,
+            )
         except CurrencyError as error:
             raise dg.Failure(str(error)) from error
         written = by_day[days.end]  # file counts, mismatches and the quarantine are of every file: the same each day

@@ -18,7 +18,7 @@ from pipelines.resources.warehouse import (
     WarehouseResource,
     partition_days,
 )
-from pipelines.sources.billing.day import DAILY_DATASETS, QUARANTINE, QUARANTINE_DESCRIPTION, ingest_billing_day
+from pipelines.sources.billing.day import DAILY_DATASETS, QUARANTINE, QUARANTINE_DESCRIPTION, ingest_billing_days
 from pipelines.sources.quarantine import CurrencyError
 
 COST_LINES, USAGE_LINES, COVERAGE = DAILY_DATASETS
@@ -59,8 +59,8 @@ def build_provider_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         days = partition_days(context)
         files = {source: config.source_files(source) for source in ("provider_costs", "provider_usage")}
         try:
-            # Day by day: the exports are small, and a day's ingest is the tested unit.
-            by_day = {day: ingest_billing_day(files, config.currency_rates, config.lake_dir, day) for day in days.days}
+            # Every export read once for the range, then each day written.
+            by_day = ingest_billing_days(files, config.currency_rates, config.lake_dir, days.days)
         except CurrencyError as error:
             raise dg.Failure(str(error)) from error
         written = by_day[days.end]  # file counts and the quarantine are of every file: the same each day

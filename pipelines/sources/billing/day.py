@@ -80,28 +80,41 @@ class BillingDay:
 def ingest_billing_day(
     files_by_source: dict[str, list[tuple[Path, str]]], rates: dict[str, float], lake_dir: Path, day: dt.date
 ) -> BillingDay:
-    """Read every export (they are small), convert money to USD (Anthropic's cents included) and
-    write the day's partitions and the whole quarantine. Raises CurrencyError for an amount in a
-    currency without a rate, before anything is written."""
+    """`ingest_billing_days` of one day."""
+    return ingest_billing_days(files_by_source, rates, lake_dir, [day])[day]
+
+
+def ingest_billing_days(
+    files_by_source: dict[str, list[tuple[Path, str]]], rates: dict[str, float], lake_dir: Path, days: list[dt.date]
+) -> dict[dt.date, BillingDay]:
+    """Read every export once (they are small), convert money to USD (Anthropic's cents included)
+    and write each of `days`' partitions and the whole quarantine. Raises CurrencyError for an
+    amount in a currency without a rate, before anything is written."""
     files = [found for source in SOURCES for found in files_by_source.get(source, [])]
     parsed = read_exports(files, rates)
     queries = load_queries(__package__, "day.sql")
-    rows = {}
-    with duckdb.connect() as scratch:
-        for name, table in tables(parsed).items():
-            scratch.register(name, table)
-        for dataset in DAILY_DATASETS:
-            rows[dataset] = write_partition(scratch, queries[dataset], lake_dir, dataset, day, {"day": day})
-        rows[QUARANTINE] = write_file(scratch, queries[QUARANTINE], lake_dir / QUARANTINE / PARTITION_FILE)
-        billed = scratch.execute(queries["billed_usd_by_provider"], {"day": day}).fetchall()
     source_of = {str(path): source for source in SOURCES for path, _ in files_by_source.get(source, [])}
+    per_file = [{"source": source_of.get(row["source_file"]), **row} for row in parsed.per_file()]
     reasons: dict[str, int] = {}
     for row in parsed.quarantine:
         reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
-    return BillingDay(
-        rows=rows,
-        files_read=len(files),
-        billed_usd_by_provider={provider: round(usd, 6) for provider, usd in billed},
-        per_file=[{"source": source_of.get(row["source_file"]), **row} for row in parsed.per_file()],
-        quarantine_reasons=reasons,
-    )
+    written = {}
+    with duckdb.connect() as scratch:
+        for name, table in tables(parsed).items():
+            scratch.register(name, table)
+        quarantined = write_file(scratch, queries[QUARANTINE], lake_dir / QUARANTINE / PARTITION_FILE)
+        for day in days:
+            rows = {
+                dataset: write_partition(scratch, queries[dataset], lake_dir, dataset, day, {"day": day})
+                for dataset in DAILY_DATASETS
+            }
+            rows[QUARANTINE] = quarantined
+            billed = scratch.execute(queries["billed_usd_by_provider"], {"day": day}).fetchall()
+            written[day] = BillingDay(
+                rows=rows,
+                files_read=len(files),
+                billed_usd_by_provider={provider: round(usd, 6) for provider, usd in billed},
+                per_file=per_file,
+                quarantine_reasons=reasons,
+            )
+    return written

@@ -75,11 +75,25 @@ def ingest_gpu_billing_day(
     lake_dir: Path,
     day: dt.date,
 ) -> GpuBillingDay:
-    """Read every GPU billing file (each is read whole: a month's export holds every day), write
-    the day's GPU lines and the quarantine of all files. Raises CurrencyError for a currency
-    without a rate, before anything is written."""
+    """`ingest_gpu_billing_days` of one day."""
+    return ingest_gpu_billing_days(files, rates, pool_tag, replica_tag, instance_types, lake_dir, [day])[day]
+
+
+def ingest_gpu_billing_days(
+    files: list[tuple[Path, str]],
+    rates: dict[str, float],
+    pool_tag: str,
+    replica_tag: str,
+    instance_types: Path | None,
+    lake_dir: Path,
+    days: list[dt.date],
+) -> dict[dt.date, GpuBillingDay]:
+    """Read every GPU billing file once (each is read whole: a month's export holds every day),
+    write each of `days`' GPU lines and the quarantine of all files. Raises CurrencyError for a
+    currency without a rate, before anything is written."""
     queries = _queries()
     stats = []
+    written = {}
     with duckdb.connect() as scratch:
         scratch.execute("set TimeZone = 'UTC'")
         load_instance_types(scratch, instance_types)
@@ -90,16 +104,18 @@ def ingest_gpu_billing_day(
             stats.append(registry.get(fmt).read(scratch, path, rates, pool_tag, replica_tag))
             scratch.execute(queries["gather_lines"])
             scratch.execute(queries["gather_quarantine"])
-        rows = write_partition(scratch, queries[BILLING_DATASET], lake_dir, BILLING_DATASET, day, {"day": day})
         quarantined = write_file(scratch, queries[QUARANTINE], lake_dir / QUARANTINE / PARTITION_FILE)
-        by_pool = scratch.execute(queries["by_pool"], {"day": day}).fetchall()
-    return GpuBillingDay(
-        rows=rows,
-        quarantined=quarantined,
-        files=stats,
-        gpu_hours_by_pool={pool: round(hours, 4) for pool, hours, _ in by_pool},
-        billed_usd_by_pool={pool: round(usd, 6) for pool, _, usd in by_pool},
-    )
+        for day in days:
+            rows = write_partition(scratch, queries[BILLING_DATASET], lake_dir, BILLING_DATASET, day, {"day": day})
+            by_pool = scratch.execute(queries["by_pool"], {"day": day}).fetchall()
+            written[day] = GpuBillingDay(
+                rows=rows,
+                quarantined=quarantined,
+                files=stats,
+                gpu_hours_by_pool={pool: round(hours, 4) for pool, hours, _ in by_pool},
+                billed_usd_by_pool={pool: round(usd, 6) for pool, _, usd in by_pool},
+            )
+    return written
 
 
 @dataclass
