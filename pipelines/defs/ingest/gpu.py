@@ -26,7 +26,7 @@ from pipelines.sources.gpu.day import (
     TELEMETRY_DATASET,
     TELEMETRY_DESCRIPTION,
     ingest_gpu_billing_days,
-    ingest_gpu_telemetry_day,
+    ingest_gpu_telemetry_days,
 )
 from pipelines.sources.quarantine import CurrencyError
 
@@ -150,10 +150,7 @@ def build_gpu_telemetry(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
         can hold a day are opened for it (input manifest)."""
         config = costwatch.config
         days = partition_days(context)
-        by_day = {
-            day: ingest_gpu_telemetry_day(config.source_entries("gpu_telemetry"), config.lake_dir, day)
-            for day in days.days
-        }
+        by_day = ingest_gpu_telemetry_days(config.source_entries("gpu_telemetry"), config.lake_dir, days.days)
         with warehouse.get_connection() as conn:
             publish_lake_views(conn, config.lake_dir, {TELEMETRY_DATASET: TELEMETRY_DESCRIPTION})
         per_day = {

@@ -22,7 +22,6 @@ projection onto the canonical fields) and `day.sql` (dedupe, the partitions, the
 from __future__ import annotations
 
 import datetime as dt
-import os
 import queue
 import shutil
 import threading
@@ -36,14 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.lake.manifest import InputManifest, file_state, reading_input
-from pipelines.lake.partitions import (
-    ABANDONED_TEMP_AGE_S,
-    _fsync,
-    _fsync_dir,
-    _sweep_abandoned_temp_files,
-    partition_file,
-    sql_string,
-)
+from pipelines.lake.partitions import ABANDONED_TEMP_AGE_S, sql_string, write_partition
 from pipelines.sources import registry
 from pipelines.sources.gateway.records import BATCH_BYTES, RAW_SCHEMA
 from pipelines.sources.queries import load_queries, sql_text
@@ -363,10 +355,10 @@ def _write_day(conn: duckdb.DuckDBPyConnection, lake_dir: Path, holding: list[_F
     conn.execute(f"create or replace temp view gateway_day_input as {union}")  # noqa: S608 (parts above: literals from sql_string)
     conn.execute(f"create or replace temp table gateway_day_repeated as {queries['repeated']}")  # noqa: S608 (package .sql text)
     conn.execute(f"create or replace temp view gateway_day_records as {queries['day_records']}")  # noqa: S608 (package .sql text)
-    result.kept = _write_partition(conn, queries["requests"], lake_dir, "gateway_requests", day)
-    result.quarantined = _write_partition(conn, queries["quarantine"], lake_dir, "gateway_quarantine", day)
+    result.kept = write_partition(conn, queries["requests"], lake_dir, "gateway_requests", day)
+    result.quarantined = write_partition(conn, queries["quarantine"], lake_dir, "gateway_quarantine", day)
     conn.execute(f"create or replace temp table gateway_day_audit as {queries['audit']}")  # noqa: S608 (package .sql text)
-    _write_partition(conn, "select * from gateway_day_audit", lake_dir, "gateway_ingest_audit", day)
+    write_partition(conn, "select * from gateway_day_audit", lake_dir, "gateway_ingest_audit", day)
     result.lines, result.duplicates, result.conflicting_duplicates = conn.execute(queries["counts"]).fetchall()[0]
     result.quarantine_by_reason = dict(conn.execute(queries["reasons"]).fetchall())
     result.per_file = [
@@ -378,25 +370,3 @@ def _write_day(conn: duckdb.DuckDBPyConnection, lake_dir: Path, holding: list[_F
         "drop table gateway_day_audit; drop table gateway_day_empty"
     )
     return result
-
-
-def _write_partition(
-    conn: duckdb.DuckDBPyConnection, relation_sql: str, lake_dir: Path, dataset: str, day: dt.date
-) -> int:
-    """`lake.partitions.write_partition`, but copied straight from the query to the file (no
-    temp table of the whole day first): written beside its name, synced, moved into place."""
-    target = partition_file(lake_dir, dataset, day)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_abandoned_temp_files(target)
-    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        (rows,) = conn.execute(
-            f"copy ({relation_sql}) to $target (format parquet, compression zstd)",  # noqa: S608 (package .sql text)
-            {"target": str(staging)},
-        ).fetchall()[0]
-        _fsync(staging)
-        os.replace(staging, target)
-        _fsync_dir(target.parent)
-        return rows
-    finally:
-        staging.unlink(missing_ok=True)

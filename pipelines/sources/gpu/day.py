@@ -128,14 +128,23 @@ class TelemetryDay:
 
 
 def ingest_gpu_telemetry_day(files: list[tuple[Path, SourceSpec]], lake_dir: Path, day: dt.date) -> TelemetryDay:
-    """GPU busy time per replica for the day (utilization weighted by the sampling interval), from
-    each file with the config entry that lists it (its format, and the time zone of a format that
-    writes local time). Only files that can hold the day are opened (the input manifest remembers
-    each file's days)."""
+    """`ingest_gpu_telemetry_days` of one day."""
+    return ingest_gpu_telemetry_days(files, lake_dir, [day])[day]
+
+
+def ingest_gpu_telemetry_days(
+    files: list[tuple[Path, SourceSpec]], lake_dir: Path, days: list[dt.date]
+) -> dict[dt.date, TelemetryDay]:
+    """GPU busy time per replica for each of `days` (utilization weighted by the sampling
+    interval), from each file with the config entry that lists it (its format, and the time zone
+    of a format that writes local time). Only files that can hold one of the days are opened (the
+    input manifest remembers each file's days), each once for all of them."""
     queries = _queries()
     manifest = InputManifest(lake_dir, "gpu_telemetry")
     manifest.forget_missing({str(path) for path, _ in files})
-    read = []
+    wanted = {day.isoformat() for day in days}
+    read: dict[str, int] = {}  # day -> files read that hold it
+    written = {}
     with duckdb.connect() as scratch:
         scratch.execute("set TimeZone = 'UTC'")
         scratch.execute(queries["samples"])
@@ -145,26 +154,31 @@ def ingest_gpu_telemetry_day(files: list[tuple[Path, SourceSpec]], lake_dir: Pat
             if fmt.local_timestamps and spec.timezone != "UTC":
                 # The days a local-time log holds depend on its zone: read in another, it is another file.
                 state["timezone"] = spec.timezone
-            if not manifest.may_hold(str(path), state, day):
+            if not any(manifest.may_hold(str(path), state, day) for day in days):
                 continue
             if fmt.local_timestamps:
                 fmt.read(scratch, path, spec.timezone)
             else:
                 fmt.read(scratch, path)
-            days = [d.isoformat() for (d,) in scratch.execute(queries["file_days"]).fetchall()]
-            manifest.learn(str(path), state, spec.format, days)
-            if day.isoformat() in days:
+            held = [d.isoformat() for (d,) in scratch.execute(queries["file_days"]).fetchall()]
+            manifest.learn(str(path), state, spec.format, held)
+            if wanted.intersection(held):
                 scratch.execute(queries["gather_samples"])
-                read.append(str(path))
-        scratch.execute(f"create temp table busy as {telemetry_busy_sql()}", {"day": day})  # noqa: S608 (SQL from telemetry_busy.sql)
-        rows = write_partition(scratch, queries["busy"], lake_dir, TELEMETRY_DATASET, day)
-        busy, sampled = scratch.execute(queries["busy_totals"]).fetchone()
-    manifest.mark_ingested(day)
+                for day in wanted.intersection(held):
+                    read[day] = read.get(day, 0) + 1
+        for day in days:
+            scratch.execute(f"create or replace temp table busy as {telemetry_busy_sql()}", {"day": day})  # noqa: S608 (SQL from telemetry_busy.sql)
+            rows = write_partition(scratch, queries["busy"], lake_dir, TELEMETRY_DATASET, day)
+            busy, sampled = scratch.execute(queries["busy_totals"]).fetchone()
+            manifest.mark_ingested(day)
+            written[day] = TelemetryDay(
+                rows=rows,
+                files_read=read.get(day.isoformat(), 0),
+                busy_gpu_hours=round(busy or 0.0, 4),
+                sampled_gpu_hours=round(sampled or 0.0, 4),
+                stale_days=[],
+            )
     manifest.save()
-    return TelemetryDay(
-        rows=rows,
-        files_read=len(read),
-        busy_gpu_hours=round(busy or 0.0, 4),
-        sampled_gpu_hours=round(sampled or 0.0, 4),
-        stale_days=sorted(manifest.stale),
-    )
+    for day_written in written.values():
+        day_written.stale_days = sorted(manifest.stale)
+    return written
