@@ -33,7 +33,7 @@ from test_alert_models import anomalies
 from test_anomalies import GPU_COLUMNS, SPEND_COLUMNS
 
 from pipelines.defs.models import model_settings
-from pipelines.defs.settings.pools import POOLS_SCHEMA
+from pipelines.defs.settings.pools import pools_table
 from pipelines.demo import generate
 from pipelines.lake.partitions import partition_file
 from pipelines.models.engine import DayRange, load_models, publish_lake_views, run_model
@@ -82,20 +82,7 @@ def _ingest(config, warehouse: Path) -> None:
             day,
         )
         gpu_day.ingest_gpu_telemetry_day(config.source_entries("gpu_telemetry"), lake, day)
-    pools = pa.Table.from_pylist(
-        [
-            {
-                "pool": spec.name,
-                "gpu_type": spec.gpu_type,
-                "latency_slo_s": spec.latency_slo_s,
-                "headroom": spec.headroom,
-                "warm_floor": spec.warm_floor,
-                "api_equivalent": spec.api_equivalent,
-            }
-            for spec in config.pools.values()
-        ],
-        schema=POOLS_SCHEMA,
-    )
+    pools = pools_table(config)
     budgets = pa.table(
         {
             "feature": pa.array(list(config.budgets), pa.string()),

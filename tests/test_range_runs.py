@@ -20,6 +20,7 @@ import duckdb
 import pytest
 import yaml
 from conftest import REPO
+from test_definitions import EXPECTED_GROUPS
 
 from pipelines.cli import DEMO_START, _write_demo_config, stretches
 from pipelines.cli import main as costwatch
@@ -34,18 +35,7 @@ FIRST = DEMO_START
 LAST = DEMO_START + dt.timedelta(days=DAYS - 1)
 EVERY_DAY = [FIRST + dt.timedelta(days=offset) for offset in range(DAYS)]
 
-LAKE_TABLES = {
-    "gateway_requests",
-    "gateway_quarantine",
-    "gateway_ingest_audit",
-    "provider_cost_lines",
-    "provider_usage_lines",
-    "provider_billing_coverage",
-    "provider_quarantine",
-    "gpu_billing_lines",
-    "gpu_billing_quarantine",
-    "gpu_busy_telemetry",
-}
+LAKE_TABLES = EXPECTED_GROUPS["ingest"]
 
 # Columns whose values belong to the run that wrote them, not to the data: they are left out of
 # the comparison, each for the reason given.

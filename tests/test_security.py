@@ -623,7 +623,7 @@ def test_sql_text_interpolates_only_reviewed_identifiers_and_code():
     assert not bare_noqa, "`# noqa: S608` without its (reason): " + ", ".join(bare_noqa)
     # The scan finds what it should: the lake's writer and its views over lake paths.
     assert {
-        ("pipelines/lake/partitions.py", "stage_table"),
+        ("pipelines/lake/partitions.py", "relation_sql"),
         ("pipelines/lake/partitions.py", "sql_string(dataset_glob(lake_dir, dataset))"),
     } <= set(reviewed)
 

@@ -25,6 +25,24 @@ LOAD_TESTS_DESCRIPTION = "Load tests per pool: one row per batch size, its reque
 BUDGETS_DESCRIPTION = "Monthly budgets per feature from the config, USD."
 
 
+def pools_table(config) -> pa.Table:
+    """The `pools` rows: each configured pool's GPU, latency SLO, headroom, warm floor and API equivalent."""
+    return pa.Table.from_pylist(
+        [
+            {
+                "pool": spec.name,
+                "gpu_type": spec.gpu_type,
+                "latency_slo_s": spec.latency_slo_s,
+                "headroom": spec.headroom,
+                "warm_floor": spec.warm_floor,
+                "api_equivalent": spec.api_equivalent,
+            }
+            for spec in config.pools.values()
+        ],
+        schema=POOLS_SCHEMA,
+    )
+
+
 @dg.multi_asset(
     name="pool_settings",
     group_name=SETTINGS_GROUP,
@@ -39,20 +57,7 @@ def pool_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseResour
     config) and `pool_load_tests` (each configured load test: throughput and latency per batch
     size, in the batching-curve CSV format)."""
     config = costwatch.config
-    pools = pa.Table.from_pylist(
-        [
-            {
-                "pool": spec.name,
-                "gpu_type": spec.gpu_type,
-                "latency_slo_s": spec.latency_slo_s,
-                "headroom": spec.headroom,
-                "warm_floor": spec.warm_floor,
-                "api_equivalent": spec.api_equivalent,
-            }
-            for spec in config.pools.values()
-        ],
-        schema=POOLS_SCHEMA,
-    )
+    pools = pools_table(config)
     with warehouse.get_connection() as conn:
         pool_rows = replace_table(conn, "pools", pools, POOLS_DESCRIPTION)
         load_test_rows_written = replace_table(

@@ -40,11 +40,17 @@ import pyarrow as pa
 from pipelines.sources.gateway.records import BATCH_BYTES, export_batches, whole
 from pipelines.sources.registry import register
 
+# A LiteLLM row is wide (its `metadata` alone ~10 KB with the model map) and its projection
+# extracts ~30 fields, each a parse of the row, which DuckDB holds per vector: validating a batch
+# takes ~100x its bytes. 32 MiB batches of such rows ran DuckDB out of its 1 GB; 4 MiB stay
+# under ~0.6 GiB (bench/bench.py litellm_1m), whatever the rows' width.
+WIDE_BATCH_BYTES = 4 << 20
+
 
 def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
     """Each exported row (CSV, JSON array or page, JSON lines) as one JSON object record, in
-    batches of about `batch_bytes`."""
-    return export_batches(path, batch_bytes)
+    batches of about `batch_bytes` (at most WIDE_BATCH_BYTES)."""
+    return export_batches(path, min(batch_bytes, WIDE_BATCH_BYTES))
 
 
 def read(path: Path) -> pa.Table:
