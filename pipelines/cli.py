@@ -25,15 +25,24 @@ EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: another run holds the project; trying a
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="costwatch", description="Where yesterday's LLM money went, and why.")
-    parser.add_argument("--config", help="costwatch.yaml (default: $COSTWATCH_CONFIG or ./costwatch.yaml)")
+    config_help = "costwatch.yaml (default: $COSTWATCH_CONFIG or ./costwatch.yaml)"
+    parser.add_argument("--config", help=config_help)
+    # `--config` also after the subcommand (`costwatch run --config X`): SUPPRESS keeps a value
+    # given before it when the subcommand does not repeat it.
+    config_anywhere = argparse.ArgumentParser(add_help=False)
+    config_anywhere.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="generate demo inputs, run every day, print the summary")
+    demo = commands.add_parser(
+        "demo", parents=[config_anywhere], help="generate demo inputs, run every day, print the summary"
+    )
     demo.add_argument("--days", type=int, default=DEMO_DAYS)
     demo.add_argument("--requests-per-day", type=int, default=DEMO_REQUESTS_PER_DAY)
     demo.add_argument("--seed", type=int, default=7)
 
-    run = commands.add_parser("run", help="materialize daily partitions with the Dagster definitions")
+    run = commands.add_parser(
+        "run", parents=[config_anywhere], help="materialize daily partitions with the Dagster definitions"
+    )
     window = run.add_mutually_exclusive_group(required=True)
     window.add_argument("--date", type=_date, help="one UTC day, YYYY-MM-DD")
     window.add_argument("--from", dest="start", type=_date, help="first day of a range (with --to)")
@@ -47,10 +56,27 @@ def main(argv: list[str] | None = None) -> int:
         help="when another run holds the project, wait up to SECONDS for it (default: fail at once)",
     )
 
-    query = commands.add_parser("query", help="run read-only SQL on the warehouse")
+    query = commands.add_parser("query", parents=[config_anywhere], help="run read-only SQL on the warehouse")
     query.add_argument("sql")
+    query.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (every column, for reading), csv (header row, RFC 4180) or json (an array of objects); "
+        "money keeps its exact decimal digits in csv and json",
+    )
+    query.add_argument("--output", type=Path, metavar="FILE", help="write the result to FILE instead of the terminal")
+    query.add_argument(
+        "--max-rows",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="table format: rows shown before it says how many more there are (default 1000; csv and json write all)",
+    )
 
-    generate = commands.add_parser("generate", help="write seeded demo gateway logs of any size")
+    generate = commands.add_parser(
+        "generate", parents=[config_anywhere], help="write seeded demo gateway logs of any size"
+    )
     generate.add_argument("--days", type=int, default=DEMO_DAYS)
     generate.add_argument("--requests-per-day", type=int, default=DEMO_REQUESTS_PER_DAY)
     generate.add_argument("--seed", type=int, default=7)
@@ -65,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         config = load_config(args.config)
         if args.command == "query":
-            return _query(config, args.sql)
+            return _query(config, args.sql, args.format, args.output, args.max_rows)
         if args.start and not args.end:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
@@ -186,6 +212,7 @@ def _run(config_arg: str | None, days: list[dt.date]) -> int:
         status = "ok" if result.success else "FAILED"
         print(f"{label}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
         _print_undelivered_alerts(result)
+        _print_findings(config_path, first, last)
         if not result.success:
             failed.append(label)
             step_failures = [event for event in result.all_events if event.is_step_failure]
@@ -281,13 +308,42 @@ def _print_undelivered_alerts(result) -> None:
             continue
         metadata = check.metadata
         failed = len(metadata["gave_up"].value)
-        held = len(metadata["undelivered"].value) - failed
+        held = metadata["undelivered"].value - failed
         reason = metadata["reason"].value
         print(
             f"    alerts: {metadata['sent'].value} sent, {held} waiting in alerts_outbox for the next run, "
             f"{failed} failed" + (f" (Slack: {reason})" if reason else ""),
             file=sys.stderr,
         )
+
+
+FINDINGS_SHOWN = 10
+
+
+def _print_findings(config_path: Path, first: dt.date, last: dt.date) -> None:
+    """What to know about the run's days before trusting them (fct_data_findings: no gateway data,
+    a missing bill, unpriced calls), warnings first, each with its fix."""
+    import duckdb
+
+    from pipelines.models.engine import connect_read_only
+
+    config = load_config(config_path)
+    if not config.warehouse_path.exists():
+        return
+    try:
+        with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+            findings = conn.execute(
+                "select severity, message from fct_data_findings where day between $first and $last "
+                "order by severity = 'warning' desc, day, finding, subject",
+                {"first": first, "last": last},
+            ).fetchall()
+    except duckdb.Error:  # the run failed before the findings were written
+        return
+    for severity, message in findings[:FINDINGS_SHOWN]:
+        print(f"    {severity}: {message}")
+    if len(findings) > FINDINGS_SHOWN:
+        hint = "costwatch query \"select * from fct_data_findings where day between '%s' and '%s'\"" % (first, last)  # noqa: S608, UP031 (a hint printed for people, not SQL run here)
+        print(f"    ...and {len(findings) - FINDINGS_SHOWN} more: {hint}")
 
 
 def _root_cause(error) -> str:
@@ -297,11 +353,12 @@ def _root_cause(error) -> str:
     return error.message.strip()
 
 
-def _query(config, sql: str) -> int:
+def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max_rows: int = 1000) -> int:
     """Run an analyst's SQL on a read-only connection confined to the lake (see
-    `connect_read_only`). Only SELECT statements (and EXPLAIN of one) run: the read-only
-    warehouse refuses CREATE, INSERT, DROP..., and refusing COPY and EXPORT here keeps a query
-    from writing files into the lake, the one folder the connection may touch."""
+    `connect_read_only`) and print or write its result. Only SELECT statements (and EXPLAIN of
+    one) run: the read-only warehouse refuses CREATE, INSERT, DROP..., and refusing COPY and
+    EXPORT here keeps a query from writing files into the lake, the one folder the connection may
+    touch (`--output` writes the result from Python instead). Every failure is one line on stderr."""
     import duckdb
 
     warehouse = config.warehouse_path
@@ -318,19 +375,47 @@ def _query(config, sql: str) -> int:
     if refused:
         print(
             f"costwatch: query is read-only: it runs SELECT statements (and EXPLAIN of one), not {refused[0]}. "
-            "To keep a result, redirect the output to a file; to change the warehouse, run the pipeline "
-            "(costwatch run)",
+            "To keep a result, pass --output FILE (with --format csv or json); to change the warehouse, run the "
+            "pipeline (costwatch run)",
             file=sys.stderr,
         )
         return 1
-    with connect_read_only(warehouse, config.lake_dir) as conn:
-        try:
+    try:
+        with connect_read_only(warehouse, config.lake_dir) as conn:
             relation = conn.sql(sql)
-        except duckdb.Error as error:
-            print(f"costwatch: {error}", file=sys.stderr)
-            return 1
-        if relation is not None:
-            relation.show(max_rows=200, max_width=200)
+            if relation is None:
+                return 0
+            columns, rows = relation.columns, relation.fetchall()
+    except duckdb.Error as error:
+        message = " ".join(str(error).split())
+        if isinstance(error, duckdb.IOException) and "lock" in message.lower():
+            message = f"the warehouse is locked by another process ({message}); try again when it finishes"
+        print(f"costwatch: {message}", file=sys.stderr)
+        return 1
+    from pipelines.report.tables import csv_text, json_text, text_table
+
+    if fmt == "csv":
+        text = csv_text(columns, rows)
+    elif fmt == "json":
+        text = json_text(columns, rows)
+    else:
+        shown = rows[:max_rows]
+        text = text_table(columns, shown) + "\n"
+        more = len(rows) - len(shown)
+        text += (
+            f"  ({len(rows):,} rows"
+            + (f"; {more:,} not shown: pass --max-rows or --format csv --output FILE)" if more else ")")
+            + "\n"
+        )
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8", newline="")
+    except OSError as error:
+        print(f"costwatch: cannot write --output {output}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    print(f"costwatch: {len(rows):,} rows written to {output} ({fmt})", file=sys.stderr)
     return 0
 
 

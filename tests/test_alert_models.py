@@ -146,7 +146,31 @@ FEATURE_SPEND = {
 }
 
 
-def digest_inputs(feature_spend: dict[str, tuple[str | None, str | None]]) -> dict:
+# fct_total_cost_daily: (day, feature, API, GPU busy, GPU idle); the total is their sum.
+TOTAL_COST = [
+    (DAY, "chat", "100.00", "40.00", "12.25"),  # 152.25
+    (DAY, "search", "60.00", "0", "0"),  # 60
+    (DAY, "unallocated", "0", "0", "0.75"),  # an idle pool's 0.75
+    (WEEK_AGO, "chat", "150.00", "0", "0"),
+    (dt.date(2026, 10, 17), "chat", "999.00", "0", "0"),  # neither the day nor a week before
+]
+
+
+FINDING_COLUMNS = dict.fromkeys(("finding", "subject", "severity", "message"), "varchar") | {"day": "date"}
+
+
+def digest_inputs(feature_spend: dict[str, tuple[str | None, str | None]], total_cost=TOTAL_COST, findings=()) -> dict:
+    total_cost = [
+        {
+            "day": day,
+            "feature": feature,
+            "api_cost_usd": Decimal(api),
+            "gpu_busy_cost_usd": Decimal(busy),
+            "gpu_idle_cost_usd": Decimal(idle),
+            "total_cost_usd": Decimal(api) + Decimal(busy) + Decimal(idle),
+        }
+        for day, feature, api, busy, idle in total_cost
+    ]
     by_feature = []
     for feature, (today, week_ago) in feature_spend.items():
         for day, cost in ((DAY, today), (WEEK_AGO, week_ago)):
@@ -182,32 +206,55 @@ def digest_inputs(feature_spend: dict[str, tuple[str | None, str | None]]) -> di
             {"day": WEEK_AGO, "status": "over"},
             {"day": None, "status": "over"},
         ],
-        "fct_gpu_utilization_daily": [
-            {"day": DAY, "pool": "a", "idle_cost_usd": Decimal("12.25")},
-            {"day": DAY, "pool": "b", "idle_cost_usd": Decimal("0.75")},
-            {"day": WEEK_AGO, "pool": "a", "idle_cost_usd": Decimal("50")},
-        ],
+        "fct_total_cost_daily": {
+            "columns": {
+                "day": "date",
+                "feature": "varchar",
+                **dict.fromkeys(
+                    ("total_cost_usd", "api_cost_usd", "gpu_busy_cost_usd", "gpu_idle_cost_usd"), "decimal(18, 6)"
+                ),
+            },
+            "rows": total_cost,
+        },
+        "fct_data_findings": {"columns": FINDING_COLUMNS, "rows": list(findings)},
     }
 
 
 def test_digest_totals_and_the_change_against_a_week_before(run_model_on):
     (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND), day=DAY)
-    # The day: 100 + 5 + 30 + 19 + 2 + 4 = 160; a week before: 90 + 40 + 11 + 1 + 8 = 150.
+    # Total cost: 152.25 + 60 + 0.75 = 213; API 100 + 60 = 160; GPU busy 40, idle 12.25 + 0.75 = 13.
+    assert row["total_cost_usd"] == Decimal("213")
+    assert row["week_ago_total_cost_usd"] == Decimal("150")
+    assert (row["api_cost_usd"], row["gpu_busy_cost_usd"], row["gpu_idle_cost_usd"]) == (
+        Decimal("160"),
+        Decimal("40"),
+        Decimal("13"),
+    )
+    # API spend at catalog prices: 100 + 5 + 30 + 19 + 2 + 4 = 160; a week before: 90 + 40 + 11 + 1 + 8 = 150.
     assert row["spend_usd"] == Decimal("160")
     assert row["week_ago_spend_usd"] == Decimal("150")
     assert row["caching_savings_usd"] == Decimal("4.5")
     assert row["off_estimate_lines"] == 2
-    assert row["idle_gpu_cost_usd"] == Decimal("13")  # 12.25 + 0.75
 
     payload = digest_alert(row, DAY, LINK)["payload"]
-    assert payload["title"] == "LLM spend on 2026-10-20: $160.00"
-    # 160 / 150 - 1 = +6.7 %
+    # 213 / 150 - 1 = +42 %, +$63.00.
+    assert payload["title"] == "LLM cost on 2026-10-20: $213.00 (+42% vs 2026-10-13, +$63.00)"
     assert payload["fields"] == [
-        {"label": "Spend", "value": "$160.00 (+7% vs 2026-10-13)"},
+        {"label": "Total cost", "value": "$213.00 (+42% vs 2026-10-13, +$63.00)"},
+        {"label": "API", "value": "$160.00"},
+        {"label": "GPU", "value": "$53.00 (busy $40.00, idle $13.00)"},
         {"label": "Caching saved", "value": "$4.50"},
         {"label": "Bill lines off estimate", "value": "2"},
-        {"label": "Idle GPU cost", "value": "$13.00"},
     ]
+
+
+def test_a_cheaper_day_reads_as_a_fall_with_the_sign_before_the_dollar(run_model_on):
+    cheaper = [(DAY, "chat", "90.00", "0", "0"), (WEEK_AGO, "chat", "96.19", "0", "0")]
+    (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND, cheaper), day=DAY)
+    # 90 / 96.19 - 1 = -6.4 %; 90 - 96.19 = -6.19.
+    assert (
+        digest_alert(row, DAY, LINK)["payload"]["title"] == "LLM cost on 2026-10-20: $90.00 (-6% vs 2026-10-13, -$6.19)"
+    )
 
 
 def test_digest_movers_are_the_largest_absolute_changes_ties_by_name(run_model_on):
@@ -219,9 +266,9 @@ def test_digest_movers_are_the_largest_absolute_changes_ties_by_name(run_model_o
         {"feature": "summarise", "delta_usd": Decimal("19")},
     ]
     assert digest_alert(row, DAY, LINK)["payload"]["drivers"] == [
-        {"name": "feature search", "impact_usd": -35.0},
-        {"name": "feature rerank", "impact_usd": 19.0},
-        {"name": "feature summarise", "impact_usd": 19.0},
+        {"name": "feature search (API)", "impact_usd": -35.0},
+        {"name": "feature rerank (API)", "impact_usd": 19.0},
+        {"name": "feature summarise (API)", "impact_usd": 19.0},
     ]
 
 
@@ -236,8 +283,38 @@ def test_a_feature_gone_this_week_is_a_negative_mover(run_model_on):
 
 
 def test_a_day_without_spend_still_has_its_digest_row(run_model_on):
-    (row,) = run_model_on("fct_daily_digest", digest_inputs({}), day=DAY)
+    (row,) = run_model_on("fct_daily_digest", digest_inputs({}, []), day=DAY)
     assert (row["spend_usd"], row["week_ago_spend_usd"], row["top_movers"]) == (None, None, None)
+    assert (row["total_cost_usd"], row["week_ago_total_cost_usd"]) == (None, None)
     payload = digest_alert(row, DAY, LINK)["payload"]
-    assert payload["fields"][0] == {"label": "Spend", "value": "$0.00 (no spend a week before)"}
+    assert payload["fields"][0] == {"label": "Total cost", "value": "$0.00 (no cost on 2026-10-13 to compare)"}
     assert payload["drivers"] == []
+
+
+def test_the_digest_carries_the_days_findings_warnings_first(run_model_on):
+    findings = [
+        {
+            "day": DAY,
+            "finding": "unpriced_model",
+            "subject": "acme/a1",
+            "severity": "info",
+            "message": "acme: add a price",
+        },
+        {
+            "day": DAY,
+            "finding": "no_gateway_data",
+            "subject": "gateway_logs",
+            "severity": "warning",
+            "message": "no logs",
+        },
+        {"day": WEEK_AGO, "finding": "no_bill", "subject": "openai", "severity": "info", "message": "not this day"},
+    ]
+    (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND, findings=findings), day=DAY)
+    assert [finding["finding"] for finding in row["findings"]] == ["no_gateway_data", "unpriced_model"]
+    alert = digest_alert(row, DAY, LINK)
+    assert alert["severity"] == "warning"  # a day without gateway data is not an ordinary digest
+    assert alert["payload"]["title"].endswith(": no gateway data, API calls unknown")
+    assert alert["payload"]["fields"][-1] == {"label": "Findings", "value": "• no logs\n• acme: add a price"}
+
+    (quiet,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND), day=DAY)
+    assert quiet["findings"] is None and digest_alert(quiet, DAY, LINK)["severity"] == "info"

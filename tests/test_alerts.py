@@ -21,10 +21,10 @@ def slack(monkeypatch):
     server.stop()
 
 
-def configured(project):
-    project.write_config(
-        alerts={"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost"}, budgets={"chat": 0.001}
-    )
+def configured(project, **alerts):
+    # DAY is a fixed past day: alerts about it stay postable only with a cut-off that reaches it.
+    alerts = {"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost", "max_age_days": 36500} | alerts
+    project.write_config(alerts=alerts, budgets={"chat": 0.001})
     project.write_jsonl(
         "logs.jsonl", [request("a", f"{DAY}T10:00:00Z", "gpt-4o", feature="chat", input_tokens=1000, output_tokens=100)]
     )
@@ -73,3 +73,29 @@ def test_the_token_never_reaches_the_warehouse_or_run_metadata(project, slack):
     # The first alert's failed attempt is recorded; the rest wait untouched for the next run.
     errors = [row["last_error"] for row in outbox(project).values() if row["last_error"]]
     assert len(errors) == 1 and TOKEN not in errors[0]
+
+
+def test_a_backfill_of_old_days_posts_one_catch_up_instead_of_its_alerts(project, slack):
+    """With the default cut-off (2 days), DAY is long past: its 3 alerts are expired, never posted,
+    and one catch-up message counts them. A re-run posts nothing more."""
+    configured(project, max_age_days=2)
+    result = project.run_day(DAY)
+    alerts = outbox(project)
+    assert {row["status"] for row in alerts.values()} == {"expired"}
+    [catch_up] = slack.messages
+    assert catch_up.blocks[0]["text"]["text"] == "🔵 Info: Catch-up: 3 older alert(s) not posted"
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "alerts_delivered"]
+    assert check.passed  # nothing waits undelivered
+    project.run_day(DAY)
+    assert len(slack.messages) == 1
+
+
+def test_a_dry_run_with_alerts_waiting_warns(project, monkeypatch):
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    configured(project)
+    result = project.run_day(DAY)
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "alerts_delivered"]
+    assert not check.passed and check.severity.value == "WARN"
+    assert check.metadata["undelivered"].value == 3
+    assert check.metadata["reason"].value.startswith("Slack is not configured")

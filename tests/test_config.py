@@ -178,7 +178,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
         0.2,
         None,
     )
-    assert config.alerts.dagster_url == "http://127.0.0.1:3000"
+    assert (config.alerts.dagster_url, config.alerts.max_age_days) == (None, 2)
     assert (config.checks.max_quarantine_share, config.checks.max_duplicate_share) == (0.01, 0.02)
     assert config.checks.max_unpriced_share == 0.01
     reconciliation = config.reconciliation
@@ -212,7 +212,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
             if not field.is_required():
                 assert getattr(section, name) == field.default, f"{type(section).__name__}.{name}"
                 defaults += 1
-    assert defaults == 4 + 3 + 3 + 3 + 1 + 5
+    assert defaults == 5 + 3 + 3 + 3 + 1 + 5
 
 
 def test_history_catalogs_are_ordered_by_their_dates(tmp_path):
@@ -301,7 +301,8 @@ POOL_KEYS = ["api_equivalent", "gpu_type", "headroom", "latency_slo_s", "load_te
         (
             with_changes(alerts__slack_chanel="#x"),
             "alerts.slack_chanel: unknown key; valid keys here are "
-            "['dagster_url', 'min_impact_pct', 'min_impact_usd', 'slack_channel'] (did you mean 'slack_channel'?)",
+            "['dagster_url', 'max_age_days', 'min_impact_pct', 'min_impact_usd', 'slack_channel'] "
+            "(did you mean 'slack_channel'?)",
         ),
         (
             with_changes(pools__x={"gpu_type": "H100", "gpu_count": 8}),
@@ -334,3 +335,10 @@ def test_every_problem_is_reported_at_once_one_line_each(tmp_path):
     lines = str(raised.value).splitlines()
     assert [line.split(":")[0] for line in lines] == ["start_dat", "start_date", "budgets.chat"], lines
     assert "(did you mean 'start_date'?)" in lines[0] and lines[1].startswith("start_date: missing; add the first")
+
+
+def test_an_alert_link_needs_an_http_url(tmp_path):
+    config = yaml.safe_load((REPO / "pipelines" / "demo" / "costwatch.yaml").read_text())
+    config["alerts"]["dagster_url"] = "dagster.internal:3000"
+    with pytest.raises(ConfigError, match=r"alerts\.dagster_url: 'dagster\.internal:3000' is not an http\(s\) URL"):
+        load_config(write(tmp_path, config))

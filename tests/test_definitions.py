@@ -56,7 +56,19 @@ EXPECTED_DEPS = {
     "fct_spend_anomalies": {"fct_spend_daily", "fct_gpu_utilization_daily"},
     "fct_budget_forecast": {"fct_spend_by_feature_daily", "budgets"},
     "alert_anomaly_episodes": {"fct_spend_anomalies"},
-    "fct_daily_digest": {"fct_spend_by_feature_daily", "fct_invoice_reconciliation", "fct_gpu_utilization_daily"},
+    "fct_total_cost_daily": {
+        "fct_spend_daily",
+        "fct_allocated_spend_daily",
+        "fct_gpu_cost_by_feature_daily",
+        "fct_gpu_utilization_daily",
+    },
+    "fct_data_findings": {"gateway_ingest_audit", "fct_spend_daily", "stg_provider_costs"},
+    "fct_daily_digest": {
+        "fct_spend_by_feature_daily",
+        "fct_invoice_reconciliation",
+        "fct_total_cost_daily",
+        "fct_data_findings",
+    },
     "alerts_outbox": {"alert_anomaly_episodes", "fct_budget_forecast", "fct_daily_digest"},
     "fct_api_vs_selfhost": {
         "fct_selfhost_unit_cost_daily",

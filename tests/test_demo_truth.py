@@ -3,6 +3,7 @@ the marts find, and nothing else is flagged. Runs through the `costwatch run` co
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 from decimal import Decimal as D
@@ -464,8 +465,9 @@ def test_alerts_are_queued_once_and_a_rerun_sends_nothing_new(demo):
     assert kinds.get("budget", 0) >= 1  # chat's $40 budget is crossed in October
     budget_ids = [r[0] for r in conn.execute("select alert_id from alerts_outbox where kind = 'budget'").fetchall()]
     assert len(budget_ids) == len(set(budget_ids))
-    # No Slack credentials in the test: a dry run keeps every alert pending.
-    assert {r[0] for r in conn.execute("select distinct status from alerts_outbox").fetchall()} == {"pending"}
+    # The demo's days are long past (START is fixed): every alert is older than alerts.max_age_days
+    # (2), so expired, never posted; without Slack credentials none would have been anyway.
+    assert {r[0] for r in conn.execute("select distinct status from alerts_outbox").fetchall()} == {"expired"}
 
 
 def test_the_summary_prints_every_section_from_the_read_only_warehouse(demo, demo_config, capsys):
@@ -477,14 +479,101 @@ def test_the_summary_prints_every_section_from_the_read_only_warehouse(demo, dem
     out = capsys.readouterr().out
     for title in SECTIONS:
         assert title in out
-    (total,) = conn.execute(
-        "select sum(cost_usd)::decimal(18, 2) from fct_spend_by_feature_daily where day < $end",
-        {"end": START + dt.timedelta(days=DAYS)},
+    # The headline leads with the last day's total cost and its split, summed here from the
+    # independent marts: the GPU cost from the utilization mart, the API part from the bills.
+    last = START + dt.timedelta(days=DAYS - 1)
+    (gpu, idle) = conn.execute(
+        "select sum(gpu_cost_usd), sum(idle_cost_usd) from fct_gpu_utilization_daily where day = $last", {"last": last}
     ).fetchone()
-    assert f"${total:,} API spend" in out
+    api = _api_cost(conn, last, last)
+    total = (api + gpu).quantize(D("0.01"))
+    assert f"costwatch: {last}: ${total:,} total cost (" in out
+    assert f"idle ${idle.quantize(D('0.01')):,})" in out
+
+
+def _api_cost(conn, first, last) -> D:
+    """API money of the days, the way a bill reader would add it: a provider-day with a one-day bill
+    costs its bill; one without costs its calls at catalog prices (fct_requests)."""
+    (api,) = conn.execute(
+        """
+        with bills as (
+            select period_start as day, provider, sum(billed_usd) as usd from stg_provider_costs
+            where is_daily and period_start between $first and $last group by all
+        ),
+        estimates as (
+            select day, provider, sum(cost_usd) as usd from fct_requests
+            where day between $first and $last and cost_usd is not null group by all
+        )
+        select coalesce(sum(bills.usd), 0)
+            + coalesce((select sum(usd) from estimates where not exists (
+                select 1 from bills where bills.day = estimates.day and bills.provider = estimates.provider)), 0)
+        from bills
+        """,
+        {"first": first, "last": last},
+    ).fetchone()
+    return D(api)
+
+
+def test_total_cost_is_every_bill_estimate_and_gpu_hour_of_the_range(demo):
+    """fct_total_cost_daily over the whole range against the bills, the requests and the GPU bill,
+    added up independently; each feature's parts add up to its total."""
+    _, conn = demo
+    first, last = START, START + dt.timedelta(days=DAYS)
+    (total, api, gpu, parts_off) = conn.execute(
+        "select sum(total_cost_usd), sum(api_cost_usd), sum(gpu_cost_usd),"
+        " max(abs(total_cost_usd - api_billed_usd - api_estimated_usd - gpu_busy_cost_usd - gpu_idle_cost_usd))"
+        " from fct_total_cost_daily"
+    ).fetchone()
+    (gpu_billed,) = conn.execute("select sum(gpu_cost_usd) from fct_gpu_utilization_daily").fetchone()
+    assert parts_off == 0
+    assert gpu_billed > 0 and abs(gpu - gpu_billed) <= D("0.01")  # micro-dollar rounding per feature row
+    assert abs(api - _api_cost(conn, first, last)) <= D("0.01")
+    assert total == api + gpu
 
 
 def test_query_is_read_only(demo, demo_config, capsys):
     assert costwatch(["--config", str(demo_config), "query", "select count(*) as n from fct_spend_daily"]) == 0
     assert costwatch(["--config", str(demo_config), "query", "drop table fct_spend_daily"]) == 1
     assert "read-only" in capsys.readouterr().err
+
+
+def test_query_csv_round_trips_every_row_and_column_exactly(demo, demo_config, tmp_path, capsys):
+    _, conn = demo
+    sql = "select day, feature, total_cost_usd, cost_per_1k_requests_usd from fct_total_cost_daily order by all"
+    out = tmp_path / "total.csv"
+    # --config after the subcommand is accepted as well as before it.
+    assert costwatch(["query", "--config", str(demo_config), sql, "--format", "csv", "--output", str(out)]) == 0
+    expected = conn.execute(sql).fetchall()
+    assert f"{len(expected):,} rows written to {out} (csv)" in capsys.readouterr().err
+    with out.open(newline="", encoding="utf-8") as handle:
+        header, *lines = list(csv.reader(handle))
+    assert header == ["day", "feature", "total_cost_usd", "cost_per_1k_requests_usd"]
+    assert len(lines) == len(expected) > 0
+    for line, row in zip(lines, expected, strict=True):
+        assert dt.date.fromisoformat(line[0]) == row[0] and line[1] == row[1]
+        assert D(line[2]) == row[2]  # every digit of the DECIMAL, no float on the way
+        assert (float(line[3]) if line[3] else None) == row[3]
+
+
+def test_query_json_keeps_exact_money_and_prints_no_traceback(demo, demo_config, capsys):
+    _, conn = demo
+    sql = "select feature, sum(total_cost_usd) as usd from fct_total_cost_daily group by all order by all"
+    assert costwatch(["--config", str(demo_config), "query", sql, "--format", "json"]) == 0
+    parsed = json.loads(capsys.readouterr().out, parse_float=D)
+    assert [(item["feature"], item["usd"]) for item in parsed] == conn.execute(sql).fetchall()
+
+    assert costwatch(["--config", str(demo_config), "query", "select * from no_such_table"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("costwatch: Catalog Error") and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_query_table_shows_every_column_and_says_how_many_rows_it_left_out(demo, demo_config, capsys):
+    _, conn = demo
+    sql = "select * from fct_total_cost_daily"
+    assert costwatch(["--config", str(demo_config), "query", sql, "--max-rows", "5"]) == 0
+    out = capsys.readouterr().out
+    (rows,) = conn.execute("select count(*) from fct_total_cost_daily").fetchone()
+    columns = [column[0] for column in conn.execute(sql).description]
+    header = out.splitlines()[0].split()
+    assert header == columns  # no column hidden, however wide
+    assert f"({rows:,} rows; {rows - 5:,} not shown: pass --max-rows or --format csv --output FILE)" in out

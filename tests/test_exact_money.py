@@ -137,11 +137,42 @@ def warehouse(tmp_path_factory):
     for name in ("int_provider_calls_daily", "fct_allocated_spend_daily"):
         run_model(conn, models[name], folder / "lake", DAY)
     _alert_mart_inputs(conn)
+    _total_cost(conn, folder / "lake")
     for name in ALERT_MARTS:
         run_model(conn, models[name], folder / "lake", DAY, SETTINGS)
     run_model(conn, models["fct_price_findings"], folder / "lake", None, SETTINGS)
     yield conn, rows
     conn.close()
+
+
+def _total_cost(conn, lake) -> None:
+    """fct_total_cost_daily of every roll-up day (the digest reads it): no self-hosted split, so each
+    pool's cost is the day's unallocated GPU cost; the allocation where a day was billed."""
+    if not conn.execute(
+        "select count(*) from duckdb_tables() where table_name = 'fct_allocated_spend_daily'"
+    ).fetchone()[0]:
+        create_relation(conn, "fct_allocated_spend_daily", {"columns": ALLOCATION_COLUMNS, "rows": []})
+    create_relation(conn, "fct_gpu_cost_by_feature_daily", {"columns": GPU_SPLIT_COLUMNS, "rows": []})
+    findings = dict.fromkeys(("finding", "subject", "severity", "message"), "varchar") | {"day": "date"}
+    create_relation(conn, "fct_data_findings", {"columns": findings, "rows": []})
+    for day in ROLLUP_DAYS:
+        run_model(conn, load_models()["fct_total_cost_daily"], lake, day)
+
+
+ALLOCATION_COLUMNS = {
+    "day": "date",
+    "feature": "varchar",
+    "user_id": "varchar",
+    "provider": "varchar",
+    "model": "varchar",
+    "allocated_usd": "decimal(18, 6)",
+}
+GPU_SPLIT_COLUMNS = {
+    "day": "date",
+    "pool": "varchar",
+    "feature": "varchar",
+    **dict.fromkeys(("gpu_cost_usd", "busy_cost_usd", "idle_cost_usd"), "decimal(18, 6)"),
+}
 
 
 def _alert_mart_inputs(conn) -> None:
@@ -384,7 +415,15 @@ def test_digest_money_equals_the_requests(warehouse):
     assert abs(digest["week_ago_spend_usd"] - _total(rows, "cost_usd", day=week_ago)) <= TOLERANCE
     savings = _total(rows, "prompt_cache_savings_usd") + _total(rows, "gateway_cache_avoided_usd")
     assert abs(digest["caching_savings_usd"] - savings) <= TOLERANCE
-    assert digest["idle_gpu_cost_usd"] == next(row["idle_cost_usd"] for row in _gpu_days() if row["day"] == DAY)
+    # Total cost: both API providers billed DAY (1234.56 each, allocated in full), plus each pool's GPU cost.
+    gpu = [row for row in _gpu_days() if row["day"] == DAY]
+    assert digest["api_cost_usd"] == Decimal("2469.12")
+    assert digest["gpu_idle_cost_usd"] == sum(row["idle_cost_usd"] for row in gpu)
+    assert digest["gpu_busy_cost_usd"] == sum(row["gpu_cost_usd"] - row["idle_cost_usd"] for row in gpu)
+    assert digest["total_cost_usd"] == Decimal("2469.12") + sum(row["gpu_cost_usd"] for row in gpu)
+    # No bill a week before: the estimate, at fct_requests' exact scale.
+    week_ago_gpu = sum(row["gpu_cost_usd"] for row in _gpu_days() if row["day"] == week_ago)
+    assert abs(digest["week_ago_total_cost_usd"] - _total(rows, "cost_usd", day=week_ago) - week_ago_gpu) <= TOLERANCE
     today, before = (
         _cost_by_key(rows, DAY, ANOMALY_KEYS["feature"]),
         _cost_by_key(rows, week_ago, ANOMALY_KEYS["feature"]),
@@ -462,6 +501,7 @@ def test_a_warehouse_built_with_rounded_alert_money_takes_the_exact_types_on_its
         for name in ("fct_spend_daily", "fct_spend_by_feature_daily"):
             run_model(conn, models[name], tmp_path / "lake", day)
     _alert_mart_inputs(conn)
+    _total_cost(conn, tmp_path / "lake")
     run_model(conn, models[mart], tmp_path / "lake", OTHER_DAY, SETTINGS)
     for column, kind in ROUNDED_ALERT_MONEY[mart].items():
         conn.execute(f'alter table {mart} alter column "{column}" type {kind}')  # noqa: S608 (names and types from this test's own table)

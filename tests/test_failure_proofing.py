@@ -508,7 +508,8 @@ def test_slack_failing_mid_run_keeps_the_rest_pending_reports_it_and_the_next_ru
     project = Costwatch.create(
         tmp_path / "project",
         budgets={"chat": 0.001},
-        alerts={"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost"},
+        # A fixed past day: a cut-off that reaches it, so its alerts are posted.
+        alerts={"min_impact_usd": 50, "min_impact_pct": 0.2, "slack_channel": "#llm-cost", "max_age_days": 36500},
     )
     project.write_jsonl(
         "logs.jsonl", [request("s1", f"{D1}T10:00:00Z", "gpt-4o", feature="chat", input_tokens=1000, output_tokens=100)]
@@ -544,7 +545,7 @@ def test_slack_failing_mid_run_keeps_the_rest_pending_reports_it_and_the_next_ru
             assert "HTTP 502" in err
             (run_id,) = ok_run_ids(out)
             check = _check_evaluation(project.instance(), run_id, "alerts_delivered")
-            assert not check.passed and check.metadata["undelivered"].value == [failed_id, untouched_id]
+            assert not check.passed and check.metadata["undelivered_alerts"].value == [failed_id, untouched_id]
 
             code, out, err = project.run("run", "--date", D1)
             assert code == 0 and "alerts:" not in err

@@ -732,10 +732,26 @@ def test_reconciliation_checks_warn_and_report_per_provider(reconciled):
     within = checks["reconciliation_within_tolerance"]
     assert within.passed is False  # the sonnet line is over, haiku unbilled, fine-tuning without logs
     assert within.metadata["unexpected_rows"].value == 3
+    # What to act on, in dollars, the latest lines first.
+    latest = within.metadata["latest_lines_off"].value
+    assert len(latest) == 3 and all(line.startswith("2026-10-") and "billed $" in line for line in latest)
+    assert any(
+        "fine-tuning" in line and "billed $42.00, estimated $0.00, off +$42.00 (billed_without_logs)" in line
+        for line in latest
+    )
     assert checks["allocation_equals_bill"].passed
     materialization = result.asset_materializations_for_node("fct_invoice_reconciliation")[0]
     # Per provider over the one-day rows (a monthly invoice would count the same money twice).
     assert materialization.metadata["billed_usd_by_provider"].value == {"anthropic": 0.318, "openai": 42.555}
+
+
+def test_a_later_run_is_not_failed_by_old_lines_off(reconciled):
+    """The lines off on 10-20 failed that day's check; a run of a day no bill period covers judges
+    no line, instead of failing again on October's."""
+    result = reconciled.run_day("2026-11-02")
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["reconciliation_within_tolerance"].passed
+    assert reconciled.query("select count(*) from fct_invoice_reconciliation where status <> 'matched'")[0][0] >= 3
 
 
 def test_a_steady_billed_to_estimated_ratio_is_a_stale_price(project):

@@ -86,7 +86,10 @@ def test_secrets_from_the_environment_are_written_nowhere(project, slack_server,
         load_config(project.write_config(privacy={"pseudonymise_user_id": True})), {"COSTWATCH_PSEUDONYM_KEY": key}
     )
     project.write_config(
-        alerts={"slack_channel": CHANNEL}, budgets={"chat": 0.001}, privacy={"pseudonymise_user_id": True}
+        # The test's day is a fixed past day: a cut-off that reaches it, so its alerts are posted.
+        alerts={"slack_channel": CHANNEL, "max_age_days": 36500},
+        budgets={"chat": 0.001},
+        privacy={"pseudonymise_user_id": True},
     )
     project.write_jsonl(
         "logs.jsonl",

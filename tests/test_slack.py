@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import duckdb
 import pytest
@@ -19,7 +19,7 @@ from slack_server import SlackTestServer
 
 from pipelines.alerts import deliver as delivery
 from pipelines.alerts.deliver import deliver
-from pipelines.alerts.outbox import enqueue, ensure_outbox
+from pipelines.alerts.outbox import enqueue, ensure_outbox, oldest_postable_day
 from pipelines.alerts.render import format_usd, render
 from pipelines.resources.config import ConfigError
 from pipelines.resources.slack import DEFAULT_API_URL, SlackSettings
@@ -29,6 +29,7 @@ WEBHOOK_ID = "T0PLANTED/B0PLANTED/planted-webhook-secret-456"
 CHANNEL = "#llm-cost"
 NOW = datetime(2026, 11, 28, 7, 30, tzinfo=timezone.utc)
 CREATED = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
+DAY = date(2026, 11, 27)  # the day the alerts are about: yesterday at NOW
 
 PAYLOAD = {
     "title": "chat spend up 42% on 2026-11-27",
@@ -101,9 +102,11 @@ def add_alert(conn, alert_id: str, *, minutes: int = 0, title: str | None = None
         conn,
         alert_id=alert_id,
         kind="spend_anomaly",
-        severity="high",
+        severity="warning",
         created_at=CREATED + timedelta(minutes=minutes),
         payload=payload,
+        day=DAY,
+        oldest_day=oldest_postable_day(NOW, 2),
     )
     assert added
 
@@ -221,12 +224,14 @@ def test_post_succeeds_once_with_the_blocks(mode, slack_server, outbox):
 
     assert (report.sent, report.held, report.failed, report.dry_run, report.stopped) == (["a1"], [], [], False, None)
     [message] = slack_server.messages
-    assert message.blocks == PAYLOAD_BLOCKS
-    assert message.text == PAYLOAD["text"]
+    # The alert's severity leads the header and the notification text.
+    header = {"type": "header", "text": {"type": "plain_text", "text": "🟠 Warning: chat spend up 42% on 2026-11-27"}}
+    assert message.blocks == [header, *PAYLOAD_BLOCKS[1:]]
+    assert message.text == "🟠 Warning: " + PAYLOAD["text"]
     assert message.channel == (CHANNEL if mode == "web_api" else None)
     assert message.metadata == {
         "event_type": "costwatch_alert",
-        "event_payload": {"alert_id": "a1", "kind": "spend_anomaly", "severity": "high"},
+        "event_payload": {"alert_id": "a1", "kind": "spend_anomaly", "severity": "warning"},
     }
     assert rows(outbox)["a1"] == {"alert_id": "a1", "status": "sent", "attempts": 1, "sent_at": NOW, "last_error": None}
 
@@ -241,7 +246,16 @@ def test_rerun_sends_nothing_new(mode, slack_server, outbox):
     assert (again.sent, again.held, again.failed) == ([], [], [])
     # Re-enqueueing a sent alert (the alerts asset re-run for the same day) changes nothing.
     assert (
-        enqueue(outbox, alert_id="a1", kind="spend_anomaly", severity="high", created_at=CREATED, payload=PAYLOAD)
+        enqueue(
+            outbox,
+            alert_id="a1",
+            kind="spend_anomaly",
+            severity="warning",
+            created_at=CREATED,
+            payload=PAYLOAD,
+            day=DAY,
+            oldest_day=DAY,
+        )
         is False
     )
     assert deliver(outbox, settings, now=NOW + timedelta(hours=2)).sent == []
@@ -404,7 +418,7 @@ def test_rejected_credentials_stop_the_batch(slack_server, outbox):
 
 def test_unrenderable_payload_fails_at_once_and_the_rest_go_out(slack_server, outbox):
     outbox.execute(
-        "insert into alerts_outbox values (?, 'spend_anomaly', 'high', ?, ?, 'pending', 0, null, null)",
+        "insert into alerts_outbox values (?, 'spend_anomaly', 'warning', ?, ?, 'pending', 0, null, null, null, null)",
         ["broken", CREATED, '{"text": "no title"}'],
     )
     add_alert(outbox, "a1", minutes=1)
@@ -423,7 +437,7 @@ def test_dry_run_prints_and_keeps_alerts_pending(slack_server, outbox, capsys):
 
     assert (report.dry_run, report.sent, report.held, report.failed) == (True, [], ["a1"], [])
     out = capsys.readouterr().out
-    assert "[slack dry run] alert a1 (high spend_anomaly) not posted to #llm-cost" in out
+    assert "[slack dry run] alert a1 (warning spend_anomaly) not posted to #llm-cost" in out
     assert PAYLOAD["title"] in out and PAYLOAD["text"] in out
     assert "blocks: header, section (3 fields), section (drivers), context" in out
     assert rows(outbox)["a1"] == {
@@ -496,3 +510,97 @@ def test_secrets_appear_nowhere(mode, slack_server, outbox, capsys, caplog):
     if mode == "webhook":
         # The SDK does write the webhook URL into its log messages; the filter blanked it.
         assert any("[redacted]" in message for message in logged)
+
+
+# --------------------------------------------------------------------------- staleness cut-off
+
+
+def _backlog(conn, first: date, days: int) -> list[str]:
+    """One pending alert a day, each enqueued while it was fresh (as dry runs leave them)."""
+    ids = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        ids.append(f"digest:{day}")
+        assert enqueue(
+            conn,
+            alert_id=ids[-1],
+            kind="digest",
+            severity="info",
+            created_at=CREATED + timedelta(minutes=offset),
+            payload=dict(PAYLOAD, title=f"LLM cost on {day}"),
+            day=day,
+            oldest_day=day,
+        )
+    return ids
+
+
+@BOTH_MODES
+def test_a_first_connect_posts_one_catch_up_and_only_the_fresh_alerts(mode, slack_server, outbox):
+    # 45 days of alerts waited while Slack was not configured: 10-14 .. 11-27. At NOW (11-28) with
+    # max_age_days 2, days 11-26 and 11-27 are fresh; the 43 days 10-14 .. 11-25 are stale.
+    ids = _backlog(outbox, date(2026, 10, 14), 45)
+    report = deliver(outbox, settings_for(slack_server, mode), now=NOW, max_age_days=2)
+
+    assert report.sent == ["digest:2026-11-26", "digest:2026-11-27"]
+    assert (report.expired, report.caught_up) == (43, 43)
+    catch_up, *posted = slack_server.messages
+    assert len(posted) == 2
+    assert [message.blocks[0]["text"]["text"] for message in posted] == [
+        "🔵 Info: LLM cost on 2026-11-26",
+        "🔵 Info: LLM cost on 2026-11-27",
+    ]
+    assert catch_up.blocks[0]["text"]["text"] == "🔵 Info: Catch-up: 43 older alert(s) not posted"
+    assert "43 alert(s) of 2026-10-14 to 2026-11-25 expired (older than alerts.max_age_days = 2)" in catch_up.text
+    statuses = rows(outbox)
+    assert [statuses[alert_id]["status"] for alert_id in ids] == ["expired"] * 43 + ["sent"] * 2
+    assert all(statuses[alert_id]["sent_at"] is None for alert_id in ids[:43])
+
+    # The next run has nothing to catch up on, and nothing new to send.
+    again = deliver(outbox, settings_for(slack_server, mode), now=NOW + timedelta(hours=1), max_age_days=2)
+    assert (again.sent, again.expired, again.caught_up) == ([], 0, 0)
+    assert len(slack_server.messages) == 3
+
+
+def test_alerts_expired_during_dry_runs_are_counted_once_on_connect(slack_server, outbox, capsys):
+    _backlog(outbox, date(2026, 11, 20), 8)  # 11-20 .. 11-27
+    dry = deliver(outbox, SlackSettings.from_env(CHANNEL, environ={}), now=NOW, max_age_days=2)
+    # 11-20 .. 11-25 expire in the dry run; 11-26 and 11-27 wait.
+    assert (dry.expired, dry.held) == (6, ["digest:2026-11-26", "digest:2026-11-27"])
+    assert "6 alert(s) of 2026-11-20 to 2026-11-25 expired" in capsys.readouterr().out
+    assert slack_server.requests == []
+
+    report = deliver(outbox, settings_for(slack_server, "webhook"), now=NOW, max_age_days=2)
+    assert (report.sent, report.caught_up) == (["digest:2026-11-26", "digest:2026-11-27"], 6)
+    assert [m.blocks[0]["text"]["text"] for m in slack_server.messages][0].endswith(
+        "Catch-up: 6 older alert(s) not posted"
+    )
+    assert len(slack_server.messages) == 3
+
+
+def test_an_alert_of_a_stale_day_is_enqueued_expired(outbox):
+    assert enqueue(
+        outbox,
+        alert_id="old",
+        kind="digest",
+        severity="info",
+        created_at=CREATED,
+        payload=PAYLOAD,
+        day=date(2026, 11, 1),
+        oldest_day=oldest_postable_day(NOW, 2),  # 11-26
+    )
+    assert rows(outbox)["old"]["status"] == "expired"
+    assert oldest_postable_day(NOW, 2) == date(2026, 11, 26)
+    assert oldest_postable_day(datetime(2026, 11, 28, 1, 0, tzinfo=timezone(timedelta(hours=5))), 0) == date(
+        2026, 11, 27
+    )  # 01:00 at UTC+5 is still 11-27 in UTC
+
+
+def test_a_dry_run_prints_only_the_alerts_of_its_days(outbox, capsys):
+    _backlog(outbox, date(2026, 11, 26), 2)
+    report = deliver(
+        outbox, SlackSettings.from_env(CHANNEL, environ={}), now=NOW, max_age_days=2, days=[date(2026, 11, 27)]
+    )
+    out = capsys.readouterr().out
+    assert "alert digest:2026-11-27" in out and "digest:2026-11-26" not in out
+    assert "1 more pending alert(s) of other days wait in alerts_outbox" in out
+    assert report.held == ["digest:2026-11-26", "digest:2026-11-27"]

@@ -14,6 +14,8 @@ from typing import Any
 
 import duckdb
 
+from pipelines.alerts.render import format_usd
+
 ANOMALY_EPISODES = "alert_anomaly_episodes"
 BUDGET_FORECAST = "fct_budget_forecast"
 DAILY_DIGEST = "fct_daily_digest"
@@ -30,9 +32,10 @@ DIMENSION_LABEL = {
 }
 
 
-def day_alerts(conn: duckdb.DuckDBPyConnection, day: dt.date, link: str) -> list[dict]:
+def day_alerts(conn: duckdb.DuckDBPyConnection, day: dt.date, dagster_url: str | None) -> list[dict]:
     """Every alert for `day`, in the order they should reach Slack: anomalies and recoveries,
-    budget thresholds, then the digest."""
+    budget thresholds, then the digest. Each links to its own asset's partition of `day` on
+    `dagster_url` (no link when it is None)."""
     episodes = sorted(_day_rows(conn, ANOMALY_EPISODES, day), key=lambda row: (row["dimension"], row["key"]))
     budgets = sorted(
         (row for row in _day_rows(conn, BUDGET_FORECAST, day) if row["threshold_crossed"] is not None),
@@ -41,12 +44,19 @@ def day_alerts(conn: duckdb.DuckDBPyConnection, day: dt.date, link: str) -> list
     digests = _day_rows(conn, DAILY_DIGEST, day)
     if len(digests) != 1:
         raise ValueError(f"{DAILY_DIGEST}: expected one row for {day}, found {len(digests)}; materialize it first")
-    return [*anomaly_alerts(episodes, day, link), *budget_alerts(budgets, link), digest_alert(digests[0], day, link)]
+    alerts = [
+        *anomaly_alerts(episodes, day, details_link(dagster_url, "fct_spend_anomalies", day)),
+        *budget_alerts(budgets, details_link(dagster_url, BUDGET_FORECAST, day)),
+        digest_alert(digests[0], day, details_link(dagster_url, "fct_total_cost_daily", day)),
+    ]
+    return [alert | {"day": day} for alert in alerts]
 
 
-def details_link(dagster_url: str, day: dt.date) -> str:
-    """Where an alert's reader finds the day's anomalies in the Dagster UI."""
-    return f"{dagster_url.rstrip('/')}/assets/fct_spend_anomalies?partition={day}"
+def details_link(dagster_url: str | None, asset: str, day: dt.date) -> str | None:
+    """The asset's partition of `day` in the Dagster UI at `dagster_url`; None without one."""
+    if dagster_url is None:
+        return None
+    return f"{dagster_url.rstrip('/')}/assets/{asset}?view=partitions&partition={day}"
 
 
 def _day_rows(conn: duckdb.DuckDBPyConnection, relation: str, day: dt.date) -> list[dict[str, Any]]:
@@ -56,10 +66,11 @@ def _day_rows(conn: duckdb.DuckDBPyConnection, relation: str, day: dt.date) -> l
 
 
 def _money(value: Any) -> str:
-    return f"${float(value):,.2f}"
+    """`$1,234.56`, `-$6.19`: the sign before the dollar sign."""
+    return format_usd(float(value))
 
 
-def anomaly_alerts(episodes: list[dict], day: dt.date, link: str) -> list[dict]:
+def anomaly_alerts(episodes: list[dict], day: dt.date, link: str | None) -> list[dict]:
     """One alert per `alert_anomaly_episodes` row: an open episode at its worst severity so far,
     or its recovery."""
     alerts = []
@@ -91,7 +102,9 @@ def anomaly_alerts(episodes: list[dict], day: dt.date, link: str) -> list[dict]:
                     fields.append(
                         {
                             "label": label,
-                            "value": ", ".join(f"{mover['name']} ({mover['delta_usd']:+,.2f})" for mover in movers),
+                            "value": ", ".join(
+                                f"{mover['name']} ({format_usd(mover['delta_usd'], signed=True)})" for mover in movers
+                            ),
                         }
                     )
             alerts.append(
@@ -133,19 +146,30 @@ def anomaly_alerts(episodes: list[dict], day: dt.date, link: str) -> list[dict]:
     return alerts
 
 
-def budget_alerts(budgets: list[dict], link: str) -> list[dict]:
-    """80% and 100% of a monthly budget, actual or forecast: once per month per budget and threshold.
+def budget_alerts(budgets: list[dict], link: str | None) -> list[dict]:
+    """80% and 100% of a monthly budget: "reached" once actual spend has, "forecast to reach" while
+    only the month-end forecast has. Each once per month per budget, threshold and wording (a
+    forecast crossing is followed by its own alert when spend actually gets there).
     `budgets` are `fct_budget_forecast` rows with a threshold crossed."""
     alerts = []
     for row in budgets:
         threshold = int(round(row["threshold_crossed"] * 100))
+        reached = row["pct_of_budget"] >= row["threshold_crossed"]
+        month = f"{row['month']:%B %Y}"
+        if reached:
+            title = f"Budget {row['feature']}: {threshold}% of {_money(row['budget_usd'])} reached for {month}"
+        else:
+            title = (
+                f"Budget {row['feature']}: forecast to reach {threshold}% of {_money(row['budget_usd'])} "
+                f"by the end of {month} ({row['pct_of_budget']:.0%} spent so far)"
+            )
         alerts.append(
             _alert(
-                f"budget:{row['feature']}:{row['month']}:{threshold}",
+                f"budget:{row['feature']}:{row['month']}:{threshold}" + ("" if reached else ":forecast"),
                 "budget",
-                "critical" if threshold >= 100 else "warning",
+                "critical" if threshold >= 100 and reached else "warning",
                 {
-                    "title": f"Budget {row['feature']}: {threshold}% of {_money(row['budget_usd'])} reached for {row['month']:%B %Y}",
+                    "title": title,
                     "text": f"{row['feature']} has spent {_money(row['spend_to_date_usd'])} of {_money(row['budget_usd'])} "
                     f"this month and is forecast at {_money(row['forecast_month_end_usd'])}.",
                     "fields": [
@@ -166,35 +190,43 @@ def budget_alerts(budgets: list[dict], link: str) -> list[dict]:
     return alerts
 
 
-def digest_alert(digest: dict, day: dt.date, link: str) -> dict:
-    """Once a day, from the `fct_daily_digest` row: spend vs a week before, top movers, savings,
-    reconciliation, idle GPUs."""
-    total = digest["spend_usd"]
-    week_ago = digest["week_ago_spend_usd"]
+def digest_alert(digest: dict, day: dt.date, link: str | None) -> dict:
+    """Once a day, from the `fct_daily_digest` row: the day's total cost (API + GPU busy and idle)
+    against a week before, then API spend movers, caching savings and reconciliation."""
+    total = float(digest["total_cost_usd"] or 0)
+    week_ago = digest["week_ago_total_cost_usd"]
+    api = float(digest["api_cost_usd"] or 0)
+    busy, idle = float(digest["gpu_busy_cost_usd"] or 0), float(digest["gpu_idle_cost_usd"] or 0)
     savings = digest["caching_savings_usd"]
     off = digest["off_estimate_lines"]
-    idle = digest["idle_gpu_cost_usd"]
-    change = (
-        f"{(float(total) / float(week_ago) - 1):+.0%} vs {day - dt.timedelta(days=7)}"
-        if total and week_ago
-        else "no spend a week before"
-    )
+    week_day = day - dt.timedelta(days=7)
+    if week_ago:
+        change = f"{total / float(week_ago) - 1:+.0%} vs {week_day}, {format_usd(total - float(week_ago), signed=True)}"
+    else:
+        change = f"no cost on {week_day} to compare"
+    gpu = f"{_money(busy + idle)} (busy {_money(busy)}, idle {_money(idle)})"
+    findings = digest.get("findings") or []
+    fields = [{"label": "Findings", "value": "\n".join(f"• {finding['message']}" for finding in findings)}]
+    no_data = any(finding["finding"] == "no_gateway_data" for finding in findings)
     return _alert(
         f"digest:{day}",
         "digest",
-        "info",
+        "warning" if any(finding["severity"] == "warning" for finding in findings) else "info",
         {
-            "title": f"LLM spend on {day}: {_money(total or 0)}",
-            "text": f"API spend {_money(total or 0)} ({change}); caching saved {_money(savings or 0)}; "
-            f"{off} bill line(s) off their estimate; idle GPUs cost {_money(idle or 0)}.",
+            "title": f"LLM cost on {day}: {_money(total)} ({change})"
+            + (": no gateway data, API calls unknown" if no_data else ""),
+            "text": f"Total cost {_money(total)} ({change}): API {_money(api)}, self-hosted GPUs {gpu}; "
+            f"caching saved {_money(savings or 0)}; {off} bill line(s) off their estimate.",
             "fields": [
-                {"label": "Spend", "value": f"{_money(total or 0)} ({change})"},
+                {"label": "Total cost", "value": f"{_money(total)} ({change})"},
+                {"label": "API", "value": _money(api)},
+                {"label": "GPU", "value": gpu},
                 {"label": "Caching saved", "value": _money(savings or 0)},
                 {"label": "Bill lines off estimate", "value": str(off)},
-                {"label": "Idle GPU cost", "value": _money(idle or 0)},
+                *(fields if findings else []),
             ],
             "drivers": [
-                {"name": f"feature {mover['feature']}", "impact_usd": round(float(mover["delta_usd"] or 0), 2)}
+                {"name": f"feature {mover['feature']} (API)", "impact_usd": round(float(mover["delta_usd"] or 0), 2)}
                 for mover in digest["top_movers"] or []
             ],
             "link": link,

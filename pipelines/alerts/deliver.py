@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from http.client import HTTPException
 from typing import Any
 from urllib.error import URLError
@@ -35,7 +35,17 @@ from slack_sdk.http_retry import (
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from pipelines.alerts.outbox import pending_alerts, record_failure, record_sent, require_autocommit
+from pipelines.alerts.outbox import (
+    Expired,
+    expire_stale,
+    oldest_postable_day,
+    pending_alerts,
+    record_caught_up,
+    record_failure,
+    record_sent,
+    require_autocommit,
+    uncounted_expired,
+)
 from pipelines.alerts.render import render, summarise_blocks
 from pipelines.resources.slack import SlackSettings
 
@@ -82,6 +92,8 @@ class DeliveryReport:
     dry_run: bool = False
     errors: dict[str, str] = field(default_factory=dict)  # alert_id -> this call's error (redacted)
     stopped: str | None = None  # why the batch stopped early (Slack unreachable or misconfigured)
+    expired: int = 0  # pending alerts this call found too old to post (alerts.max_age_days)
+    caught_up: int = 0  # expired alerts the one catch-up message of this call counted
 
 
 class _PostFailed(Exception):
@@ -99,8 +111,15 @@ def deliver(
     *,
     now: datetime,
     max_attempts: int = 5,
+    max_age_days: int | None = None,
+    days: Sequence[date] | None = None,
 ) -> DeliveryReport:
     """Post every `pending` alert, oldest first, committing each alert's outcome before the next.
+
+    With `max_age_days`, pending alerts of days older than that (before today, UTC) are expired
+    first, and the expired alerts no message has counted yet are summed up in one catch-up message
+    posted before the rest: a first connect after a long dry run, or a backfill, posts at most one
+    message about the past instead of every old alert.
 
     Success: `sent`, `sent_at = now`, attempts + 1. Failure after slack-sdk's retries (429 with
     Retry-After, 500/503, refused connection): attempts + 1 and `last_error`; the alert stays
@@ -118,22 +137,51 @@ def deliver(
     if max_attempts < 1:
         raise ValueError("max_attempts: must be >= 1")
 
-    pending = pending_alerts(conn)
     report = DeliveryReport(dry_run=settings.dry_run)
+    if max_age_days is not None:
+        report.expired = expire_stale(conn, oldest_postable_day(now, max_age_days))
+    pending = pending_alerts(conn)
     if settings.dry_run:
-        for alert in pending:
+        shown = [alert for alert in pending if days is None or alert.day in days]
+        for alert in shown:
             _print_dry_run(alert.alert_id, alert.kind, alert.severity, alert.payload, settings.channel)
-            report.held.append(alert.alert_id)
+        if len(shown) < len(pending):
+            print(
+                f"[slack dry run] {len(pending) - len(shown)} more pending alert(s) of other days wait in alerts_outbox"
+            )
+        expired = uncounted_expired(conn)
+        if expired.alert_ids:
+            print(f"[slack dry run] {_catch_up_title(expired, max_age_days)}: never posted")
+        report.held.extend(alert.alert_id for alert in pending)
         return report
-    if not pending:
+    expired = uncounted_expired(conn)
+    if not pending and not expired.alert_ids:
         return report
 
     require_autocommit(conn)
     with _sdk_logs_redacted(settings):
         post = _poster(settings)
-        for position, (alert_id, kind, severity, payload, attempts) in enumerate(pending):
+        if expired.alert_ids:
             try:
-                text, blocks = render(_load_payload(payload))
+                text, blocks = render(_catch_up_payload(expired, max_age_days), "info")
+                post(
+                    text,
+                    blocks,
+                    {"event_type": "costwatch_catch_up", "event_payload": {"alerts": len(expired.alert_ids)}},
+                )
+            except _PostFailed as failure:
+                report.errors["catch-up"] = failure.reason
+                logger.warning("catch-up message not sent: %s", failure.reason)
+                if failure.stops_batch:
+                    report.held.extend(alert.alert_id for alert in pending)
+                    report.stopped = failure.reason
+                    return report
+            else:
+                record_caught_up(conn, expired.alert_ids, now)
+                report.caught_up = len(expired.alert_ids)
+        for position, (alert_id, kind, severity, payload, attempts, _day) in enumerate(pending):
+            try:
+                text, blocks = render(_load_payload(payload), severity)
             except ValueError as err:
                 reason = settings.redact(f"payload: {err}")
                 record_failure(conn, alert_id, attempts + 1, "failed", reason)
@@ -177,6 +225,34 @@ def deliver(
     return report
 
 
+_EXPIRED_HINT = (
+    "They stay in alerts_outbox with status 'expired': "
+    "costwatch query \"select day, kind, payload from alerts_outbox where status = 'expired'\""
+)
+
+
+def _catch_up_title(expired: Expired, max_age_days: int | None) -> str:
+    span = (
+        f"{expired.first_day} to {expired.last_day}"
+        if expired.first_day != expired.last_day
+        else f"{expired.first_day}"
+    )
+    age = f" (older than alerts.max_age_days = {max_age_days})" if max_age_days is not None else ""
+    return f"{len(expired.alert_ids)} alert(s) of {span} expired{age}"
+
+
+def _catch_up_payload(expired: Expired, max_age_days: int | None) -> dict:
+    """The one message that stands for alerts too old to post one by one."""
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(expired.by_kind.items()))
+    return {
+        "title": f"Catch-up: {len(expired.alert_ids)} older alert(s) not posted",
+        "text": f"{_catch_up_title(expired, max_age_days)}: {kinds}. {_EXPIRED_HINT}",
+        "fields": [{"label": kind, "value": str(count)} for kind, count in sorted(expired.by_kind.items())],
+        "drivers": [],
+        "link": None,
+    }
+
+
 def _load_payload(payload: Any) -> Any:
     if not isinstance(payload, str):
         raise ValueError(f"expected JSON text, got {type(payload).__name__}")
@@ -193,12 +269,12 @@ def _print_dry_run(alert_id: str, kind: Any, severity: Any, payload: Any, channe
     )
     try:
         content = _load_payload(payload)
-        _, blocks = render(content)
+        text, blocks = render(content, severity)
     except ValueError as err:
         print(f"  payload cannot be rendered: {err}")
         return
-    print(f"  {content['title']}")
-    print(f"  {content.get('text') or content['title']}")
+    print(f"  {blocks[0]['text']['text']}")
+    print(f"  {text}")
     print(f"  blocks: {summarise_blocks(blocks)}")
 
 

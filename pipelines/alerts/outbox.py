@@ -8,7 +8,7 @@ touching the next, so a crash mid-batch never re-posts an alert Slack already ac
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple
 
 import duckdb
@@ -29,6 +29,8 @@ create table if not exists alerts_outbox (
     last_error varchar
 )
 """
+# Columns added after the first release: a warehouse created before them gains them on the next run.
+_ADDED_COLUMNS = {"day": "date", "caught_up_at": "timestamptz"}
 
 _OUTBOX_COMMENTS = {
     "alert_id": "stable dedupe key: the same alert enqueued twice is one row, posted once",
@@ -36,10 +38,13 @@ _OUTBOX_COMMENTS = {
     "severity": "how loud the alert is, as the alerts asset ranked it",
     "created_at": "when the alert was enqueued; delivery goes oldest first",
     "payload": "JSON text: title, text (plain fallback), fields [{label, value}], drivers [{name, impact_usd}], link",
-    "status": "pending (waiting, or Slack not configured) / sent / failed (gave up after max_attempts)",
+    "status": "pending (waiting, or Slack not configured) / sent / failed (gave up after max_attempts) / "
+    "expired (its day is older than alerts.max_age_days: never posted, counted in one catch-up message)",
     "attempts": "posts tried so far, successful or not",
     "sent_at": "when Slack accepted the post",
     "last_error": "why the latest attempt failed (secrets redacted); null once sent",
+    "day": "the day the alert is about (the partition that raised it)",
+    "caught_up_at": "for an expired alert: when the catch-up message that counted it reached Slack",
 }
 
 
@@ -49,11 +54,14 @@ class PendingAlert(NamedTuple):
     severity: str | None
     payload: str | None  # JSON text as stored; delivery parses and renders it
     attempts: int
+    day: date | None  # NULL for an alert enqueued before the outbox had days
 
 
 def ensure_outbox(conn: duckdb.DuckDBPyConnection) -> None:
     """Create `alerts_outbox` if missing and (re)document it. Idempotent."""
     conn.execute(OUTBOX_DDL)
+    for column, kind in _ADDED_COLUMNS.items():
+        conn.execute(f"alter table alerts_outbox add column if not exists {column} {kind}")  # noqa: S608 (column names and types are _ADDED_COLUMNS constants)
     # COMMENT ON takes a literal, not a parameter; the texts are this module's constants.
     conn.execute(
         "comment on table alerts_outbox is 'Alerts waiting for, or done with, Slack delivery; one row per alert_id'"
@@ -70,8 +78,11 @@ def enqueue(
     severity: str,
     created_at: datetime,
     payload: dict,
+    day: date,
+    oldest_day: date,
 ) -> bool:
-    """Add a `pending` alert unless its `alert_id` is already in the outbox; True when added.
+    """Add an alert unless its `alert_id` is already in the outbox; True when added. `pending`,
+    or `expired` when its `day` is before `oldest_day` (see `oldest_postable_day`).
 
     An existing row is left alone whatever its status, so re-running the asset that raised the
     alert never re-sends it nor resets its attempts. The payload is rendered first, so a payload
@@ -80,21 +91,69 @@ def enqueue(
     render(payload)
     rows = conn.execute(
         """
-        insert into alerts_outbox (alert_id, kind, severity, created_at, payload, status, attempts)
-        values (?, ?, ?, ?, ?, 'pending', 0)
+        insert into alerts_outbox (alert_id, kind, severity, created_at, payload, status, attempts, day)
+        values (?, ?, ?, ?, ?, case when ?::date < ?::date then 'expired' else 'pending' end, 0, ?)
         on conflict (alert_id) do nothing
         returning alert_id
         """,
-        [alert_id, kind, severity, created_at, json.dumps(payload)],
+        [alert_id, kind, severity, created_at, json.dumps(payload), day, oldest_day, day],
     ).fetchall()
     return bool(rows)
+
+
+def oldest_postable_day(now: datetime, max_age_days: int) -> date:
+    """The oldest alert day still worth a message: `max_age_days` before today (UTC)."""
+    return now.astimezone(timezone.utc).date() - timedelta(days=max_age_days)
+
+
+def expire_stale(conn: duckdb.DuckDBPyConnection, oldest_day: date) -> int:
+    """Pending alerts of days before `oldest_day` become `expired`; how many did."""
+    rows = conn.execute(
+        """
+        update alerts_outbox set status = 'expired'
+        where status = 'pending' and day < ?
+        returning alert_id
+        """,
+        [oldest_day],
+    ).fetchall()
+    return len(rows)
+
+
+class Expired(NamedTuple):
+    """Expired alerts no catch-up message has counted yet."""
+
+    alert_ids: list[str]
+    by_kind: dict[str, int]
+    first_day: date | None
+    last_day: date | None
+
+
+def uncounted_expired(conn: duckdb.DuckDBPyConnection) -> Expired:
+    rows = conn.execute(
+        "select alert_id, kind, day from alerts_outbox where status = 'expired' and caught_up_at is null "
+        "order by day, alert_id"
+    ).fetchall()
+    by_kind: dict[str, int] = {}
+    for _, kind, _ in rows:
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    days = [day for _, _, day in rows if day is not None]
+    return Expired([alert_id for alert_id, _, _ in rows], by_kind, min(days, default=None), max(days, default=None))
+
+
+def record_caught_up(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], now: datetime) -> None:
+    """The catch-up message counting these expired alerts reached Slack."""
+    _commit(
+        conn,
+        "update alerts_outbox set caught_up_at = ? where alert_id in (select unnest(?::varchar[]))",
+        [now, alert_ids],
+    )
 
 
 def pending_alerts(conn: duckdb.DuckDBPyConnection) -> list[PendingAlert]:
     """The alerts still to post, oldest first."""
     rows = conn.execute(
         """
-        select alert_id, kind, severity, payload, coalesce(attempts, 0) as attempts
+        select alert_id, kind, severity, payload, coalesce(attempts, 0) as attempts, day
         from alerts_outbox
         where status = 'pending'
         order by created_at nulls last, alert_id

@@ -20,11 +20,16 @@ _DRIVERS_SHOWN = 10
 _TEXT_CHARS = 4000  # Slack truncates longer top-level text; a notification needs far less
 
 
-def render(payload: dict) -> tuple[str, list[dict]]:
+# How loud an alert is, shown before its title in the header and the notification text.
+SEVERITY_LABEL = {"critical": "🔴 Critical", "warning": "🟠 Warning", "info": "🔵 Info"}
+
+
+def render(payload: dict, severity: str | None = None) -> tuple[str, list[dict]]:
     """Block Kit blocks for an alert payload, and the plain fallback text Slack notifies with.
 
-    Header (title), a section of fields, a section of drivers with their dollar impact, and a
-    context line with the link when there is one. Raises ValueError naming the bad payload key.
+    Header (severity and title), a section of fields, a section of drivers with their dollar
+    impact, and a context line with the link when there is one. Raises ValueError naming the bad
+    payload key.
     """
     if not isinstance(payload, dict):
         raise ValueError(f"payload: expected a JSON object, got {type(payload).__name__}")
@@ -35,6 +40,9 @@ def render(payload: dict) -> tuple[str, list[dict]]:
     if not isinstance(text, str):
         raise ValueError("payload.text: expected a string")
 
+    if severity:
+        label = SEVERITY_LABEL.get(severity, severity.capitalize())
+        title, text = f"{label}: {title.strip()}", f"{label}: {text}"
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(title.strip(), _HEADER_CHARS)}}
     ]

@@ -4,9 +4,9 @@ import datetime as dt
 
 import dagster as dg
 
-from pipelines.alerts.compose import ALERT_SOURCES, day_alerts, details_link
+from pipelines.alerts.compose import ALERT_SOURCES, day_alerts
 from pipelines.alerts.deliver import deliver
-from pipelines.alerts.outbox import enqueue, ensure_outbox
+from pipelines.alerts.outbox import enqueue, ensure_outbox, oldest_postable_day
 from pipelines.resources.slack import SlackSettings
 from pipelines.resources.warehouse import (
     SINGLE_RUN,
@@ -32,8 +32,9 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
             dg.AssetCheckSpec(
                 SLACK_DELIVERY,
                 asset="alerts_outbox",
-                description="every alert due was posted to Slack (dry run: none is due); the ones that were not wait in "
-                "alerts_outbox and go out with the next run",
+                description="no alert waits undelivered: every alert due was posted to Slack; alerts that wait "
+                "(Slack not configured, unreachable or refusing) go out with the next run, or expire after "
+                "alerts.max_age_days",
             )
         ],
     )
@@ -42,22 +43,24 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
     ):
         """Each day's alerts (anomalies and their recoveries, budget thresholds, the daily digest)
         written to `alerts_outbox` under stable ids, day after day as runs of single days would,
-        then delivered to Slack once; without Slack credentials they are printed and wait in the
-        outbox (dry run)."""
+        then delivered to Slack once; without Slack credentials the run's alerts are printed and
+        wait in the outbox (dry run). An alert of a day older than `alerts.max_age_days` is
+        expired, never posted: one catch-up message counts those."""
         config = costwatch.config
         days = partition_days(context)
         settings = SlackSettings.from_env(config.alerts.slack_channel)
         now = dt.datetime.now(dt.timezone.utc)
         with warehouse.get_connection() as conn:
             ensure_outbox(conn)
-            by_day = {day: day_alerts(conn, day, details_link(config.alerts.dagster_url, day)) for day in days.days}
+            by_day = {day: day_alerts(conn, day, config.alerts.dagster_url) for day in days.days}
             # Oldest day first, each day's digest last: alerts of one run leave in created_at order.
             alerts = [alert for of_day in by_day.values() for alert in of_day]
+            oldest_day = oldest_postable_day(now, config.alerts.max_age_days)
             new = sum(
-                enqueue(conn, created_at=now + dt.timedelta(microseconds=order), **alert)
+                enqueue(conn, created_at=now + dt.timedelta(microseconds=order), oldest_day=oldest_day, **alert)
                 for order, alert in enumerate(alerts)
             )
-            report = deliver(conn, settings, now=now)
+            report = deliver(conn, settings, now=now, max_age_days=config.alerts.max_age_days, days=days.days)
         yield dg.MaterializeResult(
             metadata={
                 # Of every day of the run (one day: that day's).
@@ -70,20 +73,28 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
                 "dry_run": report.dry_run,
                 "errors": dg.MetadataValue.json(report.errors),
                 "stopped": report.stopped or "",
+                "expired": report.expired,
+                "caught_up": report.caught_up,
             }
         )
-        # An outage is not a failed run (nothing is lost: the outbox keeps the alerts), but it
-        # must show: a failed WARN check in the UI, and a line in `costwatch run`'s output.
-        undelivered = [] if report.dry_run else [*report.held, *report.failed]
+        # Undelivered alerts are not a failed run (nothing is lost: the outbox keeps them until
+        # they expire), but they must show: a failed WARN check in the UI, and a line in
+        # `costwatch run`'s output. A dry run delivers nothing: its waiting alerts count too.
+        undelivered = [*report.held, *report.failed]
+        reason = report.stopped or next(iter(report.errors.values()), "")
+        if report.dry_run and undelivered:
+            reason = "Slack is not configured: set SLACK_BOT_TOKEN (with alerts.slack_channel) or SLACK_WEBHOOK_URL to post them"
         yield dg.AssetCheckResult(
             check_name=SLACK_DELIVERY,
             passed=not undelivered,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={
                 "sent": len(report.sent),
-                "undelivered": dg.MetadataValue.json(undelivered),
-                "gave_up": dg.MetadataValue.json([] if report.dry_run else report.failed),
-                "reason": report.stopped or next(iter(report.errors.values()), ""),
+                "undelivered": len(undelivered),
+                "undelivered_alerts": dg.MetadataValue.json(undelivered[:20]),
+                "gave_up": dg.MetadataValue.json(report.failed),
+                "expired": report.expired,
+                "reason": reason,
             },
         )
 

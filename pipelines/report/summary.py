@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from pipelines.alerts.render import format_usd
 from pipelines.models.engine import REPORTS_DIR, connect_read_only
 from pipelines.report.tables import text_table
 from pipelines.resources.config import CostwatchConfig
@@ -41,12 +42,38 @@ def load_sections(folder: Path = SUMMARY_DIR) -> dict[str, str]:
 SECTIONS = load_sections()
 
 
+def headline(row: dict, first: dt.date) -> str:
+    """The lines a user reads first: the last day's total cost against a week before, its split
+    between API and self-hosted GPUs (busy, idle), then the period's totals."""
+    day, total, week_ago = row["day"], row["total_cost_usd"], row["week_ago_total_cost_usd"]
+    week_day = day - dt.timedelta(days=7)
+    if total is None:
+        return f"costwatch: {day}: no cost recorded (no calls, bills or GPU hours); see the findings below"
+    if week_ago:
+        change = f"{float(total) / float(week_ago) - 1:+.0%} vs {week_day}, {format_usd(total - week_ago, signed=True)}"
+    else:
+        change = f"no cost on {week_day} to compare"
+    busy, idle = row["gpu_busy_cost_usd"], row["gpu_idle_cost_usd"]
+    lines = [
+        f"costwatch: {day}: {format_usd(total)} total cost ({change}) over {row['requests'] or 0:,} requests",
+        f"  API {format_usd(row['api_cost_usd'])} · self-hosted GPUs {format_usd(busy + idle)} "
+        f"(busy {format_usd(busy)}, idle {format_usd(idle)})",
+    ]
+    if first != day:
+        lines.append(
+            f"  {first} to {day}: {format_usd(row['period_total_cost_usd'])} total cost, "
+            f"{format_usd(row['period_api_cost_usd'])} of it API, over {row['period_requests'] or 0:,} requests"
+        )
+    return "\n".join(lines)
+
+
 def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> None:
     bounds = {"first": first, "last": last}
     # The analysts' connection: read-only, files readable in the lake only.
     with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
-        total = conn.execute(read_report_query(HEADLINE)[1], bounds).fetchone()
-        print(f"\ncostwatch: {first} to {last}: ${total[0]:,} API spend over {total[1]:,} requests")
+        conn.execute(read_report_query(HEADLINE)[1], bounds)
+        names = [description[0] for description in conn.description]
+        print("\n" + headline(dict(zip(names, conn.fetchone(), strict=True)), first))
         for title, sql in SECTIONS.items():
             print(f"\n{title}")
             conn.execute(sql, {name: value for name, value in bounds.items() if f"${name}" in sql})

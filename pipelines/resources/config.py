@@ -340,7 +340,24 @@ class AlertSettings(_Section):
     min_impact_usd: NonNegative = 50.0
     min_impact_pct: NonNegative = 0.2
     slack_channel: str | None = None
-    dagster_url: str = "http://127.0.0.1:3000"  # alert links point at the Dagster UI here
+    # Alerts link to their asset's partition in the Dagster UI here; no links until it is set
+    # (a link to 127.0.0.1 only works on the machine that ran the pipeline).
+    dagster_url: str | None = None
+    # An alert of a day older than this many days (before today, UTC) is `expired`: never posted,
+    # counted in one catch-up message instead, so a backlog or a backfill cannot flood the channel.
+    max_age_days: Annotated[int, Field(strict=True, ge=0)] = 2
+
+    @field_validator("dagster_url")
+    @classmethod
+    def _reachable_url(cls, url: str | None) -> str | None:
+        from pipelines.resources.slack import is_http_url
+
+        if url is not None and not is_http_url(url):
+            raise _problem(
+                f"{url!r} is not an http(s) URL; set the address people open the Dagster UI at, "
+                'e.g. "https://dagster.example.com", or remove the key (alerts then carry no link)'
+            )
+        return url
 
 
 class ReconciliationSettings(_Section):

@@ -10,6 +10,11 @@ from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 from dagster_duckdb import DuckDBResource
 
 from pipelines.lake.lock import RunLock, project_lock
@@ -114,6 +119,18 @@ def partition_days(context: dg.AssetExecutionContext) -> DayRange:
     a partition range is every day from its first key to its last."""
     keys = context.partition_key_range
     return DayRange(dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end))
+
+
+def run_days(context: dg.AssetExecutionContext) -> DayRange | None:
+    """The days of the run an unpartitioned asset is part of (its partitioned neighbours' range),
+    from the run's partition tags; None when the run names no partition (the asset materialized
+    on its own)."""
+    tags = context.run.tags
+    start = tags.get(ASSET_PARTITION_RANGE_START_TAG) or tags.get(PARTITION_NAME_TAG)
+    end = tags.get(ASSET_PARTITION_RANGE_END_TAG) or tags.get(PARTITION_NAME_TAG)
+    if not start or not end:
+        return None
+    return DayRange(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
 
 
 # UI backfills of any partitioned asset launch one run over the whole range, as `costwatch run`

@@ -1,14 +1,19 @@
-/* The daily digest's numbers, one row per day: API spend against a week before, caching savings, bills off their estimate, idle GPU cost, and the features whose spend moved most.
+/* The daily digest's numbers, one row per day: total cost (API and GPU, busy and idle) against a week before, API spend, caching savings, bills off their estimate, what to know about the day's data, and the features whose API spend moved most.
 materialized: daily_table
 grain: day
 lookback: 7
 columns:
-  spend_usd: API spend on the day (sum of fct_spend_by_feature_daily.cost_usd), USD; NULL when nothing was priced.
+  total_cost_usd: Everything the day cost (sum of fct_total_cost_daily.total_cost_usd: API bill or estimate plus self-hosted GPUs), USD; NULL when the day has no cost row.
+  week_ago_total_cost_usd: The same 7 days before, USD; NULL when that day has no cost row.
+  api_cost_usd: The API part of total_cost_usd (bill where billed, else estimate), USD.
+  gpu_busy_cost_usd: The self-hosted GPU cost while serving, USD.
+  gpu_idle_cost_usd: The self-hosted GPU cost while idle, USD.
+  spend_usd: API spend on the day at catalog prices (sum of fct_spend_by_feature_daily.cost_usd), USD; NULL when nothing was priced.
   week_ago_spend_usd: The same 7 days before, USD; NULL when nothing was priced that day.
   caching_savings_usd: Prompt-cache savings plus gateway cache hits' avoided cost on the day, USD.
   off_estimate_lines: Lines of fct_invoice_reconciliation for the day whose status is not matched.
-  idle_gpu_cost_usd: Idle GPU cost of every self-hosted pool on the day, USD.
-  top_movers: The 3 features whose spend changed most against 7 days before, by absolute change, ties by name; a list of {feature, delta_usd} (delta_usd = the day's spend - a week before's, USD, a missing day counting 0).
+  findings: The day's fct_data_findings (no gateway data, no bill, unpriced calls), warnings first: a list of {severity, finding, subject, message}; NULL when there are none.
+  top_movers: The 3 features whose API spend (at catalog prices) changed most against 7 days before, by absolute change, ties by name; a list of {feature, delta_usd} (delta_usd = the day's spend - a week before's, USD, a missing day counting 0).
 */
 with as_of as (
     select unnest(generate_series($start::date, $end::date, interval 1 day))::date as day
@@ -71,27 +76,57 @@ off_estimate as (
     group by day
 ),
 
-idle as (
-    select day, sum(idle_cost_usd) as idle_gpu_cost_usd
-    from fct_gpu_utilization_daily
+costs as (
+    select day, total_cost_usd, api_cost_usd, gpu_busy_cost_usd, gpu_idle_cost_usd
+    from fct_total_cost_daily
+    where day between $start::date - $lookback_days and $end
+),
+
+findings as (
+    select
+        day,
+        list(
+            struct_pack(severity := severity, finding := finding, subject := subject, message := message)
+            order by severity = 'warning' desc, finding asc, subject asc
+        ) as findings
+    from fct_data_findings
     where day between $start and $end
     group by day
+),
+
+total_cost as (
+    select
+        as_of.day,
+        sum(cost.total_cost_usd) filter (where cost.day = as_of.day) as total_cost_usd,
+        sum(cost.total_cost_usd) filter (where cost.day = as_of.day - $lookback_days) as week_ago_total_cost_usd,
+        sum(cost.api_cost_usd) filter (where cost.day = as_of.day) as api_cost_usd,
+        sum(cost.gpu_busy_cost_usd) filter (where cost.day = as_of.day) as gpu_busy_cost_usd,
+        sum(cost.gpu_idle_cost_usd) filter (where cost.day = as_of.day) as gpu_idle_cost_usd
+    from as_of
+    inner join costs as cost on cost.day = as_of.day or cost.day = as_of.day - $lookback_days
+    group by as_of.day
 )
 
 -- Money keeps its marts' scale (fct_requests' DECIMAL for spend and savings), never rounded here:
 -- the Slack digest rounds when it words the numbers (pipelines/alerts/compose.py).
 select
     as_of.day,
+    total_cost.total_cost_usd,
+    total_cost.week_ago_total_cost_usd,
+    total_cost.api_cost_usd,
+    total_cost.gpu_busy_cost_usd,
+    total_cost.gpu_idle_cost_usd,
     totals.spend_usd,
     totals.week_ago_spend_usd,
     savings.caching_savings_usd,
     coalesce(off_estimate.off_estimate_lines, 0) as off_estimate_lines,
-    idle.idle_gpu_cost_usd,
+    findings.findings,
     top_movers.top_movers
 from as_of
+left join total_cost using (day)
 left join totals using (day)
 left join savings using (day)
 left join off_estimate using (day)
-left join idle using (day)
+left join findings using (day)
 left join top_movers using (day)
 order by as_of.day

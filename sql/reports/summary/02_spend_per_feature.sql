@@ -1,4 +1,4 @@
-/* Spend per feature */
+/* API spend per feature (catalog estimate) */
 select feature, sum(requests) as requests, sum(cost_usd)::decimal(18, 2) as cost_usd,
        sum(prompt_cache_savings_usd)::decimal(18, 2) as prompt_cache_savings_usd,
        sum(unpriced_requests) as unpriced_requests
