@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         help="table format: rows shown before it says how many more there are (default 1000; csv and json write all)",
     )
 
+    report = commands.add_parser(
+        "report", parents=[config_anywhere], help="write the self-contained HTML report of a day (charts inline)"
+    )
+    report.add_argument("--date", type=_date, help="the report's day (default: the latest day with costs)")
+    report.add_argument("--output", type=Path, metavar="FILE", help="default: <data_dir>/reports/costwatch_<day>.html")
+
     generate = commands.add_parser(
         "generate", parents=[config_anywhere], help="write seeded demo gateway logs of any size"
     )
@@ -92,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command == "query":
             return _query(config, args.sql, args.format, args.output, args.max_rows)
+        if args.command == "report":
+            return _report(config, args.date, args.output)
         if args.start and not args.end:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
@@ -183,51 +191,228 @@ def _instance(config_path: Path):
 def _run(config_arg: str | None, days: list[dt.date]) -> int:
     """Materialize the days in-process, as runs the Dagster UI shows: each stretch of
     consecutive days is ONE run over its partition range (every asset computes the stretch at
-    once), so `run --from/--to` and the demo are one run and `run --changed` one per stretch."""
-    from pipelines.definitions import build_definitions
-    from pipelines.defs.schedules import DAILY_JOB
+    once), so `run --from/--to` and the demo are one run and `run --changed` one per stretch.
 
+    Progress prints as the run's steps finish (done/total, elapsed, ETA). Ctrl-C (SIGINT) or
+    SIGTERM stops at once: the current run is marked failed in Dagster, later stretches do not
+    start, and the exit code is 130 or 143. Every table and lake file is replaced whole or not
+    at all, so what the stopped run did not finish still holds the previous run's data."""
     if not days:
         print("nothing to run: no day's inputs changed")
         return 0
+    started_all = time.perf_counter()
+    runs = stretches(days)
+    print(
+        f"costwatch: {len(days)} day(s) {days[0]}..{days[-1]} in {len(runs)} run(s); loading the definitions",
+        flush=True,
+    )
+    from pipelines.definitions import build_definitions
+    from pipelines.defs.schedules import DAILY_JOB
+
     config_path = config_path_from_env(config_arg)
     defs = build_definitions(config_path)
     job = defs.resolve_job_def(DAILY_JOB)
     instance = _instance(config_path)
-    failed = []
-    for first, last in stretches(days):
-        started = time.perf_counter()
-        label = str(first) if first == last else f"{first}..{last}"
-        if first != last:
-            print(f"running {(last - first).days + 1} days {label} as one run")
-        # Over several days, the alerts' dry-run printout would bury the run lines: it stays in
-        # the outbox (and the summary) instead. A single day prints it.
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed) if len(days) > 1 else contextlib.nullcontext():
-            result = job.execute_in_process(
-                instance=instance, run_config=QUIET_LOGS, raise_on_error=False, **_partitions(first, last)
-            )
-        for line in _day_lines(config_path, result, first, last):
-            print(line)
-        status = "ok" if result.success else "FAILED"
-        print(f"{label}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
-        _print_undelivered_alerts(result)
-        _print_findings(config_path, first, last)
-        if not result.success:
-            failed.append(label)
-            step_failures = [event for event in result.all_events if event.is_step_failure]
-            for event in step_failures:
+    failed: list[str] = []
+    done_days = 0
+    with _signals_as_interrupts():
+        for number, (first, last) in enumerate(runs, 1):
+            started = time.perf_counter()
+            label = str(first) if first == last else f"{first}..{last}"
+            count = (last - first).days + 1
+            print(f"[run {number}/{len(runs)}] {label}: {count} day(s) as one Dagster run", flush=True)
+            run_id = _new_run_id()
+            # Over several days, the alerts' dry-run printout would bury the run lines: it stays in
+            # the outbox (and the summary) instead. A single day prints it.
+            printed = io.StringIO()
+            try:
+                with (
+                    _signals_seen() as seen,
+                    _Progress(instance, run_id, len(job.graph.node_dict), sys.stdout),
+                    contextlib.redirect_stdout(printed) if len(days) > 1 else contextlib.nullcontext(),
+                ):
+                    result = job.execute_in_process(
+                        instance=instance,
+                        run_config=QUIET_LOGS,
+                        raise_on_error=False,
+                        run_id=run_id,
+                        **_partitions(first, last),
+                    )
+                # Dagster turns SIGINT and SIGTERM inside a run into a failed step and a failed run,
+                # and returns: the signal it swallowed stops the rest here.
+                if seen:
+                    raise _Interrupted(seen[-1])
+            except _Interrupted as stop:
+                _mark_failed(instance, run_id, f"stopped by {stop.name}")
                 print(
-                    f"    {event.step_key} ({label}): {_root_cause(event.event_specific_data.error)}", file=sys.stderr
+                    f"{label}  STOPPED by {stop.name} after {time.perf_counter() - started:.1f}s: run {run_id} marked "
+                    f"failed; its tables and lake files are whole (each is replaced at once or not at all): re-run "
+                    f"{label}" + (f"; {len(runs) - number} later run(s) not started" if number < len(runs) else ""),
+                    file=sys.stderr,
                 )
-            if not step_failures:  # the run failed before any step (resources): say why
-                for event in result.all_events:
-                    if event.is_failure and getattr(event.event_specific_data, "error", None) is not None:
-                        print(f"    run ({label}): {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
+                _print_tally(done_days, len(days) - done_days, started_all)
+                return 128 + stop.signum
+            for line in _day_lines(config_path, result, first, last):
+                print(line)
+            status = "ok" if result.success else "FAILED"
+            print(f"{label}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
+            _print_undelivered_alerts(result)
+            _print_findings(config_path, first, last)
+            if result.success:
+                done_days += count
+            else:
+                failed.append(label)
+                _print_run_failure(result, label)
+    _print_tally(done_days, len(days) - done_days, started_all)
     if failed:
         print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_run_failure(result, label: str) -> None:
+    step_failures = [event for event in result.all_events if event.is_step_failure]
+    for event in step_failures:
+        print(f"    {event.step_key} ({label}): {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
+    if not step_failures:  # the run failed before any step (resources): say why
+        for event in result.all_events:
+            if event.is_failure and getattr(event.event_specific_data, "error", None) is not None:
+                print(f"    run ({label}): {_root_cause(event.event_specific_data.error)}", file=sys.stderr)
+
+
+def _print_tally(ok_days: int, failed_days: int, started: float) -> None:
+    print(f"{ok_days} day(s) ok, {failed_days} failed in {_duration(time.perf_counter() - started)}", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+def _new_run_id() -> str:
+    from dagster._core.utils import make_new_run_id
+
+    return make_new_run_id()
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread where the run executes."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts():
+    """SIGINT and SIGTERM stop the run where it is (instead of failing one step and going on, or
+    dying without a word): the handler raises `_Interrupted` in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def stop(signum, frame):
+        raise _Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_seen():
+    """The SIGINT/SIGTERM numbers delivered while the block ran, whoever handled them: Python
+    writes each signal's number to the wakeup fd before any handler runs."""
+    import signal
+    import socket
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    seen: list[int] = []
+    try:
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: no signals to see
+        reader.close()
+        writer.close()
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.set_wakeup_fd(previous)
+        with contextlib.suppress(BlockingIOError):
+            seen.extend(signum for signum in reader.recv(4096) if signum in (signal.SIGINT, signal.SIGTERM))
+        reader.close()
+        writer.close()
+
+
+def _mark_failed(instance, run_id: str, message: str) -> None:
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_failed(run, message)
+
+
+class _Progress:
+    """Prints the run's progress as its steps finish: `[12/41 steps] fct_requests, 0:31 elapsed,
+    ETA 0:42`, at most one line every 2 seconds (and the last step's), read from the instance's
+    event log by a background thread."""
+
+    INTERVAL_S = 0.5
+    MIN_GAP_S = 2.0
+
+    def __init__(self, instance, run_id: str, total_steps: int, out):
+        import threading
+
+        self.instance, self.run_id, self.total, self.out = instance, run_id, total_steps, out
+        self.started = time.perf_counter()
+        self.seen, self.last_print = 0, 0.0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="costwatch-progress", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self._report(final=True)  # the steps that finished since the last poll
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(self.INTERVAL_S):
+            self._report(final=False)
+
+    def _report(self, *, final: bool) -> None:
+        from dagster import DagsterEventType
+
+        kinds = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_SKIPPED}
+        try:
+            records = self.instance.all_logs(self.run_id, of_type=kinds)
+        except Exception:  # noqa: BLE001 (progress is best effort: never fail the run over it)
+            return
+        done, now = len(records), time.perf_counter()
+        if done == self.seen or (not final and now - self.last_print < self.MIN_GAP_S and done < self.total):
+            return
+        self.seen, self.last_print = done, now
+        elapsed = now - self.started
+        eta = elapsed / done * (self.total - done) if done else 0
+        step = records[-1].step_key if records else ""
+        self.out.write(
+            f"  [{done}/{self.total} steps] {step}, {_duration(elapsed)} elapsed"
+            + (f", ETA {_duration(eta)}" if done < self.total else "")
+            + "\n"
+        )
+        self.out.flush()
 
 
 def stretches(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -325,18 +510,16 @@ def _print_findings(config_path: Path, first: dt.date, last: dt.date) -> None:
     a missing bill, unpriced calls), warnings first, each with its fix."""
     import duckdb
 
-    from pipelines.models.engine import connect_read_only
+    from pipelines.models.engine import REPORTS_DIR, connect_read_only
+    from pipelines.report.summary import read_report_query
 
     config = load_config(config_path)
     if not config.warehouse_path.exists():
         return
     try:
         with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
-            findings = conn.execute(
-                "select severity, message from fct_data_findings where day between $first and $last "
-                "order by severity = 'warning' desc, day, finding, subject",
-                {"first": first, "last": last},
-            ).fetchall()
+            conn.execute(read_report_query(REPORTS_DIR / "day_findings.sql")[1], {"first": first, "last": last})
+            findings = [(row[1], row[4]) for row in conn.fetchall()]
     except duckdb.Error:  # the run failed before the findings were written
         return
     for severity, message in findings[:FINDINGS_SHOWN]:
@@ -456,6 +639,9 @@ def _generate(out: Path, start: dt.date, days: int, requests_per_day: int, seed:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipelines.report.html import write_report
     from pipelines.report.summary import print_summary
 
     config_path = config_path_from_env(args.config)
@@ -463,18 +649,75 @@ def _demo(args: argparse.Namespace) -> int:
     if _write_demo_config(config_path):
         print(f"wrote the demo config to {config_path} (no config was there); edit it or delete it to start over")
     inputs = config_path.parent / "data" / "inputs"
-    _generate(inputs, DEMO_START, args.days, args.requests_per_day, args.seed)
-    config = load_config(config_path)
     days = [DEMO_START + dt.timedelta(days=offset) for offset in range(args.days)]
-    with _project_lock(config, None, wait_s=0):
+    # The lock first: a demo refused because a run holds the project writes nothing, so it
+    # leaves no input changed behind it. The config cannot load yet (its input folders are what
+    # the demo writes): the lock is the one of the data_dir it names.
+    data_dir = config_path.parent / (yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}).get(
+        "data_dir", "data"
+    )
+    command = " ".join(["costwatch", *sys.argv[1:]])
+    with project_lock(data_dir, command=command, wait_s=0, hint=", or wait for it to finish"):
+        _generate(inputs, DEMO_START, args.days, args.requests_per_day, args.seed)
+        config = load_config(config_path)
         code = _run(str(config_path), days)
     print_summary(config, days[0], days[-1])
+    report = write_report(config, days[-1])
+    print()
+    for line in _closing_lines(config, days[-1]):
+        print(line)
+    print(f"  report: {report}")
     print(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
     print(
         "next: `make ui` opens the Dagster UI on http://127.0.0.1:3000;\n"
-        '      `.venv/bin/costwatch query "select * from fct_spend_by_feature_daily limit 10"` queries the warehouse'
+        '      `.venv/bin/costwatch query "select * from fct_total_cost_daily limit 10"` queries the warehouse'
     )
     return code
+
+
+def _report(config, day: dt.date | None, output: Path | None) -> int:
+    import duckdb
+
+    from pipelines.models.engine import REPORTS_DIR, connect_read_only
+    from pipelines.report.html import write_report
+    from pipelines.report.summary import read_report_query
+
+    if not config.warehouse_path.exists():
+        print(
+            f"costwatch: no warehouse at {config.warehouse_path}; run `costwatch run` or `make demo` first",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if day is None:
+            with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+                (day,) = conn.execute(read_report_query(REPORTS_DIR / "latest_cost_day.sql")[1]).fetchone()
+            if day is None:
+                print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
+                return 2
+        path = write_report(config, day, output)
+    except duckdb.Error as error:
+        print(f"costwatch: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    print(f"report of {day}: {path}")
+    return 0
+
+
+def _closing_lines(config, day: dt.date) -> list[str]:
+    """What the demo ends with (before the report's path): the day's total cost and its top movers."""
+    from pipelines.alerts.render import format_usd
+    from pipelines.models.engine import REPORTS_DIR, connect_read_only
+    from pipelines.report.summary import HEADLINE, headline, read_report_query
+
+    with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+        conn.execute(read_report_query(HEADLINE)[1], {"first": day, "last": day})
+        names = [column[0] for column in conn.description]
+        lines = headline(dict(zip(names, conn.fetchone(), strict=True)), day).splitlines()
+        movers = conn.execute(read_report_query(REPORTS_DIR / "day_movers.sql")[1], {"last": day}).fetchall()
+    if movers:
+        moved = ", ".join(f"{feature} {format_usd(delta, signed=True)}" for feature, delta in movers)
+        lines.append(f"  top movers vs {day - dt.timedelta(days=7)} (API spend): {moved}")
+    return lines
 
 
 def _write_demo_config(config_path: Path) -> bool:

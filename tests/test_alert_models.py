@@ -217,6 +217,11 @@ def digest_inputs(feature_spend: dict[str, tuple[str | None, str | None]], total
             "rows": total_cost,
         },
         "fct_data_findings": {"columns": FINDING_COLUMNS, "rows": list(findings)},
+        "fct_gpu_utilization_daily": [
+            {"day": DAY, "pool": "a", "idle_cost_usd": Decimal("12.25")},
+            {"day": DAY, "pool": "b", "idle_cost_usd": Decimal("0.75")},
+            {"day": WEEK_AGO, "pool": "a", "idle_cost_usd": Decimal("50")},
+        ],
     }
 
 
@@ -235,6 +240,7 @@ def test_digest_totals_and_the_change_against_a_week_before(run_model_on):
     assert row["week_ago_spend_usd"] == Decimal("150")
     assert row["caching_savings_usd"] == Decimal("4.5")
     assert row["off_estimate_lines"] == 2
+    assert row["idle_gpu_cost_usd"] == Decimal("13")  # the pools' 12.25 + 0.75
 
     payload = digest_alert(row, DAY, LINK)["payload"]
     # 213 / 150 - 1 = +42 %, +$63.00.

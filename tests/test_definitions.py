@@ -68,6 +68,7 @@ EXPECTED_DEPS = {
         "fct_invoice_reconciliation",
         "fct_total_cost_daily",
         "fct_data_findings",
+        "fct_gpu_utilization_daily",
     },
     "alerts_outbox": {"alert_anomaly_episodes", "fct_budget_forecast", "fct_daily_digest"},
     "fct_api_vs_selfhost": {

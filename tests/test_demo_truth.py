@@ -6,7 +6,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from decimal import Decimal as D
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -577,3 +585,102 @@ def test_query_table_shows_every_column_and_says_how_many_rows_it_left_out(demo,
     header = out.splitlines()[0].split()
     assert header == columns  # no column hidden, however wide
     assert f"({rows:,} rows; {rows - 5:,} not shown: pass --max-rows or --format csv --output FILE)" in out
+
+
+# --------------------------------------------------------------------------- the report, in a real browser
+
+
+def _expected_marks(chart: dict) -> int:
+    """What the page must draw for a chart's rows: a bar per positive value (stacked, grouped), or a
+    line per series with a value plus a marker per marked point (lines)."""
+    if chart["kind"] in ("stacked", "grouped"):
+        return sum(1 for row in chart["rows"] if (row["y"] or 0) > 0)
+    series = {row["series"] for row in chart["rows"] if row["y"] is not None}
+    return len(series) + sum(1 for row in chart["rows"] if row.get("marked"))
+
+
+def test_the_report_loads_in_a_browser_without_errors_and_draws_every_chart(demo, demo_config, tmp_path, capsys):
+    from browser import dom_and_console, screenshot, svg_attributes
+
+    from pipelines.report.html import report_data
+    from pipelines.resources.config import load_config
+
+    day = START + dt.timedelta(days=DAYS - 1)
+    assert costwatch(["report", "--config", str(demo_config), "--date", day.isoformat()]) == 0
+    path = Path(capsys.readouterr().out.strip().split(": ", 1)[1])
+    assert path.name == f"costwatch_{day}.html" and path.exists()
+    text = path.read_text(encoding="utf-8")
+    # Nothing from the network: no external script, style, image or link (the SVG namespace is a name).
+    assert not re.search(r"""(src|href)\s*=|<link\b|@import|url\(""", text)
+
+    dom, console = dom_and_console(path.as_uri(), tmp_path / "chrome")
+    assert console == []  # no error, no warning, nothing logged
+    drawn = {svg["data-chart"]: svg for svg in svg_attributes(dom) if "data-chart" in svg}
+    charts = report_data(load_config(demo_config), day)["charts"]
+    assert list(drawn) == [chart["name"] for chart in charts]
+    for chart in charts:
+        expected = _expected_marks(chart)
+        assert expected > 0, f"{chart['name']}: the demo should give this chart data"
+        assert int(drawn[chart["name"]]["data-marks"]) == expected, chart["name"]
+    # The anomalies the warehouse found in the period are the markers on the spend series.
+    (anomalies,) = (
+        demo[1]
+        .execute(
+            "select count(*) from fct_spend_anomalies where dimension = 'total' and is_anomaly and day between $f and $l",
+            {"f": max(day - dt.timedelta(days=59), START), "l": day},
+        )
+        .fetchone()
+    )
+    spend = next(chart for chart in charts if chart["name"] == "spend_anomalies")
+    assert sum(1 for row in spend["rows"] if row["marked"]) == anomalies
+
+    screenshot(path.as_uri(), tmp_path / "costwatch_report.png", tmp_path / "chrome")
+
+
+def test_the_dagster_asset_page_of_the_total_cost_mart_renders(demo, demo_config, tmp_path):
+    """The real Dagster webserver on the demo's instance; a real browser opens the total-cost mart's page."""
+    from browser import dom_and_console, screenshot
+
+    root = demo_config.parent
+    port = _free_port()
+    environment = os.environ | {"DAGSTER_HOME": str(root / "dagster_home"), "COSTWATCH_CONFIG": str(demo_config)}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-webserver")), "-m", "pipelines.definitions",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=root, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(f"{base}/server_info", server)
+        # The "join the community" dialog shows once per instance; mark it seen as its Skip button does.
+        request = urllib.request.Request(
+            f"{base}/graphql", data=json.dumps({"query": "mutation { setNuxSeen }"}).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        urllib.request.urlopen(request, timeout=30).read()
+        url = f"{base}/assets/fct_total_cost_daily"
+        dom, _ = dom_and_console(url, tmp_path / "chrome", wait_ms=15000)
+        assert "fct_total_cost_daily" in dom and "total_total_cost_usd" in dom
+        assert "Join the Dagster community" not in dom
+        screenshot(url, tmp_path / "dagster_total_cost_asset.png", tmp_path / "chrome", size="1400,1000", wait_ms=15000)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, server: subprocess.Popen, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "dagster-webserver exited"
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in {timeout_s} s")

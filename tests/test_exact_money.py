@@ -418,7 +418,7 @@ def test_digest_money_equals_the_requests(warehouse):
     # Total cost: both API providers billed DAY (1234.56 each, allocated in full), plus each pool's GPU cost.
     gpu = [row for row in _gpu_days() if row["day"] == DAY]
     assert digest["api_cost_usd"] == Decimal("2469.12")
-    assert digest["gpu_idle_cost_usd"] == sum(row["idle_cost_usd"] for row in gpu)
+    assert digest["gpu_idle_cost_usd"] == digest["idle_gpu_cost_usd"] == sum(row["idle_cost_usd"] for row in gpu)
     assert digest["gpu_busy_cost_usd"] == sum(row["gpu_cost_usd"] - row["idle_cost_usd"] for row in gpu)
     assert digest["total_cost_usd"] == Decimal("2469.12") + sum(row["gpu_cost_usd"] for row in gpu)
     # No bill a week before: the estimate, at fct_requests' exact scale.

@@ -111,7 +111,8 @@ def expire_stale(conn: duckdb.DuckDBPyConnection, oldest_day: date) -> int:
     rows = conn.execute(
         """
         update alerts_outbox set status = 'expired'
-        where status = 'pending' and day < ?
+        -- An alert enqueued before the outbox had days: its enqueue day bounds its day.
+        where status = 'pending' and coalesce(day, created_at::date) < ?
         returning alert_id
         """,
         [oldest_day],

@@ -36,7 +36,9 @@ def _money_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> list[str
     return [
         name
         for (name,) in conn.execute(
-            "select column_name from information_schema.columns where table_name = $name and column_name like '%\\_usd' escape '\\'",
+            # A rate (`cost_per_1k_requests_usd`) is money per unit: its sum means nothing.
+            "select column_name from information_schema.columns where table_name = $name"
+            " and column_name like '%\\_usd' escape '\\' and column_name not like '%\\_per\\_%' escape '\\'",
             {"name": model.name},
         ).fetchall()
     ]

@@ -12,6 +12,7 @@ columns:
   week_ago_spend_usd: The same 7 days before, USD; NULL when nothing was priced that day.
   caching_savings_usd: Prompt-cache savings plus gateway cache hits' avoided cost on the day, USD.
   off_estimate_lines: Lines of fct_invoice_reconciliation for the day whose status is not matched.
+  idle_gpu_cost_usd: Idle GPU cost of every self-hosted pool on the day (fct_gpu_utilization_daily), USD.
   findings: The day's fct_data_findings (no gateway data, no bill, unpriced calls), warnings first: a list of {severity, finding, subject, message}; NULL when there are none.
   top_movers: The 3 features whose API spend (at catalog prices) changed most against 7 days before, by absolute change, ties by name; a list of {feature, delta_usd} (delta_usd = the day's spend - a week before's, USD, a missing day counting 0).
 */
@@ -82,6 +83,13 @@ costs as (
     where day between $start::date - $lookback_days and $end
 ),
 
+idle as (
+    select day, sum(idle_cost_usd) as idle_gpu_cost_usd
+    from fct_gpu_utilization_daily
+    where day between $start and $end
+    group by day
+),
+
 findings as (
     select
         day,
@@ -120,6 +128,7 @@ select
     totals.week_ago_spend_usd,
     savings.caching_savings_usd,
     coalesce(off_estimate.off_estimate_lines, 0) as off_estimate_lines,
+    idle.idle_gpu_cost_usd,
     findings.findings,
     top_movers.top_movers
 from as_of
@@ -127,6 +136,7 @@ left join total_cost using (day)
 left join totals using (day)
 left join savings using (day)
 left join off_estimate using (day)
+left join idle using (day)
 left join findings using (day)
 left join top_movers using (day)
 order by as_of.day

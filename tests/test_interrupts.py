@@ -1,0 +1,132 @@
+"""Ctrl-C and SIGTERM on a range run: `costwatch run` (a real process, a real Dagster instance)
+stops at once, marks its run failed, exits 130 / 143, and leaves every table whole. And it
+speaks early: its first line within 2 seconds, progress as steps finish, a final tally."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from conftest import CATALOG, REPO, generated_config
+
+from pipelines.demo import generate
+
+START = dt.date(2026, 10, 1)
+DAYS = 4
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("interrupts")
+    generate(root / "inputs", start_date=START, days=DAYS, requests_per_day=2000, seed=5)
+    (root / "costwatch.yaml").write_text(yaml.safe_dump(generated_config(START, CATALOG)))
+    (root / "dagster_home").mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    return root
+
+
+def _start(project: Path, *args: str) -> tuple[subprocess.Popen, float]:
+    command = [str(Path(sys.executable).with_name("costwatch")), "--config", str(project / "costwatch.yaml"), *args]
+    environment = os.environ | {"DAGSTER_HOME": str(project / "dagster_home"), "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, cwd=project, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return process, started
+
+
+def _lines_until(process: subprocess.Popen, marker: str, timeout_s: float = 120) -> list[str]:
+    lines, deadline = [], time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"no {marker!r} in the output: {lines}")
+
+
+def _runs(project: Path) -> dict[str, str]:
+    """Run id -> status, from the project's Dagster instance."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(project / "dagster_home")) as instance:
+        return {run.run_id: run.status.value for run in instance.get_runs()}
+
+
+def _tables_are_whole(project: Path) -> None:
+    with duckdb.connect(str(project / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        tables = [row[0] for row in conn.execute("select table_name from duckdb_tables()").fetchall()]
+        for table in tables:
+            conn.execute(f'select count(*) from "{table}"').fetchone()  # noqa: S608 (names from the catalog)
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_range_marks_the_run_failed_and_exits_128_plus_it(project, sent, code):
+    last = START + dt.timedelta(days=DAYS - 1)
+    process, started = _start(project, "run", "--from", str(START), "--to", str(last))
+    first = process.stdout.readline()
+    assert time.monotonic() - started < 2.0, "the first line comes within 2 seconds"
+    assert first.startswith(f"costwatch: {DAYS} day(s) {START}..{last} in 1 run(s)")
+    before = set(_runs(project)) if (project / "dagster_home" / "history").exists() else set()
+    # Stop it in the middle: once a step has finished (a progress line), not before.
+    _lines_until(process, " steps] ")
+    process.send_signal(sent)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == code
+    name = signal.Signals(sent).name
+    assert f"STOPPED by {name}" in err and f"re-run {START}..{last}" in err
+    assert f"0 day(s) ok, {DAYS} failed in " in out
+    [run_id] = set(_runs(project)) - before
+    assert _runs(project)[run_id] == "FAILURE"
+    _tables_are_whole(project)
+
+
+def test_a_range_run_prints_progress_and_a_final_tally(project):
+    last = START + dt.timedelta(days=1)
+    process, _ = _start(project, "run", "--from", str(START), "--to", str(last))
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    progress = [line for line in out.splitlines() if " steps] " in line]
+    assert progress and progress[-1].lstrip().startswith("[") and "elapsed" in progress[-1]
+    done, total = progress[-1].split("]")[0].strip(" [").split(" ")[0].split("/")
+    assert done == total  # the last step's line
+    assert "ETA" in progress[0] or len(progress) == 1
+    assert out.rstrip().splitlines()[-1].startswith("2 day(s) ok, 0 failed in ")
+
+
+def test_a_demo_refused_by_a_running_project_writes_no_input(tmp_path):
+    """Another process holds the project: the demo is refused (exit 75) before it writes anything."""
+    folder = tmp_path / "busy"
+    (folder / "data").mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from pipelines.lake.lock import project_lock\n"
+         "with project_lock(Path(sys.argv[1]), command='costwatch run (test holder)'):\n"
+         "    print('held', flush=True); time.sleep(60)",
+         str(folder / "data")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        demo = subprocess.run(
+            [str(Path(sys.executable).with_name("costwatch")), "demo", "--days", "2", "--requests-per-day", "100"],
+            cwd=folder, env=os.environ | {"DAGSTER_HOME": str(tmp_path / "home")},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert demo.returncode == 75, demo.stderr
+    assert "costwatch run (test holder)" in demo.stderr
+    assert not (folder / "data" / "inputs").exists()
