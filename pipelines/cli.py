@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipelines.lake.lock import ProjectBusy, project_lock
 from pipelines.lake.manifest import InputUnavailable
+from pipelines.lake.publish import readable_warehouse
 from pipelines.resources.config import ConfigError, config_path_from_env, load_config
 
 DEMO_START = dt.date(2026, 10, 1)
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         help="table format: rows shown before it says how many more there are (default 1000; csv and json write all)",
     )
 
+    commands.add_parser(
+        "shell",
+        parents=[config_anywhere],
+        help="an interactive read-only SQL shell on the published warehouse, in the DuckDB version that wrote it",
+    )
     report = commands.add_parser(
         "report", parents=[config_anywhere], help="write the self-contained HTML report of a day (charts inline)"
     )
@@ -100,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return _query(config, args.sql, args.format, args.output, args.max_rows)
         if args.command == "report":
             return _report(config, args.date, args.output)
+        if args.command == "shell":
+            return _shell(config)
         if args.start and not args.end:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
@@ -476,7 +484,7 @@ def _spend_by_day(config_path: Path, first: dt.date, last: dt.date) -> dict[dt.d
     if not config.warehouse_path.exists():
         return {}
     try:
-        with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+        with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
             totals = daily_totals(conn, load_models()["fct_requests"], DayRange(first, last))
     except duckdb.Error:  # the run failed before fct_requests was written
         return {}
@@ -517,7 +525,7 @@ def _print_findings(config_path: Path, first: dt.date, last: dt.date) -> None:
     if not config.warehouse_path.exists():
         return
     try:
-        with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+        with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
             conn.execute(read_report_query(REPORTS_DIR / "day_findings.sql")[1], {"first": first, "last": last})
             findings = [(row[1], row[4]) for row in conn.fetchall()]
     except duckdb.Error:  # the run failed before the findings were written
@@ -544,11 +552,12 @@ def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max
     touch (`--output` writes the result from Python instead). Every failure is one line on stderr."""
     import duckdb
 
-    warehouse = config.warehouse_path
+    from pipelines.models.engine import connect_read_only
+
+    warehouse = readable_warehouse(config.warehouse_path)
     if not warehouse.exists():
         print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
         return 2
-    from pipelines.models.engine import connect_read_only
 
     try:
         refused = [kind for kind in _statement_kinds(sql) if kind != "SELECT"]
@@ -570,10 +579,7 @@ def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max
                 return 0
             columns, rows = relation.columns, relation.fetchall()
     except duckdb.Error as error:
-        message = " ".join(str(error).split())
-        if isinstance(error, duckdb.IOException) and "lock" in message.lower():
-            message = f"the warehouse is locked by another process ({message}); try again when it finishes"
-        print(f"costwatch: {message}", file=sys.stderr)
+        print(f"costwatch: {_one_line(error)}", file=sys.stderr)
         return 1
     from pipelines.report.tables import csv_text, json_text, text_table
 
@@ -600,6 +606,67 @@ def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max
         return 1
     print(f"costwatch: {len(rows):,} rows written to {output} ({fmt})", file=sys.stderr)
     return 0
+
+
+def _one_line(error: Exception) -> str:
+    import duckdb
+
+    message = " ".join(str(error).split())
+    if isinstance(error, duckdb.IOException) and "lock" in message.lower():
+        message = f"the warehouse is locked by another process ({message}); try again when it finishes"
+    return message
+
+
+def _shell(config) -> int:
+    """An interactive read-only SQL shell on the published warehouse, in this DuckDB (the version
+    that wrote it). Statements end with `;`; `.tables` lists the relations, `.quit` (or end of
+    input) leaves. The same rules as `costwatch query`: SELECT only, files in the lake only."""
+    import duckdb
+
+    from pipelines.models.engine import connect_read_only
+    from pipelines.report.tables import text_table
+
+    warehouse = readable_warehouse(config.warehouse_path)
+    if not warehouse.exists():
+        print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
+        return 2
+    interactive = sys.stdin.isatty()
+    print(
+        f"costwatch shell: DuckDB {duckdb.__version__}, read-only, {warehouse}\n"
+        "statements end with ';'  .tables lists the relations  .quit leaves"
+    )
+    with connect_read_only(warehouse, config.lake_dir) as conn:
+        pending: list[str] = []
+        while True:
+            try:
+                line = input("costwatch> " if not pending else "      ...> ") if interactive else sys.stdin.readline()
+            except (EOFError, KeyboardInterrupt):
+                print()
+                return 0
+            if not interactive and not line:
+                return 0
+            line = line.rstrip("\n")
+            if not pending and line.strip() in (".quit", ".exit"):
+                return 0
+            if not pending and line.strip() == ".tables":
+                line = "select table_name, table_type from information_schema.tables order by all;"
+            pending.append(line)
+            sql = "\n".join(pending).strip()
+            if not sql.endswith(";"):
+                continue
+            pending = []
+            try:
+                refused = [kind for kind in _statement_kinds(sql) if kind != "SELECT"]
+                if refused:
+                    print(f"read-only: SELECT statements only, not {refused[0]}")
+                    continue
+                relation = conn.sql(sql)
+                if relation is not None:
+                    rows = relation.fetchall()
+                    print(text_table(relation.columns, rows[:1000]))
+                    print(f"  ({len(rows):,} rows" + ("; the first 1,000 shown)" if len(rows) > 1000 else ")"))
+            except duckdb.Error as error:
+                print(f"error: {_one_line(error)}")
 
 
 _EXPLAIN = re.compile(r"\A\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
@@ -690,7 +757,7 @@ def _report(config, day: dt.date | None, output: Path | None) -> int:
         return 2
     try:
         if day is None:
-            with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+            with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
                 (day,) = conn.execute(read_report_query(REPORTS_DIR / "latest_cost_day.sql")[1]).fetchone()
             if day is None:
                 print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
@@ -709,7 +776,7 @@ def _closing_lines(config, day: dt.date) -> list[str]:
     from pipelines.models.engine import REPORTS_DIR, connect_read_only
     from pipelines.report.summary import HEADLINE, headline, read_report_query
 
-    with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
         conn.execute(read_report_query(HEADLINE)[1], {"first": day, "last": day})
         names = [column[0] for column in conn.description]
         lines = headline(dict(zip(names, conn.fetchone(), strict=True)), day).splitlines()

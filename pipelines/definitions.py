@@ -13,6 +13,7 @@ import dagster as dg
 from pipelines.defs.alerts import build_alerts_asset
 from pipelines.defs.ingest import gateway_logs, gpu, provider_billing
 from pipelines.defs.models import build_model_assets
+from pipelines.defs.publish import build_publish_asset
 from pipelines.defs.schedules import build_daily_job, build_daily_schedule
 from pipelines.defs.settings.pools import budget_settings, pool_settings
 from pipelines.defs.settings.prices import price_catalog
@@ -35,9 +36,10 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
     ]
     models = build_model_assets(partitions, sources)
     alerts = build_alerts_asset(partitions)
+    published = build_publish_asset([*sources, *models, alerts])
     job = build_daily_job(partitions)
     return dg.Definitions(
-        assets=[*sources, *models, alerts],
+        assets=[*sources, *models, alerts, published],
         jobs=[job],
         schedules=[build_daily_schedule(job)],
         resources=build_resources(config),

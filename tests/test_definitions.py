@@ -81,6 +81,8 @@ EXPECTED_DEPS = {
         "stg_prices",
     },
 }
+# The run's last step reads every other asset: it publishes the warehouse once all are written.
+EXPECTED_DEPS["published_warehouse"] = set(EXPECTED_DEPS)
 
 # Dagster UI groups: where each asset is shown.
 EXPECTED_GROUPS = {
@@ -111,6 +113,7 @@ def test_definitions_load_with_a_daily_job_and_schedule(defs):
     assert job.partitions_def is not None
     schedule = defs.resolve_schedule_def(f"{DAILY_JOB}_schedule")
     assert schedule.cron_schedule == "15 6 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING  # no one has to remember to switch it on
     assert schedule.execution_timezone in (None, "UTC")
 
 

@@ -19,4 +19,7 @@ def build_daily_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJo
 
 def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition):
     # 06:15 UTC: yesterday is complete, late log batches have landed, and the team reads it at 09:00.
-    return dg.build_schedule_from_partitioned_job(job, hour_of_day=6, minute_of_hour=15)
+    # Running by default: once a Dagster daemon is up (`dagster dev`, a deployment), the mornings run.
+    return dg.build_schedule_from_partitioned_job(
+        job, hour_of_day=6, minute_of_hour=15, default_status=dg.DefaultScheduleStatus.RUNNING
+    )

@@ -17,6 +17,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+from pipelines.lake.publish import readable_warehouse
 from pipelines.models.engine import REPORTS_DIR, connect_read_only
 from pipelines.report.summary import HEADLINE, headline, read_report_query
 from pipelines.resources.config import CostwatchConfig
@@ -47,7 +48,7 @@ def report_data(config: CostwatchConfig, day: dt.date, period_days: int = PERIOD
     """Everything the page shows, read from the warehouse (read-only)."""
     first = max(day - dt.timedelta(days=period_days - 1), config.start_date)
     bounds = {"first": first, "last": day}
-    with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
         conn.execute(read_report_query(HEADLINE)[1], bounds)
         names = [column[0] for column in conn.description]
         head = dict(zip(names, conn.fetchone(), strict=True))

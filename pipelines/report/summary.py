@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from pipelines.alerts.render import format_usd
+from pipelines.lake.publish import readable_warehouse
 from pipelines.models.engine import REPORTS_DIR, connect_read_only
 from pipelines.report.tables import text_table
 from pipelines.resources.config import CostwatchConfig
@@ -70,7 +71,7 @@ def headline(row: dict, first: dt.date) -> str:
 def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> None:
     bounds = {"first": first, "last": last}
     # The analysts' connection: read-only, files readable in the lake only.
-    with connect_read_only(config.warehouse_path, config.lake_dir) as conn:
+    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
         conn.execute(read_report_query(HEADLINE)[1], bounds)
         names = [description[0] for description in conn.description]
         print("\n" + headline(dict(zip(names, conn.fetchone(), strict=True)), first))

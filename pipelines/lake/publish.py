@@ -1,0 +1,46 @@
+"""The analysts' copy of the warehouse: `data/published/warehouse.duckdb`, replaced atomically
+when a run finishes, so reads never wait for or collide with a run.
+
+DuckDB allows one writer per file and a read-only open fails while a writer holds it. Analysts
+(`costwatch query`, `costwatch shell`, the report, `duckdb -readonly`) open the published copy
+instead: a run never opens it, and replacing it is a rename, so a reader that opened the old copy
+keeps reading it to the end, and the next open gets the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+
+PUBLISHED_DIR = "published"
+
+
+def published_path(warehouse: Path) -> Path:
+    return warehouse.parent / PUBLISHED_DIR / warehouse.name
+
+
+def readable_warehouse(warehouse: Path) -> Path:
+    """What an analyst opens: the published copy, or the warehouse itself before any run published one."""
+    published = published_path(warehouse)
+    return published if published.exists() else warehouse
+
+
+def publish(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
+    """Copy `warehouse` (open on `conn`, the run's only writer) to its published path: checkpoint
+    (the file then holds every committed change, nothing waits in the write-ahead log), copy to
+    a staging file beside the target, flush it to disk, and rename it over the target."""
+    target = published_path(warehouse)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    conn.execute("checkpoint")
+    try:
+        shutil.copyfile(warehouse, staging)
+        with open(staging, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+    return target
