@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--days", type=int, default=DEMO_DAYS)
     demo.add_argument("--requests-per-day", type=int, default=DEMO_REQUESTS_PER_DAY)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--last-day",
+        type=_date,
+        help="the demo's last day (default: yesterday, UTC, so `current_date - 1` finds it); it spans --days before",
+    )
 
     run = commands.add_parser(
         "run", parents=[config_anywhere], help="materialize daily partitions with the Dagster definitions"
@@ -716,7 +721,8 @@ def _demo(args: argparse.Namespace) -> int:
     if _write_demo_config(config_path):
         print(f"wrote the demo config to {config_path} (no config was there); edit it or delete it to start over")
     inputs = config_path.parent / "data" / "inputs"
-    days = [DEMO_START + dt.timedelta(days=offset) for offset in range(args.days)]
+    last = args.last_day or dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    days = [last - dt.timedelta(days=args.days - 1 - offset) for offset in range(args.days)]
     # The lock first: a demo refused because a run holds the project writes nothing, so it
     # leaves no input changed behind it. The config cannot load yet (its input folders are what
     # the demo writes): the lock is the one of the data_dir it names.
@@ -725,8 +731,13 @@ def _demo(args: argparse.Namespace) -> int:
     )
     command = " ".join(["costwatch", *sys.argv[1:]])
     with project_lock(data_dir, command=command, wait_s=0, hint=", or wait for it to finish"):
-        _generate(inputs, DEMO_START, args.days, args.requests_per_day, args.seed)
+        _generate(inputs, days[0], args.days, args.requests_per_day, args.seed)
         config = load_config(config_path)
+        if days[0] < config.start_date:
+            raise ConfigError(
+                f"start_date: the demo's first day {days[0]} is before start_date {config.start_date}; "
+                f"set start_date to {days[0]} or earlier in {config_path}, or pass fewer --days"
+            )
         code = _run(str(config_path), days)
     print_summary(config, days[0], days[-1])
     report = write_report(config, days[-1])

@@ -259,7 +259,8 @@ def test_a_cheaper_day_reads_as_a_fall_with_the_sign_before_the_dollar(run_model
     (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND, cheaper), day=DAY)
     # 90 / 96.19 - 1 = -6.4 %; 90 - 96.19 = -6.19.
     assert (
-        digest_alert(row, DAY, LINK)["payload"]["title"] == "LLM cost on 2026-10-20: $90.00 (-6% vs 2026-10-13, -$6.19)"
+        digest_alert(row, DAY, LINK)["payload"]["title"]
+        == "LLM cost on 2026-10-20: $90.00 (-6.4% vs 2026-10-13, -$6.19)"
     )
 
 

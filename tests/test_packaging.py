@@ -112,7 +112,16 @@ def test_demo_in_an_empty_folder_from_a_non_editable_install(installed, tmp_path
     assert sql_dir == installed / "pipelines" / "_sql"
 
     demo = _run_installed(
-        installed, folder, str(installed / "bin" / "costwatch"), "demo", "--days", "2", "--requests-per-day", "200"
+        installed,
+        folder,
+        str(installed / "bin" / "costwatch"),
+        "demo",
+        "--days",
+        "2",
+        "--requests-per-day",
+        "200",
+        "--last-day",
+        "2026-10-02",
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert f"wrote the demo config to {folder / 'costwatch.yaml'}" in demo.stdout

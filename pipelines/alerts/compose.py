@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.alerts.render import format_usd
+from pipelines.alerts.render import format_usd, week_change
 
 ANOMALY_EPISODES = "alert_anomaly_episodes"
 BUDGET_FORECAST = "fct_budget_forecast"
@@ -199,11 +199,7 @@ def digest_alert(digest: dict, day: dt.date, link: str | None) -> dict:
     busy, idle = float(digest["gpu_busy_cost_usd"] or 0), float(digest["gpu_idle_cost_usd"] or 0)
     savings = digest["caching_savings_usd"]
     off = digest["off_estimate_lines"]
-    week_day = day - dt.timedelta(days=7)
-    if week_ago:
-        change = f"{total / float(week_ago) - 1:+.0%} vs {week_day}, {format_usd(total - float(week_ago), signed=True)}"
-    else:
-        change = f"no cost on {week_day} to compare"
+    change = week_change(total, week_ago, day - dt.timedelta(days=7))
     gpu = f"{_money(busy + idle)} (busy {_money(busy)}, idle {_money(idle)})"
     findings = digest.get("findings") or []
     fields = [{"label": "Findings", "value": "\n".join(f"• {finding['message']}" for finding in findings)}]

@@ -105,6 +105,16 @@ def format_usd(amount_usd: float, *, signed: bool = False) -> str:
     return f"{sign}${abs(rounded):,.2f}"
 
 
+def week_change(total: float, week_ago: float | None, week_day: object) -> str:
+    """`+42% vs 2026-10-13, +$63.00`: a cost against the same day a week before (one decimal under
+    10%, so a small move does not read as 0%); without a cost that day, says so."""
+    if not week_ago:
+        return f"no cost on {week_day} to compare"
+    change = float(total) / float(week_ago) - 1
+    percent = f"{change:+.1%}" if abs(change) < 0.1 else f"{change:+.0%}"
+    return f"{percent} vs {week_day}, {format_usd(float(total) - float(week_ago), signed=True)}"
+
+
 def _escape(text: str) -> str:
     # Slack treats &, < and > as control characters in mrkdwn and top-level text.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

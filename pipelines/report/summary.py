@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from pipelines.alerts.render import format_usd
+from pipelines.alerts.render import format_usd, week_change
 from pipelines.lake.publish import readable_warehouse
 from pipelines.models.engine import REPORTS_DIR, connect_read_only
 from pipelines.report.tables import text_table
@@ -46,14 +46,10 @@ SECTIONS = load_sections()
 def headline(row: dict, first: dt.date) -> str:
     """The lines a user reads first: the last day's total cost against a week before, its split
     between API and self-hosted GPUs (busy, idle), then the period's totals."""
-    day, total, week_ago = row["day"], row["total_cost_usd"], row["week_ago_total_cost_usd"]
-    week_day = day - dt.timedelta(days=7)
+    day, total = row["day"], row["total_cost_usd"]
     if total is None:
         return f"costwatch: {day}: no cost recorded (no calls, bills or GPU hours); see the findings below"
-    if week_ago:
-        change = f"{float(total) / float(week_ago) - 1:+.0%} vs {week_day}, {format_usd(total - week_ago, signed=True)}"
-    else:
-        change = f"no cost on {week_day} to compare"
+    change = week_change(total, row["week_ago_total_cost_usd"], day - dt.timedelta(days=7))
     busy, idle = row["gpu_busy_cost_usd"], row["gpu_idle_cost_usd"]
     lines = [
         f"costwatch: {day}: {format_usd(total)} total cost ({change}) over {row['requests'] or 0:,} requests",
