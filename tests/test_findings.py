@@ -53,3 +53,22 @@ def test_unpriced_calls_are_a_finding_with_the_fix(project):
     )
     assert abs(finding["share"] - 2 / 3) < 1e-12 and finding["severity"] == "warning"
     assert "prices.overrides" in finding["message"]
+
+
+def test_a_model_materialization_shows_its_columns_with_types_and_descriptions(project):
+    project.write_config()
+    project.write_jsonl("logs.jsonl", [request("a", f"{DAY}T10:00:00Z", "gpt-4o", feature="chat")])
+    result = project.run_day(DAY)
+    [materialization] = [
+        m for m in result.asset_materializations_for_node("fct_total_cost_daily") if m.partition == DAY
+    ] or result.asset_materializations_for_node("fct_total_cost_daily")
+    schema = materialization.metadata["dagster/column_schema"].value
+    columns = {column.name: column for column in schema.columns}
+    assert list(columns)[:2] == ["day", "feature"]
+    assert columns["total_cost_usd"].description == "api_cost_usd + gpu_cost_usd, USD."
+    assert columns["day"].type == "DATE" and columns["requests"].type == "BIGINT"
+    # The same comments as the warehouse's (COMMENT ON), so UI and DuckDB agree.
+    (comment,) = project.query(
+        "select comment from duckdb_columns() where table_name = 'fct_total_cost_daily' and column_name = 'feature'"
+    )[0]
+    assert columns["feature"].description == comment

@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipelines.defs.quality import gate_specs, run_gates
 from pipelines.models.engine import SQL_DIR, DayRange, SqlModel, load_models, pseudonym_parameters, run_model
-from pipelines.models.relations import daily_totals, money_totals, preview
+from pipelines.models.relations import column_schema, daily_totals, money_totals, preview
 from pipelines.quality.checks import load_metadata, load_suites, query_row
 from pipelines.quality.engine import day_cursor
 from pipelines.report.tables import markdown_table
@@ -59,7 +59,17 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, de
         days = partition_days(context) if model.daily else None
         with warehouse.get_connection() as conn:
             rows = run_model(conn, model, config.lake_dir, days, model_settings(config))
-            metadata = {"dagster/row_count": rows, **money_totals(conn, model, days)}
+            metadata = {
+                "dagster/row_count": rows,
+                # The UI's column table: types from the warehouse, descriptions from the model header and columns.yml.
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[
+                        dg.TableColumn(name, kind, description=comment)
+                        for name, kind, comment in column_schema(conn, model)
+                    ]
+                ),
+                **money_totals(conn, model, days),
+            }
             if days is not None:
                 metadata.update(_per_day(context, conn, model, days))
             if extra_metadata:

@@ -44,6 +44,15 @@ def _money_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> list[str
     ]
 
 
+def column_schema(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> list[tuple[str, str, str | None]]:
+    """(name, DuckDB type, comment) of each column of the model's relation, in order: what the
+    Dagster UI shows as the asset's columns."""
+    return conn.execute(
+        "select column_name, data_type, comment from duckdb_columns() where table_name = $name order by column_index",
+        {"name": model.name},
+    ).fetchall()
+
+
 def money_totals(conn: duckdb.DuckDBPyConnection, model: SqlModel, days: DayRange | dt.date | None) -> dict[str, float]:
     """`total_<column>` for each `*_usd` column of the model's rows (of `days` when daily), in USD."""
     money = _money_columns(conn, model)
