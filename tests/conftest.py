@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,3 +176,23 @@ def read_generated_records(out_dir: Path, manifest: dict) -> list[dict]:
 
 def day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
+
+
+def cli_project(root: Path, *, start: dt.date, days: int, requests_per_day: int, seed: int) -> Path:
+    """A project folder `costwatch` runs in as a separate process: generated inputs, their config
+    and a Dagster home with the repository's dagster.yaml."""
+    from pipelines.demo import generate
+
+    generate(root / "inputs", start_date=start, days=days, requests_per_day=requests_per_day, seed=seed)
+    (root / "costwatch.yaml").write_text(yaml.safe_dump(generated_config(start, CATALOG)))
+    (root / "dagster_home").mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    return root
+
+
+def costwatch_process(root: Path, *args: str, **popen) -> subprocess.Popen:
+    """`costwatch --config <root>/costwatch.yaml ARGS` as its own process, on the project's Dagster home."""
+    command = [str(Path(sys.executable).with_name("costwatch")), "--config", str(root / "costwatch.yaml"), *args]
+    environment = os.environ | {"DAGSTER_HOME": str(root / "dagster_home"), "PYTHONUNBUFFERED": "1"}
+    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} | popen
+    return subprocess.Popen(command, cwd=root, env=environment, **streams)

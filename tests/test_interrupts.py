@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,10 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
-from conftest import CATALOG, REPO, generated_config
-
-from pipelines.demo import generate
+from conftest import cli_project, costwatch_process
 
 START = dt.date(2026, 10, 1)
 DAYS = 4
@@ -26,21 +22,12 @@ DAYS = 4
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("interrupts")
-    generate(root / "inputs", start_date=START, days=DAYS, requests_per_day=2000, seed=5)
-    (root / "costwatch.yaml").write_text(yaml.safe_dump(generated_config(START, CATALOG)))
-    (root / "dagster_home").mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
-    return root
+    return cli_project(tmp_path_factory.mktemp("interrupts"), start=START, days=DAYS, requests_per_day=2000, seed=5)
 
 
 def _start(project: Path, *args: str) -> tuple[subprocess.Popen, float]:
-    command = [str(Path(sys.executable).with_name("costwatch")), "--config", str(project / "costwatch.yaml"), *args]
-    environment = os.environ | {"DAGSTER_HOME": str(project / "dagster_home"), "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
-    process = subprocess.Popen(
-        command, cwd=project, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = costwatch_process(project, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return process, started
 
 

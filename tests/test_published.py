@@ -4,18 +4,12 @@ read never fails or waits while a run writes. A real `costwatch run` process and
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
-from conftest import CATALOG, REPO, generated_config
+from conftest import cli_project, costwatch_process
 
-from pipelines.demo import generate
 from pipelines.lake.publish import published_path, readable_warehouse
 from pipelines.models.engine import connect_read_only
 
@@ -25,20 +19,12 @@ DAYS = 4
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("published")
-    generate(root / "inputs", start_date=START, days=DAYS, requests_per_day=3000, seed=9)
-    (root / "costwatch.yaml").write_text(yaml.safe_dump(generated_config(START, CATALOG)))
-    (root / "dagster_home").mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    root = cli_project(tmp_path_factory.mktemp("published"), start=START, days=DAYS, requests_per_day=3000, seed=9)
     assert _costwatch(root, "run", "--date", str(START)).wait(timeout=600) == 0
     return root
 
 
-def _costwatch(root: Path, *args: str, **popen) -> subprocess.Popen:
-    command = [str(Path(sys.executable).with_name("costwatch")), "--config", str(root / "costwatch.yaml"), *args]
-    environment = os.environ | {"DAGSTER_HOME": str(root / "dagster_home")}
-    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} | popen
-    return subprocess.Popen(command, cwd=root, env=environment, **streams)
+_costwatch = costwatch_process
 
 
 def test_a_run_publishes_a_copy_that_holds_what_it_wrote(project):
