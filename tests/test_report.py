@@ -20,6 +20,7 @@ from pipelines.report.tables import cell, markdown_table, text_table
         (1234567, "1,234,567"),
         (-5, "-5"),
         (Decimal("1234.50"), "1234.50"),  # a Decimal keeps its scale and takes no separators
+        (Decimal("0E-12"), "0.000000000000"),  # an exact zero at scale 12: digits, not exponent notation
         (0.125, "0.125"),
         (True, "True"),  # not an int to format
         (dt.date(2026, 10, 5), "2026-10-05"),

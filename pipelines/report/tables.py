@@ -22,6 +22,8 @@ def cell(value: object) -> str:
         return NULL
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
+    if isinstance(value, Decimal):
+        return format(value, "f")  # its scale, never exponent notation (`0E-12` for an exact zero)
     return str(value)
 
 
