@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-from pipelines.alerts.compose import anomaly_alerts, digest_alert
+from pipelines.alerts.compose import anomaly_alerts, budget_alerts, digest_alert
 
 LINK = "http://127.0.0.1:3000/assets/fct_spend_anomalies"
 
@@ -325,3 +325,46 @@ def test_the_digest_carries_the_days_findings_warnings_first(run_model_on):
 
     (quiet,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND), day=DAY)
     assert quiet["findings"] is None and digest_alert(quiet, DAY, LINK)["severity"] == "info"
+
+
+# --------------------------------------------------------------------------- budget wording
+
+
+def budget_row(feature: str, spent: str, forecast: str, budget: str = "2600") -> dict:
+    """A fct_budget_forecast row for October with its ratios worked out from the dollars, and the
+    threshold crossed as the mart decides it: the highest of 0.8 and 1.0 that spend or forecast reached."""
+    spent_pct, forecast_pct = Decimal(spent) / Decimal(budget), Decimal(forecast) / Decimal(budget)
+    reached = max(spent_pct, forecast_pct)
+    return {
+        "feature": feature,
+        "month": october(1),
+        "budget_usd": Decimal(budget),
+        "spend_to_date_usd": Decimal(spent),
+        "forecast_month_end_usd": Decimal(forecast),
+        "pct_of_budget": float(spent_pct),
+        "forecast_pct_of_budget": float(forecast_pct),
+        "threshold_crossed": 1.0 if reached >= 1 else 0.8,
+    }
+
+
+def test_a_budget_only_forecast_to_cross_says_so_and_is_a_warning():
+    # $52 of $2,600 spent (2 %), forecast $2,860 (110 %): forecast to reach 100 %, not reached.
+    (alert,) = budget_alerts([budget_row("total", "52", "2860")], LINK)
+    assert alert["payload"]["title"] == (
+        "Budget total: forecast to reach 100% of $2,600.00 by the end of October 2026 (2% spent so far)"
+    )
+    assert (alert["alert_id"], alert["severity"]) == ("budget:total:2026-10-01:100:forecast", "warning")
+    assert alert["payload"]["fields"][0] == {"label": "Spent to date", "value": "$52.00 (2%)"}
+
+
+def test_a_budget_actually_spent_past_100_percent_is_reached_and_critical():
+    # $2,730 of $2,600 spent (105 %): reached; a different alert from the forecast one, so it is sent too.
+    (alert,) = budget_alerts([budget_row("chat", "2730", "3100")], LINK)
+    assert alert["payload"]["title"] == "Budget chat: 100% of $2,600.00 reached for October 2026"
+    assert (alert["alert_id"], alert["severity"]) == ("budget:chat:2026-10-01:100", "critical")
+
+
+def test_80_percent_reached_is_a_warning_that_says_reached():
+    (alert,) = budget_alerts([budget_row("search", "2100", "2500")], LINK)  # 80.8 % spent, 96 % forecast
+    assert alert["payload"]["title"] == "Budget search: 80% of $2,600.00 reached for October 2026"
+    assert (alert["alert_id"], alert["severity"]) == ("budget:search:2026-10-01:80", "warning")
