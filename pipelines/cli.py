@@ -559,9 +559,8 @@ def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max
 
     from pipelines.models.engine import connect_read_only
 
-    warehouse = readable_warehouse(config.warehouse_path)
-    if not warehouse.exists():
-        print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
+    warehouse = _analyst_warehouse(config)
+    if warehouse is None:
         return 2
 
     try:
@@ -613,6 +612,16 @@ def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max
     return 0
 
 
+def _analyst_warehouse(config) -> Path | None:
+    """The warehouse analysts read (the published copy once a run made one); None, with the
+    reason on stderr, when no run has written one yet."""
+    warehouse = readable_warehouse(config.warehouse_path)
+    if warehouse.exists():
+        return warehouse
+    print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
+    return None
+
+
 def _one_line(error: Exception) -> str:
     import duckdb
 
@@ -631,9 +640,8 @@ def _shell(config) -> int:
     from pipelines.models.engine import connect_read_only
     from pipelines.report.tables import text_table
 
-    warehouse = readable_warehouse(config.warehouse_path)
-    if not warehouse.exists():
-        print(f"costwatch: no warehouse at {warehouse}; run `costwatch run` or `make demo` first", file=sys.stderr)
+    warehouse = _analyst_warehouse(config)
+    if warehouse is None:
         return 2
     interactive = sys.stdin.isatty()
     print(
@@ -760,22 +768,19 @@ def _report(config, day: dt.date | None, output: Path | None) -> int:
     from pipelines.report.html import write_report
     from pipelines.report.summary import read_report_query
 
-    if not config.warehouse_path.exists():
-        print(
-            f"costwatch: no warehouse at {config.warehouse_path}; run `costwatch run` or `make demo` first",
-            file=sys.stderr,
-        )
+    warehouse = _analyst_warehouse(config)
+    if warehouse is None:
         return 2
     try:
         if day is None:
-            with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
+            with connect_read_only(warehouse, config.lake_dir) as conn:
                 (day,) = conn.execute(read_report_query(REPORTS_DIR / "latest_cost_day.sql")[1]).fetchone()
             if day is None:
                 print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
                 return 2
         path = write_report(config, day, output)
     except duckdb.Error as error:
-        print(f"costwatch: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"costwatch: {_one_line(error)}", file=sys.stderr)
         return 1
     print(f"report of {day}: {path}")
     return 0
@@ -784,14 +789,12 @@ def _report(config, day: dt.date | None, output: Path | None) -> int:
 def _closing_lines(config, day: dt.date) -> list[str]:
     """What the demo ends with (before the report's path): the day's total cost and its top movers."""
     from pipelines.alerts.render import format_usd
-    from pipelines.models.engine import REPORTS_DIR, connect_read_only
-    from pipelines.report.summary import HEADLINE, headline, read_report_query
+    from pipelines.models.engine import connect_read_only
+    from pipelines.report.summary import day_movers, headline, headline_row
 
     with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
-        conn.execute(read_report_query(HEADLINE)[1], {"first": day, "last": day})
-        names = [column[0] for column in conn.description]
-        lines = headline(dict(zip(names, conn.fetchone(), strict=True)), day).splitlines()
-        movers = conn.execute(read_report_query(REPORTS_DIR / "day_movers.sql")[1], {"last": day}).fetchall()
+        lines = headline(headline_row(conn, day, day), day).splitlines()
+        movers = day_movers(conn, day)
     if movers:
         moved = ", ".join(f"{feature} {format_usd(delta, signed=True)}" for feature, delta in movers)
         lines.append(f"  top movers vs {day - dt.timedelta(days=7)} (API spend): {moved}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipelines.lake.publish import readable_warehouse
 from pipelines.models.engine import REPORTS_DIR, connect_read_only
-from pipelines.report.summary import HEADLINE, headline, read_report_query
+from pipelines.report.summary import day_movers, headline, headline_row, read_report_query
 from pipelines.resources.config import CostwatchConfig
 
 CHARTS_DIR = REPORTS_DIR / "charts"
@@ -49,9 +49,7 @@ def report_data(config: CostwatchConfig, day: dt.date, period_days: int = PERIOD
     first = max(day - dt.timedelta(days=period_days - 1), config.start_date)
     bounds = {"first": first, "last": day}
     with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
-        conn.execute(read_report_query(HEADLINE)[1], bounds)
-        names = [column[0] for column in conn.description]
-        head = dict(zip(names, conn.fetchone(), strict=True))
+        head = headline_row(conn, first, day)
         charts = []
         for chart in load_charts():
             conn.execute(chart["sql"], {name: value for name, value in bounds.items() if f"${name}" in chart["sql"]})
@@ -63,7 +61,7 @@ def report_data(config: CostwatchConfig, day: dt.date, period_days: int = PERIOD
             )
         conn.execute(read_report_query(REPORTS_DIR / "day_findings.sql")[1], {"first": day, "last": day})
         findings = [(row[1], row[4]) for row in conn.fetchall()]
-        movers = conn.execute(read_report_query(REPORTS_DIR / "day_movers.sql")[1], {"last": day}).fetchall()
+        movers = day_movers(conn, day)
     return {
         "day": day.isoformat(),
         "first": first.isoformat(),

@@ -64,13 +64,23 @@ def headline(row: dict, first: dt.date) -> str:
     return "\n".join(lines)
 
 
+def headline_row(conn, first: dt.date, last: dt.date) -> dict:
+    """The headline query's one row (sql/reports/summary_headline.sql), by column name."""
+    conn.execute(read_report_query(HEADLINE)[1], {"first": first, "last": last})
+    names = [description[0] for description in conn.description]
+    return dict(zip(names, conn.fetchone(), strict=True))
+
+
+def day_movers(conn, day: dt.date) -> list[tuple[str, object]]:
+    """(feature, delta_usd) of the day's top API-spend movers, from its digest."""
+    return conn.execute(read_report_query(REPORTS_DIR / "day_movers.sql")[1], {"last": day}).fetchall()
+
+
 def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> None:
     bounds = {"first": first, "last": last}
     # The analysts' connection: read-only, files readable in the lake only.
     with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
-        conn.execute(read_report_query(HEADLINE)[1], bounds)
-        names = [description[0] for description in conn.description]
-        print("\n" + headline(dict(zip(names, conn.fetchone(), strict=True)), first))
+        print("\n" + headline(headline_row(conn, first, last), first))
         for title, sql in SECTIONS.items():
             print(f"\n{title}")
             conn.execute(sql, {name: value for name, value in bounds.items() if f"${name}" in sql})
