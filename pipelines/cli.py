@@ -91,6 +91,25 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--date", type=_date, help="the report's day (default: the latest day with costs)")
     report.add_argument("--output", type=Path, metavar="FILE", help="default: <data_dir>/reports/costwatch_<day>.html")
 
+    export = commands.add_parser(
+        "export", parents=[config_anywhere], help="write the period's LLM spend for a FinOps platform (FOCUS 1.2)"
+    )
+    export.add_argument(
+        "--focus",
+        action="store_true",
+        required=True,
+        help="FOCUS 1.2 rows: API calls per token kind and self-hosted GPU-hours, per day x feature x user x "
+        "provider x model, adding up to fct_total_cost_daily",
+    )
+    export.add_argument("--from", dest="start", type=_date, help="first day (default: the 1st of --to's month)")
+    export.add_argument("--to", dest="end", type=_date, help="last day, inclusive (default: the latest day with costs)")
+    export.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help=".csv or .parquet (default: <data_dir>/exports/focus_<from>_<to>.csv)",
+    )
+
     generate = commands.add_parser(
         "generate", parents=[config_anywhere], help="write seeded demo gateway logs of any size"
     )
@@ -113,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(config, args.date, args.output)
         if args.command == "shell":
             return _shell(config)
+        if args.command == "export":
+            return _export_focus(config, args.start, args.end, args.output)
         if args.start and not args.end:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
@@ -764,9 +785,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _report(config, day: dt.date | None, output: Path | None) -> int:
     import duckdb
 
-    from pipelines.models.engine import REPORTS_DIR, connect_read_only
+    from pipelines.models.engine import connect_read_only
     from pipelines.report.html import write_report
-    from pipelines.report.summary import read_report_query
 
     warehouse = _analyst_warehouse(config)
     if warehouse is None:
@@ -774,7 +794,7 @@ def _report(config, day: dt.date | None, output: Path | None) -> int:
     try:
         if day is None:
             with connect_read_only(warehouse, config.lake_dir) as conn:
-                (day,) = conn.execute(read_report_query(REPORTS_DIR / "latest_cost_day.sql")[1]).fetchone()
+                day = _latest_cost_day(conn)
             if day is None:
                 print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
                 return 2
@@ -783,6 +803,49 @@ def _report(config, day: dt.date | None, output: Path | None) -> int:
         print(f"costwatch: {_one_line(error)}", file=sys.stderr)
         return 1
     print(f"report of {day}: {path}")
+    return 0
+
+
+def _latest_cost_day(conn) -> dt.date | None:
+    from pipelines.models.engine import REPORTS_DIR
+    from pipelines.report.summary import read_report_query
+
+    (day,) = conn.execute(read_report_query(REPORTS_DIR / "latest_cost_day.sql")[1]).fetchone()
+    return day
+
+
+def _export_focus(config, first: dt.date | None, last: dt.date | None, output: Path | None) -> int:
+    import duckdb
+
+    from pipelines.models.engine import connect_read_only
+    from pipelines.report.focus import default_period, export_focus
+
+    warehouse = _analyst_warehouse(config)
+    if warehouse is None:
+        return 2
+    try:
+        if last is None:
+            with connect_read_only(warehouse, config.lake_dir) as conn:
+                last = _latest_cost_day(conn)
+            if last is None:
+                print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
+                return 2
+        first = first or default_period(last)[0]
+        if first > last:
+            print(f"costwatch: --from {first} is after --to {last}", file=sys.stderr)
+            return 2
+        output = output or config.data_dir / "exports" / f"focus_{first}_{last}.csv"
+        rows = export_focus(warehouse, config.lake_dir, first, last, output)
+    except ValueError as error:
+        print(f"costwatch: {error}", file=sys.stderr)
+        return 2
+    except duckdb.Error as error:
+        print(f"costwatch: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"costwatch: cannot write {output}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    print(f"FOCUS 1.2 export of {first} to {last}: {rows:,} rows in {output}")
     return 0
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import REPO, generated_config, read_generated_records
@@ -588,6 +589,133 @@ def test_query_table_shows_every_column_and_says_how_many_rows_it_left_out(demo,
 
 
 # --------------------------------------------------------------------------- the report, in a real browser
+
+
+# FOCUS 1.2 (FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec at tag v1.2, specification/columns): the
+# mandatory columns, and the rules an export's rows must keep, written out from the spec's text.
+FOCUS_MANDATORY = {
+    "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd",
+    "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargePeriodEnd",
+    "ChargePeriodStart", "ContractedCost", "EffectiveCost", "InvoiceIssuerName", "ListCost", "PricingQuantity",
+    "PricingUnit", "ProviderName", "PublisherName", "ServiceCategory", "ServiceName",
+}  # fmt: skip
+FOCUS_CONDITIONAL_OR_RECOMMENDED = {
+    "ChargeFrequency", "ConsumedQuantity", "ConsumedUnit", "ContractedUnitPrice", "ListUnitPrice", "PricingCategory",
+    "ResourceId", "ServiceSubcategory", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId", "Tags",
+}  # fmt: skip
+FOCUS_NOT_NULL = {"BilledCost", "BillingAccountId", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart",
+    "ChargeCategory", "ChargePeriodEnd", "ChargePeriodStart", "ContractedCost", "EffectiveCost", "InvoiceIssuerName",
+    "ListCost", "ProviderName", "PublisherName", "ServiceCategory", "ServiceName", "ServiceSubcategory",
+    "ChargeFrequency"}  # fmt: skip
+FOCUS_NUMERIC = {"BilledCost", "ConsumedQuantity", "ContractedCost", "ContractedUnitPrice", "EffectiveCost",
+    "ListCost", "ListUnitPrice", "PricingQuantity"}  # fmt: skip
+FOCUS_EXAMPLES = REPO / "fixtures" / "focus" / "spec_examples"
+
+
+def _key_values(text: str) -> dict:
+    """FOCUS KeyValueFormat: a JSON object of unique keys with scalar values."""
+    pairs = json.loads(text, object_pairs_hook=lambda items: items)
+    assert len({key for key, _ in pairs}) == len(pairs), text
+    assert all(not isinstance(value, (list, dict, tuple)) for _, value in pairs), text
+    return dict(pairs)
+
+
+def test_focus_export_keeps_the_spec_rules_and_adds_up_to_the_total_cost_mart(demo, demo_config, tmp_path, capsys):
+    _, conn = demo
+    first, last = START, START + dt.timedelta(days=DAYS - 1)
+    out = tmp_path / "focus.csv"
+    command = ["--config", str(demo_config), "export", "--focus", "--from", str(first), "--to", str(last)]
+    assert costwatch([*command, "--output", str(out)]) == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        header, *lines = list(csv.reader(handle))
+    assert f"{len(lines):,} rows in {out}" in capsys.readouterr().out
+    records = [dict(zip(header, line, strict=True)) for line in lines]
+
+    # Columns: every mandatory one; the rest FOCUS-defined or custom (x_), custom ones last.
+    assert FOCUS_MANDATORY <= set(header)
+    focus = [c for c in header if not c.startswith("x_")]
+    assert set(focus) <= FOCUS_MANDATORY | FOCUS_CONDITIONAL_OR_RECOMMENDED
+    assert header[: len(focus)] == focus
+    # Laid out like the spec's AI token examples: their FOCUS 1.2 columns, units and meters.
+    example_rows = [r for path in FOCUS_EXAMPLES.glob("*.csv") for r in csv.DictReader(path.open(encoding="utf-8"))]
+    assert {c for c in example_rows[0] if c in FOCUS_MANDATORY | FOCUS_CONDITIONAL_OR_RECOMMENDED} <= set(header)
+    usage = [r for r in records if r["ChargeCategory"] == "Usage"]
+    token_rows = [r for r in usage if r["ConsumedUnit"] == "Tokens"]
+    for example in example_rows:
+        ours = [r for r in token_rows if r["SkuMeter"] == example["SkuMeter"]]
+        assert ours, example["SkuMeter"]
+        assert {(r["PricingUnit"], r["ServiceCategory"], r["ServiceSubcategory"]) for r in ours} == {
+            (example["PricingUnit"], example["ServiceCategory"], example["ServiceSubcategory"])
+        }
+        details = _key_values(example["SkuPriceDetails"])
+        assert all(
+            {k: _key_values(r["SkuPriceDetails"]).get(k) for k in ("TokenDirection", "TokenCacheAction")}
+            == {k: details.get(k) for k in ("TokenDirection", "TokenCacheAction")}
+            for r in ours
+        )
+
+    timestamp = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+    numeric = re.compile(r"-?\d+(\.\d+)?")  # NumericFormat as written here: no exponent, no sign for positive
+    for r in records:
+        assert all(r[c] != "" for c in FOCUS_NOT_NULL), r
+        assert all(numeric.fullmatch(r[c]) for c in FOCUS_NUMERIC if r[c]), r
+        assert all(timestamp.fullmatch(r[c]) for c in header if c.endswith(("PeriodStart", "PeriodEnd"))), r
+        start = dt.datetime.fromisoformat(r["ChargePeriodStart"])
+        assert dt.datetime.fromisoformat(r["ChargePeriodEnd"]) - start == dt.timedelta(days=1)
+        assert r["BillingPeriodStart"] == start.replace(day=1).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert r["ChargeCategory"] in {"Usage", "Adjustment"} and r["ChargeClass"] == ""
+        assert D(r["BilledCost"]) == D(r["EffectiveCost"]) == D(r["ListCost"]) == D(r["ContractedCost"])
+        assert (r["PricingUnit"] == "") == (r["PricingQuantity"] == "")
+        assert (r["ConsumedUnit"] == "") == (r["ConsumedQuantity"] == "")
+        assert r["SkuPriceDetails"] == "" or r["SkuPriceId"] != ""
+        for column in ("SkuPriceDetails", "Tags"):
+            if r[column]:
+                assert all(k[0].isupper() or k.startswith("x_") for k in _key_values(r[column])) or column == "Tags"
+        if r["ChargeCategory"] == "Usage":
+            assert D(r["ConsumedQuantity"]) > 0
+            assert all(r[c] for c in ("PricingCategory", "ListUnitPrice", "ContractedUnitPrice", "SkuId", "SkuPriceId"))
+            product = D(r["ListUnitPrice"]) * D(r["PricingQuantity"])
+            if r["ConsumedUnit"] == "Tokens":
+                assert product == D(r["ListCost"]), r  # exact: tokens x catalog price
+            else:
+                assert abs(product - D(r["ListCost"])) <= D("1e-9"), r  # a GPU-hour price is a quotient
+        else:
+            assert r["ConsumedQuantity"] == r["ListUnitPrice"] == r["SkuId"] == r["PricingCategory"] == ""
+
+    # The money: per day x feature, the export adds up to fct_total_cost_daily.
+    exported: dict = {}
+    for r in records:
+        key = (dt.date.fromisoformat(r["ChargePeriodStart"][:10]), _key_values(r["Tags"])["feature"])
+        exported[key] = exported.get(key, D(0)) + D(r["BilledCost"])
+    mart = {
+        (day, feature): total
+        for day, feature, total in conn.execute(
+            "select day, feature, total_cost_usd from fct_total_cost_daily where day between $first and $last"
+            " and total_cost_usd <> 0",
+            {"first": first, "last": last},
+        ).fetchall()
+    }
+    assert set(exported) == set(mart)
+    assert max(abs(exported[key] - mart[key]) for key in mart) <= D("1e-9")
+    # And the tokens: cache reads per model, against the calls billed (not through fct_requests.charges).
+    (cache_reads,) = conn.execute(
+        "select sum(cached_input_tokens) from fct_requests where day between $first and $last and priced"
+        " and pricing_basis <> 'gpu_billing' and status = 'ok' and not gateway_cache_hit",
+        {"first": first, "last": last},
+    ).fetchone()
+    assert cache_reads > 0
+    assert (
+        sum(D(r["ConsumedQuantity"]) for r in token_rows if r["SkuMeter"] == "Cache Read Input Tokens") == cache_reads
+    )
+
+    # The default period: the month to date of the latest day with costs, as Parquet.
+    parquet = tmp_path / "focus.parquet"
+    assert costwatch(["--config", str(demo_config), "export", "--focus", "--output", str(parquet)]) == 0
+    (latest,) = conn.execute("select max(day) from fct_total_cost_daily where total_cost_usd <> 0").fetchone()
+    starts = pq.read_table(parquet, columns=["ChargePeriodStart"]).column(0).to_pylist()
+    assert (min(starts), max(starts)) == (f"{latest.replace(day=1)}T00:00:00Z", f"{latest}T00:00:00Z")
+    assert costwatch([*command[:4], "--from", str(last), "--to", str(first)]) == 2
+    assert "is after" in capsys.readouterr().err
 
 
 def _expected_marks(chart: dict) -> int:

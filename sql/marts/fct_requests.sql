@@ -9,6 +9,7 @@ columns:
   priced_service_tier: The service tier whose prices applied; standard for a flex or priority call on a model the catalog prices no flex or priority rates for.
   cost_usd: What the provider bills for the call, USD - text, cached, 5-minute and 1-hour cache-write, audio and reasoning tokens at the tier's rates, plus per-call and web-search fees; 0 for gateway cache hits and errors, NULL when unpriced or self-hosted.
   list_cost_usd: The same call with no prompt caching (every prompt token at the input rate), USD.
+  charges: What cost_usd is made of, one entry per token kind or fee billed - kind (input = uncached text input, cache_read, cache_write_5m, cache_write_1h, audio_input, output = text output, reasoning, audio_output, request, web_search, web_search_call), quantity (tokens, calls or searches) and unit_usd (USD per unit); cost_usd = sum(quantity x unit_usd). Empty for gateway cache hits and errors, NULL when unpriced or self-hosted.
   output_cost_usd: The output's share of cost_usd (text, reasoning and audio output tokens), USD.
   reported_cost_agrees: Whether cost_usd is within max($0.000001, 1 % of it) of the gateway's reported_cost_usd; NULL when either is missing.
 */
@@ -347,36 +348,59 @@ priced as (
             and keyed_requests.input_tokens >= rates.from_prompt_tokens
 ),
 
-costed as (
+charged as (
+    -- What the provider bills the call for, one charge per token kind or fee: its quantity and
+    -- unit price. The money below is their sum, and the FOCUS export reads them as they are.
     select
         *,
-        case when pricing_basis in ('catalog', 'override') then
-            greatest(output_tokens - reasoning_tokens - audio_output_tokens, 0) * output_usd
-            + reasoning_tokens * reasoning_usd
-            + audio_output_tokens * audio_output_usd
-        end as call_output_cost_usd,
-        case when pricing_basis in ('catalog', 'override') then
-            request_usd
-            + web_search_requests * web_search_usd
-            + case when web_search_requests > 0 then web_search_call_usd else 0 end
-        end as call_fees_usd,
-        case when pricing_basis in ('catalog', 'override') then
-            greatest(uncached_input_tokens - billed_audio_tokens, 0) * input_usd
-            + cached_input_tokens * cache_read_usd
-            + cache_creation_5m_input_tokens * cache_write_usd
-            + cache_creation_1h_input_tokens * cache_write_1h_usd
-            + billed_audio_tokens * audio_input_usd
-            + call_output_cost_usd
-            + call_fees_usd
-        end as call_cost_usd,
-        case when pricing_basis in ('catalog', 'override') then
-            (input_tokens - list_audio_tokens) * input_usd
-            + list_audio_tokens * audio_input_usd
-            + call_output_cost_usd
-            + call_fees_usd
-        end as call_list_cost_usd
+        case when pricing_basis in ('catalog', 'override') then [
+            {'kind': 'input', 'quantity': cast(greatest(uncached_input_tokens - billed_audio_tokens, 0) as bigint),
+                'unit_usd': input_usd},
+            {'kind': 'cache_read', 'quantity': cast(cached_input_tokens as bigint), 'unit_usd': cache_read_usd},
+            {'kind': 'cache_write_5m', 'quantity': cast(cache_creation_5m_input_tokens as bigint),
+                'unit_usd': cache_write_usd},
+            {'kind': 'cache_write_1h', 'quantity': cast(cache_creation_1h_input_tokens as bigint),
+                'unit_usd': cache_write_1h_usd},
+            {'kind': 'audio_input', 'quantity': cast(billed_audio_tokens as bigint), 'unit_usd': audio_input_usd},
+            {'kind': 'output',
+                'quantity': cast(greatest(output_tokens - reasoning_tokens - audio_output_tokens, 0) as bigint),
+                'unit_usd': output_usd},
+            {'kind': 'reasoning', 'quantity': cast(reasoning_tokens as bigint), 'unit_usd': reasoning_usd},
+            {'kind': 'audio_output', 'quantity': cast(audio_output_tokens as bigint), 'unit_usd': audio_output_usd},
+            {'kind': 'request', 'quantity': cast(1 as bigint), 'unit_usd': request_usd},
+            {'kind': 'web_search', 'quantity': cast(web_search_requests as bigint), 'unit_usd': web_search_usd},
+            {'kind': 'web_search_call', 'quantity': cast(web_search_requests > 0 as bigint),
+                'unit_usd': web_search_call_usd}
+        ] end as all_charges
     from priced
 ),
+
+-- The lambdas' `c.quantity` reads to the linter as a table reference (RF03: mixed qualification).
+-- noqa: disable=RF03
+costed as (
+    -- A token kind without a price leaves the call's money unknown (NULL), as any missing rate does.
+    select
+        * exclude (all_charges),
+        case when not list_bool_or(list_transform(all_charges, lambda c: c.unit_usd is null)) then
+            list_filter(all_charges, lambda c: c.quantity > 0)
+        end as charges,
+        -- (an empty list sums to NULL: no charge is $0 for a priced call)
+        case when charges is not null then
+            coalesce(list_sum(list_transform(charges, lambda c: c.quantity * c.unit_usd)), 0)
+        end as call_cost_usd,
+        case when charges is not null then coalesce(list_sum(list_transform(
+            list_filter(charges, lambda c: c.kind in ('output', 'reasoning', 'audio_output')),
+            lambda c: c.quantity * c.unit_usd
+        )), 0) end as call_output_cost_usd,
+        case when charges is not null then coalesce(list_sum(list_transform(
+            list_filter(charges, lambda c: c.kind in ('request', 'web_search', 'web_search_call')),
+            lambda c: c.quantity * c.unit_usd
+        )), 0) end as call_fees_usd,
+        (input_tokens - list_audio_tokens) * input_usd + list_audio_tokens * audio_input_usd
+        + call_output_cost_usd + call_fees_usd as call_list_cost_usd
+    from charged
+),
+-- noqa: enable=RF03
 
 billed as (
     select
@@ -428,6 +452,9 @@ select
         as decimal(18, 12)) as gateway_cache_avoided_usd,
     cast(case when gateway_cache_hit or status = 'error' then 0 * call_output_cost_usd else call_output_cost_usd end
         as decimal(18, 12)) as output_cost_usd,
+    -- A gateway cache hit or a failed call is billed nothing: no charge.
+    case when gateway_cache_hit or status = 'error' then list_filter(charges, lambda c: false) else charges end
+        as charges,
     reported_cost_usd,
     abs(cost_usd - reported_cost_usd) <= greatest(0.000001, 0.01 * abs(cost_usd)) as reported_cost_agrees,
     finish_reason,
