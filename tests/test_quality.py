@@ -18,6 +18,7 @@ from great_expectations.data_context.types.base import (
 )
 from sqlalchemy.pool import NullPool
 
+from pipelines.defs.quality import run_gates
 from pipelines.models.engine import DayRange
 from pipelines.quality import engine as quality_engine
 from pipelines.quality.engine import Gate, Suite, rows_of_days, validate
@@ -119,6 +120,13 @@ def test_a_range_of_days_is_judged_once_and_its_failing_days_are_named(warehouse
     cached = results["cached_within_input"]
     assert (cached.unexpected_rows, cached.failing_days) == (len(over), sorted({row[1].isoformat() for row in over}))
     assert results["ids_unique"].passed and results["ids_unique"].failing_days == []
+    # As Dagster check results: one per gate for the range, which its metadata names (Dagster keeps
+    # a partition on a check result, not a range).
+    with duckdb.connect(str(warehouse)) as conn:
+        checks = list(run_gates(conn, [SUITE], None, days))
+    assert {check.check_name: check.metadata["days"].value for check in checks} == dict.fromkeys(
+        results, f"{days.start}..{days.end}"
+    )
     # A one-day range is that day, as a plain date.
     with duckdb.connect(str(warehouse)) as conn:
         one_day = {result.gate.name: result for result in validate(conn, SUITE, None, DayRange.of(DAY))}
@@ -233,6 +241,9 @@ def test_a_failing_blocking_gate_stops_downstream_assets(project):
     assert [row["request_id"] for row in gate.metadata["failing_rows_sample"].value] == ["bad"]
     assert gate.metadata["failing_days"].value == [DAY.isoformat()]
     assert gate.metadata["failing_days_complete"].value is True
+    # Recorded on the day's partition (the UI shows the result there), the day in its metadata too.
+    assert {check.partition for check in checks.values()} == {DAY.isoformat()}
+    assert gate.metadata["days"].value == DAY.isoformat()
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
     assert "fct_spend_daily" not in materialized
     # Its uncached input (100 - 500 tokens) is priced at zero, as LiteLLM clamps it, so its cost is

@@ -35,6 +35,7 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
                 description="no alert waits undelivered: every alert due was posted to Slack; alerts that wait "
                 "(Slack not configured, unreachable or refusing) go out with the next run, or expire after "
                 "alerts.max_age_days",
+                partitions_def=partitions,
             )
         ],
     )

@@ -50,7 +50,7 @@ def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, de
         backfill_policy=SINGLE_RUN if partitions else None,
         kinds={"duckdb", "sql"} | ({"parquet"} if model.materialized == "daily_parquet" else set()),
         pool=WAREHOUSE_POOL,
-        check_specs=gate_specs(model.name, suites),
+        check_specs=gate_specs(model.name, suites, partitions),
         metadata={"materialized": model.materialized, "sql_file": f"sql/{model.path.relative_to(SQL_DIR)}"},
     )
     def sql_model(context: dg.AssetExecutionContext, costwatch: CostwatchConfigResource, warehouse: WarehouseResource):

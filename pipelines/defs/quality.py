@@ -14,9 +14,15 @@ from pipelines.quality.engine import GateResult, Suite, validate
 from pipelines.resources.config import CostwatchConfig
 
 
-def gate_specs(asset: str, suites: Sequence[Suite]) -> list[dg.AssetCheckSpec]:
+def gate_specs(
+    asset: str, suites: Sequence[Suite], partitions: dg.PartitionsDefinition | None = None
+) -> list[dg.AssetCheckSpec]:
+    """The gates of `asset` as check specs. With the asset's `partitions`, a one-day run records
+    each result against its day (the UI shows it on that partition)."""
     return [
-        dg.AssetCheckSpec(gate.name, asset=asset, description=gate.description, blocking=gate.blocking)
+        dg.AssetCheckSpec(
+            gate.name, asset=asset, description=gate.description, blocking=gate.blocking, partitions_def=partitions
+        )
         for suite in suites
         for gate in suite.gates
     ]
@@ -28,13 +34,17 @@ def run_gates(
     config: CostwatchConfig,
     days: DayRange | dt.date | None,
 ) -> Iterator[dg.AssetCheckResult]:
+    # A one-day run records each result on its day's partition; a range run records one result for
+    # the range (Dagster keeps no range on a check result), so its metadata names the days.
+    judged = None if days is None else days if isinstance(days, DayRange) else DayRange.of(days)
     for suite in suites:
         for result in validate(conn, suite, config, days):
-            yield _check_result(result)
+            yield _check_result(result, judged)
 
 
-def _check_result(result: GateResult) -> dg.AssetCheckResult:
+def _check_result(result: GateResult, days: DayRange | None) -> dg.AssetCheckResult:
     metadata = {
+        **({"days": f"{days.start}..{days.end}" if days.end != days.start else str(days.start)} if days else {}),
         "rows_validated": result.rows_validated,
         "unexpected_rows": result.unexpected_rows,
         "share": result.share,

@@ -23,12 +23,13 @@ def adds_up(row: dict) -> bool:
     return row["records"] == row["kept"] + row.get("skipped", 0) + row["quarantined"] + row.get("duplicates", 0)
 
 
-def accounting_spec(asset: str) -> dg.AssetCheckSpec:
+def accounting_spec(asset: str, partitions: dg.PartitionsDefinition) -> dg.AssetCheckSpec:
     """On the asset key of the table the kept records went to."""
     return dg.AssetCheckSpec(
         RECORDS_ACCOUNTED,
         asset=asset,
         blocking=True,
+        partitions_def=partitions,
         description="per source file: records read = kept + skipped (with a reason) + quarantined + duplicates",
     )
 
@@ -88,9 +89,9 @@ def _skipped(row: dict) -> str:
     return f"{row.get('skipped', 0)} ({reasons})" if reasons else str(row.get("skipped", 0))
 
 
-def lake_gate_specs(tables: Sequence[str]) -> list[dg.AssetCheckSpec]:
+def lake_gate_specs(tables: Sequence[str], partitions: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
     """The gates declared in `sql/lake/<table>.checks.yml`, each on its table's asset key."""
-    return [spec for table in tables for spec in gate_specs(table, load_suites(table))]
+    return [spec for table in tables for spec in gate_specs(table, load_suites(table), partitions)]
 
 
 def run_lake_gates(

@@ -39,9 +39,9 @@ def build_gateway_ingest(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             # Inline rather than a .checks.yml gate: it compares what the step counted as read with
             # what it wrote, which no query over the written tables can see. On gateway_requests
             # and blocking: a lost record is a request the marts would silently not price.
-            accounting_spec(REQUESTS),
+            accounting_spec(REQUESTS, partitions),
             # Gates declared beside each table (sql/lake/<table>.checks.yml), checked after the write.
-            *lake_gate_specs(list(DATASETS)),
+            *lake_gate_specs(list(DATASETS), partitions),
         ],
     )
     def gateway_logs(

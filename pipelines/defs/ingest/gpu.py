@@ -53,9 +53,10 @@ def build_gpu_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                     "(nothing is amortized into them); a difference is an export error, and GPU cost "
                     "(EffectiveCost) then differs from cash. Covered rows (BilledCost 0) are the spec."
                 ),
+                partitions_def=partitions,
             ),
-            accounting_spec(BILLING_DATASET),
-            *lake_gate_specs([BILLING_DATASET]),
+            accounting_spec(BILLING_DATASET, partitions),
+            *lake_gate_specs([BILLING_DATASET], partitions),
         ],
     )
     def gpu_billing(

@@ -44,9 +44,10 @@ def build_provider_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
                 EXPORT_QUARANTINE,
                 asset=QUARANTINE,
                 description="no provider export record was quarantined (a quarantined record is money not counted)",
+                partitions_def=partitions,
             ),
-            accounting_spec(COST_LINES),
-            *lake_gate_specs(DAILY_DATASETS),
+            accounting_spec(COST_LINES, partitions),
+            *lake_gate_specs(DAILY_DATASETS, partitions),
         ],
     )
     def provider_billing(
