@@ -262,3 +262,24 @@ def test_rows_outside_the_range_are_refused(tmp_path, calls, materialized):
     assert not (tmp_path / "lake" / model.name).exists() or not any(
         (tmp_path / "lake" / model.name).rglob("data.parquet")
     )
+
+
+def test_money_totals_are_dollars_and_cents_while_day_lines_keep_the_micro_dollars(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    conn.execute(
+        "create table spend as select * from (values (date '2026-10-01', 1.004999::decimal(18, 6)),"
+        " (date '2026-10-01', 2.001::decimal(18, 6)), (date '2026-10-02', 0.333333::decimal(18, 6))) t(day, cost_usd)"
+    )
+    path = tmp_path / "sql" / "marts" / "spend_daily.sql"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "/* Spend.\nmaterialized: daily_table\ngrain: day, cost_usd\nlookback: 0\n*/\nselect day, cost_usd from spend where day between $start and $end\n",
+        encoding="utf-8",
+    )
+    model = parse_model(path)
+    days = DayRange(dt.date(2026, 10, 1), dt.date(2026, 10, 2))
+    run_model(conn, model, tmp_path / "lake", days)
+    # 1.004999 + 2.001 + 0.333333 = 3.339332: the UI's total shows $3.34.
+    assert money_totals(conn, model, days) == {"total_cost_usd": 3.34}
+    assert daily_totals(conn, model, days)[dt.date(2026, 10, 1)]["total_cost_usd"] == 3.005999
+    conn.close()

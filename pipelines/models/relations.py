@@ -54,7 +54,8 @@ def column_schema(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> list[tupl
 
 
 def money_totals(conn: duckdb.DuckDBPyConnection, model: SqlModel, days: DayRange | dt.date | None) -> dict[str, float]:
-    """`total_<column>` for each `*_usd` column of the model's rows (of `days` when daily), in USD."""
+    """`total_<column>` for each `*_usd` column of the model's rows (of `days` when daily), in USD
+    to the cent: the UI shows dollars and cents, and plots them run after run (a number, not text)."""
     money = _money_columns(conn, model)
     if not money:
         return {}
@@ -64,7 +65,7 @@ def money_totals(conn: duckdb.DuckDBPyConnection, model: SqlModel, days: DayRang
         f"select {sums} from {model.name} {where}",  # noqa: S608 (model name and its own money columns)
         params,
     ).fetchone()
-    return {f"total_{column}": round(value or 0.0, 6) for column, value in zip(money, values, strict=True)}
+    return {f"total_{column}": round(value or 0.0, 2) for column, value in zip(money, values, strict=True)}
 
 
 def daily_totals(
