@@ -147,6 +147,45 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "prices.history: two catalogs share an effective_from date",
             "give each its own date",
         ),
+        # Values that are numbers of the right type but make no sense: refused at load, by key.
+        (with_changes(alerts__min_impact_usd=float("nan")), "alerts.min_impact_usd: must be a finite number", ".nan"),
+        (
+            with_changes(reconciliation={"tolerance_usd": float("inf")}),
+            "reconciliation.tolerance_usd: must be a fin",
+            "inf",
+        ),
+        (with_changes(budgets__chat=float("nan")), "budgets.chat: must be a finite number", "write a number"),
+        (with_changes(currency_rates={"EUR": 0}), "currency_rates.EUR: must be more than 0", "positive number"),
+        (
+            with_changes(pools__x={"gpu_type": "H100", "latency_slo_s": 0}),
+            "pools.x.latency_slo_s: must be more than 0",
+            "5.0",
+        ),
+        (
+            with_changes(prices__overrides={"m": {"input_cost_per_token": 3.0, "output_cost_per_token": 1.5e-5}}),
+            "prices.overrides.m.input_cost_per_token: 3.0 USD per token is above any model's price",
+            "was a per-million price given?",
+        ),
+        (
+            with_changes(
+                prices__overrides={
+                    "m": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6, "input_cost_per_request": 1e4}
+                }
+            ),
+            "prices.overrides.m.input_cost_per_request: 10000.0 USD per call or search is above",
+            "USD price",
+        ),  # fmt: skip
+        (
+            with_changes(pools__x={"gpu_type": "H100", "api_equivalent": 4}),
+            "pools.x.api_equivalent: must be text",
+            "quotes",
+        ),
+        (
+            with_changes(pools__x={"gpu_type": "H100", "api_equivalent": "gpt-4o-mimi"}),
+            "pools.x.api_equivalent: 'gpt-4o-mimi' is no model of the price catalog",
+            "did you mean 'gpt-4o-mini'?",
+        ),
+        (with_changes(alerts__slack_channel=12345), "alerts.slack_channel: must be text, got 12345", "in quotes"),
     ],
 )
 def test_bad_config_names_the_key_and_the_fix(tmp_path, config, key, fix):
@@ -342,3 +381,25 @@ def test_an_alert_link_needs_an_http_url(tmp_path):
     config["alerts"]["dagster_url"] = "dagster.internal:3000"
     with pytest.raises(ConfigError, match=r"alerts\.dagster_url: 'dagster\.internal:3000' is not an http\(s\) URL"):
         load_config(write(tmp_path, config))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("not json at all", "is not JSON (Expecting value: line 1 column 1"),
+        ("[1, 2]", "holds a JSON list, not an object of models"),
+        ('{"m": {"input_cost_per_token": 10000000, "output_cost_per_token": 1e-6}}',
+         "model 'm', input_cost_per_token: 10000000 USD per token is above any model's price"),
+        ('{"m": {"input_cost_per_token": NaN, "output_cost_per_token": 1e-6}}',
+         "model 'm', input_cost_per_token: must be a finite number >= 0, got nan"),
+        ('{"m": {"input_cost_per_token": 1e-6, "output_cost_per_token_batches": -1e-6}}',
+         "model 'm', output_cost_per_token_batches: must be a finite number >= 0"),
+    ],
+)  # fmt: skip
+def test_a_catalog_that_is_not_json_or_holds_impossible_prices_is_refused_at_load(tmp_path, text, problem):
+    catalog = tmp_path / "prices.json"
+    catalog.write_text(text, encoding="utf-8")
+    config = with_changes(prices__catalog=str(catalog), pools=DELETE)
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, config))
+    assert f"prices.catalog: {catalog}" in str(raised.value) and problem in str(raised.value), str(raised.value)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import glob
+import json
+import math
 import os
 import re
 import types
@@ -146,9 +148,13 @@ def _null_as(empty: Callable[[], Any]) -> BeforeValidator:
 
 Date = Annotated[dt.date, BeforeValidator(_date)]
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]  # resolved against the config file's folder
-# Numbers are strict: "2%", "50" and true are refused rather than read as 0.02, 50 and 1.
-NonNegative = Annotated[float, Field(strict=True, ge=0)]
-Ratio = Annotated[float, Field(strict=True, ge=0, le=1)]  # 0-1, so 0.02 is 2%
+# Numbers are strict: "2%", "50" and true are refused rather than read as 0.02, 50 and 1; and
+# finite: YAML's .nan and .inf are refused (a NaN threshold passes nothing, an infinite one everything).
+NonNegative = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]  # where 0 means nothing (a rate, an SLO)
+Ratio = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]  # 0-1, so 0.02 is 2%
+# Names that YAML would read as a number (`slack_channel: 12345`) must be quoted: text, not coerced.
+Text = Annotated[str, Field(strict=True)]
 V = TypeVar("V")
 # Mappings keyed by names the user chose (features, pools, models, currencies), not settings.
 NamedMap = Annotated[dict[str, V], _null_as(dict)]
@@ -199,12 +205,51 @@ SourceList = Annotated[tuple[SourceSpec, ...], BeforeValidator(_source_list)]
 
 _CATALOG_FIX = "point it at a LiteLLM-format price map, e.g. fixtures/prices/model_prices.json"
 _PRICE_FIX = "give the USD price per token, e.g. 3.0e-6"
+# No model charges near these: $10,000 per million tokens, $100 a call or a search. A price above
+# is a unit mistake (USD per million tokens given per token), and would multiply every cost.
+MAX_USD_PER_TOKEN = 0.01
+MAX_USD_PER_CALL = 100.0
+
+
+# Each catalog file's model keys by (path, size, mtime): a config loads once per step, a catalog of
+# megabytes is parsed and checked once per process and change.
+_CATALOG_KEYS: dict[tuple[str, int, int], frozenset[str]] = {}
+
+
+def catalog_keys(path: Path) -> frozenset[str]:
+    """The model keys of a LiteLLM-format catalog, once its JSON parses and every price in it is
+    possible (`price_problem`); else the problem, naming the entry and field, as a config error."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _CATALOG_KEYS:
+        try:
+            catalog = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError) as error:
+            raise _problem(f"{path} is not JSON ({error}); {_CATALOG_FIX}") from None
+        if not isinstance(catalog, dict):
+            raise _problem(f"{path} holds a JSON {type(catalog).__name__}, not an object of models; {_CATALOG_FIX}")
+        for model, entry in catalog.items():
+            for name, value in entry.items() if isinstance(entry, dict) else ():
+                if name != "search_context_cost_per_query" and is_price_field(name):
+                    problem = price_problem(name, value)
+                    if problem:
+                        raise _problem(f"{path}: model {model!r}, {name}: {problem}")
+        _CATALOG_KEYS[key] = frozenset(catalog)
+    return _CATALOG_KEYS[key]
+
+
+def _price_catalog(path: Path) -> Path:
+    catalog_keys(path)
+    return path
+
+
+Catalog = Annotated[Path, AfterValidator(_existing_file), AfterValidator(_price_catalog)]
 
 
 class PriceVersion(_Section):
     """A LiteLLM-format price catalog and the first day its prices apply."""
 
-    catalog: ExistingFile = _required(_CATALOG_FIX)
+    catalog: Catalog = _required(_CATALOG_FIX)
     effective_from: Date = _required("give the first day its prices apply, e.g. 2026-12-01")
 
 
@@ -279,9 +324,34 @@ class ModelPrices(_Section):
                     f"({', '.join(PRICE_FIELD_TIER_SUFFIXES)}), or one of {list(PRICE_FEE_FIELDS)}",
                     at=(name,),
                 )
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise _problem(f"must be a number >= 0, got {value!r}; {_PRICE_FIX}", at=(name,))
+            problem = price_problem(name, value)
+            if problem:
+                raise _problem(problem, at=(name,))
         return self
+
+    @model_validator(mode="after")
+    def _possible_prices(self) -> ModelPrices:
+        for name in ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
+                     "cache_creation_input_token_cost"):  # fmt: skip
+            problem = price_problem(name, getattr(self, name))
+            if problem:
+                raise _problem(problem, at=(name,))
+        return self
+
+
+def price_problem(name: str, value: object) -> str | None:
+    """What is wrong with a price field's value (a catalog's or an override's), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return f"must be a finite number >= 0, got {value!r}; {_PRICE_FIX}"
+    per_call = name in PRICE_FEE_FIELDS
+    limit = MAX_USD_PER_CALL if per_call else MAX_USD_PER_TOKEN
+    if value > limit:
+        unit = "call or search" if per_call else "token"
+        hint = "" if per_call else f" (per million tokens that is ${value * 1e6:,.0f}: was a per-million price given?)"
+        return f"{value!r} USD per {unit} is above any model's price ({limit}){hint}; {_PRICE_FIX}"
+    return None
 
 
 class PriceOverrideSpec(ModelPrices):
@@ -300,7 +370,7 @@ class PriceOverride(_Section):
 
 
 class Prices(_Section):
-    catalog: ExistingFile = _required(_CATALOG_FIX)
+    catalog: Catalog = _required(_CATALOG_FIX)
     effective_from: Date | None = None  # None: from start_date
     # Older or newer catalogs with their own dates, so history can be re-priced.
     history: Annotated[tuple[PriceVersion, ...], _null_as(tuple)] = ()
@@ -311,10 +381,12 @@ class PoolSpec(_Section):
     """A self-hosted serving pool; its GPU billing rows carry its name in `gpu.pool_tag`."""
 
     gpu_type: str = _required("name the GPU, e.g. H100")
-    latency_slo_s: NonNegative = 5.0
-    headroom: Annotated[float, Field(strict=True, ge=0, le=10)] = 0.3  # spare capacity, ratio of the load
+    latency_slo_s: Positive = 5.0
+    headroom: Annotated[float, Field(strict=True, ge=0, le=10, allow_inf_nan=False)] = (
+        0.3  # spare capacity, ratio of the load
+    )
     warm_floor: Annotated[int, Field(strict=True, ge=0)] = 1  # replicas kept up however quiet it is
-    api_equivalent: str | None = None  # the API model its requests would otherwise go to
+    api_equivalent: Text | None = None  # the API model its requests would otherwise go to (a catalog key)
     load_test: ExistingFile | None = None  # a batching-curve CSV: per-replica rate measured off the logs
     _name: str = PrivateAttr(default="")
 
@@ -339,7 +411,7 @@ class CheckThresholds(_Section):
 class AlertSettings(_Section):
     min_impact_usd: NonNegative = 50.0
     min_impact_pct: NonNegative = 0.2
-    slack_channel: str | None = None
+    slack_channel: Text | None = None
     # Alerts link to their asset's partition in the Dagster UI here; no links until it is set
     # (a link to 127.0.0.1 only works on the machine that ran the pipeline).
     dagster_url: str | None = None
@@ -390,7 +462,7 @@ class CostwatchConfig(_Section):
     alerts: AlertSettings = AlertSettings()
     checks: CheckThresholds = CheckThresholds()
     reconciliation: ReconciliationSettings = ReconciliationSettings()
-    currency_rates: Annotated[dict[CurrencyCode, NonNegative], _null_as(dict)] = {}  # USD per unit
+    currency_rates: Annotated[dict[CurrencyCode, Positive], _null_as(dict)] = {}  # USD per unit
     gpu: GpuSettings = GpuSettings()
     privacy: PrivacySettings = PrivacySettings()
     # Not a key of the file: a file cannot say where it is.
@@ -437,6 +509,20 @@ class CostwatchConfig(_Section):
     @model_validator(mode="after")
     def _remember_its_file(self, info: ValidationInfo) -> CostwatchConfig:
         self._path = Path(info.context["path"])
+        return self
+
+    @model_validator(mode="after")
+    def _pools_compare_with_priced_models(self) -> CostwatchConfig:
+        priced = set(self.prices.overrides).union(*(catalog_keys(v.catalog) for v in self.price_versions))
+        for name, pool in self.pools.items():
+            if pool.api_equivalent is not None and pool.api_equivalent not in priced:
+                close = difflib.get_close_matches(pool.api_equivalent, sorted(priced), n=1)
+                raise _problem(
+                    f"{pool.api_equivalent!r} is no model of the price catalog or prices.overrides"
+                    f"{f' (did you mean {close[0]!r}?)' if close else ''}; name the catalog key of the API model "
+                    "the pool's requests would otherwise go to, e.g. gpt-4o-mini, or remove the key",
+                    at=("pools", name, "api_equivalent"),
+                )
         return self
 
     @model_validator(mode="after")
@@ -625,6 +711,10 @@ def _explain(problem: Any, config_path: Path) -> str:
         text = f"must be true or false, got {value!r}; write true or false without quotes"
     elif kind in ("greater_than_equal", "less_than_equal"):
         text = _out_of_bounds(field, context, value)
+    elif kind == "finite_number":
+        text = f"must be a finite number, got {value!r} (YAML's .nan and .inf are not); {_fix(field, 'write a number')}"
+    elif kind == "greater_than":
+        text = f"must be more than {context['gt']}, got {value}; {_fix(field, 'use a positive number')}"
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         text = f"must be a mapping (key: value), got {type(value).__name__}; write `key: value` lines or {{key: value}}"
     elif kind in ("tuple_type", "list_type"):
