@@ -460,15 +460,29 @@ def stretches(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return runs
 
 
+# The code location the UI loads (`make ui`: `-m pipelines.definitions`; pyproject's
+# [tool.dagster] names it the same). The job page and the timeline list a job's runs by the tag
+# `.dagster/repository` = "<repository>@<location>"; a run started in process carries it too, so
+# the CLI's runs appear there beside the runs the UI and the schedule launch.
+CODE_LOCATION = "pipelines.definitions"
+
+
 def _partitions(first: dt.date, last: dt.date) -> dict:
     """`execute_in_process` arguments for one day (its partition key) or a range of days (the
     partition-range tags a single-run backfill carries: each asset runs once over the range)."""
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+        REPOSITORY_LABEL_TAG,
+    )
 
+    tags = {REPOSITORY_LABEL_TAG: f"{SINGLETON_REPOSITORY_NAME}@{CODE_LOCATION}"}
     if first == last:
-        return {"partition_key": first.isoformat()}
+        return {"partition_key": first.isoformat(), "tags": tags}
     return {
         "tags": {
+            **tags,
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
         }

@@ -16,6 +16,7 @@ import urllib.request
 from decimal import Decimal as D
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 import pytest
@@ -786,6 +787,20 @@ def test_the_dagster_asset_page_of_the_total_cost_mart_renders(demo, demo_config
             headers={"Content-Type": "application/json"},
         )  # fmt: skip
         urllib.request.urlopen(request, timeout=30).read()
+        # The job page lists a job's runs by its code location (Pipeline.runs): the CLI's runs are there.
+        query = (
+            '{ repositoryOrError(repositorySelector: {repositoryLocationName: "pipelines.definitions", '
+            'repositoryName: "__repository__"}) { ... on Repository { pipelines { name runs { runId status } } } } }'
+        )
+        request = urllib.request.Request(
+            f"{base}/graphql", data=json.dumps({"query": query}).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        jobs = json.loads(urllib.request.urlopen(request, timeout=30).read())["data"]["repositoryOrError"]["pipelines"]
+        listed = {run["runId"] for job in jobs if job["name"] == "costwatch_daily" for run in job["runs"]}
+        with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
+            cli_runs = {run.run_id for run in instance.get_runs(dg.RunsFilter(job_name="costwatch_daily"))}
+        assert cli_runs and listed == cli_runs
         url = f"{base}/assets/fct_total_cost_daily"
         dom, _ = dom_and_console(url, tmp_path / "chrome", wait_ms=15000)
         assert "fct_total_cost_daily" in dom and "total_total_cost_usd" in dom
