@@ -38,7 +38,7 @@ def anomalies(rows: dict[tuple[str, int], str]) -> dict[str, list[dict]]:
                 "actual_usd": actual,
                 "expected_usd": 50,
                 "impact_usd": actual - 50,
-                "impact_pct": (actual - 50) / 50,
+                "impact_ratio": (actual - 50) / 50,
                 "is_anomaly": severity != "none",
                 "severity": severity,
                 "top_driver": "volume",
@@ -341,8 +341,8 @@ def budget_row(feature: str, spent: str, forecast: str, budget: str = "2600") ->
         "budget_usd": Decimal(budget),
         "spend_to_date_usd": Decimal(spent),
         "forecast_month_end_usd": Decimal(forecast),
-        "pct_of_budget": float(spent_pct),
-        "forecast_pct_of_budget": float(forecast_pct),
+        "spend_to_budget_ratio": float(spent_pct),
+        "forecast_to_budget_ratio": float(forecast_pct),
         "threshold_crossed": 1.0 if reached >= 1 else 0.8,
     }
 

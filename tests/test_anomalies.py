@@ -282,10 +282,10 @@ def test_the_absolute_and_relative_gates(inputs, run):
     )
     rows = run()
     small, big = rows[("feature", "small")], rows[("feature", "big")]
-    assert float(small["impact_usd"]) == pytest.approx(3) and small["impact_pct"] == pytest.approx(0.6)
+    assert float(small["impact_usd"]) == pytest.approx(3) and small["impact_ratio"] == pytest.approx(0.6)
     # Spread floor: max(1.4826 x MAD 0, 5 % of $5, $50 / 10) = $5, so the score is 3 / 5.
     assert small["score"] == pytest.approx(0.6) and small["is_anomaly"] is False
-    assert float(big["impact_usd"]) == pytest.approx(200) and big["impact_pct"] == pytest.approx(0.02)
+    assert float(big["impact_usd"]) == pytest.approx(200) and big["impact_ratio"] == pytest.approx(0.02)
     assert big["score"] == pytest.approx(200 / 500)  # floor: 5 % of $10,000
     assert big["is_anomaly"] is False  # and the 20 % gate
     assert rows[("feature", "chat")]["is_anomaly"] is False  # on baseline
@@ -305,7 +305,7 @@ def test_a_new_heavy_user_is_a_volume_anomaly(inputs, run):
         **CHAT,
     )  # $105 from a user who never spent before
     user = run()[("user", "spiky")]
-    assert float(user["expected_usd"]) == 0 and user["impact_pct"] is None
+    assert float(user["expected_usd"]) == 0 and user["impact_ratio"] is None
     assert user["is_anomaly"] and user["top_driver"] == "volume" and user["volume_usd"] == pytest.approx(105)
 
 

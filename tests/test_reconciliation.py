@@ -580,7 +580,7 @@ def test_each_reconciliation_status_with_hand_worked_numbers(reconciled):
         D("0.015"),
     )
     assert sonnet["status"] == "over"  # 0.015 > max(0.01, 2% of 0.318 = 0.00636)
-    assert sonnet["variance_pct"] == pytest.approx(0.015 / 0.303)
+    assert sonnet["variance_ratio"] == pytest.approx(0.015 / 0.303)
     fine_tuning = rows[("day", "openai", "fine-tuning training, gpt-4o-mini-2024-07-18")]
     assert (fine_tuning["billed_usd"], fine_tuning["status"]) == (D("42"), "billed_without_logs")
     haiku = rows[("day", "anthropic", "claude-3-5-haiku")]

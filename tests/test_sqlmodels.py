@@ -283,3 +283,36 @@ def test_money_totals_are_dollars_and_cents_while_day_lines_keep_the_micro_dolla
     assert money_totals(conn, model, days) == {"total_cost_usd": 3.34}
     assert daily_totals(conn, model, days)[dt.date(2026, 10, 1)]["total_cost_usd"] == 3.005999
     conn.close()
+
+
+def test_a_renamed_column_keeps_its_history_and_a_dropped_one_is_refused(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    conn.execute(
+        "create table spend as select * from (values (date '2026-10-01', 0.5), (date '2026-10-02', 0.25)) t(day, share)"
+    )
+    path = tmp_path / "sql" / "marts" / "ratios_daily.sql"
+    path.parent.mkdir(parents=True)
+    header = (
+        "/* Ratios.\nmaterialized: daily_table\ngrain: day\nlookback: 0\n{renamed}columns:\n  {column}: A share.\n*/\n"
+    )
+    query = "select day, share as {column} from spend where day between $start and $end\n"
+    path.write_text(header.format(renamed="", column="share_pct") + query.format(column="share_pct"), encoding="utf-8")
+    run_model(conn, parse_model(path), tmp_path / "lake", DayRange(dt.date(2026, 10, 1), dt.date(2026, 10, 2)))
+    # The column is renamed: the next run of Oct 2 alone renames it in place; Oct 1 keeps its value.
+    conn.execute("update spend set share = 0.75 where day = '2026-10-02'")
+    renamed = "renamed: share_ratio <- share_pct\n"
+    path.write_text(
+        header.format(renamed=renamed, column="share_ratio") + query.format(column="share_ratio"), encoding="utf-8"
+    )
+    run_model(conn, parse_model(path), tmp_path / "lake", dt.date(2026, 10, 2))
+    assert conn.execute("select day::varchar, share_ratio from ratios_daily order by day").fetchall() == [
+        ("2026-10-01", 0.5),
+        ("2026-10-02", 0.75),
+    ]
+    # Without the header line, a column gone from the query is an error, never silently dropped.
+    path.write_text(
+        header.format(renamed="", column="share_fraction") + query.format(column="share_fraction"), encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match=r"columns \['share_ratio'\] are no longer in ratios_daily.sql"):
+        run_model(conn, parse_model(path), tmp_path / "lake", dt.date(2026, 10, 2))
+    conn.close()

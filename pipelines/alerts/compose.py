@@ -89,8 +89,8 @@ def anomaly_alerts(episodes: list[dict], day: dt.date, link: str | None) -> list
                 {"label": "Expected", "value": _money(episode["expected_usd"])},
                 {
                     "label": "Impact",
-                    "value": f"{_money(episode['impact_usd'])} ({(episode['impact_pct'] or 0):+.0%})"
-                    if episode["impact_pct"] is not None
+                    "value": f"{_money(episode['impact_usd'])} ({(episode['impact_ratio'] or 0):+.0%})"
+                    if episode["impact_ratio"] is not None
                     else _money(episode["impact_usd"]),
                 },
                 {"label": "Top driver", "value": episode["top_driver"].replace("_", " ")},
@@ -154,14 +154,14 @@ def budget_alerts(budgets: list[dict], link: str | None) -> list[dict]:
     alerts = []
     for row in budgets:
         threshold = int(round(row["threshold_crossed"] * 100))
-        reached = row["pct_of_budget"] >= row["threshold_crossed"]
+        reached = row["spend_to_budget_ratio"] >= row["threshold_crossed"]
         month = f"{row['month']:%B %Y}"
         if reached:
             title = f"Budget {row['feature']}: {threshold}% of {_money(row['budget_usd'])} reached for {month}"
         else:
             title = (
                 f"Budget {row['feature']}: forecast to reach {threshold}% of {_money(row['budget_usd'])} "
-                f"by the end of {month} ({row['pct_of_budget']:.0%} spent so far)"
+                f"by the end of {month} ({row['spend_to_budget_ratio']:.0%} spent so far)"
             )
         alerts.append(
             _alert(
@@ -175,11 +175,11 @@ def budget_alerts(budgets: list[dict], link: str | None) -> list[dict]:
                     "fields": [
                         {
                             "label": "Spent to date",
-                            "value": f"{_money(row['spend_to_date_usd'])} ({row['pct_of_budget']:.0%})",
+                            "value": f"{_money(row['spend_to_date_usd'])} ({row['spend_to_budget_ratio']:.0%})",
                         },
                         {
                             "label": "Forecast",
-                            "value": f"{_money(row['forecast_month_end_usd'])} ({row['forecast_pct_of_budget']:.0%})",
+                            "value": f"{_money(row['forecast_month_end_usd'])} ({row['forecast_to_budget_ratio']:.0%})",
                         },
                     ],
                     "drivers": [],

@@ -11,6 +11,9 @@ A model file opens with a block comment: its first line says what the table is; 
                 day itself); `month`: month-to-date, from the 1st of its month; both, as
                 `month, N` (a month-to-date total beside an N-day run rate). The query reads N as
                 `$lookback_days`, so the window is written once
+  renamed       daily tables only, optional: `new <- old, ...`, columns renamed since a warehouse
+                was written; the next run renames them in place (their history kept), so a
+                rename is not a dropped column
 
 A daily model computes a range of days in one statement: it reads `$start` and `$end` (dates,
 inclusive; a one-day run has start = end) and returns rows for those days only, each day's rows
@@ -117,6 +120,7 @@ class SqlModel:
     parameters: tuple[str, ...]  # `$name` parameters: `start`, `end`, `lookback_days`, or settings from the config
     grain: tuple[str, ...] = ()  # the columns that identify one row
     lookback: Lookback | None = None  # daily models: the history a day's run reads
+    renamed: tuple[tuple[str, str], ...] = ()  # (old, new) column names: the table's columns follow
 
     @property
     def daily(self) -> bool:
@@ -158,6 +162,7 @@ def parse_model(path: Path) -> SqlModel:
         raise ValueError(f"{path}: lookback: only a daily model reads a window of days; remove it")
     else:
         lookback = None
+    renamed = _renamed(path, meta.get("renamed"), tree, materialized)
     return SqlModel(
         name=path.stem,
         layer=path.parent.name,
@@ -170,7 +175,25 @@ def parse_model(path: Path) -> SqlModel:
         parameters=parameters,
         grain=grain,
         lookback=lookback,
+        renamed=renamed,
     )
+
+
+def _renamed(path: Path, text: str | None, tree: exp.Expression, materialized: str) -> tuple[tuple[str, str], ...]:
+    if not text:
+        return ()
+    if materialized != "daily_table":
+        raise ValueError(f"{path}: renamed: only a daily table keeps rows between runs; remove it")
+    pairs = []
+    for pair in text.split(","):
+        new, arrow, old = (part.strip() for part in pair.partition("<-"))
+        if not (arrow and new and old):
+            raise ValueError(f"{path}: renamed: write `new_name <- old_name`, comma-separated, got {pair.strip()!r}")
+        pairs.append((old, new))
+    missing = [new for _, new in pairs if new not in (_selected_columns(tree) or {new})]
+    if missing:
+        raise ValueError(f"{path}: renamed: {missing} are not columns the query selects")
+    return tuple(pairs)
 
 
 def _grain(path: Path, text: str | None, tree: exp.Expression) -> tuple[str, ...]:
@@ -433,6 +456,10 @@ def _add_new_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel, params: d
     changed takes the model's type (e.g. money widened from DECIMAL(18, 6) to the requests' scale):
     inserting into the old type would cast every new day back to it; days not re-run keep their values."""
     existing = {name: kind for name, kind, *_ in conn.execute(f"describe {model.name}").fetchall()}  # noqa: S608 (model name from the SQL file name)
+    for old, new in model.renamed:  # the header's `renamed:`: the column and its history move together
+        if old in existing and new not in existing:
+            conn.execute(f'alter table {model.name} rename column "{old}" to "{new}"')  # noqa: S608 (model name; names from its header)
+            existing[new] = existing.pop(old)
     conn.execute(f"create or replace temp table _model_columns as select * from ({model.query}) where false", params)  # noqa: S608 (the model's own SQL file)
     wanted = {name: kind for name, kind, *_ in conn.execute("describe _model_columns").fetchall()}
     conn.execute("drop table _model_columns")

@@ -2,6 +2,7 @@
 materialized: daily_table
 grain: day, dimension, key
 lookback: 3
+renamed: impact_ratio <- impact_pct
 columns:
   day: The day the alerts are for.
   dimension: total, provider, model, feature, user, or gpu_pool_idle, as in fct_spend_anomalies.
@@ -13,7 +14,7 @@ columns:
   actual_usd: Spend on last_anomaly_day, USD (from fct_spend_anomalies).
   expected_usd: Expected spend on last_anomaly_day, USD.
   impact_usd: actual_usd - expected_usd on last_anomaly_day, USD.
-  impact_pct: impact_usd / expected_usd on last_anomaly_day (ratio); NULL when nothing was expected.
+  impact_ratio: impact_usd / expected_usd on last_anomaly_day (ratio); NULL when nothing was expected.
   top_driver: The cause with the largest absolute dollars on last_anomaly_day.
   drivers: The causes in dollars on last_anomaly_day, as JSON.
   top_users: For a feature, the 3 users whose spend in it moved most on last_anomaly_day, as JSON.
@@ -92,7 +93,7 @@ select
     latest.actual_usd,
     latest.expected_usd,
     latest.impact_usd,
-    latest.impact_pct,
+    latest.impact_ratio,
     latest.top_driver,
     latest.drivers,
     latest.top_users,

@@ -2,6 +2,7 @@
 materialized: daily_table
 grain: day, feature
 lookback: month, 6
+renamed: spend_to_budget_ratio <- pct_of_budget, forecast_to_budget_ratio <- forecast_pct_of_budget
 columns:
   day: The as-of day: spend counted through it.
   month: First day of the budget month.
@@ -10,8 +11,8 @@ columns:
   spend_to_date_usd: API spend from the first of the month through day, USD.
   daily_run_rate_usd: Average daily spend over the 7 days through day, USD.
   forecast_month_end_usd: spend_to_date_usd + daily_run_rate_usd x the days left in the month, USD.
-  pct_of_budget: spend_to_date_usd / budget_usd (ratio).
-  forecast_pct_of_budget: forecast_month_end_usd / budget_usd (ratio).
+  spend_to_budget_ratio: spend_to_date_usd / budget_usd (ratio).
+  forecast_to_budget_ratio: forecast_month_end_usd / budget_usd (ratio).
   threshold_crossed: The highest of 0.8 and 1.0 that actual or forecast spend has reached (ratio); NULL below 0.8.
 */
 with as_of as (
@@ -97,8 +98,8 @@ select
     spend_to_date_usd,
     daily_run_rate_usd,
     month_end_usd as forecast_month_end_usd,
-    (spend_to_date_usd / nullif(budget_usd, 0))::double as pct_of_budget,
-    (month_end_usd / nullif(budget_usd, 0))::double as forecast_pct_of_budget,
+    (spend_to_date_usd / nullif(budget_usd, 0))::double as spend_to_budget_ratio,
+    (month_end_usd / nullif(budget_usd, 0))::double as forecast_to_budget_ratio,
     case
         when greatest(spend_to_date_usd, month_end_usd) >= budget_usd then 1.0
         when greatest(spend_to_date_usd, month_end_usd) >= 0.8 * budget_usd then 0.8

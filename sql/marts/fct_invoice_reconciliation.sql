@@ -13,7 +13,7 @@ columns:
   estimated_usd: The gateway logs' cost of the period's billable calls at catalog prices, USD.
   billed_usd: What the provider billed, USD.
   variance_usd: billed_usd minus estimated_usd, USD.
-  variance_pct: variance_usd / estimated_usd (ratio); NULL when nothing was estimated.
+  variance_ratio: variance_usd / estimated_usd (ratio); NULL when nothing was estimated.
   status: matched (within reconciliation.tolerance_usd or tolerance_pct of the bill), over (billed more than estimated), under (billed less), billed_without_logs (billed, no gateway traffic), logs_without_billing (gateway traffic on a day the provider's export covers, nothing billed), unpriced_model (billed, logged, but the catalog has no price to estimate with).
   logged_requests: Billable gateway calls behind the estimate.
   source_format: Export the billed amount came from.
@@ -155,7 +155,7 @@ select
     coalesce(estimated_usd, 0) as estimated_usd,
     coalesce(billed_usd, 0) as billed_usd,
     coalesce(billed_usd, 0) - coalesce(estimated_usd, 0) as variance_usd,
-    ((coalesce(billed_usd, 0) - coalesce(estimated_usd, 0)) / nullif(estimated_usd, 0))::double as variance_pct,
+    ((coalesce(billed_usd, 0) - coalesce(estimated_usd, 0)) / nullif(estimated_usd, 0))::double as variance_ratio,
     coalesce(logged_requests, 0)::bigint as logged_requests,
     case
         when billed_usd is null then 'logs_without_billing'

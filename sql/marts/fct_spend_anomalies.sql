@@ -2,17 +2,18 @@
 materialized: daily_table
 grain: day, dimension, key
 lookback: 28
+renamed: impact_ratio <- impact_pct
 columns:
   dimension: total, provider, model, feature, user, or gpu_pool_idle (a self-hosted pool's idle GPU cost).
   key: The provider, model, feature, user or pool; 'all' for the total.
   actual_usd: Spend on the day, USD (API token spend; idle GPU cost for gpu_pool_idle).
   expected_usd: Median of the same kind of day (weekday or weekend) over the previous 28 days, days without spend counted as 0, USD.
   impact_usd: actual_usd - expected_usd.
-  impact_pct: impact_usd / expected_usd (ratio); NULL when nothing was expected.
+  impact_ratio: impact_usd / expected_usd (ratio); NULL when nothing was expected.
   score: impact_usd over the baseline's robust spread (1.4826 x MAD, at least 5% of expected_usd and a tenth of alerts.min_impact_usd).
   history_days: Days of the same kind in the baseline window; the baseline speaks only with at least 14 days of data before the day and 4 such days.
-  is_anomaly: Enough history, abs(score) >= 3.5, and both gates passed: abs(impact_usd) >= alerts.min_impact_usd and abs(impact_pct) >= alerts.min_impact_pct.
-  severity: none, warning, or critical (abs(score) >= 8 or abs(impact_pct) >= 1).
+  is_anomaly: Enough history, abs(score) >= 3.5, and both gates passed: abs(impact_usd) >= alerts.min_impact_usd and abs(impact_ratio) >= alerts.min_impact_pct.
+  severity: none, warning, or critical (abs(score) >= 8 or abs(impact_ratio) >= 1).
   volume_usd: The part of impact_usd due to the number of requests.
   input_tokens_per_request_usd: The part due to input tokens per request.
   output_tokens_per_request_usd: The part due to output tokens per request.
@@ -265,7 +266,7 @@ scored as (
     select
         *,
         actual_usd - expected_usd as impact_usd,
-        (actual_usd - expected_usd) / nullif(expected_usd, 0) as impact_pct,
+        (actual_usd - expected_usd) / nullif(expected_usd, 0) as impact_ratio,
         (actual_usd - expected_usd)
             / greatest(1.4826 * coalesce(mad_usd, 0), 0.05 * expected_usd, $min_impact_usd / 10) as score,
         history_days >= 4 and as_of - (select first_day from history_start) >= 14 as has_history
@@ -278,7 +279,7 @@ flagged as (
         has_history
             and abs(score) >= 3.5
             and abs(impact_usd) >= $min_impact_usd
-            and (expected_usd = 0 or abs(impact_pct) >= $min_impact_pct) as is_anomaly
+            and (expected_usd = 0 or abs(impact_ratio) >= $min_impact_pct) as is_anomaly
     from scored
 ),
 
@@ -343,12 +344,12 @@ select
     actual_usd,
     expected_usd,
     impact_usd,
-    impact_pct,
+    impact_ratio,
     score,
     history_days,
     is_anomaly,
     case when not is_anomaly then 'none'
-         when abs(score) >= 8 or abs(impact_pct) >= 1 then 'critical'
+         when abs(score) >= 8 or abs(impact_ratio) >= 1 then 'critical'
          else 'warning' end as severity,
     volume_usd,
     input_tokens_per_request_usd,

@@ -1,5 +1,5 @@
 /* Spend anomalies (alerted episodes) and their top driver */
-select day, dimension, key, impact_usd::decimal(18, 2) as impact_usd, round(impact_pct, 2) as impact_pct,
+select day, dimension, key, impact_usd::decimal(18, 2) as impact_usd, round(100 * impact_ratio, 1) as impact_pct,
        severity, top_driver
 from fct_spend_anomalies
 where is_anomaly and day between $first and $last
