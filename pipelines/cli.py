@@ -21,6 +21,7 @@ DEMO_START = dt.date(2026, 10, 1)
 DEMO_DAYS = 45
 DEMO_REQUESTS_PER_DAY = 20_000
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUERY_TIMEOUT_S = 300.0  # an analyst's statement: a runaway scan stops instead of running on
 EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: another run holds the project; trying again later will work
 
 
@@ -73,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     query.add_argument("--output", type=Path, metavar="FILE", help="write the result to FILE instead of the terminal")
     query.add_argument(
+        "--timeout",
+        type=float,
+        default=QUERY_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop the query after SECONDS (default {QUERY_TIMEOUT_S:.0f}; 0: no limit)",
+    )
+    query.add_argument(
         "--max-rows",
         type=int,
         default=1000,
@@ -80,10 +88,17 @@ def main(argv: list[str] | None = None) -> int:
         help="table format: rows shown before it says how many more there are (default 1000; csv and json write all)",
     )
 
-    commands.add_parser(
+    shell = commands.add_parser(
         "shell",
         parents=[config_anywhere],
         help="an interactive read-only SQL shell on the published warehouse, in the DuckDB version that wrote it",
+    )
+    shell.add_argument(
+        "--timeout",
+        type=float,
+        default=QUERY_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop a statement after SECONDS (default {QUERY_TIMEOUT_S:.0f}; 0: no limit)",
     )
     report = commands.add_parser(
         "report", parents=[config_anywhere], help="write the self-contained HTML report of a day (charts inline)"
@@ -127,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         config = load_config(args.config)
         if args.command == "query":
-            return _query(config, args.sql, args.format, args.output, args.max_rows)
+            return _query(config, args.sql, args.format, args.output, args.max_rows, args.timeout)
         if args.command == "report":
             return _report(config, args.date, args.output)
         if args.command == "shell":
-            return _shell(config)
+            return _shell(config, args.timeout)
         if args.command == "export":
             return _export_focus(config, args.start, args.end, args.output)
         if args.start and not args.end:
@@ -584,7 +599,14 @@ def _root_cause(error) -> str:
     return error.message.strip()
 
 
-def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max_rows: int = 1000) -> int:
+def _query(
+    config,
+    sql: str,
+    fmt: str = "table",
+    output: Path | None = None,
+    max_rows: int = 1000,
+    timeout_s: float = QUERY_TIMEOUT_S,
+) -> int:
     """Run an analyst's SQL on a read-only connection confined to the lake (see
     `connect_read_only`) and print or write its result. Only SELECT statements (and EXPLAIN of
     one) run: the read-only warehouse refuses CREATE, INSERT, DROP..., and refusing COPY and
@@ -592,7 +614,7 @@ def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max
     touch (`--output` writes the result from Python instead). Every failure is one line on stderr."""
     import duckdb
 
-    from pipelines.models.engine import connect_read_only
+    from pipelines.models.engine import connect_read_only, interrupt_after
 
     warehouse = _analyst_warehouse(config)
     if warehouse is None:
@@ -612,11 +634,14 @@ def _query(config, sql: str, fmt: str = "table", output: Path | None = None, max
         )
         return 1
     try:
-        with connect_read_only(warehouse, config.lake_dir) as conn:
+        with connect_read_only(warehouse, config.lake_dir) as conn, interrupt_after(conn, timeout_s):
             relation = conn.sql(sql)
             if relation is None:
                 return 0
             columns, rows = relation.columns, relation.fetchall()
+    except duckdb.InterruptException:
+        print(f"costwatch: {_stopped(timeout_s)}", file=sys.stderr)
+        return 1
     except duckdb.Error as error:
         print(f"costwatch: {_one_line(error)}", file=sys.stderr)
         return 1
@@ -666,13 +691,20 @@ def _one_line(error: Exception) -> str:
     return message
 
 
-def _shell(config) -> int:
+def _stopped(timeout_s: float) -> str:
+    return (
+        f"query stopped after {timeout_s:g} s (--timeout); narrow it (a range of days, a LIMIT) "
+        "or give it longer with --timeout SECONDS (0: no limit)"
+    )
+
+
+def _shell(config, timeout_s: float = QUERY_TIMEOUT_S) -> int:
     """An interactive read-only SQL shell on the published warehouse, in this DuckDB (the version
     that wrote it). Statements end with `;`; `.tables` lists the relations, `.quit` (or end of
     input) leaves. The same rules as `costwatch query`: SELECT only, files in the lake only."""
     import duckdb
 
-    from pipelines.models.engine import connect_read_only
+    from pipelines.models.engine import connect_read_only, interrupt_after
     from pipelines.report.tables import text_table
 
     warehouse = _analyst_warehouse(config)
@@ -708,11 +740,14 @@ def _shell(config) -> int:
                 if refused:
                     print(f"read-only: SELECT statements only, not {refused[0]}")
                     continue
-                relation = conn.sql(sql)
+                with interrupt_after(conn, timeout_s):
+                    relation = conn.sql(sql)
+                    rows = relation.fetchall() if relation is not None else None
                 if relation is not None:
-                    rows = relation.fetchall()
                     print(text_table(relation.columns, rows[:1000]))
                     print(f"  ({len(rows):,} rows" + ("; the first 1,000 shown)" if len(rows) > 1000 else ")"))
+            except duckdb.InterruptException:
+                print(f"error: {_stopped(timeout_s)}")
             except duckdb.Error as error:
                 print(f"error: {_one_line(error)}")
 

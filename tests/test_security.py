@@ -10,10 +10,12 @@ import hmac
 import io
 import json
 import logging
+import os
 import re
 import shlex
 import subprocess
 import sys
+import time
 import tokenize
 import uuid
 from dataclasses import dataclass
@@ -404,6 +406,49 @@ def hostile(tmp_path_factory):
 
 def lake_state(project) -> dict[str, bytes]:
     return {str(path): path.read_bytes() for path in sorted(project.lake.rglob("*")) if path.is_file()}
+
+
+def test_a_query_reads_no_path_outside_the_lake_and_stops_at_its_time_limit(hostile, capsys, tmp_path, monkeypatch):
+    """Every way to name a file outside the lake is refused: absolute, relative to the working
+    directory, `..` out of the lake, a symlink in the lake, a glob, `~`, and DuckDB's default temp
+    directory (`.tmp` under the working directory, which DuckDB allows on its own)."""
+    project, _ = hostile
+    work = tmp_path / "work"
+    (work / ".tmp").mkdir(parents=True)
+    (work / ".tmp" / "spilled.txt").write_text("hunter2 in .tmp\n")
+    (work / "notes.txt").write_text("hunter2 beside\n")
+    link = project.lake / "escape.txt"
+    link.symlink_to(work / "notes.txt")
+    monkeypatch.chdir(work)
+    lake = str(project.lake)
+    paths = {
+        "temp directory": ".tmp/*",
+        "relative": "notes.txt",
+        "dot-dot": f"{lake}/{os.path.relpath(work / 'notes.txt', project.lake)}",
+        "symlink": str(link),
+        "glob": str(work / "*.txt"),
+        "home": "~/.bashrc",
+        "absolute": str(work / "notes.txt"),
+    }
+    for name, path in paths.items():
+        sql = f"select content from read_text({sql_string(path)})"  # noqa: S608 (the test's own paths, quoted)
+        code = costwatch(["--config", str(project.config_path), "query", sql])
+        out, err = capsys.readouterr()
+        assert code == 1 and "hunter2" not in out and "disabled by configuration" in err, (name, out, err)
+        assert "Traceback" not in err
+    # The lake itself reads (a glob over it too).
+    sql = f"select count(*) as n from glob({sql_string(lake + '/**')})"  # noqa: S608 (the test's lake, quoted)
+    code = costwatch(["--config", str(project.config_path), "query", sql])
+    assert code == 0, capsys.readouterr()
+    capsys.readouterr()
+    # A runaway scan stops at --timeout with one line.
+    started = time.monotonic()
+    code = costwatch(
+        ["--config", str(project.config_path), "query", "select count(*) from range(1e12::bigint) t(i) where i % 7 = 3",
+         "--timeout", "1"]
+    )  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 1 and "query stopped after 1 s (--timeout)" in err and time.monotonic() - started < 30
 
 
 def test_costwatch_query_cannot_change_the_warehouse_or_write_files(hostile, capsys, tmp_path):

@@ -40,6 +40,9 @@ import datetime as dt
 import hashlib
 import os
 import re
+import shutil
+import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -300,11 +303,15 @@ def connect_read_only(warehouse: Path, lake_dir: Path) -> Iterator[duckdb.DuckDB
       other files, write them with `COPY ... TO` or `EXPORT`, attach databases or load extensions.
       DuckDB lets an allowed folder be written too: `costwatch query` also refuses statements
       other than SELECT, so nothing writes into the lake.
+    - DuckDB allows its temp directory too (default `.tmp` under the working directory, where
+      other files may sit): the connection spills to a private, empty folder of its own instead,
+      removed when it closes.
     - `lock_configuration`: a query cannot lift those limits with SET.
     The settings apply to the whole database instance, so the warehouse is attached to a private
     in-memory instance rather than opened directly: other readers in the process keep theirs.
     """
-    conn = duckdb.connect(":memory:")
+    spill = Path(tempfile.mkdtemp(prefix="costwatch-reader-"))
+    conn = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
     try:
         conn.execute("attach $path as warehouse (read_only)", {"path": str(warehouse)})
         conn.execute("use warehouse")
@@ -315,6 +322,23 @@ def connect_read_only(warehouse: Path, lake_dir: Path) -> Iterator[duckdb.DuckDB
         yield conn
     finally:
         conn.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+@contextmanager
+def interrupt_after(conn: duckdb.DuckDBPyConnection, seconds: float | None) -> Iterator[None]:
+    """Interrupt what `conn` runs once `seconds` have passed (None or 0: no limit): a runaway
+    query ends with duckdb.InterruptException instead of running on."""
+    if not seconds:
+        yield
+        return
+    timer = threading.Timer(seconds, conn.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 # Pseudonyms are `u_` + the first 24 hex digits (96 bits) of HMAC-SHA256(key, user id as UTF-8),
