@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
         with _project_lock(config, argv, wait_s=args.wait):
-            return _run(args.config, _days_to_run(args, config))
+            return _run(args.config, _days_to_run(args, config), config.lake_dir)
     except ConfigError as error:
         print(f"costwatch: config error: {error}", file=sys.stderr)
         return 2
@@ -183,13 +183,13 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     if args.changed:
         import duckdb
 
-        from pipelines.lake.manifest import InputManifest
+        from pipelines.lake.manifest import InputManifest, PendingDays
         from pipelines.sources.gateway.day import MANIFEST_NAME, stale_days
 
         with duckdb.connect() as scratch:
             changed = stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
         ran = {dt.date.fromisoformat(day) for day in InputManifest(config.lake_dir, MANIFEST_NAME).ingested}
-        return _with_downstream_days(changed, ran)
+        return _with_downstream_days(changed, ran, unfinished=PendingDays(config.lake_dir).days)
     first, last = (args.date, args.date) if args.date else (args.start, args.end)
     if last < first:
         raise ConfigError(f"--to {last} is before --from {first}; swap them")
@@ -201,25 +201,39 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     return [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
-def _with_downstream_days(changed: list[dt.date], ran: set[dt.date], models: dict | None = None) -> list[dt.date]:
-    """The changed days, and every later day already run whose marts read a changed day through
-    a trailing window (anomaly baselines, month-to-date budgets): re-running only the changed
-    day would leave those days' numbers computed from the old data. How far a window reaches
-    is the widest `lookback:` the SQL models' headers declare (`models`: the loaded models)."""
+def _with_downstream_days(
+    changed: list[dt.date], ran: set[dt.date], models: dict | None = None, unfinished: set[dt.date] = frozenset()
+) -> list[dt.date]:
+    """The changed days, the days an interrupted or failed run left unfinished (`PendingDays`),
+    and every later day already run whose marts read one of them through a trailing window
+    (anomaly baselines, month-to-date budgets): re-running only the changed day would leave
+    those days' numbers computed from the old data. How far a window reaches is the widest
+    `lookback:` the SQL models' headers declare (`models`: the loaded models)."""
     from pipelines.models.engine import load_models, widest_lookback
 
     lookback = widest_lookback((models if models is not None else load_models()).values())
+    unfinished = set(unfinished) - set(changed)
     downstream: set[dt.date] = set()
-    for day in changed:
+    for day in set(changed) | unfinished:
         reach = lookback.last_day_reading(day)
         downstream |= {later for later in ran if day < later <= reach}
-    downstream -= set(changed)
-    if changed:
+    downstream -= set(changed) | unfinished
+    if changed or unfinished:
         print(
-            f"re-running {_day_list(changed)} (inputs changed)"
-            + (f" and {_day_list(downstream)} (their trailing windows read them)" if downstream else "")
+            "re-running "
+            + " and ".join(
+                part
+                for part in (
+                    f"{_day_list(changed)} (inputs changed)" if changed else "",
+                    f"{_day_list(unfinished)} (an interrupted or failed run left them unfinished)"
+                    if unfinished
+                    else "",
+                    f"{_day_list(downstream)} (their trailing windows read them)" if downstream else "",
+                )
+                if part
+            )
         )
-    return sorted(set(changed) | downstream)
+    return sorted(set(changed) | unfinished | downstream)
 
 
 def _day_list(days) -> str:
@@ -237,7 +251,7 @@ def _instance(config_path: Path):
     return dg.DagsterInstance.get()
 
 
-def _run(config_arg: str | None, days: list[dt.date]) -> int:
+def _run(config_arg: str | None, days: list[dt.date], lake_dir: Path) -> int:
     """Materialize the days in-process, as runs the Dagster UI shows: each stretch of
     consecutive days is ONE run over its partition range (every asset computes the stretch at
     once), so `run --from/--to` and the demo are one run and `run --changed` one per stretch.
@@ -245,10 +259,18 @@ def _run(config_arg: str | None, days: list[dt.date]) -> int:
     Progress prints as the run's steps finish (done/total, elapsed, ETA). Ctrl-C (SIGINT) or
     SIGTERM stops at once: the current run is marked failed in Dagster, later stretches do not
     start, and the exit code is 130 or 143. Every table and lake file is replaced whole or not
-    at all, so what the stopped run did not finish still holds the previous run's data."""
+    at all, so what the stopped run did not finish still holds the previous run's data.
+
+    The days are recorded in `PendingDays` before the first run starts, and a stretch's days are
+    cleared once its run succeeded: what a kill, a signal or a failure leaves unfinished is
+    re-run by the next `run --changed`."""
+    from pipelines.lake.manifest import PendingDays
+
     if not days:
         print("nothing to run: no day's inputs changed")
         return 0
+    pending = PendingDays(lake_dir)
+    pending.add(days)
     started_all = time.perf_counter()
     runs = stretches(days)
     print(
@@ -309,6 +331,7 @@ def _run(config_arg: str | None, days: list[dt.date]) -> int:
             _print_findings(config_path, first, last)
             if result.success:
                 done_days += count
+                pending.done(first + dt.timedelta(days=offset) for offset in range(count))
             else:
                 failed.append(label)
                 _print_run_failure(result, label)
@@ -816,7 +839,7 @@ def _demo(args: argparse.Namespace) -> int:
                 f"start_date: the demo's first day {days[0]} is before start_date {config.start_date}; "
                 f"set start_date to {days[0]} or earlier in {config_path}, or pass fewer --days"
             )
-        code = _run(str(config_path), days)
+        code = _run(str(config_path), days, config.lake_dir)
     print_summary(config, days[0], days[-1])
     report = write_report(config, days[-1])
     print()

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,33 @@ class InputManifest:
         write_json_atomic(
             self.path, {"files": self.files, "ingested": sorted(self.ingested), "stale": sorted(self.stale)}
         )
+
+
+class PendingDays:
+    """The days a `costwatch run` set out to recompute and has not finished, so an interrupted
+    run is resumed instead of forgotten: `lake/_manifests/pending_days.json`.
+
+    A run records all its days before it starts (the changed days and the later days whose
+    windows read them) and clears a stretch's days once the run over them succeeded. Ingest
+    clears a day's `stale` mark in the input manifest as soon as the day is read, so without this
+    record a run killed after the changed day but before its later days left those marts computed
+    from the old data, and the next `run --changed` found nothing to do."""
+
+    def __init__(self, lake_dir: Path):
+        self.path = lake_dir / "_manifests" / "pending_days.json"
+        state = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        self.days: set[dt.date] = {dt.date.fromisoformat(day) for day in state.get("days", [])}
+
+    def add(self, days: Iterable[dt.date]) -> None:
+        self.days |= set(days)
+        self._save()
+
+    def done(self, days: Iterable[dt.date]) -> None:
+        self.days -= set(days)
+        self._save()
+
+    def _save(self) -> None:
+        write_json_atomic(self.path, {"days": sorted(day.isoformat() for day in self.days)})
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
