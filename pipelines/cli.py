@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
         with _project_lock(config, argv, wait_s=args.wait):
-            return _run(args.config, _days_to_run(args, config), config.lake_dir)
+            return _run(args.config, _days_to_run(args, config), config)
     except ConfigError as error:
         print(f"costwatch: config error: {error}", file=sys.stderr)
         return 2
@@ -188,8 +188,11 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
 
         with duckdb.connect() as scratch:
             changed = stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
+        from pipelines.lake.fingerprints import DaySettings, day_fingerprints
+
         ran = {dt.date.fromisoformat(day) for day in InputManifest(config.lake_dir, MANIFEST_NAME).ingested}
-        return _with_downstream_days(changed, ran, unfinished=PendingDays(config.lake_dir).days)
+        repriced = DaySettings(config.lake_dir).changed(day_fingerprints(config, ran))
+        return _with_downstream_days(changed, ran, unfinished=PendingDays(config.lake_dir).days, repriced=set(repriced))
     first, last = (args.date, args.date) if args.date else (args.start, args.end)
     if last < first:
         raise ConfigError(f"--to {last} is before --from {first}; swap them")
@@ -202,9 +205,14 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
 
 
 def _with_downstream_days(
-    changed: list[dt.date], ran: set[dt.date], models: dict | None = None, unfinished: set[dt.date] = frozenset()
+    changed: list[dt.date],
+    ran: set[dt.date],
+    models: dict | None = None,
+    unfinished: set[dt.date] = frozenset(),
+    repriced: set[dt.date] = frozenset(),
 ) -> list[dt.date]:
     """The changed days, the days an interrupted or failed run left unfinished (`PendingDays`),
+    the days whose prices or mart-shaping settings changed since they ran (`DaySettings`),
     and every later day already run whose marts read one of them through a trailing window
     (anomaly baselines, month-to-date budgets): re-running only the changed day would leave
     those days' numbers computed from the old data. How far a window reaches is the widest
@@ -213,12 +221,13 @@ def _with_downstream_days(
 
     lookback = widest_lookback((models if models is not None else load_models()).values())
     unfinished = set(unfinished) - set(changed)
+    repriced = set(repriced) - set(changed) - unfinished
     downstream: set[dt.date] = set()
-    for day in set(changed) | unfinished:
+    for day in set(changed) | unfinished | repriced:
         reach = lookback.last_day_reading(day)
         downstream |= {later for later in ran if day < later <= reach}
-    downstream -= set(changed) | unfinished
-    if changed or unfinished:
+    downstream -= set(changed) | unfinished | repriced
+    if changed or unfinished or repriced:
         print(
             "re-running "
             + " and ".join(
@@ -228,12 +237,13 @@ def _with_downstream_days(
                     f"{_day_list(unfinished)} (an interrupted or failed run left them unfinished)"
                     if unfinished
                     else "",
+                    f"{_day_list(repriced)} (prices or mart settings changed since they ran)" if repriced else "",
                     f"{_day_list(downstream)} (their trailing windows read them)" if downstream else "",
                 )
                 if part
             )
         )
-    return sorted(set(changed) | unfinished | downstream)
+    return sorted(set(changed) | unfinished | repriced | downstream)
 
 
 def _day_list(days) -> str:
@@ -251,7 +261,7 @@ def _instance(config_path: Path):
     return dg.DagsterInstance.get()
 
 
-def _run(config_arg: str | None, days: list[dt.date], lake_dir: Path) -> int:
+def _run(config_arg: str | None, days: list[dt.date], config) -> int:
     """Materialize the days in-process, as runs the Dagster UI shows: each stretch of
     consecutive days is ONE run over its partition range (every asset computes the stretch at
     once), so `run --from/--to` and the demo are one run and `run --changed` one per stretch.
@@ -263,13 +273,15 @@ def _run(config_arg: str | None, days: list[dt.date], lake_dir: Path) -> int:
 
     The days are recorded in `PendingDays` before the first run starts, and a stretch's days are
     cleared once its run succeeded: what a kill, a signal or a failure leaves unfinished is
-    re-run by the next `run --changed`."""
+    re-run by the next `run --changed`. A succeeded day also records the prices and settings it
+    was computed under (`DaySettings`), so changing them later marks it changed."""
+    from pipelines.lake.fingerprints import DaySettings, day_fingerprints
     from pipelines.lake.manifest import PendingDays
 
     if not days:
         print("nothing to run: no day's inputs changed")
         return 0
-    pending = PendingDays(lake_dir)
+    pending = PendingDays(config.lake_dir)
     pending.add(days)
     started_all = time.perf_counter()
     runs = stretches(days)
@@ -331,7 +343,9 @@ def _run(config_arg: str | None, days: list[dt.date], lake_dir: Path) -> int:
             _print_findings(config_path, first, last)
             if result.success:
                 done_days += count
-                pending.done(first + dt.timedelta(days=offset) for offset in range(count))
+                stretch = [first + dt.timedelta(days=offset) for offset in range(count)]
+                DaySettings(config.lake_dir).record(day_fingerprints(config, stretch))
+                pending.done(stretch)
             else:
                 failed.append(label)
                 _print_run_failure(result, label)
@@ -839,7 +853,7 @@ def _demo(args: argparse.Namespace) -> int:
                 f"start_date: the demo's first day {days[0]} is before start_date {config.start_date}; "
                 f"set start_date to {days[0]} or earlier in {config_path}, or pass fewer --days"
             )
-        code = _run(str(config_path), days, config.lake_dir)
+        code = _run(str(config_path), days, config)
     print_summary(config, days[0], days[-1])
     report = write_report(config, days[-1])
     print()

@@ -173,3 +173,48 @@ def test_an_interrupted_run_changed_is_resumed_by_the_next_one(project):
     # Every late call kept by ingest (duplicates and malformed lines of the copy are not) is priced.
     assert late_in_marts == late_kept > 0.9 * len(late)
     assert abs(budget - days_total) <= 1e-6
+
+
+def test_a_price_version_added_after_the_fact_reruns_exactly_the_days_it_prices(project):
+    """A catalog version effective from day 3 that doubles gpt-4o-mini's prices: `run --changed`
+    re-runs days 3 and 4 only (nothing changed before day 3), their gpt-4o-mini spend doubles, and
+    the days before keep theirs; a second `run --changed` finds nothing to do."""
+    import json
+
+    import yaml
+
+    last = START + dt.timedelta(days=DAYS - 1)
+    assert costwatch_process(project, "run", "--from", str(START), "--to", str(last)).wait(timeout=300) == 0
+    # The catalog entry gpt-4o-mini's calls are priced by (LiteLLM's provider-qualified key first).
+    spend_sql = "select day, sum(cost_usd) from fct_requests where price_key = $key group by day order by day"
+    with duckdb.connect(str(project / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        (key,) = conn.execute("select any_value(price_key) from fct_requests where model = 'gpt-4o-mini'").fetchone()
+        before = dict(conn.execute(spend_sql, {"key": key}).fetchall())
+    assert len(before) == DAYS and all(value > 0 for value in before.values())
+
+    config_path = project / "costwatch.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    catalog = json.loads(Path(config["prices"]["catalog"]).read_text())
+    entry = catalog[key]
+    catalog[key] = {
+        key: value * 2 if "cost" in key and isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        for key, value in entry.items()
+    }
+    (project / "doubled.json").write_text(json.dumps(catalog))
+    day3 = START + dt.timedelta(days=2)
+    config["prices"]["history"] = [{"catalog": "doubled.json", "effective_from": str(day3)}]
+    config_path.write_text(yaml.safe_dump(config))
+
+    changed = costwatch_process(project, "run", "--changed", stdout=subprocess.PIPE, text=True)
+    out, _ = changed.communicate(timeout=300)
+    assert changed.returncode == 0, out
+    assert f"re-running 2 days {day3}..{last} (prices or mart settings changed since they ran)" in out, out
+    assert "2 day(s) ok, 0 failed" in out
+    with duckdb.connect(str(project / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        after = dict(conn.execute(spend_sql, {"key": key}).fetchall())
+    for day, value in before.items():
+        assert after[day] == (2 * value if day >= day3 else value), day
+
+    again = costwatch_process(project, "run", "--changed", stdout=subprocess.PIPE, text=True)
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0 and "nothing to run" in out, out

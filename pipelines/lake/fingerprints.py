@@ -1,0 +1,83 @@
+"""What a day's marts were computed under, besides its input files: the prices in force that day
+and the settings that shape marts. A change to either is a change to the day, as a changed input
+file is: `costwatch run --changed` re-runs the days whose fingerprint moved.
+
+`lake/_manifests/day_settings.json` maps each day to the fingerprint its last successful run
+recorded. A day with no record (run before this was kept) counts as unchanged until it runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from pipelines.lake.manifest import write_json_atomic
+from pipelines.resources.config import CostwatchConfig
+
+# The config sections that change what the marts hold (not where files are, nor how alerts are
+# delivered): budgets, pools, thresholds, currency rates, the GPU tags, pseudonymisation.
+MART_SETTINGS = ("budgets", "pools", "checks", "reconciliation", "currency_rates", "gpu", "privacy")
+ALERT_THRESHOLDS = ("min_impact_usd", "min_impact_pct")
+
+
+@cache
+def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _catalog_digest(path: Path) -> str:
+    stat = path.stat()
+    return _file_digest(path, stat.st_size, stat.st_mtime_ns)
+
+
+def day_fingerprints(config: CostwatchConfig, days: Iterable[dt.date]) -> dict[dt.date, str]:
+    """Per day: a digest of the price catalog in force (its bytes), the overrides in force, and
+    the mart-shaping settings. A new catalog version effective from day D moves D's fingerprint
+    and every later day's, not the days before D."""
+    settings = config.model_dump(mode="json", include=set(MART_SETTINGS))
+    settings["alerts"] = {key: getattr(config.alerts, key) for key in ALERT_THRESHOLDS}
+    settings["pools"] = {name: {**pool, "load_test": _load_test(pool)} for name, pool in settings["pools"].items()}
+    versions = config.price_versions  # oldest first
+    prints = {}
+    for day in days:
+        in_force = [version for version in versions if version.effective_from <= day]
+        catalog = (in_force[-1].effective_from.isoformat(), _catalog_digest(in_force[-1].catalog)) if in_force else None
+        overrides = sorted(
+            (override.model, override.effective_from.isoformat(), json.dumps(override.prices, sort_keys=True))
+            for override in config.price_overrides
+            if override.effective_from <= day
+        )
+        text = json.dumps({"catalog": catalog, "overrides": overrides, "settings": settings}, sort_keys=True)
+        prints[day] = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return prints
+
+
+def _load_test(pool: dict) -> str | None:
+    """A pool's load-test CSV shapes its capacity plan by content, not by path."""
+    path = pool.get("load_test")
+    return _catalog_digest(Path(path)) if path else None
+
+
+class DaySettings:
+    """The fingerprint each day's last successful run was computed under."""
+
+    def __init__(self, lake_dir: Path):
+        self.path = lake_dir / "_manifests" / "day_settings.json"
+        state = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        self.days: dict[dt.date, str] = {dt.date.fromisoformat(day): value for day, value in state.items()}
+
+    def changed(self, current: dict[dt.date, str]) -> list[dt.date]:
+        """Days with a record that differs from `current` (prices or settings changed since)."""
+        return sorted(day for day, value in current.items() if day in self.days and self.days[day] != value)
+
+    def record(self, current: dict[dt.date, str]) -> None:
+        self.days.update(current)
+        write_json_atomic(self.path, {day.isoformat(): value for day, value in sorted(self.days.items())})
