@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,14 +80,21 @@ class Project:
             return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
 
 
+@contextmanager
+def open_project(root: Path) -> Iterator[Project]:
+    """A project folder with its own Dagster instance (the repository's instance settings:
+    telemetry off, the warehouse pool), in a fresh home."""
+    (root / "inputs").mkdir()
+    (root / "dagster_home").mkdir()
+    settings = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
+    with dg.instance_for_test(temp_dir=str(root / "dagster_home"), overrides=settings) as instance:
+        yield Project(root=root, instance=instance)
+
+
 @pytest.fixture
 def project(tmp_path: Path):
-    (tmp_path / "inputs").mkdir()
-    (tmp_path / "dagster_home").mkdir()
-    # The project's own instance settings (telemetry off, the warehouse pool), in a fresh home.
-    settings = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home"), overrides=settings) as instance:
-        yield Project(root=tmp_path, instance=instance)
+    with open_project(tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture

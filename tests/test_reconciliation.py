@@ -13,7 +13,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from conftest import request
+from conftest import open_project, request
 
 from pipelines.sources.billing.common import Parsed
 from pipelines.sources.billing.day import read_exports
@@ -231,14 +231,26 @@ def billing_config(project, **extra):
     )
 
 
-@pytest.fixture
-def reconciled(project):
+def _reconcile(project):
     project.write_jsonl("logs.jsonl", LOGS)
     write_exports(project)
     billing_config(project)
     project.run_day(DAY)
     project.run_day("2026-10-31")  # the monthly invoice lands on its period's last day
     return project
+
+
+@pytest.fixture
+def reconciled(project):
+    """For a test that runs more days on it."""
+    return _reconcile(project)
+
+
+@pytest.fixture(scope="module")
+def reconciled_once(tmp_path_factory):
+    """The same, built once for the tests that only read it."""
+    with open_project(tmp_path_factory.mktemp("reconciled")) as project:
+        yield _reconcile(project)
 
 
 # --- readers: units and token semantics ----------------------------------------------------------
@@ -566,10 +578,10 @@ def test_non_usd_export_fails_the_run_with_the_fix(project):
 # --- reconciliation -----------------------------------------------------------------------------
 
 
-def test_each_reconciliation_status_with_hand_worked_numbers(reconciled):
+def test_each_reconciliation_status_with_hand_worked_numbers(reconciled_once):
     rows = {
         (r["granularity"], r["provider"], r["line_key"]): r
-        for r in reconciled.query_dicts("select * from fct_invoice_reconciliation")
+        for r in reconciled_once.query_dicts("select * from fct_invoice_reconciliation")
     }
     mini = rows[("day", "openai", "gpt-4o-mini")]
     assert (mini["estimated_usd"], mini["billed_usd"], mini["status"]) == (D("0.555"), D("0.555"), "matched")
@@ -661,15 +673,15 @@ def test_batch_and_standard_bills_reconcile_apart(project):
     assert (batch["logged_requests"], batch["status"]) == (1, "over")
 
 
-def test_token_reconciliation_matches_when_semantics_agree(reconciled):
-    findings = dict(reconciled.query("select model_family, finding from fct_token_reconciliation"))
+def test_token_reconciliation_matches_when_semantics_agree(reconciled_once):
+    findings = dict(reconciled_once.query("select model_family, finding from fct_token_reconciliation"))
     assert findings == {
         "gpt-4o-mini": "matched",
         "claude-3-5-sonnet": "matched",
         "claude-3-5-haiku": "logs_without_usage",
     }
     # Cache writes side by side: C wrote 20,000 tokens; the usage report's 5-minute writes say so too.
-    writes = reconciled.query(
+    writes = reconciled_once.query(
         "select gateway_cache_creation_input_tokens, provider_cache_creation_input_tokens"
         " from fct_token_reconciliation where model_family = 'claude-3-5-sonnet'"
     )
@@ -693,8 +705,8 @@ def test_token_reconciliation_finds_double_counted_cache_and_lost_logs(project):
 # --- allocation ---------------------------------------------------------------------------------
 
 
-def test_allocation_sums_to_the_bill_exactly(reconciled):
-    rows = reconciled.query_dicts("select * from fct_allocated_spend_daily order by provider, feature, user_id")
+def test_allocation_sums_to_the_bill_exactly(reconciled_once):
+    rows = reconciled_once.query_dicts("select * from fct_allocated_spend_daily order by provider, feature, user_id")
     openai = {(r["feature"], r["user_id"]): r for r in rows if r["provider"] == "openai"}
     # Bill: 0.555 (gpt-4o-mini tokens) + 42.00 (fine-tuning) = 42.555. The tokens split by the
     # estimate: A 0.21 / 0.555, B 0.345 / 0.555 of $0.555; fine-tuning stays unallocated.
