@@ -38,8 +38,11 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
     alerts = build_alerts_asset(partitions)
     published = build_publish_asset([*sources, *models, alerts])
     job = build_daily_job(partitions)
+    assets = [*sources, *models, alerts, published]
+    if config.owners:  # the config's owners on every asset (the tables a multi-asset writes too)
+        assets = dg.map_asset_specs(lambda spec: spec.replace_attributes(owners=list(config.owners)), assets)
     return dg.Definitions(
-        assets=[*sources, *models, alerts, published],
+        assets=assets,
         jobs=[job],
         schedules=[build_daily_schedule(job)],
         resources=build_resources(config),

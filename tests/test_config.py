@@ -186,6 +186,11 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "did you mean 'gpt-4o-mini'?",
         ),
         (with_changes(alerts__slack_channel=12345), "alerts.slack_channel: must be text, got 12345", "in quotes"),
+        (
+            with_changes(owners=["platform team"]),
+            "owners[0]: 'platform team' is neither an e-mail",
+            "team:llm-platform",
+        ),
     ],
 )
 def test_bad_config_names_the_key_and_the_fix(tmp_path, config, key, fix):
@@ -321,6 +326,7 @@ TOP_KEYS = [
     "currency_rates",
     "data_dir",
     "gpu",
+    "owners",
     "pools",
     "prices",
     "privacy",

@@ -179,3 +179,13 @@ def test_every_warehouse_relation_and_column_is_commented(project):
         "order by 1"
     )
     assert missing_columns == []
+
+
+def test_the_configs_owners_are_on_every_asset(project):
+    project.write_config(owners=["team:llm-platform", "alice@example.com"])
+    specs = list(build_definitions(project.config_path).resolve_all_asset_specs())
+    assert len(specs) > 40
+    assert {tuple(spec.owners) for spec in specs} == {("team:llm-platform", "alice@example.com")}
+    # None by default: costwatch does not guess who owns a deployment.
+    project.write_config()
+    assert all(not spec.owners for spec in build_definitions(project.config_path).resolve_all_asset_specs())

@@ -448,6 +448,20 @@ class PrivacySettings(_Section):
     pseudonymise_user_id: Annotated[bool, Field(strict=True)] = False
 
 
+def _owner(value: str) -> str:
+    if not (_OWNER_EMAIL.fullmatch(value) or _OWNER_TEAM.fullmatch(value)):
+        raise _problem(
+            f"{value!r} is neither an e-mail address nor team:<name>; write e.g. team:llm-platform or "
+            "alice@example.com (the owners the Dagster UI shows on every asset)"
+        )
+    return value
+
+
+_OWNER_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_OWNER_TEAM = re.compile(r"team:[A-Za-z0-9_.-]+")
+Owner = Annotated[str, Field(strict=True), AfterValidator(_owner)]
+
+
 class CostwatchConfig(_Section):
     """A validated costwatch.yaml. Its fields are the file's top-level keys; `path` is the file."""
 
@@ -465,6 +479,8 @@ class CostwatchConfig(_Section):
     currency_rates: Annotated[dict[CurrencyCode, Positive], _null_as(dict)] = {}  # USD per unit
     gpu: GpuSettings = GpuSettings()
     privacy: PrivacySettings = PrivacySettings()
+    # Who owns the pipeline's assets in the Dagster UI: e-mail addresses or `team:<name>`.
+    owners: Annotated[tuple[Owner, ...], _null_as(tuple)] = ()
     # Not a key of the file: a file cannot say where it is.
     _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG))
 
