@@ -871,19 +871,15 @@ def _demo(args: argparse.Namespace) -> int:
 def _report(config, day: dt.date | None, output: Path | None) -> int:
     import duckdb
 
-    from pipelines.models.engine import connect_read_only
     from pipelines.report.html import write_report
 
     warehouse = _analyst_warehouse(config)
     if warehouse is None:
         return 2
     try:
+        day = day or _latest_cost_day(config, warehouse)
         if day is None:
-            with connect_read_only(warehouse, config.lake_dir) as conn:
-                day = _latest_cost_day(conn)
-            if day is None:
-                print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
-                return 2
+            return 2
         path = write_report(config, day, output)
     except duckdb.Error as error:
         print(f"costwatch: {_one_line(error)}", file=sys.stderr)
@@ -892,30 +888,31 @@ def _report(config, day: dt.date | None, output: Path | None) -> int:
     return 0
 
 
-def _latest_cost_day(conn) -> dt.date | None:
-    from pipelines.models.engine import REPORTS_DIR
+def _latest_cost_day(config, warehouse: Path) -> dt.date | None:
+    """The latest day with costs, the default day of the report and the export; None (said on
+    stderr) when no day has any yet."""
+    from pipelines.models.engine import REPORTS_DIR, connect_read_only
     from pipelines.report.summary import read_report_query
 
-    (day,) = conn.execute(read_report_query(REPORTS_DIR / "latest_cost_day.sql")[1]).fetchone()
+    with connect_read_only(warehouse, config.lake_dir) as conn:
+        (day,) = conn.execute(read_report_query(REPORTS_DIR / "latest_cost_day.sql")[1]).fetchone()
+    if day is None:
+        print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
     return day
 
 
 def _export_focus(config, first: dt.date | None, last: dt.date | None, output: Path | None) -> int:
     import duckdb
 
-    from pipelines.models.engine import connect_read_only
     from pipelines.report.focus import default_period, export_focus
 
     warehouse = _analyst_warehouse(config)
     if warehouse is None:
         return 2
     try:
+        last = last or _latest_cost_day(config, warehouse)
         if last is None:
-            with connect_read_only(warehouse, config.lake_dir) as conn:
-                last = _latest_cost_day(conn)
-            if last is None:
-                print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
-                return 2
+            return 2
         first = first or default_period(last)[0]
         if first > last:
             print(f"costwatch: --from {first} is after --to {last}", file=sys.stderr)
