@@ -33,7 +33,7 @@ def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def _catalog_digest(path: Path) -> str:
+def _content_digest(path: Path) -> str:
     stat = path.stat()
     return _file_digest(path, stat.st_size, stat.st_mtime_ns)
 
@@ -49,7 +49,7 @@ def day_fingerprints(config: CostwatchConfig, days: Iterable[dt.date]) -> dict[d
     prints = {}
     for day in days:
         in_force = [version for version in versions if version.effective_from <= day]
-        catalog = (in_force[-1].effective_from.isoformat(), _catalog_digest(in_force[-1].catalog)) if in_force else None
+        catalog = (in_force[-1].effective_from.isoformat(), _content_digest(in_force[-1].catalog)) if in_force else None
         overrides = sorted(
             (override.model, override.effective_from.isoformat(), json.dumps(override.prices, sort_keys=True))
             for override in config.price_overrides
@@ -63,7 +63,7 @@ def day_fingerprints(config: CostwatchConfig, days: Iterable[dt.date]) -> dict[d
 def _load_test(pool: dict) -> str | None:
     """A pool's load-test CSV shapes its capacity plan by content, not by path."""
     path = pool.get("load_test")
-    return _catalog_digest(Path(path)) if path else None
+    return _content_digest(Path(path)) if path else None
 
 
 class DaySettings:
