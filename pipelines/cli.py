@@ -6,12 +6,12 @@ import argparse
 import contextlib
 import datetime as dt
 import io
-import os
 import re
 import sys
 import time
 from pathlib import Path
 
+from pipelines.lake.health import WarehouseDamaged, WarehouseMissing, heal_lake, require_warehouse
 from pipelines.lake.lock import ProjectBusy, project_lock
 from pipelines.lake.manifest import InputUnavailable
 from pipelines.lake.publish import readable_warehouse
@@ -125,6 +125,20 @@ def main(argv: list[str] | None = None) -> int:
         help=".csv or .parquet (default: <data_dir>/exports/focus_<from>_<to>.csv)",
     )
 
+    rebuild = commands.add_parser(
+        "rebuild",
+        parents=[config_anywhere],
+        help="recompute the warehouse's marts from the lake, reading no input file (after the warehouse was lost "
+        "or damaged: a damaged file is moved aside first)",
+    )
+    rebuild.add_argument("--from", dest="start", type=_date, help="first day (default: the lake's first day)")
+    rebuild.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="as for `run`")
+    commands.add_parser(
+        "doctor",
+        parents=[config_anywhere],
+        help="check every piece of the project's state; print what is wrong and the command that fixes it",
+    )
+
     generate = commands.add_parser(
         "generate", parents=[config_anywhere], help="write seeded demo gateway logs of any size"
     )
@@ -149,11 +163,24 @@ def main(argv: list[str] | None = None) -> int:
             return _shell(config, args.timeout)
         if args.command == "export":
             return _export_focus(config, args.start, args.end, args.output)
+        if args.command == "doctor":
+            from pipelines.doctor import doctor
+
+            return doctor(config)
+        if args.command == "rebuild":
+            with _project_lock(config, argv, wait_s=args.wait):
+                return _rebuild(args.config, config, args.start)
         if args.start and not args.end:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
         with _project_lock(config, argv, wait_s=args.wait):
-            return _run(args.config, _days_to_run(args, config), config)
+            heal_lake(config.lake_dir)  # before choosing the days: a healed day is one to re-run
+            days = _days_to_run(args, config)
+            require_warehouse(config.warehouse_path, config.lake_dir, set(days))
+            return _run(args.config, days, config)
+    except (WarehouseMissing, WarehouseDamaged) as error:
+        print(f"costwatch: {error}", file=sys.stderr)
+        return 1
     except ConfigError as error:
         print(f"costwatch: config error: {error}", file=sys.stderr)
         return 2
@@ -254,14 +281,57 @@ def _day_list(days) -> str:
 def _instance(config_path: Path):
     import dagster as dg
 
-    if not os.environ.get("DAGSTER_HOME"):
-        home = config_path.parent / "dagster_home"
-        home.mkdir(exist_ok=True)
-        os.environ["DAGSTER_HOME"] = str(home)
+    from pipelines.resources.instance import dagster_home
+
+    dagster_home(config_path)
     return dg.DagsterInstance.get()
 
 
-def _run(config_arg: str | None, days: list[dt.date], config) -> int:
+def _rebuild(config_arg: str | None, config, first: dt.date | None) -> int:
+    """The marts of every day from `first` (default: the lake's first) to the lake's last,
+    recomputed from the lake as one run of the rebuild job (no ingest: an input file rotated
+    away since is not needed, and the lake is not rewritten). A warehouse DuckDB cannot open is
+    moved aside first (kept for a post-mortem); the new one gets the lake's views, then the run."""
+    import duckdb
+
+    from pipelines.defs.ingest import publish_ingest_views
+    from pipelines.defs.schedules import REBUILD_JOB
+    from pipelines.lake.health import lake_days
+    from pipelines.models.engine import prepare_session
+
+    heal_lake(config.lake_dir)
+    held = lake_days(config.lake_dir)
+    if not held:
+        print(
+            f"costwatch: the lake {config.lake_dir} holds no day: nothing to rebuild from. Ingest first: "
+            "`costwatch run --from D1 --to D2`.",
+            file=sys.stderr,
+        )
+        return 1
+    first, last = max(first or min(held), min(held)), max(held)
+    if first > last:
+        print(f"costwatch: the lake's last day is {last}, before --from {first}", file=sys.stderr)
+        return 1
+    warehouse = config.warehouse_path
+    try:
+        if warehouse.exists():
+            duckdb.connect(str(warehouse)).close()
+    except duckdb.Error as error:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        for path in (warehouse, warehouse.with_name(warehouse.name + ".wal")):
+            if path.exists():
+                path.replace(path.with_name(f"{path.name}.damaged-{stamp}"))
+        print(f"moved the damaged warehouse aside ({str(error).splitlines()[0]}): {warehouse}.damaged-{stamp}")
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(warehouse)) as conn:
+        prepare_session(conn)
+        publish_ingest_views(conn, config.lake_dir)
+    print(f"rebuilding the marts of {first}..{last} from the lake {config.lake_dir}")
+    days = [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
+    return _run(config_arg, days, config, job_name=REBUILD_JOB)
+
+
+def _run(config_arg: str | None, days: list[dt.date], config, job_name: str | None = None) -> int:
     """Materialize the days in-process, as runs the Dagster UI shows: each stretch of
     consecutive days is ONE run over its partition range (every asset computes the stretch at
     once), so `run --from/--to` and the demo are one run and `run --changed` one per stretch.
@@ -274,10 +344,23 @@ def _run(config_arg: str | None, days: list[dt.date], config) -> int:
     The days are recorded in `PendingDays` before the first run starts, and a stretch's days are
     cleared once its run succeeded: what a kill, a signal or a failure leaves unfinished is
     re-run by the next `run --changed`. A succeeded day also records the prices and settings it
-    was computed under (`DaySettings`), so changing them later marks it changed."""
+    was computed under (`DaySettings`), so changing them later marks it changed.
+
+    Runs of a process that died mid-run (killed, out of memory) are marked failed first."""
+    # The lock is held already by the caller (re-entrant): taken here for its record of runs.
+    with project_lock(config.data_dir, command="costwatch run") as lock:
+        return _run_holding(config_arg, days, config, lock, job_name)
+
+
+def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_name: str | None) -> int:
     from pipelines.lake.fingerprints import DaySettings, day_fingerprints
     from pipelines.lake.manifest import PendingDays
+    from pipelines.resources.warehouse import fail_orphaned_runs
 
+    config_path = config_path_from_env(config_arg)
+    if lock.orphans:
+        for run_id in fail_orphaned_runs(_instance(config_path), lock):
+            print(f"run {run_id} of a process that died mid-run: marked failed")
     if not days:
         print("nothing to run: no day's inputs changed")
         return 0
@@ -292,9 +375,8 @@ def _run(config_arg: str | None, days: list[dt.date], config) -> int:
     from pipelines.definitions import build_definitions
     from pipelines.defs.schedules import DAILY_JOB
 
-    config_path = config_path_from_env(config_arg)
     defs = build_definitions(config_path)
-    job = defs.resolve_job_def(DAILY_JOB)
+    job = defs.resolve_job_def(job_name or DAILY_JOB)
     instance = _instance(config_path)
     failed: list[str] = []
     done_days = 0
@@ -305,6 +387,9 @@ def _run(config_arg: str | None, days: list[dt.date], config) -> int:
             count = (last - first).days + 1
             print(f"[run {number}/{len(runs)}] {label}: {count} day(s) as one Dagster run", flush=True)
             run_id = _new_run_id()
+            # Named in the lock before Dagster registers it: if this process dies at any moment
+            # from here, the next run of the project finds the run and marks it failed.
+            lock.add_run(run_id)
             # Over several days, the alerts' dry-run printout would bury the run lines: it stays in
             # the outbox (and the summary) instead. A single day prints it.
             printed = io.StringIO()
@@ -350,6 +435,11 @@ def _run(config_arg: str | None, days: list[dt.date], config) -> int:
                 failed.append(label)
                 _print_run_failure(result, label)
     _print_tally(done_days, len(days) - done_days, started_all)
+    if config.run_history_days is not None:
+        from pipelines.resources.instance import prune_run_history
+
+        if pruned := prune_run_history(instance, config.run_history_days):
+            print(f"deleted {pruned} run(s) older than {config.run_history_days} days from the run history")
     if failed:
         print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ from pipelines.defs.alerts import build_alerts_asset
 from pipelines.defs.ingest import gateway_logs, gpu, provider_billing
 from pipelines.defs.models import build_model_assets
 from pipelines.defs.publish import build_publish_asset
-from pipelines.defs.schedules import build_daily_job, build_daily_schedule
+from pipelines.defs.schedules import build_daily_job, build_daily_schedule, build_rebuild_job
 from pipelines.defs.settings.pools import budget_settings, pool_settings
 from pipelines.defs.settings.prices import price_catalog
 from pipelines.resources.config import load_config
@@ -43,7 +43,7 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
         assets = dg.map_asset_specs(lambda spec: spec.replace_attributes(owners=list(config.owners)), assets)
     return dg.Definitions(
         assets=assets,
-        jobs=[job],
+        jobs=[job, build_rebuild_job(partitions)],
         schedules=[build_daily_schedule(job)],
         resources=build_resources(config),
         # Steps run in the run's own process: no per-step subprocess start-up, and never two

@@ -311,6 +311,8 @@ def test_history_catalogs_are_ordered_by_their_dates(tmp_path):
         (with_changes(alerts=["#llm-cost"]), "alerts: must be a mapping (key: value), got list"),
         (with_changes(budgets__chat=True), "budgets.chat: must be a number, got True"),
         (with_changes(currency_rates={"EUR": "1.08"}), "currency_rates.EUR: must be a number, got '1.08'"),
+        (with_changes(run_history_days=0), "run_history_days: must be >= 1, got 0"),
+        (with_changes(run_history_days=30.5), "run_history_days: must be a whole number, got 30.5"),
     ],
 )
 def test_a_wrong_value_at_a_nested_key_names_the_dotted_key(tmp_path, config, message):
@@ -331,6 +333,7 @@ TOP_KEYS = [
     "prices",
     "privacy",
     "reconciliation",
+    "run_history_days",
     "sources",
     "start_date",
 ]

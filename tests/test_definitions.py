@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from conftest import request
+from conftest import REPO, request
 
 from pipelines.definitions import build_definitions
 from pipelines.defs.schedules import DAILY_JOB
@@ -189,3 +189,20 @@ def test_the_configs_owners_are_on_every_asset(project):
     # None by default: costwatch does not guess who owns a deployment.
     project.write_config()
     assert all(not spec.owners for spec in build_definitions(project.config_path).resolve_all_asset_specs())
+
+
+def test_a_dagster_home_costwatch_creates_has_the_repository_settings(tmp_path, monkeypatch):
+    """`dagster_home/dagster.yaml` and what costwatch writes into a home it finds missing agree,
+    the `warehouse` pool's one-step limit above all."""
+    import yaml
+
+    from pipelines.resources.instance import dagster_home
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "gone" / "dagster_home"))
+    home = dagster_home(tmp_path / "costwatch.yaml")
+    assert home == tmp_path / "gone" / "dagster_home"
+    written = yaml.safe_load((home / "dagster.yaml").read_text(encoding="utf-8"))
+    shipped = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
+    assert written == shipped
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.event_log_storage.get_concurrency_info("warehouse").limit == 1

@@ -37,7 +37,7 @@ from slack_server import SlackTestServer
 from pipelines import cli
 from pipelines.definitions import build_definitions
 from pipelines.defs.schedules import DAILY_JOB
-from pipelines.lake.lock import RUN_LOCK_FILE
+from pipelines.lake.lock import HOLDER_FILE, RUN_LOCK_FILE, project_lock
 from pipelines.lake.partitions import dataset_view_sql, partition_file, write_partition
 from pipelines.models.engine import load_models, prepare_session
 
@@ -164,7 +164,7 @@ def ok_run_ids(printed: str) -> list[str]:
 
 def lock_holder(project: Costwatch) -> dict:
     try:
-        return json.loads((project.data / RUN_LOCK_FILE).read_text(encoding="utf-8") or "{}")
+        return json.loads((project.data / HOLDER_FILE).read_text(encoding="utf-8") or "{}")
     except (FileNotFoundError, ValueError):
         return {}
 
@@ -318,6 +318,33 @@ def test_a_run_killed_mid_step_does_not_block_the_next_run_which_gives_the_right
         (3, expected)
     ]
     assert project.query("select count(*) from gateway_requests where request_id like 'ghost%'") == [(0,)]
+
+
+def test_a_run_registered_by_a_process_killed_before_its_first_step_is_failed_by_the_next_command(tmp_path):
+    """The window between Dagster registering a run (NOT_STARTED) and its first step: a process
+    killed there left a run nobody would ever finish. `costwatch run` names each run in the lock
+    before Dagster registers it, so the next holder marks it failed, even when it has nothing to
+    run; and a holder killed before it could do so passes the run on."""
+    project = Costwatch.create(tmp_path / "project")
+    instance = project.instance()
+    registered = instance.add_run(dg.DagsterRun(job_name="costwatch_daily", run_id=str(uuid.uuid4())))
+    assert registered.status == dg.DagsterRunStatus.NOT_STARTED
+    # The dead process: it named the run in the lock's record, then died holding nothing.
+    with project_lock(project.data, command="costwatch run (killed)") as lock:
+        lock.add_run(registered.run_id)
+    # A holder that died before settling it hands it on to the next one.
+    with project_lock(project.data, command="costwatch query (killed too)") as lock:
+        assert lock.orphans == [registered.run_id]
+    assert lock_holder(project)["orphans"] == [registered.run_id]
+
+    code, out, err = project.run("run", "--changed")
+    assert code == 0, err
+    assert f"run {registered.run_id} of a process that died mid-run: marked failed" in out
+    assert "nothing to run" in out
+    assert project.instance().get_run_by_id(registered.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert lock_holder(project)["orphans"] == []
+    unfinished = [run.run_id for run in project.instance().get_runs() if not run.is_finished]
+    assert unfinished == []
 
 
 def _read_some(fd: int) -> bytes | None:

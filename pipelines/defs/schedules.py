@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 DAILY_JOB = "costwatch_daily"
+REBUILD_JOB = "costwatch_rebuild"
 
 
 def build_daily_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
@@ -14,6 +15,17 @@ def build_daily_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJo
         partitions_def=partitions,
         description="Ingest, price and roll up one UTC day or a range of days (one run either way); unpartitioned "
         "assets (prices, views) refresh with it.",
+    )
+
+
+def build_rebuild_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        REBUILD_JOB,
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ingest"),
+        partitions_def=partitions,
+        description="Recompute every mart of a range of days from the lake, reading no input file: what "
+        "`costwatch rebuild` runs after the warehouse was lost or damaged (the lake keeps what inputs "
+        "no longer hold, e.g. gateway logs rotated away since).",
     )
 
 

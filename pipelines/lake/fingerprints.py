@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
+from pipelines.lake.health import read_state
 from pipelines.lake.manifest import write_json_atomic
 from pipelines.resources.config import CostwatchConfig
 
@@ -71,11 +72,15 @@ class DaySettings:
 
     def __init__(self, lake_dir: Path):
         self.path = lake_dir / "_manifests" / "day_settings.json"
-        state = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
-        self.days: dict[dt.date, str] = {dt.date.fromisoformat(day): value for day, value in state.items()}
+        state = read_state(self.path)
+        # Rebuilt, it knows no day's settings: every day counts as changed until it runs again.
+        self.rebuilt = state is None
+        self.days: dict[dt.date, str] = {dt.date.fromisoformat(day): value for day, value in (state or {}).items()}
 
     def changed(self, current: dict[dt.date, str]) -> list[dt.date]:
         """Days with a record that differs from `current` (prices or settings changed since)."""
+        if self.rebuilt:
+            return sorted(current)
         return sorted(day for day, value in current.items() if day in self.days and self.days[day] != value)
 
     def record(self, current: dict[dt.date, str]) -> None:

@@ -10,11 +10,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.lake.manifest import write_json_atomic
+
 RUN_LOCK_FILE = ".costwatch-run.lock"
+# Who holds the lock, and their runs: a separate file replaced whole (write, fsync, rename), so a
+# holder killed while updating it leaves the previous record, never half of one.
+HOLDER_FILE = ".costwatch-run.json"
 
 
 class ProjectBusy(RuntimeError):
@@ -23,21 +28,34 @@ class ProjectBusy(RuntimeError):
 
 @dataclass
 class RunLock:
-    """The held run lock of a data_dir. `previous` is what the last holder wrote in the lock
-    file: when it names runs, that holder is gone (the lock was free), so runs of it that never
-    finished died with it (see `pipelines.resources.warehouse`)."""
+    """The held run lock of a data_dir. `holder` is what this process wrote in the lock file: its
+    pid, command and runs, and `orphans`: the runs of earlier holders. A holder that left runs in
+    the file is gone (the lock was free), so those of its runs that never finished died with it;
+    they stay in the file, holder after holder, until a process with the Dagster instance at hand
+    marks them failed (`pipelines.resources.warehouse.fail_orphaned_runs`)."""
 
     path: Path
     handle: Any
+    record: Path
     holder: dict
-    previous: dict = field(default_factory=dict)
     depth: int = 0
 
     def add_run(self, run_id: str) -> None:
         """Name a Dagster run as this holder's, so whoever takes the lock next can tell it died
         with this process if it never finished."""
+        if run_id in self.holder["runs"]:
+            return
         self.holder["runs"].append(run_id)
-        _write_holder(self.handle, self.holder)
+        _write_holder(self.record, self.holder)
+
+    @property
+    def orphans(self) -> list[str]:
+        return list(self.holder["orphans"])
+
+    def orphans_settled(self, run_ids: list[str]) -> None:
+        """The earlier holders' runs that are now finished (or marked failed)."""
+        self.holder["orphans"] = [run_id for run_id in self.holder["orphans"] if run_id not in run_ids]
+        _write_holder(self.record, self.holder)
 
 
 _held: dict[Path, RunLock] = {}
@@ -83,19 +101,22 @@ def _acquire(path: Path, *, command: str, wait_s: float, hint: str) -> RunLock:
             break
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                holder = _read_holder(handle)
+                holder = _read_holder(path.with_name(HOLDER_FILE))
                 handle.close()
                 raise ProjectBusy(_busy_message(path, holder, wait_s, hint)) from None
             time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
-    previous = _read_holder(handle)
+    record = path.with_name(HOLDER_FILE)
+    previous = _read_holder(record)
     holder = {
         "pid": os.getpid(),
         "command": command,
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "runs": [],
+        # Inherited, not dropped: a holder killed before it marked them failed passes them on.
+        "orphans": sorted(set(previous.get("orphans", [])) | set(previous.get("runs", []))),
     }
-    _write_holder(handle, holder)
-    lock = RunLock(path=path, handle=handle, holder=holder, previous=previous, depth=1)
+    _write_holder(record, holder)
+    lock = RunLock(path=path, handle=handle, record=record, holder=holder, depth=1)
     with _held_guard:
         _held[path] = lock
     return lock
@@ -112,17 +133,15 @@ def _busy_message(path: Path, holder: dict, wait_s: float, hint: str) -> str:
     )
 
 
-def _read_holder(handle) -> dict:
-    handle.seek(0)
+def _read_holder(record: Path) -> dict:
     try:
-        record = json.loads(handle.read().decode("utf-8") or "{}")
-    except (UnicodeDecodeError, ValueError):  # a holder caught mid-write of its record
+        holder = json.loads(record.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return {}
-    return record if isinstance(record, dict) else {}
+    except (UnicodeDecodeError, ValueError):  # damaged by hand (our writes replace it whole)
+        return {}
+    return holder if isinstance(holder, dict) else {}
 
 
-def _write_holder(handle, holder: dict) -> None:
-    handle.seek(0)
-    handle.truncate()
-    handle.write(json.dumps(holder).encode("utf-8"))
-    handle.flush()
+def _write_holder(record: Path, holder: dict) -> None:
+    write_json_atomic(record, holder)

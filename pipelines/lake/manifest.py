@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipelines.lake.health import lake_days, read_state
 from pipelines.lake.partitions import _fsync
 
 
@@ -51,7 +52,10 @@ class InputManifest:
 
     def __init__(self, lake_dir: Path, name: str):
         self.path = lake_dir / "_manifests" / f"{name}.json"
-        state = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        state = read_state(self.path)
+        if state is None:
+            # Rebuilt: every file is new to it, so each day the lake holds and a file holds runs again.
+            state = {"ingested": sorted(day.isoformat() for day in lake_days(lake_dir))}
         self.files: dict[str, dict] = state.get("files", {})
         self.ingested: set[str] = set(state.get("ingested", []))
         self.stale: set[str] = set(state.get("stale", []))
@@ -98,8 +102,11 @@ class PendingDays:
 
     def __init__(self, lake_dir: Path):
         self.path = lake_dir / "_manifests" / "pending_days.json"
-        state = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
-        self.days: set[dt.date] = {dt.date.fromisoformat(day) for day in state.get("days", [])}
+        state = read_state(self.path)
+        # Rebuilt, it cannot tell which run was cut short: every day the lake holds runs again.
+        self.days: set[dt.date] = (
+            lake_days(lake_dir) if state is None else {dt.date.fromisoformat(day) for day in state.get("days", [])}
+        )
 
     def add(self, days: Iterable[dt.date]) -> None:
         self.days |= set(days)

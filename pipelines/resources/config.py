@@ -481,6 +481,9 @@ class CostwatchConfig(_Section):
     privacy: PrivacySettings = PrivacySettings()
     # Who owns the pipeline's assets in the Dagster UI: e-mail addresses or `team:<name>`.
     owners: Annotated[tuple[Owner, ...], _null_as(tuple)] = ()
+    # Finished Dagster runs older than this many days are deleted after each `costwatch run`
+    # (about 1 MB each); null keeps every run. The lake and the warehouse keep all days regardless.
+    run_history_days: Annotated[int, Field(strict=True, ge=1)] | None = 90
     # Not a key of the file: a file cannot say where it is.
     _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG))
 

@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -17,6 +18,8 @@ from dagster._core.storage.tags import (
 )
 from dagster_duckdb import DuckDBResource
 
+from pipelines.defs.schedules import REBUILD_JOB
+from pipelines.lake.health import WarehouseDamaged, heal_lake, require_warehouse
 from pipelines.lake.lock import RunLock, project_lock
 from pipelines.models.engine import DayRange, prepare_session
 from pipelines.resources.config import CostwatchConfig, load_config
@@ -42,6 +45,9 @@ class WarehouseResource(DuckDBResource):
     `warehouse` pool only single steps: neither keeps a run's steps together.)"""
 
     run_lock_wait_s: float = 0.0
+    # The project's lake: its damaged partitions are set aside before the run reads any
+    # (`pipelines.lake.health`). Empty: not checked.
+    lake_dir: str = ""
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator:
@@ -53,41 +59,64 @@ class WarehouseResource(DuckDBResource):
             hint=", then re-execute this run",
         ) as lock:
             if context.instance is not None:
-                _fail_runs_of_a_dead_holder(context.instance, lock)
+                fail_orphaned_runs(context.instance, lock)
                 if context.run_id:
                     lock.add_run(context.run_id)
+            if self.lake_dir:
+                for line in heal_lake(Path(self.lake_dir)):
+                    if context.log is not None:
+                        context.log.warning(line)
+                if context.dagster_run is not None and context.dagster_run.job_name != REBUILD_JOB:
+                    days = _tag_days(context.dagster_run.tags)
+                    require_warehouse(Path(self.database), Path(self.lake_dir), set(days.days) if days else None)
+            if Path(self.database).exists():
+                with self.get_connection():  # a damaged file fails the run now, naming the fix
+                    pass
             with super().yield_for_execution(context) as resource:
                 yield resource
 
     @contextmanager
     def get_connection(self) -> Iterator:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with super().get_connection() as conn:
+        try:
+            # Once, at once: dagster-duckdb's connect retries any IOException for minutes (made
+            # for a lock held a moment by another writer), and a damaged file raises one too.
+            conn = duckdb.connect(self.database, config={"custom_user_agent": "dagster", **self.connection_config})
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                with super().get_connection() as conn:  # another writer: wait, as dagster-duckdb does
+                    prepare_session(conn)
+                    yield conn
+                return
+            raise WarehouseDamaged(Path(self.database), error) from None
+        try:
             prepare_session(conn)
             yield conn
+        finally:
+            conn.close()
 
 
-def _fail_runs_of_a_dead_holder(instance: dg.DagsterInstance, lock: RunLock) -> list[str]:
-    """Mark failed the runs of a lock holder that died mid-run, and free their pool slots.
+def fail_orphaned_runs(instance: dg.DagsterInstance, lock: RunLock) -> list[str]:
+    """Mark failed the runs of earlier lock holders that died mid-run, and free their pool slots.
 
-    A process killed mid-step (SIGKILL, OOM, a closed laptop) never reports its run's end, so
-    the run stays STARTED and keeps its `warehouse` pool slot: every later run would wait for
-    that slot forever (Dagster frees slots only from its daemon's run monitoring, which
-    `costwatch run` does not start). The lock proves the holder is gone: we hold it now.
-    """
-    previous, lock.previous = lock.previous, {}
+    A process killed mid-run (SIGKILL, OOM, a closed laptop) never reports its run's end, so the
+    run stays STARTED (or NOT_STARTED, killed between Dagster registering it and its first step)
+    and keeps its `warehouse` pool slot: every later run would wait for that slot forever
+    (Dagster frees slots only from its daemon's run monitoring, which `costwatch run` does not
+    start). The lock proves the holders are gone: we hold it now. `costwatch run` names each run
+    in the lock before Dagster registers it, so no run of a dead process escapes this."""
     failed = []
-    for run_id in previous.get("runs", []):
+    for run_id in lock.orphans:
         run = instance.get_run_by_id(run_id)
-        if run is None or run.is_finished:
-            continue
-        instance.report_run_failed(
-            run,
-            message=f"The process running this run (pid {previous.get('pid', '?')}, `{previous.get('command', '?')}`) "
-            "died before it finished; marked failed by the next run. Re-run its day.",
-        )
-        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-        failed.append(run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(
+                run,
+                message="The process running this run died before it finished; marked failed by the next run "
+                "of the project. Its tables and lake files are whole; re-run its days (`costwatch run --changed`).",
+            )
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            failed.append(run_id)
+    lock.orphans_settled(lock.orphans)
     return failed
 
 
@@ -95,7 +124,7 @@ def build_resources(config: CostwatchConfig) -> dict[str, object]:
     return {
         "costwatch": CostwatchConfigResource(config_path=str(config.path)),
         # The analysts' file: one writer at a time (see the `warehouse` pool in dagster.yaml).
-        "warehouse": WarehouseResource(database=str(config.warehouse_path)),
+        "warehouse": WarehouseResource(database=str(config.warehouse_path), lake_dir=str(config.lake_dir)),
     }
 
 
@@ -125,7 +154,10 @@ def run_days(context: dg.AssetExecutionContext) -> DayRange | None:
     """The days of the run an unpartitioned asset is part of (its partitioned neighbours' range),
     from the run's partition tags; None when the run names no partition (the asset materialized
     on its own)."""
-    tags = context.run.tags
+    return _tag_days(context.run.tags)
+
+
+def _tag_days(tags: dict[str, str]) -> DayRange | None:
     start = tags.get(ASSET_PARTITION_RANGE_START_TAG) or tags.get(PARTITION_NAME_TAG)
     end = tags.get(ASSET_PARTITION_RANGE_END_TAG) or tags.get(PARTITION_NAME_TAG)
     if not start or not end:

@@ -22,7 +22,7 @@ with usage as (
         sum(requests) as requests,
         sum(input_tokens) as input_tokens,
         sum(output_tokens) as output_tokens,
-        sum(gpu_cost_usd) as selfhost_cost_usd
+        sum(gpu_cost_usd order by gpu_cost_usd) as selfhost_cost_usd
     from fct_selfhost_unit_cost_daily
     group by all
 ),
@@ -31,9 +31,12 @@ utilization as (
     select
         date_trunc('month', day)::date as period_start,
         pool,
-        sum(busy_gpu_hours) / nullif(sum(billed_gpu_hours), 0) as utilization,
-        sum(busy_gpu_hours) as busy_gpu_hours,
-        sum(gpu_cost_usd) / nullif(sum(billed_gpu_hours), 0) as usd_per_gpu_hour
+        -- Doubles summed in value order: the same total whatever order the days' rows are stored in.
+        sum(busy_gpu_hours order by busy_gpu_hours) / nullif(sum(billed_gpu_hours order by billed_gpu_hours), 0)
+            as utilization,
+        sum(busy_gpu_hours order by busy_gpu_hours) as busy_gpu_hours,
+        sum(gpu_cost_usd order by gpu_cost_usd) / nullif(sum(billed_gpu_hours order by billed_gpu_hours), 0)
+            as usd_per_gpu_hour
     from fct_gpu_utilization_daily
     group by all
 ),
@@ -51,8 +54,12 @@ gpus_per_replica as (
 
 load_tested as (
     select pool_load_tests.pool,
+        -- The fastest rate within the SLO; among tests at that rate, the most tokens (a tie-break,
+        -- so re-runs agree).
         arg_max(pool_load_tests.requests_per_s * (pool_load_tests.prompt_tokens + pool_load_tests.output_tokens),
-                pool_load_tests.requests_per_s) * 3600 as tokens_per_replica_hour
+                (pool_load_tests.requests_per_s,
+                 pool_load_tests.requests_per_s * (pool_load_tests.prompt_tokens + pool_load_tests.output_tokens)))
+        * 3600 as tokens_per_replica_hour
     from pool_load_tests
     join pools using (pool)
     where pool_load_tests.request_latency_s <= pools.latency_slo_s

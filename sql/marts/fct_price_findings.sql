@@ -65,8 +65,9 @@ runs as (
         -- The run's money at fct_invoice_reconciliation's scale, unrounded: it adds up to those rows.
         sum(billed_usd) as billed_usd,
         sum(estimated_usd) as estimated_usd,
-        avg(ratio)::double as billed_to_estimated_ratio,
-        coalesce(stddev_samp(ratio), 0)::double as ratio_stddev
+        -- In value order: the same result whatever order the days' rows are stored in.
+        avg(ratio order by ratio)::double as billed_to_estimated_ratio,
+        coalesce(stddev_samp(ratio order by ratio), 0)::double as ratio_stddev
     from current_run
     group by all
 )

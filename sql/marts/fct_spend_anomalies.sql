@@ -215,7 +215,8 @@ idle_windows as (
 
 idle_baseline as (
     select idle.as_of, idle.key, count(*) as history_days, median(idle.idle_usd) as expected_usd,
-        avg(idle.hours) as hours, avg(idle.price) as price, avg(idle.utilization) as utilization
+        avg(idle.hours order by idle.hours) as hours, avg(idle.price order by idle.price) as price,
+        avg(idle.utilization order by idle.utilization) as utilization
     from idle_windows as idle
     where idle.day < idle.as_of and idle.same_kind
     group by all

@@ -4,6 +4,7 @@
 import dagster as dg
 import duckdb
 
+from pipelines.defs.ingest import GATEWAY_VIEWS
 from pipelines.defs.ingest.accounting import (
     accounting_check,
     accounting_metadata,
@@ -61,7 +62,7 @@ def build_gateway_ingest(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             results = ingest_days(scratch, config.lake_dir, files, days.days)
         context.log.info(f"gateway logs {days}:\n" + "\n".join(map(_day_line, results)))
         with warehouse.get_connection() as conn:
-            publish_lake_views(conn, config.lake_dir, DATASETS)
+            publish_lake_views(conn, config.lake_dir, *GATEWAY_VIEWS)
             gates = list(run_lake_gates(conn, list(DATASETS), config, days))
         yield from gates
         yield accounting_check(_per_file(results), asset=REQUESTS)

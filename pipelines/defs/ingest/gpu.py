@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from pipelines.defs.ingest import GPU_BILLING_VIEWS, GPU_TELEMETRY_VIEWS
 from pipelines.defs.ingest.accounting import (
     accounting_check,
     accounting_metadata,
@@ -81,9 +82,7 @@ def build_gpu_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             raise dg.Failure(str(error)) from error
         written = by_day[days.end]  # file counts, mismatches and the quarantine are of every file: the same each day
         with warehouse.get_connection() as conn:
-            publish_lake_views(
-                conn, config.lake_dir, {BILLING_DATASET: BILLING_DESCRIPTION}, {QUARANTINE: QUARANTINE_DESCRIPTION}
-            )
+            publish_lake_views(conn, config.lake_dir, *GPU_BILLING_VIEWS)
             gates = list(run_lake_gates(conn, [BILLING_DATASET], config, days))
         per_file = written.per_file()
         mismatch = written.uncommitted_cost_mismatch
@@ -153,7 +152,7 @@ def build_gpu_telemetry(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
         days = partition_days(context)
         by_day = ingest_gpu_telemetry_days(config.source_entries("gpu_telemetry"), config.lake_dir, days.days)
         with warehouse.get_connection() as conn:
-            publish_lake_views(conn, config.lake_dir, {TELEMETRY_DATASET: TELEMETRY_DESCRIPTION})
+            publish_lake_views(conn, config.lake_dir, *GPU_TELEMETRY_VIEWS)
         per_day = {
             day.isoformat(): {
                 "rows": written.rows,

@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from pipelines.defs.ingest import BILLING_VIEWS
 from pipelines.defs.ingest.accounting import (
     accounting_check,
     accounting_metadata,
@@ -66,7 +67,7 @@ def build_provider_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             raise dg.Failure(str(error)) from error
         written = by_day[days.end]  # file counts and the quarantine are of every file: the same each day
         with warehouse.get_connection() as conn:
-            publish_lake_views(conn, config.lake_dir, DAILY_DATASETS, {QUARANTINE: QUARANTINE_DESCRIPTION})
+            publish_lake_views(conn, config.lake_dir, *BILLING_VIEWS)
             gates = list(run_lake_gates(conn, DAILY_DATASETS, config, days))
         per_day = {
             day.isoformat(): {
