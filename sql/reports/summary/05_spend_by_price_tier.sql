@@ -11,4 +11,4 @@ select
 from fct_requests
 where day between $first and $last and priced and pricing_basis <> 'gpu_billing'
 group by all
-order by cost_usd desc nulls last, requests desc, service_tier, context_tier, off_peak
+order by cost_usd desc nulls last, requests desc, service_tier asc, context_tier asc, off_peak asc
