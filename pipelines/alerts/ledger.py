@@ -6,11 +6,13 @@ slack_deliveries.sqlite3` (SQLite in WAL mode, synchronous=FULL, one transaction
 Delivery writes an alert's outcome here *before* it updates the outbox row, so an id the ledger
 holds as `sent` is never posted again, whatever happened to the warehouse.
 
-An entry is `sent` (Slack accepted it, or the channel's history showed it), `uncertain` (the post
-went out and its answer was lost: it may be in the channel), `resend` (an operator checked the
-channel and found it missing: post it again), or `caught_up` (an expired alert a catch-up message
-counted). The interface is small (`statuses`, `sent_ids`, `record`, `record_many`) because a later
-step moves it to Postgres for the distributed mode.
+An entry is `posting` (written just before the post goes out: a run killed mid-post leaves it,
+and the next delivery treats the alert as uncertain), `sent` (Slack accepted it, or the channel's
+history showed it), `uncertain` (the post went out and its answer was lost: it may be in the
+channel), `resend` (an operator checked the channel and found it missing: post it again), or
+`caught_up` (an expired alert a catch-up message counted). A post that surely did not land
+removes the entry (`forget`). The interface is small (`statuses`, `sent_ids`, `record`,
+`record_many`, `forget`) because a later step moves it to Postgres for the distributed mode.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ from pathlib import Path
 from typing import Literal
 
 LEDGER_NAME = "slack_deliveries.sqlite3"
-Status = Literal["sent", "uncertain", "resend", "caught_up"]
-STATUSES: tuple[str, ...] = ("sent", "uncertain", "resend", "caught_up")
+Status = Literal["posting", "sent", "uncertain", "resend", "caught_up"]
+STATUSES: tuple[str, ...] = ("posting", "sent", "uncertain", "resend", "caught_up")
 _SCHEMA_VERSION = "1"
 
 _DDL = (
     """
     create table if not exists deliveries (
         alert_id text primary key,
-        status text not null check (status in ('sent', 'uncertain', 'resend', 'caught_up')),  -- STATUSES
+        status text not null check (status in ('posting', 'sent', 'uncertain', 'resend', 'caught_up')),  -- STATUSES
         first_attempt_at text,  -- ISO 8601 UTC: the post whose answer was lost went out after this
         recorded_at text not null,  -- ISO 8601 UTC
         message_ts text,  -- Slack's ts of the message, when known
@@ -199,6 +201,11 @@ class DeliveryLedger:
                 [(alert_id, status, _iso(at), "from alerts_outbox") for alert_id in alert_ids],
             )
             return self._conn.total_changes - before
+
+    def forget(self, alert_id: str) -> None:
+        """The post surely did not land (refused, failed, deferred): no entry, as if never tried."""
+        with self._transaction():
+            self._conn.execute("delete from deliveries where alert_id = ?", [alert_id])
 
     def remember_channel(self, name: str, channel_id: str) -> None:
         with self._transaction():
