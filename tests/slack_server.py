@@ -12,7 +12,8 @@ It speaks the endpoints costwatch uses, the way Slack answers them:
 A test scripts trouble with `fail_next(n, status=429)` (with `Retry-After`) or `status=500`:
 the next n requests get that answer whatever their path. `misbehave_next(kind)` makes the next
 posts (chat.postMessage or webhook) be *accepted* (recorded in `messages`) and then answered
-badly, the ways that lose an answer: `drip` (the answer one byte every `drip_interval_s`),
+badly, the ways that lose an answer: `drip` (the headers, then the body one byte every
+`drip_interval_s`),
 `drop` (the connection closed before any answer), `truncated` (a 200 whose body is cut),
 `html` (a 200 proxy page); and `vanish`, the connection closed before the post is recorded (lost
 on the way: the client cannot tell it from `drop`). `hold()` parks every request until the test `admit`s it, to look at
@@ -27,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -83,8 +85,10 @@ class SlackTestServer:
         max_body_bytes: int = 1 << 20,
         max_requests: int = 1000,
         lifetime_s: float = 120.0,
+        tls: tuple[str, str] | None = None,
     ):
         self.token = token
+        self.tls = tls  # (certificate file, key file): serve https, as Slack does
         self.webhook_ids = frozenset(webhook_ids)
         self.max_body_bytes = max_body_bytes
         self.max_requests = max_requests
@@ -113,7 +117,7 @@ class SlackTestServer:
     @property
     def base_url(self) -> str:
         assert self.port is not None, "start the server first"
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{HOST}:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -129,6 +133,10 @@ class SlackTestServer:
         # Port 0 picks a free port the first time; a restart rebinds the same one.
         httpd = _Server((HOST, self.port or 0), _Handler)
         httpd.app = self
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         self._stopping.clear()
         self._httpd = httpd
         self.port = httpd.server_address[1]
@@ -388,17 +396,19 @@ class SlackTestServer:
         head = [f"HTTP/1.0 {status} {_REASONS.get(status, 'Status')}"]
         head += [f"Content-Type: {content_type}; charset=utf-8", f"Content-Length: {len(data)}"]
         head += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
+        raw_head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         if misbehaviour == "drip":
             request.close_connection = True
-            self._drip(request, raw)
+            request.wfile.write(raw_head)
+            request.wfile.flush()
+            self._drip(request, data)
             return
-        request.wfile.write(raw)
+        request.wfile.write(raw_head + data)
 
-    def _drip(self, request: _Handler, raw: bytes) -> None:
-        """The whole answer, status line included, one byte every `drip_interval_s`: a client whose
-        timeout is per socket read never times out, however long the answer takes."""
-        for byte in raw:
+    def _drip(self, request: _Handler, body: bytes) -> None:
+        """The answer's body one byte every `drip_interval_s`, after its status line and headers:
+        a client whose timeout is per socket read never times out, however long the answer takes."""
+        for byte in body:
             if self._stopping.wait(self.drip_interval_s):
                 return
             try:

@@ -9,6 +9,7 @@ channel exactly once (bot token), or is reported uncertain and never re-posted u
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import subprocess
 import sys
@@ -40,8 +41,9 @@ DEADLINE_S = 2.0
 # What a batch may take beyond its deadline: the watchdog's wake-up, closing a socket, one
 # commit, on a machine shared with other test runs.
 MARGIN_S = 0.75
-# The server drips one byte a second: any one read succeeds long before a 10 s socket timeout.
-DRIP_INTERVAL_S = 1.0
+# The server drips one byte every 3 s, as measured in production: each read succeeds long
+# before the 10 s socket timeout, and even a webhook's "ok" takes longer than the deadline.
+DRIP_INTERVAL_S = 3.0
 LOST_ANSWERS = ("drip", "drop", "truncated", "html")
 
 
@@ -148,6 +150,52 @@ def test_a_lost_answer_is_looked_up_and_every_alert_lands_exactly_once(kind, cha
     assert second.sent == ids[lost + 1 :]
     assert slack.copies() == dict.fromkeys(ids, 1)
     assert set(statuses(warehouse).values()) == {"sent"}
+
+
+@pytest.mark.parametrize("mode", ["web_api", "webhook"])
+def test_the_deadline_cuts_a_dripping_answer_over_tls_too(mode, tmp_path, lake, monkeypatch):
+    """Slack is https: the watchdog must reach the socket under the TLS layer."""
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the clients' default context trusts it
+    with SlackTestServer(token=TOKEN, webhook_ids=(WEBHOOK_ID,), lifetime_s=30, tls=(str(cert), str(key))) as server:
+        assert server.api_url.startswith("https://")
+        with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+            ensure_outbox(conn)
+            enqueue_alerts(conn, ["a0", "a1"])
+            server.misbehave_next("drip", after=1, drip_interval_s=DRIP_INTERVAL_S)
+            report, elapsed = timed_delivery(conn, settings_for(server, mode), lake)
+        assert elapsed < DEADLINE_S + MARGIN_S
+        assert (report.sent, report.uncertain) == (["a0"], ["a1"])
+
+
+def self_signed_certificate(folder) -> tuple:
+    """A certificate for 127.0.0.1 and its key (cryptography comes with great_expectations)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
 
 
 def test_the_history_lookup_follows_the_cursor_across_pages(slack, warehouse, lake, monkeypatch):

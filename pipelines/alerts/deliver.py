@@ -587,32 +587,46 @@ class _Exchange:
             raise _DeadlineReached(sent=False)
         self.timeout = min(timeout_s, remaining)
         self.cut = False
-        self._connections: list[http.client.HTTPConnection] = []
+        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(remaining, self._cut)
         self._timer.daemon = True
 
     def connection(self, kind: type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
+        """A factory for urllib's `do_open` whose connections hand their sockets to this exchange."""
+
         def connect(host: str, **kwargs: Any) -> http.client.HTTPConnection:
             conn = kind(host, **kwargs)
-            with self._lock:
-                self._connections.append(conn)
+            open_socket = conn._create_connection  # socket.create_connection, kept as an attribute by http.client
+
+            def create_watched(*args: Any, **kw: Any) -> socket.socket:
+                return self._watch(open_socket(*args, **kw))  # the TCP socket, before any TLS handshake
+
+            def connect_watched() -> None:
+                kind.connect(conn)
+                # Under TLS, the wrapped socket: a new object on the same descriptor. It must be
+                # held here: once the answer's headers are read, http.client drops `conn.sock`
+                # and only the response's file still reads from it.
+                self._watch(conn.sock)
+
+            conn._create_connection = create_watched
+            conn.connect = connect_watched  # type: ignore[method-assign]
             return conn
 
         return connect
 
+    def _watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.cut:
+                _shutdown(sock)
+        return sock
+
     def _cut(self) -> None:
         with self._lock:
             self.cut = True
-            for conn in self._connections:
-                sock = conn.sock
-                if sock is not None:
-                    try:
-                        # The plain socket's shutdown, also under TLS: it wakes a read blocked in
-                        # another thread without touching the TLS object that read is using.
-                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+            for sock in self._sockets:
+                _shutdown(sock)
 
     def open(self, req: urllib.request.Request, ssl_context: Any, proxy: str | None) -> tuple[Any, bytes]:
         """Send `req`; (the response, its whole body), or raise. HTTPError carries its body read."""
@@ -647,9 +661,15 @@ class _Exchange:
             return response, body
         finally:
             self._timer.cancel()
-            with self._lock:
-                for conn in self._connections:
-                    conn.close()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    """End every read and write blocked on `sock`, in any thread. The plain socket's shutdown,
+    also under TLS: it acts on the descriptor without touching the TLS object a read is using."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed, or the TCP socket a TLS wrap took over
 
 
 class _BoundHTTPHandler(urllib.request.HTTPHandler):
