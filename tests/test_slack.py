@@ -480,7 +480,7 @@ def test_outbox_is_documented_and_ensure_is_idempotent(outbox):
 
 
 @BOTH_MODES
-def test_secrets_appear_nowhere(mode, slack_server, outbox, capsys, caplog):
+def test_secrets_appear_nowhere(mode, slack_server, outbox, capsys, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)  # the SDK logs request URLs at DEBUG and INFO
     settings = settings_for(slack_server, mode)
     reports = []
@@ -511,7 +511,10 @@ def test_secrets_appear_nowhere(mode, slack_server, outbox, capsys, caplog):
         "reports": repr(reports),
         "settings": repr(settings) + str(settings),
         "outbox table": repr(table),
+        # The delivery ledger beside the warehouse, its write-ahead log included.
+        "ledger": "".join(f.read_bytes().decode("latin-1") for f in sorted(tmp_path.glob("ledger.sqlite3*"))),
     }
+    assert "retried" in places["ledger"], "the ledger was not read"
     secrets = [TOKEN, slack_server.webhook_url(WEBHOOK_ID), WEBHOOK_ID, "planted-webhook-secret-456"]
     for place, text in places.items():
         for secret in secrets:

@@ -34,8 +34,9 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
                 SLACK_DELIVERY,
                 asset="alerts_outbox",
                 description="no alert waits undelivered: every alert due was posted to Slack; alerts that wait "
-                "(Slack not configured, unreachable or refusing) go out with the next run, or expire after "
-                "alerts.max_age_days",
+                "(Slack not configured, unreachable or refusing, or left by alerts.delivery_deadline_s) go out "
+                "with the next run, or expire after alerts.max_age_days; uncertain ones (posted, answer lost) "
+                "are looked up in the channel (bot token) or wait for `costwatch alerts mark-sent|resend` (webhook)",
                 partitions_def=partitions,
             )
         ],
