@@ -89,6 +89,7 @@ class SlackTestServer:
     ):
         self.token = token
         self.tls = tls  # (certificate file, key file): serve https, as Slack does
+        self.history_scope = True  # False: the token lacks channels:history, as many bots do
         self.webhook_ids = frozenset(webhook_ids)
         self.max_body_bytes = max_body_bytes
         self.max_requests = max_requests
@@ -313,6 +314,8 @@ class SlackTestServer:
             return self._slack_error(request, path, "not_authed")
         if token != self.token:
             return self._slack_error(request, path, "invalid_auth")
+        if not self.history_scope:
+            return self._slack_error(request, path, "missing_scope")
         wanted = str(args.get("channel") or "")
         if not wanted or channel_id(wanted) != wanted:  # Slack wants the ID here, not a #name
             return self._slack_error(request, path, "channel_not_found")

@@ -219,6 +219,22 @@ def test_the_history_lookup_follows_the_cursor_across_pages(slack, warehouse, la
     assert slack.copies() == {"a0": 1, "a1": 1, "a2": 1}
 
 
+def test_without_the_history_scope_an_uncertain_alert_waits_and_the_rest_go_out(slack, warehouse, lake):
+    settings = settings_for(slack, "web_api")
+    enqueue_alerts(warehouse, ["a0", "a1", "a2"])
+    slack.misbehave_next("drop", after=1)
+    timed_delivery(warehouse, settings, lake)  # a0 sent, a1 uncertain, a2 held
+    slack.history_scope = False
+
+    second, _ = timed_delivery(warehouse, settings, lake)
+
+    assert (second.sent, second.uncertain, second.confirmed) == (["a2"], ["a1"], [])
+    assert "conversations.history: missing_scope" in second.errors["a1"]
+    assert "channels:history" in second.errors["a1"]
+    assert statuses(warehouse) == {"a0": "sent", "a1": "uncertain", "a2": "sent"}
+    assert slack.copies() == {"a0": 1, "a1": 1, "a2": 1}  # a1 was not posted blind
+
+
 def test_a_post_lost_before_slack_took_it_is_posted_again_after_the_lookup(slack, warehouse, lake):
     """The client cannot tell a post lost on the way from an answer lost on the way back; the
     lookup can: not in the channel, so it is posted again (and only then)."""
