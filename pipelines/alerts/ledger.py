@@ -113,6 +113,9 @@ class DeliveryLedger:
         except sqlite3.Error as error:
             self._conn.close()
             raise LedgerError(f"{path}: not a readable alerts delivery ledger ({error}); {_fix(path)}") from None
+        except LedgerError:  # a file it can read but not write (permissions, a read-only mount)
+            self._conn.close()
+            raise
 
     def __enter__(self) -> DeliveryLedger:
         return self
