@@ -657,7 +657,9 @@ def _list_uncertain_alerts(config) -> int:
         for alert_id, entry in sorted(uncertain.items(), key=lambda item: item[1].recorded_at):
             when = (entry.first_attempt_at or entry.recorded_at).strftime("%Y-%m-%d %H:%M UTC")
             print(f"  {alert_id}  first tried {when}  {entry.detail or ''}".rstrip())
-        print(f"With SLACK_BOT_TOKEN the next run looks them up in the channel itself; with a webhook, {_SETTLE_HINT}.")
+        print(
+            f"A bot token (SLACK_BOT_TOKEN) settles them: the next run looks each up in the channel. For a webhook, {_SETTLE_HINT}."
+        )
     resend = sorted(alert_id for alert_id, e in entries.items() if e.status == "resend")
     if resend:
         print(f"{len(resend)} alert(s) marked to post again with the next run: {', '.join(resend)}")
