@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from pipelines.alerts.ledger import LedgerError
 from pipelines.lake.health import WarehouseDamaged, WarehouseMissing, heal_lake, require_warehouse
 from pipelines.lake.lock import ProjectBusy, project_lock
 from pipelines.lake.manifest import InputUnavailable
@@ -138,6 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         parents=[config_anywhere],
         help="check every piece of the project's state; print what is wrong and the command that fixes it",
     )
+    alerts = commands.add_parser(
+        "alerts",
+        parents=[config_anywhere],
+        help="list the alerts whose delivery is uncertain (posted, answer lost), and settle them",
+    )
+    settle = alerts.add_subparsers(dest="settle")
+    for verb, meaning in (
+        ("mark-sent", "you found it in the channel: record it as sent, never post it again"),
+        ("resend", "it is not in the channel: the next run posts it again"),
+    ):
+        action = settle.add_parser(verb, parents=[config_anywhere], help=meaning)
+        action.add_argument("alert_ids", nargs="+", metavar="ALERT_ID", help="as `costwatch alerts` lists them")
 
     generate = commands.add_parser(
         "generate", parents=[config_anywhere], help="write seeded demo gateway logs of any size"
@@ -170,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rebuild":
             with _project_lock(config, argv, wait_s=args.wait):
                 return _rebuild(args.config, config, args.start)
+        if args.command == "alerts":
+            if args.settle is None:
+                return _list_uncertain_alerts(config)
+            # The lock: a run delivering now reads the same ledger entries.
+            with _project_lock(config, argv, wait_s=0):
+                return _settle_alerts(config, args.settle, args.alert_ids)
         if args.start and not args.end:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
@@ -188,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"costwatch: {error}", file=sys.stderr)
         return EXIT_BUSY
     except InputUnavailable as error:  # `run --changed` reads the gateway logs to find the days
+        print(f"costwatch: {error}", file=sys.stderr)
+        return 1
+    except LedgerError as error:  # the alerts delivery ledger cannot be read: say which file and what to do
         print(f"costwatch: {error}", file=sys.stderr)
         return 1
 
@@ -683,13 +705,79 @@ def _print_undelivered_alerts(result) -> None:
             continue
         metadata = check.metadata
         failed = len(metadata["gave_up"].value)
-        held = metadata["undelivered"].value - failed
+        deferred = metadata["deferred"].value
+        uncertain = len(metadata["uncertain"].value)
+        held = metadata["undelivered"].value - failed - deferred - uncertain
         reason = metadata["reason"].value
+        parts = [f"{metadata['sent'].value} sent", f"{held} waiting in alerts_outbox for the next run"]
+        if deferred:
+            parts.append(f"{deferred} deferred to the next run by alerts.delivery_deadline_s")
+        if uncertain:
+            parts.append(f"{uncertain} uncertain (posted, answer lost; `costwatch alerts` lists them)")
+        parts.append(f"{failed} failed")
+        print(f"    alerts: {', '.join(parts)}" + (f" (Slack: {reason})" if reason else ""), file=sys.stderr)
+
+
+_SETTLE_HINT = (
+    "look for each in the Slack channel, then run `costwatch alerts mark-sent ALERT_ID` (it is there) or "
+    "`costwatch alerts resend ALERT_ID` (it is not: the next run posts it)"
+)
+
+
+def _list_uncertain_alerts(config) -> int:
+    """The ledger's uncertain alerts: posted, answer lost. A bot token settles them by itself
+    (the next run looks each up in the channel); a webhook cannot read the channel."""
+    from pipelines.alerts.ledger import DeliveryLedger, ledger_path, ledger_problem
+
+    path = ledger_path(config.lake_dir)
+    problem = ledger_problem(path)
+    if problem:
+        raise LedgerError(problem)
+    if not path.exists():
+        print("no alert has been posted yet: nothing is uncertain")
+        return 0
+    with DeliveryLedger(path) as ledger:
+        entries = {alert_id: e for alert_id, e in ledger.statuses().items() if e.status in ("uncertain", "resend")}
+    uncertain = {alert_id: e for alert_id, e in entries.items() if e.status == "uncertain"}
+    if not uncertain:
+        print("no uncertain alert: every alert posted is known to be in Slack")
+    else:
+        print(f"{len(uncertain)} alert(s) may or may not be in Slack (posted, the answer was lost):")
+        for alert_id, entry in sorted(uncertain.items(), key=lambda item: item[1].recorded_at):
+            when = (entry.first_attempt_at or entry.recorded_at).strftime("%Y-%m-%d %H:%M UTC")
+            print(f"  {alert_id}  first tried {when}  {entry.detail or ''}".rstrip())
         print(
-            f"    alerts: {metadata['sent'].value} sent, {held} waiting in alerts_outbox for the next run, "
-            f"{failed} failed" + (f" (Slack: {reason})" if reason else ""),
-            file=sys.stderr,
+            f"A bot token (SLACK_BOT_TOKEN) settles them: the next run looks each up in the channel. For a webhook, {_SETTLE_HINT}."
         )
+    resend = sorted(alert_id for alert_id, e in entries.items() if e.status == "resend")
+    if resend:
+        print(f"{len(resend)} alert(s) marked to post again with the next run: {', '.join(resend)}")
+    return 0
+
+
+def _settle_alerts(config, verb: str, alert_ids: list[str]) -> int:
+    """An operator's word on uncertain alerts, written to the ledger; the next run applies it to
+    the outbox (mark-sent: `sent`, never posted; resend: `pending`, posted again)."""
+    from pipelines.alerts.ledger import DeliveryLedger, ledger_path
+
+    path = ledger_path(config.lake_dir)
+    if not path.exists():
+        print(f"costwatch: no alert has been posted yet ({path} does not exist): nothing to settle", file=sys.stderr)
+        return 1
+    now = dt.datetime.now(dt.timezone.utc)
+    with DeliveryLedger(path) as ledger:
+        known = ledger.statuses(alert_ids)
+        wrong = [a for a in alert_ids if known.get(a) is None or known[a].status not in ("uncertain", "resend")]
+        if wrong:
+            for alert_id in wrong:
+                state = known[alert_id].status if alert_id in known else "not in the ledger"
+                print(f"costwatch: alert {alert_id!r} is not uncertain ({state}); `costwatch alerts` lists the uncertain ones", file=sys.stderr)  # fmt: skip
+            return 1
+        status, detail = ("sent", "marked sent by an operator") if verb == "mark-sent" else ("resend", "to post again")
+        ledger.record_many(alert_ids, status, at=now, detail=detail)  # type: ignore[arg-type]
+    what = "recorded as sent: never posted again" if verb == "mark-sent" else "will be posted again by the next run"
+    print(f"{len(alert_ids)} alert(s) {what}: {', '.join(alert_ids)}")
+    return 0
 
 
 FINDINGS_SHOWN = 10

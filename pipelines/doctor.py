@@ -47,6 +47,7 @@ def diagnose(config: CostwatchConfig) -> Iterator[Check]:
     yield from _lake(config)
     yield from _json_state(config)
     yield from _warehouse(config)
+    yield from _ledger(config)
 
 
 def _dagster_home(config: CostwatchConfig) -> Iterator[Check]:
@@ -189,3 +190,30 @@ def _warehouse(config: CostwatchConfig) -> Iterator[Check]:
                 yield Check(False, f"{role} {path}: cannot be opened ({str(error).splitlines()[0]})", fix)
         else:
             yield Check(True, f"{role} {path}: opens, {tables} table(s)")
+
+
+def _ledger(config: CostwatchConfig) -> Iterator[Check]:
+    from pipelines.alerts.ledger import DeliveryLedger, ledger_path, ledger_problem
+
+    path = ledger_path(config.lake_dir)
+    problem = ledger_problem(path)
+    if problem:
+        # The ledger's own message carries the fix (restore it, or move it aside knowingly).
+        yield Check(False, f"Slack delivery ledger {path}: {problem}")
+        return
+    if not path.exists():
+        yield Check(True, f"Slack delivery ledger {path}: none yet (the first delivery creates it)")
+        return
+    with DeliveryLedger(path) as ledger:
+        statuses = ledger.statuses()
+    uncertain = sorted(alert for alert, entry in statuses.items() if entry.status in ("uncertain", "posting"))
+    if uncertain:
+        yield Check(
+            False,
+            f"Slack delivery ledger {path}: {len(uncertain)} alert(s) uncertain (posted, the answer lost): "
+            + ", ".join(uncertain[:5]),
+            "with a bot token the next run looks each up in the channel's history; with a webhook, look in the "
+            "channel, then `costwatch alerts mark-sent ID` (it is there) or `costwatch alerts resend ID`",
+        )
+    else:
+        yield Check(True, f"Slack delivery ledger {path}: {len(statuses)} alert(s) recorded, none uncertain")

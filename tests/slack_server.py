@@ -1,24 +1,36 @@
 """A Slack-compatible HTTP server on 127.0.0.1 for the delivery tests: real sockets, real clients.
 
-It speaks the two endpoints costwatch uses, the way Slack answers them:
+It speaks the endpoints costwatch uses, the way Slack answers them:
 - `POST /api/chat.postMessage` (JSON or form body, `Authorization: Bearer <token>` or a `token`
-  form field): `{"ok": true, "channel": ..., "ts": ...}`, or HTTP 200 with
-  `{"ok": false, "error": "invalid_auth"}` for a wrong token, like Slack;
+  form field): `{"ok": true, "channel": <channel ID>, "ts": ...}` (a `#name` is answered with its
+  ID, as Slack does), or HTTP 200 with `{"ok": false, "error": "invalid_auth"}` for a wrong token;
+- `GET` or `POST /api/conversations.history` (a channel *ID*; `oldest`, `latest`, `limit`,
+  `cursor`, `include_all_metadata`): the channel's accepted messages newest first, with their
+  `metadata` only when `include_all_metadata` is set, and `response_metadata.next_cursor`;
 - `POST /webhook/<id>`: `ok` with 200 for a known id, `no_service` with 404 otherwise.
 
 A test scripts trouble with `fail_next(n, status=429)` (with `Retry-After`) or `status=500`:
-the next n requests get that answer whatever their path; `hold()` parks every request until the
-test `admit`s it, to look at the outbox while a post is in flight. Every request is logged in `requests`;
-only accepted posts land in `messages`. It binds loopback only, caps bodies and records,
+the next n requests get that answer whatever their path. `misbehave_next(kind)` makes the next
+posts (chat.postMessage or webhook) be *accepted* (recorded in `messages`) and then answered
+badly, the ways that lose an answer: `drip` (the headers, then the body one byte every
+`drip_interval_s`),
+`drop` (the connection closed before any answer), `truncated` (a 200 whose body is cut),
+`html` (a 200 proxy page); and `vanish`, the connection closed before the post is recorded (lost
+on the way: the client cannot tell it from `drop`). `hold()` parks every request until the test `admit`s it, to look at
+the outbox while a post is in flight. Every request is logged in `requests`; only accepted posts
+land in `messages`. It binds loopback only, caps bodies and records,
 never writes to stdout/stderr (paths carry webhook secrets), and shuts itself down after
 `lifetime_s` if a test forgets to.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import json
+import socket
+import ssl
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +38,18 @@ from typing import Any
 from urllib.parse import parse_qs
 
 HOST = "127.0.0.1"
+MISBEHAVIOURS = ("drip", "drop", "truncated", "html", "vanish")
+PROXY_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Gateway</title></head>"
+    "<body><h1>Please wait</h1><p>Your request is being checked by the corporate proxy.</p></body></html>"
+)
+
+
+def channel_id(name: str) -> str:
+    """The ID this server gives a channel name (`#llm-cost` -> `C...`); an ID maps to itself."""
+    if name.startswith(("C", "G")) and name[1:].isalnum() and name.isupper():
+        return name
+    return "C" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10].upper()
 
 
 @dataclass(frozen=True)
@@ -33,10 +57,15 @@ class ReceivedMessage:
     """A post the server accepted."""
 
     endpoint: str  # "chat.postMessage" or "webhook"
-    channel: str | None  # chat.postMessage only; a webhook owns its channel
+    channel: str | None  # chat.postMessage only, as posted (a name or an ID); a webhook owns its channel
     text: str | None
     blocks: list | None
     metadata: dict | None
+    ts: str | None = None  # chat.postMessage only
+
+    @property
+    def alert_id(self) -> str | None:
+        return ((self.metadata or {}).get("event_payload") or {}).get("alert_id")
 
 
 @dataclass(frozen=True)
@@ -56,8 +85,11 @@ class SlackTestServer:
         max_body_bytes: int = 1 << 20,
         max_requests: int = 1000,
         lifetime_s: float = 120.0,
+        tls: tuple[str, str] | None = None,
     ):
         self.token = token
+        self.tls = tls  # (certificate file, key file): serve https, as Slack does
+        self.history_scope = True  # False: the token lacks channels:history, as many bots do
         self.webhook_ids = frozenset(webhook_ids)
         self.max_body_bytes = max_body_bytes
         self.max_requests = max_requests
@@ -66,10 +98,13 @@ class SlackTestServer:
         self.messages: list[ReceivedMessage] = []
         self.requests: list[ReceivedRequest] = []
         self._script: deque[tuple[int, dict[str, str]]] = deque()
+        self._misbehaviours: deque[str] = deque()
+        self.drip_interval_s = 1.0
+        self._stopping = threading.Event()
+        self._last_ts = 0.0
         self._gate: threading.Semaphore | None = None
         self._waiting = 0
         self._lock = threading.Lock()
-        self._ts = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._watchdog: threading.Timer | None = None
@@ -83,7 +118,7 @@ class SlackTestServer:
     @property
     def base_url(self) -> str:
         assert self.port is not None, "start the server first"
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{HOST}:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -99,6 +134,11 @@ class SlackTestServer:
         # Port 0 picks a free port the first time; a restart rebinds the same one.
         httpd = _Server((HOST, self.port or 0), _Handler)
         httpd.app = self
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        self._stopping.clear()
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -113,6 +153,7 @@ class SlackTestServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping.set()  # ends any drip in progress
         if self._watchdog is not None and self._watchdog is not threading.current_thread():
             self._watchdog.cancel()
         httpd.shutdown()
@@ -134,6 +175,25 @@ class SlackTestServer:
         with self._lock:
             self._script.extend([(status, headers)] * count)
 
+    def misbehave_next(
+        self, kind: str, count: int = 1, *, after: int = 0, drip_interval_s: float | None = None
+    ) -> None:
+        """After `after` posts answered normally, accept the next `count` posts and answer each the
+        `kind` way (see MISBEHAVIOURS)."""
+        assert kind in MISBEHAVIOURS, kind
+        if drip_interval_s is not None:
+            self.drip_interval_s = drip_interval_s
+        with self._lock:
+            self._misbehaviours.extend([None] * after + [kind] * count)
+
+    def copies(self) -> dict[str, int]:
+        """How many accepted messages carry each alert id: 1 each when nothing was lost or doubled."""
+        counts: dict[str, int] = {}
+        for message in self.messages:
+            if message.alert_id is not None:
+                counts[message.alert_id] = counts.get(message.alert_id, 0) + 1
+        return counts
+
     def hold(self) -> None:
         """Park each request on arrival until `admit` lets it through (or 10 s pass)."""
         self._gate = threading.Semaphore(0)
@@ -141,6 +201,12 @@ class SlackTestServer:
     def admit(self, count: int = 1) -> None:
         assert self._gate is not None, "hold() first"
         self._gate.release(count)
+
+    def release(self) -> None:
+        """Stop holding: parked requests go through, new ones are not parked."""
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.release(1000)
 
     @property
     def waiting(self) -> int:
@@ -158,7 +224,7 @@ class SlackTestServer:
             gate.acquire(timeout=10)
             with self._lock:
                 self._waiting -= 1
-        path = request.path.split("?", 1)[0]
+        path, _, query = request.path.partition("?")
         length = int(request.headers.get("Content-Length") or 0)
         if length > self.max_body_bytes:
             return self._answer(request, path, 413, "text/plain", "request too large")
@@ -182,6 +248,19 @@ class SlackTestServer:
                 request, path, status, "text/plain", "rate_limited" if status == 429 else "internal error", headers
             )
 
+        if path == "/api/conversations.history":
+            return self._conversations_history(request, path, raw, query)
+        if request.command != "POST":
+            return self._answer(request, path, 405, "text/plain", "method not allowed")
+        if path in ("/api/chat.postMessage",) or path.startswith("/webhook/"):
+            with self._lock:
+                request.scripted_misbehaviour = self._misbehaviours.popleft() if self._misbehaviours else None
+        if getattr(request, "scripted_misbehaviour", None) == "vanish":
+            with self._lock:
+                self.requests.append(ReceivedRequest(path, 0))
+            request.close_connection = True
+            request.connection.shutdown(socket.SHUT_RDWR)
+            return None
         if path == "/api/chat.postMessage":
             return self._chat_post_message(request, path, raw)
         if path.startswith("/webhook/"):
@@ -206,12 +285,66 @@ class SlackTestServer:
             return self._slack_error(request, path, "channel_not_found")
         if not body.get("text") and not body.get("blocks"):
             return self._slack_error(request, path, "no_text")
-        ts = f"1700000000.{next(self._ts):06d}"
+        ts = self._next_ts()
         self._record(
-            ReceivedMessage("chat.postMessage", channel, body.get("text"), body.get("blocks"), body.get("metadata"))
+            ReceivedMessage(
+                "chat.postMessage", channel, body.get("text"), body.get("blocks"), body.get("metadata"), ts
+            ),
+            request,
         )
-        # Slack answers with the channel id; a name is fine for a test.
-        reply = {"ok": True, "channel": channel, "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
+        reply = {"ok": True, "channel": channel_id(channel), "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
+        return self._answer(request, path, 200, "application/json", json.dumps(reply))
+
+    def _next_ts(self) -> str:
+        # Real time, so `oldest` windows computed from the client's clock select what they should;
+        # strictly increasing, as a channel's ts are unique.
+        with self._lock:
+            self._last_ts = max(time.time(), self._last_ts + 1e-6)
+            return f"{self._last_ts:.6f}"
+
+    def _conversations_history(self, request: _Handler, path: str, raw: bytes, query: str) -> None:
+        try:
+            body = _parse_body(request.headers.get("Content-Type", ""), raw) if raw else {}
+        except ValueError:
+            return self._slack_error(request, path, "invalid_arguments")
+        args = {key: values[-1] for key, values in parse_qs(query).items()} | body
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
+        if not token:
+            return self._slack_error(request, path, "not_authed")
+        if token != self.token:
+            return self._slack_error(request, path, "invalid_auth")
+        if not self.history_scope:
+            return self._slack_error(request, path, "missing_scope")
+        wanted = str(args.get("channel") or "")
+        if not wanted or channel_id(wanted) != wanted:  # Slack wants the ID here, not a #name
+            return self._slack_error(request, path, "channel_not_found")
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args.get("latest") or "inf")
+        limit = min(int(args.get("limit") or 100), 999)
+        offset = int(args.get("cursor") or 0)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [
+                m
+                for m in self.messages
+                if m.endpoint == "chat.postMessage"
+                and channel_id(m.channel or "") == wanted
+                and oldest < float(m.ts or 0) < latest
+            ]
+        found.sort(key=lambda m: float(m.ts or 0), reverse=True)
+        page = found[offset : offset + limit]
+        more = offset + limit < len(found)
+        reply = {
+            "ok": True,
+            "messages": [
+                {"type": "message", "ts": m.ts, "text": m.text}
+                | ({"metadata": m.metadata} if with_metadata and m.metadata else {})
+                for m in page
+            ],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+        }
         return self._answer(request, path, 200, "application/json", json.dumps(reply))
 
     def _webhook(self, request: _Handler, path: str, raw: bytes) -> None:
@@ -223,16 +356,20 @@ class SlackTestServer:
             return self._answer(request, path, 400, "text/plain", "invalid_payload")
         if not body.get("text") and not body.get("blocks"):
             return self._answer(request, path, 400, "text/plain", "no_text")
-        self._record(ReceivedMessage("webhook", None, body.get("text"), body.get("blocks"), body.get("metadata")))
+        self._record(
+            ReceivedMessage("webhook", None, body.get("text"), body.get("blocks"), body.get("metadata")), request
+        )
         return self._answer(request, path, 200, "text/html", "ok")
 
     def _slack_error(self, request: _Handler, path: str, error: str) -> None:
         # The Web API reports most errors with HTTP 200 and ok=false.
         self._answer(request, path, 200, "application/json", json.dumps({"ok": False, "error": error}))
 
-    def _record(self, message: ReceivedMessage) -> None:
+    def _record(self, message: ReceivedMessage, request: _Handler) -> None:
         with self._lock:
             self.messages.append(message)
+        # Only an accepted post misbehaves: the answer is lost after Slack acted on it.
+        request.misbehaviour = getattr(request, "scripted_misbehaviour", None)
 
     def _answer(
         self,
@@ -245,17 +382,47 @@ class SlackTestServer:
         *,
         record: bool = True,
     ) -> None:
+        misbehaviour = getattr(request, "misbehaviour", None)
         if record:
             with self._lock:
-                self.requests.append(ReceivedRequest(path, status))
+                self.requests.append(ReceivedRequest(path, status if misbehaviour is None else 0))
+        if misbehaviour == "drop":
+            # Accepted, then the connection goes before a single byte of the answer.
+            request.close_connection = True
+            request.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if misbehaviour == "truncated":
+            body = body[: len(body) // 2]
+        elif misbehaviour == "html":
+            status, content_type, body = 200, "text/html", PROXY_PAGE
         data = body.encode("utf-8")
-        request.send_response(status)
-        request.send_header("Content-Type", f"{content_type}; charset=utf-8")
-        request.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(data)
+        head = [f"HTTP/1.0 {status} {_REASONS.get(status, 'Status')}"]
+        head += [f"Content-Type: {content_type}; charset=utf-8", f"Content-Length: {len(data)}"]
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        raw_head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        if misbehaviour == "drip":
+            request.close_connection = True
+            request.wfile.write(raw_head)
+            request.wfile.flush()
+            self._drip(request, data)
+            return
+        request.wfile.write(raw_head + data)
+
+    def _drip(self, request: _Handler, body: bytes) -> None:
+        """The answer's body one byte every `drip_interval_s`, after its status line and headers:
+        a client whose timeout is per socket read never times out, however long the answer takes."""
+        for byte in body:
+            if self._stopping.wait(self.drip_interval_s):
+                return
+            try:
+                request.wfile.write(bytes([byte]))
+                request.wfile.flush()
+            except OSError:  # the client gave up and closed: what a bounded client does
+                return
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
 
 
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
@@ -289,7 +456,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.app._handle(self)
 
     def do_GET(self) -> None:
-        self.send_error(405)
+        self.server.app._handle(self)
 
     def log_message(self, format: str, *args: Any) -> None:
         # Silent: request lines hold webhook paths, and the tests assert no secret reaches stderr.

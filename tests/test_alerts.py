@@ -7,6 +7,8 @@ import pytest
 from conftest import request
 from slack_server import SlackTestServer
 
+from pipelines.alerts.ledger import DeliveryLedger, ledger_path
+
 TOKEN = "xoxb-planted-secret-456"
 DAY = "2026-10-20"
 
@@ -44,6 +46,11 @@ def test_the_daily_run_posts_its_alerts_once(project, slack):
     assert len(slack.messages) == 3
     metadata = result.asset_materializations_for_node("alerts_outbox")[0].metadata
     assert sorted(metadata["sent"].value) == sorted(alerts)
+    assert (metadata["deferred"].value, metadata["uncertain"].value) == ([], [])
+    assert 0 < metadata["delivery_s"].value < 60  # alerts.delivery_deadline_s, the default
+    # What reached Slack is also recorded beside the lake, outside the warehouse.
+    with DeliveryLedger(ledger_path(project.lake)) as ledger:
+        assert ledger.sent_ids() == set(alerts)
 
     project.run_day(DAY)  # re-running the day sends nothing new
     assert len(slack.messages) == 3

@@ -186,6 +186,18 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "did you mean 'gpt-4o-mini'?",
         ),
         (with_changes(alerts__slack_channel=12345), "alerts.slack_channel: must be text, got 12345", "in quotes"),
+        # The delivery deadline bounds how long a run holds the project lock on Slack's account.
+        (
+            with_changes(alerts__delivery_deadline_s=0),
+            "alerts.delivery_deadline_s: must be more than 0.0, got 0",
+            "use a positive number, e.g. 60.0 (the default)",
+        ),
+        (
+            with_changes(alerts__delivery_deadline_s=float("inf")),
+            "alerts.delivery_deadline_s: must be a finite number",
+            "e.g. 60.0 (the default)",
+        ),
+        (with_changes(alerts__delivery_deadline_s="60s"), "alerts.delivery_deadline_s: must be a number", "units"),
         (
             with_changes(owners=["platform team"]),
             "owners[0]: 'platform team' is neither an e-mail",
@@ -222,7 +234,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
         0.2,
         None,
     )
-    assert (config.alerts.dagster_url, config.alerts.max_age_days) == (None, 2)
+    assert (config.alerts.dagster_url, config.alerts.max_age_days, config.alerts.delivery_deadline_s) == (None, 2, 60)
     assert (config.checks.max_quarantine_share, config.checks.max_duplicate_share) == (0.01, 0.02)
     assert config.checks.max_unpriced_share == 0.01
     reconciliation = config.reconciliation
@@ -256,7 +268,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
             if not field.is_required():
                 assert getattr(section, name) == field.default, f"{type(section).__name__}.{name}"
                 defaults += 1
-    assert defaults == 5 + 3 + 3 + 3 + 1 + 5
+    assert defaults == 6 + 3 + 3 + 3 + 1 + 5
 
 
 def test_history_catalogs_are_ordered_by_their_dates(tmp_path):
@@ -349,7 +361,8 @@ POOL_KEYS = ["api_equivalent", "gpu_type", "headroom", "latency_slo_s", "load_te
         (
             with_changes(alerts__slack_chanel="#x"),
             "alerts.slack_chanel: unknown key; valid keys here are "
-            "['dagster_url', 'max_age_days', 'min_impact_pct', 'min_impact_usd', 'slack_channel'] "
+            "['dagster_url', 'delivery_deadline_s', 'max_age_days', 'min_impact_pct', 'min_impact_usd', "
+            "'slack_channel'] "
             "(did you mean 'slack_channel'?)",
         ),
         (

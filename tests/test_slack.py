@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -18,7 +19,8 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler
 from slack_server import SlackTestServer
 
 from pipelines.alerts import deliver as delivery
-from pipelines.alerts.deliver import deliver
+from pipelines.alerts.deliver import deliver as deliver_with_ledger
+from pipelines.alerts.ledger import DeliveryLedger
 from pipelines.alerts.outbox import enqueue, ensure_outbox, oldest_postable_day
 from pipelines.alerts.render import format_usd, render
 from pipelines.resources.config import ConfigError
@@ -82,6 +84,13 @@ def outbox(tmp_path):
     ensure_outbox(conn)
     yield conn
     conn.close()
+
+
+def deliver(conn, settings, **kwargs):
+    """`deliver` with the ledger that lives beside the test's warehouse file (as the lake's does)."""
+    [(warehouse,)] = conn.execute("select path from duckdb_databases() where database_name = 'warehouse'").fetchall()
+    with DeliveryLedger(Path(warehouse).parent / "ledger.sqlite3") as ledger:
+        return deliver_with_ledger(conn, settings, ledger=ledger, **kwargs)
 
 
 def settings_for(server: SlackTestServer, mode: str, *, token: str = TOKEN) -> SlackSettings:
@@ -331,8 +340,8 @@ def test_refused_connection_is_retried_within_the_call(mode, slack_server, outbo
     refusals = []
     real_handlers = delivery._retry_handlers
 
-    def handlers_that_restart_slack(settings):
-        handlers = real_handlers(settings)
+    def handlers_that_restart_slack(settings, deadline):
+        handlers = real_handlers(settings, deadline)
         (connect,) = [h for h in handlers if isinstance(h, ConnectionErrorRetryHandler)]
         wait = connect.prepare_for_next_attempt
 
@@ -471,7 +480,7 @@ def test_outbox_is_documented_and_ensure_is_idempotent(outbox):
 
 
 @BOTH_MODES
-def test_secrets_appear_nowhere(mode, slack_server, outbox, capsys, caplog):
+def test_secrets_appear_nowhere(mode, slack_server, outbox, capsys, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)  # the SDK logs request URLs at DEBUG and INFO
     settings = settings_for(slack_server, mode)
     reports = []
@@ -502,7 +511,10 @@ def test_secrets_appear_nowhere(mode, slack_server, outbox, capsys, caplog):
         "reports": repr(reports),
         "settings": repr(settings) + str(settings),
         "outbox table": repr(table),
+        # The delivery ledger beside the warehouse, its write-ahead log included.
+        "ledger": "".join(f.read_bytes().decode("latin-1") for f in sorted(tmp_path.glob("ledger.sqlite3*"))),
     }
+    assert "retried" in places["ledger"], "the ledger was not read"
     secrets = [TOKEN, slack_server.webhook_url(WEBHOOK_ID), WEBHOOK_ID, "planted-webhook-secret-456"]
     for place, text in places.items():
         for secret in secrets:

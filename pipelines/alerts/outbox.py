@@ -2,7 +2,9 @@
 
 The alerts asset decides *what* to say and enqueues it here under a stable `alert_id`; delivery
 (`alerts/deliver.py`) posts the `pending` rows and commits each row's new status before
-touching the next, so a crash mid-batch never re-posts an alert Slack already accepted.
+touching the next, so a crash mid-batch never re-posts an alert Slack already accepted. What
+was sent is also kept outside the warehouse, in the delivery ledger (`alerts/ledger.py`), which
+`reconcile` applies here: losing `warehouse.duckdb` never re-sends an alert.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ _OUTBOX_COMMENTS = {
     "created_at": "when the alert was enqueued; delivery goes oldest first",
     "payload": "JSON text: title, text (plain fallback), fields [{label, value}], drivers [{name, impact_usd}], link",
     "status": "pending (waiting, or Slack not configured) / sent / failed (gave up after max_attempts) / "
-    "expired (its day is older than alerts.max_age_days: never posted, counted in one catch-up message)",
+    "expired (its day is older than alerts.max_age_days: never posted, counted in one catch-up message) / "
+    "uncertain (posted, but the answer was lost: it may be in the channel; looked up in the channel's history "
+    "before any new post, or, with a webhook, left for `costwatch alerts mark-sent|resend`)",
     "attempts": "posts tried so far, successful or not",
-    "sent_at": "when Slack accepted the post",
-    "last_error": "why the latest attempt failed (secrets redacted); null once sent",
+    "sent_at": "when Slack accepted the post (for an alert found in the channel's history: the message's time)",
+    "last_error": "why the latest attempt failed or is uncertain (secrets redacted); null once sent",
     "day": "the day the alert is about (the partition that raised it)",
     "caught_up_at": "for an expired alert: when the catch-up message that counted it reached Slack",
 }
@@ -55,6 +59,8 @@ class PendingAlert(NamedTuple):
     payload: str | None  # JSON text as stored; delivery parses and renders it
     attempts: int
     day: date | None  # NULL for an alert enqueued before the outbox had days
+    status: str = "pending"  # or "uncertain": posted before, answer lost
+    created_at: datetime | None = None
 
 
 def ensure_outbox(conn: duckdb.DuckDBPyConnection) -> None:
@@ -150,17 +156,72 @@ def record_caught_up(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], now:
     )
 
 
-def pending_alerts(conn: duckdb.DuckDBPyConnection) -> list[PendingAlert]:
-    """The alerts still to post, oldest first."""
+def pending_alerts(conn: duckdb.DuckDBPyConnection, *, uncertain: bool = False) -> list[PendingAlert]:
+    """The alerts still to post, oldest first; with `uncertain`, the uncertain ones among them."""
     rows = conn.execute(
         """
-        select alert_id, kind, severity, payload, coalesce(attempts, 0) as attempts, day
+        select alert_id, kind, severity, payload, coalesce(attempts, 0) as attempts, day, status, created_at
         from alerts_outbox
-        where status = 'pending'
+        where status = 'pending' or (status = 'uncertain' and ?)
         order by created_at nulls last, alert_id
-        """
+        """,
+        [uncertain],
     ).fetchall()
     return [PendingAlert(*row) for row in rows]
+
+
+def uncertain_alerts(conn: duckdb.DuckDBPyConnection) -> list[PendingAlert]:
+    return [alert for alert in pending_alerts(conn, uncertain=True) if alert.status == "uncertain"]
+
+
+def alert_statuses(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, bool]]:
+    """Every alert's status, and for an expired one whether a catch-up message counted it."""
+    rows = conn.execute("select alert_id, status, caught_up_at is not null from alerts_outbox").fetchall()
+    return {alert_id: (status, counted) for alert_id, status, counted in rows}
+
+
+def apply_ledger(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    sent: dict[str, datetime],
+    caught_up: list[str],
+    uncertain: list[str],
+    resend: list[str],
+    now: datetime,
+) -> None:
+    """Bring the outbox in line with the delivery ledger, in one transaction: ids the ledger has
+    as sent are `sent` (at the ledger's time), expired ids a catch-up counted are counted, pending
+    ids it has as uncertain are `uncertain`, and uncertain ids an operator asked to resend are
+    `pending` again."""
+    conn.begin()
+    try:
+        conn.execute(
+            """
+            update alerts_outbox set status = 'sent', sent_at = coalesce(sent_at, ledger.at), last_error = null
+            from (select unnest(?::varchar[]) as alert_id, unnest(?::timestamptz[]) as at) as ledger
+            where alerts_outbox.alert_id = ledger.alert_id and status <> 'sent'
+            """,
+            [list(sent), list(sent.values())],
+        )
+        conn.execute(
+            "update alerts_outbox set caught_up_at = ? "
+            "where status = 'expired' and caught_up_at is null and alert_id in (select unnest(?::varchar[]))",
+            [now, caught_up],
+        )
+        conn.execute(
+            "update alerts_outbox set status = 'uncertain' "
+            "where status = 'pending' and alert_id in (select unnest(?::varchar[]))",
+            [uncertain],
+        )
+        conn.execute(
+            "update alerts_outbox set status = 'pending' "
+            "where status = 'uncertain' and alert_id in (select unnest(?::varchar[]))",
+            [resend],
+        )
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
 
 
 def require_autocommit(conn: duckdb.DuckDBPyConnection) -> None:
@@ -182,9 +243,22 @@ def record_sent(conn: duckdb.DuckDBPyConnection, alert_id: str, attempts: int, n
         """
         update alerts_outbox
         set status = 'sent', sent_at = ?, attempts = ?, last_error = null
-        where alert_id = ? and status = 'pending'
+        where alert_id = ? and status in ('pending', 'uncertain')
         """,
         [now, attempts, alert_id],
+    )
+
+
+def record_uncertain(conn: duckdb.DuckDBPyConnection, alert_id: str, attempts: int, reason: str) -> None:
+    """The post went out and its answer was lost: `uncertain`, never posted again unseen."""
+    _commit(
+        conn,
+        """
+        update alerts_outbox
+        set status = 'uncertain', attempts = ?, last_error = ?
+        where alert_id = ? and status in ('pending', 'uncertain')
+        """,
+        [attempts, reason[:1000], alert_id],
     )
 
 
@@ -195,7 +269,7 @@ def record_failure(conn: duckdb.DuckDBPyConnection, alert_id: str, attempts: int
         """
         update alerts_outbox
         set status = ?, attempts = ?, last_error = ?
-        where alert_id = ? and status = 'pending'
+        where alert_id = ? and status in ('pending', 'uncertain')
         """,
         [status, attempts, reason[:1000], alert_id],
     )

@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.alerts.compose import ALERT_SOURCES, day_alerts
 from pipelines.alerts.deliver import deliver
+from pipelines.alerts.ledger import DeliveryLedger, ledger_path
 from pipelines.alerts.outbox import enqueue, ensure_outbox, oldest_postable_day
 from pipelines.resources.slack import SlackSettings
 from pipelines.resources.warehouse import (
@@ -33,8 +34,9 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
                 SLACK_DELIVERY,
                 asset="alerts_outbox",
                 description="no alert waits undelivered: every alert due was posted to Slack; alerts that wait "
-                "(Slack not configured, unreachable or refusing) go out with the next run, or expire after "
-                "alerts.max_age_days",
+                "(Slack not configured, unreachable or refusing, or left by alerts.delivery_deadline_s) go out "
+                "with the next run, or expire after alerts.max_age_days; uncertain ones (posted, answer lost) "
+                "are looked up in the channel (bot token) or wait for `costwatch alerts mark-sent|resend` (webhook)",
                 partitions_def=partitions,
             )
         ],
@@ -61,7 +63,17 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
                 enqueue(conn, created_at=now + dt.timedelta(microseconds=order), oldest_day=oldest_day, **alert)
                 for order, alert in enumerate(alerts)
             )
-            report = deliver(conn, settings, now=now, max_age_days=config.alerts.max_age_days, days=days.days)
+            # The record of what reached Slack lives beside the lake, not in the warehouse.
+            with DeliveryLedger(ledger_path(config.lake_dir)) as ledger:
+                report = deliver(
+                    conn,
+                    settings,
+                    now=now,
+                    ledger=ledger,
+                    deadline_s=config.alerts.delivery_deadline_s,
+                    max_age_days=config.alerts.max_age_days,
+                    days=days.days,
+                )
         yield dg.MaterializeResult(
             metadata={
                 # Of every day of the run (one day: that day's).
@@ -71,6 +83,13 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
                 "sent": dg.MetadataValue.json(report.sent),
                 "held": dg.MetadataValue.json(report.held),
                 "failed": dg.MetadataValue.json(report.failed),
+                # Left for the next run by the delivery deadline (alerts.delivery_deadline_s).
+                "deferred": dg.MetadataValue.json(report.deferred),
+                # Posted, answer lost: maybe in the channel (see README, Slack alerts).
+                "uncertain": dg.MetadataValue.json(report.uncertain),
+                "found_in_channel": dg.MetadataValue.json(report.confirmed),
+                "already_sent": dg.MetadataValue.json(report.already_sent),
+                "delivery_s": round(report.elapsed_s, 3),
                 "dry_run": report.dry_run,
                 "errors": dg.MetadataValue.json(report.errors),
                 "stopped": report.stopped or "",
@@ -81,7 +100,7 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
         # Undelivered alerts are not a failed run (nothing is lost: the outbox keeps them until
         # they expire), but they must show: a failed WARN check in the UI, and a line in
         # `costwatch run`'s output. A dry run delivers nothing: its waiting alerts count too.
-        undelivered = [*report.held, *report.failed]
+        undelivered = [*report.held, *report.deferred, *report.uncertain, *report.failed]
         reason = report.stopped or next(iter(report.errors.values()), "")
         if report.dry_run and undelivered:
             reason = "Slack is not configured: set SLACK_BOT_TOKEN (with alerts.slack_channel) or SLACK_WEBHOOK_URL to post them"
@@ -94,6 +113,8 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
                 "undelivered": len(undelivered),
                 "undelivered_alerts": dg.MetadataValue.json(undelivered[:20]),
                 "gave_up": dg.MetadataValue.json(report.failed),
+                "deferred": len(report.deferred),
+                "uncertain": dg.MetadataValue.json(report.uncertain),
                 "expired": report.expired,
                 "reason": reason,
             },

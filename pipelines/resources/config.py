@@ -418,6 +418,10 @@ class AlertSettings(_Section):
     # An alert of a day older than this many days (before today, UTC) is `expired`: never posted,
     # counted in one catch-up message instead, so a backlog or a backfill cannot flood the channel.
     max_age_days: Annotated[int, Field(strict=True, ge=0)] = 2
+    # Wall-clock seconds one delivery batch may take, every HTTP request and Retry-After wait
+    # included; the alerts it leaves wait, pending, for the next run (the run holds the project
+    # lock and the warehouse while it delivers).
+    delivery_deadline_s: Positive = 60.0
 
     @field_validator("dagster_url")
     @classmethod
