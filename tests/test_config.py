@@ -326,6 +326,7 @@ TOP_KEYS = [
     "currency_rates",
     "data_dir",
     "gpu",
+    "inputs",
     "owners",
     "pools",
     "prices",
