@@ -92,7 +92,7 @@ class InputManifest:
     (a file recorded while being written) is caught by hashing again a file whose recorded ctime was
     within `_RACY_NS` of its hashing; and filesystems that do not keep ctime (some FUSE and object-store
     mounts, which report ctime = mtime or none) need `inputs.verify_content: always`, which hashes
-    every file on every run (~1 s per GB here).
+    every file on every run (~0.8 s per GB here, bench/bench_hash.py).
 
     Manifests written before digests were kept still work: such a file is hashed once and compared
     by size and mtime, as it was then, so an upgrade re-ingests nothing; from then on it is

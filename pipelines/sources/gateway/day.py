@@ -6,7 +6,9 @@ canonical record in `gateway_requests`), quarantined (with its reason and verbat
 day, `gateway_ingest_audit` says where they went.
 
 Files do not follow days: the input manifest remembers which days each file holds, so a day's
-run opens only the files that can hold it, and a changed file marks the days it held stale.
+run opens only the files that can hold it, and a changed file (its bytes, not its size or time:
+`lake/manifest.py`) marks the days it held stale. A line over `max_line_bytes` is quarantined
+as `line_too_long` by file and line, never held (`records.py`).
 
 Memory is bounded by the batch size, not by a file or a day: a file's records stream from the
 reader in batches (`records.py`); each batch is validated in DuckDB and spooled to Parquet in a
