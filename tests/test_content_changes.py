@@ -353,6 +353,8 @@ def test_a_line_far_over_the_limit_is_never_held(tmp_path):
             yield b"y" * (64 << 10)
         yield b'\n{"after": 2}\n'
 
+    warm = [b'{"first": 1}\n', b"y" * (2 * limit), b'\n{"after": 2}\n']
+    whole(LineBatches(path, blocks=iter(warm), max_line_bytes=limit))  # imports and caches first
     tracemalloc.start()
     try:
         table = whole(LineBatches(path, blocks=blocks(), max_line_bytes=limit))
@@ -389,15 +391,29 @@ def test_long_lines_anywhere_in_a_json_lines_file_keep_every_other_line(tmp_path
             assert row["raw"] == (line[:1024] if len(line) > limit else line)
 
 
-def test_a_csv_line_over_the_limit_is_one_quarantined_row(tmp_path):
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_a_csv_line_over_the_limit_is_one_quarantined_row(tmp_path, newline):
+    """The limit counts a line's bytes before its newline (a CRLF line's CR included, as for JSON
+    lines); the rows after it keep their numbers."""
     limit = 2048
     path = tmp_path / "spend.csv"
-    rows = [["request_id", "spend"], ["a", "1"], ["b", "z" * 5000], ["c", "3"]]
-    path.write_text("".join(",".join(row) + "\n" for row in rows), encoding="utf-8")
+    rows = [["request_id", "spend"], ["a", "1"], ["b", "z" * 5000], ["c", "3"], ["d", "y" * (limit + 1)], ["e", "5"]]
+    lines = [",".join(row) for row in rows]
+    path.write_bytes("".join(line + newline for line in lines).encode("utf-8"))
+
+    def too_long(number: int) -> str:
+        size = len((lines[number - 1] + newline.removesuffix("\n")).encode("utf-8"))
+        return f"line_too_long:line {number} of {path} is {size:,} bytes, over inputs.max_line_bytes ({limit:,})"
+
     records = whole(export_batches(path, 1 << 20, limit)).to_pylist()
     assert [(record["record_ref"], record["read_error"]) for record in records] == [
         ("row 2", None),
-        ("row 3", f"line_too_long:line 3 of {path} is 5,002 bytes, over inputs.max_line_bytes ({limit:,})"),
+        ("row 3", too_long(3)),
         ("row 4", None),
+        ("row 5", too_long(5)),
+        ("row 6", None),
     ]
-    assert json.loads(records[2]["raw"]) == {"request_id": "c", "spend": "3"}
+    assert [json.loads(records[index]["raw"]) for index in (2, 4)] == [
+        {"request_id": "c", "spend": "3"},
+        {"request_id": "e", "spend": "5"},
+    ]

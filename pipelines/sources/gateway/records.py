@@ -91,8 +91,9 @@ class LineBatches:
     Each batch is split and decoded vectorised; a batch with bytes that are not UTF-8 is decoded
     line by line (a UTF-8 sequence never spans a newline, so per line is the same as per file).
 
-    A line longer than `max_line_bytes` is a record with read error `line_too_long` (naming the
-    file, the line and its length) and its first TOO_LONG_HEAD_BYTES as text. It is never held:
+    A line longer than `max_line_bytes` (its bytes before the newline, a CRLF line's CR included)
+    is a record with read error `line_too_long` (naming the file, the line and its length) and its
+    first TOO_LONG_HEAD_BYTES as text. It is never held:
     once the line still open passes the limit, its bytes are dropped as they are read, and a
     marker line stands in its place so the lines after it keep their numbers. The fast path pays
     one `rfind` per 1 MiB block; a batch is searched for long lines only when it is longer than
@@ -329,17 +330,23 @@ class _BoundedLines:
 
     def __iter__(self) -> Iterator[str]:
         # readline's size is in characters, of 1 to 4 bytes: a line of up to `limit` characters
-        # is measured in bytes; past that it is over the limit in bytes too.
+        # (and its \r\n) is read whole and measured in bytes; one that does not fit is over the limit.
+        pending = ""  # a line read ahead while looking for an over-long line's \n after its \r
         for number in itertools.count(1):
-            line = self._text.readline(self.limit + 1)
+            line, pending = pending or self._text.readline(self.limit + 2), ""
             if not line:
                 return
-            if len(line) * 4 <= self.limit or len(_utf8(line)) <= self.limit:
+            body = line.removesuffix("\n")  # the line's bytes before its newline, as LineBatches counts
+            if len(body) * 4 <= self.limit or len(_utf8(body)) <= self.limit:
                 yield line
                 continue
-            head, size = line[:TOO_LONG_HEAD_BYTES], len(_utf8(line.rstrip("\r\n")))
-            while line[-1] not in "\r\n" and (line := self._text.readline(self.limit + 1)):
-                size += len(_utf8(line.rstrip("\r\n")))
+            head, size = body[:TOO_LONG_HEAD_BYTES], len(_utf8(body))
+            while not line.endswith(("\n", "\r")) and (line := self._text.readline(self.limit + 2)):
+                size += len(_utf8(line.removesuffix("\n")))
+            if line.endswith("\r"):  # a \r\n the piece may have split: its \n is no line of its own
+                pending = self._text.readline(self.limit + 2)
+                if pending.startswith("\n"):
+                    pending = pending[1:]
             self.cut[f"{self.marker}{number}"] = (number, size, head)
             yield f"{self.marker}{number}\n"
 
