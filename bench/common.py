@@ -32,7 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"
 PYTHON = str(BIN / "python") if (BIN / "python").exists() else sys.executable
-COSTWATCH = str(BIN / "costwatch")
+# A worktree without its own .venv runs the interpreter's (and its console script) instead.
+COSTWATCH = str(BIN / "costwatch") if (BIN / "costwatch").exists() else str(Path(PYTHON).with_name("costwatch"))
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 # The demo's catalog: it prices every model the generator routes to (fixtures/prices/README).
 CATALOG = REPO / "fixtures" / "prices" / "litellm_2026_11.json"

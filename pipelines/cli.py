@@ -236,7 +236,13 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
         from pipelines.sources.gateway.day import MANIFEST_NAME, stale_days
 
         with duckdb.connect() as scratch:
-            changed = stale_days(scratch, config.lake_dir, config.source_files("gateway_logs"))
+            changed = stale_days(
+                scratch,
+                config.lake_dir,
+                config.source_files("gateway_logs"),
+                max_line_bytes=config.inputs.max_line_bytes,
+                verify_content=config.inputs.verify_content,
+            )
         from pipelines.lake.fingerprints import DaySettings, day_fingerprints
 
         ran = {dt.date.fromisoformat(day) for day in InputManifest(config.lake_dir, MANIFEST_NAME).ingested}

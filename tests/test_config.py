@@ -340,6 +340,7 @@ TOP_KEYS = [
     "currency_rates",
     "data_dir",
     "gpu",
+    "inputs",
     "owners",
     "pools",
     "prices",

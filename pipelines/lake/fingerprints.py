@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from pipelines.lake.health import read_state
-from pipelines.lake.manifest import write_json_atomic
+from pipelines.lake.manifest import file_digest, file_state, write_json_atomic
 from pipelines.resources.config import CostwatchConfig
 
 # The config sections that change what the marts hold (not where files are, nor how alerts are
@@ -26,17 +26,14 @@ ALERT_THRESHOLDS = ("min_impact_usd", "min_impact_pct")
 
 
 @cache
-def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _file_digest(path: Path, stat_fields: tuple[int, ...]) -> str:  # stat_fields: the cache key only
+    return file_digest(path)
 
 
 def _content_digest(path: Path) -> str:
-    stat = path.stat()
-    return _file_digest(path, stat.st_size, stat.st_mtime_ns)
+    """The file's digest, once per process while its stat fields stay as they were (the input
+    manifest's rule: a replaced file has another inode or ctime, whatever its size and mtime)."""
+    return _file_digest(path, tuple(file_state(path).values()))
 
 
 def day_fingerprints(config: CostwatchConfig, days: Iterable[dt.date]) -> dict[dt.date, str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -14,10 +16,39 @@ from typing import Any
 from pipelines.lake.health import lake_days, read_state
 from pipelines.lake.partitions import _fsync
 
+# What `stat` says of a file, recorded beside its digest: while all four are as recorded, its bytes
+# are taken to be the digested ones (see InputManifest).
+STAT_FIELDS = ("size", "mtime_ns", "ctime_ns", "inode")
+# How to check that an input file is unchanged (`inputs.verify_content`): `on_change` hashes a file
+# only when a stat field moved; `always` hashes every file on every run.
+VERIFY_MODES = ("on_change", "always")
+# A file whose recorded ctime is this close to when it was hashed is hashed again next time: the
+# kernel stamps ctime from a clock that ticks every few milliseconds (and a file server from its
+# own clock), so a write in the same tick as the recorded one would leave every stat field as it was.
+_RACY_NS = 2_000_000_000
+# Bytes read at a time. sha256 (with the CPU's SHA extensions) streams about twice as fast as
+# blake2b here, and reads of 256 KiB hash as fast as 1-8 MiB ones (bench/bench_hash.py) while
+# keeping the hash's buffer below an ingest batch (tests/test_streaming_ingest.py).
+DIGEST_BLOCK = 256 << 10
+
 
 def file_state(path: Path) -> dict:
+    """The file's stat fields (STAT_FIELDS). Not its identity: that is its digest (`InputManifest.observe`)."""
     stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of the file's bytes as stored (a .gz file's compressed bytes), streamed: memory is
+    one block whatever the file's size. The one content digest of costwatch: input files, price
+    catalogs and load tests alike."""
+    digest = hashlib.sha256()
+    block = bytearray(DIGEST_BLOCK)
+    view = memoryview(block)
+    with path.open("rb", buffering=0) as handle:
+        while count := handle.readinto(block):
+            digest.update(view[:count])
+    return digest.hexdigest()
 
 
 class InputUnavailable(RuntimeError):
@@ -45,13 +76,36 @@ class InputManifest:
     """Which input files hold which days, so a day's run opens only the files that can hold it
     and a changed file re-opens the days it holds.
 
-    Stored as `lake/_manifests/<name>.json`: `files` maps a path to the size, mtime and
-    days it held when last read; `ingested` lists the days written; `stale` the ingested days
-    whose input changed since (a file that holds or held them changed, appeared or vanished).
+    Stored as `lake/_manifests/<name>.json`: `files` maps a path to what it was when last read
+    (its `sha256`, its stat fields, `hashed_at_ns`, and whatever a reader adds, e.g. a log's time
+    zone) and the days it held; `ingested` lists the days written; `stale` the ingested days whose
+    input changed since (a file that holds or held them changed, appeared or vanished).
+
+    A file is changed when its bytes are: a file replaced by one of the same size and
+    modification time (`cp -p`, `rsync -t`, a restore) is changed; a `touch` is not (no re-ingest).
+    Hashing every file on every run would read every byte of the input history each morning, so
+    the digest is kept with the file's size, mtime, ctime and inode, and a file is hashed again
+    only when one of them moved (`verify_content: on_change`, the default). That is sound
+    because ctime cannot be set from user space: the kernel stamps it on every write, truncate,
+    chmod or utime of the inode, so `cp -p` over a file (a write, then a utime) moves it, and
+    `rsync -t` or `mv` of another file onto the path brings another inode with its own ctime. Two
+    cases need more than the stat fields: a write within the same clock tick as the recorded stat
+    (a file recorded while being written) is caught by hashing again a file whose recorded ctime was
+    within `_RACY_NS` of its hashing; and filesystems that do not keep ctime (some FUSE and object-store
+    mounts, which report ctime = mtime or none) need `inputs.verify_content: always`, which hashes
+    every file on every run (~0.8 s per GB here, bench/bench_hash.py).
+
+    Manifests written before digests were kept still work: such a file is hashed once and compared
+    by size and mtime, as it was then, so an upgrade re-ingests nothing; from then on it is
+    compared by content. (A same-size, same-mtime replacement made before the upgrade stays
+    unseen: re-run its days with `run --date` if one is suspected.)
     """
 
-    def __init__(self, lake_dir: Path, name: str):
+    def __init__(self, lake_dir: Path, name: str, verify: str = "on_change"):
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}, not {verify!r}")
         self.path = lake_dir / "_manifests" / f"{name}.json"
+        self.verify = verify
         state = read_state(self.path)
         if state is None:
             # Rebuilt: every file is new to it, so each day the lake holds and a file holds runs again.
@@ -60,16 +114,42 @@ class InputManifest:
         self.ingested: set[str] = set(state.get("ingested", []))
         self.stale: set[str] = set(state.get("stale", []))
 
-    def is_current(self, name: str, state: dict) -> bool:
-        """Whether the file is as last read: the same size and mtime, and read the same way (a reader
-        may add to `state` what else decides the days a file holds, e.g. a log's time zone)."""
+    def observe(self, name: str, path: Path, state: dict) -> dict:
+        """`state` (the file's `file_state`, plus what its reader adds) with the file's `sha256`:
+        the recorded one while every stat field is as recorded, else hashed now. A file whose bytes
+        did not change (a `touch`, a copy of itself) gets its new stat fields recorded, so it is not
+        hashed again next run."""
         known = self.files.get(name)
-        return known is not None and {key: known[key] for key in known if key not in ("format", "days")} == state
+        if (
+            self.verify == "on_change"
+            and known is not None
+            and "sha256" in known
+            and all(known.get(key) == state[key] for key in STAT_FIELDS)
+            and known["hashed_at_ns"] - known["ctime_ns"] > _RACY_NS
+        ):
+            return {**state, "sha256": known["sha256"], "hashed_at_ns": known["hashed_at_ns"]}
+        observed = {**state, "hashed_at_ns": time.time_ns(), "sha256": file_digest(path)}
+        if self.is_current(name, observed):
+            known.update(observed)
+        return observed
+
+    def is_current(self, name: str, state: dict) -> bool:
+        """Whether the file is as last read: the same bytes (`sha256`, from `observe`), and read the
+        same way (a reader may add to `state` what else decides the days a file holds, e.g. a log's
+        time zone). A file recorded before digests were kept is compared by size and mtime."""
+        known = self.files.get(name)
+        if known is None:
+            return False
+        if "sha256" not in known:
+            return _identity(known, legacy=True) == _identity(state, legacy=True)
+        return _identity(known) == _identity(state)
 
     def may_hold(self, name: str, state: dict, day: dt.date) -> bool:
         return not self.is_current(name, state) or day.isoformat() in self.files[name]["days"]
 
     def learn(self, name: str, state: dict, fmt: str, days_held: list[str]) -> None:
+        """Record what the file (`state`, from `observe`) holds; the days it holds or held that were
+        ingested are stale."""
         if self.is_current(name, state):
             return
         affected = set(days_held) | set(self.files.get(name, {}).get("days", []))
@@ -88,6 +168,14 @@ class InputManifest:
         write_json_atomic(
             self.path, {"files": self.files, "ingested": sorted(self.ingested), "stale": sorted(self.stale)}
         )
+
+
+def _identity(record: dict, *, legacy: bool = False) -> dict:
+    """What makes a file the same file for the manifest: its digest and how it was read, not its
+    stat fields (`legacy`: a record from before digests, compared by size and mtime instead)."""
+    compared = {"size", "mtime_ns"} if legacy else {"sha256"}
+    ignored = {"format", "days", "hashed_at_ns", "sha256", *STAT_FIELDS} - compared
+    return {key: value for key, value in record.items() if key not in ignored}
 
 
 class PendingDays:

@@ -39,6 +39,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from pipelines.sources.records import MAX_LINE_BYTES
+
 CONFIG_ENV = "COSTWATCH_CONFIG"
 DEFAULT_CONFIG = "costwatch.yaml"
 # The pseudonymisation key (privacy.pseudonymise_user_id) comes from here, never from the file.
@@ -402,6 +404,27 @@ class GpuSettings(_Section):
     instance_types: ExistingFile | None = None  # extra rows for fixtures/gpu/instance_types.csv
 
 
+def _verify_mode(mode: str) -> str:
+    from pipelines.lake.manifest import VERIFY_MODES  # here, not on top: the lake imports DuckDB
+
+    if mode not in VERIFY_MODES:
+        raise _problem(
+            f"{mode!r} is not a way to verify input files; use on_change (hash a file again when its size, "
+            "mtime, ctime or inode changed: the default) or always (hash every file on every run, for "
+            "filesystems whose ctime cannot be trusted)"
+        )
+    return mode
+
+
+class InputSettings(_Section):
+    # How an input file is known to be unchanged (lake/manifest.py, InputManifest): by its content
+    # digest, computed again when a stat field moved (`on_change`) or on every run (`always`).
+    verify_content: Annotated[str, Field(strict=True), AfterValidator(_verify_mode)] = "on_change"
+    # Bytes: a longer line of a JSON-lines or CSV file is quarantined as `line_too_long` (file and
+    # line named), never held. At most 1 GiB: a batch of lines must stay under Arrow's 2 GiB.
+    max_line_bytes: Annotated[int, Field(strict=True, ge=1024, le=1 << 30)] = MAX_LINE_BYTES
+
+
 class CheckThresholds(_Section):
     max_quarantine_share: Ratio = 0.01  # of a day's lines
     max_duplicate_share: Ratio = 0.02
@@ -483,6 +506,7 @@ class CostwatchConfig(_Section):
     currency_rates: Annotated[dict[CurrencyCode, Positive], _null_as(dict)] = {}  # USD per unit
     gpu: GpuSettings = GpuSettings()
     privacy: PrivacySettings = PrivacySettings()
+    inputs: InputSettings = InputSettings()
     # Who owns the pipeline's assets in the Dagster UI: e-mail addresses or `team:<name>`.
     owners: Annotated[tuple[Owner, ...], _null_as(tuple)] = ()
     # Finished Dagster runs older than this many days are deleted after each `costwatch run`

@@ -18,6 +18,15 @@ from pathlib import Path
 _UNENCODABLE = re.compile(r"[\ud800-\udfff]")
 _GUNZIP_CHUNK = 1 << 20
 
+# The longest line a reader holds (bytes, `inputs.max_line_bytes`): a longer line of a JSON-lines
+# or CSV file is quarantined as `line_too_long`, naming its file and line, and its bytes are skipped,
+# never held. Arrow's string arrays stop at 2 GiB, so without a limit one such line failed the
+# whole file (and the day) with an error naming neither. 64 MiB is ~1,000x the longest real
+# gateway record (a LiteLLM row with its model map is ~10 KB; a long prompt's OTLP span ~1 MB).
+MAX_LINE_BYTES = 64 << 20
+# What a quarantined over-long line keeps of its text, for a person to recognise it (bytes).
+TOO_LONG_HEAD_BYTES = 1024
+
 # csv's default 128 KiB field limit would stop the whole file at one long cell; a long cell is
 # a record to validate like any other. (Process-wide setting: it only ever raises the limit.)
 csv.field_size_limit(2**31 - 1)
@@ -117,6 +126,11 @@ def gunzip(data: bytes) -> tuple[bytes, str | None]:
         if data[position : position + 2] != b"\x1f\x8b":
             return b"".join(out), "damaged_gzip:bytes after the last gzip member"
     return b"".join(out), None
+
+
+def line_too_long(path: Path, line: int, size: int, limit: int) -> str:
+    """The quarantine reason of an over-long line: which file, which line, how long, which limit."""
+    return f"line_too_long:line {line} of {path} is {size:,} bytes, over inputs.max_line_bytes ({limit:,})"
 
 
 def text_record(raw: str) -> tuple[str, str | None]:

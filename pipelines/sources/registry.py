@@ -21,8 +21,9 @@ SOURCES = ("gateway_logs", "provider_costs", "provider_usage", "gpu_billing", "g
 class Format:
     name: str  # the `format:` value in costwatch.yaml
     source: str  # one of SOURCES
-    # the reader; its signature is the source kind's: gateway `(path, batch_bytes) -> Iterator[pa.Table]`
-    # (records in batches, never the whole file), billing and gpu their own
+    # the reader; its signature is the source kind's: gateway
+    # `(path, batch_bytes, max_line_bytes) -> Iterator[pa.Table]` (records in batches, never the
+    # whole file; a line over max_line_bytes a `line_too_long` record), billing and gpu their own
     read: Callable
     description: str  # one line: the producer and the file layout it writes
     module: str  # the module that registered it

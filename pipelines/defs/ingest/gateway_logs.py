@@ -59,7 +59,14 @@ def build_gateway_ingest(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             patterns = ", ".join(spec.path for spec in config.sources["gateway_logs"])
             raise dg.Failure(f"sources.gateway_logs matched no file ({patterns}); check the paths in {config.path}")
         with duckdb.connect() as scratch:
-            results = ingest_days(scratch, config.lake_dir, files, days.days)
+            results = ingest_days(
+                scratch,
+                config.lake_dir,
+                files,
+                days.days,
+                max_line_bytes=config.inputs.max_line_bytes,
+                verify_content=config.inputs.verify_content,
+            )
         context.log.info(f"gateway logs {days}:\n" + "\n".join(map(_day_line, results)))
         with warehouse.get_connection() as conn:
             publish_lake_views(conn, config.lake_dir, *GATEWAY_VIEWS)

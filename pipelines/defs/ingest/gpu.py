@@ -150,7 +150,9 @@ def build_gpu_telemetry(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
         can hold a day are opened for it (input manifest)."""
         config = costwatch.config
         days = partition_days(context)
-        by_day = ingest_gpu_telemetry_days(config.source_entries("gpu_telemetry"), config.lake_dir, days.days)
+        by_day = ingest_gpu_telemetry_days(
+            config.source_entries("gpu_telemetry"), config.lake_dir, days.days, config.inputs.verify_content
+        )
         with warehouse.get_connection() as conn:
             publish_lake_views(conn, config.lake_dir, *GPU_TELEMETRY_VIEWS)
         per_day = {

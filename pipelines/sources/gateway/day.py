@@ -6,7 +6,9 @@ canonical record in `gateway_requests`), quarantined (with its reason and verbat
 day, `gateway_ingest_audit` says where they went.
 
 Files do not follow days: the input manifest remembers which days each file holds, so a day's
-run opens only the files that can hold it, and a changed file marks the days it held stale.
+run opens only the files that can hold it, and a changed file (its bytes, not its size or time:
+`lake/manifest.py`) marks the days it held stale. A line over `max_line_bytes` is quarantined
+as `line_too_long` by file and line, never held (`records.py`).
 
 Memory is bounded by the batch size, not by a file or a day: a file's records stream from the
 reader in batches (`records.py`); each batch is validated in DuckDB and spooled to Parquet in a
@@ -39,6 +41,7 @@ from pipelines.lake.partitions import ABANDONED_TEMP_AGE_S, sql_string, write_pa
 from pipelines.sources import registry
 from pipelines.sources.gateway.records import BATCH_BYTES, RAW_SCHEMA
 from pipelines.sources.queries import load_queries, sql_text
+from pipelines.sources.records import MAX_LINE_BYTES
 
 SOURCE = "gateway_logs"
 MANIFEST_NAME = SOURCE
@@ -137,6 +140,7 @@ def _read_file(
     state: dict,
     spool: Path | None,
     batch_bytes: int,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> _FileRead:
     """Stream a file's records through validation batch by batch, each batch spooled as one
     Parquet file under `spool` (when given). A record without a readable day takes the day of
@@ -152,7 +156,7 @@ def _read_file(
     if spool is not None:
         spool.mkdir(parents=True)
     with reading_input(SOURCE, path, fmt):
-        batches = _prefetched(registry.get(fmt).read(path, batch_bytes))
+        batches = _prefetched(registry.get(fmt).read(path, batch_bytes, max_line_bytes))
         for number, batch in enumerate(batches):
             conn.register("gateway_raw", batch)
             try:
@@ -216,17 +220,24 @@ def _prefetched(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
 
 
 def stale_days(
-    conn: duckdb.DuckDBPyConnection, lake_dir: Path, files: list[tuple[Path, str]], batch_bytes: int = BATCH_BYTES
+    conn: duckdb.DuckDBPyConnection,
+    lake_dir: Path,
+    files: list[tuple[Path, str]],
+    batch_bytes: int = BATCH_BYTES,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    verify_content: str = "on_change",
 ) -> list[dt.date]:
-    """Ingested days whose input changed since they ran. Reads only new or changed files (streamed,
-    nothing spooled)."""
-    manifest = InputManifest(lake_dir, MANIFEST_NAME)
+    """Ingested days whose input changed since they ran: a file's bytes, not its size or time
+    (`InputManifest`). Reads only new or changed files (streamed, nothing spooled)."""
+    manifest = InputManifest(lake_dir, MANIFEST_NAME, verify_content)
     manifest.forget_missing({str(path) for path, _ in files})
     for path, fmt in files:
         with reading_input(SOURCE, path, fmt):
-            state = file_state(path)
+            state = manifest.observe(str(path), path, file_state(path))
         if not manifest.is_current(str(path), state):
-            manifest.learn(str(path), state, fmt, _read_file(conn, path, fmt, state, None, batch_bytes).days)
+            read = _read_file(conn, path, fmt, state, None, batch_bytes, max_line_bytes)
+            manifest.learn(str(path), state, fmt, read.days)
     manifest.save()
     return sorted(dt.date.fromisoformat(day) for day in manifest.stale)
 
@@ -237,10 +248,15 @@ def ingest_day(
     files: list[tuple[Path, str]],
     day: dt.date,
     batch_bytes: int = BATCH_BYTES,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    verify_content: str = "on_change",
 ) -> DayIngest:
     """Read every file that can hold `day`, and write the day's partitions of
     `gateway_requests`, `gateway_quarantine` and `gateway_ingest_audit` to the lake."""
-    (result,) = ingest_days(conn, lake_dir, files, [day], batch_bytes)
+    (result,) = ingest_days(
+        conn, lake_dir, files, [day], batch_bytes, max_line_bytes=max_line_bytes, verify_content=verify_content
+    )
     return result
 
 
@@ -250,10 +266,15 @@ def ingest_days(
     files: list[tuple[Path, str]],
     days: list[dt.date],
     batch_bytes: int = BATCH_BYTES,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    verify_content: str = "on_change",
 ) -> list[DayIngest]:
     """`ingest_day` for each of `days` (a range run's days, in order), reading each file that can
-    hold any of them once: one DayIngest per day, each as `ingest_day` alone would give it."""
-    manifest = InputManifest(lake_dir, MANIFEST_NAME)
+    hold any of them once: one DayIngest per day, each as `ingest_day` alone would give it. A
+    line over `max_line_bytes` is quarantined (`line_too_long`); `verify_content` is how the
+    manifest checks a file is unchanged (`on_change` or `always`, `InputManifest`)."""
+    manifest = InputManifest(lake_dir, MANIFEST_NAME, verify_content)
     manifest.forget_missing({str(path) for path, _ in files})
     spool_root = lake_dir / SPOOL_DIR
     _sweep_abandoned_spools(spool_root)
@@ -273,14 +294,15 @@ def ingest_days(
         skipped_first = 0
         for index, (path, fmt) in enumerate(files):
             with reading_input(SOURCE, path, fmt):
-                name, state = str(path), file_state(path)
+                name = str(path)
+                state = manifest.observe(name, path, file_state(path))
             holds = [day for day in days if manifest.may_hold(name, state, day)]
             if not holds:
                 skipped_first += 1
                 continue
             if days and days[0] not in holds:
                 skipped_first += 1
-            read[name] = _read_file(conn, path, fmt, state, spool / f"file_{index:05d}", batch_bytes)
+            read[name] = _read_file(conn, path, fmt, state, spool / f"file_{index:05d}", batch_bytes, max_line_bytes)
             manifest.learn(name, state, fmt, read[name].days)
         results = []
         for position, day in enumerate(days):

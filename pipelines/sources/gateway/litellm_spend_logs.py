@@ -38,6 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.sources.gateway.records import BATCH_BYTES, export_batches, whole
+from pipelines.sources.records import MAX_LINE_BYTES
 from pipelines.sources.registry import register
 
 # A LiteLLM row is wide (its `metadata` alone ~10 KB with the model map) and its projection
@@ -47,10 +48,13 @@ from pipelines.sources.registry import register
 WIDE_BATCH_BYTES = 4 << 20
 
 
-def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+def read_batches(
+    path: Path, batch_bytes: int = BATCH_BYTES, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[pa.Table]:
     """Each exported row (CSV, JSON array or page, JSON lines) as one JSON object record, in
-    batches of about `batch_bytes` (at most WIDE_BATCH_BYTES)."""
-    return export_batches(path, min(batch_bytes, WIDE_BATCH_BYTES))
+    batches of about `batch_bytes` (at most WIDE_BATCH_BYTES); a line of a CSV or JSON-lines
+    export over `max_line_bytes` is quarantined as `line_too_long`."""
+    return export_batches(path, min(batch_bytes, WIDE_BATCH_BYTES), max_line_bytes)
 
 
 def read(path: Path) -> pa.Table:

@@ -35,13 +35,17 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.sources.gateway.records import BATCH_BYTES, json_value_batches, whole
+from pipelines.sources.records import MAX_LINE_BYTES
 from pipelines.sources.registry import register
 
 
-def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+def read_batches(
+    path: Path, batch_bytes: int = BATCH_BYTES, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[pa.Table]:
     """One record per span: a pretty-printed span from its `{` line to its `}` line (`line N` of
-    the first), or one span per non-blank line (`line N`); in batches of about `batch_bytes`."""
-    return json_value_batches(path, batch_bytes)
+    the first), or one span per non-blank line (`line N`); in batches of about `batch_bytes`. A
+    line over `max_line_bytes` is quarantined as `line_too_long`."""
+    return json_value_batches(path, batch_bytes, max_line_bytes)
 
 
 def read(path: Path) -> pa.Table:

@@ -30,17 +30,21 @@ import pyarrow.compute as pc
 
 from pipelines.sources.gateway.records import BATCH_BYTES, RAW_SCHEMA, jsonl_batches, whole
 from pipelines.sources.queries import sql_text
+from pipelines.sources.records import MAX_LINE_BYTES
 from pipelines.sources.registry import register
 
 
-def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
-    """One record per span of every request line; damaged lines stay one record each. Each batch
+def read_batches(
+    path: Path, batch_bytes: int = BATCH_BYTES, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[pa.Table]:
+    """One record per span of every request line; damaged lines (and lines over `max_line_bytes`,
+    `line_too_long`) stay one record each. Each batch
     of lines is split into its spans on its own (a line is a whole request), numbered on from
     the batch before."""
     spans_sql = sql_text(__package__, "otlp_json_spans.sql")
     numbered = 0
     with duckdb.connect() as conn:
-        for lines in jsonl_batches(path, batch_bytes):
+        for lines in jsonl_batches(path, batch_bytes, max_line_bytes):
             conn.register("otlp_lines", lines)
             spans = conn.sql(spans_sql).to_arrow_table().cast(RAW_SCHEMA)
             conn.unregister("otlp_lines")

@@ -22,18 +22,26 @@ header): it orders them, and stays on `gateway_requests` as the kept record's pr
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import io
 import itertools
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.sources.records import FileBlocks, text_record
+from pipelines.sources.records import (
+    MAX_LINE_BYTES,
+    TOO_LONG_HEAD_BYTES,
+    FileBlocks,
+    line_too_long,
+    text_record,
+)
 
 RAW_SCHEMA = pa.schema(
     [
@@ -81,14 +89,33 @@ class LineBatches:
     damaged file's rest gets is `count + 1`) and `damage` why reading stopped early, if it did.
 
     Each batch is split and decoded vectorised; a batch with bytes that are not UTF-8 is decoded
-    line by line (a UTF-8 sequence never spans a newline, so per line is the same as per file)."""
+    line by line (a UTF-8 sequence never spans a newline, so per line is the same as per file).
 
-    def __init__(self, path: Path, batch_bytes: int = BATCH_BYTES, blocks: Iterable[bytes] | None = None):
+    A line longer than `max_line_bytes` (its bytes before the newline, a CRLF line's CR included)
+    is a record with read error `line_too_long` (naming the file, the line and its length) and its
+    first TOO_LONG_HEAD_BYTES as text. It is never held:
+    once the line still open passes the limit, its bytes are dropped as they are read, and a
+    marker line stands in its place so the lines after it keep their numbers. The fast path pays
+    one `rfind` per 1 MiB block; a batch is searched for long lines only when it is longer than
+    the limit."""
+
+    def __init__(
+        self,
+        path: Path,
+        batch_bytes: int = BATCH_BYTES,
+        blocks: Iterable[bytes] | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
+    ):
         self.path = path
         self.batch_bytes = max(batch_bytes, 1)
+        self.max_line_bytes = max(max_line_bytes, 1)
         self._file_blocks = FileBlocks(path, min(self.batch_bytes, _BLOCK_BYTES))
         self._blocks = self._file_blocks if blocks is None else blocks
         self.count = 0
+        # Each line cut out of the stream, in file order: (its length in bytes, its first bytes).
+        self._cut: collections.deque[tuple[int, bytes]] = collections.deque()
+        # Stands in for a cut line: no line of a file can be it (NUL bytes and a fresh random token).
+        self._cut_marker = b"\x00costwatch:line_too_long:" + uuid.uuid4().hex.encode() + b"\x00"
 
     @property
     def damage(self) -> str | None:
@@ -97,13 +124,33 @@ class LineBatches:
     def __iter__(self) -> Iterator[pa.Table]:
         held: list[bytes] = []  # bytes since the last batch's end (a newline)
         size = 0
+        open_line = 0  # bytes of the line still open at the end of `held` (after its last newline)
+        cutting: int | None = None  # bytes of the over-long line being dropped, while it lasts
+        head = b""
         for block in self._blocks:
+            if cutting is not None:
+                end = block.find(b"\n")
+                if end < 0:
+                    cutting += len(block)
+                    continue
+                self._cut.append((cutting + end, head))
+                cutting, block = None, block[end:]  # its newline ends the marker's line
+            cut = block.rfind(b"\n")
+            open_line = open_line + len(block) if cut < 0 else len(block) - cut - 1
+            if open_line > self.max_line_bytes:  # keep what is before the open line, the marker in its place
+                data = b"".join([*held, block])
+                start = len(data) - open_line
+                cutting, head = open_line, data[start : start + TOO_LONG_HEAD_BYTES]
+                held, size, open_line = [data[:start], self._cut_marker], start + len(self._cut_marker), 0
+                continue
             size += len(block)
-            if size >= self.batch_bytes and (cut := block.rfind(b"\n")) >= 0:
+            if size >= self.batch_bytes and cut >= 0:
                 yield self._batch(b"".join([*held, block[:cut]]))
                 held, size = [block[cut + 1 :]], len(block) - cut - 1
             else:
                 held.append(block)
+        if cutting is not None:  # the file ends inside the over-long line
+            self._cut.append((cutting, head))
         yield self._batch(b"".join(held))  # the last line (empty after a final newline)
 
     def _batch(self, data: bytes) -> pa.Table:
@@ -124,6 +171,9 @@ class LineBatches:
                     lines.append(chunk.decode("utf-8", errors="replace"))
                     errors.append("not_utf8")
             text, flags = pa.array(lines, pa.string()), pa.array(errors, pa.string())
+        too_long = None
+        if self._cut or len(data) > self.max_line_bytes:  # a line of this batch may be over the limit
+            text, flags, too_long = self._too_long(chunks, text, flags)
         text = pc.utf8_rtrim(text, characters="\r")
         numbers = pa.array(range(self.count + 1, self.count + count + 1), pa.int64())
         self.count += count
@@ -138,24 +188,52 @@ class LineBatches:
             },
             schema=RAW_SCHEMA,
         )
-        return table.filter(pc.not_equal(pc.utf8_trim_whitespace(text), ""))
+        records = pc.not_equal(pc.utf8_trim_whitespace(text), "")
+        if too_long is not None:  # an over-long line is a record even when its first bytes are blank
+            records = pc.or_(records, too_long)
+        return table.filter(records)
+
+    def _too_long(
+        self, chunks: pa.Array, text: pa.Array, flags: pa.Array
+    ) -> tuple[pa.Array, pa.Array, pa.Array | None]:
+        """Lines over the limit (held whole, or cut out of the stream) as `line_too_long` records:
+        their first bytes as text. Returns text and flags (changed only when there are such lines)
+        and the mask of those lines."""
+        mask = pc.or_(
+            pc.greater(pc.binary_length(chunks), self.max_line_bytes), pc.equal(chunks, pa.scalar(self._cut_marker))
+        )
+        if not pc.any(mask).as_py():
+            return text, flags, None
+        lines, errors = text.to_pylist(), flags.to_pylist()
+        for index in pc.indices_nonzero(mask).to_pylist():
+            chunk = chunks[index].as_py()
+            size, head = self._cut.popleft() if chunk == self._cut_marker else (len(chunk), chunk[:TOO_LONG_HEAD_BYTES])
+            lines[index] = head.decode("utf-8", errors="replace")
+            errors[index] = line_too_long(self.path, self.count + index + 1, size, self.max_line_bytes)
+        return pa.array(lines, pa.string()), pa.array(errors, pa.string()), mask
 
 
-def jsonl_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
-    """One record per non-blank line (`line N`). Blank lines are not records and are not counted."""
-    lines = LineBatches(path, batch_bytes)
+def jsonl_batches(
+    path: Path, batch_bytes: int = BATCH_BYTES, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[pa.Table]:
+    """One record per non-blank line (`line N`). Blank lines are not records and are not counted;
+    a line over `max_line_bytes` is a `line_too_long` record (`LineBatches`)."""
+    lines = LineBatches(path, batch_bytes, max_line_bytes=max_line_bytes)
     yield from lines
     yield from _damage(path, _line, lines.count + 1, lines.damage)
 
 
-def json_value_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+def json_value_batches(
+    path: Path, batch_bytes: int = BATCH_BYTES, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[pa.Table]:
     """JSON values one after another: one per line (JSON Lines, as `jsonl_batches`), or pretty-printed
     over several lines, as the OpenTelemetry SDK's `ConsoleSpanExporter` writes each span
     (`span.to_json()`, indent 4: `{` alone on a line, every member indented below it, `}` alone on
     the last line). A pretty-printed value is one record, `line N` of its first line; one cut short
     (a file still being written) is one record too, ending where the indented lines stop. A
-    value that runs past a batch's end is carried into the next batch."""
-    lines = LineBatches(path, batch_bytes)
+    value that runs past a batch's end is carried into the next batch. A line over
+    `max_line_bytes` is a `line_too_long` record of its own, as in `jsonl_batches`."""
+    lines = LineBatches(path, batch_bytes, max_line_bytes=max_line_bytes)
     block: tuple[int, list[str], str | None] | None = None  # the pretty-printed value still open
     for batch in lines:
         if block is None and not pc.any(pc.equal(batch.column("raw"), "{")).as_py():
@@ -199,7 +277,9 @@ def _damage(path: Path, ref: Callable[[int], str], number: int, damage: str | No
         yield _raw_table(path, ref, [number], [""], [damage])
 
 
-def export_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+def export_batches(
+    path: Path, batch_bytes: int = BATCH_BYTES, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[pa.Table]:
     """A table export: CSV with a header row, a JSON array (or `{"data": [...]}`), or JSON
     lines. Each row becomes one JSON object record.
 
@@ -207,10 +287,13 @@ def export_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Ta
     JSON-lines file whose first line is damaged must not be read as a CSV header or as one
     broken document, which would lose every good line after it. Other names are sniffed from
     the first character that is not white space. A `{"data": [...]}` page is read twice: once
-    to know it is one whole page (else it is JSON lines), then row by row."""
+    to know it is one whole page (else it is JSON lines), then row by row.
+
+    A line over `max_line_bytes` of a JSON-lines or CSV file is a `line_too_long` record; a JSON
+    array or page is read row by row whatever its lines, so the limit does not apply to it."""
     suffix = Path(path.name.lower().removesuffix(".gz")).suffix
     if suffix in (".jsonl", ".ndjson"):
-        yield from jsonl_batches(path, batch_bytes)
+        yield from jsonl_batches(path, batch_bytes, max_line_bytes)
         return
     blocks = FileBlocks(path, min(batch_bytes, _BLOCK_BYTES))
     first = _first_character(blocks) if suffix != ".csv" else ""
@@ -222,22 +305,67 @@ def export_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Ta
             return
         member = _page_member(_TextCursor(FileBlocks(path, blocks.block_size)))
         if member is None:  # not one `{"data": [...]}` page: JSON lines (a single line included)
-            yield from jsonl_batches(path, batch_bytes)
+            yield from jsonl_batches(path, batch_bytes, max_line_bytes)
             return
         text = _TextCursor(FileBlocks(path, blocks.block_size))
         rows = (text_record(json.dumps(row, ensure_ascii=False)) for row in _page_rows(text, member))
         yield from _row_batches(path, _page_row, rows, batch_bytes, lambda: text.damage)
         return
     blocks = FileBlocks(path, blocks.block_size)
-    reader = csv.reader(io.TextIOWrapper(io.BufferedReader(_BlockStream(blocks)), "utf-8-sig", "surrogateescape", ""))
-    yield from _row_batches(path, _csv_row, _csv_rows(reader), batch_bytes, lambda: blocks.damage)
+    text = io.TextIOWrapper(io.BufferedReader(_BlockStream(blocks)), "utf-8-sig", "surrogateescape", "")
+    lines = _BoundedLines(path, text, max_line_bytes)
+    rows = _csv_rows(csv.reader(lines), lines)
+    yield from _row_batches(path, _csv_row, rows, batch_bytes, lambda: blocks.damage)
 
 
-def _csv_rows(reader: Iterator[list[str]]) -> Iterator[tuple[str, str | None] | int]:
+class _BoundedLines:
+    """A text file's lines for `csv.reader`, none longer than `limit` bytes held: an over-long
+    line is read (and dropped) in pieces, and a marker line stands in its place (`cut`: each
+    marker's file line, length and first characters), so the CSV row it was is quarantined."""
+
+    def __init__(self, path: Path, text: io.TextIOBase, limit: int):
+        self.path, self._text, self.limit = path, text, max(limit, 1)
+        self.marker = f"\x00costwatch:line_too_long:{uuid.uuid4().hex}:"
+        self.cut: dict[str, tuple[int, int, str]] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        # readline's size is in characters, of 1 to 4 bytes: a line of up to `limit` characters
+        # (and its \r\n) is read whole and measured in bytes; one that does not fit is over the limit.
+        pending = ""  # a line read ahead while looking for an over-long line's \n after its \r
+        for number in itertools.count(1):
+            line, pending = pending or self._text.readline(self.limit + 2), ""
+            if not line:
+                return
+            body = line.removesuffix("\n")  # the line's bytes before its newline, as LineBatches counts
+            if len(body) * 4 <= self.limit or len(_utf8(body)) <= self.limit:
+                yield line
+                continue
+            head, size = body[:TOO_LONG_HEAD_BYTES], len(_utf8(body))
+            while not line.endswith(("\n", "\r")) and (line := self._text.readline(self.limit + 2)):
+                size += len(_utf8(line.removesuffix("\n")))
+            if line.endswith("\r"):  # a \r\n the piece may have split: its \n is no line of its own
+                pending = self._text.readline(self.limit + 2)
+                if pending.startswith("\n"):
+                    pending = pending[1:]
+            self.cut[f"{self.marker}{number}"] = (number, size, head)
+            yield f"{self.marker}{number}\n"
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _csv_rows(reader: Iterator[list[str]], lines: _BoundedLines) -> Iterator[tuple[str, str | None] | int]:
     """(raw, read_error) per non-blank row, or the row's number (an int) for a blank row, which
-    counts but is no record."""
+    counts but is no record. An over-long line is a `line_too_long` record with its first
+    characters (one inside a quoted multi-line cell, which the row swallowed, comes after the
+    last row)."""
     header = next(reader, None)
     for row in reader:
+        if len(row) == 1 and row[0] in lines.cut:
+            number, size, head = lines.cut.pop(row[0])
+            yield text_record(head)[0], line_too_long(lines.path, number, size, lines.limit)
+            continue
         if not any(cell.strip() for cell in row):
             yield 0
             continue
@@ -246,6 +374,8 @@ def _csv_rows(reader: Iterator[list[str]]) -> Iterator[tuple[str, str | None] | 
             yield raw, error or f"ragged_row:{len(row)}_fields_for_{len(header or [])}_columns"
             continue
         yield text_record(json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False))
+    for number, size, head in lines.cut.values():
+        yield text_record(head)[0], line_too_long(lines.path, number, size, lines.limit)
 
 
 def _row_batches(

@@ -133,14 +133,15 @@ def ingest_gpu_telemetry_day(files: list[tuple[Path, SourceSpec]], lake_dir: Pat
 
 
 def ingest_gpu_telemetry_days(
-    files: list[tuple[Path, SourceSpec]], lake_dir: Path, days: list[dt.date]
+    files: list[tuple[Path, SourceSpec]], lake_dir: Path, days: list[dt.date], verify_content: str = "on_change"
 ) -> dict[dt.date, TelemetryDay]:
     """GPU busy time per replica for each of `days` (utilization weighted by the sampling
     interval), from each file with the config entry that lists it (its format, and the time zone
     of a format that writes local time). Only files that can hold one of the days are opened (the
-    input manifest remembers each file's days), each once for all of them."""
+    input manifest remembers each file's days, and a file's content tells a changed file:
+    `verify_content`, InputManifest), each once for all of them."""
     queries = _queries()
-    manifest = InputManifest(lake_dir, "gpu_telemetry")
+    manifest = InputManifest(lake_dir, "gpu_telemetry", verify_content)
     manifest.forget_missing({str(path) for path, _ in files})
     wanted = {day.isoformat() for day in days}
     read: dict[str, int] = {}  # day -> files read that hold it
@@ -154,6 +155,7 @@ def ingest_gpu_telemetry_days(
             if fmt.local_timestamps and spec.timezone != "UTC":
                 # The days a local-time log holds depend on its zone: read in another, it is another file.
                 state["timezone"] = spec.timezone
+            state = manifest.observe(str(path), path, state)
             if not any(manifest.may_hold(str(path), state, day) for day in days):
                 continue
             if fmt.local_timestamps:
