@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,8 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
+
+from pipelines.models.engine import prepare_session
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOG = REPO / "fixtures" / "prices" / "model_prices.json"
@@ -68,6 +72,17 @@ class Project:
 
         job = build_definitions(self.config_path).resolve_job_def(DAILY_JOB)
         return job.execute_in_process(partition_key=day, instance=self.instance, raise_on_error=raise_on_error)
+
+    def run_days(self, first: str, last: str) -> dg.ExecuteInProcessResult:
+        """The days `first`..`last` as one range run, as `costwatch run --from --to` runs them
+        (the same marts as a run per day: tests/test_range_runs.py)."""
+        from pipelines.cli import _partitions
+        from pipelines.definitions import build_definitions
+        from pipelines.defs.schedules import DAILY_JOB
+
+        job = build_definitions(self.config_path).resolve_job_def(DAILY_JOB)
+        days = _partitions(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+        return job.execute_in_process(instance=self.instance, **days)
 
     def query(self, sql: str, params: dict | None = None) -> list[tuple]:
         with duckdb.connect(str(self.warehouse), read_only=True) as conn:
@@ -205,3 +220,60 @@ def costwatch_process(root: Path, *args: str, **popen) -> subprocess.Popen:
     environment = os.environ | {"DAGSTER_HOME": str(root / "dagster_home"), "PYTHONUNBUFFERED": "1"}
     streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} | popen
     return subprocess.Popen(command, cwd=root, env=environment, **streams)
+
+
+# When an alert was enqueued: the wall clock of the run that enqueued it, not data.
+RUN_SPECIFIC = {"alerts_outbox": {"created_at"}}
+
+
+def warehouse_rows(root: Path, ignore: dict[str, set[str]] = RUN_SPECIFIC) -> dict[str, list[tuple]]:
+    """Every table and view of the warehouse, each as its sorted rows (run-specific columns left out)."""
+    with duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        prepare_session(conn, read_only=True)
+        names = [
+            name
+            for (name,) in conn.execute(
+                "select table_name from duckdb_tables() where not internal "
+                "union select view_name from duckdb_views() where not internal order by 1"
+            ).fetchall()
+        ]
+        rows = {}
+        for name in names:
+            columns = [
+                column
+                for (column,) in conn.execute(
+                    "select column_name from duckdb_columns() where table_name = $name order by column_index",
+                    {"name": name},
+                ).fetchall()
+                if column not in ignore.get(name, set())
+            ]
+            listed = ", ".join(f'"{column}"' for column in columns)
+            table = conn.execute(f'select {listed} from "{name}" order by all').fetchall()  # noqa: S608 (names from the catalog)
+            # Paths of input files name the project's folder: a copy's rows name the reference's
+            # folder (the days it did not re-run) and its own (the days it did).
+            rows[name] = sorted(
+                (tuple(INPUTS.sub("<project>/inputs/", v) if isinstance(v, str) else v for v in row) for row in table),
+                key=_sort_key,
+            )
+    return rows
+
+
+INPUTS = re.compile(r"^/\S*?/inputs/")
+
+
+def _sort_key(row: tuple) -> tuple:
+    """Rows in an order the last bits of a DOUBLE cannot change."""
+    return tuple(("" if v is None else f"{v:.9g}" if isinstance(v, float) else str(v)) for v in row)
+
+
+def same_rows(actual: list[tuple], expected: list[tuple]) -> bool:
+    """Equal row by row; doubles within 1e-9 relative. A DOUBLE sum depends on the order DuckDB's
+    threads combine partial sums in (the last bits move between runs); money is DECIMAL, exact."""
+    return len(actual) == len(expected) and all(
+        len(a) == len(e)
+        and all(
+            math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) if isinstance(x, float) and isinstance(y, float) else x == y
+            for x, y in zip(a, e, strict=True)
+        )
+        for a, e in zip(actual, expected, strict=True)
+    )

@@ -3,6 +3,7 @@ read never fails or waits while a run writes. A real `costwatch run` process and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 import time
@@ -40,10 +41,14 @@ def test_a_run_publishes_a_copy_that_holds_what_it_wrote(project):
 
 
 def test_100_reads_during_a_run_neither_fail_nor_wait(project):
+    """...and a session held open over the whole run (an analyst's shell left open) does not fail it."""
+    warehouse = project / "data" / "warehouse.duckdb"
+    session = contextlib.ExitStack()
+    held = session.enter_context(connect_read_only(readable_warehouse(warehouse), project / "data" / "lake"))
+    (before,) = held.execute("select count(distinct day) from fct_total_cost_daily").fetchone()
     run = _costwatch(
         project, "run", "--from", str(START + dt.timedelta(days=1)), "--to", str(START + dt.timedelta(days=DAYS - 1))
     )
-    warehouse = project / "data" / "warehouse.duckdb"
     failures, slowest, during_run = [], 0.0, 0
     try:
         time.sleep(1.0)  # the run is past start-up and writing
@@ -60,6 +65,9 @@ def test_100_reads_during_a_run_neither_fail_nor_wait(project):
             time.sleep(0.05)
     finally:
         assert run.wait(timeout=900) == 0
+    # The held session still reads the copy it opened, unchanged by the run's publish.
+    assert held.execute("select count(distinct day) from fct_total_cost_daily").fetchone() == (before,)
+    session.close()
     assert failures == []
     assert slowest < 1.0, f"a read waited {slowest:.2f} s"
     assert during_run >= 90, f"only {during_run} of the 100 reads overlapped the run"

@@ -1,8 +1,8 @@
 """A range of days is ONE Dagster run, with the same warehouse and lake as runs of single days.
 
-A small generated demo (5 days x 200 requests, every source: gateway logs, provider bills, GPU
+A small generated demo (3 days x 200 requests, every source: gateway logs, provider bills, GPU
 billing and telemetry) is run twice through the CLI, in two projects with their own data dir and
-Dagster instance: once as `run --from/--to` (one run), once as `run --date` per day (five runs).
+Dagster instance: once as `run --from/--to` (one run), once as `run --date` per day (three runs).
 Every warehouse table and every lake dataset must hold the same rows (EXCEPT ALL both ways), and
 the range run must be one run that records one materialization per asset per day.
 """
@@ -29,7 +29,7 @@ from pipelines.demo import generate
 from pipelines.lake.partitions import sql_string
 from pipelines.models.engine import load_models
 
-DAYS = 5
+DAYS = 3
 REQUESTS_PER_DAY = 200
 FIRST = DEMO_START
 LAST = DEMO_START + dt.timedelta(days=DAYS - 1)

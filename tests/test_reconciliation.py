@@ -822,8 +822,7 @@ def test_a_steady_billed_to_estimated_ratio_is_a_stale_price(project):
         },
         reconciliation={"tolerance_usd": 0.01},
     )
-    for day in days:
-        project.run_day(day)
+    project.run_days(days[0], days[-1])
     (finding,) = project.query_dicts("select * from fct_price_findings")
     assert (finding["model_family"], finding["finding"]) == ("gpt-4o-mini", "stale_price")
     assert (finding["first_day"], finding["last_day"], finding["days"]) == (
