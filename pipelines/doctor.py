@@ -9,7 +9,6 @@ fixes it names do (most of them by setting the damaged piece aside and rebuildin
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.lake.health import damaged_partitions, lake_days
-from pipelines.lake.lock import HOLDER_FILE, RUN_LOCK_FILE
+from pipelines.lake.lock import HOLDER_FILE, is_held
 from pipelines.lake.publish import published_path
 from pipelines.resources.config import CostwatchConfig
 
@@ -71,7 +70,7 @@ def _dagster_home(config: CostwatchConfig) -> Iterator[Check]:
         )
         unfinished = [run.run_id for run in runs]
         history = instance.get_runs_count()
-    if unfinished and not _lock_is_held(config.data_dir):
+    if unfinished and not is_held(config.data_dir):
         yield Check(
             False,
             f"Dagster home {home}: {len(unfinished)} run(s) unfinished with no live process: {', '.join(unfinished)}",
@@ -80,19 +79,6 @@ def _dagster_home(config: CostwatchConfig) -> Iterator[Check]:
     else:
         held = " (a costwatch run is in progress)" if unfinished else ""
         yield Check(True, f"Dagster home {home}: {history} run(s) in its history{held}")
-
-
-def _lock_is_held(data_dir: Path) -> bool:
-    path = data_dir / RUN_LOCK_FILE
-    if not path.exists():
-        return False
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return False
 
 
 def _lake(config: CostwatchConfig) -> Iterator[Check]:
@@ -182,7 +168,7 @@ def _warehouse(config: CostwatchConfig) -> Iterator[Check]:
             continue
         try:
             with duckdb.connect(str(path), read_only=True) as conn:
-                tables = conn.execute("select count(*) from duckdb_tables() where not internal").fetchone()[0]
+                tables = len(conn.execute("show tables").fetchall())
         except duckdb.Error as error:
             if "lock" in str(error).lower():  # a run is writing it: busy, not damaged
                 yield Check(True, f"{role} {path}: in use by a running costwatch run")

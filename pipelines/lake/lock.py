@@ -89,6 +89,20 @@ def project_lock(data_dir: Path, *, command: str, wait_s: float = 0.0, hint: str
                 held.handle.close()  # releases the flock
 
 
+def is_held(data_dir: Path) -> bool:
+    """Whether a process holds the run lock of `data_dir` now (asked without taking it for long)."""
+    path = data_dir / RUN_LOCK_FILE
+    if not path.exists():
+        return False
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False
+
+
 def _acquire(path: Path, *, command: str, wait_s: float, hint: str) -> RunLock:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Kept open for as long as the lock is held (closing it releases the flock); "a+b" never
