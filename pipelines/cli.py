@@ -386,10 +386,14 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
     from pipelines.resources.warehouse import fail_orphaned_runs
 
     config_path = config_path_from_env(config_arg)
-    if lock.orphans:
-        for run_id in fail_orphaned_runs(_instance(config_path), lock):
-            print(f"run {run_id} of a process that died mid-run: marked failed")
+
+    def settle_orphans() -> None:
+        if lock.orphans:
+            for run_id in fail_orphaned_runs(_instance(config_path), lock):
+                print(f"run {run_id} of a process that died mid-run: marked failed")
+
     if not days:
+        settle_orphans()
         print("nothing to run: no day's inputs changed")
         return 0
     pending = PendingDays(config.lake_dir)
@@ -400,6 +404,7 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
         f"costwatch: {len(days)} day(s) {days[0]}..{days[-1]} in {len(runs)} run(s); loading the definitions",
         flush=True,
     )
+    settle_orphans()
     from pipelines.definitions import build_definitions
     from pipelines.defs.schedules import DAILY_JOB
 
@@ -440,6 +445,7 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
                     raise _Interrupted(seen[-1])
             except _Interrupted as stop:
                 _mark_failed(instance, run_id, f"stopped by {stop.name}")
+                lock.runs_finished([run_id])
                 print(
                     f"{label}  STOPPED by {stop.name} after {time.perf_counter() - started:.1f}s: run {run_id} marked "
                     f"failed; its tables and lake files are whole (each is replaced at once or not at all): re-run "
@@ -450,6 +456,7 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
                 return 128 + stop.signum
             for line in _day_lines(config_path, result, first, last):
                 print(line)
+            lock.runs_finished([run_id])  # finished (either way): nothing for the next holder to settle
             status = "ok" if result.success else "FAILED"
             print(f"{label}  {status}  {time.perf_counter() - started:5.1f}s  run {result.run_id}")
             _print_undelivered_alerts(result)

@@ -239,8 +239,9 @@ def test_run_changed_reruns_the_days_a_changed_file_holds_and_their_windows_in_o
     project, _ = ranged
     instance = project.instance()
     (first_run,) = instance.get_runs()
-    # A late record for day 4 lands in the last gateway file (one that held other days).
-    late_day = FIRST + dt.timedelta(days=3)
+    # A late record for the second-to-last day lands in the last gateway file (one that held
+    # other days).
+    late_day = FIRST + dt.timedelta(days=DAYS - 2)
     changed = sorted((project.root / "data" / "inputs" / "gateway").glob("*.jsonl.gz"))[-1]
     with gzip.open(changed, "rt", encoding="utf-8") as handle:
         held = {

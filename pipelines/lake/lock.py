@@ -48,6 +48,11 @@ class RunLock:
         self.holder["runs"].append(run_id)
         _write_holder(self.record, self.holder)
 
+    def runs_finished(self, run_ids: list[str]) -> None:
+        """This holder's runs that reached an end (success, failure, stopped and marked failed)."""
+        self.holder["runs"] = [run_id for run_id in self.holder["runs"] if run_id not in run_ids]
+        _write_holder(self.record, self.holder)
+
     @property
     def orphans(self) -> list[str]:
         return list(self.holder["orphans"])
