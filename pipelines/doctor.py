@@ -19,6 +19,7 @@ from pipelines.lake.health import damaged_partitions, lake_days
 from pipelines.lake.lock import HOLDER_FILE, is_held
 from pipelines.lake.publish import published_path
 from pipelines.resources.config import CostwatchConfig
+from pipelines.resources.instance import open_instance
 
 RUN_CHANGED = "costwatch run --changed"
 
@@ -62,7 +63,7 @@ def _dagster_home(config: CostwatchConfig) -> Iterator[Check]:
     import dagster as dg
 
     unfinished = []
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(home) as instance:
         runs = instance.get_runs(
             filters=dg.RunsFilter(
                 statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]

@@ -22,6 +22,7 @@ from slack_server import SlackTestServer
 
 from pipelines import cli
 from pipelines.lake.partitions import partition_file
+from pipelines.resources.instance import open_instance
 
 pytestmark = pytest.mark.slow  # seven runs of three days
 
@@ -201,12 +202,11 @@ def test_a_deleted_dagster_home_is_created_again(damaged, reference):
 
 
 def test_finished_runs_older_than_run_history_days_are_deleted_with_their_event_logs(damaged):
-    import dagster as dg
 
     from pipelines.resources.instance import prune_run_history
 
     home = damaged / "dagster_home"
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(home) as instance:
         (run,) = instance.get_runs()
         shard = home / "history" / "runs" / f"{run.run_id}.db"
         assert shard.exists()

@@ -10,6 +10,7 @@ from conftest import REPO, request
 from pipelines.definitions import build_definitions
 from pipelines.defs.schedules import DAILY_JOB
 from pipelines.models.engine import SQL_DIR, load_models, tables_read
+from pipelines.resources.instance import open_instance
 
 # The whole dependency map, written out: a new read in any SQL file must be added here on purpose.
 # Every asset is keyed by the relation it writes: an ingest or settings asset writing several
@@ -204,5 +205,36 @@ def test_a_dagster_home_costwatch_creates_has_the_repository_settings(tmp_path, 
     written = yaml.safe_load((home / "dagster.yaml").read_text(encoding="utf-8"))
     shipped = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
     assert written == shipped
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(home) as instance:
         assert instance.event_log_storage.get_concurrency_info("warehouse").limit == 1
+
+
+def test_the_pooled_sqlite_storage_keeps_dagsters_own_files(project, tmp_path, monkeypatch):
+    """The shipped dagster.yaml's storage (one connection pool per SQLite file) writes the files
+    Dagster's own SQLite storage reads: a run of the daily job, read back through a plain
+    `storage: sqlite:` instance over the same home, has the same events and materializations.
+    An instance built for one home while $DAGSTER_HOME names another is refused with the fix."""
+    from pipelines.resources.dagster_storage import PooledSqliteEventLogStorage, PooledSqliteRunStorage
+
+    assert isinstance(project.instance.event_log_storage, PooledSqliteEventLogStorage)
+    assert isinstance(project.instance.run_storage, PooledSqliteRunStorage)
+    project.write_config()
+    project.write_jsonl("day.jsonl", [request("a", "2026-10-01T10:00:00Z", "gpt-4o", input_tokens=100)])
+    result = project.run_day("2026-10-01")
+    pooled = {
+        "events": [e.dagster_event_type for e in project.instance.all_logs(result.run_id)],
+        "assets": sorted(key.to_user_string() for key in project.instance.get_asset_keys()),
+    }
+    home = project.root / "dagster_home"
+    plain = {"storage": {"sqlite": {"base_dir": str(home)}}}
+    (tmp_path / "plain").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "plain"), overrides=plain) as dagster_own:
+        assert type(dagster_own.event_log_storage).__name__ == "SqliteEventLogStorage"
+        assert dagster_own.get_run_by_id(result.run_id).is_success
+        assert [e.dagster_event_type for e in dagster_own.all_logs(result.run_id)] == pooled["events"]
+        assert sorted(key.to_user_string() for key in dagster_own.get_asset_keys()) == pooled["assets"]
+    assert len(pooled["events"]) > 100 and "fct_total_cost_daily" in pooled["assets"]
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
+    with pytest.raises(RuntimeError, match=f"set DAGSTER_HOME={home}"):
+        dg.DagsterInstance.from_config(str(home))

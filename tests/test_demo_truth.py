@@ -25,6 +25,7 @@ from conftest import REPO, generated_config, read_generated_records
 
 from pipelines.cli import main as costwatch
 from pipelines.demo import generate
+from pipelines.resources.instance import open_instance
 
 pytestmark = pytest.mark.slow
 
@@ -801,7 +802,7 @@ def test_the_dagster_asset_page_of_the_total_cost_mart_renders(demo, demo_config
         )  # fmt: skip
         jobs = json.loads(urllib.request.urlopen(request, timeout=30).read())["data"]["repositoryOrError"]["pipelines"]
         listed = {run["runId"] for job in jobs if job["name"] == "costwatch_daily" for run in job["runs"]}
-        with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
+        with open_instance(root / "dagster_home") as instance:
             cli_runs = {run.run_id for run in instance.get_runs(dg.RunsFilter(job_name="costwatch_daily"))}
         assert cli_runs and listed == cli_runs
         url = f"{base}/assets/fct_total_cost_daily"

@@ -16,6 +16,8 @@ import duckdb
 import pytest
 from conftest import cli_project, costwatch_process
 
+from pipelines.resources.instance import open_instance
+
 START = dt.date(2026, 10, 1)
 DAYS = 4
 
@@ -45,9 +47,8 @@ def _lines_until(process: subprocess.Popen, marker: str, timeout_s: float = 120)
 
 def _runs(project: Path) -> dict[str, str]:
     """Run id -> status, from the project's Dagster instance."""
-    import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(project / "dagster_home")) as instance:
+    with open_instance(project / "dagster_home") as instance:
         return {run.run_id: run.status.value for run in instance.get_runs()}
 
 

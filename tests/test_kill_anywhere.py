@@ -33,6 +33,7 @@ from conftest import cli_project, request, same_rows, warehouse_rows
 
 from pipelines.lake.health import damaged_partitions
 from pipelines.lake.lock import is_held
+from pipelines.resources.instance import open_instance
 
 pytestmark = pytest.mark.slow  # ~60 killed runs
 
@@ -107,9 +108,8 @@ def zygote():
 
 
 def _unfinished_runs(root: Path) -> list[str]:
-    import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
+    with open_instance(root / "dagster_home") as instance:
         return [run.run_id for run in instance.get_runs() if not run.is_finished]
 
 

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
 # What dagster_home/dagster.yaml holds (tests/test_definitions.py pins the two together): a home
 # costwatch creates gets the same settings, the `warehouse` pool's one-step limit above all.
-INSTANCE_SETTINGS = {"telemetry": {"enabled": False}, "concurrency": {"pools": {"default_limit": 1}}}
+INSTANCE_SETTINGS = {
+    "telemetry": {"enabled": False},
+    "concurrency": {"pools": {"default_limit": 1}},
+    "storage": {
+        "custom": {
+            "module": "pipelines.resources.dagster_storage",
+            "class": "PooledSqliteStorage",
+            "config": {"base_dir": {"env": "DAGSTER_HOME"}},
+        }
+    },
+}
 
 
 def dagster_home(config_path: Path) -> Path:
@@ -27,6 +43,26 @@ def dagster_home(config_path: Path) -> Path:
         )
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+@contextmanager
+def open_instance(home: Path) -> Iterator[DagsterInstance]:
+    """The Dagster instance whose home is `home`. Its storage is configured from $DAGSTER_HOME
+    (dagster.yaml cannot name its own folder), so that is set while the instance is built and
+    put back after."""
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        instance = dg.DagsterInstance.from_config(str(home))
+    finally:
+        if previous is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+    with instance:
+        yield instance
 
 
 def prune_run_history(instance, keep_days: int, now: dt.datetime | None = None) -> int:
