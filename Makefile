@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/costwatch demo
 
-# Two workers, one per core; a module's tests stay on one worker (its module-scoped fixtures).
+# Two workers, one per core; a module's tests stay on one worker (its module-scoped fixtures),
+# and the longest modules start first, in the order tests/conftest.py gives (no reordering by size).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # Python: formatted and clean under the rules in pyproject.toml. SQL: sqlfluff with the DuckDB
 # dialect and the rule set in pyproject.toml ([tool.sqlfluff.*]). Nothing is rewritten; all three

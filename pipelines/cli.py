@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 
 from pipelines.alerts.ledger import LedgerError
-from pipelines.lake.health import WarehouseDamaged, WarehouseMissing, heal_lake, require_warehouse
+from pipelines.lake.health import (
+    WarehouseDamaged,
+    WarehouseMissing,
+    heal_lake,
+    locked_by_another_process,
+    require_warehouse,
+)
 from pipelines.lake.lock import ProjectBusy, project_lock
 from pipelines.lake.manifest import InputUnavailable
 from pipelines.lake.publish import readable_warehouse
@@ -318,13 +324,14 @@ def _instance(config_path: Path):
 def _rebuild(config_arg: str | None, config, first: dt.date | None) -> int:
     """The marts of every day from `first` (default: the lake's first) to the lake's last,
     recomputed from the lake as one run of the rebuild job (no ingest: an input file rotated
-    away since is not needed, and the lake is not rewritten). A warehouse DuckDB cannot open is
-    moved aside first (kept for a post-mortem); the new one gets the lake's views, then the run."""
+    away since is not needed, and the lake is not rewritten). A warehouse DuckDB cannot open or
+    read every row of is moved aside first (kept for a post-mortem); the new one gets the lake's
+    views, then the run."""
     import duckdb
 
     from pipelines.defs.ingest import publish_ingest_views
     from pipelines.defs.schedules import REBUILD_JOB
-    from pipelines.lake.health import lake_days
+    from pipelines.lake.health import lake_days, read_every_row
     from pipelines.models.engine import prepare_session
 
     heal_lake(config.lake_dir)
@@ -343,8 +350,11 @@ def _rebuild(config_arg: str | None, config, first: dt.date | None) -> int:
     warehouse = config.warehouse_path
     try:
         if warehouse.exists():
-            duckdb.connect(str(warehouse)).close()
+            read_every_row(warehouse, read_only=False)
     except duckdb.Error as error:
+        if locked_by_another_process(error):  # in use, not damaged: never moved aside
+            print(f"costwatch: {_one_line(error)}", file=sys.stderr)
+            return 1
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         for path in (warehouse, warehouse.with_name(warehouse.name + ".wal")):
             if path.exists():
@@ -914,7 +924,7 @@ def _one_line(error: Exception) -> str:
     import duckdb
 
     message = " ".join(str(error).split())
-    if isinstance(error, duckdb.IOException) and "lock" in message.lower():
+    if isinstance(error, duckdb.IOException) and locked_by_another_process(error):
         message = f"the warehouse is locked by another process ({message}); try again when it finishes"
     return message
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.lake.health import damaged_partitions, lake_days
+from pipelines.lake.health import damaged_partitions, lake_days, locked_by_another_process, read_every_row
 from pipelines.lake.lock import HOLDER_FILE, is_held
 from pipelines.lake.publish import published_path
 from pipelines.resources.config import CostwatchConfig
@@ -168,15 +168,14 @@ def _warehouse(config: CostwatchConfig) -> Iterator[Check]:
         if not path.exists():
             continue
         try:
-            with duckdb.connect(str(path), read_only=True) as conn:
-                tables = len(conn.execute("show tables").fetchall())
+            tables = read_every_row(path)
         except duckdb.Error as error:
-            if "lock" in str(error).lower():  # a run is writing it: busy, not damaged
+            if locked_by_another_process(error):  # a run is writing it: busy, not damaged
                 yield Check(True, f"{role} {path}: in use by a running costwatch run")
             else:
-                yield Check(False, f"{role} {path}: cannot be opened ({str(error).splitlines()[0]})", fix)
+                yield Check(False, f"{role} {path}: cannot be opened or read ({str(error).splitlines()[0]})", fix)
         else:
-            yield Check(True, f"{role} {path}: opens, {tables} table(s)")
+            yield Check(True, f"{role} {path}: opens, {tables} table(s), every row reads")
 
 
 def _ledger(config: CostwatchConfig) -> Iterator[Check]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import math
 import os
 import re
 import shutil
@@ -262,18 +261,22 @@ INPUTS = re.compile(r"^/\S*?/inputs/")
 
 
 def _sort_key(row: tuple) -> tuple:
-    """Rows in an order the last bits of a DOUBLE cannot change."""
-    return tuple(("" if v is None else f"{v:.9g}" if isinstance(v, float) else str(v)) for v in row)
+    """Rows in a total order (None and mixed types included)."""
+    return tuple(("" if v is None else repr(v)) for v in row)
 
 
-def same_rows(actual: list[tuple], expected: list[tuple]) -> bool:
-    """Equal row by row; doubles within 1e-9 relative. A DOUBLE sum depends on the order DuckDB's
-    threads combine partial sums in (the last bits move between runs); money is DECIMAL, exact."""
-    return len(actual) == len(expected) and all(
-        len(a) == len(e)
-        and all(
-            math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) if isinstance(x, float) and isinstance(y, float) else x == y
-            for x, y in zip(a, e, strict=True)
-        )
-        for a, e in zip(actual, expected, strict=True)
-    )
+def pytest_collection_modifyitems(config, items: list) -> None:
+    """The longest modules first (`make test` keeps xdist from reordering them): a module runs
+    on one worker (`--dist loadfile`), so two long ones left for last run back to back on one
+    worker while the other sits idle. A module's weight is its `slow` mark's `seconds` (60 when
+    unstated; 0 when not slow), roughly what it takes on a quiet machine."""
+
+    def weight(item) -> float:
+        mark = item.get_closest_marker("slow")
+        return 0.0 if mark is None else float(mark.kwargs.get("seconds", 60))
+
+    weights: dict[str, float] = {}
+    for item in items:
+        weights[item.module.__name__] = max(weights.get(item.module.__name__, 0.0), weight(item))
+    first_seen = {name: index for index, name in enumerate(dict.fromkeys(item.module.__name__ for item in items))}
+    items.sort(key=lambda item: (-weights[item.module.__name__], first_seen[item.module.__name__]))

@@ -316,3 +316,25 @@ def test_a_renamed_column_keeps_its_history_and_a_dropped_one_is_refused(tmp_pat
     with pytest.raises(ValueError, match=r"columns \['share_ratio'\] are no longer in ratios_daily.sql"):
         run_model(conn, parse_model(path), tmp_path / "lake", dt.date(2026, 10, 2))
     conn.close()
+
+
+def test_exact_sum_is_the_same_in_any_row_order_where_a_plain_sum_is_not():
+    """The `exact_sum` macro (sql/macros) adds doubles as DECIMAL(38, 12): the same total whatever
+    order the rows come in, equal to the exact sum of the values rounded to 12 places (computed
+    here with Python's Decimal). A plain DOUBLE sum of the same rows differs between orders."""
+    import random
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    rng = random.Random(7)
+    values = [rng.uniform(0, 1) * 10 ** rng.randint(-6, 3) for _ in range(2_000)]
+    exact = float(sum(Decimal(v).quantize(Decimal("1e-12"), rounding=ROUND_HALF_EVEN) for v in values))
+    conn = duckdb.connect()
+    prepare_session(conn)
+    conn.execute("set threads = 1")  # rows reach the aggregate in table order
+    totals = {}
+    for name, order in (("forward", values), ("backward", values[::-1]), ("shuffled", rng.sample(values, len(values)))):
+        conn.execute(f"create table {name} (x double)")  # noqa: S608 (fixed names)
+        conn.executemany(f"insert into {name} values (?)", [(v,) for v in order])  # noqa: S608 (fixed names)
+        totals[name] = conn.execute(f"select sum(x), exact_sum(x) from {name}").fetchone()  # noqa: S608 (fixed names)
+    assert len({plain for plain, _ in totals.values()}) > 1  # what exact_sum is for
+    assert {exact_total for _, exact_total in totals.values()} == {exact}

@@ -144,12 +144,31 @@ def heal_lake(lake_dir: Path) -> list[str]:
     return lines
 
 
+def locked_by_another_process(error: Exception) -> bool:
+    """DuckDB's error for a file another process holds open for writing. (Matched on its words:
+    "lock" alone also matches a damaged *block*.)"""
+    return "Could not set lock on file" in str(error)
+
+
+def read_every_row(path: Path, *, read_only: bool = True) -> int:
+    """Open the DuckDB file and read every column of every row of every table (a row's hash reads
+    them all); returns the tables. DuckDB opens a damaged file and reads its blocks lazily, so
+    opening alone proves little: a damaged block raises `duckdb.Error` here."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=read_only) as conn:
+        tables = [name for (name,) in conn.execute("select table_name from duckdb_tables()").fetchall()]
+        for table in tables:
+            conn.execute(f'select count(hash("{table}")) from "{table}"').fetchone()  # noqa: S608 (names from the catalog)
+    return len(tables)
+
+
 class WarehouseDamaged(RuntimeError):
-    """The warehouse file exists but DuckDB cannot open it."""
+    """The warehouse file exists but DuckDB cannot open it, or read a block of it."""
 
     def __init__(self, path: Path, error: Exception):
         super().__init__(
-            f"the warehouse {path} cannot be opened: {str(error).splitlines()[0]}. The file is damaged; the lake "
+            f"the warehouse {path} cannot be opened or read: {str(error).splitlines()[0]}. The file is damaged; the lake "
             f"is not. Fix: `costwatch rebuild` (it moves the damaged file aside and rebuilds the marts from the lake)."
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import warnings
 from collections.abc import Iterator
@@ -17,9 +18,10 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from pipelines.defs.schedules import REBUILD_JOB
-from pipelines.lake.health import WarehouseDamaged, heal_lake, require_warehouse
+from pipelines.lake.health import WarehouseDamaged, heal_lake, locked_by_another_process, require_warehouse
 from pipelines.lake.lock import RunLock, project_lock
 from pipelines.models.engine import DayRange, prepare_session
 from pipelines.resources.config import CostwatchConfig, load_config
@@ -45,6 +47,7 @@ class WarehouseResource(DuckDBResource):
     `warehouse` pool only single steps: neither keeps a run's steps together.)"""
 
     run_lock_wait_s: float = 0.0
+    _run_database: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
     # The project's lake: its damaged partitions are set aside before the run reads any
     # (`pipelines.lake.health`). Empty: not checked.
     lake_dir: str = ""
@@ -69,31 +72,56 @@ class WarehouseResource(DuckDBResource):
                 if context.dagster_run is not None and context.dagster_run.job_name != REBUILD_JOB:
                     days = _tag_days(context.dagster_run.tags)
                     require_warehouse(Path(self.database), Path(self.lake_dir), set(days.days) if days else None)
-            if Path(self.database).exists():
-                with self.get_connection():  # a damaged file fails the run now, naming the fix
-                    pass
-            with super().yield_for_execution(context) as resource:
-                yield resource
+            # The file is opened once for the run (a damaged one fails it now, naming the fix):
+            # each step gets its own connection to that open database (`get_connection`), not a
+            # fresh open of the file (~30 ms each, and a cold cache). The run lock held here
+            # keeps every other writer out meanwhile; analysts read the published copy.
+            with self._open() as database, super().yield_for_execution(context) as resource:
+                self._run_database = database
+                try:
+                    yield resource
+                finally:
+                    self._run_database = None
 
     @contextmanager
-    def get_connection(self) -> Iterator:
+    def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             # Once, at once: dagster-duckdb's connect retries any IOException for minutes (made
             # for a lock held a moment by another writer), and a damaged file raises one too.
             conn = duckdb.connect(self.database, config={"custom_user_agent": "dagster", **self.connection_config})
         except duckdb.IOException as error:
-            if "lock" in str(error).lower():
+            if locked_by_another_process(error):
                 with super().get_connection() as conn:  # another writer: wait, as dagster-duckdb does
-                    prepare_session(conn)
                     yield conn
                 return
             raise WarehouseDamaged(Path(self.database), error) from None
         try:
-            prepare_session(conn)
             yield conn
         finally:
             conn.close()
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection with the project's session settings: inside a run, a new connection to the
+        database the run opened; outside one, the file opened for this connection alone."""
+        with contextlib.ExitStack() as stack:
+            database = self._run_database or stack.enter_context(self._open())
+            conn = stack.enter_context(database.cursor())
+            try:
+                prepare_session(conn)
+                yield conn
+            except duckdb.Error as error:
+                # A damaged file can open (DuckDB reads blocks lazily) and fail at the first read
+                # of a damaged block: that step fails naming the fix, as a failed open does.
+                message = str(error)
+                if "Corrupt database file" in message or (
+                    isinstance(error, duckdb.IOException)
+                    and self.database in message
+                    and not locked_by_another_process(error)
+                ):
+                    raise WarehouseDamaged(Path(self.database), error) from error
+                raise
 
 
 def fail_orphaned_runs(instance: dg.DagsterInstance, lock: RunLock) -> list[str]:

@@ -22,7 +22,7 @@ with usage as (
         sum(requests) as requests,
         sum(input_tokens) as input_tokens,
         sum(output_tokens) as output_tokens,
-        sum(gpu_cost_usd order by gpu_cost_usd) as selfhost_cost_usd
+        sum(gpu_cost_usd) as selfhost_cost_usd
     from fct_selfhost_unit_cost_daily
     group by all
 ),
@@ -31,12 +31,10 @@ utilization as (
     select
         date_trunc('month', day)::date as period_start,
         pool,
-        -- Doubles summed in value order: the same total whatever order the days' rows are stored in.
-        sum(busy_gpu_hours order by busy_gpu_hours) / nullif(sum(billed_gpu_hours order by billed_gpu_hours), 0)
-            as utilization,
-        sum(busy_gpu_hours order by busy_gpu_hours) as busy_gpu_hours,
-        sum(gpu_cost_usd order by gpu_cost_usd) / nullif(sum(billed_gpu_hours order by billed_gpu_hours), 0)
-            as usd_per_gpu_hour
+        -- GPU-hours are doubles: exact_sum, the same total whatever order the days' rows are stored in.
+        exact_sum(busy_gpu_hours) / nullif(exact_sum(billed_gpu_hours), 0) as utilization,
+        exact_sum(busy_gpu_hours) as busy_gpu_hours,
+        sum(gpu_cost_usd) / nullif(exact_sum(billed_gpu_hours), 0) as usd_per_gpu_hour
     from fct_gpu_utilization_daily
     group by all
 ),

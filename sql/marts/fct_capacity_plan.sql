@@ -71,7 +71,7 @@ load_tested as (
 ),
 
 billing as (
-    select day, pool, count(distinct replica_id) as billed_replicas, sum(instance_hours) as instance_hours,
+    select day, pool, count(distinct replica_id) as billed_replicas, exact_sum(instance_hours) as instance_hours,
         sum(gpu_cost_usd) as billed_cost_usd
     from stg_gpu_billing
     where day between $start and $end

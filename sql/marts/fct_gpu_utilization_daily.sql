@@ -13,7 +13,7 @@ columns:
   idle_cost_usd: gpu_cost_usd x (1 - utilization): money paid for GPUs that were not serving, USD.
 */
 with billing as (
-    select day, pool, replica_id, max(gpu_count) as gpu_count, sum(gpu_hours) as billed_gpu_hours,
+    select day, pool, replica_id, max(gpu_count) as gpu_count, exact_sum(gpu_hours) as billed_gpu_hours,
         sum(gpu_cost_usd) as gpu_cost_usd
     from stg_gpu_billing
     where day between $start and $end
@@ -52,11 +52,11 @@ pools_day as (
         day,
         pool,
         count(*) filter (where billed_gpu_hours > 0) as billed_replicas,
-        coalesce(sum(billed_gpu_hours), 0) as billed_gpu_hours,
+        coalesce(exact_sum(billed_gpu_hours), 0) as billed_gpu_hours,
         coalesce(sum(gpu_cost_usd), 0) as gpu_cost_usd,
-        sum(telemetry_busy_gpu_hours) as telemetry_busy_gpu_hours,
-        coalesce(sum(sampled_gpu_hours), 0) as sampled_gpu_hours,
-        coalesce(sum(activity_busy_gpu_hours), 0) as activity_busy_gpu_hours
+        exact_sum(telemetry_busy_gpu_hours) as telemetry_busy_gpu_hours,
+        coalesce(exact_sum(sampled_gpu_hours), 0) as sampled_gpu_hours,
+        coalesce(exact_sum(activity_busy_gpu_hours), 0) as activity_busy_gpu_hours
     from replicas
     group by day, pool
 ),

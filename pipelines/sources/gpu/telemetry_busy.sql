@@ -38,7 +38,8 @@ select
     replica_id,
     count(distinct gpu) as gpus_seen,
     count(*) as samples,
-    sum(hours) as sampled_gpu_hours,
-    sum(hours * utilization) as busy_gpu_hours
+    -- Summed as DECIMAL (exact, so the same in any row order), rounded to 12 places (3.6 ns).
+    sum(hours::decimal(38, 12))::double as sampled_gpu_hours,
+    sum((hours * utilization)::decimal(38, 12))::double as busy_gpu_hours
 from weighted
 group by replica_id
