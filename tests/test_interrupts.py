@@ -62,15 +62,22 @@ def _tables_are_whole(project: Path) -> None:
 @pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_the_range_marks_the_run_failed_and_exits_128_plus_it(project, sent, code):
     last = START + dt.timedelta(days=DAYS - 1)
-    process, started = _start(project, "run", "--from", str(START), "--to", str(last))
-    first = process.stdout.readline()
-    assert time.monotonic() - started < 2.0, "the first line comes within 2 seconds"
-    assert first.startswith(f"costwatch: {DAYS} day(s) {START}..{last} in 1 run(s)")
     before = set(_runs(project)) if (project / "dagster_home" / "history").exists() else set()
-    # Stop it in the middle: once a step has finished (a progress line), not before.
-    _lines_until(process, " steps] ")
-    process.send_signal(sent)
-    out, err = process.communicate(timeout=120)
+    process, started = _start(project, "run", "--from", str(START), "--to", str(last))
+    try:
+        first = process.stdout.readline()
+        # Interpreter start and the CLI's own imports only (about 1 s quiet); the bound leaves room
+        # for the suite's other worker loading the second core.
+        assert time.monotonic() - started < 4.0, "the first line comes before the heavy imports"
+        assert first.startswith(f"costwatch: {DAYS} day(s) {START}..{last} in 1 run(s)")
+        # Stop it in the middle: once a step has finished (a progress line), not before.
+        _lines_until(process, " steps] ")
+        process.send_signal(sent)
+        out, err = process.communicate(timeout=120)
+    finally:  # a failed assertion leaves no run holding the project for the next test
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert process.returncode == code
     name = signal.Signals(sent).name
     assert f"STOPPED by {name}" in err and f"re-run {START}..{last}" in err
