@@ -68,8 +68,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn, conn.begin():
                 yield conn
 
-    def forget_run(self, run_id: str) -> None:
-        """Close the run's shard (before its file is deleted)."""
+    def delete_events(self, run_id: str) -> None:
+        """Dagster's delete, then the run's shard closed: `prune_run_history` deletes its file next."""
+        super().delete_events(run_id)
         with self._db_lock:
             engine = self._engines.pop(run_id, None)
             self._initialized_dbs.discard(run_id)
