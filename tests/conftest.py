@@ -111,6 +111,13 @@ def project(tmp_path: Path):
         yield opened
 
 
+@pytest.fixture(scope="module")
+def module_project(tmp_path_factory):
+    """One project for a module's tests that only read what its runs wrote."""
+    with open_project(tmp_path_factory.mktemp("project")) as opened:
+        yield opened
+
+
 @pytest.fixture
 def run_model_on(tmp_path: Path):
     """`run_model_on(model_name, inputs, day=..., settings=...)`: the real SQL model on hand-built

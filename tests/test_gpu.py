@@ -285,11 +285,22 @@ def gpu_project(
     project.run_day(DAY)
 
 
+@pytest.fixture(scope="module")
+def default_gpu(module_project):
+    """`gpu_project` with its defaults, run once for the tests that only read it."""
+    gpu_project(module_project)
+    return module_project
+
+
 @pytest.mark.parametrize(
     "telemetry", ["nvidia_smi", "dcgm", "nvidia_smi_nounits_noheader", "dcgm_servicemonitor_openmetrics"]
 )
-def test_utilization_from_telemetry(project, telemetry):
-    gpu_project(project, telemetry=telemetry)
+def test_utilization_from_telemetry(request, telemetry):
+    if telemetry == "nvidia_smi":  # the default
+        project = request.getfixturevalue("default_gpu")
+    else:
+        project = request.getfixturevalue("project")
+        gpu_project(project, telemetry=telemetry)
     (row,) = project.query_dicts("select * from fct_gpu_utilization_daily")
     assert row["busy_method"] == "telemetry" and row["telemetry_coverage"] == pytest.approx(1.0)
     assert row["busy_gpu_hours"] == pytest.approx(36 / 60)  # 30 min x 1.0 + 30 min x 0.2
@@ -305,8 +316,8 @@ def test_utilization_from_request_activity_without_telemetry(project):
     assert float(row["idle_cost_usd"]) == pytest.approx(3 * (1 - 25 / 60), abs=1e-6)  # $1.75
 
 
-def test_idle_cost_is_allocated_to_features_by_usage(project):
-    gpu_project(project)
+def test_idle_cost_is_allocated_to_features_by_usage(default_gpu):
+    project = default_gpu
     rows = {r["feature"]: r for r in project.query_dicts("select * from fct_gpu_cost_by_feature_daily")}
     # chat had 20 of the 30 request-minutes; the idle $1.20 splits 2/3 : 1/3.
     assert rows["chat"]["usage_share"] == pytest.approx(2 / 3)
@@ -315,20 +326,20 @@ def test_idle_cost_is_allocated_to_features_by_usage(project):
     assert sum(r["gpu_cost_usd"] for r in rows.values()) == pytest.approx(D("3"), abs=D("1e-6"))
 
 
-def test_unit_cost_includes_idle_time(project):
-    gpu_project(project)
+def test_unit_cost_includes_idle_time(default_gpu):
+    project = default_gpu
     (row,) = project.query_dicts("select * from fct_selfhost_unit_cost_daily")
     assert (row["requests"], row["tokens"]) == (3, 3000)
     assert row["usd_per_1m_tokens"] == D("1000")  # $3.00 / 3,000 tokens x 1e6
     assert row["usd_per_request"] == D("1")
 
 
-def test_break_even_utilization_worked_on_paper(project):
+def test_break_even_utilization_worked_on_paper(default_gpu):
     """$3.00 per GPU-hour. Load test at a 5 s SLO: 14.43 requests/s x (512 + 128) tokens x 3600 s
     = 33,246,720 tokens per GPU-hour at full load. gpt-4o for 800 in + 200 out per request:
     (800 x 2.5e-6 + 200 x 1e-5) / 1000 = 4e-6 USD per token. Break-even = 3.00 / (33,246,720 x 4e-6)
     = 0.02256; utilization 0.6 is above it: keep."""
-    gpu_project(project)
+    project = default_gpu
     (row,) = project.query_dicts("select * from fct_api_vs_selfhost")
     assert row["api_equivalent_model"] == "gpt-4o"
     assert row["api_cost_usd"] == 3 * (800 * D("2.5e-6") + 200 * D("1e-5"))  # 0.012

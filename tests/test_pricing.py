@@ -129,11 +129,17 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def priced(project):
-    project.write_config()
-    project.write_jsonl("calls.jsonl", CALLS)
-    project.run_day(DAY)
+@pytest.fixture(scope="module")
+def priced_run(module_project):
+    """CALLS priced by one daily run: (the project, the run's result). The tests only read it."""
+    module_project.write_config()
+    module_project.write_jsonl("calls.jsonl", CALLS)
+    return module_project, module_project.run_day(DAY)
+
+
+@pytest.fixture(scope="module")
+def priced(priced_run):
+    project, _ = priced_run
     return {row["request_id"]: row for row in project.query_dicts("select * from fct_requests")}
 
 
@@ -170,7 +176,8 @@ def test_failed_call_costs_nothing(priced):
     assert row["cost_usd"] == 0 and row["list_cost_usd"] == 0 and row["priced"]
 
 
-def test_unpriced_model_is_flagged_not_zero(priced, project):
+def test_unpriced_model_is_flagged_not_zero(priced, priced_run):
+    project, _ = priced_run
     row = priced["unpriced"]
     assert row["priced"] is False and row["pricing_basis"] == "unpriced"
     assert row["cost_usd"] is None
@@ -184,10 +191,8 @@ def test_self_hosted_is_priced_by_gpu_billing_not_counted_unpriced(priced):
     assert row["cost_usd"] is None
 
 
-def test_unpriced_share_check_warns(project):
-    project.write_config()
-    project.write_jsonl("calls.jsonl", CALLS)
-    result = project.run_day(DAY)
+def test_unpriced_share_check_warns(priced_run):
+    _, result = priced_run
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     # 1 unpriced of 6 API calls (the self-hosted call is not an API call) > 1% default
     assert checks["unpriced_share"].passed is False
@@ -195,7 +200,8 @@ def test_unpriced_share_check_warns(project):
     assert checks["unpriced_share"].metadata["unpriced_models"].value == ["gpt-experimental-preview"]
 
 
-def test_daily_marts_add_up_to_the_requests(priced, project):
+def test_daily_marts_add_up_to_the_requests(priced, priced_run):
+    project, _ = priced_run
     total_cost = sum(row["cost_usd"] for row in priced.values() if row["cost_usd"] is not None)
     (mart_cost, mart_requests) = project.query("select sum(cost_usd), sum(requests) from fct_spend_daily")[0]
     assert mart_cost == total_cost.quantize(D("1e-6"))

@@ -288,45 +288,10 @@ def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False)
     conn.execute("set disabled_optimizers = 'window_self_join'")
     if read_only:
         return
-    install_macros(conn)
-
-
-def install_macros(conn: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create each macro of sql/macros whose source changed since the warehouse got it.
-
-    Persisted (no TEMP): analysts' read-only sessions call them. They hold code only; a secret
-    such as the pseudonym key reaches SQL as a parameter of the statement that uses it. Each
-    macro's comment is its file's doc comment and the hash of its source: every step of a run
-    prepares its session, and a catalog write per macro per step was a few percent of a run."""
-    installed = dict(
-        conn.execute(
-            "select function_name, comment from duckdb_functions()"
-            " where function_type in ('macro', 'table_macro') and database_name = current_database()"
-            " and schema_name = 'main'"
-        ).fetchall()
-    )
-    for name, (sql, comment) in macro_sources().items():
-        if installed.get(name) != comment:
-            conn.execute(sql)
-            conn.execute(f"comment on macro {name} is {sql_string(comment)}")  # noqa: S608 (name: a macro of sql/macros; text escaped by sql_string)
-
-
-@cache
-def macro_sources() -> dict[str, tuple[str, str]]:
-    """Each macro of sql/macros: name -> (its file's SQL, the comment it carries in the warehouse)."""
-    sources = {}
-    for path in sorted(MACROS_DIR.glob("*.sql")):
-        sql = path.read_text(encoding="utf-8")
-        name = re.search(r"create or replace macro (\w+)\(", sql, re.IGNORECASE)
-        doc = re.match(r"\s*/\*(.*?)\*/", sql, re.DOTALL)
-        if name is None or doc is None:
-            raise ValueError(
-                f"{path}: a macro file opens with a /* doc */ comment and one `create or replace macro name(...)`"
-            )
-        digest = hashlib.sha256(sql.encode()).hexdigest()[:16]
-        summary = " ".join(doc.group(1).split())
-        sources[name.group(1)] = (sql, f"{summary} [sql/macros/{path.name} {digest}]")
-    return sources
+    # Persisted (no TEMP): analysts' read-only sessions call them. They hold code only; a secret
+    # such as the pseudonym key reaches SQL as a parameter of the statement that uses it.
+    for macro in sorted(MACROS_DIR.glob("*.sql")):
+        conn.execute(macro.read_text(encoding="utf-8"))
 
 
 @contextmanager

@@ -240,10 +240,11 @@ def validate(
 
 def _run_gx(cursor: duckdb.DuckDBPyConnection, suite: Suite, expectations: Sequence) -> list:
     """GX's results for `expectations` over the suite's rows. First with `BOOLEAN_ONLY`: GX then
-    bundles every expectation's count into a query or two. Only the expectations that fail (or
-    raise) are validated again in `SUMMARY`, which adds the queries that fetch failing values and
-    their keys: a passing suite, the daily case, costs a third of the time, and a passing
-    expectation's metadata is its verdict."""
+    bundles every expectation's count into a query or two. The expectations that fail (or raise)
+    are validated again in `SUMMARY`, which adds the queries that fetch failing values and their
+    keys, and so are those with a `row_condition` (only `SUMMARY` says how many rows the condition
+    kept): a passing suite, the daily case, costs about a third of the time, and an unconditioned
+    passing expectation's metadata is its verdict."""
     import duckdb_engine
     from sqlalchemy.pool import StaticPool
 
@@ -264,7 +265,11 @@ def _run_gx(cursor: duckdb.DuckDBPyConnection, suite: Suite, expectations: Seque
         ).results
     )
     again = [
-        n for n, result in enumerate(results) if not result.success or _exception_messages(result.exception_info or {})
+        n
+        for n, result in enumerate(results)
+        if not result.success
+        or _exception_messages(result.exception_info or {})
+        or result.expectation_config.kwargs.get("row_condition")
     ]
     if again:
         detailed = batch.validate(
@@ -282,16 +287,20 @@ def _run_gx(cursor: duckdb.DuckDBPyConnection, suite: Suite, expectations: Seque
 
 
 def _judge(gate: Gate, results: list, rows: int, seconds: float, extra: dict, error: str | None) -> GateResult:
-    """The gate's verdict from its expectations' results over `rows` validated rows."""
+    """The gate's verdict from its expectations' results over the suite's `rows`. Its rows
+    validated: the most any expectation judged, which is `rows` unless a `row_condition` kept fewer
+    (GX's `element_count`, given for those)."""
     if error is not None:
         return GateResult(gate, False, 0, 0, [], [], seconds, extra, error, failing_days_complete=False)
     described, failing, errors = [], [], []
     unexpected = 0
     failing_days: set[str] = set()
     complete = True
+    judged = []
     for result in results:
         outcome = result.result or {}
         config = result.expectation_config
+        judged.append(outcome.get("element_count", 0 if config.kwargs.get("row_condition") else rows))
         errors.extend(_exception_messages(result.exception_info or {}))
         unexpected += outcome.get("unexpected_count") or 0
         described.append(
@@ -318,7 +327,7 @@ def _judge(gate: Gate, results: list, rows: int, seconds: float, extra: dict, er
     return GateResult(
         gate,
         passed,
-        rows,
+        max(judged, default=0),
         unexpected,
         described,
         failing[:SAMPLE_ROWS],
