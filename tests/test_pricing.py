@@ -11,7 +11,7 @@ from decimal import Decimal as D
 import dagster as dg
 import pytest
 import yaml
-from conftest import CATALOG, REPO, Project, request
+from conftest import CATALOG, REPO, open_project, request
 
 from pipelines.resources.config import ConfigError, load_config
 from pipelines.sources.prices import entry_price_rows, load_rules, off_peak_windows, price_rows
@@ -546,12 +546,7 @@ CALLS_CURRENT = [
 
 @pytest.fixture(scope="module")
 def priced_current(tmp_path_factory):
-    root = tmp_path_factory.mktemp("current")
-    (root / "inputs").mkdir()
-    (root / "dagster_home").mkdir()
-    settings = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))
-    with dg.instance_for_test(temp_dir=str(root / "dagster_home"), overrides=settings) as instance:
-        project = Project(root=root, instance=instance)
+    with open_project(tmp_path_factory.mktemp("current")) as project:
         project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
         records = [
             request(call.request_id, f"{DAY}T{call.at}", call.model, feature="chat", user_id="u1", **call.fields)

@@ -72,8 +72,8 @@ class WarehouseResource(DuckDBResource):
                 if context.dagster_run is not None and context.dagster_run.job_name != REBUILD_JOB:
                     days = _tag_days(context.dagster_run.tags)
                     require_warehouse(Path(self.database), Path(self.lake_dir), set(days.days) if days else None)
-            # The file is opened once for the run (one DuckDB cannot open fails it now, naming the
-            # fix): each step gets its own connection to that open database (`get_connection`),
+            # The file is opened once for the run (a file DuckDB cannot open fails it now, naming
+            # the fix): each step gets its own connection to that open database (`get_connection`),
             # not a fresh open of the file (~30 ms each, and a cold cache). The run lock held here
             # keeps every other writer out meanwhile; analysts read the published copy.
             with self._open() as database, super().yield_for_execution(context) as resource:
