@@ -148,7 +148,8 @@ def test_an_interrupted_run_changed_is_resumed_by_the_next_one(project):
     import gzip
     import json
 
-    from pipelines.lake.manifest import PendingDays
+    from pipelines.lake.manifest import InputManifest, PendingDays
+    from pipelines.sources.gateway.day import MANIFEST_NAME
 
     last = START + dt.timedelta(days=DAYS - 1)
     lake = project / "data" / "lake"
@@ -167,11 +168,21 @@ def test_an_interrupted_run_changed_is_resumed_by_the_next_one(project):
         out.writelines(json.dumps(record) + "\n" for record in late)
 
     process, _ = _start(project, "run", "--changed")
-    head = _lines_until(process, "gateway_logs, ")  # day 2's ingest finished: its stale mark is cleared
-    assert any(f"re-running {day2} (inputs changed)" in line for line in head), head
+    # Stopped once day 2's ingest is saved: the gateway manifest knows the late file and day 2 is no
+    # longer stale in it. (Read from the manifest, not the progress lines: those come at most one
+    # every 2 seconds, so a fast run may never print the ingest step's.)
+    late_file = f"requests_{day2}_late.jsonl.gz"
+    deadline = time.monotonic() + 120
+    while True:
+        manifest = InputManifest(lake, MANIFEST_NAME)
+        if any(Path(name).name == late_file for name in manifest.files) and str(day2) not in manifest.stale:
+            break
+        assert process.poll() is None and time.monotonic() < deadline, "day 2's ingest never finished"
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=120)
+    out, _ = process.communicate(timeout=120)
     assert process.returncode == 130
+    assert f"re-running {day2} (inputs changed)" in out, out
     assert PendingDays(lake).days == {START + dt.timedelta(days=n) for n in range(1, DAYS)}
 
     resumed = costwatch_process(project, "run", "--changed", stdout=subprocess.PIPE, text=True)
