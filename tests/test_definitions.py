@@ -81,6 +81,8 @@ EXPECTED_DEPS = {
         "pool_load_tests",
         "stg_prices",
     },
+    # A savings lever prices calls again through the price_calls macro, which reads the prices.
+    "fct_batch_opportunity_daily": {"fct_requests", "stg_prices"},
 }
 # The run's last step reads every other asset: it publishes the warehouse once all are written.
 EXPECTED_DEPS["published_warehouse"] = set(EXPECTED_DEPS)
@@ -100,6 +102,7 @@ EXPECTED_GROUPS = {
         "gpu_billing_quarantine",
         "gpu_busy_telemetry",
     },
+    "savings": {"fct_batch_opportunity_daily"},
 }
 
 
@@ -137,7 +140,7 @@ def test_assets_are_grouped_by_where_their_tables_come_from(defs):
         groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
     for group, assets in EXPECTED_GROUPS.items():
         assert groups[group] == assets, group
-    # A SQL model is shown in its folder's group (staging, intermediate, marts, alerts).
+    # A SQL model is shown in its folder's group (staging, intermediate, marts, savings, alerts).
     for name, model in load_models().items():
         assert name in groups[model.layer], name
 

@@ -245,13 +245,33 @@ def _parse(query: str) -> exp.Expression:
 
 
 def tables_read(query: str | exp.Expression) -> tuple[str, ...]:
-    """Relations a query (its text, or its parsed tree) reads, CTE names excluded."""
+    """Relations a query (its text, or its parsed tree) reads, CTE names excluded. A call of one of
+    the project's table macros (`from price_calls(...)`) reads what the macro's body reads."""
     tree = _parse(query) if isinstance(query, str) else query
+    names, functions = _relations(tree)
+    macros = table_macro_reads()
+    return tuple(sorted(names.union(*(macros.get(function, ()) for function in functions))))
+
+
+def _relations(tree: exp.Expression) -> tuple[set[str], set[str]]:
+    """The relations a tree reads (CTE names excluded) and the table functions it calls."""
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    names = {
-        table.name for table in tree.find_all(exp.Table) if table.name and not isinstance(table.this, exp.Anonymous)
-    }
-    return tuple(sorted(names - ctes))
+    tables = list(tree.find_all(exp.Table))
+    names = {table.name for table in tables if table.name and not isinstance(table.this, exp.Anonymous)}
+    functions = {table.this.name.lower() for table in tables if isinstance(table.this, exp.Anonymous)}
+    return names - ctes, functions
+
+
+@cache
+def table_macro_reads() -> dict[str, tuple[str, ...]]:
+    """The project's table macros (`create macro name(...) as table ...` in sql/macros) and the
+    relations each one's body reads."""
+    reads = {}
+    for path in sorted(MACROS_DIR.glob("*.sql")):
+        tree = _parse(path.read_text(encoding="utf-8"))
+        if isinstance(tree, exp.Create) and isinstance(tree.expression, exp.Query):
+            reads[tree.this.this.name.lower()] = tuple(sorted(_relations(tree.expression)[0]))
+    return reads
 
 
 @cache
