@@ -198,6 +198,17 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "e.g. 60.0 (the default)",
         ),
         (with_changes(alerts__delivery_deadline_s="60s"), "alerts.delivery_deadline_s: must be a number", "units"),
+        # A savings window reads at most the day before: a day at most.
+        (
+            with_changes(savings={"duplicate_window_s": 0}),
+            "savings.duplicate_window_s: must be more than 0",
+            "e.g. 60.0 (the default)",
+        ),
+        (
+            with_changes(savings={"truncation_retry_window_s": 200_000}),
+            "savings.truncation_retry_window_s: must be <= 86400.0, got 200000",
+            "use 86400.0 or less",
+        ),
         (
             with_changes(owners=["platform team"]),
             "owners[0]: 'platform team' is neither an e-mail",
@@ -237,6 +248,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
     assert (config.alerts.dagster_url, config.alerts.max_age_days, config.alerts.delivery_deadline_s) == (None, 2, 60)
     assert (config.checks.max_quarantine_share, config.checks.max_duplicate_share) == (0.01, 0.02)
     assert config.checks.max_unpriced_share == 0.01
+    assert (config.savings.duplicate_window_s, config.savings.truncation_retry_window_s) == (60, 120)
     reconciliation = config.reconciliation
     assert (reconciliation.tolerance_pct, reconciliation.tolerance_usd, reconciliation.token_tolerance_pct) == (
         0.02,
@@ -347,6 +359,7 @@ TOP_KEYS = [
     "privacy",
     "reconciliation",
     "run_history_days",
+    "savings",
     "sources",
     "start_date",
 ]

@@ -83,6 +83,7 @@ EXPECTED_DEPS = {
     },
     # A savings lever prices calls again through the price_calls macro, which reads the prices.
     "fct_batch_opportunity_daily": {"fct_requests", "stg_prices"},
+    "fct_token_efficiency_daily": {"fct_requests", "stg_prices"},
 }
 # The run's last step reads every other asset: it publishes the warehouse once all are written.
 EXPECTED_DEPS["published_warehouse"] = set(EXPECTED_DEPS)
@@ -102,7 +103,7 @@ EXPECTED_GROUPS = {
         "gpu_billing_quarantine",
         "gpu_busy_telemetry",
     },
-    "savings": {"fct_batch_opportunity_daily"},
+    "savings": {"fct_batch_opportunity_daily", "fct_token_efficiency_daily"},
 }
 
 

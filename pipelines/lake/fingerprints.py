@@ -20,8 +20,9 @@ from pipelines.lake.manifest import file_digest, file_state, write_json_atomic
 from pipelines.resources.config import CostwatchConfig
 
 # The config sections that change what the marts hold (not where files are, nor how alerts are
-# delivered): budgets, pools, thresholds, currency rates, the GPU tags, pseudonymisation.
-MART_SETTINGS = ("budgets", "pools", "checks", "reconciliation", "currency_rates", "gpu", "privacy")
+# delivered): budgets, pools, thresholds, currency rates, the GPU tags, pseudonymisation, the
+# savings windows.
+MART_SETTINGS = ("budgets", "pools", "checks", "reconciliation", "currency_rates", "gpu", "privacy", "savings")
 ALERT_THRESHOLDS = ("min_impact_usd", "min_impact_pct")
 
 

@@ -489,6 +489,16 @@ _OWNER_TEAM = re.compile(r"team:[A-Za-z0-9_.-]+")
 Owner = Annotated[str, Field(strict=True), AfterValidator(_owner)]
 
 
+class SavingsSettings(_Section):
+    # A billed call that repeats an earlier ok call of the same prompt_hash, user and feature within
+    # this many seconds is a duplicate (a retry storm, a client loop). At most a day: a day's
+    # savings read the day before it, no more.
+    duplicate_window_s: Annotated[float, Field(strict=True, gt=0, le=86_400, allow_inf_nan=False)] = 60.0
+    # A call cut by its output cap (finish_reason = length) that its user sends again (same
+    # feature, same prompt_hash or first prefix hash) within this many seconds is a truncated retry.
+    truncation_retry_window_s: Annotated[float, Field(strict=True, gt=0, le=86_400, allow_inf_nan=False)] = 120.0
+
+
 class CostwatchConfig(_Section):
     """A validated costwatch.yaml. Its fields are the file's top-level keys; `path` is the file."""
 
@@ -506,6 +516,7 @@ class CostwatchConfig(_Section):
     currency_rates: Annotated[dict[CurrencyCode, Positive], _null_as(dict)] = {}  # USD per unit
     gpu: GpuSettings = GpuSettings()
     privacy: PrivacySettings = PrivacySettings()
+    savings: SavingsSettings = SavingsSettings()
     inputs: InputSettings = InputSettings()
     # Who owns the pipeline's assets in the Dagster UI: e-mail addresses or `team:<name>`.
     owners: Annotated[tuple[Owner, ...], _null_as(tuple)] = ()

@@ -8,8 +8,10 @@
    API call), service_tier, status, gateway_cache_hit, input_tokens (cache included),
    uncached_input_tokens, cached_input_tokens, cache_creation_5m_input_tokens,
    cache_creation_1h_input_tokens, audio_input_tokens, output_tokens, reasoning_tokens,
-   audio_output_tokens and web_search_requests. Its days must lie in start_day..end_day: the prices
-   in force are resolved once per stretch of that range.
+   audio_output_tokens, web_search_requests, and context_tokens: the prompt size that picks the
+   context tier (input_tokens for the call as made; 0 prices the same tokens at the base tier's
+   rates). Its days must lie in start_day..end_day: the prices in force are resolved once per
+   stretch of that range.
 
    Every column of `calls` comes out, with: price_key, layer, priced_service_tier, pricing_basis,
    price_tier, the rates applied (input_usd ...), charges (what cost_usd is made of; none for a
@@ -308,7 +310,8 @@ keyed_requests as (
 ),
 
 priced as (
-    -- The context tier is chosen by the whole prompt: the row with the largest from_prompt_tokens at or below it.
+    -- The context tier is chosen by the whole prompt (context_tokens; input_tokens for a call as made):
+    -- the row with the largest from_prompt_tokens at or below it.
     select
         keyed_requests.* exclude (model_map_key, utc_minute_of_day, prices_as_of),
         case
@@ -334,7 +337,7 @@ priced as (
             and keyed_requests.price_key = rates.model_key
             and keyed_requests.priced_service_tier = rates.service_tier
             and keyed_requests.off_peak = rates.off_peak
-            and keyed_requests.input_tokens >= rates.from_prompt_tokens
+            and keyed_requests.context_tokens >= rates.from_prompt_tokens
 ),
 
 charged as (

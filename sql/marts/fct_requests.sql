@@ -26,7 +26,8 @@ with requests as (  -- noqa: ST03
                 else user_id
             end as user_id
         ),
-        json_extract_string(tags, '$.model_map_key') as model_map_key
+        json_extract_string(tags, '$.model_map_key') as model_map_key,
+        input_tokens as context_tokens
     from stg_gateway_requests
     where day between $start and $end
 )

@@ -60,6 +60,7 @@ moved_calls as (  -- noqa: ST03
         billed.reasoning_tokens,
         billed.audio_output_tokens,
         billed.web_search_requests,
+        billed.input_tokens as context_tokens,
         billed.priced_service_tier as current_tier,
         moves.reason,
         billed.cost_usd as current_cost_usd,

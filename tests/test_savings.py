@@ -1,5 +1,6 @@
-"""The counterfactual engine (sql/macros/price_calls.sql) and the first price-rule lever on it,
-`fct_batch_opportunity_daily`: declared batch work billed at the standard or priority tier.
+"""The counterfactual engine (sql/macros/price_calls.sql) and the savings levers built on it:
+`fct_batch_opportunity_daily` (declared batch work billed at the standard or priority tier) and
+`fct_token_efficiency_daily` (duplicate calls, truncated retries, the long-context premium).
 
 Every price below is the current LiteLLM catalog's (fixtures/prices/litellm_2026_11.json), in USD
 per token, written out by hand; the sums are worked in Decimal here, not read back from the mart.
@@ -15,6 +16,8 @@ from conftest import REPO, open_project, request
 from test_pricing import CALLS_CURRENT, CURRENT_CATALOG, DAY
 
 from pipelines.models.engine import load_models, prepare_session
+
+DAY_BEFORE = "2026-11-19"
 
 
 def _batch_call(request_id: str, model: str, provider: str, **fields) -> dict:
@@ -111,17 +114,94 @@ GPT_41_STANDARD = 8_000 * D("2e-6") + 2_000 * D("5e-7") + 1_000 * D("8e-6")
 GPT_41_BATCH = 8_000 * D("1e-6") + 2_000 * D("2.5e-7") + 1_000 * D("4e-6")
 
 
+def _call(request_id: str, ts: str, feature: str, user_id: str, **fields) -> dict:
+    """A gpt-4o call of 1,000 prompt tokens (`fields` may change them); ts on DAY unless it names a day."""
+    at = ts if "T" in ts else f"{DAY}T{ts}Z"
+    tokens = {"input_tokens": 1_000, "output_tokens": 100}
+    return request(request_id, at, "gpt-4o", provider="openai", feature=feature, user_id=user_id, **(tokens | fields))
+
+
+# gpt-4o (current catalog): $2.50/M in, $10/M out.
+LOOP_CALL = 1_000 * D("2.5e-6") + 100 * D("1e-5")  # 0.0035
+CUT_CALL = 1_000 * D("2.5e-6") + 256 * D("1e-5")  # 0.00506, a call cut at 256 output tokens
+
+EFFICIENCY_CALLS = [
+    # A client loop: the same prompt_hash from one user of `loop`, again and again.
+    _call("d1", "10:00:00", "loop", "u_loop", prompt_hash="h1"),
+    _call("d2", "10:00:30", "loop", "u_loop", prompt_hash="h1"),  # 30 s after d1: a duplicate
+    _call("d3", "10:01:30", "loop", "u_loop", prompt_hash="h1"),  # exactly 60 s after d2: a duplicate
+    _call("d4", "10:02:30.001", "loop", "u_loop", prompt_hash="h1"),  # 60.001 s after d3: not one
+    _call("d5", "10:02:40", "loop", "u_other", prompt_hash="h1"),  # another user: not one
+    _call("d6", "10:02:45", "loop", "u_loop", prompt_hash="h1", status="error", output_tokens=0),  # failed
+    _call("d7", "10:03:00", "loop", "u_loop", prompt_hash="h1"),  # 29.999 s after d4 (d6 failed): a duplicate
+    _call("x1", f"{DAY_BEFORE}T23:59:40Z", "loop", "u_loop", prompt_hash="h2"),
+    _call("x2", f"{DAY}T00:00:20Z", "loop", "u_loop", prompt_hash="h2"),  # 40 s after x1, past midnight: one
+    # Calls cut by max_tokens (finish_reason = length) and sent again.
+    _call(
+        "t1",
+        "12:00:00",
+        "summarise",
+        "u_sum",
+        output_tokens=256,
+        finish_reason="length",
+        max_tokens=256,
+        prompt_hash="p1",
+        prefix_hashes=[[1_000, "f1"]],
+    ),
+    # 20 s later with max_tokens raised: another prompt_hash, the same first prefix: t1 was retried.
+    _call("t2", "12:00:20", "summarise", "u_sum", max_tokens=1024, prompt_hash="p1b", prefix_hashes=[[1_000, "f1"]]),
+    _call("t3", "12:05:00", "summarise", "u_sum", output_tokens=256, finish_reason="length", prompt_hash="p3"),
+    _call("t4", "12:07:00", "summarise", "u_sum", prompt_hash="p3"),  # exactly 120 s later: t3 was retried
+    _call("t5", "12:10:00", "summarise", "u_sum", output_tokens=256, finish_reason="length", prompt_hash="p5"),
+    _call(
+        "t6",
+        f"{DAY_BEFORE}T23:59:00Z",
+        "summarise",
+        "u_sum",
+        output_tokens=256,
+        finish_reason="length",
+        prompt_hash="p6",
+    ),
+    _call("t7", f"{DAY}T00:00:30Z", "summarise", "u_sum", prompt_hash="p6"),  # 90 s later, the next day
+    # Gemini 2.5 Pro (current catalog): $1.25/M in and $10/M out up to 200k prompt tokens; $2.50/M
+    # and $15/M for every token of a longer prompt.
+    request(
+        "l1",
+        f"{DAY}T09:00:00Z",
+        "gemini-2.5-pro",
+        provider="gcp.gemini",
+        feature="rag",
+        user_id="u_rag",
+        input_tokens=200_000,
+        output_tokens=1_000,
+    ),
+    request(
+        "l2",
+        f"{DAY}T09:00:01Z",
+        "gemini-2.5-pro",
+        provider="gcp.gemini",
+        feature="rag",
+        user_id="u_rag",
+        input_tokens=200_001,
+        output_tokens=1_000,
+    ),
+]
+LONG_AT_TIER = 200_001 * D("2.5e-6") + 1_000 * D("1.5e-5")
+LONG_AT_BASE = 200_001 * D("1.25e-6") + 1_000 * D("1e-5")
+
+
 @pytest.fixture(scope="module")
 def priced(tmp_path_factory):
-    """One day of the batch calls above and every hand-priced call of tests/test_pricing.py."""
+    """Two days (DAY and the day before) of the calls above and every hand-priced call of
+    tests/test_pricing.py, as one range run."""
     with open_project(tmp_path_factory.mktemp("savings")) as project:
         project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
         pricing_calls = [
             request(call.request_id, f"{DAY}T{call.at}", call.model, feature="chat", user_id="u1", **call.fields)
             for call in CALLS_CURRENT
         ]
-        project.write_jsonl("calls.jsonl", pricing_calls + BATCH_CALLS)
-        project.run_day(DAY)
+        project.write_jsonl("calls.jsonl", pricing_calls + BATCH_CALLS + EFFICIENCY_CALLS)
+        project.run_days(DAY_BEFORE, DAY)
         yield project
 
 
@@ -175,10 +255,11 @@ def test_an_unchanged_call_priced_again_costs_what_fct_requests_says_to_the_last
                                output_cost_usd, charges, price_key, pricing_basis, priced, priced_service_tier,
                                off_peak, price_tier),
                     cache_creation_input_tokens - cache_creation_1h_input_tokens as cache_creation_5m_input_tokens,
-                    json_extract_string(tags, '$.model_map_key') as model_map_key
+                    json_extract_string(tags, '$.model_map_key') as model_map_key,
+                    input_tokens as context_tokens
                 from fct_requests
             ),
-            again as (select * from price_calls(calls, DATE '{DAY}', DATE '{DAY}'))
+            again as (select * from price_calls(calls, DATE '{DAY_BEFORE}', DATE '{DAY}'))
             select request_id
             from fct_requests
             inner join again using (request_id)
@@ -193,7 +274,7 @@ def test_an_unchanged_call_priced_again_costs_what_fct_requests_says_to_the_last
         ).fetchall()
         total = conn.execute("select count(*), count(cost_usd) from fct_requests").fetchone()
     assert differing == []
-    assert total[0] == len(CALLS_CURRENT) + len(BATCH_CALLS)
+    assert total[0] == len(CALLS_CURRENT) + len(BATCH_CALLS) + len(EFFICIENCY_CALLS)
     assert total[1] > 0
 
 
@@ -201,8 +282,9 @@ def test_the_savings_model_reads_the_prices_through_the_macro():
     """Dependencies come from parsing the SQL: a model calling price_calls reads stg_prices."""
     models = load_models()
     assert "stg_prices" in models["fct_requests"].reads
-    assert {"fct_requests", "stg_prices"} <= set(models["fct_batch_opportunity_daily"].reads)
-    assert models["fct_batch_opportunity_daily"].layer == "savings"
+    for name in ("fct_batch_opportunity_daily", "fct_token_efficiency_daily"):
+        assert {"fct_requests", "stg_prices"} <= set(models[name].reads), name
+        assert models[name].layer == "savings"
 
 
 def test_the_readme_query_prices_a_day_at_batch_prices(priced):
@@ -216,3 +298,98 @@ def test_the_readme_query_prices_a_day_at_batch_prices(priced):
         by_model = dict(conn.execute(query.replace("2026-11-20", DAY)).fetchall())
     assert by_model["claude-haiku-4-5"] == HAIKU_BATCH
     assert by_model["gpt-4.1"] == GPT_41_BATCH
+
+
+def test_the_efficiency_arithmetic_itself():
+    assert LOOP_CALL == D("0.0035")
+    assert CUT_CALL == D("0.00506")
+    assert LONG_AT_TIER == D("0.5150025")
+    assert LONG_AT_BASE == D("0.26000125")
+
+
+def test_duplicates_truncated_retries_and_the_long_context_premium_are_measured(priced):
+    rows = {
+        (row["day"].isoformat(), row["feature"]): row
+        for row in priced.query_dicts(
+            "select * from fct_token_efficiency_daily where feature in ('loop', 'summarise', 'rag')"
+        )
+    }
+    loop = rows[(DAY, "loop")]
+    # d1..d7 and x2 are the day's billed calls (d6 failed); d2, d3, d7 and x2 repeat an ok call of
+    # the same prompt, user and feature within 60 s.
+    assert (loop["requests"], loop["cost_usd"]) == (7, 7 * LOOP_CALL)
+    assert (loop["duplicate_requests"], loop["duplicate_usd"]) == (4, 4 * LOOP_CALL)
+    assert rows[(DAY_BEFORE, "loop")]["duplicate_requests"] == 0  # x1 is the first of its pair
+
+    summarise = rows[(DAY, "summarise")]
+    # Cut on DAY: t1, t3, t5. Sent again: t1 (by its first prefix), t3 (at exactly 120 s), and t6
+    # of the day before, re-sent after midnight: counted on DAY, the re-send's day. t5 never was.
+    assert (summarise["finish_length_requests"], summarise["finish_length_usd"]) == (3, 3 * CUT_CALL)
+    assert (summarise["truncated_retry_requests"], summarise["truncated_retry_usd"]) == (3, 3 * CUT_CALL)
+    assert summarise["requests"] == 6  # t1..t5 and t7 (t6 is the day before's)
+    before = rows[(DAY_BEFORE, "summarise")]
+    assert (before["finish_length_requests"], before["truncated_retry_requests"]) == (1, 0)
+
+    rag = rows[(DAY, "rag")]
+    # l1 at exactly 200,000 prompt tokens bills at the base tier: no premium; l2 at 200,001 does not.
+    assert rag["long_context_requests"] == 1
+    assert rag["long_context_premium_usd"] == LONG_AT_TIER - LONG_AT_BASE
+    assert rag["cost_usd"] == 200_000 * D("1.25e-6") + 1_000 * D("1e-5") + LONG_AT_TIER
+    # Nothing measured where nothing happened.
+    for key, row in rows.items():
+        if key[1] == "rag":
+            assert row["duplicate_requests"] == row["truncated_retry_requests"] == 0, key
+
+
+def test_a_day_run_alone_measures_what_the_range_run_did(priced, tmp_path):
+    """DAY's savings rows are the same whether DAY ran in a range with the day before or alone,
+    after it (the window reads the day before from the lake either way)."""
+    before = priced.query("select * from fct_token_efficiency_daily where day = $day order by all", {"day": DAY})
+    priced.run_day(DAY)
+    after = priced.query("select * from fct_token_efficiency_daily where day = $day order by all", {"day": DAY})
+    assert after == before and len(after) > 0
+
+
+def test_a_target_tier_dearer_than_the_one_billed_is_flagged_not_hidden(project):
+    """An override that prices batch above standard (a price error a person should see): the row
+    keeps its negative saving, the savings_within_spend gate fails (WARN, naming the row) and the
+    run completes."""
+    project.write_config(
+        prices={
+            "catalog": str(CURRENT_CATALOG),
+            "effective_from": "2025-09-01",
+            "overrides": {
+                "odd-model": {
+                    "input_cost_per_token": 1e-6,
+                    "output_cost_per_token": 1e-6,
+                    "input_cost_per_token_batches": 2e-6,
+                    "output_cost_per_token_batches": 2e-6,
+                }
+            },
+        }
+    )
+    project.write_jsonl(
+        "calls.jsonl",
+        [
+            _batch_call(
+                "odd",
+                "odd-model",
+                "openai",
+                feature="nightly",
+                workload="batch",
+                input_tokens=1_000,
+                output_tokens=1_000,
+            )
+        ],
+    )
+    result = project.run_day(DAY)
+    assert result.success
+    (row,) = project.query_dicts("select * from fct_batch_opportunity_daily")
+    assert row["savings_usd"] == 2_000 * D("1e-6") - 2_000 * D("2e-6")
+    checks = {
+        check.check_name: check
+        for check in result.get_asset_check_evaluations()
+        if check.asset_key.to_user_string() == "fct_batch_opportunity_daily"
+    }
+    assert checks["savings_within_spend"].passed is False
+    assert checks["savings_within_spend"].severity.value == "WARN"
