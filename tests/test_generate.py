@@ -284,7 +284,8 @@ def test_day_curve_weekends_and_night_batch(generated):
     assert batch and {r["model"] for r in batch if r["tags"]["job"] == "nightly_tagging"} == {"qwen2.5-32b-instruct"}
     digests = [r for r in batch if r["tags"]["job"] == "nightly_digest"]
     assert {r["model"] for r in digests} == {"gpt-4.1-mini", "claude-haiku-4-5-20251001"}
-    assert all(r["service_tier"] == "batch" for r in digests)
+    # Through the batch APIs, bar the overflow at standard (no service_tier field: the default).
+    assert {r.get("service_tier", "standard") for r in digests} == {"batch", "standard"}
     assert 0.15 < len(digests) / len(batch) < 0.3  # 3% vs 12% of a weekday's requests
     assert all(dt.time(0, 30) <= _parse_ts(r["ts"]).time() < dt.time(6, 0) for r in batch)
 
@@ -430,7 +431,11 @@ def test_service_tiers_long_prompts_one_hour_writes_audio_and_azure(generated):
         (None, "openai"),  # a record whose feature field was omitted
         (None, "anthropic"),
     }
-    assert all(r.get("service_tier") == "batch" for r in good if r.get("feature") == "doc_digest")
+    # doc_digest at batch, but every tenth call at standard (its overflow; at most one in ten of
+    # those kept once late and malformed lines are set aside, and not none).
+    digest = [r.get("service_tier", "standard") for r in good if r.get("feature") == "doc_digest"]
+    assert set(digest) == {"batch", "standard"}
+    assert 0.05 < digest.count("standard") / len(digest) < 0.15
     # Priority: half of code_assist's OpenAI calls, nothing else.
     priority = [r for r in good if r.get("service_tier") == "priority"]
     assert {(r.get("feature"), r["provider"]) for r in priority} <= {("code_assist", "openai"), (None, "openai")}

@@ -9,7 +9,9 @@ gateway record per line (DESIGN.md section 1), written in arrival order:
 - Interactive traffic follows a day curve (busy hour 14:00 UTC, trough around 04:00 UTC);
   Saturdays and Sundays carry 60% of a weekday's interactive traffic. Two nightly batch jobs run
   every day between 00:30 and 06:00 UTC: ``batch_tagging`` (self-hosted Qwen) and ``doc_digest``
-  (OpenAI's Batch API and Anthropic's Message Batches, ``service_tier`` ``batch``, half price).
+  (OpenAI's Batch API and Anthropic's Message Batches, ``service_tier`` ``batch``, half price; every
+  tenth call overflows to the ``standard`` tier at full price, declared batch work billed as
+  interactive).
 - Nine features with their own token shapes and model mixes (``FEATURES``): ``chat`` (conversations
   whose context grows turn by turn, Anthropic prompt caching), ``search_rag`` (4-12k token
   prompts, short answers; a fifth of them on the Azure OpenAI EU deployment, priced at Azure's
@@ -243,6 +245,9 @@ class FeatureProfile:
     service_tier: str = TIER_STANDARD  # the tier every API call of the feature is sent at
     # Share of the feature's OpenAI calls sent at the priority tier instead (latency-bound UIs).
     priority_ratio: float = 0.0
+    # Every Nth call of the feature sent at the standard tier instead (0: none): a batch job's
+    # overflow past its batch quota, declared batch work at interactive prices.
+    standard_tier_every: int = 0
     # Anthropic: share of the feature's cache writes with the 1-hour TTL (dearer than 5 minutes).
     cache_write_1h_ratio: float = 0.0
     audio_output_ratio: float = 0.0  # share of output tokens that are speech
@@ -393,6 +398,7 @@ FEATURES: tuple[FeatureProfile, ...] = (
         0.0,
         job="nightly_digest",
         service_tier=TIER_BATCH,
+        standard_tier_every=10,
     ),
 )
 FEATURE_BY_NAME = {feature.name: feature for feature in FEATURES}
@@ -993,6 +999,8 @@ def _draw_requests(
         reasoning_output_ratio[rows] = feature.reasoning_output_ratio
         cache_write_1h_ratio[rows] = feature.cache_write_1h_ratio
         service_tier_code[rows] = _SERVICE_TIERS.index(feature.service_tier)
+        if feature.standard_tier_every:
+            service_tier_code[rows[:: feature.standard_tier_every]] = _SERVICE_TIERS.index(TIER_STANDARD)
         if feature.priority_ratio:
             openai_rows = rows[_MODEL_PROVIDER_CODE[model_code[rows]] == _PROVIDERS.index(PROVIDER_OPENAI)]
             prioritised = openai_rows[rng.random(openai_rows.size) < feature.priority_ratio]
