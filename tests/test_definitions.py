@@ -82,8 +82,9 @@ EXPECTED_DEPS = {
         "stg_prices",
     },
     # A savings lever prices calls again through the price_calls macro, which reads the prices.
-    "fct_batch_opportunity_daily": {"fct_requests", "stg_prices"},
-    "fct_token_efficiency_daily": {"fct_requests", "stg_prices"},
+    "int_billed_calls": {"fct_requests"},
+    "fct_batch_opportunity_daily": {"int_billed_calls", "stg_prices"},
+    "fct_token_efficiency_daily": {"int_billed_calls", "stg_prices"},
 }
 # The run's last step reads every other asset: it publishes the warehouse once all are written.
 EXPECTED_DEPS["published_warehouse"] = set(EXPECTED_DEPS)

@@ -241,24 +241,15 @@ def test_declared_batch_work_is_priced_again_at_the_batch_and_standard_tiers(pri
 
 
 def test_an_unchanged_call_priced_again_costs_what_fct_requests_says_to_the_last_digit(priced):
-    """The engine's identity: every call of the day, rebuilt from fct_requests with nothing changed
-    and priced again by price_calls, costs exactly its cost_usd (and the same charges, list cost
-    and tiers). The day covers every rule test_pricing.py prices by hand: context tiers, service
+    """The engine's identity: every call of the two days, as int_billed_calls gives it to the
+    savings models, with nothing changed and priced again by price_calls, costs exactly its
+    cost_usd (and has the same charges, list cost and tiers). The day covers every rule test_pricing.py prices by hand: context tiers, service
     tiers, off-peak hours, 1-hour writes, audio, reasoning, web search, fees, errors, cache hits."""
     with duckdb.connect(str(priced.warehouse), read_only=True) as conn:
         prepare_session(conn, read_only=True)
         differing = conn.execute(
             f"""
-            with calls as (
-                select
-                    * exclude (cost_usd, list_cost_usd, prompt_cache_savings_usd, gateway_cache_avoided_usd,
-                               output_cost_usd, charges, price_key, pricing_basis, priced, priced_service_tier,
-                               off_peak, price_tier),
-                    cache_creation_input_tokens - cache_creation_1h_input_tokens as cache_creation_5m_input_tokens,
-                    json_extract_string(tags, '$.model_map_key') as model_map_key,
-                    input_tokens as context_tokens
-                from fct_requests
-            ),
+            with calls as (select * from int_billed_calls),
             again as (select * from price_calls(calls, DATE '{DAY_BEFORE}', DATE '{DAY}'))
             select request_id
             from fct_requests
@@ -273,9 +264,13 @@ def test_an_unchanged_call_priced_again_costs_what_fct_requests_says_to_the_last
             """  # noqa: S608 (DAY: a constant of the tests)
         ).fetchall()
         total = conn.execute("select count(*), count(cost_usd) from fct_requests").fetchone()
+        (again,) = conn.execute(
+            f"select count(*) from price_calls(int_billed_calls, DATE '{DAY_BEFORE}', DATE '{DAY}')"  # noqa: S608
+        ).fetchone()
     assert differing == []
     assert total[0] == len(CALLS_CURRENT) + len(BATCH_CALLS) + len(EFFICIENCY_CALLS)
     assert total[1] > 0
+    assert again == total[0]  # every call priced again, none lost or doubled
 
 
 def test_the_savings_model_reads_the_prices_through_the_macro():
@@ -283,7 +278,7 @@ def test_the_savings_model_reads_the_prices_through_the_macro():
     models = load_models()
     assert "stg_prices" in models["fct_requests"].reads
     for name in ("fct_batch_opportunity_daily", "fct_token_efficiency_daily"):
-        assert {"fct_requests", "stg_prices"} <= set(models[name].reads), name
+        assert set(models[name].reads) == {"int_billed_calls", "stg_prices"}, name
         assert models[name].layer == "savings"
 
 

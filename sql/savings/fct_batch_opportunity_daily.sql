@@ -17,13 +17,13 @@ columns:
 */
 with billed as (
     select *
-    from fct_requests
+    from int_billed_calls
     where
         day between $start and $end
         and workload = 'batch'
         and status <> 'error'
         and not gateway_cache_hit
-        and pricing_basis in ('catalog', 'override')
+        and billed_pricing_basis in ('catalog', 'override')
 ),
 
 moves (current_tier, target_tier, reason) as (
@@ -38,37 +38,15 @@ moves (current_tier, target_tier, reason) as (
 -- noqa: disable=RF01,RF03
 moved_calls as (  -- noqa: ST03
     -- Each call in scope once per move open to it: the same call, only its service tier changed.
+    -- The move starts from the tier billed, so a priority call on a model without priority prices
+    -- (billed as standard) is not priced as if it had paid priority.
     select
-        billed.request_id,
-        billed.day,
-        billed.ts,
-        billed.feature,
-        billed.provider,
-        billed.model,
-        json_extract_string(billed.tags, '$.model_map_key') as model_map_key,
-        billed.pool,
-        moves.target_tier as service_tier,
-        billed.status,
-        billed.gateway_cache_hit,
-        billed.input_tokens,
-        billed.uncached_input_tokens,
-        billed.cached_input_tokens,
-        billed.cache_creation_input_tokens - billed.cache_creation_1h_input_tokens as cache_creation_5m_input_tokens,
-        billed.cache_creation_1h_input_tokens,
-        billed.audio_input_tokens,
-        billed.output_tokens,
-        billed.reasoning_tokens,
-        billed.audio_output_tokens,
-        billed.web_search_requests,
-        billed.input_tokens as context_tokens,
-        billed.priced_service_tier as current_tier,
+        billed.* replace (moves.target_tier as service_tier),
+        moves.current_tier,
         moves.reason,
-        billed.cost_usd as current_cost_usd,
-        list_filter(billed.charges, lambda c: c.kind = 'cache_read')[1].unit_usd as current_cache_read_usd
+        list_filter(billed.billed_charges, lambda c: c.kind = 'cache_read')[1].unit_usd as current_cache_read_usd
     from billed
-    -- The tier billed, so a priority call on a model without priority prices (billed as standard)
-    -- is not priced as if it had paid priority.
-    inner join moves on billed.priced_service_tier = moves.current_tier
+    inner join moves on billed.billed_service_tier = moves.current_tier
 ),
 -- noqa: enable=RF01,RF03
 
@@ -87,9 +65,9 @@ select
     count(*) as requests,
     sum(input_tokens) as input_tokens,
     sum(output_tokens) as output_tokens,
-    sum(current_cost_usd) as current_cost_usd,
+    sum(billed_cost_usd) as current_cost_usd,
     sum(cost_usd) as target_cost_usd,
-    sum(current_cost_usd) - sum(cost_usd) as savings_usd,
+    sum(billed_cost_usd) - sum(cost_usd) as savings_usd,
     bool_and(cache_read_usd < current_cache_read_usd) filter (where current_cache_read_usd is not null)
         as stacks_with_cache,
     'high' as confidence

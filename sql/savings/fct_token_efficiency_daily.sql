@@ -17,12 +17,8 @@ columns:
 with history as (
     -- The day before each day too: a repeat or a re-send may follow its first call across midnight.
     select *
-    from fct_requests
+    from int_billed_calls
     where day between $start::date - $lookback_days and $end::date and status = 'ok'
-),
-
-billed as (
-    select * from history where not gateway_cache_hit and cost_usd is not null
 ),
 
 sequenced as (
@@ -61,38 +57,19 @@ flagged as (
             )
         end as retried_on
     from sequenced
-    where not gateway_cache_hit and cost_usd is not null
+    where not gateway_cache_hit and billed_cost_usd is not null
 ),
 
 -- price_calls reads base_tier_calls, which the linter cannot see (ST03).
 base_tier_calls as (  -- noqa: ST03
-    -- The long-context calls of the days, the same tokens at the base tier: context_tokens = 0.
-    select
-        request_id,
-        day,
-        ts,
-        feature,
-        provider,
-        model,
-        json_extract_string(tags, '$.model_map_key') as model_map_key,
-        pool,
-        service_tier,
-        status,
-        gateway_cache_hit,
-        input_tokens,
-        uncached_input_tokens,
-        cached_input_tokens,
-        cache_creation_input_tokens - cache_creation_1h_input_tokens as cache_creation_5m_input_tokens,
-        cache_creation_1h_input_tokens,
-        audio_input_tokens,
-        output_tokens,
-        reasoning_tokens,
-        audio_output_tokens,
-        web_search_requests,
-        0 as context_tokens,
-        cost_usd as tier_cost_usd
-    from billed
-    where day between $start and $end and price_tier <> 'base'
+    -- The day's long-context calls, the same tokens at the base tier: context_tokens = 0.
+    select * replace (0 as context_tokens)
+    from history
+    where
+        day between $start and $end
+        and not gateway_cache_hit
+        and billed_cost_usd is not null
+        and billed_price_tier <> 'base'
 ),
 
 long_context as (
@@ -102,18 +79,20 @@ long_context as (
         provider,
         model,
         count(*) as long_context_requests,
-        sum(tier_cost_usd) - sum(cost_usd) as long_context_premium_usd
+        sum(billed_cost_usd) - sum(cost_usd) as long_context_premium_usd
     from price_calls(base_tier_calls, $start, $end)
     group by all
 ),
 
 per_call as (
     -- Each billed call on the day it is counted on, with its flags for that day.
-    select day, feature, provider, model, cost_usd, is_duplicate, finish_reason = 'length' as cut, false as retried
+    select
+        day, feature, provider, model, billed_cost_usd as cost_usd, is_duplicate,
+        finish_reason = 'length' as cut, false as retried
     from flagged
     where day between $start and $end
     union all
-    select retried_on as day, feature, provider, model, cost_usd, false, false, true
+    select retried_on as day, feature, provider, model, billed_cost_usd, false, false, true
     from flagged
     where retried_on between $start and $end
 ),
