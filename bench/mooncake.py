@@ -99,7 +99,7 @@ def main() -> int:
                 "savings_usd_ttl_long",
                 "best_policy",
             ]
-            row = conn.execute(f"select {', '.join(names)} from fct_prompt_cache_opportunity_daily").fetchone()  # noqa: S608
+            row = conn.execute(f"select {', '.join(names)} from fct_prompt_cache_opportunity_daily").fetchone()  # noqa: S608 (column names from this script)
         for name, value in zip(names, row, strict=True):
             print(f"{name:30} {value}")
     finally:

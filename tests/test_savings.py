@@ -265,7 +265,7 @@ def test_an_unchanged_call_priced_again_costs_what_fct_requests_says_to_the_last
         ).fetchall()
         total = conn.execute("select count(*), count(cost_usd) from fct_requests").fetchone()
         (again,) = conn.execute(
-            f"select count(*) from price_calls(int_billed_calls, DATE '{DAY_BEFORE}', DATE '{DAY}')"  # noqa: S608
+            f"select count(*) from price_calls(int_billed_calls, DATE '{DAY_BEFORE}', DATE '{DAY}')"  # noqa: S608 (days: constants of the tests)
         ).fetchone()
     assert differing == []
     assert total[0] == len(CALLS_CURRENT) + len(BATCH_CALLS) + len(EFFICIENCY_CALLS)
