@@ -309,9 +309,29 @@ def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False)
     if read_only:
         return
     # Persisted (no TEMP): analysts' read-only sessions call them. They hold code only; a secret
-    # such as the pseudonym key reaches SQL as a parameter of the statement that uses it.
-    for macro in sorted(MACROS_DIR.glob("*.sql")):
-        conn.execute(macro.read_text(encoding="utf-8"))
+    # such as the pseudonym key reaches SQL as a parameter of the statement that uses it. Written
+    # only when the warehouse's differ from sql/macros (a new warehouse, or new code): a run opens
+    # ~90 connections, and creating them all costs ~15 ms a time.
+    texts, digest = _macros()
+    try:
+        ((written,),) = conn.execute(f"select {MACROS_DIGEST}()").fetchall()  # all: no result left open
+    except duckdb.CatalogException:  # none written yet
+        written = None
+    if written != digest:
+        for text in texts:
+            conn.execute(text)
+        conn.execute(f"create or replace macro {MACROS_DIGEST}() as '{digest}'")
+
+
+# A macro returning the digest of the macros the warehouse holds: which sql/macros they came from.
+MACROS_DIGEST = "costwatch_macros_digest"
+
+
+@cache
+def _macros() -> tuple[tuple[str, ...], str]:
+    """The texts of sql/macros/*.sql, in name order, and their digest."""
+    texts = tuple(path.read_text(encoding="utf-8") for path in sorted(MACROS_DIR.glob("*.sql")))
+    return texts, hashlib.sha256("\0".join(texts).encode()).hexdigest()[:32]
 
 
 @contextmanager
