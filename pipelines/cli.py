@@ -22,6 +22,7 @@ from pipelines.lake.health import (
 from pipelines.lake.lock import ProjectBusy, project_lock
 from pipelines.lake.manifest import InputUnavailable
 from pipelines.lake.publish import readable_warehouse
+from pipelines.report import savings as savings_findings
 from pipelines.resources.config import ConfigError, config_path_from_env, load_config
 
 DEMO_START = dt.date(2026, 10, 1)
@@ -158,6 +159,18 @@ def main(argv: list[str] | None = None) -> int:
         action = settle.add_parser(verb, parents=[config_anywhere], help=meaning)
         action.add_argument("alert_ids", nargs="+", metavar="ALERT_ID", help="as `costwatch alerts` lists them")
 
+    savings = commands.add_parser(
+        "savings",
+        parents=[config_anywhere],
+        help="print what to change: the savings findings of a day, basis by basis, largest first",
+    )
+    savings.add_argument("--date", type=_date, help="the as-of day (default: the latest day computed)")
+    savings.add_argument("--kind", choices=savings_findings.KINDS, help="only findings of this kind")
+    savings.add_argument("--basis", choices=savings_findings.BASES, help="only findings of this basis")
+    savings.add_argument(
+        "--all", dest="every", action="store_true", help="also findings under savings.min_monthly_usd a month"
+    )
+
     generate = commands.add_parser(
         "generate", parents=[config_anywhere], help="write seeded demo gateway logs of any size"
     )
@@ -178,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             return _query(config, args.sql, args.format, args.output, args.max_rows, args.timeout)
         if args.command == "report":
             return _report(config, args.date, args.output)
+        if args.command == "savings":
+            return _savings(config, args)
         if args.command == "shell":
             return _shell(config, args.timeout)
         if args.command == "export":
@@ -1087,6 +1102,21 @@ def _report(config, day: dt.date | None, output: Path | None) -> int:
         return 1
     print(f"report of {day}: {path}")
     return 0
+
+
+def _savings(config, args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipelines.report.savings import print_savings
+
+    warehouse = _analyst_warehouse(config)
+    if warehouse is None:
+        return 2
+    try:
+        return print_savings(config, warehouse, args.date, args.kind, args.basis, every=args.every)
+    except duckdb.Error as error:
+        print(f"costwatch: {_one_line(error)}", file=sys.stderr)
+        return 1
 
 
 def _latest_cost_day(config, warehouse: Path) -> dt.date | None:

@@ -86,6 +86,11 @@ EXPECTED_DEPS = {
     "fct_batch_opportunity_daily": {"int_billed_calls", "stg_prices"},
     "fct_token_efficiency_daily": {"int_billed_calls", "stg_prices"},
     "fct_prompt_cache_opportunity_daily": {"int_billed_calls", "stg_prices"},
+    "fct_savings_opportunities": {
+        "fct_token_efficiency_daily",
+        "fct_batch_opportunity_daily",
+        "fct_prompt_cache_opportunity_daily",
+    },
 }
 # The run's last step reads every other asset: it publishes the warehouse once all are written.
 EXPECTED_DEPS["published_warehouse"] = set(EXPECTED_DEPS)
@@ -105,7 +110,12 @@ EXPECTED_GROUPS = {
         "gpu_billing_quarantine",
         "gpu_busy_telemetry",
     },
-    "savings": {"fct_batch_opportunity_daily", "fct_token_efficiency_daily", "fct_prompt_cache_opportunity_daily"},
+    "savings": {
+        "fct_batch_opportunity_daily",
+        "fct_token_efficiency_daily",
+        "fct_prompt_cache_opportunity_daily",
+        "fct_savings_opportunities",
+    },
 }
 
 

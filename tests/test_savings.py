@@ -8,6 +8,7 @@ per token, written out by hand; the sums are worked in Decimal here, not read ba
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
 import duckdb
@@ -388,3 +389,161 @@ def test_a_target_tier_dearer_than_the_one_billed_is_flagged_not_hidden(project)
     }
     assert checks["savings_within_spend"].passed is False
     assert checks["savings_within_spend"].severity.value == "WARN"
+
+
+# fct_savings_opportunities as of DAY: a 28-day window holding DAY_BEFORE and DAY, the two days
+# with calls, so a month is the window's dollars x 30.44 / 2.
+MONTH_OVER_2_DAYS = D("30.44") / 2
+FINDINGS = {
+    # kind, feature, provider, model, target: basis, in scope (calls, USD), affected, window saving (USD)
+    ("duplicate_calls", "loop", "openai", "gpt-4o", ""): ("measured", 8, 8 * LOOP_CALL, 4, 4 * LOOP_CALL),
+    # summarise's calls: t1, t3, t5 cut on DAY and t6 the day before; t2, t4, t7 whole.
+    ("truncation_retries", "summarise", "openai", "gpt-4o", ""): (
+        "measured",
+        7,
+        4 * CUT_CALL + 3 * LOOP_CALL,
+        3,
+        3 * CUT_CALL,
+    ),
+    ("long_context_tier", "rag", "gcp.gemini", "gemini-2.5-pro", "base_tier"): (
+        "price_rule",
+        2,
+        200_000 * D("1.25e-6") + 1_000 * D("1e-5") + LONG_AT_TIER,
+        1,
+        LONG_AT_TIER - LONG_AT_BASE,
+    ),
+    ("batch", "nightly_enrich", "anthropic", "claude-haiku-4-5", "batch"): (
+        "price_rule",
+        1,
+        HAIKU_STANDARD,
+        1,
+        HAIKU_STANDARD - HAIKU_BATCH,
+    ),
+    ("batch", "nightly_enrich", "openai", "gpt-4o", "batch"): (
+        "price_rule",
+        1,
+        GPT_4O_STANDARD,
+        1,
+        GPT_4O_STANDARD - GPT_4O_BATCH,
+    ),
+    ("batch", "batch_tagging", "openai", "gpt-4.1", "batch"): (
+        "price_rule",
+        1,
+        GPT_41_PRIORITY,
+        1,
+        GPT_41_PRIORITY - GPT_41_BATCH,
+    ),
+    ("service_tier", "batch_tagging", "openai", "gpt-4.1", "standard"): (
+        "price_rule",
+        1,
+        GPT_41_PRIORITY,
+        1,
+        GPT_41_PRIORITY - GPT_41_STANDARD,
+    ),
+}
+
+
+def _monthly(window_usd: D) -> D:
+    return (window_usd * MONTH_OVER_2_DAYS).quantize(D("0.000001"), rounding=ROUND_HALF_UP)  # as DuckDB rounds
+
+
+def test_every_lever_becomes_one_finding_with_its_hand_priced_dollars(priced):
+    rows = {
+        (row["kind"], row["feature"], row["provider"], row["model"], row["target"]): row
+        for row in priced.query_dicts(
+            "select * from fct_savings_opportunities where day = $day and feature <> 'chat'", {"day": DAY}
+        )
+    }
+    # Nothing else: no prompt-cache finding (t1 and t2's one prefix, 1,000 tokens, is under
+    # gpt-4o's 1,024-token minimum), nothing for the interactive, failed or cached calls.
+    assert sorted(rows) == sorted(FINDINGS)
+    for key, (basis, in_scope, spend, affected, saving) in FINDINGS.items():
+        row = rows[key]
+        assert row["basis"] == basis, key
+        assert row["confidence"] == "high", key
+        assert (row["requests_in_scope"], row["requests_affected"]) == (in_scope, affected), key
+        assert row["spend_in_scope_usd"] == spend, key
+        assert row["estimated_savings_usd"] == saving, key
+        assert row["monthly_savings_usd"] == _monthly(saving), key
+        assert (row["period_start"].isoformat(), row["period_end"].isoformat()) == ("2026-10-24", DAY)
+        assert (row["window_days"], row["days_observed"]) == (28, 2)
+        assert row["finding_key"] == "{}:{}:{}/{}:{}".format(*key)
+        assert row["assumptions"] and row["evidence"]
+    # test_pricing's calls (feature chat) pay context tiers and nothing else: their findings are
+    # the long-context premiums fct_token_efficiency_daily measured, model by model.
+    chat = priced.query(
+        "select model, kind, estimated_savings_usd from fct_savings_opportunities where feature = 'chat' order by all"
+    )
+    premiums = priced.query(
+        "select model, 'long_context_tier', sum(long_context_premium_usd) from fct_token_efficiency_daily"
+        " where feature = 'chat' group by model having sum(long_context_premium_usd) > 0 order by all"
+    )
+    assert chat == premiums and len(chat) == 3
+    duplicates = rows[("duplicate_calls", "loop", "openai", "gpt-4o", "")]
+    assert duplicates["assumptions"].startswith("4 calls repeated an earlier call")
+    assert '"duplicate_window_s":60' in duplicates["evidence"].replace(".0", "")
+
+
+def test_the_day_before_has_its_own_window(priced):
+    """A finding as of DAY_BEFORE sees DAY_BEFORE alone: x1 and t6 are not waste yet (t6's re-send
+    is the next day), so that day has no finding."""
+    assert priced.query("select count(*) from fct_savings_opportunities where day = $day", {"day": DAY_BEFORE}) == [
+        (0,)
+    ]
+
+
+def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(priced):
+    """batch_tagging's gpt-4.1 priority call has two findings (to batch, to standard): the
+    price_rule total counts the larger one only. Nothing is summed across bases."""
+    with duckdb.connect(str(priced.warehouse), read_only=True) as conn:
+        prepare_session(conn, read_only=True)
+        totals = {
+            basis: (findings, usd)
+            for basis, findings, usd in conn.execute(
+                "select * from savings_per_basis(fct_savings_opportunities, $day::date, 0)", {"day": DAY}
+            ).fetchall()
+        }
+    price_rule = [
+        LONG_AT_TIER - LONG_AT_BASE,
+        HAIKU_STANDARD - HAIKU_BATCH,
+        GPT_4O_STANDARD - GPT_4O_BATCH,
+        GPT_41_PRIORITY - GPT_41_BATCH,  # > GPT_41_PRIORITY - GPT_41_STANDARD
+        # test_pricing's chat calls: the context-tier premiums, one model each.
+        *(
+            premium
+            for (premium,) in priced.query(
+                "select sum(long_context_premium_usd) from fct_token_efficiency_daily where feature = 'chat'"
+                " group by model having sum(long_context_premium_usd) > 0"
+            )
+        ),
+    ]
+    assert totals == {
+        "measured": (2, (_monthly(4 * LOOP_CALL) + _monthly(3 * CUT_CALL)).quantize(D("0.01"))),
+        "price_rule": (8, sum(_monthly(saving) for saving in price_rule).quantize(D("0.01"))),
+    }
+
+
+def test_costwatch_savings_prints_the_findings_basis_by_basis(priced, capsys):
+    from pipelines.cli import main
+
+    # Every finding here saves cents a month: under the default savings.min_monthly_usd ($100).
+    assert main(["savings", "--config", str(priced.config_path)]) == 0
+    assert "no finding saves $100.00 a month or more" in capsys.readouterr().out
+
+    assert main(["savings", "--config", str(priced.config_path), "--all"]) == 0
+    out = capsys.readouterr().out
+    assert f"costwatch savings as of {DAY}: 28-day window from 2026-10-24, 2 day(s) with calls" in out
+    # Surest basis first; within a basis, largest first.
+    measured, price_rule = out.index("[measured"), out.index("[price rule")
+    assert measured < price_rule
+    assert f"${_monthly(3 * CUT_CALL):,.2f}/mo  truncation_retries  summarise  openai/gpt-4o" in out
+    keys = [line.split("key: ")[1] for line in out.splitlines() if "key: " in line]
+    assert len(keys) == len(FINDINGS) + 3 and set(keys) >= {"{}:{}:{}/{}:{}".format(*key) for key in FINDINGS}
+    monthly = [float(line.split("/mo")[0].strip().lstrip("$")) for line in out.splitlines() if "/mo  " in line]
+    assert monthly[:2] == sorted(monthly[:2], reverse=True) and monthly[2:] == sorted(monthly[2:], reverse=True)
+
+    assert main(["savings", "--config", str(priced.config_path), "--all", "--kind", "service_tier"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split("key: ")[1] for line in out.splitlines() if "key: " in line] == [
+        "service_tier:batch_tagging:openai/gpt-4.1:standard"
+    ]

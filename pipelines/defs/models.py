@@ -112,6 +112,7 @@ def model_settings(config) -> dict[str, object]:
         "min_impact_usd": config.alerts.min_impact_usd,
         "min_impact_pct": config.alerts.min_impact_pct,
         "max_unpriced_share": config.checks.max_unpriced_share,
+        "window_days": config.savings.window_days,
         "duplicate_window_s": config.savings.duplicate_window_s,
         "truncation_retry_window_s": config.savings.truncation_retry_window_s,
         **pseudonym_parameters(config),  # privacy.pseudonymise_user_id: the key's pads, from the environment

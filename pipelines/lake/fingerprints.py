@@ -21,7 +21,7 @@ from pipelines.resources.config import CostwatchConfig
 
 # The config sections that change what the marts hold (not where files are, nor how alerts are
 # delivered): budgets, pools, thresholds, currency rates, the GPU tags, pseudonymisation, the
-# savings windows.
+# savings windows (not savings.min_monthly_usd: which findings are listed).
 MART_SETTINGS = ("budgets", "pools", "checks", "reconciliation", "currency_rates", "gpu", "privacy", "savings")
 ALERT_THRESHOLDS = ("min_impact_usd", "min_impact_pct")
 
@@ -43,6 +43,7 @@ def day_fingerprints(config: CostwatchConfig, days: Iterable[dt.date]) -> dict[d
     and every later day's, not the days before D."""
     settings = config.model_dump(mode="json", include=set(MART_SETTINGS))
     settings["alerts"] = {key: getattr(config.alerts, key) for key in ALERT_THRESHOLDS}
+    settings["savings"].pop("min_monthly_usd")  # what is listed, not what the marts hold
     settings["pools"] = {name: {**pool, "load_test": _load_test(pool)} for name, pool in settings["pools"].items()}
     versions = config.price_versions  # oldest first
     prints = {}

@@ -14,6 +14,8 @@ A model file opens with a block comment: its first line says what the table is; 
   renamed       daily tables only, optional: `new <- old, ...`, columns renamed since a warehouse
                 was written; the next run renames them in place (their history kept), so a
                 rename is not a dropped column
+  additive      optional, default true: `false` when the rows' `*_usd` columns must not be added
+                up (findings of different bases): no `total_*` in the asset's metadata
 
 A daily model computes a range of days in one statement: it reads `$start` and `$end` (dates,
 inclusive; a one-day run has start = end) and returns rows for those days only, each day's rows
@@ -124,6 +126,7 @@ class SqlModel:
     grain: tuple[str, ...] = ()  # the columns that identify one row
     lookback: Lookback | None = None  # daily models: the history a day's run reads
     renamed: tuple[tuple[str, str], ...] = ()  # (old, new) column names: the table's columns follow
+    additive: bool = True  # whether the rows' money columns add up to a meaningful total
 
     @property
     def daily(self) -> bool:
@@ -166,6 +169,8 @@ def parse_model(path: Path) -> SqlModel:
     else:
         lookback = None
     renamed = _renamed(path, meta.get("renamed"), tree, materialized)
+    if meta.get("additive", "true") not in ("true", "false"):
+        raise ValueError(f"{path}: additive: write true or false, got {meta['additive']!r}")
     return SqlModel(
         name=path.stem,
         layer=path.parent.name,
@@ -179,6 +184,7 @@ def parse_model(path: Path) -> SqlModel:
         grain=grain,
         lookback=lookback,
         renamed=renamed,
+        additive=meta.get("additive", "true") == "true",
     )
 
 

@@ -33,6 +33,8 @@ def _of_days(model: SqlModel, days: DayRange | dt.date | None) -> tuple[str, dic
 
 
 def _money_columns(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> list[str]:
+    if not model.additive:  # its header says the rows' money must not be summed
+        return []
     return [
         name
         for (name,) in conn.execute(

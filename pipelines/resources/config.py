@@ -490,6 +490,12 @@ Owner = Annotated[str, Field(strict=True), AfterValidator(_owner)]
 
 
 class SavingsSettings(_Section):
+    # The findings' window: fct_savings_opportunities sums each lever over the days ending on its
+    # as-of day. At most 28: the widest history a day's marts read, which `run --changed` re-runs.
+    window_days: Annotated[int, Field(strict=True, ge=1, le=28)] = 28
+    # A finding saving less than this many USD a month stays in fct_savings_opportunities and is
+    # not listed by `costwatch savings` or the demo (their --all lists it).
+    min_monthly_usd: NonNegative = 100.0
     # A billed call that repeats an earlier ok call of the same prompt_hash, user and feature within
     # this many seconds is a duplicate (a retry storm, a client loop). At most a day: a day's
     # savings read the day before it, no more.

@@ -11,6 +11,7 @@ columns:
   finish_length_usd: What those cut calls cost, USD.
   truncated_retry_requests: Billed calls cut by their output cap that the same user sent again for the same feature (the same prompt_hash, or the same first prefix hash: a raised max_tokens changes prompt_hash) within savings.truncation_retry_window_s seconds (default 120). Counted on the day of the cut call when the re-send is the same day, else on the re-send's day (a day's run cannot see the next day), under the cut call's feature, provider and model.
   truncated_retry_usd: What the cut calls that were sent again cost, USD (basis measured: paid for an answer thrown away).
+  truncated_retry_day_before_usd: The part of truncated_retry_usd made the day before (cut before midnight, sent again after it), USD: spend of the day before, so a window starting on this day adds it to its spend in scope.
   long_context_requests: Billed calls priced above the base context tier (price_tier other than base).
   long_context_premium_usd: What those calls cost over the same tokens at the base tier's rates, USD (basis price_rule; the calls are priced again by price_calls with context_tokens = 0).
 */
@@ -88,11 +89,11 @@ per_call as (
     -- Each billed call on the day it is counted on, with its flags for that day.
     select
         day, feature, provider, model, billed_cost_usd as cost_usd, is_duplicate,
-        finish_reason = 'length' as cut, false as retried
+        finish_reason = 'length' as cut, false as retried, false as retried_day_before
     from flagged
     where day between $start and $end
     union all
-    select retried_on as day, feature, provider, model, billed_cost_usd, false, false, true
+    select retried_on as day, feature, provider, model, billed_cost_usd, false, false, true, retried_on > day
     from flagged
     where retried_on between $start and $end
 ),
@@ -110,7 +111,8 @@ measured as (
         count(*) filter (where cut) as finish_length_requests,
         coalesce(sum(cost_usd) filter (where cut), 0) as finish_length_usd,
         count(*) filter (where retried) as truncated_retry_requests,
-        coalesce(sum(cost_usd) filter (where retried), 0) as truncated_retry_usd
+        coalesce(sum(cost_usd) filter (where retried), 0) as truncated_retry_usd,
+        coalesce(sum(cost_usd) filter (where retried_day_before), 0) as truncated_retry_day_before_usd
     from per_call
     group by all
 )
@@ -128,6 +130,7 @@ select
     measured.finish_length_usd,
     measured.truncated_retry_requests,
     measured.truncated_retry_usd,
+    measured.truncated_retry_day_before_usd,
     coalesce(long_context.long_context_requests, 0) as long_context_requests,
     coalesce(long_context.long_context_premium_usd, 0) as long_context_premium_usd
 from measured

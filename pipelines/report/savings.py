@@ -1,0 +1,111 @@
+"""`costwatch savings`: the savings findings of a day, per basis, read from the warehouse.
+
+Each basis is its own kind of dollars (money measured as wasted, an exact cheaper price, an upper
+bound that assumes a change of behaviour), so the findings print basis by basis, each with its own
+total (`sql/macros/savings_per_basis.sql`) and never one across bases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pipelines.alerts.render import format_usd
+from pipelines.models.engine import REPORTS_DIR, connect_read_only
+from pipelines.report.summary import read_report_query
+from pipelines.resources.config import CostwatchConfig
+
+FINDINGS = REPORTS_DIR / "savings_findings.sql"
+LATEST_DAY = REPORTS_DIR / "latest_savings_day.sql"
+# fct_savings_opportunities.kind, as its header lists them.
+KINDS = ("duplicate_calls", "truncation_retries", "batch", "service_tier", "long_context_tier", "prompt_cache")
+BASES = ("measured", "price_rule", "validated", "upper_bound", "exposure", "realized")  # print order: surest first
+BASIS_WORDS = {
+    "measured": "measured: money spent on waste",
+    "price_rule": "price rule: the same tokens at a cheaper documented price",
+    "validated": "validated: an upper bound backed by an eval",
+    "upper_bound": "upper bound: at most, if the change fully happens",
+    "exposure": "exposure: spend in scope, not estimated",
+    "realized": "realized: saved since a finding was done",
+}
+
+
+def findings(
+    conn, day: dt.date, min_monthly_usd: float, kind: str | None = None, basis: str | None = None
+) -> list[dict]:
+    """The day's findings at or above `min_monthly_usd` a month, largest first, by column name."""
+    conn.execute(
+        read_report_query(FINDINGS)[1],
+        {"day": day, "min_monthly_usd": min_monthly_usd, "kind": kind, "basis": basis},
+    )
+    names = [description[0] for description in conn.description]
+    return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
+
+
+def per_basis(conn, day: dt.date, min_monthly_usd: float) -> dict[str, tuple[int, float]]:
+    """basis -> (findings, monthly USD) of the day, as `savings_per_basis` totals them."""
+    rows = conn.execute(
+        "select basis, findings, monthly_savings_usd from savings_per_basis(fct_savings_opportunities, $day, $min)",
+        {"day": day, "min": min_monthly_usd},
+    ).fetchall()
+    return {basis: (count, total) for basis, count, total in rows}
+
+
+def render(day: dt.date, rows: list[dict], totals: dict[str, tuple[int, float]], min_monthly_usd: float) -> str:
+    """The findings as text, basis by basis (surest first), largest first within each."""
+    if not rows:
+        return (
+            f"costwatch savings as of {day}: no finding saves {format_usd(min_monthly_usd)} a month or more "
+            "(savings.min_monthly_usd; --all lists every finding)"
+        )
+    first = rows[0]
+    lines = [
+        f"costwatch savings as of {day}: {first['window_days']}-day window from {first['period_start']}, "
+        f"{first['days_observed']} day(s) with calls; monthly = window x 30.44 / days with calls",
+        "Each basis is its own kind of dollars: never add them up.",
+    ]
+    for basis in BASES:
+        of_basis = [row for row in rows if row["basis"] == basis]
+        if not of_basis:
+            continue
+        if basis in totals:
+            count, total = totals[basis]
+            lines += ["", f"[{BASIS_WORDS[basis]}] {format_usd(total)}/mo over {count} finding(s)"]
+            if count > 1:
+                lines.append("  (the largest finding per feature and model, summed: two may act on the same calls)")
+        else:  # a filtered list: the basis's total is of findings not shown
+            lines += ["", f"[{BASIS_WORDS[basis]}]"]
+        for row in of_basis:
+            target = f" -> {row['target']}" if row["target"] else ""
+            lines += [
+                f"  {format_usd(row['monthly_savings_usd'])}/mo  {row['kind']}  {row['feature']}  "
+                f"{row['provider']}/{row['model']}{target}",
+                f"      {format_usd(row['estimated_savings_usd'])} in the window, of {format_usd(row['spend_in_scope_usd'])} "
+                f"spent on {row['requests_in_scope']:,} call(s) in scope ({row['requests_affected']:,} affected)",
+                f"      {row['assumptions']}",
+                f"      key: {row['finding_key']}",
+            ]
+    return "\n".join(lines)
+
+
+def print_savings(
+    config: CostwatchConfig,
+    warehouse,
+    day: dt.date | None,
+    kind: str | None,
+    basis: str | None,
+    *,
+    every: bool = False,
+) -> int:
+    """Print the findings of `day` (default: the latest day with findings computed). 2 when there is none."""
+    min_monthly_usd = 0.0 if every else config.savings.min_monthly_usd
+    with connect_read_only(warehouse, config.lake_dir) as conn:
+        day = day or conn.execute(read_report_query(LATEST_DAY)[1]).fetchone()[0]
+        if day is None:
+            print("costwatch: no savings findings computed yet; run `costwatch run` first")
+            return 2
+        rows = findings(conn, day, min_monthly_usd, kind, basis)
+        totals = per_basis(conn, day, min_monthly_usd)
+    if kind:  # a basis's total is of every kind: it is not the sum of what is shown
+        totals = {}
+    print(render(day, rows, totals, min_monthly_usd))
+    return 0

@@ -1,0 +1,247 @@
+/* What to change: one row per savings finding as of each day, over the savings.window_days days ending on it (default 28), from the lever marts - per as-of day x kind x feature x provider x model x target. Every row says how its dollars are known (basis) and carries its evidence; rows of different bases are never added up. Only positive savings are findings: a lever mart's negative simulated saving (caching that would not pay) stays there.
+materialized: daily_table
+grain: day, kind, feature, provider, model, target
+lookback: 27
+additive: false
+columns:
+  day: The as-of day: the window's last day.
+  period_start: The window's first day (day - savings.window_days + 1).
+  period_end: The window's last day (= day).
+  window_days: savings.window_days, the window's length in days.
+  days_observed: Days of the window with any billed API call in the warehouse (any feature): what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
+  kind: duplicate_calls, truncation_retries (basis measured), batch, service_tier, long_context_tier (basis price_rule), or prompt_cache (basis upper_bound).
+  target: What the change moves to - batch or standard (the service tier), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold); '' when the change is to stop the waste.
+  finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
+  basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen).
+  confidence: high for measured and price_rule, low for upper_bound.
+  requests_in_scope: Billed calls of the feature, provider and model in the window that the lever looks at.
+  requests_affected: Of those, the calls the saving comes from (the duplicates, the re-sent cut calls, the calls moved to the target tier, the long-context calls, the calls that would read the cache).
+  spend_in_scope_usd: What the calls in scope cost as billed, USD.
+  estimated_savings_usd: The saving over the window, USD: never negative, never above spend_in_scope_usd.
+  monthly_savings_usd: estimated_savings_usd x 30.44 / days_observed, USD per month.
+  assumptions: In plain words, what the estimate assumes and what it leaves out.
+  evidence: JSON - the window, the thresholds and settings used, the figures behind the estimate (per kind), and the lever mart it came from.
+*/
+with as_of as (
+    select unnest(generate_series($start::date, $end::date, interval 1 day))::date as day
+),
+
+windows as (
+    select
+        day,
+        day - ($window_days - 1) as period_start
+    from as_of
+),
+
+observed as (
+    -- Days of each window with billed calls: the span the monthly figure scales from.
+    select
+        windows.day,
+        count(distinct efficiency.day) as days_observed
+    from windows
+    inner join fct_token_efficiency_daily as efficiency
+        on efficiency.day between windows.period_start and windows.day
+    group by windows.day
+),
+
+efficiency as (
+    select
+        windows.day,
+        windows.period_start,
+        efficiency.feature,
+        efficiency.provider,
+        efficiency.model,
+        sum(efficiency.requests) as requests,
+        sum(efficiency.cost_usd) as cost_usd,
+        sum(efficiency.duplicate_requests) as duplicate_requests,
+        sum(efficiency.duplicate_usd) as duplicate_usd,
+        sum(efficiency.finish_length_requests) as finish_length_requests,
+        sum(efficiency.truncated_retry_requests) as truncated_retry_requests,
+        sum(efficiency.truncated_retry_usd) as truncated_retry_usd,
+        -- Cut calls of the day before the window, re-sent on its first day: spend in scope too.
+        sum(efficiency.truncated_retry_day_before_usd) filter (where efficiency.day = windows.period_start)
+            as truncated_retry_before_window_usd,
+        sum(efficiency.long_context_requests) as long_context_requests,
+        sum(efficiency.long_context_premium_usd) as long_context_premium_usd
+    from windows
+    inner join fct_token_efficiency_daily as efficiency
+        on efficiency.day between windows.period_start and windows.day
+    group by all
+),
+
+batch as (
+    select
+        windows.day,
+        windows.period_start,
+        batch.feature,
+        batch.provider,
+        batch.model,
+        batch.reason,
+        batch.target_tier,
+        sum(batch.requests) as requests,
+        sum(batch.current_cost_usd) as current_cost_usd,
+        sum(batch.target_cost_usd) as target_cost_usd,
+        sum(batch.savings_usd) as savings_usd,
+        list(distinct batch.current_tier order by batch.current_tier) as current_tiers,
+        bool_and(batch.stacks_with_cache) as stacks_with_cache
+    from windows
+    inner join fct_batch_opportunity_daily as batch
+        on batch.day between windows.period_start and windows.day
+    group by all
+),
+
+prompt_cache as (
+    select
+        windows.day,
+        windows.period_start,
+        cache.feature,
+        cache.provider,
+        cache.model,
+        sum(cache.requests) as requests,
+        sum(cache.requests_with_prefix_hashes) as requests_with_prefix_hashes,
+        sum(cache.input_tokens) as input_tokens,
+        sum(cache.reusable_tokens_ttl_short) as reusable_tokens_ttl_short,
+        sum(cache.reusable_tokens_ttl_long) as reusable_tokens_ttl_long,
+        sum(cache.actual_cost_usd) as actual_cost_usd,
+        sum(cache.savings_usd_ttl_short) as savings_usd_ttl_short,
+        sum(cache.savings_usd_ttl_long) as savings_usd_ttl_long,
+        max(cache.ttl_short_s) as ttl_short_s,
+        max(cache.ttl_long_s) as ttl_long_s,
+        -- Weighted by input tokens over the window, as each day's coverage is.
+        sum(cache.prefix_hash_coverage * cache.input_tokens) / nullif(sum(cache.input_tokens), 0)
+            as prefix_hash_coverage
+    from windows
+    inner join fct_prompt_cache_opportunity_daily as cache
+        on cache.day between windows.period_start and windows.day
+    group by all
+),
+
+findings as (
+    select
+        day, period_start, 'duplicate_calls' as kind, feature, provider, model, '' as target, 'measured' as basis,
+        requests as requests_in_scope,
+        duplicate_requests as requests_affected,
+        cost_usd as spend_in_scope_usd,
+        duplicate_usd as estimated_savings_usd,
+        printf(
+            '%d calls repeated an earlier call of the same prompt, user and feature within %g s. '
+            || 'Assumes the repeats were not asked for (a retry storm or a client loop, not a user regenerating).',
+            duplicate_requests, $duplicate_window_s
+        ) as assumptions,
+        json_object(
+            'source', 'fct_token_efficiency_daily', 'duplicate_window_s', $duplicate_window_s,
+            'duplicate_requests', duplicate_requests
+        ) as details
+    from efficiency
+    where duplicate_usd > 0
+    union all
+    select
+        day, period_start, 'truncation_retries', feature, provider, model, '', 'measured',
+        requests, truncated_retry_requests,
+        cost_usd + coalesce(truncated_retry_before_window_usd, 0),
+        truncated_retry_usd,
+        printf(
+            '%d calls were cut by their output cap (finish_reason = length) and sent again within %g s: '
+            || 'their cost bought an answer thrown away. Assumes a cap that fits the answer avoids the first attempt.',
+            truncated_retry_requests, $truncation_retry_window_s
+        ),
+        json_object(
+            'source', 'fct_token_efficiency_daily', 'truncation_retry_window_s', $truncation_retry_window_s,
+            'finish_length_requests', finish_length_requests, 'truncated_retry_requests', truncated_retry_requests
+        )
+    from efficiency
+    where truncated_retry_usd > 0
+    union all
+    select
+        day, period_start, 'long_context_tier', feature, provider, model, 'base_tier', 'price_rule',
+        requests, long_context_requests, cost_usd, long_context_premium_usd,
+        printf(
+            '%d calls were priced above the base context tier. The saving is the same tokens at the base '
+            || 'tier''s rates; realizable only if those prompts can be kept under the threshold.',
+            long_context_requests
+        ),
+        json_object('source', 'fct_token_efficiency_daily', 'long_context_requests', long_context_requests)
+    from efficiency
+    where long_context_premium_usd > 0
+    union all
+    select
+        day, period_start,
+        case reason when 'declared_batch' then 'batch' else 'service_tier' end,
+        feature, provider, model, target_tier, 'price_rule',
+        requests as requests_in_scope, requests as requests_affected, current_cost_usd, savings_usd,
+        printf(
+            '%d calls logged workload = batch were billed at the %s tier. Priced again at the %s tier, same '
+            || 'tokens and cache reads; realizable if the caller can wait for the %s results.',
+            requests, array_to_string(current_tiers, ' or '), target_tier,
+            case target_tier when 'batch' then 'Batch API''s (up to 24 h)' else 'standard tier''s' end
+        ),
+        json_object(
+            'source', 'fct_batch_opportunity_daily', 'reason', reason, 'current_tiers', current_tiers,
+            'target_tier', target_tier, 'current_cost_usd', current_cost_usd, 'target_cost_usd', target_cost_usd,
+            'stacks_with_cache', stacks_with_cache
+        )
+    from batch
+    where savings_usd > 0
+    union all
+    select
+        day, period_start, 'prompt_cache', feature, provider, model,
+        case when savings_usd_ttl_long > savings_usd_ttl_short then 'ttl_long' else 'ttl_short' end,
+        'upper_bound',
+        requests_with_prefix_hashes as requests_in_scope,
+        requests_with_prefix_hashes as requests_affected,
+        actual_cost_usd,
+        greatest(savings_usd_ttl_short, savings_usd_ttl_long),
+        printf(
+            'At most: every call carrying prefix_hashes caches its longest reusable prefix at the best '
+            || 'breakpoints, with no early eviction, at the %s lifetime (%d s). %.0f%% of the input tokens '
+            || 'carry prefix_hashes; the rest are not estimated.',
+            case when savings_usd_ttl_long > savings_usd_ttl_short then 'long' else 'short' end,
+            case when savings_usd_ttl_long > savings_usd_ttl_short then ttl_long_s else ttl_short_s end,
+            100 * coalesce(prefix_hash_coverage, 0)
+        ),
+        json_object(
+            'source', 'fct_prompt_cache_opportunity_daily',
+            'sensitivity', json_object(
+                'ttl_short_s', ttl_short_s, 'savings_usd_ttl_short', savings_usd_ttl_short,
+                'ttl_long_s', ttl_long_s, 'savings_usd_ttl_long', savings_usd_ttl_long
+            ),
+            'input_tokens', input_tokens, 'reusable_tokens_ttl_short', reusable_tokens_ttl_short,
+            'reusable_tokens_ttl_long', reusable_tokens_ttl_long, 'signal_coverage', prefix_hash_coverage
+        )
+    from prompt_cache
+    where greatest(savings_usd_ttl_short, savings_usd_ttl_long) > 0
+)
+
+select
+    findings.day,
+    findings.period_start,
+    findings.day as period_end,
+    $window_days as window_days,
+    observed.days_observed,
+    findings.kind,
+    findings.feature,
+    findings.provider,
+    findings.model,
+    findings.target,
+    printf('%s:%s:%s/%s:%s', findings.kind, findings.feature, findings.provider, findings.model, findings.target)
+        as finding_key,
+    findings.basis,
+    case when findings.basis = 'upper_bound' then 'low' else 'high' end as confidence,
+    findings.requests_in_scope,
+    findings.requests_affected,
+    findings.spend_in_scope_usd,
+    findings.estimated_savings_usd,
+    (findings.estimated_savings_usd * 30.44 / observed.days_observed)::decimal(18, 6) as monthly_savings_usd,
+    findings.assumptions,
+    json_merge_patch(
+        json_object(
+            'window', json_object(
+                'start', findings.period_start, 'end', findings.day,
+                'days', $window_days, 'days_observed', observed.days_observed
+            )
+        ),
+        findings.details
+    ) as evidence
+from findings
+inner join observed using (day)
+order by all
