@@ -17,7 +17,7 @@ from test_kill_anywhere import FIRST, KILLS_PER_PHASE, LAST, SEED, Zygote, _asse
 
 from pipelines.models.engine import prepare_session
 
-pytestmark = pytest.mark.slow(seconds=350)  # 20 killed runs and their attempts
+pytestmark = pytest.mark.slow(seconds=350)  # 25 killed runs and their attempts
 
 
 @pytest.fixture(scope="module")
