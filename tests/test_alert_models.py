@@ -156,10 +156,23 @@ TOTAL_COST = [
 ]
 
 
+MIN_MONTHLY = 100.0  # savings.min_monthly_usd's default
 FINDING_COLUMNS = dict.fromkeys(("finding", "subject", "severity", "message"), "varchar") | {"day": "date"}
 
 
-def digest_inputs(feature_spend: dict[str, tuple[str | None, str | None]], total_cost=TOTAL_COST, findings=()) -> dict:
+SAVINGS_COLUMNS = dict.fromkeys(
+    ("basis", "kind", "feature", "provider", "model", "target", "finding_key"), "varchar"
+) | {
+    "day": "date",
+    "window_days": "integer",
+    "monthly_savings_usd": "decimal(18, 6)",
+    "requests_affected": "bigint",
+}
+
+
+def digest_inputs(
+    feature_spend: dict[str, tuple[str | None, str | None]], total_cost=TOTAL_COST, findings=(), savings=()
+) -> dict:
     total_cost = [
         {
             "day": day,
@@ -217,6 +230,7 @@ def digest_inputs(feature_spend: dict[str, tuple[str | None, str | None]], total
             "rows": total_cost,
         },
         "fct_data_findings": {"columns": FINDING_COLUMNS, "rows": list(findings)},
+        "fct_savings_opportunities": {"columns": SAVINGS_COLUMNS, "rows": list(savings)},
         "fct_gpu_utilization_daily": [
             {"day": DAY, "pool": "a", "idle_cost_usd": Decimal("12.25")},
             {"day": DAY, "pool": "b", "idle_cost_usd": Decimal("0.75")},
@@ -242,7 +256,7 @@ def test_digest_totals_and_the_change_against_a_week_before(run_model_on):
     assert row["off_estimate_lines"] == 2
     assert row["idle_gpu_cost_usd"] == Decimal("13")  # the pools' 12.25 + 0.75
 
-    payload = digest_alert(row, DAY, LINK)["payload"]
+    payload = digest_alert(row, DAY, LINK, min_monthly_usd=MIN_MONTHLY)["payload"]
     # 213 / 150 - 1 = +42 %, +$63.00.
     assert payload["title"] == "LLM cost on 2026-10-20: $213.00 (+42% vs 2026-10-13, +$63.00)"
     assert payload["fields"] == [
@@ -259,7 +273,7 @@ def test_a_cheaper_day_reads_as_a_fall_with_the_sign_before_the_dollar(run_model
     (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND, cheaper), day=DAY)
     # 90 / 96.19 - 1 = -6.4 %; 90 - 96.19 = -6.19.
     assert (
-        digest_alert(row, DAY, LINK)["payload"]["title"]
+        digest_alert(row, DAY, LINK, min_monthly_usd=MIN_MONTHLY)["payload"]["title"]
         == "LLM cost on 2026-10-20: $90.00 (-6.4% vs 2026-10-13, -$6.19)"
     )
 
@@ -272,7 +286,7 @@ def test_digest_movers_are_the_largest_absolute_changes_ties_by_name(run_model_o
         {"feature": "rerank", "delta_usd": Decimal("19")},
         {"feature": "summarise", "delta_usd": Decimal("19")},
     ]
-    assert digest_alert(row, DAY, LINK)["payload"]["drivers"] == [
+    assert digest_alert(row, DAY, LINK, min_monthly_usd=MIN_MONTHLY)["payload"]["drivers"] == [
         {"name": "feature search (API)", "impact_usd": -35.0},
         {"name": "feature rerank (API)", "impact_usd": 19.0},
         {"name": "feature summarise (API)", "impact_usd": 19.0},
@@ -293,7 +307,7 @@ def test_a_day_without_spend_still_has_its_digest_row(run_model_on):
     (row,) = run_model_on("fct_daily_digest", digest_inputs({}, []), day=DAY)
     assert (row["spend_usd"], row["week_ago_spend_usd"], row["top_movers"]) == (None, None, None)
     assert (row["total_cost_usd"], row["week_ago_total_cost_usd"]) == (None, None)
-    payload = digest_alert(row, DAY, LINK)["payload"]
+    payload = digest_alert(row, DAY, LINK, min_monthly_usd=MIN_MONTHLY)["payload"]
     assert payload["fields"][0] == {"label": "Total cost", "value": "$0.00 (no cost on 2026-10-13 to compare)"}
     assert payload["drivers"] == []
 
@@ -318,13 +332,63 @@ def test_the_digest_carries_the_days_findings_warnings_first(run_model_on):
     ]
     (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND, findings=findings), day=DAY)
     assert [finding["finding"] for finding in row["findings"]] == ["no_gateway_data", "unpriced_model"]
-    alert = digest_alert(row, DAY, LINK)
+    alert = digest_alert(row, DAY, LINK, min_monthly_usd=MIN_MONTHLY)
     assert alert["severity"] == "warning"  # a day without gateway data is not an ordinary digest
     assert alert["payload"]["title"].endswith(": no gateway data, API calls unknown")
     assert alert["payload"]["fields"][-1] == {"label": "Findings", "value": "• no logs\n• acme: add a price"}
 
     (quiet,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND), day=DAY)
-    assert quiet["findings"] is None and digest_alert(quiet, DAY, LINK)["severity"] == "info"
+    assert (
+        quiet["findings"] is None and digest_alert(quiet, DAY, LINK, min_monthly_usd=MIN_MONTHLY)["severity"] == "info"
+    )
+
+
+def _finding(basis: str, kind: str, feature: str, monthly: str, day: dt.date = DAY, target: str = "") -> dict:
+    return {
+        "day": day,
+        "basis": basis,
+        "kind": kind,
+        "feature": feature,
+        "provider": "openai",
+        "model": "gpt-4o",
+        "target": target,
+        "window_days": 28,
+        "monthly_savings_usd": Decimal(monthly),
+        "requests_affected": 1_200,
+        "finding_key": f"{kind}:{feature}:openai/gpt-4o:{target}",
+    }
+
+
+def test_the_digest_shows_the_three_largest_savings_findings_basis_first(run_model_on):
+    savings = [
+        _finding("measured", "duplicate_calls", "chat", "150"),
+        _finding("upper_bound", "prompt_cache", "support", "500", target="ttl_short"),
+        _finding("price_rule", "batch", "nightly", "300", target="batch"),
+        _finding("price_rule", "batch", "enrich", "120", target="batch"),  # the fourth: not shown
+        _finding("measured", "truncation_retries", "summarise", "99.99"),  # under $100 a month
+        _finding("measured", "duplicate_calls", "chat", "9000", day=WEEK_AGO),  # another day's
+        *(_finding("measured", "duplicate_calls", f"small_{n}", "1") for n in range(8)),
+    ]
+    (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND, savings=savings), day=DAY)
+    # The day's 10 largest, largest first: 500, 300, 150, 120, 99.99 and five of the $1 ones.
+    assert [float(finding["monthly_savings_usd"]) for finding in row["savings_findings"]] == [
+        500,
+        300,
+        150,
+        120,
+        99.99,
+        *[1.0] * 5,
+    ]
+    fields = digest_alert(row, DAY, LINK, min_monthly_usd=MIN_MONTHLY)["payload"]["fields"]
+    assert fields[-1] == {
+        "label": "Savings (28-day basis, not additive)",
+        "value": "• [upper bound] support: prompt_cache, openai/gpt-4o -> ttl_short: $500.00/mo (1,200 calls)\n"
+        "• [price rule] nightly: batch, openai/gpt-4o -> batch: $300.00/mo (1,200 calls)\n"
+        "• [measured] chat: duplicate_calls, openai/gpt-4o: $150.00/mo (1,200 calls)",
+    }
+    # Above every finding's monthly dollars: no block at all.
+    fields = digest_alert(row, DAY, LINK, min_monthly_usd=1_000)["payload"]["fields"]
+    assert not any(field["label"].startswith("Savings") for field in fields)
 
 
 # --------------------------------------------------------------------------- budget wording

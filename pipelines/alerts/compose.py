@@ -32,10 +32,13 @@ DIMENSION_LABEL = {
 }
 
 
-def day_alerts(conn: duckdb.DuckDBPyConnection, day: dt.date, dagster_url: str | None) -> list[dict]:
+def day_alerts(
+    conn: duckdb.DuckDBPyConnection, day: dt.date, dagster_url: str | None, *, min_monthly_usd: float
+) -> list[dict]:
     """Every alert for `day`, in the order they should reach Slack: anomalies and recoveries,
-    budget thresholds, then the digest. Each links to its own asset's partition of `day` on
-    `dagster_url` (no link when it is None)."""
+    budget thresholds, then the digest (with the savings findings of at least `min_monthly_usd`
+    a month). Each links to its own asset's partition of `day` on `dagster_url` (no link when it
+    is None)."""
     episodes = sorted(_day_rows(conn, ANOMALY_EPISODES, day), key=lambda row: (row["dimension"], row["key"]))
     budgets = sorted(
         (row for row in _day_rows(conn, BUDGET_FORECAST, day) if row["threshold_crossed"] is not None),
@@ -47,7 +50,9 @@ def day_alerts(conn: duckdb.DuckDBPyConnection, day: dt.date, dagster_url: str |
     alerts = [
         *anomaly_alerts(episodes, day, details_link(dagster_url, "fct_spend_anomalies", day)),
         *budget_alerts(budgets, details_link(dagster_url, BUDGET_FORECAST, day)),
-        digest_alert(digests[0], day, details_link(dagster_url, "fct_total_cost_daily", day)),
+        digest_alert(
+            digests[0], day, details_link(dagster_url, "fct_total_cost_daily", day), min_monthly_usd=min_monthly_usd
+        ),
     ]
     return [alert | {"day": day} for alert in alerts]
 
@@ -190,9 +195,30 @@ def budget_alerts(budgets: list[dict], link: str | None) -> list[dict]:
     return alerts
 
 
-def digest_alert(digest: dict, day: dt.date, link: str | None) -> dict:
+SAVINGS_IN_DIGEST = 3  # the digest's savings block: the largest findings, one line each
+BASIS_LABEL = {"measured": "measured", "price_rule": "price rule", "upper_bound": "upper bound"}
+
+
+def savings_lines(findings: list[dict] | None, min_monthly_usd: float) -> list[str]:
+    """The digest's savings block: the largest findings of at least `min_monthly_usd` a month,
+    one line each, the basis first (a measured waste and an upper bound are different kinds of
+    dollars, so the lines are not added up)."""
+    shown = [row for row in findings or [] if float(row["monthly_savings_usd"]) >= min_monthly_usd]
+    lines = []
+    for row in shown[:SAVINGS_IN_DIGEST]:
+        target = f" -> {row['target']}" if row["target"] else ""
+        lines.append(
+            f"[{BASIS_LABEL.get(row['basis'], row['basis'])}] {row['feature']}: {row['kind']}, "
+            f"{row['provider']}/{row['model']}{target}: {_money(row['monthly_savings_usd'])}/mo "
+            f"({row['requests_affected']:,} calls)"
+        )
+    return lines
+
+
+def digest_alert(digest: dict, day: dt.date, link: str | None, *, min_monthly_usd: float) -> dict:
     """Once a day, from the `fct_daily_digest` row: the day's total cost (API + GPU busy and idle)
-    against a week before, then API spend movers, caching savings and reconciliation."""
+    against a week before, then API spend movers, caching savings, reconciliation, and the
+    largest savings findings of at least `min_monthly_usd` a month."""
     total = float(digest["total_cost_usd"] or 0)
     week_ago = digest["week_ago_total_cost_usd"]
     api = float(digest["api_cost_usd"] or 0)
@@ -202,8 +228,19 @@ def digest_alert(digest: dict, day: dt.date, link: str | None) -> dict:
     change = week_change(total, week_ago, day - dt.timedelta(days=7))
     gpu = f"{_money(busy + idle)} (busy {_money(busy)}, idle {_money(idle)})"
     findings = digest.get("findings") or []
-    fields = [{"label": "Findings", "value": "\n".join(f"• {finding['message']}" for finding in findings)}]
     no_data = any(finding["finding"] == "no_gateway_data" for finding in findings)
+    # The lists, each a field when it has lines: the day's data findings, then the savings block.
+    lists = []
+    if findings:
+        lists.append({"label": "Findings", "value": "\n".join(f"• {finding['message']}" for finding in findings)})
+    if savings_block := savings_lines(digest.get("savings_findings"), min_monthly_usd):
+        window = digest["savings_findings"][0]["window_days"]
+        lists.append(
+            {
+                "label": f"Savings ({window}-day basis, not additive)",
+                "value": "\n".join(f"• {line}" for line in savings_block),
+            }
+        )
     return _alert(
         f"digest:{day}",
         "digest",
@@ -219,7 +256,7 @@ def digest_alert(digest: dict, day: dt.date, link: str | None) -> dict:
                 {"label": "GPU", "value": gpu},
                 {"label": "Caching saved", "value": _money(savings or 0)},
                 {"label": "Bill lines off estimate", "value": str(off)},
-                *(fields if findings else []),
+                *lists,
             ],
             "drivers": [
                 {"name": f"feature {mover['feature']} (API)", "impact_usd": round(float(mover["delta_usd"] or 0), 2)}

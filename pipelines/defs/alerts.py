@@ -55,7 +55,10 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
         now = dt.datetime.now(dt.timezone.utc)
         with warehouse.get_connection() as conn:
             ensure_outbox(conn)
-            by_day = {day: day_alerts(conn, day, config.alerts.dagster_url) for day in days.days}
+            by_day = {
+                day: day_alerts(conn, day, config.alerts.dagster_url, min_monthly_usd=config.savings.min_monthly_usd)
+                for day in days.days
+            }
             # Oldest day first, each day's digest last: alerts of one run leave in created_at order.
             alerts = [alert for of_day in by_day.values() for alert in of_day]
             oldest_day = oldest_postable_day(now, config.alerts.max_age_days)

@@ -14,6 +14,7 @@ columns:
   off_estimate_lines: Lines of fct_invoice_reconciliation for the day whose status is not matched.
   idle_gpu_cost_usd: Idle GPU cost of every self-hosted pool on the day (fct_gpu_utilization_daily), USD.
   findings: The day's fct_data_findings (no gateway data, no bill, unpriced calls), warnings first: a list of {severity, finding, subject, message}; NULL when there are none.
+  savings_findings: The day's 10 largest savings findings by monthly USD (fct_savings_opportunities, largest first), a list of {basis, kind, feature, provider, model, target, window_days, monthly_savings_usd, requests_affected, finding_key}; NULL when there are none. The digest shows the top 3 of at least savings.min_monthly_usd.
   top_movers: The 3 features whose API spend (at catalog prices) changed most against 7 days before, by absolute change, ties by name; a list of {feature, delta_usd} (delta_usd = the day's spend - a week before's, USD, a missing day counting 0).
 */
 with as_of as (
@@ -102,6 +103,22 @@ findings as (
     group by day
 ),
 
+savings_findings as (
+    select
+        day,
+        list(
+            struct_pack(
+                basis := basis, kind := kind, feature := feature, provider := provider, model := model,
+                target := target, window_days := window_days, monthly_savings_usd := monthly_savings_usd,
+                requests_affected := requests_affected, finding_key := finding_key
+            )
+            order by monthly_savings_usd desc, finding_key asc
+        )[1:10] as savings_findings
+    from fct_savings_opportunities
+    where day between $start and $end
+    group by day
+),
+
 total_cost as (
     select
         as_of.day,
@@ -130,6 +147,7 @@ select
     coalesce(off_estimate.off_estimate_lines, 0) as off_estimate_lines,
     idle.idle_gpu_cost_usd,
     findings.findings,
+    savings_findings.savings_findings,
     top_movers.top_movers
 from as_of
 left join total_cost using (day)
@@ -138,5 +156,6 @@ left join savings using (day)
 left join off_estimate using (day)
 left join idle using (day)
 left join findings using (day)
+left join savings_findings using (day)
 left join top_movers using (day)
 order by as_of.day
