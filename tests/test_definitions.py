@@ -70,6 +70,7 @@ EXPECTED_DEPS = {
         "fct_total_cost_daily",
         "fct_data_findings",
         "fct_gpu_utilization_daily",
+        "fct_savings_opportunities",
     },
     "alerts_outbox": {"alert_anomaly_episodes", "fct_budget_forecast", "fct_daily_digest"},
     "fct_api_vs_selfhost": {

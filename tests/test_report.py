@@ -77,9 +77,9 @@ def test_the_summary_sections_are_the_query_files_in_order():
     files = sorted(SUMMARY_DIR.glob("*.sql"))
     assert [path.name[:3] for path in files] == [f"{number:02d}_" for number in range(1, len(files) + 1)]
     assert list(SECTIONS) == [read_report_query(path)[0] for path in files]
-    assert list(SECTIONS)[0].startswith("Total cost per feature") and list(SECTIONS)[-1] == "Quarantine reasons"
+    assert list(SECTIONS)[0].startswith("Total cost per feature") and list(SECTIONS)[-1].startswith("What to change")
     assert list(SECTIONS)[4] == "Spend by price tier (service tier, context tier, off-peak hours)"
-    assert len(SECTIONS) == 20
+    assert len(SECTIONS) == 21
 
 
 def test_summary_queries_take_only_the_period_parameters():

@@ -187,6 +187,31 @@ EFFICIENCY_CALLS = [
         output_tokens=1_000,
     ),
 ]
+# Prompt-cache writes on claude-haiku-4-5-20251001 (the dated name: the batch calls use the other; current catalog: in 1e-6, 5-minute write 1.25e-6, 1-hour
+# write 2e-6, out 5e-6). `stamped` writes 2,000 tokens a call and never reads them (a timestamp in
+# the prefix); `healthy` writes and then reads.
+WRITE_CALLS = [
+    request(
+        f"{feature}-{n}",
+        f"{DAY}T08:0{n}:00Z",
+        "claude-haiku-4-5-20251001",
+        provider="anthropic",
+        feature=feature,
+        user_id="u_cache",
+        input_tokens=3_000,
+        output_tokens=100,
+        **fields,
+    )
+    for feature, n, fields in (
+        ("stamped", 1, {"cache_creation_input_tokens": 2_000}),
+        ("stamped", 2, {"cache_creation_input_tokens": 2_000, "cache_creation_1h_input_tokens": 2_000}),
+        ("healthy", 1, {"cache_creation_input_tokens": 2_000}),
+        ("healthy", 2, {"cached_input_tokens": 2_000}),
+    )
+]
+STAMPED_5M = 1_000 * D("1e-6") + 2_000 * D("1.25e-6") + 100 * D("5e-6")  # 0.004
+STAMPED_1H = 1_000 * D("1e-6") + 2_000 * D("2e-6") + 100 * D("5e-6")  # 0.0055
+STAMPED_AS_INPUT = 3_000 * D("1e-6") + 100 * D("5e-6")  # 0.0035, each
 LONG_AT_TIER = 200_001 * D("2.5e-6") + 1_000 * D("1.5e-5")
 LONG_AT_BASE = 200_001 * D("1.25e-6") + 1_000 * D("1e-5")
 
@@ -201,7 +226,7 @@ def priced(tmp_path_factory):
             request(call.request_id, f"{DAY}T{call.at}", call.model, feature="chat", user_id="u1", **call.fields)
             for call in CALLS_CURRENT
         ]
-        project.write_jsonl("calls.jsonl", pricing_calls + BATCH_CALLS + EFFICIENCY_CALLS)
+        project.write_jsonl("calls.jsonl", pricing_calls + BATCH_CALLS + EFFICIENCY_CALLS + WRITE_CALLS)
         project.run_days(DAY_BEFORE, DAY)
         yield project
 
@@ -269,7 +294,7 @@ def test_an_unchanged_call_priced_again_costs_what_fct_requests_says_to_the_last
             f"select count(*) from price_calls(int_billed_calls, DATE '{DAY_BEFORE}', DATE '{DAY}')"  # noqa: S608 (days: constants of the tests)
         ).fetchone()
     assert differing == []
-    assert total[0] == len(CALLS_CURRENT) + len(BATCH_CALLS) + len(EFFICIENCY_CALLS)
+    assert total[0] == len(CALLS_CURRENT) + len(BATCH_CALLS) + len(EFFICIENCY_CALLS) + len(WRITE_CALLS)
     assert total[1] > 0
     assert again == total[0]  # every call priced again, none lost or doubled
 
@@ -301,6 +326,7 @@ def test_the_efficiency_arithmetic_itself():
     assert CUT_CALL == D("0.00506")
     assert LONG_AT_TIER == D("0.5150025")
     assert LONG_AT_BASE == D("0.26000125")
+    assert (STAMPED_5M, STAMPED_1H, STAMPED_AS_INPUT) == (D("0.004"), D("0.0055"), D("0.0035"))
 
 
 def test_duplicates_truncated_retries_and_the_long_context_premium_are_measured(priced):
@@ -405,6 +431,14 @@ FINDINGS = {
         3,
         3 * CUT_CALL,
     ),
+    # The write premium stamped paid for writes nothing read; healthy read its write: no finding.
+    ("cache_write_waste", "stamped", "anthropic", "claude-haiku-4-5-20251001", ""): (
+        "measured",
+        2,
+        STAMPED_5M + STAMPED_1H,
+        2,
+        STAMPED_5M + STAMPED_1H - 2 * STAMPED_AS_INPUT,
+    ),
     ("long_context_tier", "rag", "gcp.gemini", "gemini-2.5-pro", "base_tier"): (
         "price_rule",
         2,
@@ -469,11 +503,16 @@ def test_every_lever_becomes_one_finding_with_its_hand_priced_dollars(priced):
         assert (row["window_days"], row["days_observed"]) == (28, 2)
         assert row["finding_key"] == "{}:{}:{}/{}:{}".format(*key)
         assert row["assumptions"] and row["evidence"]
-    # test_pricing's calls (feature chat) pay context tiers and nothing else: their findings are
-    # the long-context premiums fct_token_efficiency_daily measured, model by model.
+    # test_pricing's calls (feature chat): their long-context findings are the premiums
+    # fct_token_efficiency_daily measured, model by model; one of them (claude-3-7 on Bedrock) also
+    # wrote the cache and nothing read it.
     chat = priced.query(
-        "select model, kind, estimated_savings_usd from fct_savings_opportunities where feature = 'chat' order by all"
+        "select model, kind, estimated_savings_usd from fct_savings_opportunities"
+        " where feature = 'chat' and kind = 'long_context_tier' order by all"
     )
+    assert priced.query(
+        "select kind, count(*) from fct_savings_opportunities where feature = 'chat' group by kind order by kind"
+    ) == [("cache_write_waste", 1), ("long_context_tier", 3)]
     premiums = priced.query(
         "select model, 'long_context_tier', sum(long_context_premium_usd) from fct_token_efficiency_daily"
         " where feature = 'chat' group by model having sum(long_context_premium_usd) > 0 order by all"
@@ -518,7 +557,16 @@ def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(pri
         ),
     ]
     assert totals == {
-        "measured": (2, (_monthly(4 * LOOP_CALL) + _monthly(3 * CUT_CALL)).quantize(D("0.01"))),
+        "measured": (
+            4,
+            (
+                _monthly(4 * LOOP_CALL)
+                + _monthly(3 * CUT_CALL)
+                + _monthly(STAMPED_5M + STAMPED_1H - 2 * STAMPED_AS_INPUT)
+                # test_pricing's Bedrock claude-3-7 call: 2,000 1-hour writes at $6/M over $3/M input.
+                + _monthly(2_000 * (D("6e-6") - D("3e-6")))
+            ).quantize(D("0.01")),
+        ),
         "price_rule": (8, sum(_monthly(saving) for saving in price_rule).quantize(D("0.01"))),
     }
 
@@ -538,9 +586,9 @@ def test_costwatch_savings_prints_the_findings_basis_by_basis(priced, capsys):
     assert measured < price_rule
     assert f"${_monthly(3 * CUT_CALL):,.2f}/mo  truncation_retries  summarise  openai/gpt-4o" in out
     keys = [line.split("key: ")[1] for line in out.splitlines() if "key: " in line]
-    assert len(keys) == len(FINDINGS) + 3 and set(keys) >= {"{}:{}:{}/{}:{}".format(*key) for key in FINDINGS}
+    assert len(keys) == len(FINDINGS) + 4 and set(keys) >= {"{}:{}:{}/{}:{}".format(*key) for key in FINDINGS}
     monthly = [float(line.split("/mo")[0].strip().lstrip("$")) for line in out.splitlines() if "/mo  " in line]
-    assert monthly[:2] == sorted(monthly[:2], reverse=True) and monthly[2:] == sorted(monthly[2:], reverse=True)
+    assert monthly[:4] == sorted(monthly[:4], reverse=True) and monthly[4:] == sorted(monthly[4:], reverse=True)
 
     assert main(["savings", "--config", str(priced.config_path), "--all", "--kind", "service_tier"]) == 0
     out = capsys.readouterr().out

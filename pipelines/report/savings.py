@@ -17,7 +17,15 @@ from pipelines.resources.config import CostwatchConfig
 FINDINGS = REPORTS_DIR / "savings_findings.sql"
 LATEST_DAY = REPORTS_DIR / "latest_savings_day.sql"
 # fct_savings_opportunities.kind, as its header lists them.
-KINDS = ("duplicate_calls", "truncation_retries", "batch", "service_tier", "long_context_tier", "prompt_cache")
+KINDS = (
+    "duplicate_calls",
+    "truncation_retries",
+    "cache_write_waste",
+    "batch",
+    "service_tier",
+    "long_context_tier",
+    "prompt_cache",
+)
 BASES = ("measured", "price_rule", "validated", "upper_bound", "exposure", "realized")  # print order: surest first
 BASIS_WORDS = {
     "measured": "measured: money spent on waste",

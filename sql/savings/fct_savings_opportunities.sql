@@ -9,7 +9,7 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call in the warehouse (any feature): what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries (basis measured), batch, service_tier, long_context_tier (basis price_rule), or prompt_cache (basis upper_bound).
+  kind: duplicate_calls, truncation_retries, cache_write_waste (basis measured), batch, service_tier, long_context_tier (basis price_rule), or prompt_cache (basis upper_bound).
   target: What the change moves to - batch or standard (the service tier), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
   basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen).
@@ -103,6 +103,10 @@ prompt_cache as (
         sum(cache.reusable_tokens_ttl_short) as reusable_tokens_ttl_short,
         sum(cache.reusable_tokens_ttl_long) as reusable_tokens_ttl_long,
         sum(cache.actual_cost_usd) as actual_cost_usd,
+        sum(cache.billed_cache_read_tokens) as billed_cache_read_tokens,
+        sum(cache.cache_writing_requests) as cache_writing_requests,
+        sum(cache.cache_writing_cost_usd) as cache_writing_cost_usd,
+        sum(cache.cache_write_premium_usd) as cache_write_premium_usd,
         sum(cache.savings_usd_ttl_short) as savings_usd_ttl_short,
         sum(cache.savings_usd_ttl_long) as savings_usd_ttl_long,
         max(cache.ttl_short_s) as ttl_short_s,
@@ -182,6 +186,23 @@ findings as (
         )
     from batch
     where savings_usd > 0
+    union all
+    select
+        day, period_start, 'cache_write_waste', feature, provider, model, '', 'measured',
+        cache_writing_requests as requests_in_scope, cache_writing_requests as requests_affected,
+        cache_writing_cost_usd, cache_write_premium_usd,
+        printf(
+            '%d calls wrote the prompt cache and no call of the window read it: the write premium bought '
+            || 'nothing (often a prefix that changes every call, such as a timestamp in the system prompt). '
+            || 'Assumes the writes stop, or the prefix is made stable so they are read.',
+            cache_writing_requests
+        ),
+        json_object(
+            'source', 'fct_prompt_cache_opportunity_daily', 'cache_writing_requests', cache_writing_requests,
+            'cache_read_tokens', billed_cache_read_tokens
+        )
+    from prompt_cache
+    where billed_cache_read_tokens = 0 and cache_write_premium_usd > 0
     union all
     select
         day, period_start, 'prompt_cache', feature, provider, model,
