@@ -22,6 +22,7 @@ from pipelines.lake.health import (
 from pipelines.lake.lock import ProjectBusy, project_lock
 from pipelines.lake.manifest import InputUnavailable
 from pipelines.lake.publish import readable_warehouse
+from pipelines.lake.savings_state import SavingsStateError
 from pipelines.report import savings as savings_findings
 from pipelines.resources.config import ConfigError, config_path_from_env, load_config
 
@@ -171,6 +172,21 @@ def main(argv: list[str] | None = None) -> int:
         "--all", dest="every", action="store_true", help="also findings under savings.min_monthly_usd a month"
     )
 
+    findings = commands.add_parser(
+        "findings",
+        parents=[config_anywhere],
+        help="mark a savings finding acknowledged, dismissed or done; without a verb, list what was decided",
+    )
+    decide = findings.add_subparsers(dest="verb")
+    for verb, meaning in (
+        ("ack", "seen and being worked on: out of the digest's savings block"),
+        ("dismiss", "not worth doing: out of the digest and of `costwatch savings` (its --all shows it)"),
+        ("done", "changed: realized savings are measured against its cost per call until now"),
+    ):
+        action = decide.add_parser(verb, parents=[config_anywhere], help=meaning)
+        action.add_argument("key", metavar="KEY", help="a finding's key, as `costwatch savings` prints it")
+        action.add_argument("--note", help="why, in words: kept with the status")
+
     generate = commands.add_parser(
         "generate", parents=[config_anywhere], help="write seeded demo gateway logs of any size"
     )
@@ -193,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
             return _report(config, args.date, args.output)
         if args.command == "savings":
             return _savings(config, args)
+        if args.command == "findings":
+            if args.verb is None:
+                return savings_findings.list_decided(config)
+            # The lock: a run copies the state file into the warehouse.
+            with _project_lock(config, argv, wait_s=0):
+                return _mark_finding(config, args)
         if args.command == "shell":
             return _shell(config, args.timeout)
         if args.command == "export":
@@ -230,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputUnavailable as error:  # `run --changed` reads the gateway logs to find the days
         print(f"costwatch: {error}", file=sys.stderr)
         return 1
-    except LedgerError as error:  # the alerts delivery ledger cannot be read: say which file and what to do
+    except (LedgerError, SavingsStateError) as error:  # a state file beside the lake cannot be read: which, and the fix
         print(f"costwatch: {error}", file=sys.stderr)
         return 1
 
@@ -1114,6 +1136,19 @@ def _savings(config, args: argparse.Namespace) -> int:
         return 2
     try:
         return print_savings(config, warehouse, args.date, args.kind, args.basis, every=args.every)
+    except duckdb.Error as error:
+        print(f"costwatch: {_one_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _mark_finding(config, args: argparse.Namespace) -> int:
+    import duckdb
+
+    warehouse = _analyst_warehouse(config)
+    if warehouse is None:
+        return 2
+    try:
+        return savings_findings.mark(config, warehouse, args.verb, args.key, args.note)
     except duckdb.Error as error:
         print(f"costwatch: {_one_line(error)}", file=sys.stderr)
         return 1

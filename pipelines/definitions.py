@@ -17,6 +17,7 @@ from pipelines.defs.publish import build_publish_asset
 from pipelines.defs.schedules import build_daily_job, build_daily_schedule, build_rebuild_job
 from pipelines.defs.settings.pools import budget_settings, pool_settings
 from pipelines.defs.settings.prices import price_catalog
+from pipelines.defs.settings.savings import savings_findings_state
 from pipelines.resources.config import load_config
 from pipelines.resources.warehouse import build_resources, daily_partitions
 
@@ -29,6 +30,7 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
         price_catalog,
         pool_settings,
         budget_settings,
+        savings_findings_state,
         gateway_logs.build_gateway_ingest(partitions),
         provider_billing.build_provider_billing(partitions),
         gpu.build_gpu_billing(partitions),

@@ -18,6 +18,7 @@ from pathlib import Path
 from pipelines.lake.health import damaged_partitions, lake_days, locked_by_another_process, read_every_row
 from pipelines.lake.lock import HOLDER_FILE, is_held
 from pipelines.lake.publish import published_path
+from pipelines.lake.savings_state import STATE_NAME
 from pipelines.resources.config import CostwatchConfig
 from pipelines.resources.instance import open_instance
 
@@ -110,11 +111,14 @@ def _json_state(config: CostwatchConfig) -> Iterator[Check]:
         problem = _json_problem(path)
         if problem:
             bad = True
-            yield Check(
-                False,
-                f"state file {path}: {problem}",
-                f"`{RUN_CHANGED}` moves it aside and rebuilds it (its days run again)",
+            # People's decisions about savings findings cannot be rebuilt from inputs.
+            fix = (
+                "restore it from the lake's backup, or move it aside and mark the findings again with "
+                "`costwatch findings` (until then every finding is open)"
+                if path.name == STATE_NAME
+                else f"`{RUN_CHANGED}` moves it aside and rebuilds it (its days run again)"
             )
+            yield Check(False, f"state file {path}: {problem}", fix)
     if not bad:
         yield Check(True, f"state files: {len(files)} read as JSON ({', '.join(path.name for path in files)})")
     pending = _pending_days(manifests / "pending_days.json")

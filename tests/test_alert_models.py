@@ -161,7 +161,7 @@ FINDING_COLUMNS = dict.fromkeys(("finding", "subject", "severity", "message"), "
 
 
 SAVINGS_COLUMNS = dict.fromkeys(
-    ("basis", "kind", "feature", "provider", "model", "target", "finding_key"), "varchar"
+    ("basis", "kind", "feature", "provider", "model", "target", "finding_key", "status"), "varchar"
 ) | {
     "day": "date",
     "window_days": "integer",
@@ -343,8 +343,11 @@ def test_the_digest_carries_the_days_findings_warnings_first(run_model_on):
     )
 
 
-def _finding(basis: str, kind: str, feature: str, monthly: str, day: dt.date = DAY, target: str = "") -> dict:
+def _finding(
+    basis: str, kind: str, feature: str, monthly: str, day: dt.date = DAY, target: str = "", status: str = "open"
+) -> dict:
     return {
+        "status": status,
         "day": day,
         "basis": basis,
         "kind": kind,
@@ -366,11 +369,15 @@ def test_the_digest_shows_the_three_largest_savings_findings_basis_first(run_mod
         _finding("price_rule", "batch", "nightly", "300", target="batch"),
         _finding("price_rule", "batch", "enrich", "120", target="batch"),  # the fourth: not shown
         _finding("measured", "truncation_retries", "summarise", "99.99"),  # under $100 a month
+        # Settled or being worked on: never in the digest.
+        _finding("measured", "duplicate_calls", "done", "7000", status="done"),
+        _finding("measured", "duplicate_calls", "dismissed", "8000", status="dismissed"),
+        _finding("measured", "duplicate_calls", "acknowledged", "6000", status="acknowledged"),
         _finding("measured", "duplicate_calls", "chat", "9000", day=WEEK_AGO),  # another day's
         *(_finding("measured", "duplicate_calls", f"small_{n}", "1") for n in range(8)),
     ]
     (row,) = run_model_on("fct_daily_digest", digest_inputs(FEATURE_SPEND, savings=savings), day=DAY)
-    # The day's 10 largest, largest first: 500, 300, 150, 120, 99.99 and five of the $1 ones.
+    # The day's 10 largest open ones, largest first: 500, 300, 150, 120, 99.99 and five of the $1 ones.
     assert [float(finding["monthly_savings_usd"]) for finding in row["savings_findings"]] == [
         500,
         300,

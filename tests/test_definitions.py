@@ -21,6 +21,7 @@ EXPECTED_DEPS = {
     "pools": set(),
     "pool_load_tests": set(),
     "budgets": set(),
+    "savings_findings_state": set(),
     # ingest (the lake)
     "gateway_requests": set(),
     "gateway_quarantine": set(),
@@ -91,14 +92,16 @@ EXPECTED_DEPS = {
         "fct_token_efficiency_daily",
         "fct_batch_opportunity_daily",
         "fct_prompt_cache_opportunity_daily",
+        "savings_findings_state",
     },
+    "fct_savings_realized": {"savings_findings_state", "fct_savings_opportunities", "fct_token_efficiency_daily"},
 }
 # The run's last step reads every other asset: it publishes the warehouse once all are written.
 EXPECTED_DEPS["published_warehouse"] = set(EXPECTED_DEPS)
 
 # Dagster UI groups: where each asset is shown.
 EXPECTED_GROUPS = {
-    "settings": {"price_catalog", "pools", "pool_load_tests", "budgets"},
+    "settings": {"price_catalog", "pools", "pool_load_tests", "budgets", "savings_findings_state"},
     "ingest": {
         "gateway_requests",
         "gateway_quarantine",
@@ -116,6 +119,7 @@ EXPECTED_GROUPS = {
         "fct_token_efficiency_daily",
         "fct_prompt_cache_opportunity_daily",
         "fct_savings_opportunities",
+        "fct_savings_realized",
     },
 }
 

@@ -576,7 +576,7 @@ def test_costwatch_savings_prints_the_findings_basis_by_basis(priced, capsys):
 
     # Every finding here saves cents a month: under the default savings.min_monthly_usd ($100).
     assert main(["savings", "--config", str(priced.config_path)]) == 0
-    assert "no finding saves $100.00 a month or more" in capsys.readouterr().out
+    assert "no open finding saves $100.00 a month or more" in capsys.readouterr().out
 
     assert main(["savings", "--config", str(priced.config_path), "--all"]) == 0
     out = capsys.readouterr().out
@@ -595,3 +595,52 @@ def test_costwatch_savings_prints_the_findings_basis_by_basis(priced, capsys):
     assert [line.split("key: ")[1] for line in out.splitlines() if "key: " in line] == [
         "service_tier:batch_tagging:openai/gpt-4.1:standard"
     ]
+
+
+def test_a_finding_marked_done_is_measured_against_its_baseline(project, capsys):
+    """The loop of trust: a finding is acknowledged, then marked done with the cost per useful
+    call it had; the next day's calls are measured against it. DAY_BEFORE: one prompt sent three
+    times in 20 s (two duplicates: 3 calls for 1 useful, $0.0105 each useful one); DAY: two
+    distinct prompts ($0.0035 each). Realized: ($0.0105 - $0.0035) x 2 = $0.014."""
+    from pipelines.cli import main
+    from pipelines.lake.savings_state import read_state
+
+    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    before = [_call(f"r{n}", f"{DAY_BEFORE}T10:00:{10 * n:02d}Z", "loop", "u1", prompt_hash="h1") for n in range(3)]
+    after = [_call(f"s{n}", f"{DAY}T1{n}:00:00Z", "loop", "u1", prompt_hash=f"fresh{n}") for n in range(2)]
+    project.write_jsonl("calls.jsonl", before + after)
+    project.run_day(DAY_BEFORE)
+    key = "duplicate_calls:loop:openai/gpt-4o:"
+    config = ["--config", str(project.config_path)]
+
+    assert main(["findings", "ack", key, *config]) == 0
+    assert main(["findings", "done", "duplicate_calls:nowhere:openai/gpt-4o:", *config]) == 1
+    assert "no savings finding 'duplicate_calls:nowhere:openai/gpt-4o:'" in capsys.readouterr().out
+    assert main(["findings", "done", key, "--note", "client retries fixed", *config]) == 0
+    state = read_state(project.lake)[key]
+    assert (state["status"], state["note"]) == ("done", "client retries fixed")
+    assert state["baseline"] == {"unit_cost_usd": "0.010500000000", "start": "2026-10-23", "end": DAY_BEFORE}
+    capsys.readouterr()
+
+    project.run_day(DAY)
+    ((month, days, unit_before, unit_after, volume, realized),) = project.query(
+        "select month, days, unit_cost_before_usd, unit_cost_after_usd, volume_after, realized_savings_usd"
+        " from fct_savings_realized where finding_key = $key",
+        {"key": key},
+    )
+    assert (month.isoformat(), days, volume) == ("2026-11-01", 1, 2)
+    assert (unit_before, unit_after) == (3 * LOOP_CALL, LOOP_CALL)
+    assert realized == (3 * LOOP_CALL - LOOP_CALL) * 2 == D("0.014")
+    # The finding still stands on DAY (its window holds DAY_BEFORE's duplicates), settled: out of
+    # the digest's savings block and of the default listing, and its realized dollars printed.
+    assert project.query(
+        "select status from fct_savings_opportunities where day = $day and finding_key = $key", {"day": DAY, "key": key}
+    ) == [("done",)]
+    assert project.query("select savings_findings from fct_daily_digest where day = $day", {"day": DAY}) == [(None,)]
+    assert main(["savings", "--all", *config]) == 0
+    out = capsys.readouterr().out
+    assert "[done]" in out and f"+$0.01 since 2026-11 (2 useful call(s) over 1 day(s)): {key}" in out
+    assert main(["savings", *config]) == 0
+    assert "no open finding saves $100.00 a month or more" in capsys.readouterr().out
+    assert main(["findings", *config]) == 0
+    assert f"done          {key} (client retries fixed)" in capsys.readouterr().out

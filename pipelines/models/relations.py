@@ -12,15 +12,18 @@ import pyarrow as pa
 from pipelines.models.engine import DayRange, SqlModel, comment_relation
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, description: str) -> int:
-    """`name` becomes exactly `rows` (schema included), documented. Returns the row count."""
+def replace_table(
+    conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, description: str, columns: dict[str, str] | None = None
+) -> int:
+    """`name` becomes exactly `rows` (schema included), documented (`columns`: the table's own
+    column texts, over the glossary's). Returns the row count."""
     staged = f"_{name}_rows"
     conn.register(staged, rows)
     try:
         conn.execute(f"create or replace table {name} as select * from {staged}")  # noqa: S608 (a settings table name from code)
     finally:
         conn.unregister(staged)
-    comment_relation(conn, name, "table", description)
+    comment_relation(conn, name, "table", description, columns)
     return rows.num_rows
 
 

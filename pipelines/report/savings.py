@@ -8,14 +8,19 @@ total (`sql/macros/savings_per_basis.sql`) and never one across bases.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from pipelines.alerts.render import format_usd
+from pipelines.lake.savings_state import VERBS, baseline, read_state, record
 from pipelines.models.engine import REPORTS_DIR, connect_read_only
 from pipelines.report.summary import read_report_query
 from pipelines.resources.config import CostwatchConfig
 
 FINDINGS = REPORTS_DIR / "savings_findings.sql"
 LATEST_DAY = REPORTS_DIR / "latest_savings_day.sql"
+REALIZED = REPORTS_DIR / "savings_realized.sql"
+BASELINE = REPORTS_DIR / "finding_baseline.sql"
+KNOWN_KEY = REPORTS_DIR / "known_finding.sql"
 # fct_savings_opportunities.kind, as its header lists them.
 KINDS = (
     "duplicate_calls",
@@ -37,16 +42,25 @@ BASIS_WORDS = {
 }
 
 
-def findings(
-    conn, day: dt.date, min_monthly_usd: float, kind: str | None = None, basis: str | None = None
-) -> list[dict]:
-    """The day's findings at or above `min_monthly_usd` a month, largest first, by column name."""
-    conn.execute(
-        read_report_query(FINDINGS)[1],
-        {"day": day, "min_monthly_usd": min_monthly_usd, "kind": kind, "basis": basis},
-    )
+def _dicts(conn, sql: str, params: dict | None = None) -> list[dict]:
+    conn.execute(sql, params or {})
     names = [description[0] for description in conn.description]
     return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
+
+
+def findings(
+    conn,
+    day: dt.date,
+    min_monthly_usd: float,
+    kind: str | None = None,
+    basis: str | None = None,
+    *,
+    settled: bool = False,
+) -> list[dict]:
+    """The day's findings at or above `min_monthly_usd` a month, largest first, by column name;
+    with `settled`, the dismissed and done ones too."""
+    params = {"day": day, "min_monthly_usd": min_monthly_usd, "kind": kind, "basis": basis, "settled": settled}
+    return _dicts(conn, read_report_query(FINDINGS)[1], params)
 
 
 def per_basis(conn, day: dt.date, min_monthly_usd: float) -> dict[str, tuple[int, float]]:
@@ -58,14 +72,27 @@ def per_basis(conn, day: dt.date, min_monthly_usd: float) -> dict[str, tuple[int
     return {basis: (count, total) for basis, count, total in rows}
 
 
-def render(day: dt.date, rows: list[dict], totals: dict[str, tuple[int, float]], min_monthly_usd: float) -> str:
-    """The findings as text, basis by basis (surest first), largest first within each."""
+def render(
+    day: dt.date,
+    rows: list[dict],
+    totals: dict[str, tuple[int, float]],
+    min_monthly_usd: float,
+    decided: dict[str, dict] | None = None,
+    realized: list[dict] = (),
+) -> str:
+    """The findings as text, basis by basis (surest first), largest first within each, then what
+    the findings marked done saved. `decided`: the statuses set since (the state file), shown
+    beside a finding whose status the last run did not know yet."""
+    lines = _realized_lines(realized)
     if not rows:
-        return (
-            f"costwatch savings as of {day}: no finding saves {format_usd(min_monthly_usd)} a month or more "
-            "(savings.min_monthly_usd; --all lists every finding)"
+        return "\n".join(
+            [
+                f"costwatch savings as of {day}: no open finding saves {format_usd(min_monthly_usd)} a month or more "
+                "(savings.min_monthly_usd; --all lists every finding)",
+                *lines,
+            ]
         )
-    first = rows[0]
+    first, realized_lines = rows[0], lines
     lines = [
         f"costwatch savings as of {day}: {first['window_days']}-day window from {first['period_start']}, "
         f"{first['days_observed']} day(s) with calls; monthly = window x 30.44 / days with calls",
@@ -84,15 +111,31 @@ def render(day: dt.date, rows: list[dict], totals: dict[str, tuple[int, float]],
             lines += ["", f"[{BASIS_WORDS[basis]}]"]
         for row in of_basis:
             target = f" -> {row['target']}" if row["target"] else ""
+            status = row["status"]
+            now = (decided or {}).get(row["finding_key"], {}).get("status", status)
+            if now != status:
+                status = f"{status}; now {now}, from the next run"
             lines += [
                 f"  {format_usd(row['monthly_savings_usd'])}/mo  {row['kind']}  {row['feature']}  "
-                f"{row['provider']}/{row['model']}{target}",
+                f"{row['provider']}/{row['model']}{target}  [{status}]",
                 f"      {format_usd(row['estimated_savings_usd'])} in the window, of {format_usd(row['spend_in_scope_usd'])} "
                 f"spent on {row['requests_in_scope']:,} call(s) in scope ({row['requests_affected']:,} affected)",
                 f"      {row['assumptions']}",
                 f"      key: {row['finding_key']}",
             ]
-    return "\n".join(lines)
+    return "\n".join(lines + realized_lines)
+
+
+def _realized_lines(realized: list[dict]) -> list[str]:
+    if not realized:
+        return []
+    lines = ["", f"[{BASIS_WORDS['realized']}]"]
+    for row in realized:
+        lines.append(
+            f"  {format_usd(row['realized_savings_usd'], signed=True)} since {row['first_month']:%Y-%m} "
+            f"({row['volume_after']:,} useful call(s) over {row['days']} day(s)): {row['finding_key']}"
+        )
+    return lines
 
 
 def print_savings(
@@ -111,9 +154,46 @@ def print_savings(
         if day is None:
             print("costwatch: no savings findings computed yet; run `costwatch run` first")
             return 2
-        rows = findings(conn, day, min_monthly_usd, kind, basis)
+        rows = findings(conn, day, min_monthly_usd, kind, basis, settled=every)
         totals = per_basis(conn, day, min_monthly_usd)
+        realized = _dicts(conn, read_report_query(REALIZED)[1])
     if kind:  # a basis's total is of every kind: it is not the sum of what is shown
         totals = {}
-    print(render(day, rows, totals, min_monthly_usd))
+    print(render(day, rows, totals, min_monthly_usd, read_state(config.lake_dir), realized))
+    return 0
+
+
+def mark(config: CostwatchConfig, warehouse, verb: str, key: str, note: str | None) -> int:
+    """`costwatch findings VERB KEY`: record the status (for `done`, the baseline its realized
+    savings are measured against). The next run applies it. 1 when the key names no finding."""
+    with connect_read_only(warehouse, config.lake_dir) as conn:
+        known = conn.execute(read_report_query(KNOWN_KEY)[1], {"key": key}).fetchall()
+        if not known[0][0]:
+            print(f"costwatch: no savings finding {key!r}; `costwatch savings --all` lists them with their keys")
+            return 1
+        base = None
+        if verb == "done":
+            ((start, end, unit),) = conn.execute(read_report_query(BASELINE)[1], {"key": key}).fetchall()
+            base = baseline(unit, start, end) if unit is not None else None
+    status = VERBS[verb]
+    record(config.lake_dir, key, status, at=dt.datetime.now(dt.timezone.utc), note=note, baseline=base)
+    told = f"{key}: {status}"
+    if base:
+        told += (
+            f"; realized savings are measured on the days after {base['end']}, against "
+            f"${Decimal(base['unit_cost_usd']):.6f} per useful call ({base['start']} to {base['end']})"
+        )
+    print(told + ". The next `costwatch run` applies it.")
+    return 0
+
+
+def list_decided(config: CostwatchConfig) -> int:
+    """`costwatch findings`: what was decided, newest first."""
+    decided = read_state(config.lake_dir)
+    if not decided:
+        print("no savings finding has been acknowledged, dismissed or marked done yet")
+        return 0
+    for key, entry in sorted(decided.items(), key=lambda item: item[1]["changed_at"], reverse=True):
+        note = f" ({entry['note']})" if entry.get("note") else ""
+        print(f"{entry['changed_at'][:19]}  {entry['status']:<12}  {key}{note}")
     return 0

@@ -15,11 +15,13 @@ select
     window_days,
     period_start,
     assumptions,
-    finding_key
+    finding_key,
+    status
 from fct_savings_opportunities
 where
     day = $day
     and monthly_savings_usd >= $min_monthly_usd
     and ($kind is null or kind = $kind)
     and ($basis is null or basis = $basis)
+    and ($settled or status in ('open', 'acknowledged'))
 order by monthly_savings_usd desc, finding_key asc

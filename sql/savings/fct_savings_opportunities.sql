@@ -21,6 +21,7 @@ columns:
   monthly_savings_usd: estimated_savings_usd x 30.44 / days_observed, USD per month.
   assumptions: In plain words, what the estimate assumes and what it leaves out.
   evidence: JSON - the window, the thresholds and settings used, the figures behind the estimate (per kind), and the lever mart it came from.
+  status: open, or what a person decided when the day ran (savings_findings_state, set by costwatch findings ack|dismiss|done): acknowledged, dismissed or done.
 */
 with as_of as (
     select unnest(generate_series($start::date, $end::date, interval 1 day))::date as day
@@ -231,6 +232,13 @@ findings as (
         )
     from prompt_cache
     where greatest(savings_usd_ttl_short, savings_usd_ttl_long) > 0
+),
+
+keyed as (
+    select
+        *,
+        printf('%s:%s:%s/%s:%s', kind, feature, provider, model, target) as finding_key
+    from findings
 )
 
 select
@@ -244,8 +252,7 @@ select
     findings.provider,
     findings.model,
     findings.target,
-    printf('%s:%s:%s/%s:%s', findings.kind, findings.feature, findings.provider, findings.model, findings.target)
-        as finding_key,
+    findings.finding_key,
     findings.basis,
     case when findings.basis = 'upper_bound' then 'low' else 'high' end as confidence,
     findings.requests_in_scope,
@@ -262,7 +269,9 @@ select
             )
         ),
         findings.details
-    ) as evidence
-from findings
+    ) as evidence,
+    coalesce(state.status, 'open') as status
+from keyed as findings
 inner join observed using (day)
+left join savings_findings_state as state using (finding_key)
 order by all

@@ -12,6 +12,7 @@ columns:
   truncated_retry_requests: Billed calls cut by their output cap that the same user sent again for the same feature (the same prompt_hash, or the same first prefix hash: a raised max_tokens changes prompt_hash) within savings.truncation_retry_window_s seconds (default 120). Counted on the day of the cut call when the re-send is the same day, else on the re-send's day (a day's run cannot see the next day), under the cut call's feature, provider and model.
   truncated_retry_usd: What the cut calls that were sent again cost, USD (basis measured: paid for an answer thrown away).
   truncated_retry_day_before_usd: The part of truncated_retry_usd made the day before (cut before midnight, sent again after it), USD: spend of the day before, so a window starting on this day adds it to its spend in scope.
+  useful_requests: requests - duplicate_requests - truncated_retry_requests: the calls that were not waste, what a finding's cost per call is measured over (its baseline, and the months after it is done).
   long_context_requests: Billed calls priced above the base context tier (price_tier other than base).
   long_context_premium_usd: What those calls cost over the same tokens at the base tier's rates, USD (basis price_rule; the calls are priced again by price_calls with context_tokens = 0).
 */
@@ -131,6 +132,7 @@ select
     measured.truncated_retry_requests,
     measured.truncated_retry_usd,
     measured.truncated_retry_day_before_usd,
+    measured.requests - measured.duplicate_requests - measured.truncated_retry_requests as useful_requests,
     coalesce(long_context.long_context_requests, 0) as long_context_requests,
     coalesce(long_context.long_context_premium_usd, 0) as long_context_premium_usd
 from measured
