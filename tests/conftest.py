@@ -272,13 +272,48 @@ def _sort_key(row: tuple) -> tuple:
     return tuple(("" if v is None else repr(v)) for v in row)
 
 
+# Seconds each module took in a full `make test` on the 2-core reference machine (2026-12-04,
+# both workers busy; the sum of its tests' times, to 5 s). Only an order: a module not listed
+# weighs its `slow` mark's `seconds` (60 when unstated), else 0.
+MODULE_SECONDS = {
+    "test_kill_changed": 250,
+    "test_kill_anywhere": 170,
+    "test_reconciliation": 110,
+    "test_failure_proofing": 100,
+    "test_interrupts": 95,
+    "test_damaged_state": 80,
+    "test_demo_truth": 75,
+    "test_gpu": 70,
+    "test_range_runs": 55,
+    "test_range_models": 55,
+    "test_alerts": 55,
+    "test_security": 50,
+    "test_savings": 45,
+    "test_gateway_ingest": 45,
+    "test_ingest_properties": 40,
+    "test_published": 35,
+    "test_streaming_ingest": 30,
+    "test_pricing": 30,
+    "test_findings": 25,
+    "test_packaging": 25,
+    "test_price_crosscheck": 25,
+    "test_slack_misbehaviour": 20,
+    "test_cache_simulation": 20,
+    "test_quality": 15,
+    "test_content_changes": 15,
+    "test_definitions": 15,
+    "test_otel_formats": 10,
+}
+
+
 def pytest_collection_modifyitems(config, items: list) -> None:
     """The longest modules first (`make test` keeps xdist from reordering them): a module runs
     on one worker (`--dist loadfile`), so two long ones left for last run back to back on one
-    worker while the other sits idle. A module's weight is its `slow` mark's `seconds` (60 when
-    unstated; 0 when not slow), roughly what it takes on a quiet machine."""
+    worker while the other sits idle. A module's weight is its measured seconds (MODULE_SECONDS)."""
 
     def weight(item) -> float:
+        if item.module.__name__ in MODULE_SECONDS:
+            return float(MODULE_SECONDS[item.module.__name__])
         mark = item.get_closest_marker("slow")
         return 0.0 if mark is None else float(mark.kwargs.get("seconds", 60))
 

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-from pipelines.alerts.compose import anomaly_alerts, budget_alerts, digest_alert
+from pipelines.alerts.compose import anomaly_alerts, budget_alerts, digest_alert, savings_alerts, savings_step
 
 LINK = "http://127.0.0.1:3000/assets/fct_spend_anomalies"
 
@@ -396,6 +396,44 @@ def test_the_digest_shows_the_three_largest_savings_findings_basis_first(run_mod
     # Above every finding's monthly dollars: no block at all.
     fields = digest_alert(row, DAY, LINK, min_monthly_usd=1_000)["payload"]["fields"]
     assert not any(field["label"].startswith("Savings") for field in fields)
+
+
+def test_a_finding_posts_once_per_doubling_of_the_threshold_and_per_basis():
+    # Steps of a $100 threshold: 1 from $100, 2 from $200, 4 from $400; at least $1 when it is 0.
+    assert [savings_step(monthly, 100) for monthly in (100, 199.99, 200, 399.99, 400, 1_000)] == [1, 1, 2, 2, 4, 8]
+    assert [savings_step(monthly, 0) for monthly in (0.5, 1, 3)] == [1, 1, 2]
+
+    def row(monthly: str, basis: str = "measured", status: str = "open") -> dict:
+        return _finding(basis, "duplicate_calls", "chat", monthly, status=status) | {
+            "estimated_savings_usd": Decimal(monthly),
+            "requests_in_scope": 5_000,
+            "confidence": "high",
+            "assumptions": "400 calls repeated an earlier call.",
+        }
+
+    key = "duplicate_calls:chat:openai/gpt-4o:"
+    ids = [
+        alert["alert_id"]
+        for monthly in ("99.99", "150", "250", "399", "400")
+        for alert in savings_alerts([row(monthly)], MIN_MONTHLY, LINK)
+    ]
+    # Under the threshold: nothing; $150 posts; $250 and $399 share the second step; $400 the third.
+    assert ids == [
+        f"savings:{key}:measured:x1",
+        f"savings:{key}:measured:x2",
+        f"savings:{key}:measured:x2",
+        f"savings:{key}:measured:x4",
+    ]
+    # Another basis is another alert; a dismissed or done finding never posts, whatever it saves.
+    assert [alert["alert_id"] for alert in savings_alerts([row("150", basis="upper_bound")], MIN_MONTHLY, LINK)] == [
+        f"savings:{key}:upper_bound:x1"
+    ]
+    assert savings_alerts([row("9000", status="dismissed"), row("9000", status="done")], MIN_MONTHLY, LINK) == []
+    (alert,) = savings_alerts([row("150")], MIN_MONTHLY, LINK)
+    assert (alert["kind"], alert["severity"]) == ("savings_opportunity", "info")
+    assert alert["payload"]["title"] == "[measured] chat: duplicate_calls on openai/gpt-4o, $150.00/mo"
+    assert alert["payload"]["text"] == "400 calls repeated an earlier call."
+    assert {"label": "Key", "value": key} in alert["payload"]["fields"]
 
 
 # --------------------------------------------------------------------------- budget wording

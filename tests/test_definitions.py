@@ -73,7 +73,12 @@ EXPECTED_DEPS = {
         "fct_gpu_utilization_daily",
         "fct_savings_opportunities",
     },
-    "alerts_outbox": {"alert_anomaly_episodes", "fct_budget_forecast", "fct_daily_digest"},
+    "alerts_outbox": {
+        "alert_anomaly_episodes",
+        "fct_budget_forecast",
+        "fct_daily_digest",
+        "fct_savings_opportunities",
+    },
     "fct_api_vs_selfhost": {
         "fct_selfhost_unit_cost_daily",
         "fct_gpu_utilization_daily",

@@ -188,6 +188,23 @@ def _alert_mart_inputs(conn) -> None:
         ],
     )
     create_relation(conn, "budgets", [{"feature": f"feature_{index}", "budget_usd": 500.0} for index in range(6)])
+    # No savings finding: the digest's money is what these tests are about.
+    create_relation(
+        conn,
+        "fct_savings_opportunities",
+        {
+            "columns": {
+                **dict.fromkeys(
+                    ("basis", "kind", "feature", "provider", "model", "target", "finding_key", "status"), "varchar"
+                ),
+                "day": "date",
+                "window_days": "integer",
+                "monthly_savings_usd": "decimal(18, 6)",
+                "requests_affected": "bigint",
+            },
+            "rows": [],
+        },
+    )
 
 
 # fct_gpu_utilization_daily's money as that mart writes it: micro-dollars.

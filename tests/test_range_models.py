@@ -34,6 +34,7 @@ from test_anomalies import GPU_COLUMNS, SPEND_COLUMNS
 
 from pipelines.defs.models import model_settings
 from pipelines.defs.settings.pools import pools_table
+from pipelines.defs.settings.savings import write_state
 from pipelines.demo import generate
 from pipelines.lake.partitions import partition_file
 from pipelines.models.engine import DayRange, load_models, publish_lake_views, run_model
@@ -104,6 +105,7 @@ def _ingest(config, warehouse: Path) -> None:
         replace_table(conn, "pools", pools, "pools")
         replace_table(conn, "pool_load_tests", load_test_rows(config.pools.values()), "load tests")
         replace_table(conn, "budgets", budgets, "budgets")
+        write_state(conn, config.lake_dir)  # nothing decided
 
 
 def _in_dependency_order() -> list:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any
 
 import duckdb
@@ -19,8 +20,9 @@ from pipelines.alerts.render import format_usd, week_change
 ANOMALY_EPISODES = "alert_anomaly_episodes"
 BUDGET_FORECAST = "fct_budget_forecast"
 DAILY_DIGEST = "fct_daily_digest"
+SAVINGS_FINDINGS = "fct_savings_opportunities"
 # The relations the alerts are composed from: the alerts asset's deps, and nothing else is read.
-ALERT_SOURCES = (ANOMALY_EPISODES, BUDGET_FORECAST, DAILY_DIGEST)
+ALERT_SOURCES = (ANOMALY_EPISODES, BUDGET_FORECAST, DAILY_DIGEST, SAVINGS_FINDINGS)
 
 DIMENSION_LABEL = {
     "total": "Total spend",
@@ -36,9 +38,9 @@ def day_alerts(
     conn: duckdb.DuckDBPyConnection, day: dt.date, dagster_url: str | None, *, min_monthly_usd: float
 ) -> list[dict]:
     """Every alert for `day`, in the order they should reach Slack: anomalies and recoveries,
-    budget thresholds, then the digest (with the savings findings of at least `min_monthly_usd`
-    a month). Each links to its own asset's partition of `day` on `dagster_url` (no link when it
-    is None)."""
+    budget thresholds, savings findings of at least `min_monthly_usd` a month, then the digest
+    (with the largest of them). Each links to its own asset's partition of `day` on
+    `dagster_url` (no link when it is None)."""
     episodes = sorted(_day_rows(conn, ANOMALY_EPISODES, day), key=lambda row: (row["dimension"], row["key"]))
     budgets = sorted(
         (row for row in _day_rows(conn, BUDGET_FORECAST, day) if row["threshold_crossed"] is not None),
@@ -50,6 +52,9 @@ def day_alerts(
     alerts = [
         *anomaly_alerts(episodes, day, details_link(dagster_url, "fct_spend_anomalies", day)),
         *budget_alerts(budgets, details_link(dagster_url, BUDGET_FORECAST, day)),
+        *savings_alerts(
+            _day_rows(conn, SAVINGS_FINDINGS, day), min_monthly_usd, details_link(dagster_url, SAVINGS_FINDINGS, day)
+        ),
         digest_alert(
             digests[0], day, details_link(dagster_url, "fct_total_cost_daily", day), min_monthly_usd=min_monthly_usd
         ),
@@ -213,6 +218,53 @@ def savings_lines(findings: list[dict] | None, min_monthly_usd: float) -> list[s
             f"({row['requests_affected']:,} calls)"
         )
     return lines
+
+
+def savings_step(monthly_usd: float, min_monthly_usd: float) -> int:
+    """The doubling a finding's monthly dollars have reached: 1 from `min_monthly_usd` (at least
+    $1), 2 from twice it, 4, 8... A finding is posted once per step and basis."""
+    base = max(min_monthly_usd, 1.0)
+    return 1 << max(int(math.floor(math.log2(monthly_usd / base))), 0)
+
+
+def savings_alerts(findings: list[dict], min_monthly_usd: float, link: str | None) -> list[dict]:
+    """A savings finding of at least `min_monthly_usd` a month is posted once; again only when its
+    monthly dollars reach the next doubling of the threshold (2x, 4x...) or its basis changes, so
+    its id holds both: `savings:<finding_key>:<basis>:x<step>`. Ids follow from the numbers alone,
+    so the delivery ledger keeps one from being posted twice even after the warehouse is rebuilt.
+    A dismissed or done finding is never posted."""
+    alerts = []
+    for row in sorted(findings, key=lambda row: row["finding_key"]):
+        monthly = float(row["monthly_savings_usd"])
+        if row["status"] in ("dismissed", "done") or monthly < min_monthly_usd or monthly <= 0:
+            continue
+        step = savings_step(monthly, min_monthly_usd)
+        basis = BASIS_LABEL.get(row["basis"], row["basis"])
+        target = f" -> {row['target']}" if row["target"] else ""
+        alerts.append(
+            _alert(
+                f"savings:{row['finding_key']}:{row['basis']}:x{step}",
+                "savings_opportunity",
+                "info",
+                {
+                    "title": f"[{basis}] {row['feature']}: {row['kind']} on {row['provider']}/{row['model']}{target}, "
+                    f"{_money(monthly)}/mo",
+                    "text": row["assumptions"],
+                    "fields": [
+                        {"label": f"Monthly ({row['window_days']}-day basis)", "value": f"{_money(monthly)}/mo"},
+                        {"label": "In the window", "value": _money(row["estimated_savings_usd"])},
+                        {
+                            "label": "Calls",
+                            "value": f"{row['requests_affected']:,} of {row['requests_in_scope']:,} in scope",
+                        },
+                        {"label": "Basis", "value": f"{basis} ({row['confidence']} confidence)"},
+                        {"label": "Key", "value": row["finding_key"]},
+                    ],
+                    "link": link,
+                },
+            )
+        )
+    return alerts
 
 
 def digest_alert(digest: dict, day: dt.date, link: str | None, *, min_monthly_usd: float) -> dict:

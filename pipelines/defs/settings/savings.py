@@ -1,6 +1,8 @@
 """`savings_findings_state`: what people decided about savings findings (`costwatch findings`),
 copied from the lake's state file into the warehouse for the savings models to join."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from pipelines.defs.settings import SETTINGS_GROUP
@@ -35,7 +37,11 @@ STATE_COLUMNS = {
 )
 def savings_findings_state(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """`savings_findings_state`: the findings' statuses and the baselines of those marked done."""
-    rows = state_table(costwatch.config.lake_dir)
     with warehouse.get_connection() as conn:
-        count = replace_table(conn, "savings_findings_state", rows, STATE_DESCRIPTION, STATE_COLUMNS)
+        count = write_state(conn, costwatch.config.lake_dir)
     return dg.MaterializeResult(metadata={"dagster/row_count": count})
+
+
+def write_state(conn, lake_dir: Path) -> int:
+    """The lake's state file as the warehouse table, documented. Returns its rows."""
+    return replace_table(conn, "savings_findings_state", state_table(lake_dir), STATE_DESCRIPTION, STATE_COLUMNS)
