@@ -458,10 +458,10 @@ def run_model(
         # Planning a model's query costs up to ~50 ms (the savings marts): planned once here, either
         # to create the table or to bring an existing one's columns in line.
         exists = conn.execute(
-            "select count(*) > 0 from duckdb_tables() where table_name = $name and not temporary"
+            "select table_name from duckdb_tables() where table_name = $name and not temporary"
             " and database_name = current_database() and schema_name = current_schema()",
             {"name": model.name},
-        ).fetchall()[0][0]
+        ).fetchall()
         if exists:
             _add_new_columns(conn, model, params)
         else:
