@@ -1126,32 +1126,34 @@ def _report(config, day: dt.date | None, output: Path | None) -> int:
     return 0
 
 
-def _savings(config, args: argparse.Namespace) -> int:
+def _on_warehouse(config, action) -> int:
+    """`action(warehouse)` on the analysts' warehouse: 2 when no run wrote one yet, 1 with one line
+    on a DuckDB error."""
     import duckdb
-
-    from pipelines.report.savings import print_savings
 
     warehouse = _analyst_warehouse(config)
     if warehouse is None:
         return 2
     try:
-        return print_savings(config, warehouse, args.date, args.kind, args.basis, every=args.every)
+        return action(warehouse)
     except duckdb.Error as error:
         print(f"costwatch: {_one_line(error)}", file=sys.stderr)
         return 1
+
+
+def _savings(config, args: argparse.Namespace) -> int:
+    return _on_warehouse(
+        config,
+        lambda warehouse: savings_findings.print_savings(
+            config, warehouse, args.date, args.kind, args.basis, every=args.every
+        ),
+    )
 
 
 def _mark_finding(config, args: argparse.Namespace) -> int:
-    import duckdb
-
-    warehouse = _analyst_warehouse(config)
-    if warehouse is None:
-        return 2
-    try:
-        return savings_findings.mark(config, warehouse, args.verb, args.key, args.note)
-    except duckdb.Error as error:
-        print(f"costwatch: {_one_line(error)}", file=sys.stderr)
-        return 1
+    return _on_warehouse(
+        config, lambda warehouse: savings_findings.mark(config, warehouse, args.verb, args.key, args.note)
+    )
 
 
 def _latest_cost_day(config, warehouse: Path) -> dt.date | None:
