@@ -83,16 +83,16 @@ def render(
     """The findings as text, basis by basis (surest first), largest first within each, then what
     the findings marked done saved. `decided`: the statuses set since (the state file), shown
     beside a finding whose status the last run did not know yet."""
-    lines = _realized_lines(realized)
+    realized_lines = _realized_lines(realized)
     if not rows:
         return "\n".join(
             [
                 f"costwatch savings as of {day}: no open finding saves {format_usd(min_monthly_usd)} a month or more "
                 "(savings.min_monthly_usd; --all lists every finding)",
-                *lines,
+                *realized_lines,
             ]
         )
-    first, realized_lines = rows[0], lines
+    first = rows[0]
     lines = [
         f"costwatch savings as of {day}: {first['window_days']}-day window from {first['period_start']}, "
         f"{first['days_observed']} day(s) with calls; monthly = window x 30.44 / days with calls",
