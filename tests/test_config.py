@@ -209,6 +209,11 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "savings.truncation_retry_window_s: must be <= 86400.0, got 200000",
             "use 86400.0 or less",
         ),
+        (
+            with_changes(savings={"gateway_cache_ttl_s": 172_800}),
+            "savings.gateway_cache_ttl_s: must be <= 86400.0, got 172800",
+            "use 86400.0 or less",
+        ),
         # The findings' window is at most the 28 days `run --changed` re-runs after a changed day.
         (
             with_changes(savings={"window_days": 60}),
@@ -260,6 +265,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
     assert (config.checks.max_quarantine_share, config.checks.max_duplicate_share) == (0.01, 0.02)
     assert config.checks.max_unpriced_share == 0.01
     assert (config.savings.duplicate_window_s, config.savings.truncation_retry_window_s) == (60, 120)
+    assert config.savings.gateway_cache_ttl_s == 86_400
     assert (config.savings.window_days, config.savings.min_monthly_usd) == (28, 100)
     reconciliation = config.reconciliation
     assert (reconciliation.tolerance_pct, reconciliation.tolerance_usd, reconciliation.token_tolerance_pct) == (

@@ -187,6 +187,37 @@ EFFICIENCY_CALLS = [
         output_tokens=1_000,
     ),
 ]
+# Repeats a gateway response cache would answer (`faq`, gpt-4o, 1,000 in / 100 out each: LOOP_CALL):
+# the same prompt_hash from anyone within savings.gateway_cache_ttl_s (86,400 s), duplicates apart.
+GATEWAY_CALLS = [
+    _call("g1", "10:00:00", "faq", "u_a", prompt_hash="q1"),
+    _call("g2", "11:00:00", "faq", "u_b", prompt_hash="q1"),  # another user an hour later: a repeat
+    _call("g3", "11:00:30", "faq", "u_b", prompt_hash="q1"),  # u_b again within 60 s: a duplicate, not both
+    _call("g4", f"{DAY_BEFORE}T12:00:00Z", "faq", "u_c", prompt_hash="q2"),
+    _call("g5", "12:00:00", "faq", "u_d", prompt_hash="q2"),  # exactly 86,400 s after g4: a repeat
+    _call("g6", f"{DAY_BEFORE}T11:59:59.999Z", "faq", "u_c", prompt_hash="q3"),
+    _call("g7", "12:00:00", "faq", "u_d", prompt_hash="q3"),  # 86,400.001 s after g6: not one
+]
+# The tails (`tail`, gpt-4o): 30 calls of the day, 28 of 1,000 prompt tokens, so p90 is 1,000 by
+# any definition of a percentile (nearest rank: the 27th of 30). Above it: one call of 11,000 plain
+# tokens (10,000 to trim) and one of 11,000 with 9,500 read from the cache (only its 1,500 plain
+# tokens can go). One answer of 1,100 output tokens, 600 of them reasoning, above the p95 of 100:
+# only its 500 visible tokens above 100 can be cut... of which 1,000 are above p95, so min(1,000, 500).
+TAIL_CALLS = [_call(f"tail{n}", f"14:{n:02d}:00", "tail", "u_tail", prompt_hash=f"tail{n}") for n in range(27)] + [
+    _call("tail-think", "14:40:00", "tail", "u_tail", output_tokens=1_100, reasoning_tokens=600),
+    _call("tail-long", "14:41:00", "tail", "u_tail", input_tokens=11_000),
+    _call("tail-cached", "14:42:00", "tail", "u_tail", input_tokens=11_000, cached_input_tokens=9_500),
+]
+TAIL_TRIM = (10_000 + 1_500) * D("2.5e-6")  # gpt-4o's plain input price
+OUTPUT_CAP = 500 * D("1e-5")  # gpt-4o's output price (reasoning is billed as output)
+REASONING = 600 * D("1e-5")
+# What the 30 cost: 27 plain calls, the long answer, the long prompt, the cached one.
+TAIL_SPEND = (
+    27 * LOOP_CALL
+    + (1_000 * D("2.5e-6") + 1_100 * D("1e-5"))
+    + (11_000 * D("2.5e-6") + 100 * D("1e-5"))
+    + (1_500 * D("2.5e-6") + 9_500 * D("1.25e-6") + 100 * D("1e-5"))
+)
 # Prompt-cache writes on claude-haiku-4-5-20251001 (the dated name: the batch calls use the other; current catalog: in 1e-6, 5-minute write 1.25e-6, 1-hour
 # write 2e-6, out 5e-6). `stamped` writes 2,000 tokens a call and never reads them (a timestamp in
 # the prefix); `healthy` writes and then reads.
@@ -226,7 +257,10 @@ def priced(tmp_path_factory):
             request(call.request_id, f"{DAY}T{call.at}", call.model, feature="chat", user_id="u1", **call.fields)
             for call in CALLS_CURRENT
         ]
-        project.write_jsonl("calls.jsonl", pricing_calls + BATCH_CALLS + EFFICIENCY_CALLS + WRITE_CALLS)
+        project.write_jsonl(
+            "calls.jsonl",
+            pricing_calls + BATCH_CALLS + EFFICIENCY_CALLS + WRITE_CALLS + GATEWAY_CALLS + TAIL_CALLS,
+        )
         project.run_days(DAY_BEFORE, DAY)
         yield project
 
@@ -294,7 +328,9 @@ def test_an_unchanged_call_priced_again_costs_what_fct_requests_says_to_the_last
             f"select count(*) from price_calls(int_billed_calls, DATE '{DAY_BEFORE}', DATE '{DAY}')"  # noqa: S608 (days: constants of the tests)
         ).fetchone()
     assert differing == []
-    assert total[0] == len(CALLS_CURRENT) + len(BATCH_CALLS) + len(EFFICIENCY_CALLS) + len(WRITE_CALLS)
+    assert total[0] == len(CALLS_CURRENT) + len(BATCH_CALLS) + len(EFFICIENCY_CALLS) + len(WRITE_CALLS) + len(
+        GATEWAY_CALLS
+    ) + len(TAIL_CALLS)
     assert total[1] > 0
     assert again == total[0]  # every call priced again, none lost or doubled
 
@@ -361,6 +397,34 @@ def test_duplicates_truncated_retries_and_the_long_context_premium_are_measured(
     for key, row in rows.items():
         if key[1] == "rag":
             assert row["duplicate_requests"] == row["truncated_retry_requests"] == 0, key
+
+
+def test_the_tails_arithmetic_itself():
+    assert (TAIL_TRIM, OUTPUT_CAP, REASONING) == (D("0.02875"), D("0.005"), D("0.006"))
+    assert TAIL_SPEND == D("0.153125")
+
+
+def test_gateway_repeats_and_the_tails_are_priced_again(priced):
+    rows = {
+        (row["day"].isoformat(), row["feature"]): row
+        for row in priced.query_dicts("select * from fct_token_efficiency_daily where feature in ('faq', 'tail')")
+    }
+    faq = rows[(DAY, "faq")]
+    # g1 (first), g2 (a repeat), g3 (a duplicate only), g5 (a repeat, at exactly the TTL), g7 (past it).
+    assert (faq["requests"], faq["duplicate_requests"]) == (5, 1)
+    assert (faq["gateway_repeat_requests"], faq["gateway_repeat_usd"]) == (2, 2 * LOOP_CALL)
+    assert rows[(DAY_BEFORE, "faq")]["gateway_repeat_requests"] == 0
+
+    tail = rows[(DAY, "tail")]
+    assert (tail["input_p50"], tail["input_p90"], tail["output_p50"], tail["output_p95"]) == (1_000, 1_000, 100, 100)
+    assert (tail["tail_excess_input_tokens"], tail["tail_trim_usd"]) == (11_500, TAIL_TRIM)
+    assert (tail["verbose_excess_output_tokens"], tail["output_cap_usd"]) == (500, OUTPUT_CAP)
+    assert (tail["reasoning_tokens"], tail["reasoning_usd"]) == (600, REASONING)
+    # 28 calls of 1,000 plain tokens, one of 11,000, one of 1,500 (9,500 read from the cache).
+    assert tail["input_tokens"] == 28 * 1_000 + 2 * 11_000
+    assert (tail["uncached_input_tokens"], tail["uncached_input_usd"]) == (40_500, 40_500 * D("2.5e-6"))
+    # Nothing above the tails where every call is alike.
+    assert faq["tail_trim_usd"] == faq["output_cap_usd"] == faq["reasoning_usd"] == 0
 
 
 def test_a_day_run_alone_measures_what_the_range_run_did(priced, tmp_path):
@@ -474,6 +538,21 @@ FINDINGS = {
         1,
         GPT_41_PRIORITY - GPT_41_STANDARD,
     ),
+    # A gateway response cache of 24 h would have answered: g2 and g5 (faq); d4 and d5 (loop: d4 is
+    # 60.001 s after d3, no duplicate, but a repeat; d5 is another user's); t4 (summarise: 120 s after
+    # t3, past the duplicate window) and t7 (t6's prompt, the day before). Each a LOOP_CALL.
+    ("gateway_cache", "faq", "openai", "gpt-4o", "gateway_ttl"): ("upper_bound", 7, 7 * LOOP_CALL, 2, 2 * LOOP_CALL),
+    ("duplicate_calls", "faq", "openai", "gpt-4o", ""): ("measured", 7, 7 * LOOP_CALL, 1, LOOP_CALL),  # g3
+    ("gateway_cache", "loop", "openai", "gpt-4o", "gateway_ttl"): ("upper_bound", 8, 8 * LOOP_CALL, 2, 2 * LOOP_CALL),
+    ("gateway_cache", "summarise", "openai", "gpt-4o", "gateway_ttl"): (
+        "upper_bound",
+        7,
+        4 * CUT_CALL + 3 * LOOP_CALL,
+        2,
+        2 * LOOP_CALL,
+    ),
+    ("trim_input", "tail", "openai", "gpt-4o", "p90"): ("upper_bound", 30, TAIL_SPEND, 2, TAIL_TRIM),
+    ("cap_output", "tail", "openai", "gpt-4o", "p95"): ("upper_bound", 30, TAIL_SPEND, 1, OUTPUT_CAP),
 }
 
 
@@ -494,7 +573,7 @@ def test_every_lever_becomes_one_finding_with_its_hand_priced_dollars(priced):
     for key, (basis, in_scope, spend, affected, saving) in FINDINGS.items():
         row = rows[key]
         assert row["basis"] == basis, key
-        assert row["confidence"] == "high", key
+        assert row["confidence"] == ("low" if basis == "upper_bound" else "high"), key
         assert (row["requests_in_scope"], row["requests_affected"]) == (in_scope, affected), key
         assert row["spend_in_scope_usd"] == spend, key
         assert row["estimated_savings_usd"] == saving, key
@@ -558,9 +637,10 @@ def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(pri
     ]
     assert totals == {
         "measured": (
-            4,
+            5,
             (
                 _monthly(4 * LOOP_CALL)
+                + _monthly(LOOP_CALL)  # faq's g3
                 + _monthly(3 * CUT_CALL)
                 + _monthly(STAMPED_5M + STAMPED_1H - 2 * STAMPED_AS_INPUT)
                 # test_pricing's Bedrock claude-3-7 call: 2,000 1-hour writes at $6/M over $3/M input.
@@ -568,6 +648,9 @@ def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(pri
             ).quantize(D("0.01")),
         ),
         "price_rule": (8, sum(_monthly(saving) for saving in price_rule).quantize(D("0.01"))),
+        # faq, loop and summarise: their gateway repeats; tail: trimming its prompts (0.02875), the
+        # larger of its two findings (capping its answers saves 0.005).
+        "upper_bound": (5, (3 * _monthly(2 * LOOP_CALL) + _monthly(TAIL_TRIM)).quantize(D("0.01"))),
     }
 
 
@@ -588,7 +671,10 @@ def test_costwatch_savings_prints_the_findings_basis_by_basis(priced, capsys):
     keys = [line.split("key: ")[1] for line in out.splitlines() if "key: " in line]
     assert len(keys) == len(FINDINGS) + 4 and set(keys) >= {"{}:{}:{}/{}:{}".format(*key) for key in FINDINGS}
     monthly = [float(line.split("/mo")[0].strip().lstrip("$")) for line in out.splitlines() if "/mo  " in line]
-    assert monthly[:4] == sorted(monthly[:4], reverse=True) and monthly[4:] == sorted(monthly[4:], reverse=True)
+    # 5 measured, 8 price-rule and 5 upper-bound findings, in that order.
+    for basis in (monthly[:5], monthly[5:13], monthly[13:]):
+        assert basis == sorted(basis, reverse=True)
+    assert len(monthly) == 18 and out.index("[price rule") < out.index("[upper bound")
 
     assert main(["savings", "--config", str(priced.config_path), "--all", "--kind", "service_tier"]) == 0
     out = capsys.readouterr().out
@@ -644,3 +730,33 @@ def test_a_finding_marked_done_is_measured_against_its_baseline(project, capsys)
     assert "no open finding saves $100.00 a month or more" in capsys.readouterr().out
     assert main(["findings", *config]) == 0
     assert f"done          {key} (client retries fixed)" in capsys.readouterr().out
+
+
+def test_prompts_that_grew_and_stayed_grown_are_measured(project):
+    """trim_input / growth (basis measured): `rag2` sends 1,000-token prompts for 8 days, then 2,000
+    for 3 days running; `spiky` grows for one day only, `brief` for two: not sustained. As of the
+    11th day, rag2's 3 grown days each cost 2 calls x 1,000 extra tokens at gpt-4o's $2.50/M; as of
+    the 10th, its growth is 2 days old: no finding yet."""
+    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    days = [f"2026-11-{n:02d}" for n in range(1, 12)]
+    grown = {"rag2": days[8:], "spiky": days[8:9], "brief": days[8:10]}
+    calls = [
+        _call(f"{feature}-{day}-{n}", f"{day}T1{n}:00:00Z", feature, "u1", input_tokens=2_000 if day in on else 1_000)
+        for feature, on in grown.items()
+        for day in days
+        for n in range(2)
+    ]
+    project.write_jsonl("calls.jsonl", calls)
+    project.run_days(days[0], days[-1])
+    growth = project.query_dicts(
+        "select * from fct_savings_opportunities where kind = 'trim_input' and target = 'growth' order by day"
+    )
+    assert [(row["day"].isoformat(), row["feature"]) for row in growth] == [(days[-1], "rag2")]
+    row = growth[0]
+    saving = 3 * 2 * 1_000 * D("2.5e-6")
+    assert (row["basis"], row["confidence"], row["estimated_savings_usd"]) == ("measured", "high", saving)
+    assert (row["requests_in_scope"], row["requests_affected"]) == (22, 6)
+    assert row["spend_in_scope_usd"] == 16 * LOOP_CALL + 6 * (2_000 * D("2.5e-6") + 100 * D("1e-5"))
+    assert row["days_observed"] == 11
+    assert row["monthly_savings_usd"] == (saving * D("30.44") / 11).quantize(D("0.000001"), rounding=ROUND_HALF_UP)
+    assert row["assumptions"].startswith("Prompts grew: on 3 days from 2026-11-09, 2000 prompt tokens per call")

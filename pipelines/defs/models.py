@@ -115,5 +115,6 @@ def model_settings(config) -> dict[str, object]:
         "window_days": config.savings.window_days,
         "duplicate_window_s": config.savings.duplicate_window_s,
         "truncation_retry_window_s": config.savings.truncation_retry_window_s,
+        "gateway_cache_ttl_s": config.savings.gateway_cache_ttl_s,
         **pseudonym_parameters(config),  # privacy.pseudonymise_user_id: the key's pads, from the environment
     }

@@ -30,6 +30,9 @@ KINDS = (
     "service_tier",
     "long_context_tier",
     "prompt_cache",
+    "gateway_cache",
+    "trim_input",
+    "cap_output",
 )
 BASES = ("measured", "price_rule", "validated", "upper_bound", "exposure", "realized")  # print order: surest first
 BASIS_WORDS = {

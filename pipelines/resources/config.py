@@ -503,6 +503,9 @@ class SavingsSettings(_Section):
     # A call cut by its output cap (finish_reason = length) that its user sends again (same
     # feature, same prompt_hash or first prefix hash) within this many seconds is a truncated retry.
     truncation_retry_window_s: Annotated[float, Field(strict=True, gt=0, le=86_400, allow_inf_nan=False)] = 120.0
+    # A billed call whose prompt_hash anyone sent within this many seconds is one a gateway
+    # response cache with this lifetime would have answered. At most a day, as above.
+    gateway_cache_ttl_s: Annotated[float, Field(strict=True, gt=0, le=86_400, allow_inf_nan=False)] = 86_400.0
 
 
 class CostwatchConfig(_Section):

@@ -9,8 +9,8 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call in the warehouse (any feature): what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste (basis measured), batch, service_tier, long_context_tier (basis price_rule), or prompt_cache (basis upper_bound).
-  target: What the change moves to - batch or standard (the service tier), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold); '' when the change is to stop the waste.
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, or cap_output (basis upper_bound).
+  target: What the change moves to - batch or standard (the service tier), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
   basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen).
   confidence: high for measured and price_rule, low for upper_bound.
@@ -63,10 +63,93 @@ efficiency as (
         sum(efficiency.truncated_retry_day_before_usd) filter (where efficiency.day = windows.period_start)
             as truncated_retry_before_window_usd,
         sum(efficiency.long_context_requests) as long_context_requests,
-        sum(efficiency.long_context_premium_usd) as long_context_premium_usd
+        sum(efficiency.long_context_premium_usd) as long_context_premium_usd,
+        sum(efficiency.gateway_repeat_requests) as gateway_repeat_requests,
+        sum(efficiency.gateway_repeat_usd) as gateway_repeat_usd,
+        sum(efficiency.tail_requests) as tail_requests,
+        sum(efficiency.tail_excess_input_tokens) as tail_excess_input_tokens,
+        sum(efficiency.tail_trim_usd) as tail_trim_usd,
+        min(efficiency.input_p90) as input_p90_min,
+        max(efficiency.input_p90) as input_p90_max,
+        sum(efficiency.verbose_requests) as verbose_requests,
+        sum(efficiency.verbose_excess_output_tokens) as verbose_excess_output_tokens,
+        sum(efficiency.output_cap_usd) as output_cap_usd,
+        min(efficiency.output_p95) as output_p95_min,
+        max(efficiency.output_p95) as output_p95_max
     from windows
     inner join fct_token_efficiency_daily as efficiency
         on efficiency.day between windows.period_start and windows.day
+    group by all
+),
+
+daily_prompts as (
+    -- Each window day by day: the prompt tokens per billed call of each feature and model, and the
+    -- median of the window's days before it (at least 7 of them) as its baseline.
+    select
+        windows.day,
+        efficiency.day as call_day,
+        efficiency.feature,
+        efficiency.provider,
+        efficiency.model,
+        efficiency.requests,
+        efficiency.uncached_input_tokens,
+        efficiency.uncached_input_usd,
+        efficiency.input_tokens / efficiency.requests as input_per_request,
+        median(efficiency.input_tokens / efficiency.requests) over earlier as baseline_per_request,
+        count(*) over earlier as baseline_days
+    from windows
+    inner join fct_token_efficiency_daily as efficiency
+        on efficiency.day between windows.period_start and windows.day
+    where efficiency.requests > 0
+    window earlier as (
+        partition by windows.day, efficiency.feature, efficiency.provider, efficiency.model
+        order by efficiency.day rows between unbounded preceding and 1 preceding
+    )
+),
+
+grown_days as (
+    -- A day whose prompts are at least 10 % above the baseline; `stretch` numbers its run of
+    -- consecutive grown days (gaps and islands over the days the feature and model were called).
+    select
+        *,
+        baseline_days >= 7 and input_per_request >= 1.1 * baseline_per_request as grown,
+        row_number() over per_model - row_number() over (
+            partition by day, feature, provider, model, baseline_days >= 7
+            and input_per_request >= 1.1 * baseline_per_request
+            order by call_day
+        ) as stretch
+    from daily_prompts
+    window per_model as (partition by day, feature, provider, model order by call_day)
+),
+
+sustained as (
+    -- Grown days in runs of at least 3.
+    select *
+    from grown_days
+    where grown
+    qualify count(*) over (partition by day, feature, provider, model, stretch) >= 3
+),
+
+growth as (
+    -- The extra plain prompt tokens of the sustained days at each day's plain price.
+    select
+        day,
+        feature,
+        provider,
+        model,
+        sum(requests) as grown_requests,
+        count(*) as grown_days,
+        min(call_day) as first_grown_day,
+        min(baseline_per_request) as baseline_per_request,
+        max(input_per_request) as peak_per_request,
+        sum(least(
+            (
+                requests * (input_per_request - baseline_per_request)
+                * uncached_input_usd::double / nullif(uncached_input_tokens, 0)
+            )::decimal(18, 6),
+            uncached_input_usd
+        )) as growth_usd
+    from sustained
     group by all
 ),
 
@@ -232,6 +315,80 @@ findings as (
         )
     from prompt_cache
     where greatest(savings_usd_ttl_short, savings_usd_ttl_long) > 0
+    union all
+    select
+        day, period_start, 'gateway_cache', feature, provider, model, 'gateway_ttl', 'upper_bound',
+        requests, gateway_repeat_requests, cost_usd, gateway_repeat_usd,
+        printf(
+            'At most: %d calls repeated a prompt (same prompt_hash) that some call sent within %g s, and a '
+            || 'gateway response cache with that lifetime would have answered them. Safe only where the '
+            || 'answer does not depend on the user and need not vary; duplicates of one user are counted apart.',
+            gateway_repeat_requests, $gateway_cache_ttl_s
+        ),
+        json_object(
+            'source', 'fct_token_efficiency_daily', 'gateway_cache_ttl_s', $gateway_cache_ttl_s,
+            'gateway_repeat_requests', gateway_repeat_requests
+        )
+    from efficiency
+    where gateway_repeat_usd > 0
+    union all
+    select
+        day, period_start, 'trim_input', feature, provider, model, 'p90', 'upper_bound',
+        requests, tail_requests, cost_usd, tail_trim_usd,
+        printf(
+            'At most: %d calls sent prompts longer than their day''s 90th percentile (%d to %d tokens); '
+            || 'trimmed to it (%d plain tokens less; cached tokens kept), they would cost this much less. '
+            || 'Assumes the removed context was not needed for the answer.',
+            tail_requests, input_p90_min, input_p90_max, tail_excess_input_tokens
+        ),
+        json_object(
+            'source', 'fct_token_efficiency_daily', 'threshold', 'input_p90 of each day',
+            'input_p90_min', input_p90_min, 'input_p90_max', input_p90_max,
+            'tail_excess_input_tokens', tail_excess_input_tokens
+        )
+    from efficiency
+    where tail_trim_usd > 0
+    union all
+    select
+        day, period_start, 'cap_output', feature, provider, model, 'p95', 'upper_bound',
+        requests, verbose_requests, cost_usd, output_cap_usd,
+        printf(
+            'At most: %d answers ran past their day''s 95th percentile (%d to %d output tokens); capped '
+            || 'there (%d visible tokens less), they would cost this much less. A cap cuts answers: %d of %d '
+            || 'calls (under 1 %%) were cut by their cap already.',
+            verbose_requests, output_p95_min, output_p95_max, verbose_excess_output_tokens,
+            finish_length_requests, requests
+        ),
+        json_object(
+            'source', 'fct_token_efficiency_daily', 'threshold', 'output_p95 of each day',
+            'output_p95_min', output_p95_min, 'output_p95_max', output_p95_max,
+            'verbose_excess_output_tokens', verbose_excess_output_tokens,
+            'finish_length_requests', finish_length_requests
+        )
+    from efficiency
+    -- Only where caps rarely bite already: under 1 % of the calls cut.
+    where output_cap_usd > 0 and finish_length_requests < 0.01 * requests
+    union all
+    select
+        efficiency.day, efficiency.period_start, 'trim_input', efficiency.feature, efficiency.provider,
+        efficiency.model, 'growth', 'measured',
+        efficiency.requests, growth.grown_requests, efficiency.cost_usd, growth.growth_usd,
+        printf(
+            'Prompts grew: on %d days from %s, %.0f prompt tokens per call against a median of %.0f on the '
+            || 'window''s days before; the extra tokens at the plain input price cost this much. Measured '
+            || 'spend; whether the longer prompts are needed is for the feature''s owners to say.',
+            growth.grown_days, growth.first_grown_day, growth.peak_per_request, growth.baseline_per_request
+        ),
+        json_object(
+            'source', 'fct_token_efficiency_daily',
+            'threshold', '10 % above the median of at least 7 earlier days, 3 days running',
+            'grown_days', growth.grown_days, 'first_grown_day', growth.first_grown_day,
+            'baseline_tokens_per_request', growth.baseline_per_request,
+            'peak_tokens_per_request', growth.peak_per_request
+        )
+    from efficiency
+    inner join growth using (day, feature, provider, model)
+    where growth.growth_usd > 0
 ),
 
 keyed as (

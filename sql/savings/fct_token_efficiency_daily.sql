@@ -1,4 +1,4 @@
-/* Money spent on calls that bought nothing new, and on prompts past a price threshold, per day x feature x provider x model: duplicate calls and truncated retries (basis measured: money spent) and the long-context premium (basis price_rule).
+/* Money spent on calls that bought nothing new, on prompts past a price threshold and on the long tails of prompts and answers, per day x feature x provider x model: duplicate calls and truncated retries (basis measured: money spent), the long-context premium (basis price_rule), repeats a gateway response cache would have answered, the input tail above the day's p90 and the output tail above its p95 (basis upper_bound: each priced again by price_calls with the change), and the reasoning tokens' cost (exposure).
 materialized: daily_table
 grain: day, feature, provider, model
 lookback: 1
@@ -15,6 +15,24 @@ columns:
   useful_requests: requests - duplicate_requests - truncated_retry_requests: the calls that were not waste, what a finding's cost per call is measured over (its baseline, and the months after it is done).
   long_context_requests: Billed calls priced above the base context tier (price_tier other than base).
   long_context_premium_usd: What those calls cost over the same tokens at the base tier's rates, USD (basis price_rule; the calls are priced again by price_calls with context_tokens = 0).
+  gateway_repeat_requests: Billed calls whose prompt_hash an earlier ok call (any user or feature, a gateway cache hit included) sent within savings.gateway_cache_ttl_s seconds (default 86400), duplicates excluded: what a gateway response cache keyed on the prompt would have answered.
+  gateway_repeat_usd: What those repeats cost, USD (basis upper_bound: safe only for deterministic answers that are not personal).
+  input_tokens: Prompt tokens of the billed calls, cache included.
+  uncached_input_tokens: Of those, the tokens billed at the plain input price (the `input` charges).
+  uncached_input_usd: What the `input` charges cost, USD: with uncached_input_tokens, the day's effective price of a plain prompt token (prompt growth is priced with it).
+  input_p50: The median prompt of the day's billed calls, tokens (cache included; quantile_disc: a prompt that was sent).
+  input_p90: The 90th percentile prompt, tokens: the tail's threshold.
+  input_p99: The 99th percentile prompt, tokens.
+  tail_requests: Billed calls whose prompt is above input_p90 and has plain tokens to trim.
+  tail_excess_input_tokens: Plain (uncached) prompt tokens above input_p90: per call above it, min(input_tokens - input_p90, uncached_input_tokens).
+  tail_trim_usd: What the calls above input_p90 would cost less with those tokens removed (priced again by price_calls, the context tier included), USD (basis upper_bound: trimming may cost quality).
+  output_p50: The median answer of the day's billed calls, output tokens (reasoning included).
+  output_p95: The 95th percentile answer, output tokens: the output cap's threshold.
+  verbose_requests: Billed calls whose answer is above output_p95 with visible tokens to cut.
+  verbose_excess_output_tokens: Visible output tokens above output_p95: per call above it, min(output_tokens - output_p95, its output tokens other than reasoning and audio).
+  output_cap_usd: What the calls above output_p95 would cost less with those tokens cut (priced again by price_calls), USD (basis upper_bound: a cap cuts answers; a finding is made only where under 1 % of calls are already cut).
+  reasoning_tokens: Reasoning tokens of the billed calls.
+  reasoning_usd: What they cost (the `reasoning` charges), USD (exposure: a lower reasoning effort spends fewer; how many fewer cannot be told from the logs).
 */
 with history as (
     -- The day before each day too: a repeat or a re-send may follow its first call across midnight.
@@ -34,7 +52,9 @@ sequenced as (
             as next_same_prefix_ts,
         lead(day) over (partition by prompt_hash, user_id, feature order by ts, request_id) as next_same_prompt_day,
         lead(day) over (partition by prefix_hashes[1].hash, user_id, feature order by ts, request_id)
-            as next_same_prefix_day
+            as next_same_prefix_day,
+        -- The ok call before it with the same prompt from anyone: what a gateway response cache holds.
+        lag(ts) over (partition by prompt_hash order by ts, request_id) as previous_any_prompt_ts
     from history
 ),
 
@@ -43,6 +63,8 @@ flagged as (
         *,
         prompt_hash is not null
         and epoch_ms(ts) - epoch_ms(previous_same_prompt_ts) <= $duplicate_window_s * 1000 as is_duplicate,
+        prompt_hash is not null
+        and epoch_ms(ts) - epoch_ms(previous_any_prompt_ts) <= $gateway_cache_ttl_s * 1000 as is_prompt_repeat,
         -- The day the cut call is counted on: the first re-send's day (its own day when the re-send is).
         case
             when finish_reason = 'length' then least(
@@ -62,7 +84,7 @@ flagged as (
     where not gateway_cache_hit and billed_cost_usd is not null
 ),
 
--- price_calls reads base_tier_calls, which the linter cannot see (ST03).
+-- price_calls reads base_tier_calls too (ST03).
 base_tier_calls as (  -- noqa: ST03
     -- The day's long-context calls, the same tokens at the base tier: context_tokens = 0.
     select * replace (0 as context_tokens)
@@ -72,6 +94,94 @@ base_tier_calls as (  -- noqa: ST03
         and not gateway_cache_hit
         and billed_cost_usd is not null
         and billed_price_tier <> 'base'
+),
+
+-- The lambdas' `c.quantity` reads to the linter as a table reference (RF03: mixed qualification).
+-- noqa: disable=RF03
+day_calls as (
+    -- The day's billed calls, with the money of their plain-input and reasoning charges.
+    select
+        *,
+        coalesce(list_sum(list_transform(
+            list_filter(billed_charges, lambda c: c.kind = 'input'), lambda c: c.quantity
+        )), 0) as input_charge_tokens,
+        coalesce(list_sum(list_transform(
+            list_filter(billed_charges, lambda c: c.kind = 'input'), lambda c: c.quantity * c.unit_usd
+        )), 0) as input_charge_usd,
+        coalesce(list_sum(list_transform(
+            list_filter(billed_charges, lambda c: c.kind = 'reasoning'), lambda c: c.quantity * c.unit_usd
+        )), 0) as reasoning_charge_usd
+    from flagged
+    where day between $start and $end
+),
+-- noqa: enable=RF03
+
+shape as (
+    -- The day's prompt and answer sizes per feature and model: the tails' thresholds.
+    select
+        day,
+        feature,
+        provider,
+        model,
+        quantile_disc(input_tokens, 0.5) as input_p50,
+        quantile_disc(input_tokens, 0.9) as input_p90,
+        quantile_disc(input_tokens, 0.99) as input_p99,
+        quantile_disc(output_tokens, 0.5) as output_p50,
+        quantile_disc(output_tokens, 0.95) as output_p95
+    from day_calls
+    group by all
+),
+
+tail_sized as (
+    -- Per call, the plain prompt tokens above the day's p90 (cached ones stay), and the visible
+    -- answer tokens above its p95 (reasoning and audio stay).
+    select
+        day_calls.*,
+        least(day_calls.input_tokens - shape.input_p90, day_calls.uncached_input_tokens) as trimmed_tokens,
+        least(
+            day_calls.output_tokens - shape.output_p95,
+            day_calls.output_tokens - day_calls.reasoning_tokens - day_calls.audio_output_tokens
+        ) as capped_tokens
+    from day_calls
+    inner join shape using (day, feature, provider, model)
+),
+
+-- price_calls reads trimmed_calls and capped_calls, which the linter cannot see (ST03).
+trimmed_calls as (  -- noqa: ST03
+    select
+        * replace (
+            input_tokens - trimmed_tokens as input_tokens,
+            uncached_input_tokens - trimmed_tokens as uncached_input_tokens,
+            context_tokens - trimmed_tokens as context_tokens
+        )
+    from tail_sized
+    where trimmed_tokens > 0
+),
+
+capped_calls as (  -- noqa: ST03
+    select * replace (output_tokens - capped_tokens as output_tokens)
+    from tail_sized
+    where capped_tokens > 0
+),
+
+input_tail as (
+    select
+        day, feature, provider, model,
+        count(*) as tail_requests,
+        sum(trimmed_tokens) as tail_excess_input_tokens,
+        sum(billed_cost_usd) - sum(cost_usd) as tail_trim_usd
+    from price_calls(trimmed_calls, $start, $end)
+    group by all
+),
+
+output_tail as (
+    select
+        day, feature, provider, model,
+        count(*) as verbose_requests,
+        sum(capped_tokens) as verbose_excess_output_tokens,
+        sum(billed_cost_usd) - sum(cost_usd) as output_cap_usd
+    from price_calls(capped_calls, $start, $end)
+    group by all
 ),
 
 long_context as (
@@ -90,11 +200,14 @@ per_call as (
     -- Each billed call on the day it is counted on, with its flags for that day.
     select
         day, feature, provider, model, billed_cost_usd as cost_usd, is_duplicate,
-        finish_reason = 'length' as cut, false as retried, false as retried_day_before
-    from flagged
-    where day between $start and $end
+        finish_reason = 'length' as cut, false as retried, false as retried_day_before,
+        is_prompt_repeat and not coalesce(is_duplicate, false) as is_gateway_repeat,
+        input_tokens, input_charge_tokens, input_charge_usd, reasoning_tokens, reasoning_charge_usd
+    from day_calls
     union all
-    select retried_on as day, feature, provider, model, billed_cost_usd, false, false, true, retried_on > day
+    select
+        retried_on as day, feature, provider, model, billed_cost_usd, false, false, true, retried_on > day,
+        false, 0, 0, 0, 0, 0
     from flagged
     where retried_on between $start and $end
 ),
@@ -113,7 +226,14 @@ measured as (
         coalesce(sum(cost_usd) filter (where cut), 0) as finish_length_usd,
         count(*) filter (where retried) as truncated_retry_requests,
         coalesce(sum(cost_usd) filter (where retried), 0) as truncated_retry_usd,
-        coalesce(sum(cost_usd) filter (where retried_day_before), 0) as truncated_retry_day_before_usd
+        coalesce(sum(cost_usd) filter (where retried_day_before), 0) as truncated_retry_day_before_usd,
+        count(*) filter (where is_gateway_repeat) as gateway_repeat_requests,
+        coalesce(sum(cost_usd) filter (where is_gateway_repeat), 0) as gateway_repeat_usd,
+        sum(input_tokens) as input_tokens,
+        sum(input_charge_tokens) as uncached_input_tokens,
+        sum(input_charge_usd) as uncached_input_usd,
+        sum(reasoning_tokens) as reasoning_tokens,
+        sum(reasoning_charge_usd) as reasoning_usd
     from per_call
     group by all
 )
@@ -134,7 +254,28 @@ select
     measured.truncated_retry_day_before_usd,
     measured.requests - measured.duplicate_requests - measured.truncated_retry_requests as useful_requests,
     coalesce(long_context.long_context_requests, 0) as long_context_requests,
-    coalesce(long_context.long_context_premium_usd, 0) as long_context_premium_usd
+    coalesce(long_context.long_context_premium_usd, 0) as long_context_premium_usd,
+    measured.gateway_repeat_requests,
+    measured.gateway_repeat_usd,
+    measured.input_tokens,
+    measured.uncached_input_tokens,
+    measured.uncached_input_usd,
+    shape.input_p50,
+    shape.input_p90,
+    shape.input_p99,
+    coalesce(input_tail.tail_requests, 0) as tail_requests,
+    coalesce(input_tail.tail_excess_input_tokens, 0) as tail_excess_input_tokens,
+    coalesce(input_tail.tail_trim_usd, 0) as tail_trim_usd,
+    shape.output_p50,
+    shape.output_p95,
+    coalesce(output_tail.verbose_requests, 0) as verbose_requests,
+    coalesce(output_tail.verbose_excess_output_tokens, 0) as verbose_excess_output_tokens,
+    coalesce(output_tail.output_cap_usd, 0) as output_cap_usd,
+    measured.reasoning_tokens,
+    measured.reasoning_usd
 from measured
 left join long_context using (day, feature, provider, model)
+left join shape using (day, feature, provider, model)
+left join input_tail using (day, feature, provider, model)
+left join output_tail using (day, feature, provider, model)
 order by all
