@@ -210,6 +210,26 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "use 86400.0 or less",
         ),
         (
+            with_changes(savings={"routes": {"gpt-4o": "gpt-4o"}}),
+            "savings.routes.gpt-4o: routes a model to itself",
+            "name a cheaper sibling",
+        ),
+        (
+            with_changes(savings={"routes": {"gpt-4o": "gpt-4o-mimi"}}),
+            "savings.routes.gpt-4o: 'gpt-4o-mimi' is no model of the price catalog",
+            "did you mean 'gpt-4o-mini'?",
+        ),
+        (
+            with_changes(savings={"routes": {"gpt-4o-2024-08-06": "gpt-4o-mini"}}),
+            "savings.routes.gpt-4o-2024-08-06: 'gpt-4o-2024-08-06' is not a model family",
+            "without a date suffix",
+        ),
+        (
+            with_changes(savings={"easy": {"max_input_tokens": 0}}),
+            "savings.easy.max_input_tokens: must be more than 0",
+            "",
+        ),
+        (
             with_changes(savings={"gateway_cache_ttl_s": 172_800}),
             "savings.gateway_cache_ttl_s: must be <= 86400.0, got 172800",
             "use 86400.0 or less",

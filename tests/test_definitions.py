@@ -93,8 +93,10 @@ EXPECTED_DEPS = {
     "fct_batch_opportunity_daily": {"int_billed_calls", "stg_prices"},
     "fct_token_efficiency_daily": {"int_billed_calls", "stg_prices"},
     "fct_prompt_cache_opportunity_daily": {"int_billed_calls", "stg_prices"},
+    "fct_model_fit_daily": {"int_billed_calls", "stg_prices"},
     "fct_savings_opportunities": {
         "fct_token_efficiency_daily",
+        "fct_model_fit_daily",
         "fct_batch_opportunity_daily",
         "fct_prompt_cache_opportunity_daily",
         "savings_findings_state",
@@ -123,6 +125,7 @@ EXPECTED_GROUPS = {
         "fct_batch_opportunity_daily",
         "fct_token_efficiency_daily",
         "fct_prompt_cache_opportunity_daily",
+        "fct_model_fit_daily",
         "fct_savings_opportunities",
         "fct_savings_realized",
     },

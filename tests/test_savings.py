@@ -8,6 +8,7 @@ per token, written out by hand; the sums are worked in Decimal here, not read ba
 
 from __future__ import annotations
 
+import json
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
@@ -252,7 +253,10 @@ def priced(tmp_path_factory):
     """Two days (DAY and the day before) of the calls above and every hand-priced call of
     tests/test_pricing.py, as one range run."""
     with open_project(tmp_path_factory.mktemp("savings")) as project:
-        project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+        # Routing is tested on its own below: here no model has a cheaper sibling.
+        project.write_config(
+            prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"}, savings={"routes": {}}
+        )
         pricing_calls = [
             request(call.request_id, f"{DAY}T{call.at}", call.model, feature="chat", user_id="u1", **call.fields)
             for call in CALLS_CURRENT
@@ -691,7 +695,9 @@ def test_a_finding_marked_done_is_measured_against_its_baseline(project, capsys)
     from pipelines.cli import main
     from pipelines.lake.savings_state import read_state
 
-    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    project.write_config(
+        prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"}, savings={"routes": {}}
+    )
     before = [_call(f"r{n}", f"{DAY_BEFORE}T10:00:{10 * n:02d}Z", "loop", "u1", prompt_hash="h1") for n in range(3)]
     after = [_call(f"s{n}", f"{DAY}T1{n}:00:00Z", "loop", "u1", prompt_hash=f"fresh{n}") for n in range(2)]
     project.write_jsonl("calls.jsonl", before + after)
@@ -760,3 +766,154 @@ def test_prompts_that_grew_and_stayed_grown_are_measured(project):
     assert row["days_observed"] == 11
     assert row["monthly_savings_usd"] == (saving * D("30.44") / 11).quantize(D("0.000001"), rounding=ROUND_HALF_UP)
     assert row["assumptions"].startswith("Prompts grew: on 3 days from 2026-11-09, 2000 prompt tokens per call")
+
+
+def _gpt(model: str, input_tokens: int, output_tokens: int, cached: int = 0) -> D:
+    """A call's price by hand: gpt-4o $2.50/M in, $1.25/M cache read, $10/M out; gpt-4o-mini $0.15/M,
+    $0.075/M, $0.60/M (current catalog)."""
+    rates = {"gpt-4o": ("2.5e-6", "1.25e-6", "1e-5"), "gpt-4o-mini": ("1.5e-7", "7.5e-8", "6e-7")}[model]
+    price_in, price_read, price_out = (D(rate) for rate in rates)
+    return (input_tokens - cached) * price_in + cached * price_read + output_tokens * price_out
+
+
+# `classify` on gpt-4o: (prompt, answer, cached, finish_reason) per billed call, 2 failed calls beside.
+CLASSIFY = [(1_000, 100, 0, "stop")] * 10 + [
+    (3_000, 100, 0, "stop"),
+    (3_000, 100, 0, "stop"),
+    (3_000, 100, 0, "stop"),
+    (3_000, 100, 0, "stop"),
+    (500, 150, 0, "length"),  # cut: never easy
+    (2_000, 100, 0, "stop"),  # easy at twice the thresholds only
+    (1_400, 50, 1_000, "stop"),  # easy; 1,000 tokens read from the cache, read at mini's read price too
+    (500, 50, 0, "stop"),  # easy at half the thresholds too
+]
+
+
+def _easy(prompt: int, answer: int, finish: str, scale: D = D(1)) -> bool:
+    return finish != "length" and prompt <= 1_500 * scale and answer <= 150 * scale
+
+
+def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(project):
+    """route_by_difficulty and right_size_model (basis upper_bound), savings.routes' default
+    gpt-4o -> gpt-4o-mini. `classify` already sends 250 calls to gpt-4o-mini, none failed: a natural
+    experiment whose proxies are no worse (proxy_supported). `extract` sends 200, 60 of them failed:
+    worse than gpt-4o's 0 of 20, so a hypothesis. `essay`'s long answers on gpt-4o, with no
+    sibling calls, are neither easy nor short: no finding."""
+    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    calls = [
+        _call(
+            f"c{n}",
+            f"09:{n:02d}:00",
+            "classify",
+            f"u{n}",
+            input_tokens=i,
+            output_tokens=o,
+            cached_input_tokens=c,
+            finish_reason=f,
+        )
+        for n, (i, o, c, f) in enumerate(CLASSIFY)
+    ] + [_call(f"cerr{n}", f"09:5{n}:00", "classify", "u_err", status="error", output_tokens=0) for n in range(2)]
+    calls += [
+        request(
+            f"cm{n}",
+            f"{DAY}T1{n % 10}:{n % 60:02d}:{n % 7:02d}Z",
+            "gpt-4o-mini",
+            provider="openai",
+            feature="classify",
+            user_id=f"m{n}",
+            input_tokens=1_000,
+            output_tokens=100,
+        )
+        for n in range(250)
+    ]
+    calls += [_call(f"x{n}", f"08:{n:02d}:00", "extract", f"u{n}") for n in range(20)]
+    calls += [
+        request(
+            f"xm{n}",
+            f"{DAY}T1{n % 10}:{n % 60:02d}:{n % 7:02d}Z",
+            "gpt-4o-mini",
+            provider="openai",
+            feature="extract",
+            user_id=f"m{n}",
+            input_tokens=1_000,
+            output_tokens=0 if n < 60 else 100,
+            **({"status": "error"} if n < 60 else {}),
+        )
+        for n in range(200)
+    ]
+    calls += [_call(f"e{n}", f"07:{n:02d}:00", "essay", f"u{n}", output_tokens=2_000) for n in range(5)]
+    project.write_jsonl("calls.jsonl", calls)
+    project.run_day(DAY)
+
+    fit = {
+        row["feature"]: row
+        for row in project.query_dicts("select * from fct_model_fit_daily where day = $day", {"day": DAY})
+    }
+    assert sorted(fit) == ["classify", "essay", "extract"]  # only gpt-4o has a route here
+    classify = fit["classify"]
+    saving = {n: _gpt("gpt-4o", i, o, c) - _gpt("gpt-4o-mini", i, o, c) for n, (i, o, c, _) in enumerate(CLASSIFY)}
+    easy = [n for n, (i, o, _, f) in enumerate(CLASSIFY) if _easy(i, o, f)]
+    half = [n for n, (i, o, _, f) in enumerate(CLASSIFY) if _easy(i, o, f, D("0.5"))]
+    double = [n for n, (i, o, _, f) in enumerate(CLASSIFY) if _easy(i, o, f, D(2))]
+    assert (len(easy), len(half), len(double)) == (12, 1, 17)
+    assert classify["target_model"] == "gpt-4o-mini"
+    assert (classify["requests"], classify["easy_requests"]) == (18, 12)
+    assert classify["current_cost_usd"] == sum(_gpt("gpt-4o", i, o, c) for i, o, c, _ in CLASSIFY)
+    assert classify["rightsize_savings_usd"] == sum(saving.values())
+    assert classify["route_savings_usd"] == sum(saving[n] for n in easy)
+    assert classify["route_savings_half_usd"] == sum(saving[n] for n in half)
+    assert (classify["easy_requests_double"], classify["route_savings_double_usd"]) == (
+        17,
+        sum(saving[n] for n in double),
+    )
+    assert (classify["calls"], classify["error_calls"], classify["length_calls"]) == (20, 2, 1)
+    assert (classify["target_calls"], classify["target_error_calls"]) == (250, 0)
+
+    findings = {
+        (row["kind"], row["feature"]): row
+        for row in project.query_dicts(
+            "select * from fct_savings_opportunities where day = $day and kind in ('route_by_difficulty', 'right_size_model')",
+            {"day": DAY},
+        )
+    }
+    assert sorted(findings) == [
+        ("right_size_model", "classify"),
+        ("right_size_model", "extract"),
+        ("route_by_difficulty", "classify"),
+        ("route_by_difficulty", "extract"),
+    ]
+    route = findings[("route_by_difficulty", "classify")]
+    assert (route["basis"], route["confidence"], route["evidence_level"]) == ("upper_bound", "low", "proxy_supported")
+    assert (route["target"], route["requests_in_scope"], route["requests_affected"]) == ("gpt-4o-mini", 18, 12)
+    assert route["estimated_savings_usd"] == sum(saving[n] for n in easy)
+    assert "no worse on observable proxies" in route["assumptions"]
+    evidence = json.loads(route["evidence"])
+    assert evidence["sensitivity"]["half"]["easy_requests"] == 1
+    assert evidence["natural_experiment"]["target_calls"] == 250
+    assert findings[("right_size_model", "classify")]["estimated_savings_usd"] == sum(saving.values())
+    # extract: gpt-4o-mini failed 60 of 200 calls (Wilson 95 % from 0.24), gpt-4o none of 20 (up to 0.16).
+    assert findings[("route_by_difficulty", "extract")]["evidence_level"] == "hypothesis"
+    assert findings[("route_by_difficulty", "extract")]["estimated_savings_usd"] == 20 * (
+        _gpt("gpt-4o", 1_000, 100) - _gpt("gpt-4o-mini", 1_000, 100)
+    )
+    assert "a proxy is worse there" in findings[("right_size_model", "extract")]["assumptions"]
+
+
+def test_the_wilson_interval_by_hand():
+    """The macro against the closed form worked here (z = 1.96): 5 of 10, and 0 of 20."""
+    import math
+
+    def wilson(k: int, n: int) -> tuple[float, float]:
+        z, p = 1.96, k / n
+        centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
+
+    conn = duckdb.connect()
+    conn.execute((REPO / "sql" / "macros" / "wilson_interval.sql").read_text())
+    for k, n in ((5, 10), (0, 20), (60, 200)):
+        low, high = conn.execute(
+            "select w.low, w.high from (select wilson_interval($k, $n) as w)", {"k": k, "n": n}
+        ).fetchone()
+        assert (low, high) == pytest.approx(wilson(k, n), abs=1e-12)
+    assert wilson(0, 20)[1] == pytest.approx(0.1611, abs=1e-4) and wilson(60, 200)[0] == pytest.approx(0.2407, abs=1e-4)
+    assert conn.execute("select wilson_interval(0, 0)").fetchone() == (None,)

@@ -33,6 +33,8 @@ KINDS = (
     "gateway_cache",
     "trim_input",
     "cap_output",
+    "route_by_difficulty",
+    "right_size_model",
 )
 BASES = ("measured", "price_rule", "validated", "upper_bound", "exposure", "realized")  # print order: surest first
 BASIS_WORDS = {

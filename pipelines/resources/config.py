@@ -489,6 +489,34 @@ _OWNER_TEAM = re.compile(r"team:[A-Za-z0-9_.-]+")
 Owner = Annotated[str, Field(strict=True), AfterValidator(_owner)]
 
 
+def _route(value: str) -> str:
+    if not value.strip() or value != value.strip().lower() or _DATED.search(value):
+        raise _problem(f"{value!r} is not a model family; write it lower-case without a date suffix, e.g. gpt-4o-mini")
+    return value
+
+
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")  # as sql/macros/model_family.sql strips it
+ModelFamily = Annotated[str, Field(strict=True), AfterValidator(_route)]
+# The cheaper sibling of each model family, in its own provider: the target of the routing and
+# right-sizing findings. Families as model_family() writes them (lower-case, no date suffix).
+DEFAULT_ROUTES = {
+    "gpt-4o": "gpt-4o-mini",
+    "gpt-4.1": "gpt-4.1-mini",
+    "gpt-5": "gpt-5-mini",
+    "o3": "o4-mini",
+    "claude-sonnet-4-5": "claude-haiku-4-5",
+    "claude-opus-4-5": "claude-sonnet-4-5",
+    "gemini-2.5-pro": "gemini-2.5-flash",
+}
+
+
+class EasyRequests(_Section):
+    # A call is "easy" (a candidate for the cheaper sibling) when its prompt and its answer are at
+    # most this many tokens and its answer was not cut by its cap.
+    max_input_tokens: Annotated[int, Field(strict=True, gt=0)] = 1500
+    max_output_tokens: Annotated[int, Field(strict=True, gt=0)] = 150
+
+
 class SavingsSettings(_Section):
     # The findings' window: fct_savings_opportunities sums each lever over the days ending on its
     # as-of day. At most 28: the widest history a day's marts read, which `run --changed` re-runs.
@@ -506,6 +534,14 @@ class SavingsSettings(_Section):
     # A billed call whose prompt_hash anyone sent within this many seconds is one a gateway
     # response cache with this lifetime would have answered. At most a day, as above.
     gateway_cache_ttl_s: Annotated[float, Field(strict=True, gt=0, le=86_400, allow_inf_nan=False)] = 86_400.0
+    # model family -> its cheaper sibling (same provider); {} turns routing and right-sizing off.
+    routes: Annotated[dict[ModelFamily, ModelFamily], _null_as(dict)] = DEFAULT_ROUTES
+    easy: EasyRequests = EasyRequests()
+
+    @property
+    def routes_json(self) -> str:
+        """`routes` as the JSON object SQL reads (`json_each($routes)`)."""
+        return json.dumps(self.routes, sort_keys=True)
 
 
 class CostwatchConfig(_Section):
@@ -589,6 +625,27 @@ class CostwatchConfig(_Section):
                     f"{f' (did you mean {close[0]!r}?)' if close else ''}; name the catalog key of the API model "
                     "the pool's requests would otherwise go to, e.g. gpt-4o-mini, or remove the key",
                     at=("pools", name, "api_equivalent"),
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _routes_name_priced_siblings(self) -> CostwatchConfig:
+        if "routes" not in self.savings.model_fields_set:
+            return self  # the defaults: a sibling the catalog lacks gets no finding, not an error
+        priced = set(self.prices.overrides).union(*(catalog_keys(v.catalog) for v in self.price_versions))
+        families = {key.rsplit("/", 1)[-1] for key in priced}
+        for model, target in self.savings.routes.items():
+            if model == target:
+                raise _problem(
+                    "routes a model to itself; name a cheaper sibling or remove the key",
+                    at=("savings", "routes", model),
+                )
+            if target not in families:
+                close = difflib.get_close_matches(target, sorted(families), n=1)
+                raise _problem(
+                    f"{target!r} is no model of the price catalog or prices.overrides"
+                    f"{f' (did you mean {close[0]!r}?)' if close else ''}; name the cheaper sibling's catalog key",
+                    at=("savings", "routes", model),
                 )
         return self
 

@@ -9,11 +9,12 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call in the warehouse (any feature): what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, or cap_output (basis upper_bound).
-  target: What the change moves to - batch or standard (the service tier), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew); '' when the change is to stop the waste.
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound).
+  target: What the change moves to - batch or standard (the service tier), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
   basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen).
   confidence: high for measured and price_rule, low for upper_bound.
+  evidence_level: For route_by_difficulty and right_size_model: hypothesis (price and answer size only) or proxy_supported (the feature already sends at least 5 % and 200 calls to the target, and its errors, cut answers and retries are no worse within 95 % intervals, its answers at least 3/4 as long); NULL for the other kinds.
   requests_in_scope: Billed calls of the feature, provider and model in the window that the lever looks at.
   requests_affected: Of those, the calls the saving comes from (the duplicates, the re-sent cut calls, the calls moved to the target tier, the long-context calls, the calls that would read the cache).
   spend_in_scope_usd: What the calls in scope cost as billed, USD.
@@ -151,6 +152,91 @@ growth as (
         )) as growth_usd
     from sustained
     group by all
+),
+
+model_fit as (
+    select
+        windows.day,
+        windows.period_start,
+        fit.feature,
+        fit.provider,
+        fit.model,
+        fit.target_model,
+        sum(fit.requests) as requests,
+        sum(fit.current_cost_usd) as current_cost_usd,
+        -- A day without a price at the target leaves the window's savings unknown, not smaller.
+        case when count(fit.target_cost_usd) = count(*) then sum(fit.rightsize_savings_usd) end
+            as rightsize_savings_usd,
+        sum(fit.easy_requests) as easy_requests,
+        sum(fit.easy_cost_usd) as easy_cost_usd,
+        case when count(fit.target_cost_usd) = count(*) then sum(fit.route_savings_usd) end as route_savings_usd,
+        sum(fit.easy_requests_half) as easy_requests_half,
+        sum(fit.route_savings_half_usd) as route_savings_half_usd,
+        sum(fit.easy_requests_double) as easy_requests_double,
+        sum(fit.route_savings_double_usd) as route_savings_double_usd,
+        max(fit.output_p90) as output_p90_max,
+        sum(fit.calls) as calls,
+        sum(fit.error_calls) as error_calls,
+        sum(fit.length_calls) as length_calls,
+        sum(fit.retry_calls) as retry_calls,
+        sum(fit.ok_calls) as ok_calls,
+        sum(fit.ok_output_tokens) as ok_output_tokens,
+        sum(fit.target_calls) as target_calls,
+        sum(fit.target_error_calls) as target_error_calls,
+        sum(fit.target_length_calls) as target_length_calls,
+        sum(fit.target_retry_calls) as target_retry_calls,
+        sum(fit.target_ok_calls) as target_ok_calls,
+        sum(fit.target_ok_output_tokens) as target_ok_output_tokens
+    from windows
+    inner join fct_model_fit_daily as fit
+        on fit.day between windows.period_start and windows.day
+    group by all
+),
+
+natural_experiments as (
+    -- The feature already sends some calls to the target: a natural experiment when it is at least
+    -- 5 % of the two models' calls and 200 calls. The target is "no worse on observable proxies" when
+    -- for errors, cut answers and retries its 95 % interval does not lie wholly above the model's,
+    -- and its mean answer is at least 3/4 of the model's (a far shorter answer may be a worse one).
+    select
+        *,
+        target_calls >= 200 and target_calls >= 0.05 * (calls + target_calls) as natural_experiment,
+        wilson_interval(error_calls, calls) as error_rate,
+        wilson_interval(target_error_calls, target_calls) as target_error_rate,
+        wilson_interval(length_calls, calls) as length_rate,
+        wilson_interval(target_length_calls, target_calls) as target_length_rate,
+        wilson_interval(retry_calls, calls) as retry_rate,
+        wilson_interval(target_retry_calls, target_calls) as target_retry_rate,
+        ok_output_tokens / nullif(ok_calls, 0) as mean_output_tokens,
+        target_ok_output_tokens / nullif(target_ok_calls, 0) as target_mean_output_tokens
+    from model_fit
+),
+
+fit_evidence as (
+    select
+        *,
+        case
+            when
+                natural_experiment
+                and target_error_rate['low'] <= error_rate['high']
+                and target_length_rate['low'] <= length_rate['high']
+                and target_retry_rate['low'] <= retry_rate['high']
+                and target_mean_output_tokens >= 0.75 * mean_output_tokens
+                then 'proxy_supported'
+            else 'hypothesis'
+        end as evidence_level,
+        json_object(
+            'target_calls', target_calls,
+            'target_share', target_calls / (calls + target_calls),
+            'error_rate', json_object('model', error_calls / calls, 'model_95', error_rate,
+                'target', target_error_calls / nullif(target_calls, 0), 'target_95', target_error_rate),
+            'length_rate', json_object('model', length_calls / calls, 'model_95', length_rate,
+                'target', target_length_calls / nullif(target_calls, 0), 'target_95', target_length_rate),
+            'retry_rate', json_object('model', retry_calls / calls, 'model_95', retry_rate,
+                'target', target_retry_calls / nullif(target_calls, 0), 'target_95', target_retry_rate),
+            'mean_output_tokens', json_object('model', mean_output_tokens, 'target', target_mean_output_tokens)
+        ) as experiment
+    from natural_experiments
 ),
 
 batch as (
@@ -389,6 +475,60 @@ findings as (
     from efficiency
     inner join growth using (day, feature, provider, model)
     where growth.growth_usd > 0
+    union all
+    select
+        day, period_start, 'route_by_difficulty', feature, provider, model, target_model, 'upper_bound',
+        requests, easy_requests, current_cost_usd, route_savings_usd,
+        printf(
+            'At most: %.0f%% of the calls (%.0f%% of their cost) are easy (at most %d prompt and %d answer '
+            || 'tokens, not cut); on %s at its prices, same tokens, they would cost this much less. Evidence: %s. '
+            || 'Assumes a router sends exactly those calls and %s answers them as well: no eval says so yet.',
+            100 * easy_requests / requests, 100 * easy_cost_usd / nullif(current_cost_usd, 0),
+            $easy_max_input_tokens, $easy_max_output_tokens, target_model,
+            case evidence_level
+                when 'proxy_supported' then 'no worse on observable proxies where the feature already calls it'
+                else 'a hypothesis (price and answer size only)'
+            end,
+            target_model
+        ),
+        json_object(
+            'source', 'fct_model_fit_daily', 'evidence_level', evidence_level,
+            'easy', json_object(
+                'max_input_tokens', $easy_max_input_tokens, 'max_output_tokens', $easy_max_output_tokens
+            ),
+            'easy_request_share', easy_requests / requests,
+            'easy_cost_share', easy_cost_usd / nullif(current_cost_usd, 0),
+            'sensitivity', json_object(
+                'half', json_object('easy_requests', easy_requests_half, 'savings_usd', route_savings_half_usd),
+                'double', json_object('easy_requests', easy_requests_double, 'savings_usd', route_savings_double_usd)
+            ),
+            'natural_experiment', experiment
+        )
+    from fit_evidence
+    where route_savings_usd > 0
+    union all
+    select
+        day, period_start, 'right_size_model', feature, provider, model, target_model, 'upper_bound',
+        requests as requests_in_scope, requests as requests_affected, current_cost_usd, rightsize_savings_usd,
+        printf(
+            'At most: every call of the feature on %s instead, same tokens at its prices. Evidence: %s. '
+            || 'Assumes %s answers the feature as well: check it on an eval before moving.',
+            target_model,
+            case
+                when evidence_level = 'proxy_supported'
+                    then 'no worse on observable proxies where the feature already calls it'
+                when natural_experiment then 'the feature already calls it, but a proxy is worse there'
+                else printf('answers are short (90th percentile at most %d tokens every day)', output_p90_max)
+            end,
+            target_model
+        ),
+        json_object(
+            'source', 'fct_model_fit_daily', 'evidence_level', evidence_level,
+            'output_p90_max', output_p90_max, 'natural_experiment', experiment
+        )
+    from fit_evidence
+    -- Emitted only where short answers suggest a smaller model suffices, or a natural experiment exists.
+    where rightsize_savings_usd > 0 and (output_p90_max <= 300 or natural_experiment)
 ),
 
 keyed as (
@@ -412,6 +552,7 @@ select
     findings.finding_key,
     findings.basis,
     case when findings.basis = 'upper_bound' then 'low' else 'high' end as confidence,
+    findings.details ->> '$.evidence_level' as evidence_level,
     findings.requests_in_scope,
     findings.requests_affected,
     findings.spend_in_scope_usd,

@@ -1,0 +1,188 @@
+"""Properties of the savings levers on generated calls (hypothesis), run by the engine on the
+prices a real pipeline run resolved from the current LiteLLM catalog.
+
+For any day of calls: every lever's dollars lie between 0 and what the calls in its scope cost;
+every counterfactual price is >= 0; a wider "easy" threshold never lowers the routing saving (each
+sibling here is cheaper on every token kind); and running a day again gives the same rows.
+
+Each example is a fresh DuckDB file holding the pipeline's own `stg_prices` rows and the generated
+calls priced by `price_calls` (as `fct_requests` prices them) into `int_billed_calls`; the models
+are the real SQL files, materialized by `pipelines.models.engine.run_model`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import open_project, request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_pricing import CURRENT_CATALOG
+
+from pipelines.models.engine import DayRange, load_models, prepare_session, run_model
+
+DAY = dt.date(2026, 11, 20)
+SETTINGS = {
+    "duplicate_window_s": 60.0,
+    "truncation_retry_window_s": 120.0,
+    "gateway_cache_ttl_s": 86_400.0,
+    "routes": '{"gpt-4o": "gpt-4o-mini", "claude-sonnet-4-5": "claude-haiku-4-5"}',
+    "easy_max_input_tokens": 1500,
+    "easy_max_output_tokens": 150,
+}
+MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5")]
+PROPERTY_SETTINGS = settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture(scope="module")
+def prices(tmp_path_factory) -> Path:
+    """A DuckDB file holding the stg_prices rows a one-day pipeline run resolved."""
+    root = tmp_path_factory.mktemp("savings_properties")
+    with open_project(root) as project:
+        project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+        project.write_jsonl(
+            "calls.jsonl", [request("r1", f"{DAY}T00:00:00Z", "gpt-4o", input_tokens=1, output_tokens=1)]
+        )
+        project.run_day(DAY.isoformat())
+        out = root / "prices.duckdb"
+        with duckdb.connect(str(out)) as conn:
+            conn.execute("attach $path as wh (read_only)", {"path": str(project.warehouse)})
+            conn.execute("create table stg_prices as select * from wh.stg_prices")
+            conn.execute(
+                "create table calls_schema as select * exclude (billed_service_tier, billed_price_tier,"
+                " billed_pricing_basis, billed_cost_usd, billed_charges) from wh.int_billed_calls limit 0"
+            )
+        return out
+
+
+@st.composite
+def calls(draw) -> list[dict]:
+    """A day of calls: a few users and features repeating a few prompts, of every size and kind."""
+    rows = []
+    for n in range(draw(st.integers(1, 40))):
+        provider, model = draw(st.sampled_from(MODELS))
+        input_tokens = draw(st.sampled_from([10, 700, 1_400, 1_500, 1_501, 4_000, 30_000, 210_000]))
+        cached = draw(st.integers(0, input_tokens)) if draw(st.booleans()) else 0
+        writes = draw(st.integers(0, input_tokens - cached)) if provider == "anthropic" else 0
+        writes_1h = draw(st.integers(0, writes))
+        output_tokens = draw(st.sampled_from([0, 50, 150, 151, 300, 2_000]))
+        status = draw(st.sampled_from(["ok", "ok", "ok", "error"]))
+        prefix = draw(st.sampled_from([None, "p1", "p2"]))
+        rows.append(
+            {
+                "request_id": f"r{n}",
+                "day": DAY,
+                # Four minutes of traffic: repeats within the duplicate and retry windows happen.
+                "ts": dt.datetime.combine(DAY, dt.time(12)) + dt.timedelta(seconds=draw(st.integers(0, 240))),
+                "feature": draw(st.sampled_from(["chat", "rag"])),
+                "user_id": draw(st.sampled_from(["u1", "u2"])),
+                "provider": provider,
+                "model": model,
+                "service_tier": draw(st.sampled_from(["standard", "priority"])) if provider == "openai" else "standard",
+                "workload": draw(st.sampled_from([None, "batch"])),
+                "status": status,
+                "gateway_cache_hit": draw(st.booleans()) and status == "ok",
+                "input_tokens": input_tokens,
+                "uncached_input_tokens": input_tokens - cached - writes,
+                "cached_input_tokens": cached,
+                "cache_creation_5m_input_tokens": writes - writes_1h,
+                "cache_creation_1h_input_tokens": writes_1h,
+                "audio_input_tokens": 0,
+                "output_tokens": output_tokens,
+                "reasoning_tokens": draw(st.integers(0, output_tokens)) if model == "gpt-4o" else 0,
+                "audio_output_tokens": 0,
+                "web_search_requests": 0,
+                "context_tokens": input_tokens,
+                "finish_reason": draw(st.sampled_from(["stop", "length"])) if status == "ok" else None,
+                "prompt_hash": draw(st.sampled_from([None, "h1", "h2", "h3"])),
+                "prefix_hashes": None if prefix is None else [{"tokens": min(1_024, input_tokens), "hash": prefix}],
+            }
+        )
+    return rows
+
+
+def _day_of(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+    """int_billed_calls for the generated calls: each priced by price_calls, as fct_requests is."""
+    conn.execute("create table generated as select * from calls_schema")
+    columns = list(rows[0])
+    conn.execute(
+        f"insert into generated by name select {', '.join(f'unnest(?) as {name}' for name in columns)}",  # noqa: S608 (names from the strategy above)
+        [[row[name] for row in rows] for name in columns],
+    )
+    conn.execute(
+        "create temp table priced as select request_id, priced_service_tier, price_tier, pricing_basis, cost_usd,"
+        " charges from price_calls(generated, $day, $day)",
+        {"day": DAY},
+    )
+    conn.execute(
+        "create table int_billed_calls as select generated.*, priced.priced_service_tier as billed_service_tier,"
+        " priced.price_tier as billed_price_tier, priced.pricing_basis as billed_pricing_basis,"
+        " priced.cost_usd as billed_cost_usd, priced.charges as billed_charges"
+        " from generated inner join priced using (request_id)"
+    )
+
+
+def _run(conn: duckdb.DuckDBPyConnection, lake: Path, name: str) -> list[tuple]:
+    run_model(conn, load_models()[name], lake, DayRange.of(DAY), SETTINGS)
+    return conn.execute(f"select * from {name} order by all").fetchall()  # noqa: S608 (a model's name)
+
+
+def _dicts(conn: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+    cursor = conn.execute(f"select * from {name}")  # noqa: S608 (a model's name)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@PROPERTY_SETTINGS
+@given(rows=calls())
+def test_every_lever_lies_between_nothing_and_what_its_calls_cost(prices, tmp_path_factory, rows):
+    folder = tmp_path_factory.mktemp("example")
+    path = folder / "warehouse.duckdb"
+    path.write_bytes(prices.read_bytes())
+    with duckdb.connect(str(path)) as conn:
+        prepare_session(conn)  # price_calls, before the calls are priced
+        _day_of(conn, rows)
+        efficiency = _run(conn, folder / "lake", "fct_token_efficiency_daily")
+        fit = _run(conn, folder / "lake", "fct_model_fit_daily")
+
+        for row in _dicts(conn, "fct_token_efficiency_daily"):
+            cost = row["cost_usd"]
+            for lever in (
+                "duplicate_usd",
+                "finish_length_usd",
+                "long_context_premium_usd",
+                "gateway_repeat_usd",
+                "tail_trim_usd",
+                "output_cap_usd",
+                "reasoning_usd",
+                "uncached_input_usd",
+            ):
+                assert 0 <= row[lever] <= cost, (lever, row)
+            # A duplicate is never also a gateway repeat: the two never count one call twice.
+            assert row["duplicate_usd"] + row["gateway_repeat_usd"] <= cost, row
+            assert row["useful_requests"] >= 0 and row["tail_requests"] <= row["requests"], row
+
+        for row in _dicts(conn, "fct_model_fit_daily"):
+            # The counterfactual is a price: never negative. Each sibling here is cheaper on every
+            # token kind, so no call saves less than 0 and a wider threshold never saves less.
+            assert row["target_cost_usd"] >= 0, row
+            assert 0 <= row["rightsize_savings_usd"] <= row["current_cost_usd"], row
+            assert 0 <= row["route_savings_half_usd"] <= row["route_savings_usd"] <= row["route_savings_double_usd"], (
+                row
+            )
+            assert row["route_savings_double_usd"] <= row["rightsize_savings_usd"], row
+            assert row["easy_requests_half"] <= row["easy_requests"] <= row["easy_requests_double"] <= row["requests"]
+            assert row["easy_cost_usd"] <= row["current_cost_usd"], row
+
+        # Running the day again replaces its rows with the same rows.
+        assert _run(conn, folder / "lake", "fct_token_efficiency_daily") == efficiency
+        assert _run(conn, folder / "lake", "fct_model_fit_daily") == fit
