@@ -225,6 +225,24 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "without a date suffix",
         ),
         (
+            with_changes(
+                savings={
+                    "evals": {"summarise": {"gpt-4o-mini": {"pass_rate": 0.9, "baseline_pass_rate": 0.95, "n": 50}}}
+                }
+            ),
+            "savings.evals.summarise.gpt-4o-mini.n: must be >= 100, got 50",
+            "",
+        ),
+        (
+            with_changes(
+                savings={
+                    "evals": {"summarise": {"gpt-4o-mini": {"pass_rate": 0.9, "baseline_pass_rate": 0.95, "n": 400}}}
+                }
+            ),
+            "savings.evals.summarise.gpt-4o-mini.date: missing",
+            "add date: the day the eval ran, YYYY-MM-DD",
+        ),
+        (
             with_changes(savings={"easy": {"max_input_tokens": 0}}),
             "savings.easy.max_input_tokens: must be more than 0",
             "",

@@ -789,6 +789,9 @@ CLASSIFY = [(1_000, 100, 0, "stop")] * 10 + [
 ]
 
 
+EXTRACT_EVAL = {"pass_rate": 0.96, "baseline_pass_rate": 0.97, "n": 400, "date": "2026-11-18"}
+
+
 def _easy(prompt: int, answer: int, finish: str, scale: D = D(1)) -> bool:
     return finish != "length" and prompt <= 1_500 * scale and answer <= 150 * scale
 
@@ -897,6 +900,32 @@ def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(projec
         _gpt("gpt-4o", 1_000, 100) - _gpt("gpt-4o-mini", 1_000, 100)
     )
     assert "a proxy is worse there" in findings[("right_size_model", "extract")]["assumptions"]
+
+    # The team evals gpt-4o-mini on extract's cases: the same findings, now validated by that eval.
+    project.write_config(
+        prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"},
+        savings={"evals": {"extract": {"gpt-4o-mini": EXTRACT_EVAL}}},
+    )
+    project.run_day(DAY)
+    validated = {
+        row["kind"]: row
+        for row in project.query_dicts(
+            "select * from fct_savings_opportunities where day = $day and feature = 'extract'", {"day": DAY}
+        )
+    }
+    route = validated["route_by_difficulty"]
+    assert (route["basis"], route["confidence"], route["evidence_level"]) == ("validated", "medium", "eval_validated")
+    assert route["assumptions"].startswith("About: 100% of the calls")
+    assert "an eval of 400 cases on 2026-11-18: gpt-4o-mini passed 96.0%, gpt-4o 97.0%" in route["assumptions"]
+    assert json.loads(route["evidence"])["eval"] == EXTRACT_EVAL
+    assert validated["right_size_model"]["basis"] == "validated"
+    assert route["estimated_savings_usd"] == findings[("route_by_difficulty", "extract")]["estimated_savings_usd"]
+    # classify has no eval: still an upper bound.
+    assert project.query(
+        "select distinct basis from fct_savings_opportunities where day = $day and feature = 'classify'"
+        " and kind in ('route_by_difficulty', 'right_size_model')",
+        {"day": DAY},
+    ) == [("upper_bound",)]
 
 
 def test_the_wilson_interval_by_hand():

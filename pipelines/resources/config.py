@@ -517,6 +517,18 @@ class EasyRequests(_Section):
     max_output_tokens: Annotated[int, Field(strict=True, gt=0)] = 150
 
 
+Share = Annotated[float, Field(strict=False, ge=0, le=1, allow_inf_nan=False)]
+
+
+class EvalResult(_Section):
+    # A team's own eval of a cheaper model on a feature's cases: what turns a routing or
+    # right-sizing finding from an upper bound into a validated one.
+    pass_rate: Share = _required("add pass_rate: the share of the eval's cases the cheaper model passed, 0 .. 1")
+    baseline_pass_rate: Share = _required("add baseline_pass_rate: the share the current model passed, 0 .. 1")
+    n: Annotated[int, Field(strict=True, ge=100)] = _required("add n: how many cases the eval ran (at least 100)")
+    date: Date = _required("add date: the day the eval ran, YYYY-MM-DD")
+
+
 class SavingsSettings(_Section):
     # The findings' window: fct_savings_opportunities sums each lever over the days ending on its
     # as-of day. At most 28: the widest history a day's marts read, which `run --changed` re-runs.
@@ -537,11 +549,24 @@ class SavingsSettings(_Section):
     # model family -> its cheaper sibling (same provider); {} turns routing and right-sizing off.
     routes: Annotated[dict[ModelFamily, ModelFamily], _null_as(dict)] = DEFAULT_ROUTES
     easy: EasyRequests = EasyRequests()
+    # feature -> cheaper model family -> its eval (see EvalResult).
+    evals: Annotated[dict[str, dict[ModelFamily, EvalResult]], _null_as(dict)] = {}
 
     @property
     def routes_json(self) -> str:
         """`routes` as the JSON object SQL reads (`json_each($routes)`)."""
         return json.dumps(self.routes, sort_keys=True)
+
+    @property
+    def evals_json(self) -> str:
+        """`evals` as the JSON object SQL reads (`json_each($evals)`)."""
+        return json.dumps(
+            {
+                feature: {target: result.model_dump(mode="json") for target, result in targets.items()}
+                for feature, targets in self.evals.items()
+            },
+            sort_keys=True,
+        )
 
 
 class CostwatchConfig(_Section):

@@ -9,12 +9,12 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call in the warehouse (any feature): what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound).
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move).
   target: What the change moves to - batch or standard (the service tier), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
-  basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen).
-  confidence: high for measured and price_rule, low for upper_bound.
-  evidence_level: For route_by_difficulty and right_size_model: hypothesis (price and answer size only) or proxy_supported (the feature already sends at least 5 % and 200 calls to the target, and its errors, cut answers and retries are no worse within 95 % intervals, its answers at least 3/4 as long); NULL for the other kinds.
+  basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen), validated (an upper bound backed by the team's own eval).
+  confidence: high for measured and price_rule, medium for validated, low for upper_bound.
+  evidence_level: For route_by_difficulty and right_size_model: eval_validated (savings.evals records the team's eval of the target on the feature: basis validated), hypothesis (price and answer size only) or proxy_supported (the feature already sends at least 5 % and 200 calls to the target, and its errors, cut answers and retries are no worse within 95 % intervals, its answers at least 3/4 as long); NULL for the other kinds.
   requests_in_scope: Billed calls of the feature, provider and model in the window that the lever looks at.
   requests_affected: Of those, the calls the saving comes from (the duplicates, the re-sent cut calls, the calls moved to the target tier, the long-context calls, the calls that would read the cache).
   spend_in_scope_usd: What the calls in scope cost as billed, USD.
@@ -212,10 +212,29 @@ natural_experiments as (
     from model_fit
 ),
 
+evals as (
+    -- savings.evals: a team's own eval of the target on a feature's cases (n >= 100, dated).
+    select
+        features.key as feature,
+        targets.key as target_family,
+        (targets.value ->> '$.n')::bigint as eval_n,
+        (targets.value ->> '$.pass_rate')::double as eval_pass_rate,
+        (targets.value ->> '$.baseline_pass_rate')::double as eval_baseline_pass_rate,
+        (targets.value ->> '$.date')::date as eval_date
+    from json_each($evals) as features
+    cross join json_each(features.value) as targets
+),
+
 fit_evidence as (
     select
-        *,
+        natural_experiments.*,
+        evals.eval_n,
+        evals.eval_pass_rate,
+        evals.eval_baseline_pass_rate,
+        evals.eval_date,
+        case when evals.eval_n is not null then 'validated' else 'upper_bound' end as fit_basis,
         case
+            when evals.eval_n is not null then 'eval_validated'
             when
                 natural_experiment
                 and target_error_rate['low'] <= error_rate['high']
@@ -235,8 +254,29 @@ fit_evidence as (
             'retry_rate', json_object('model', retry_calls / calls, 'model_95', retry_rate,
                 'target', target_retry_calls / nullif(target_calls, 0), 'target_95', target_retry_rate),
             'mean_output_tokens', json_object('model', mean_output_tokens, 'target', target_mean_output_tokens)
-        ) as experiment
+        ) as experiment,
+        case
+            when evals.eval_n is not null then printf(
+                'an eval of %d cases on %s: %s passed %.1f%%, %s %.1f%%', evals.eval_n, evals.eval_date,
+                natural_experiments.target_model, 100 * evals.eval_pass_rate, natural_experiments.model,
+                100 * evals.eval_baseline_pass_rate
+            )
+            when evidence_level = 'proxy_supported'
+                then 'no worse on observable proxies where the feature already calls it'
+            when natural_experiment then 'the feature already calls it, but a proxy is worse there'
+            else 'a hypothesis (price and answer size only)'
+        end as evidence_words,
+        case
+            when evals.eval_n is not null then json_object(
+                'n', evals.eval_n, 'date', evals.eval_date, 'pass_rate', evals.eval_pass_rate,
+                'baseline_pass_rate', evals.eval_baseline_pass_rate
+            )
+        end as eval
     from natural_experiments
+    left join evals
+        on
+            natural_experiments.feature = evals.feature
+            and model_family(natural_experiments.target_model) = evals.target_family
 ),
 
 batch as (
@@ -477,19 +517,19 @@ findings as (
     where growth.growth_usd > 0
     union all
     select
-        day, period_start, 'route_by_difficulty', feature, provider, model, target_model, 'upper_bound',
+        day, period_start, 'route_by_difficulty', feature, provider, model, target_model, fit_basis,
         requests, easy_requests, current_cost_usd, route_savings_usd,
         printf(
-            'At most: %.0f%% of the calls (%.0f%% of their cost) are easy (at most %d prompt and %d answer '
+            '%s: %.0f%% of the calls (%.0f%% of their cost) are easy (at most %d prompt and %d answer '
             || 'tokens, not cut); on %s at its prices, same tokens, they would cost this much less. Evidence: %s. '
-            || 'Assumes a router sends exactly those calls and %s answers them as well: no eval says so yet.',
+            || 'Assumes a router sends exactly those calls%s.',
+            case fit_basis when 'validated' then 'About' else 'At most' end,
             100 * easy_requests / requests, 100 * easy_cost_usd / nullif(current_cost_usd, 0),
-            $easy_max_input_tokens, $easy_max_output_tokens, target_model,
-            case evidence_level
-                when 'proxy_supported' then 'no worse on observable proxies where the feature already calls it'
-                else 'a hypothesis (price and answer size only)'
-            end,
-            target_model
+            $easy_max_input_tokens, $easy_max_output_tokens, target_model, evidence_words,
+            case
+                when eval is null then printf(' and %s answers them as well: no eval says so yet', target_model)
+                else ''
+            end
         ),
         json_object(
             'source', 'fct_model_fit_daily', 'evidence_level', evidence_level,
@@ -502,33 +542,38 @@ findings as (
                 'half', json_object('easy_requests', easy_requests_half, 'savings_usd', route_savings_half_usd),
                 'double', json_object('easy_requests', easy_requests_double, 'savings_usd', route_savings_double_usd)
             ),
-            'natural_experiment', experiment
+            'natural_experiment', experiment, 'eval', eval
         )
     from fit_evidence
     where route_savings_usd > 0
     union all
     select
-        day, period_start, 'right_size_model', feature, provider, model, target_model, 'upper_bound',
+        day, period_start, 'right_size_model', feature, provider, model, target_model, fit_basis,
         requests as requests_in_scope, requests as requests_affected, current_cost_usd, rightsize_savings_usd,
         printf(
-            'At most: every call of the feature on %s instead, same tokens at its prices. Evidence: %s. '
-            || 'Assumes %s answers the feature as well: check it on an eval before moving.',
+            '%s: every call of the feature on %s instead, same tokens at its prices. Evidence: %s.%s',
+            case fit_basis when 'validated' then 'About' else 'At most' end,
             target_model,
             case
-                when evidence_level = 'proxy_supported'
-                    then 'no worse on observable proxies where the feature already calls it'
-                when natural_experiment then 'the feature already calls it, but a proxy is worse there'
-                else printf('answers are short (90th percentile at most %d tokens every day)', output_p90_max)
+                when evidence_level = 'hypothesis' and not natural_experiment
+                    then printf('answers are short (90th percentile at most %d tokens every day)', output_p90_max)
+                else evidence_words
             end,
-            target_model
+            case
+                when eval is null then printf(
+                    ' Assumes %s answers the feature as well: check it on an eval before moving.', target_model
+                )
+                else ''
+            end
         ),
         json_object(
             'source', 'fct_model_fit_daily', 'evidence_level', evidence_level,
-            'output_p90_max', output_p90_max, 'natural_experiment', experiment
+            'output_p90_max', output_p90_max, 'natural_experiment', experiment, 'eval', eval
         )
     from fit_evidence
-    -- Emitted only where short answers suggest a smaller model suffices, or a natural experiment exists.
-    where rightsize_savings_usd > 0 and (output_p90_max <= 300 or natural_experiment)
+    -- Emitted only where short answers suggest a smaller model suffices, a natural experiment
+    -- exists, or the team's own eval backs the move.
+    where rightsize_savings_usd > 0 and (output_p90_max <= 300 or natural_experiment or eval is not null)
 ),
 
 keyed as (
@@ -551,7 +596,7 @@ select
     findings.target,
     findings.finding_key,
     findings.basis,
-    case when findings.basis = 'upper_bound' then 'low' else 'high' end as confidence,
+    case findings.basis when 'upper_bound' then 'low' when 'validated' then 'medium' else 'high' end as confidence,
     findings.details ->> '$.evidence_level' as evidence_level,
     findings.requests_in_scope,
     findings.requests_affected,
