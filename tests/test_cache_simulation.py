@@ -158,8 +158,13 @@ def test_on_the_mooncake_trace_the_mart_equals_the_reference_simulator(tmp_path)
     with open_project(tmp_path) as project:
         project.write_config(start_date=day, prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
         project.write_jsonl("mooncake.jsonl", records)
-        project.run_day(day)
+        result = project.run_day(day)
         (row,) = project.query_dicts("select * from fct_prompt_cache_opportunity_daily")
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    # Every call carries prefix_hashes: the simulation sees all the traffic; no price is negative.
+    assert checks["signal_coverage"].passed and checks["counterfactual_non_negative"].passed
+    assert row["billed_input_tokens"] == sum(record["input_tokens"] for record in records)
+    assert row["prefix_hash_coverage"] == 1
     expected = reference(records)[(day, "mooncake_conversation")]
     assert (row["requests"], row["requests_with_prefix_hashes"]) == (len(records), len(records)) == (12_031, 12_031)
     for policy in TTLS:

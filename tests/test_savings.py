@@ -8,16 +8,19 @@ per token, written out by hand; the sums are worked in Decimal here, not read ba
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
+import dagster as dg
 import duckdb
 import pytest
 from conftest import REPO, open_project, request
 from test_pricing import CALLS_CURRENT, CURRENT_CATALOG, DAY
 
 from pipelines.models.engine import load_models, prepare_session
+from pipelines.sources.prices import load_rules
 
 DAY_BEFORE = "2026-11-19"
 
@@ -846,7 +849,15 @@ def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(projec
     ]
     calls += [_call(f"e{n}", f"07:{n:02d}:00", "essay", f"u{n}", output_tokens=2_000) for n in range(5)]
     project.write_jsonl("calls.jsonl", calls)
-    project.run_day(DAY)
+    result = project.run_day(DAY)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    # No call carries prefix_hashes: the prompt-cache estimate sees none of the traffic (WARN).
+    coverage = checks["signal_coverage"]
+    assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.WARN
+    assert checks["counterfactual_non_negative"].passed
+    # The price rules' review date against today's: fresh until 90 days have passed.
+    rules_age = (dt.datetime.now(dt.timezone.utc).date() - load_rules()[0]).days
+    assert checks["price_rules_fresh"].passed == (rules_age <= 90)
 
     fit = {
         row["feature"]: row
@@ -926,6 +937,18 @@ def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(projec
         " and kind in ('route_by_difficulty', 'right_size_model')",
         {"day": DAY},
     ) == [("upper_bound",)]
+
+
+def test_price_rules_reviewed_over_90_days_ago_warn():
+    from pipelines.defs.settings.prices import rules_freshness
+
+    fresh, stale = (
+        rules_freshness(dt.date(2026, 9, 3), dt.date(2026, 12, 2)),
+        rules_freshness(dt.date(2026, 9, 2), dt.date(2026, 12, 2)),
+    )
+    assert (fresh.passed, stale.passed) == (True, False)  # 90 days old is fresh, 91 is not
+    assert stale.severity == dg.AssetCheckSeverity.WARN
+    assert "91 day(s) ago: over 90; re-check each rule's source" in stale.description
 
 
 def test_the_wilson_interval_by_hand():

@@ -5,7 +5,8 @@ lookback: 1
 columns:
   requests: Billed API calls (status ok, not a gateway cache hit, priced from the catalog or an override).
   requests_with_prefix_hashes: Those carrying prefix_hashes: the calls simulated.
-  prefix_hash_coverage: Share of the billed calls' input tokens in calls carrying prefix_hashes (0-1).
+  billed_input_tokens: Input tokens of all the billed calls, cache included.
+  prefix_hash_coverage: Share of billed_input_tokens in calls carrying prefix_hashes (0-1).
   input_tokens: Input tokens of the simulated calls, cache reads and writes included.
   cached_input_tokens: Their actual cache reads.
   cache_creation_input_tokens: Their actual cache writes.
@@ -193,6 +194,7 @@ billed_days as (
         provider,
         model,
         count(*) as requests,
+        sum(input_tokens) as billed_input_tokens,
         sum(cached_input_tokens) as billed_cache_read_tokens,
         coalesce(sum(input_tokens) filter (where len(prefix_hashes) > 0) / nullif(sum(input_tokens), 0), 0)
             as prefix_hash_coverage
@@ -208,6 +210,7 @@ select
     billed_days.model,
     billed_days.requests,
     coalesce(per_group.requests_with_prefix_hashes, 0) as requests_with_prefix_hashes,
+    billed_days.billed_input_tokens,
     billed_days.prefix_hash_coverage,
     coalesce(per_group.input_tokens, 0) as input_tokens,
     coalesce(per_group.cached_input_tokens, 0) as cached_input_tokens,

@@ -76,7 +76,12 @@ efficiency as (
         sum(efficiency.verbose_excess_output_tokens) as verbose_excess_output_tokens,
         sum(efficiency.output_cap_usd) as output_cap_usd,
         min(efficiency.output_p95) as output_p95_min,
-        max(efficiency.output_p95) as output_p95_max
+        max(efficiency.output_p95) as output_p95_max,
+        top_samples(list(efficiency.duplicate_samples)) as duplicate_samples,
+        top_samples(list(efficiency.truncated_retry_samples)) as truncated_retry_samples,
+        top_samples(list(efficiency.gateway_repeat_samples)) as gateway_repeat_samples,
+        top_samples(list(efficiency.tail_samples)) as tail_samples,
+        top_samples(list(efficiency.verbose_samples)) as verbose_samples
     from windows
     inner join fct_token_efficiency_daily as efficiency
         on efficiency.day between windows.period_start and windows.day
@@ -344,7 +349,7 @@ findings as (
         ) as assumptions,
         json_object(
             'source', 'fct_token_efficiency_daily', 'duplicate_window_s', $duplicate_window_s,
-            'duplicate_requests', duplicate_requests
+            'duplicate_requests', duplicate_requests, 'sample_request_ids', duplicate_samples
         ) as details
     from efficiency
     where duplicate_usd > 0
@@ -361,7 +366,8 @@ findings as (
         ),
         json_object(
             'source', 'fct_token_efficiency_daily', 'truncation_retry_window_s', $truncation_retry_window_s,
-            'finish_length_requests', finish_length_requests, 'truncated_retry_requests', truncated_retry_requests
+            'finish_length_requests', finish_length_requests, 'truncated_retry_requests', truncated_retry_requests,
+            'sample_request_ids', truncated_retry_samples
         )
     from efficiency
     where truncated_retry_usd > 0
@@ -453,7 +459,7 @@ findings as (
         ),
         json_object(
             'source', 'fct_token_efficiency_daily', 'gateway_cache_ttl_s', $gateway_cache_ttl_s,
-            'gateway_repeat_requests', gateway_repeat_requests
+            'gateway_repeat_requests', gateway_repeat_requests, 'sample_request_ids', gateway_repeat_samples
         )
     from efficiency
     where gateway_repeat_usd > 0
@@ -470,7 +476,7 @@ findings as (
         json_object(
             'source', 'fct_token_efficiency_daily', 'threshold', 'input_p90 of each day',
             'input_p90_min', input_p90_min, 'input_p90_max', input_p90_max,
-            'tail_excess_input_tokens', tail_excess_input_tokens
+            'tail_excess_input_tokens', tail_excess_input_tokens, 'sample_request_ids', tail_samples
         )
     from efficiency
     where tail_trim_usd > 0
@@ -489,7 +495,7 @@ findings as (
             'source', 'fct_token_efficiency_daily', 'threshold', 'output_p95 of each day',
             'output_p95_min', output_p95_min, 'output_p95_max', output_p95_max,
             'verbose_excess_output_tokens', verbose_excess_output_tokens,
-            'finish_length_requests', finish_length_requests
+            'finish_length_requests', finish_length_requests, 'sample_request_ids', verbose_samples
         )
     from efficiency
     -- Only where caps rarely bite already: under 1 % of the calls cut.

@@ -12,7 +12,7 @@ columns:
   truncated_retry_requests: Billed calls cut by their output cap that the same user sent again for the same feature (the same prompt_hash, or the same first prefix hash: a raised max_tokens changes prompt_hash) within savings.truncation_retry_window_s seconds (default 120). Counted on the day of the cut call when the re-send is the same day, else on the re-send's day (a day's run cannot see the next day), under the cut call's feature, provider and model.
   truncated_retry_usd: What the cut calls that were sent again cost, USD (basis measured: paid for an answer thrown away).
   truncated_retry_day_before_usd: The part of truncated_retry_usd made the day before (cut before midnight, sent again after it), USD: spend of the day before, so a window starting on this day adds it to its spend in scope.
-  useful_requests: requests - duplicate_requests - truncated_retry_requests: the calls that were not waste, what a finding's cost per call is measured over (its baseline, and the months after it is done).
+  useful_requests: requests - duplicate_requests - the truncated retries that were not also duplicates (a call is wasted once): the calls that were not waste, summed over a window (a re-send after midnight nets its cut call out on the re-send's day), what a finding's cost per call is measured over (its baseline, and the months after it is done).
   long_context_requests: Billed calls priced above the base context tier (price_tier other than base).
   long_context_premium_usd: What those calls cost over the same tokens at the base tier's rates, USD (basis price_rule; the calls are priced again by price_calls with context_tokens = 0).
   gateway_repeat_requests: Billed calls whose prompt_hash an earlier ok call (any user or feature, a gateway cache hit included) sent within savings.gateway_cache_ttl_s seconds (default 86400), duplicates excluded: what a gateway response cache keyed on the prompt would have answered.
@@ -32,11 +32,19 @@ columns:
   verbose_excess_output_tokens: Visible output tokens above output_p95: per call above it, min(output_tokens - output_p95, its output tokens other than reasoning and audio).
   output_cap_usd: What the calls above output_p95 would cost less with those tokens cut (priced again by price_calls), USD (basis upper_bound: a cap cuts answers; a finding is made only where under 1 % of calls are already cut).
   reasoning_tokens: Reasoning tokens of the billed calls.
+  duplicate_samples: The day's 5 costliest duplicates: [{cost_usd, request_id}], costliest first (ties by request_id); NULL when none.
+  truncated_retry_samples: The 5 costliest truncated retries counted on the day, as duplicate_samples.
+  gateway_repeat_samples: The 5 costliest gateway repeats, as duplicate_samples.
+  tail_samples: The 5 calls whose trimmed tail saves most: [{cost_usd (the saving), request_id}].
+  verbose_samples: The 5 calls whose capped answer saves most, as tail_samples.
   reasoning_usd: What they cost (the `reasoning` charges), USD (exposure: a lower reasoning effort spends fewer; how many fewer cannot be told from the logs).
 */
 with history as (
     -- The day before each day too: a repeat or a re-send may follow its first call across midnight.
-    select *
+    -- Without the two list columns: this CTE is read four times, so DuckDB keeps a copy of it.
+    select
+        * exclude (prefix_hashes, billed_charges),
+        prefix_hashes[1].hash as first_prefix_hash
     from int_billed_calls
     where day between $start::date - $lookback_days and $end::date and status = 'ok'
 ),
@@ -48,10 +56,10 @@ sequenced as (
         *,
         lag(ts) over (partition by prompt_hash, user_id, feature order by ts, request_id) as previous_same_prompt_ts,
         lead(ts) over (partition by prompt_hash, user_id, feature order by ts, request_id) as next_same_prompt_ts,
-        lead(ts) over (partition by prefix_hashes[1].hash, user_id, feature order by ts, request_id)
+        lead(ts) over (partition by first_prefix_hash, user_id, feature order by ts, request_id)
             as next_same_prefix_ts,
         lead(day) over (partition by prompt_hash, user_id, feature order by ts, request_id) as next_same_prompt_day,
-        lead(day) over (partition by prefix_hashes[1].hash, user_id, feature order by ts, request_id)
+        lead(day) over (partition by first_prefix_hash, user_id, feature order by ts, request_id)
             as next_same_prefix_day,
         -- The ok call before it with the same prompt from anyone: what a gateway response cache holds.
         lag(ts) over (partition by prompt_hash order by ts, request_id) as previous_any_prompt_ts
@@ -74,7 +82,7 @@ flagged as (
                         then next_same_prompt_day
                 end,
                 case
-                    when prefix_hashes[1].hash is not null
+                    when first_prefix_hash is not null
                         and epoch_ms(next_same_prefix_ts) - epoch_ms(ts) <= $truncation_retry_window_s * 1000
                         then next_same_prefix_day
                 end
@@ -84,7 +92,7 @@ flagged as (
     where not gateway_cache_hit and billed_cost_usd is not null
 ),
 
--- price_calls reads base_tier_calls too (ST03).
+-- price_calls reads base_tier_calls, which the linter cannot see (ST03).
 base_tier_calls as (  -- noqa: ST03
     -- The day's long-context calls, the same tokens at the base tier: context_tokens = 0.
     select * replace (0 as context_tokens)
@@ -96,25 +104,45 @@ base_tier_calls as (  -- noqa: ST03
         and billed_price_tier <> 'base'
 ),
 
--- The lambdas' `c.quantity` reads to the linter as a table reference (RF03: mixed qualification).
--- noqa: disable=RF03
 day_calls as (
-    -- The day's billed calls, with the money of their plain-input and reasoning charges.
+    -- The day's billed calls, as narrow as the day's counts need (a wide copy would be held twice).
     select
-        *,
-        coalesce(list_sum(list_transform(
-            list_filter(billed_charges, lambda c: c.kind = 'input'), lambda c: c.quantity
-        )), 0) as input_charge_tokens,
-        coalesce(list_sum(list_transform(
-            list_filter(billed_charges, lambda c: c.kind = 'input'), lambda c: c.quantity * c.unit_usd
-        )), 0) as input_charge_usd,
-        coalesce(list_sum(list_transform(
-            list_filter(billed_charges, lambda c: c.kind = 'reasoning'), lambda c: c.quantity * c.unit_usd
-        )), 0) as reasoning_charge_usd
+        request_id, day, feature, provider, model, billed_cost_usd, is_duplicate, is_prompt_repeat, finish_reason,
+        input_tokens, output_tokens, reasoning_tokens
     from flagged
     where day between $start and $end
 ),
--- noqa: enable=RF03
+
+day_charges as (
+    select
+        day,
+        feature,
+        provider,
+        model,
+        unnest(billed_charges) as charge
+    from int_billed_calls
+    where
+        day between $start and $end
+        and status = 'ok'
+        and not gateway_cache_hit
+        and billed_cost_usd is not null
+),
+
+charge_totals as (
+    -- What the day's plain-input and reasoning charges came to.
+    select
+        day,
+        feature,
+        provider,
+        model,
+        coalesce(sum(charge['quantity']) filter (where charge['kind'] = 'input'), 0) as uncached_input_tokens,
+        coalesce(sum(charge['quantity'] * charge['unit_usd']) filter (where charge['kind'] = 'input'), 0)
+            as uncached_input_usd,
+        coalesce(sum(charge['quantity'] * charge['unit_usd']) filter (where charge['kind'] = 'reasoning'), 0)
+            as reasoning_usd
+    from day_charges
+    group by all
+),
 
 shape as (
     -- The day's prompt and answer sizes per feature and model: the tails' thresholds.
@@ -128,7 +156,8 @@ shape as (
         quantile_disc(input_tokens, 0.99) as input_p99,
         quantile_disc(output_tokens, 0.5) as output_p50,
         quantile_disc(output_tokens, 0.95) as output_p95
-    from day_calls
+    from history
+    where day between $start and $end and not gateway_cache_hit and billed_cost_usd is not null
     group by all
 ),
 
@@ -136,51 +165,67 @@ tail_sized as (
     -- Per call, the plain prompt tokens above the day's p90 (cached ones stay), and the visible
     -- answer tokens above its p95 (reasoning and audio stay).
     select
-        day_calls.*,
-        least(day_calls.input_tokens - shape.input_p90, day_calls.uncached_input_tokens) as trimmed_tokens,
+        calls.* exclude (prefix_hashes, billed_charges),
+        least(calls.input_tokens - shape.input_p90, calls.uncached_input_tokens) as trimmed_tokens,
         least(
-            day_calls.output_tokens - shape.output_p95,
-            day_calls.output_tokens - day_calls.reasoning_tokens - day_calls.audio_output_tokens
+            calls.output_tokens - shape.output_p95,
+            calls.output_tokens - calls.reasoning_tokens - calls.audio_output_tokens
         ) as capped_tokens
-    from day_calls
+    from int_billed_calls as calls
     inner join shape using (day, feature, provider, model)
+    where
+        calls.day between $start and $end
+        and calls.status = 'ok'
+        and not calls.gateway_cache_hit
+        and calls.billed_cost_usd is not null
 ),
 
--- price_calls reads trimmed_calls and capped_calls, which the linter cannot see (ST03).
-trimmed_calls as (  -- noqa: ST03
+-- price_calls reads tail_calls too (ST03).
+tail_calls as (  -- noqa: ST03
+    -- The calls above the day's p90 prompt with their plain prompt tokens above it removed, and
+    -- those above its p95 answer with their visible output above it cut: one pricing pass for both.
     select
         * replace (
             input_tokens - trimmed_tokens as input_tokens,
             uncached_input_tokens - trimmed_tokens as uncached_input_tokens,
             context_tokens - trimmed_tokens as context_tokens
-        )
+        ),
+        'trim' as lever,
+        trimmed_tokens as removed_tokens
     from tail_sized
     where trimmed_tokens > 0
-),
-
-capped_calls as (  -- noqa: ST03
-    select * replace (output_tokens - capped_tokens as output_tokens)
+    union all by name
+    select
+        * replace (output_tokens - capped_tokens as output_tokens),
+        'cap' as lever,
+        capped_tokens as removed_tokens
     from tail_sized
     where capped_tokens > 0
 ),
 
-input_tail as (
+tails as (
     select
-        day, feature, provider, model,
-        count(*) as tail_requests,
-        sum(trimmed_tokens) as tail_excess_input_tokens,
-        sum(billed_cost_usd) - sum(cost_usd) as tail_trim_usd
-    from price_calls(trimmed_calls, $start, $end)
-    group by all
-),
-
-output_tail as (
-    select
-        day, feature, provider, model,
-        count(*) as verbose_requests,
-        sum(capped_tokens) as verbose_excess_output_tokens,
-        sum(billed_cost_usd) - sum(cost_usd) as output_cap_usd
-    from price_calls(capped_calls, $start, $end)
+        day,
+        feature,
+        provider,
+        model,
+        count(*) filter (where lever = 'trim') as tail_requests,
+        sum(removed_tokens) filter (where lever = 'trim') as tail_excess_input_tokens,
+        sum(billed_cost_usd - cost_usd) filter (where lever = 'trim') as tail_trim_usd,
+        max_by(
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            5
+        ) filter (where lever = 'trim') as tail_samples,
+        count(*) filter (where lever = 'cap') as verbose_requests,
+        sum(removed_tokens) filter (where lever = 'cap') as verbose_excess_output_tokens,
+        sum(billed_cost_usd - cost_usd) filter (where lever = 'cap') as output_cap_usd,
+        max_by(
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            5
+        ) filter (where lever = 'cap') as verbose_samples
+    from price_calls(tail_calls, $start, $end)
     group by all
 ),
 
@@ -199,15 +244,15 @@ long_context as (
 per_call as (
     -- Each billed call on the day it is counted on, with its flags for that day.
     select
-        day, feature, provider, model, billed_cost_usd as cost_usd, is_duplicate,
+        request_id, day, feature, provider, model, billed_cost_usd as cost_usd, is_duplicate,
         finish_reason = 'length' as cut, false as retried, false as retried_day_before,
         is_prompt_repeat and not coalesce(is_duplicate, false) as is_gateway_repeat,
-        input_tokens, input_charge_tokens, input_charge_usd, reasoning_tokens, reasoning_charge_usd
+        input_tokens, reasoning_tokens, false as retried_duplicate
     from day_calls
     union all
     select
-        retried_on as day, feature, provider, model, billed_cost_usd, false, false, true, retried_on > day,
-        false, 0, 0, 0, 0, 0
+        request_id, retried_on as day, feature, provider, model, billed_cost_usd, false, false, true, retried_on > day,
+        false, 0, 0, coalesce(is_duplicate, false)
     from flagged
     where retried_on between $start and $end
 ),
@@ -225,15 +270,21 @@ measured as (
         count(*) filter (where cut) as finish_length_requests,
         coalesce(sum(cost_usd) filter (where cut), 0) as finish_length_usd,
         count(*) filter (where retried) as truncated_retry_requests,
+        -- A cut call that also repeated an earlier one is a duplicate already: not wasted twice.
+        count(*) filter (where retried and retried_duplicate) as truncated_retry_duplicates,
         coalesce(sum(cost_usd) filter (where retried), 0) as truncated_retry_usd,
         coalesce(sum(cost_usd) filter (where retried_day_before), 0) as truncated_retry_day_before_usd,
+        -- The costliest examples (cost, then request_id: the same ids on every run).
+        max_by({'cost_usd': cost_usd, 'request_id': request_id}, {'cost_usd': cost_usd, 'request_id': request_id}, 5)
+            filter (where is_duplicate) as duplicate_samples,
+        max_by({'cost_usd': cost_usd, 'request_id': request_id}, {'cost_usd': cost_usd, 'request_id': request_id}, 5)
+            filter (where retried) as truncated_retry_samples,
+        max_by({'cost_usd': cost_usd, 'request_id': request_id}, {'cost_usd': cost_usd, 'request_id': request_id}, 5)
+            filter (where is_gateway_repeat) as gateway_repeat_samples,
         count(*) filter (where is_gateway_repeat) as gateway_repeat_requests,
         coalesce(sum(cost_usd) filter (where is_gateway_repeat), 0) as gateway_repeat_usd,
         sum(input_tokens) as input_tokens,
-        sum(input_charge_tokens) as uncached_input_tokens,
-        sum(input_charge_usd) as uncached_input_usd,
-        sum(reasoning_tokens) as reasoning_tokens,
-        sum(reasoning_charge_usd) as reasoning_usd
+        sum(reasoning_tokens) as reasoning_tokens
     from per_call
     group by all
 )
@@ -252,30 +303,36 @@ select
     measured.truncated_retry_requests,
     measured.truncated_retry_usd,
     measured.truncated_retry_day_before_usd,
-    measured.requests - measured.duplicate_requests - measured.truncated_retry_requests as useful_requests,
+    measured.requests - measured.duplicate_requests - measured.truncated_retry_requests
+    + measured.truncated_retry_duplicates as useful_requests,
     coalesce(long_context.long_context_requests, 0) as long_context_requests,
     coalesce(long_context.long_context_premium_usd, 0) as long_context_premium_usd,
     measured.gateway_repeat_requests,
     measured.gateway_repeat_usd,
     measured.input_tokens,
-    measured.uncached_input_tokens,
-    measured.uncached_input_usd,
+    coalesce(charge_totals.uncached_input_tokens, 0) as uncached_input_tokens,
+    coalesce(charge_totals.uncached_input_usd, 0) as uncached_input_usd,
     shape.input_p50,
     shape.input_p90,
     shape.input_p99,
-    coalesce(input_tail.tail_requests, 0) as tail_requests,
-    coalesce(input_tail.tail_excess_input_tokens, 0) as tail_excess_input_tokens,
-    coalesce(input_tail.tail_trim_usd, 0) as tail_trim_usd,
+    coalesce(tails.tail_requests, 0) as tail_requests,
+    coalesce(tails.tail_excess_input_tokens, 0) as tail_excess_input_tokens,
+    coalesce(tails.tail_trim_usd, 0) as tail_trim_usd,
     shape.output_p50,
     shape.output_p95,
-    coalesce(output_tail.verbose_requests, 0) as verbose_requests,
-    coalesce(output_tail.verbose_excess_output_tokens, 0) as verbose_excess_output_tokens,
-    coalesce(output_tail.output_cap_usd, 0) as output_cap_usd,
+    coalesce(tails.verbose_requests, 0) as verbose_requests,
+    coalesce(tails.verbose_excess_output_tokens, 0) as verbose_excess_output_tokens,
+    coalesce(tails.output_cap_usd, 0) as output_cap_usd,
     measured.reasoning_tokens,
-    measured.reasoning_usd
+    coalesce(charge_totals.reasoning_usd, 0) as reasoning_usd,
+    measured.duplicate_samples,
+    measured.truncated_retry_samples,
+    measured.gateway_repeat_samples,
+    tails.tail_samples,
+    tails.verbose_samples
 from measured
 left join long_context using (day, feature, provider, model)
 left join shape using (day, feature, provider, model)
-left join input_tail using (day, feature, provider, model)
-left join output_tail using (day, feature, provider, model)
+left join tails using (day, feature, provider, model)
+left join charge_totals using (day, feature, provider, model)
 order by all
