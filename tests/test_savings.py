@@ -607,6 +607,10 @@ def test_every_lever_becomes_one_finding_with_its_hand_priced_dollars(priced):
     duplicates = rows[("duplicate_calls", "loop", "openai", "gpt-4o", "")]
     assert duplicates["assumptions"].startswith("4 calls repeated an earlier call")
     assert '"duplicate_window_s":60' in duplicates["evidence"].replace(".0", "")
+    # Its examples: the 5 costliest duplicates of the window (all cost the same: by request_id, last first).
+    assert json.loads(duplicates["evidence"])["sample_request_ids"] == ["x2", "d7", "d3", "d2"]
+    trimmed = rows[("trim_input", "tail", "openai", "gpt-4o", "p90")]
+    assert json.loads(trimmed["evidence"])["sample_request_ids"] == ["tail-long", "tail-cached"]  # 0.025, 0.00375
 
 
 def test_the_day_before_has_its_own_window(priced):

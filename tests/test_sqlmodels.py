@@ -338,3 +338,41 @@ def test_exact_sum_is_the_same_in_any_row_order_where_a_plain_sum_is_not():
         totals[name] = conn.execute(f"select sum(x), exact_sum(x) from {name}").fetchone()  # noqa: S608 (fixed names)
     assert len({plain for plain, _ in totals.values()}) > 1  # what exact_sum is for
     assert {exact_total for _, exact_total in totals.values()} == {exact}
+
+
+def test_a_per_request_daily_table_runs_under_the_memory_cap_and_gives_the_setting_back(tmp_path, calls):
+    """`memory: per_request` (the savings levers over int_billed_calls): the model's statement sees
+    PER_REQUEST_MEMORY_LIMIT, and the connection has its own limit again afterwards."""
+    query = (
+        "select day, count(*) as calls, any_value(current_setting('memory_limit')) as memory_limit"
+        " from calls where day between $start and $end group by day"
+    )
+    path = tmp_path / "fct_capped.sql"
+    path.write_text(
+        "/* calls per day, capped\nmaterialized: daily_table\ngrain: day\nlookback: 0\nmemory: per_request\n"
+        f"columns:\n  calls: Calls.\n  memory_limit: The limit seen.\n*/\n{query}"
+    )
+    model = parse_model(path)
+    assert model.per_request
+    calls.execute("set memory_limit = '2GiB'")
+    (before,) = calls.execute("select current_setting('memory_limit')").fetchone()
+    run_model(calls, model, tmp_path / "lake", dt.date(2026, 10, 4))
+    (seen,) = calls.execute("select memory_limit from fct_capped").fetchone()
+    # DuckDB prints the cap in its own units: the same text as setting it on a fresh connection.
+    probe = duckdb.connect()
+    probe.execute("set memory_limit = '1GB'")
+    assert seen == probe.execute("select current_setting('memory_limit')").fetchone()[0] != before
+    assert calls.execute("select current_setting('memory_limit')").fetchone()[0] == before
+    # Elsewhere the connection's own: the plain daily table of the same query.
+    plain_path = tmp_path / "fct_plain.sql"
+    plain_path.write_text(path.read_text().replace("memory: per_request\n", ""))
+    plain = parse_model(plain_path)
+    run_model(calls, plain, tmp_path / "lake", dt.date(2026, 10, 4))
+    assert calls.execute(f"select memory_limit from {plain.name}").fetchone()[0] == before  # noqa: S608 (this test's model)
+
+
+def test_memory_is_declared_on_daily_tables_only(tmp_path):
+    path = tmp_path / "fct_view.sql"
+    path.write_text("/* a view\nmaterialized: view\nmemory: per_request\n*/\nselect 1 as x")
+    with pytest.raises(ValueError, match="memory: only `memory: per_request` on a daily table"):
+        parse_model(path)

@@ -14,6 +14,9 @@ A model file opens with a block comment: its first line says what the table is; 
   renamed       daily tables only, optional: `new <- old, ...`, columns renamed since a warehouse
                 was written; the next run renames them in place (their history kept), so a
                 rename is not a dropped column
+  memory        daily tables only, optional: `per_request` for a model that reads one row per request
+                (the savings levers over int_billed_calls): it runs under PER_REQUEST_MEMORY_LIMIT and
+                spills past it, as a daily_parquet model always does
   additive      optional, default true: `false` when the rows' `*_usd` columns must not be added
                 up (findings of different bases): no `total_*` in the asset's metadata
 
@@ -127,6 +130,7 @@ class SqlModel:
     lookback: Lookback | None = None  # daily models: the history a day's run reads
     renamed: tuple[tuple[str, str], ...] = ()  # (old, new) column names: the table's columns follow
     additive: bool = True  # whether the rows' money columns add up to a meaningful total
+    per_request: bool = False  # runs under PER_REQUEST_MEMORY_LIMIT (daily_parquet, or `memory: per_request`)
 
     @property
     def daily(self) -> bool:
@@ -169,6 +173,8 @@ def parse_model(path: Path) -> SqlModel:
     else:
         lookback = None
     renamed = _renamed(path, meta.get("renamed"), tree, materialized)
+    if meta.get("memory", "per_request") != "per_request" or ("memory" in meta and materialized != "daily_table"):
+        raise ValueError(f"{path}: memory: only `memory: per_request` on a daily table; remove it or fix it")
     if meta.get("additive", "true") not in ("true", "false"):
         raise ValueError(f"{path}: additive: write true or false, got {meta['additive']!r}")
     return SqlModel(
@@ -185,6 +191,7 @@ def parse_model(path: Path) -> SqlModel:
         lookback=lookback,
         renamed=renamed,
         additive=meta.get("additive", "true") == "true",
+        per_request=materialized == "daily_parquet" or "memory" in meta,
     )
 
 
@@ -293,11 +300,26 @@ def load_models(sql_dir: Path = SQL_DIR) -> dict[str, SqlModel]:
     return models
 
 
-# DuckDB's memory while a per-request model (daily_parquet: fct_requests) is written: it grows
-# with requests per day, so it spills to `<warehouse>.tmp` past this and a 10M-request day stays
-# under ~2 GiB with Python and Dagster beside it (bench/bench.py measures it). Aggregate models
-# keep DuckDB's default: their windows over a year of history do not spill.
+# DuckDB's memory while a model over per-request rows runs (a daily_parquet model such as
+# fct_requests, and a daily table declaring `memory: per_request`: the savings levers): it
+# grows with requests per day, so it spills to `<warehouse>.tmp` past this and a 10M-request day
+# stays under ~2 GiB with Python and Dagster beside it (bench/bench.py measures it). Models over
+# daily aggregates keep DuckDB's default: their windows over a year of history do not spill.
 PER_REQUEST_MEMORY_LIMIT = "1GB"
+
+
+@contextmanager
+def memory_capped(conn: duckdb.DuckDBPyConnection, capped: bool = True) -> Iterator[None]:
+    """PER_REQUEST_MEMORY_LIMIT while the block runs (when `capped`), then the setting before."""
+    if not capped:
+        yield
+        return
+    (memory_limit,) = conn.execute("select current_setting('memory_limit')").fetchone()
+    conn.execute(f"set memory_limit = '{PER_REQUEST_MEMORY_LIMIT}'")  # noqa: S608 (a constant; SET takes no parameters)
+    try:
+        yield
+    finally:
+        conn.execute(f"set memory_limit = {sql_string(memory_limit)}")  # noqa: S608 (DuckDB's own setting, quoted; SET takes no parameters)
 
 
 def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
@@ -470,7 +492,8 @@ def run_model(
             f"delete from {model.name} where day between $start and $end",  # noqa: S608 (model name from the SQL file name)
             {"start": days.start, "end": days.end},
         )
-        (inserted,) = conn.execute(f"insert into {model.name} by name {model.query}", params).fetchone()  # noqa: S608 (model name and the model's own SQL file)
+        with memory_capped(conn, model.per_request):
+            (inserted,) = conn.execute(f"insert into {model.name} by name {model.query}", params).fetchone()  # noqa: S608 (model name and the model's own SQL file)
         (in_range,) = conn.execute(
             f"select count(*) from {model.name} where day between $start and $end",  # noqa: S608 (model name from the SQL file name)
             {"start": days.start, "end": days.end},
@@ -493,27 +516,25 @@ def _write_daily_partitions(
     as its partition (atomically, by `write_partition`): the query never runs once per day. A day
     without rows still gets its (empty) partition, so re-running an emptied day replaces it."""
     rows_table = f"_{model.name}_range"
-    (memory_limit,) = conn.execute("select current_setting('memory_limit')").fetchone()
-    conn.execute(f"set memory_limit = '{PER_REQUEST_MEMORY_LIMIT}'")  # noqa: S608 (a constant; SET takes no parameters)
-    try:
-        conn.execute(f"create or replace temp table {rows_table} as {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
-        _refuse_days_outside(conn, rows_table, days)
-        # The rows keep the query's order (fct_requests: by ts, so by day): each day's filter
-        # below reads only its own row groups.
-        return sum(
-            write_partition(
-                conn,
-                f"select * exclude (day) from {rows_table} where day = $day",  # noqa: S608 (a temp table named from the model)
-                lake_dir,
-                model.name,
-                day,
-                {"day": day},
+    with memory_capped(conn, model.per_request):
+        try:
+            conn.execute(f"create or replace temp table {rows_table} as {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
+            _refuse_days_outside(conn, rows_table, days)
+            # The rows keep the query's order (fct_requests: by ts, so by day): each day's filter
+            # below reads only its own row groups.
+            return sum(
+                write_partition(
+                    conn,
+                    f"select * exclude (day) from {rows_table} where day = $day",  # noqa: S608 (a temp table named from the model)
+                    lake_dir,
+                    model.name,
+                    day,
+                    {"day": day},
+                )
+                for day in days.days
             )
-            for day in days.days
-        )
-    finally:
-        conn.execute(f"drop table if exists {rows_table}")  # noqa: S608 (a temp table named from the model)
-        conn.execute(f"set memory_limit = {sql_string(memory_limit)}")  # noqa: S608 (DuckDB's own setting, quoted; SET takes no parameters)
+        finally:
+            conn.execute(f"drop table if exists {rows_table}")  # noqa: S608 (a temp table named from the model)
 
 
 STRAY_FIX = "filter the input by $start and $end"

@@ -2,6 +2,7 @@
 materialized: daily_table
 grain: day, feature, provider, model, current_tier, target_tier, reason
 lookback: 0
+memory: per_request
 columns:
   current_tier: The service tier the calls were billed at (standard or priority; priced_service_tier in fct_requests).
   target_tier: The tier they are priced at here - batch (the provider's Batch API), or standard for priority calls.

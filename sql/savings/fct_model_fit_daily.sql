@@ -2,6 +2,7 @@
 materialized: daily_table
 grain: day, feature, provider, model, target_model
 lookback: 0
+memory: per_request
 columns:
   target_model: The cheaper sibling (savings.routes, by the model's family: lower-case, no date suffix), priced under its own catalog name.
   requests: Billed calls (status ok, not a gateway cache hit, priced) of the model in the feature.
@@ -94,7 +95,11 @@ repriced as (
         cost_usd as target_cost_usd,
         input_tokens,
         output_tokens,
-        coalesce(finish_reason, '') <> 'length' as uncut
+        -- The smallest multiple of the savings.easy thresholds under which the call is easy
+        -- (NULL when its answer was cut: never easy).
+        case when coalesce(finish_reason, '') <> 'length' then greatest(
+            input_tokens / $easy_max_input_tokens, output_tokens / $easy_max_output_tokens
+        ) end as easy_scale
     from price_calls(at_target, $start, $end)
 ),
 
@@ -109,27 +114,13 @@ fit as (
         sum(billed_cost_usd) as current_cost_usd,
         -- NULL when any call has no price at the target: no partial sum passes for the whole.
         case when count(target_cost_usd) = count(*) then sum(target_cost_usd) end as target_cost_usd,
-        count(*) filter (
-            where uncut and input_tokens <= $easy_max_input_tokens and output_tokens <= $easy_max_output_tokens
-        ) as easy_requests,
-        coalesce(sum(billed_cost_usd) filter (
-            where uncut and input_tokens <= $easy_max_input_tokens and output_tokens <= $easy_max_output_tokens
-        ), 0) as easy_cost_usd,
-        sum(billed_cost_usd - target_cost_usd) filter (
-            where uncut and input_tokens <= $easy_max_input_tokens and output_tokens <= $easy_max_output_tokens
-        ) as route_savings_usd,
-        count(*) filter (
-            where uncut and input_tokens <= $easy_max_input_tokens / 2 and output_tokens <= $easy_max_output_tokens / 2
-        ) as easy_requests_half,
-        sum(billed_cost_usd - target_cost_usd) filter (
-            where uncut and input_tokens <= $easy_max_input_tokens / 2 and output_tokens <= $easy_max_output_tokens / 2
-        ) as route_savings_half_usd,
-        count(*) filter (
-            where uncut and input_tokens <= $easy_max_input_tokens * 2 and output_tokens <= $easy_max_output_tokens * 2
-        ) as easy_requests_double,
-        sum(billed_cost_usd - target_cost_usd) filter (
-            where uncut and input_tokens <= $easy_max_input_tokens * 2 and output_tokens <= $easy_max_output_tokens * 2
-        ) as route_savings_double_usd,
+        count(*) filter (where easy_scale <= 1) as easy_requests,
+        coalesce(sum(billed_cost_usd) filter (where easy_scale <= 1), 0) as easy_cost_usd,
+        sum(billed_cost_usd - target_cost_usd) filter (where easy_scale <= 1) as route_savings_usd,
+        count(*) filter (where easy_scale <= 0.5) as easy_requests_half,
+        sum(billed_cost_usd - target_cost_usd) filter (where easy_scale <= 0.5) as route_savings_half_usd,
+        count(*) filter (where easy_scale <= 2) as easy_requests_double,
+        sum(billed_cost_usd - target_cost_usd) filter (where easy_scale <= 2) as route_savings_double_usd,
         quantile_disc(output_tokens, 0.9) as output_p90
     from repriced
     group by all

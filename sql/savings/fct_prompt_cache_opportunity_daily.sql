@@ -2,6 +2,7 @@
 materialized: daily_table
 grain: day, feature, provider, model
 lookback: 1
+memory: per_request
 columns:
   requests: Billed API calls (status ok, not a gateway cache hit, priced from the catalog or an override).
   requests_with_prefix_hashes: Those carrying prefix_hashes: the calls simulated.

@@ -2,6 +2,7 @@
 materialized: daily_table
 grain: day, feature, provider, model
 lookback: 1
+memory: per_request
 columns:
   requests: Billed calls (status ok, not a gateway cache hit) of the day.
   cost_usd: What they cost, USD.
