@@ -42,7 +42,7 @@ columns:
 */
 with history as (
     -- The day before each day too: a repeat or a re-send may follow its first call across midnight.
-    -- Without the two list columns: this CTE is read four times, so DuckDB keeps a copy of it.
+    -- Without the two list columns: this CTE is read more than once, so DuckDB may keep a copy of it.
     select
         * exclude (prefix_hashes, billed_charges),
         prefix_hashes[1].hash as first_prefix_hash
@@ -109,7 +109,7 @@ day_calls as (
     -- The day's billed calls, as narrow as the day's counts need (a wide copy would be held twice).
     select
         request_id, day, feature, provider, model, billed_cost_usd, is_duplicate, is_prompt_repeat, finish_reason,
-        input_tokens, output_tokens, reasoning_tokens
+        input_tokens, reasoning_tokens
     from flagged
     where day between $start and $end
 ),
