@@ -775,6 +775,56 @@ def test_prompts_that_grew_and_stayed_grown_are_measured(project):
     assert row["assumptions"].startswith("Prompts grew: on 3 days from 2026-11-09, 2000 prompt tokens per call")
 
 
+# `hashed` on claude-haiku-4-5-20251001 (in 1e-6, read 1e-7, 5-minute write 1.25e-6, 1-hour write
+# 2e-6, out 5e-6): 6,000-token prompts whose first 5,000 are the system prompt (its hash `sys`),
+# above the model's 4,096-token minimum. Who writes the cache, and does a later call read it?
+HASHED_CALLS = [
+    # (id, time, prefix hash, tokens read, tokens written at 5 minutes, at 1 hour)
+    ("h1", "08:10:00", "sys", 0, 5_000, 0),  # read by h2 240 s later
+    ("h2", "08:14:00", "sys", 5_000, 0, 0),
+    ("h3", "08:30:00", "sys-stamped", 0, 5_000, 0),  # a timestamp in the prefix: nobody sends it again
+    ("h4", "08:40:00", "sys", 0, 5_000, 0),  # the next `sys` call is 300.001 s later: past 5 minutes
+    ("h5", "08:45:00.001", "sys", 0, 0, 5_000),  # a 1-hour write, read by h6 3,299.999 s later
+    ("h6", "09:40:00", "sys", 5_000, 0, 0),
+]
+HASHED_WRITE_PREMIUM_5M = 5_000 * (D("1.25e-6") - D("1e-6"))  # 0.00125 per 5-minute write
+
+
+def test_cache_writes_nobody_read_are_measured_per_write_by_their_prefix_hash(project):
+    """cache_write_waste with prefix_hashes (basis measured): the write premium of h3 and h4 only,
+    whose written checkpoint no later call carried within the write's lifetime. The feature reads
+    the cache too, so the whole-window fallback (no reads at all) does not apply."""
+    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    calls = [
+        request(
+            request_id,
+            f"{DAY}T{at}Z",
+            "claude-haiku-4-5-20251001",
+            provider="anthropic",
+            feature="hashed",
+            user_id="u1",
+            input_tokens=6_000,
+            output_tokens=100,
+            cached_input_tokens=read,
+            cache_creation_input_tokens=written_5m + written_1h,
+            cache_creation_1h_input_tokens=written_1h,
+            prefix_hashes=[[5_000, prefix], [6_000, f"{request_id}-whole"]],
+        )
+        for request_id, at, prefix, read, written_5m, written_1h in HASHED_CALLS
+    ]
+    project.write_jsonl("calls.jsonl", calls)
+    project.run_days(DAY, DAY)
+    (day,) = project.query_dicts("select * from fct_prompt_cache_opportunity_daily")
+    premium = 3 * HASHED_WRITE_PREMIUM_5M + 5_000 * (D("2e-6") - D("1e-6"))  # h1, h3, h4 and h5's 1-hour write
+    assert (day["cache_writing_requests"], day["cache_write_premium_usd"]) == (4, premium)
+    assert (day["unread_write_requests"], day["cache_write_waste_usd"]) == (2, 2 * HASHED_WRITE_PREMIUM_5M)
+    (finding,) = project.query_dicts("select * from fct_savings_opportunities where kind = 'cache_write_waste'")
+    assert (finding["basis"], finding["requests_in_scope"], finding["requests_affected"]) == ("measured", 4, 2)
+    assert finding["estimated_savings_usd"] == 2 * HASHED_WRITE_PREMIUM_5M
+    assert json.loads(finding["evidence"])["method"] == "prefix_hashes"
+    assert finding["assumptions"].startswith("2 of 4 calls that wrote the prompt cache wrote a prefix")
+
+
 def _gpt(model: str, input_tokens: int, output_tokens: int, cached: int = 0) -> D:
     """A call's price by hand: gpt-4o $2.50/M in, $1.25/M cache read, $10/M out; gpt-4o-mini $0.15/M,
     $0.075/M, $0.60/M (current catalog)."""

@@ -27,6 +27,8 @@ columns:
   cache_writing_requests: Billed calls that wrote the cache (actual).
   cache_writing_cost_usd: What they cost as billed, USD.
   cache_write_premium_usd: What their cache writes cost above the same tokens as plain input, USD (basis measured: they are priced again by price_calls with the writes as uncached input); a write is only worth it when a later call reads it.
+  unread_write_requests: Of the cache-writing calls carrying prefix_hashes, those whose write no later call read: no call of the provider and model carried the written checkpoint (the call's longest eligible one) within the write's lifetime (5 minutes, or 1 hour when any of the write was a 1-hour write) on the same day.
+  cache_write_waste_usd: The write premium of those calls, USD (basis measured).
 */
 with history as (
     -- The day before each day too: its calls within the long lifetime warm the cache (they add no savings).
@@ -56,14 +58,15 @@ checkpoints as (
 touches as (
     -- A checkpoint is touched (written or refreshed) by every call carrying it: its last touch
     -- before a call is the previous call of the provider and model that carried it.
+    -- The next call carrying it says whether what this call wrote was read.
     select
         request_id,
         checkpoint.tokens as checkpoint_tokens,
-        epoch_ms(ts) - epoch_ms(lag(ts) over (
-            partition by provider, model, checkpoint.hash order by ts, request_id
-        )) as since_last_touch_ms
+        epoch_ms(ts) - epoch_ms(lag(ts) over touches_of_hash) as since_last_touch_ms,
+        epoch_ms(lead(ts) over touches_of_hash) - epoch_ms(ts) as until_next_touch_ms
     from checkpoints
     where checkpoint.tokens >= rules.min_prefix_tokens
+    window touches_of_hash as (partition by provider, model, checkpoint.hash order by ts, request_id)
 ),
 
 -- noqa: enable=RF03
@@ -168,6 +171,24 @@ unwritten_calls as (  -- noqa: ST03
     where day between $start and $end and cache_creation_5m_input_tokens + cache_creation_1h_input_tokens > 0
 ),
 
+written as (
+    -- Per call that wrote the cache and carries prefix_hashes: what it wrote is its longest eligible
+    -- checkpoint, read only if a later call of the provider and model carries that checkpoint within
+    -- the write's lifetime (1 hour when any of it was a 1-hour write, else 5 minutes). A call of
+    -- the next day is not seen yet: a write read only after midnight counts as unread.
+    select
+        touches.request_id,
+        coalesce(
+            arg_max(touches.until_next_touch_ms, touches.checkpoint_tokens)
+            > case when any_value(history.cache_creation_1h_input_tokens) > 0 then 3600000 else 300000 end,
+            true
+        ) as unread
+    from touches
+    inner join history on touches.request_id = history.request_id
+    where history.day between $start and $end
+    group by touches.request_id
+),
+
 write_premium as (
     select
         day,
@@ -176,8 +197,11 @@ write_premium as (
         model,
         count(*) as cache_writing_requests,
         sum(billed_cost_usd) as cache_writing_cost_usd,
-        sum(billed_cost_usd) - sum(cost_usd) as cache_write_premium_usd
+        sum(billed_cost_usd) - sum(cost_usd) as cache_write_premium_usd,
+        count(*) filter (where written.unread) as unread_write_requests,
+        coalesce(sum(billed_cost_usd - cost_usd) filter (where written.unread), 0) as cache_write_waste_usd
     from price_calls(unwritten_calls, $start, $end)
+    left join written using (request_id)
     group by all
 ),
 
@@ -235,7 +259,9 @@ select
     billed_days.billed_cache_read_tokens,
     coalesce(write_premium.cache_writing_requests, 0) as cache_writing_requests,
     coalesce(write_premium.cache_writing_cost_usd, 0) as cache_writing_cost_usd,
-    coalesce(write_premium.cache_write_premium_usd, 0) as cache_write_premium_usd
+    coalesce(write_premium.cache_write_premium_usd, 0) as cache_write_premium_usd,
+    coalesce(write_premium.unread_write_requests, 0) as unread_write_requests,
+    coalesce(write_premium.cache_write_waste_usd, 0) as cache_write_waste_usd
 from billed_days
 left join per_group using (day, feature, provider, model)
 left join write_premium using (day, feature, provider, model)

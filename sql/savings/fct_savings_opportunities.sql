@@ -322,6 +322,8 @@ prompt_cache as (
         sum(cache.cache_writing_requests) as cache_writing_requests,
         sum(cache.cache_writing_cost_usd) as cache_writing_cost_usd,
         sum(cache.cache_write_premium_usd) as cache_write_premium_usd,
+        sum(cache.unread_write_requests) as unread_write_requests,
+        sum(cache.cache_write_waste_usd) as cache_write_waste_usd,
         sum(cache.savings_usd_ttl_short) as savings_usd_ttl_short,
         sum(cache.savings_usd_ttl_long) as savings_usd_ttl_long,
         max(cache.ttl_short_s) as ttl_short_s,
@@ -405,20 +407,33 @@ findings as (
     union all
     select
         day, period_start, 'cache_write_waste', feature, provider, model, '', 'measured',
-        cache_writing_requests as requests_in_scope, cache_writing_requests as requests_affected,
-        cache_writing_cost_usd, cache_write_premium_usd,
-        printf(
-            '%d calls wrote the prompt cache and no call of the window read it: the write premium bought '
-            || 'nothing (often a prefix that changes every call, such as a timestamp in the system prompt). '
-            || 'Assumes the writes stop, or the prefix is made stable so they are read.',
-            cache_writing_requests
-        ),
+        cache_writing_requests as requests_in_scope,
+        case when never_read then cache_writing_requests else unread_write_requests end as requests_affected,
+        cache_writing_cost_usd,
+        case when never_read then cache_write_premium_usd else cache_write_waste_usd end,
+        case
+            when never_read then printf(
+                '%d calls wrote the prompt cache and no call of the window read it: the write premium bought '
+                || 'nothing (often a prefix that changes every call, such as a timestamp in the system prompt). '
+                || 'Assumes the writes stop, or the prefix is made stable so they are read.',
+                cache_writing_requests
+            )
+            else printf(
+                '%d of %d calls that wrote the prompt cache wrote a prefix (by prefix_hashes) that no call '
+                || 'carried again within the write''s lifetime: their write premium bought nothing (often a '
+                || 'prefix that changes every call, such as a timestamp in the system prompt). Assumes those '
+                || 'writes stop, or their prefix is made stable so they are read.',
+                unread_write_requests, cache_writing_requests
+            )
+        end,
         json_object(
-            'source', 'fct_prompt_cache_opportunity_daily', 'cache_writing_requests', cache_writing_requests,
+            'source', 'fct_prompt_cache_opportunity_daily',
+            'method', case when never_read then 'no_reads_in_window' else 'prefix_hashes' end,
+            'cache_writing_requests', cache_writing_requests, 'unread_write_requests', unread_write_requests,
             'cache_read_tokens', billed_cache_read_tokens
         )
-    from prompt_cache
-    where billed_cache_read_tokens = 0 and cache_write_premium_usd > 0
+    from (select *, billed_cache_read_tokens = 0 as never_read from prompt_cache) as writes
+    where case when never_read then cache_write_premium_usd else cache_write_waste_usd end > 0
     union all
     select
         day, period_start, 'prompt_cache', feature, provider, model,
