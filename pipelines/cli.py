@@ -195,9 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--start-date", type=_date, default=DEMO_START)
     generate.add_argument("--out", type=Path, required=True)
+    generate.add_argument(
+        "--savings",
+        action="store_true",
+        help="instead: the savings plants (pipelines/demo/savings.py), each finding's dollars in the manifest;"
+        " --requests-per-day is ignored",
+    )
 
     args = parser.parse_args(argv)
     try:
+        if args.command == "generate" and args.savings:
+            return _generate_savings(args.out, args.start_date, args.days, args.seed)
         if args.command == "generate":
             return _generate(args.out, args.start_date, args.days, args.requests_per_day, args.seed)
         if args.command == "demo":
@@ -1060,6 +1068,28 @@ def _generate(out: Path, start: dt.date, days: int, requests_per_day: int, seed:
     )
     for event in manifest["events"]:
         print(f"  planted {event['kind']}: {event}")
+    return 0
+
+
+def _generate_savings(out: Path, start: dt.date, days: int, seed: int) -> int:
+    from pipelines.demo.savings import MIN_DAYS, generate_savings
+
+    if days < MIN_DAYS:
+        print(
+            f"costwatch: --days {days}: the savings plants need at least {MIN_DAYS} (a window and two days before it)",
+            file=sys.stderr,
+        )
+        return 2
+    manifest = generate_savings(out, start_date=start, days=days, seed=seed)
+    records = sum(entry["records"] for entry in manifest["files"])
+    window = manifest["window"]
+    print(f"wrote {records:,} requests over {days} days to {out}; truths over {window['start']}..{window['end']}:")
+    for event in manifest["savings_events"]:
+        usd = event["estimated_savings_usd"]
+        print(
+            f"  planted {event['plant']}: {event['kind']} {event['feature']} {event['model']}"
+            f" -> {'$' + usd if usd is not None else 'simulated (no closed form)'}"
+        )
     return 0
 
 

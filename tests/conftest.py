@@ -289,6 +289,7 @@ MODULE_SECONDS = {
     "test_alerts": 55,
     "test_security": 50,
     "test_savings": 75,
+    "test_savings_truth": 45,
     "test_gateway_ingest": 45,
     "test_ingest_properties": 40,
     "test_published": 35,

@@ -27,7 +27,7 @@ columns:
   cache_writing_requests: Billed calls that wrote the cache (actual).
   cache_writing_cost_usd: What they cost as billed, USD.
   cache_write_premium_usd: What their cache writes cost above the same tokens as plain input, USD (basis measured: they are priced again by price_calls with the writes as uncached input); a write is only worth it when a later call reads it.
-  unread_write_requests: Of the cache-writing calls carrying prefix_hashes, those whose write no later call read: no call of the provider and model carried the written checkpoint (the call's longest eligible one) within the write's lifetime (5 minutes, or 1 hour when any of the write was a 1-hour write) on the same day.
+  unread_write_requests: Of the cache-writing calls carrying prefix_hashes, those whose write no later call read: no call of the provider and model carried the written checkpoint (the call's longest eligible one within its cache reads and writes) within the write's lifetime (5 minutes, or 1 hour when any of the write was a 1-hour write) on the same day.
   cache_write_waste_usd: The write premium of those calls, USD (basis measured).
 */
 with history as (
@@ -172,20 +172,25 @@ unwritten_calls as (  -- noqa: ST03
 ),
 
 written as (
-    -- Per call that wrote the cache and carries prefix_hashes: what it wrote is its longest eligible
-    -- checkpoint, read only if a later call of the provider and model carries that checkpoint within
-    -- the write's lifetime (1 hour when any of it was a 1-hour write, else 5 minutes). A call of
-    -- the next day is not seen yet: a write read only after midnight counts as unread.
+    -- Per call that wrote the cache and carries prefix_hashes: what it wrote ends at its longest
+    -- eligible checkpoint within what it read and wrote (the cached prefix ends at the breakpoint),
+    -- read only if a later call of the provider and model carries that checkpoint within the write's
+    -- lifetime (1 hour when any of it was a 1-hour write, else 5 minutes). A call whose checkpoints
+    -- all lie past that prefix is not judged. A call of the next day is not seen yet: a write read
+    -- only after midnight counts as unread.
     select
         touches.request_id,
         coalesce(
-            arg_max(touches.until_next_touch_ms, touches.checkpoint_tokens)
+            arg_max_null(touches.until_next_touch_ms, touches.checkpoint_tokens)
             > case when any_value(history.cache_creation_1h_input_tokens) > 0 then 3600000 else 300000 end,
             true
         ) as unread
     from touches
     inner join history on touches.request_id = history.request_id
-    where history.day between $start and $end
+    where
+        history.day between $start and $end
+        and touches.checkpoint_tokens <= history.cached_input_tokens + history.cache_creation_5m_input_tokens
+        + history.cache_creation_1h_input_tokens
     group by touches.request_id
 ),
 

@@ -1,0 +1,162 @@
+"""Planted savings (pipelines/demo/savings.py, `costwatch generate --savings`): 30 days of a team's
+traffic in which each lever of the savings spec has a dollar truth worked by the generator in Decimal
+from the calls and the catalog, run through the whole daily pipeline. Every planted finding must come
+out with its dollars to 1e-6, and nothing else may be flagged at or above savings.min_monthly_usd:
+the negative controls (an instruction block below every cache minimum, a job already on a self-hosted
+batch pool, short self-hosted calls, healthy caching) raise nothing.
+
+Prompt caching's truth is a simulation, so this test runs its own: a plain Python loop over the
+generated records (read back with `json`) that follows the spec's cache policy simulation v1 step by
+step, with claude-sonnet-4-5's prices written out below by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from decimal import Decimal as D
+
+import pytest
+from conftest import open_project
+from test_pricing import CURRENT_CATALOG
+
+from pipelines.demo.savings import generate_savings
+
+pytestmark = pytest.mark.slow(seconds=120)
+
+START = dt.date(2026, 10, 1)
+DAYS = 30
+END = START + dt.timedelta(days=DAYS - 1)
+MIN_MONTHLY_USD = 1  # low, so that a false finding of a dollar a month shows
+
+# claude-sonnet-4-5 (current catalog), USD per token: input, cache read, 5-minute and 1-hour cache
+# writes, output. Anthropic's minimum cacheable prefix for Sonnet 4.5 is 1,024 tokens.
+SONNET_IN, SONNET_READ, SONNET_WRITE_5M, SONNET_WRITE_1H, SONNET_OUT = (
+    D("3e-6"),
+    D("3e-7"),
+    D("3.75e-6"),
+    D("6e-6"),
+    D("1.5e-5"),
+)
+SONNET_MIN_PREFIX = 1_024
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    with open_project(tmp_path_factory.mktemp("planted")) as project:
+        manifest = generate_savings(project.root / "inputs", start_date=START, days=DAYS)
+        project.write_config(
+            start_date=START.isoformat(),
+            sources={"gateway_logs": [{"path": "inputs/gateway/*.jsonl.gz", "format": "canonical"}]},
+            prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"},
+            savings={"routes": manifest["routes"], "min_monthly_usd": MIN_MONTHLY_USD},
+        )
+        project.run_days(START.isoformat(), END.isoformat())
+        findings = project.query_dicts("select * from fct_savings_opportunities where day = $day", {"day": END})
+        yield project, manifest, findings
+
+
+def _key(row: dict) -> tuple:
+    return (row["kind"], row["feature"], row["provider"], row["model"], row["target"])
+
+
+def _records(project, manifest: dict) -> list[dict]:
+    records = []
+    for entry in manifest["files"]:
+        with gzip.open(project.root / "inputs" / entry["path"], "rt", encoding="utf-8") as handle:
+            records.extend(json.loads(line) for line in handle)
+    return records
+
+
+def _ms(ts: str) -> int:
+    at = dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return int(at.timestamp() * 1000)
+
+
+def reference_cache_simulation(records: list[dict], ttl_s: int, write_price: D) -> dict[dt.date, D]:
+    """Cache policy simulation v1, one call at a time, for calls that cache nothing today (as
+    support_bot): per day, actual cost - counterfactual cost."""
+    last_touch: dict[str, int] = {}
+    savings: dict[dt.date, D] = {}
+    for record in sorted(records, key=lambda r: (_ms(r["ts"]), r["request_id"])):
+        at = _ms(record["ts"])
+        eligible = [(tokens, prefix) for tokens, prefix in record["prefix_hashes"] if tokens >= SONNET_MIN_PREFIX]
+        alive = [
+            tokens for tokens, prefix in eligible if prefix in last_touch and at - last_touch[prefix] <= ttl_s * 1000
+        ]
+        reads = max(alive, default=0)  # Anthropic reads any length: no rounding
+        writes = max((tokens for tokens, _ in eligible), default=0) - reads
+        prompt, answer = record["input_tokens"], record["output_tokens"]
+        actual = prompt * SONNET_IN + answer * SONNET_OUT
+        counterfactual = (
+            (prompt - reads - writes) * SONNET_IN + reads * SONNET_READ + writes * write_price + answer * SONNET_OUT
+        )
+        day = dt.date.fromisoformat(record["ts"][:10])
+        savings[day] = savings.get(day, D(0)) + actual - counterfactual
+        for _, prefix in eligible:  # every eligible checkpoint is written or refreshed
+            last_touch[prefix] = at
+    return savings
+
+
+def test_every_planted_finding_comes_out_with_its_dollars(planted):
+    _, manifest, findings = planted
+    by_key = {_key(row): row for row in findings}
+    priced = [event for event in manifest["savings_events"] if event["estimated_savings_usd"] is not None]
+    assert len(priced) == 10
+    for event in priced:
+        key = (event["kind"], event["feature"], event["provider"], event["model"], event["target"])
+        assert key in by_key, key
+        row = by_key[key]
+        assert abs(row["estimated_savings_usd"] - D(event["estimated_savings_usd"])) <= D("1e-6"), key
+        assert (row["basis"], row["requests_affected"]) == (event["basis"], event["requests_affected"]), key
+        assert row["period_start"].isoformat() == manifest["window"]["start"]
+        if "evidence_level" in event:
+            assert row["evidence_level"] == event["evidence_level"], key
+
+
+def test_caching_not_enabled_saves_what_an_independent_simulation_says(planted):
+    project, manifest, findings = planted
+    support = [record for record in _records(project, manifest) if record["feature"] == "support_bot"]
+    short = reference_cache_simulation(support, 300, SONNET_WRITE_5M)
+    long = reference_cache_simulation(support, 3_600, SONNET_WRITE_1H)
+    days = project.query_dicts(
+        "select day, savings_usd_ttl_short, savings_usd_ttl_long, requests_with_prefix_hashes"
+        " from fct_prompt_cache_opportunity_daily where feature = 'support_bot' order by day"
+    )
+    assert [row["day"] for row in days] == sorted(short)
+    for row in days:
+        assert row["savings_usd_ttl_short"] == short[row["day"]], row["day"]
+        assert row["savings_usd_ttl_long"] == long[row["day"]], row["day"]
+    window_start = dt.date.fromisoformat(manifest["window"]["start"])
+    in_window = [day for day in short if day >= window_start]
+    short_total, long_total = sum(short[day] for day in in_window), sum(long[day] for day in in_window)
+    assert short_total > long_total > 0  # 0.5-4 minute gaps: the short lifetime keeps it warm for less
+    (finding,) = [row for row in findings if row["kind"] == "prompt_cache" and row["feature"] == "support_bot"]
+    assert (finding["target"], finding["basis"]) == ("ttl_short", "upper_bound")
+    assert abs(finding["estimated_savings_usd"] - short_total) <= D("1e-6")
+    support_in_window = [r for r in support if dt.date.fromisoformat(r["ts"][:10]) >= window_start]
+    assert finding["requests_affected"] == len(support_in_window)
+
+
+def test_nothing_else_is_flagged(planted):
+    """At or above min_monthly_usd, the findings are the plants' and no others: none for the
+    negative controls, and no lever fires on a feature it was not planted in."""
+    _, manifest, findings = planted
+    planted_keys = {
+        (event["kind"], event["feature"], event["provider"], event["model"], event.get("target", ""))
+        for event in manifest["savings_events"]
+    }
+    # The prompt-cache plant's target is the lifetime the simulation picks (asserted above).
+    planted_keys = {key if key[0] != "prompt_cache" else key[:4] + ("ttl_short",) for key in planted_keys}
+    flagged = {_key(row) for row in findings if row["monthly_savings_usd"] >= MIN_MONTHLY_USD}
+    assert flagged == planted_keys
+    for control in manifest["negative_controls"]:
+        raised = [
+            _key(row)
+            for row in findings
+            if row["feature"] == control["feature"]
+            and ("*" in control["kinds"] or row["kind"] in control["kinds"])
+            and control.get("model", row["model"]) == row["model"]
+        ]
+        assert raised == [], control["why"]
