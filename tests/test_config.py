@@ -319,6 +319,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
         None,
         None,
     )
+    assert pool.scale_ahead is True
     assert (config.gpu.pool_tag, config.gpu.replica_tag, config.gpu.instance_types) == (
         "costwatch-pool",
         "costwatch-replica",
@@ -336,7 +337,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
             if not field.is_required():
                 assert getattr(section, name) == field.default, f"{type(section).__name__}.{name}"
                 defaults += 1
-    assert defaults == 6 + 3 + 3 + 3 + 1 + 5
+    assert defaults == 6 + 3 + 3 + 3 + 1 + 6
 
 
 def test_history_catalogs_are_ordered_by_their_dates(tmp_path):
@@ -419,7 +420,7 @@ TOP_KEYS = [
     "sources",
     "start_date",
 ]
-POOL_KEYS = ["api_equivalent", "gpu_type", "headroom", "latency_slo_s", "load_test", "warm_floor"]
+POOL_KEYS = ["api_equivalent", "gpu_type", "headroom", "latency_slo_s", "load_test", "scale_ahead", "warm_floor"]
 
 
 @pytest.mark.parametrize(

@@ -1023,3 +1023,64 @@ def test_the_wilson_interval_by_hand():
         assert (low, high) == pytest.approx(wilson(k, n), abs=1e-12)
     assert wilson(0, 20)[1] == pytest.approx(0.1611, abs=1e-4) and wilson(60, 200)[0] == pytest.approx(0.2407, abs=1e-4)
     assert conn.execute("select wilson_interval(0, 0)").fetchone() == (None,)
+
+
+def test_the_hourly_capacity_schedule_by_hand(run_model_on):
+    """fct_capacity_schedule_hourly on one day of three pools, each billed 96 instance hours for $288
+    (4 replicas an hour at $3), with 2 requests/s per replica within the SLO and headroom 0.5. The
+    03:00 hour has a minute of 150 calls (2.5/s: ceil(2.5 / 2 x 1.5) = ceil(1.875) = 2 replicas), the
+    04:00 hour one of 330 (5.5/s: ceil(4.125) = 5, more than billed).
+    - `ahead` (scale_ahead, warm floor 1): 02:00 plans 03:00's 2, 03:00 plans 04:00's 5, 04:00 its own
+      5; every other hour the floor of 1, the day's last hour included (the next day is not read).
+    - `behind` (no scale_ahead, warm floor 0): plans only each hour's own need.
+    - `unsized`: no load test and no call served within the SLO: its savings are unknown (NULL)."""
+    day = dt.date(2026, 11, 20)
+    minutes = {"03:00": 150, "04:10": 330}
+    calls = [
+        {"day": day, "pool": pool, "ts": dt.datetime.fromisoformat(f"{day}T{at}:00"), "gateway_cache_hit": False}
+        for pool in ("ahead", "behind")
+        for at, count in minutes.items()
+        for _ in range(count)
+    ] + [{"day": day, "pool": "unsized", "ts": dt.datetime(2026, 11, 20, 9), "gateway_cache_hit": False}]
+    plan = [
+        {"day": day, "pool": pool, "workload": "interactive", "per_replica_rps": rps, "warm_floor": floor,
+         "per_replica_rps_source": source}
+        for pool, rps, floor, source in (
+            ("ahead", 2.0, 1, "load_test"), ("behind", 2.0, 0, "load_test"), ("unsized", None, 1, "observed_max")
+        )
+    ]  # fmt: skip
+    pools = [
+        {"pool": "ahead", "headroom": 0.5, "scale_ahead": True},
+        {"pool": "behind", "headroom": 0.5, "scale_ahead": False},
+        {"pool": "unsized", "headroom": 0.5, "scale_ahead": True},
+    ]
+    billing = [
+        {"day": day, "pool": pool, "instance_hours": 96.0, "gpu_cost_usd": D(288)}
+        for pool in ("ahead", "behind", "unsized")
+    ]
+    rows = run_model_on(
+        "fct_capacity_schedule_hourly",
+        {
+            "fct_requests": calls,
+            "fct_capacity_plan": {"columns": {"per_replica_rps": "double"}, "rows": plan},
+            "pools": {"columns": {"headroom": "double"}, "rows": pools},
+            "stg_gpu_billing": {"columns": {"instance_hours": "double"}, "rows": billing},
+        },
+        day=day,
+    )
+    by = {(row["pool"], row["hour"].hour): row for row in rows}
+    assert len(rows) == 72
+    # ceil(2.5 / 2 x 1.5) = ceil(1.875) = 2; ceil(5.5 / 2 x 1.5) = ceil(4.125) = 5.
+    assert [by[("ahead", hour)]["needed_replicas"] for hour in (2, 3, 4, 5)] == [0, 2, 5, 0]
+    assert [by[("ahead", hour)]["planned_replicas"] for hour in (1, 2, 3, 4, 5, 23)] == [1, 2, 5, 5, 1, 1]
+    assert [by[("behind", hour)]["planned_replicas"] for hour in (2, 3, 4, 5)] == [0, 2, 5, 0]
+    assert by[("ahead", 4)]["peak_minute_rps"] == 5.5 and by[("ahead", 4)]["requests"] == 330
+    assert by[("ahead", 1)]["billed_replicas"] == 4 and by[("ahead", 1)]["usd_per_replica_hour"] == 3
+    ahead = sum(row["savings_usd"] for row in rows if row["pool"] == "ahead")
+    # 21 hours at 3 replicas too many, 02:00 at 2, 03:00 and 04:00 at none: 65 replica-hours x $3.
+    assert ahead == (21 * 3 + 2) * D(3)
+    behind = sum(row["savings_usd"] for row in rows if row["pool"] == "behind")
+    # 22 hours at 4 too many (floor 0: nothing planned), 03:00 at 2, 04:00 at none: 90 x $3.
+    assert behind == (22 * 4 + 2) * D(3)
+    assert {row["savings_usd"] for row in rows if row["pool"] == "unsized"} == {None}
+    assert sum(row["billed_cost_usd"] for row in rows if row["pool"] == "ahead") == 288

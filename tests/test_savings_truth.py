@@ -46,9 +46,17 @@ SONNET_MIN_PREFIX = 1_024
 def planted(tmp_path_factory):
     with open_project(tmp_path_factory.mktemp("planted")) as project:
         manifest = generate_savings(project.root / "inputs", start_date=START, days=DAYS)
+        pools = {
+            name: settings | {"load_test": f"inputs/{settings['load_test']}"}
+            for name, settings in manifest["pools"].items()
+        }
         project.write_config(
             start_date=START.isoformat(),
-            sources={"gateway_logs": [{"path": "inputs/gateway/*.jsonl.gz", "format": "canonical"}]},
+            sources={
+                "gateway_logs": [{"path": "inputs/gateway/*.jsonl.gz", "format": "canonical"}],
+                "gpu_billing": [{"path": "inputs/gpu_billing/gpu_hours_*.csv", "format": "gpu_hours_csv"}],
+            },
+            pools=pools,
             prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"},
             savings={"routes": manifest["routes"], "min_monthly_usd": MIN_MONTHLY_USD},
         )
@@ -64,6 +72,8 @@ def _key(row: dict) -> tuple:
 def _records(project, manifest: dict) -> list[dict]:
     records = []
     for entry in manifest["files"]:
+        if not entry["path"].startswith("gateway/"):
+            continue
         with gzip.open(project.root / "inputs" / entry["path"], "rt", encoding="utf-8") as handle:
             records.extend(json.loads(line) for line in handle)
     return records
@@ -103,7 +113,7 @@ def test_every_planted_finding_comes_out_with_its_dollars(planted):
     _, manifest, findings = planted
     by_key = {_key(row): row for row in findings}
     priced = [event for event in manifest["savings_events"] if event["estimated_savings_usd"] is not None]
-    assert len(priced) == 10
+    assert len(priced) == 11
     for event in priced:
         key = (event["kind"], event["feature"], event["provider"], event["model"], event["target"])
         assert key in by_key, key

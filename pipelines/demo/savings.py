@@ -19,15 +19,17 @@ Everything is a function of (seed, start_date, days): same arguments, same bytes
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
 import numpy as np
 
+from pipelines.demo.gpus import LOADTEST_COLUMNS, loadtest_rows
 from pipelines.demo.manifest import decimal_text, write_manifest
 from pipelines.demo.provider_bills import PRICE_CATALOG_FIXTURE
 from pipelines.resources.files import fixture
@@ -64,6 +66,19 @@ LOOP_DAY = 24  # day offset of the client loop (inbox_triage)
 OVERFLOW_DAYS = range(14, 21)  # batch_tagging overflows to gpt-4.1 at the priority tier
 LONG_CONTEXT_DAYS = range(9, 14)  # contract_review's 220k-token prompts: 10 a day, 50 in all
 LONG_CONTEXT_TOKENS = 220_000
+# autoscale: the interactive pool is billed 4 replicas around the clock; its calls need one replica
+# most hours and more in two bursts a day (calls in one minute at hh:30).
+AUTOSCALE_POOL = "llama-8b-h100"
+AUTOSCALE_POOL_SETTINGS = {
+    "gpu_type": "H100",
+    "latency_slo_s": 1.3,  # the load test's batch of 2 (1.273 s), 1.571 requests/s per replica
+    "headroom": 0.3,
+    "warm_floor": 1,
+    "load_test": f"loadtest/{AUTOSCALE_POOL}.csv",
+}
+BILLED_REPLICAS = 4
+USD_PER_REPLICA_HOUR = Decimal("3.29")  # one H100 (Lambda's H100 SXM list price)
+BURSTS = {10: 90, 15: 150}  # hour (UTC) -> calls in its busiest minute
 
 
 @dataclass
@@ -407,9 +422,15 @@ def _day_calls(seed: int, day: dt.date, offset: int) -> list[SavingsCall]:
         for n, at in enumerate(_spread(day, 10, 15, 10)):
             new("contract_review", n, at, GEMINI_PRO, input_tokens=LONG_CONTEXT_TOKENS, output_tokens=1_000)
 
-    # A control: autocomplete's short calls on the self-hosted llama pool.
+    # autocomplete's short calls on the self-hosted pool (a control for the API levers), with a burst
+    # minute in each hour of BURSTS (the autoscale plant).
     for n, at in enumerate(_spread(day, 8, 20, 300)):
-        new("autocomplete", n, at, LLAMA, input_tokens=300, output_tokens=20, pool="llama-8b-h100")
+        new("autocomplete", n, at, LLAMA, input_tokens=300, output_tokens=20, pool=AUTOSCALE_POOL)
+    for hour, count in BURSTS.items():
+        start = dt.datetime.combine(day, dt.time(hour, 30), tzinfo=dt.UTC)
+        for n in range(count):
+            at = start + dt.timedelta(milliseconds=n * 60_000 // count)
+            new("autocomplete", 1_000 * hour + n, at, LLAMA, input_tokens=300, output_tokens=20, pool=AUTOSCALE_POOL)
     return calls
 
 
@@ -512,6 +533,8 @@ def savings_truth(calls: list[SavingsCall], prices: CatalogPrices, window: tuple
         _event("long_context_tier", "long_context_tier", long[0], "base_tier", "price_rule", saving, len(long))
     )
 
+    events.append(_autoscale_truth(calls, window))
+
     support = of("support_bot")
     events.append(
         {
@@ -527,6 +550,86 @@ def savings_truth(calls: list[SavingsCall], prices: CatalogPrices, window: tuple
         }
     )
     return events
+
+
+def per_replica_rps() -> Decimal:
+    """The load test's rate at the autoscale pool's SLO: its largest batch within the latency."""
+    within = [row for row in loadtest_rows() if row["request_latency_s"] <= AUTOSCALE_POOL_SETTINGS["latency_slo_s"]]
+    return Decimal(repr(max(within, key=lambda row: row["batch_size"])["requests_per_s"]))
+
+
+def _autoscale_truth(calls: list[SavingsCall], window: tuple[dt.date, dt.date]) -> dict:
+    """Each hour: needed = ceil(busiest minute's calls / 60 / per-replica rate x (1 + headroom)),
+    planned = max(warm floor, needed, the same day's next hour's need); the saving is the billed
+    replicas above the plan at the hourly price."""
+    rate = per_replica_rps()
+    headroom = Decimal(str(AUTOSCALE_POOL_SETTINGS["headroom"]))
+    per_minute: dict[tuple[dt.date, int, int], int] = {}
+    requests = 0
+    for call in calls:
+        if call.pool == AUTOSCALE_POOL and window[0] <= call.ts.date() <= window[1]:
+            minute = (call.ts.date(), call.ts.hour, call.ts.minute)
+            per_minute[minute] = per_minute.get(minute, 0) + 1
+            requests += 1
+    saving = Decimal(0)
+    planned_hours = 0
+    day = window[0]
+    while day <= window[1]:
+        needed = []
+        for hour in range(24):
+            peak = max((count for (d, h, _), count in per_minute.items() if d == day and h == hour), default=0)
+            need = Decimal(peak) / 60 / rate * (1 + headroom)
+            needed.append(int(need.to_integral_value(rounding=ROUND_CEILING)))
+        for hour in range(24):
+            ahead = needed[hour + 1] if hour < 23 else 0
+            planned = max(AUTOSCALE_POOL_SETTINGS["warm_floor"], needed[hour], ahead)
+            planned_hours += planned
+            saving += max(BILLED_REPLICAS - planned, 0) * USD_PER_REPLICA_HOUR
+        day += dt.timedelta(days=1)
+    return {
+        "plant": "autoscale",
+        "kind": "autoscale",
+        "feature": "",
+        "provider": "self_hosted",
+        "model": AUTOSCALE_POOL,
+        "target": "hourly_schedule",
+        "basis": "upper_bound",
+        "requests_affected": requests,
+        "planned_replica_hours": planned_hours,
+        "estimated_savings_usd": decimal_text(saving),
+    }
+
+
+def _write_pool_files(out_dir: Path, start_date: dt.date, days: int) -> list[dict]:
+    """The autoscale pool's GPU bill (``gpu_billing/gpu_hours_<YYYY-MM>.csv``: BILLED_REPLICAS
+    replicas, 24 hours a day) and its load test (``loadtest/<pool>.csv``)."""
+    written = []
+    months: dict[str, list[list]] = {}
+    for offset in range(days):
+        day = start_date + dt.timedelta(days=offset)
+        for replica in range(BILLED_REPLICAS):
+            row = [day.isoformat(), AUTOSCALE_POOL, f"{AUTOSCALE_POOL}-r{replica}", "H100", 1, 24]
+            months.setdefault(day.strftime("%Y-%m"), []).append(row + [decimal_text(24 * USD_PER_REPLICA_HOUR)])
+    billing = out_dir / "gpu_billing"
+    billing.mkdir(parents=True, exist_ok=True)
+    for stale in billing.glob("gpu_hours_*.csv"):
+        stale.unlink()
+    for month, rows in months.items():
+        path = billing / f"gpu_hours_{month}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["day", "pool", "replica_id", "gpu_type", "gpu_count", "hours", "usd"])
+            writer.writerows(rows)
+        written.append({"path": f"gpu_billing/{path.name}", "records": len(rows)})
+    path = out_dir / AUTOSCALE_POOL_SETTINGS["load_test"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = loadtest_rows()
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(LOADTEST_COLUMNS)
+        writer.writerows([[row[column] for column in LOADTEST_COLUMNS] for row in rows])
+    written.append({"path": AUTOSCALE_POOL_SETTINGS["load_test"], "records": len(rows)})
+    return written
 
 
 NEGATIVE_CONTROLS = [
@@ -561,6 +664,7 @@ def generate_savings(
         path = gateway / f"requests_{day.isoformat()}.jsonl.gz"
         path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), mtime=0))
         files.append({"path": f"gateway/{path.name}", "records": len(lines)})
+    files += _write_pool_files(out_dir, start_date, days)
     end = start_date + dt.timedelta(days=days - 1)
     window = (end - dt.timedelta(days=WINDOW_DAYS - 1), end)
     catalog = Path(price_catalog or fixture(PRICE_CATALOG_FIXTURE))
@@ -574,6 +678,8 @@ def generate_savings(
         "price_catalog": catalog.name,
         "window": {"start": window[0].isoformat(), "end": window[1].isoformat(), "days": WINDOW_DAYS},
         "routes": ROUTES,
+        # The pool as the config must name it (load_test relative to OUT).
+        "pools": {AUTOSCALE_POOL: AUTOSCALE_POOL_SETTINGS},
         "files": files,
         "savings_events": savings_truth(calls, CatalogPrices(catalog), window),
         "negative_controls": NEGATIVE_CONTROLS,

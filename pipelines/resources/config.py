@@ -390,6 +390,8 @@ class PoolSpec(_Section):
     warm_floor: Annotated[int, Field(strict=True, ge=0)] = 1  # replicas kept up however quiet it is
     api_equivalent: Text | None = None  # the API model its requests would otherwise go to (a catalog key)
     load_test: ExistingFile | None = None  # a batching-curve CSV: per-replica rate measured off the logs
+    # The hourly capacity schedule starts the next hour's replicas an hour ahead (cold starts).
+    scale_ahead: Annotated[bool, Field(strict=True)] = True
     _name: str = PrivateAttr(default="")
 
     @property

@@ -8,9 +8,9 @@ columns:
   period_start: The window's first day (day - savings.window_days + 1).
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
-  days_observed: Days of the window with any billed API call in the warehouse (any feature): what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move).
-  target: What the change moves to - batch or standard (the service tier), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model); '' when the change is to stop the waste.
+  days_observed: Days of the window with any billed API call or billed self-hosted pool in the warehouse: what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound).
+  target: What the change moves to - batch or standard (the service tier), hourly_schedule (autoscale), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
   basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen), validated (an upper bound backed by the team's own eval).
   confidence: high for measured and price_rule, medium for validated, low for upper_bound.
@@ -35,14 +35,20 @@ windows as (
     from as_of
 ),
 
+billed_days as (
+    select day from fct_token_efficiency_daily
+    union
+    select day from fct_capacity_schedule_hourly where billed_replicas > 0
+),
+
 observed as (
-    -- Days of each window with billed calls: the span the monthly figure scales from.
+    -- Days of each window with billed calls or a billed pool: the span the monthly figure scales from.
     select
         windows.day,
-        count(distinct efficiency.day) as days_observed
+        count(distinct billed_days.day) as days_observed
     from windows
-    inner join fct_token_efficiency_daily as efficiency
-        on efficiency.day between windows.period_start and windows.day
+    inner join billed_days
+        on billed_days.day between windows.period_start and windows.day
     group by windows.day
 ),
 
@@ -337,6 +343,29 @@ prompt_cache as (
     group by all
 ),
 
+capacity as (
+    select
+        windows.day,
+        windows.period_start,
+        schedule.pool,
+        sum(schedule.requests) as requests,
+        sum(schedule.billed_cost_usd) as billed_cost_usd,
+        -- An hour without a per-replica rate leaves the window's savings unknown, not smaller.
+        case when count(schedule.savings_usd) = count(*) then sum(schedule.savings_usd) end as savings_usd,
+        sum(schedule.billed_replicas) as billed_replica_hours,
+        sum(schedule.planned_replicas) as planned_replica_hours,
+        sum(schedule.excess_replica_hours) as excess_replica_hours,
+        max(schedule.needed_replicas) as peak_needed_replicas,
+        min(schedule.per_replica_rps) as per_replica_rps_min,
+        max(schedule.per_replica_rps) as per_replica_rps_max,
+        list(distinct schedule.per_replica_rps_source order by schedule.per_replica_rps_source)
+            as per_replica_rps_sources
+    from windows
+    inner join fct_capacity_schedule_hourly as schedule
+        on schedule.day between windows.period_start and windows.day
+    group by all
+),
+
 findings as (
     select
         day, period_start, 'duplicate_calls' as kind, feature, provider, model, '' as target, 'measured' as basis,
@@ -595,6 +624,29 @@ findings as (
     -- Emitted only where short answers suggest a smaller model suffices, a natural experiment
     -- exists, or the team's own eval backs the move.
     where rightsize_savings_usd > 0 and (output_p90_max <= 300 or natural_experiment or eval is not null)
+    union all
+    select
+        day, period_start, 'autoscale', '', 'self_hosted', pool, 'hourly_schedule', 'upper_bound',
+        requests, requests as served_requests, billed_cost_usd, savings_usd,
+        printf(
+            'At most: the pool was billed %.1f replica-hours and an hourly schedule needed %d: each hour '
+            || 'its busiest minute at %s requests/s per replica (%s) with the configured headroom, never under '
+            || 'the warm floor, started an hour ahead of the load. Assumes replicas start and stop on the hour.',
+            billed_replica_hours, planned_replica_hours,
+            case
+                when per_replica_rps_min = per_replica_rps_max then printf('%.3g', per_replica_rps_min)
+                else printf('%.3g to %.3g', per_replica_rps_min, per_replica_rps_max)
+            end,
+            array_to_string(per_replica_rps_sources, ', ')
+        ),
+        json_object(
+            'source', 'fct_capacity_schedule_hourly', 'billed_replica_hours', billed_replica_hours,
+            'planned_replica_hours', planned_replica_hours, 'excess_replica_hours', excess_replica_hours,
+            'peak_needed_replicas', peak_needed_replicas, 'per_replica_rps_min', per_replica_rps_min,
+            'per_replica_rps_max', per_replica_rps_max, 'per_replica_rps_sources', per_replica_rps_sources
+        )
+    from capacity
+    where savings_usd > 0
 ),
 
 keyed as (

@@ -16,6 +16,7 @@ POOLS_SCHEMA = pa.schema(
         ("headroom", pa.float64()),
         ("warm_floor", pa.int64()),
         ("api_equivalent", pa.string()),
+        ("scale_ahead", pa.bool_()),
     ]
 )
 
@@ -26,7 +27,8 @@ BUDGETS_DESCRIPTION = "Monthly budgets per feature from the config, USD."
 
 
 def pools_table(config) -> pa.Table:
-    """The `pools` rows: each configured pool's GPU, latency SLO, headroom, warm floor and API equivalent."""
+    """The `pools` rows: each configured pool's GPU, latency SLO, headroom, warm floor, API equivalent
+    and whether its capacity schedule scales ahead."""
     return pa.Table.from_pylist(
         [
             {
@@ -36,6 +38,7 @@ def pools_table(config) -> pa.Table:
                 "headroom": spec.headroom,
                 "warm_floor": spec.warm_floor,
                 "api_equivalent": spec.api_equivalent,
+                "scale_ahead": spec.scale_ahead,
             }
             for spec in config.pools.values()
         ],
