@@ -243,6 +243,29 @@ def test_the_shipped_demo_config_is_valid(tmp_path):
             "add date: the day the eval ran, YYYY-MM-DD",
         ),
         (
+            with_changes(
+                savings={"selfhost_candidates": {"gpt-4o-mini": {"model": "llama-3.1-8b", "gpu_type": "H100"}}}
+            ),
+            "savings.selfhost_candidates.gpt-4o-mini.usd_per_gpu_hour: missing",
+            "add usd_per_gpu_hour: what one GPU costs an hour, USD",
+        ),
+        (
+            with_changes(
+                savings={
+                    "selfhost_candidates": {
+                        "gpt-4o-mini": {
+                            "model": "llama-3.1-8b",
+                            "gpu_type": "H100",
+                            "usd_per_gpu_hour": 3.29,
+                            "load_test": "nowhere/llama.csv",
+                        }
+                    }
+                }
+            ),
+            "savings.selfhost_candidates.gpt-4o-mini.load_test:",
+            "",
+        ),
+        (
             with_changes(savings={"easy": {"max_input_tokens": 0}}),
             "savings.easy.max_input_tokens: must be more than 0",
             "",

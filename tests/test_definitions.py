@@ -20,6 +20,8 @@ EXPECTED_DEPS = {
     "price_catalog": set(),
     "pools": set(),
     "pool_load_tests": set(),
+    "selfhost_candidates": set(),
+    "selfhost_candidate_load_tests": set(),
     "budgets": set(),
     "savings_findings_state": set(),
     # ingest (the lake)
@@ -95,12 +97,15 @@ EXPECTED_DEPS = {
     "fct_prompt_cache_opportunity_daily": {"int_billed_calls", "stg_prices"},
     "fct_model_fit_daily": {"int_billed_calls", "stg_prices"},
     "fct_capacity_schedule_hourly": {"fct_requests", "fct_capacity_plan", "pools", "stg_gpu_billing"},
+    "int_api_demand_hourly": {"int_billed_calls", "selfhost_candidates"},
+    "fct_selfhost_trigger": {"int_api_demand_hourly", "selfhost_candidates", "selfhost_candidate_load_tests"},
     "fct_savings_opportunities": {
         "fct_token_efficiency_daily",
         "fct_model_fit_daily",
         "fct_batch_opportunity_daily",
         "fct_prompt_cache_opportunity_daily",
         "fct_capacity_schedule_hourly",
+        "fct_selfhost_trigger",
         "savings_findings_state",
     },
     "fct_savings_realized": {"savings_findings_state", "fct_savings_opportunities", "fct_token_efficiency_daily"},
@@ -110,7 +115,15 @@ EXPECTED_DEPS["published_warehouse"] = set(EXPECTED_DEPS)
 
 # Dagster UI groups: where each asset is shown.
 EXPECTED_GROUPS = {
-    "settings": {"price_catalog", "pools", "pool_load_tests", "budgets", "savings_findings_state"},
+    "settings": {
+        "price_catalog",
+        "pools",
+        "pool_load_tests",
+        "selfhost_candidates",
+        "selfhost_candidate_load_tests",
+        "budgets",
+        "savings_findings_state",
+    },
     "ingest": {
         "gateway_requests",
         "gateway_quarantine",
@@ -129,6 +142,8 @@ EXPECTED_GROUPS = {
         "fct_prompt_cache_opportunity_daily",
         "fct_model_fit_daily",
         "fct_capacity_schedule_hourly",
+        "int_api_demand_hourly",
+        "fct_selfhost_trigger",
         "fct_savings_opportunities",
         "fct_savings_realized",
     },

@@ -33,7 +33,7 @@ from test_alert_models import anomalies
 from test_anomalies import GPU_COLUMNS, SPEND_COLUMNS
 
 from pipelines.defs.models import model_settings
-from pipelines.defs.settings.pools import pools_table
+from pipelines.defs.settings.pools import write_pool_settings
 from pipelines.defs.settings.savings import write_state
 from pipelines.demo import generate
 from pipelines.lake.partitions import partition_file
@@ -43,7 +43,6 @@ from pipelines.resources.config import load_config
 from pipelines.sources.billing import day as billing_day
 from pipelines.sources.gateway import day as gateway_day
 from pipelines.sources.gpu import day as gpu_day
-from pipelines.sources.load_tests import load_test_rows
 from pipelines.sources.prices import price_rows
 
 pytestmark = pytest.mark.slow
@@ -56,6 +55,11 @@ CATALOG = REPO / "fixtures" / "prices" / "litellm_2026_11.json"
 
 def _config(root: Path) -> Path:
     config = generated_config(START, CATALOG)
+    # The self-host trigger reads 28 days back: a candidate, so its range run is compared too.
+    candidate = {"model": "llama-3.1-8b-instruct", "gpu_type": "H100", "usd_per_gpu_hour": 3.29}
+    config["savings"] = {
+        "selfhost_candidates": {"gpt-4o-mini": candidate | {"load_test": "inputs/loadtest/llama-8b-h100.csv"}}
+    }
     path = root / "costwatch.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -83,7 +87,6 @@ def _ingest(config, warehouse: Path) -> None:
             day,
         )
         gpu_day.ingest_gpu_telemetry_day(config.source_entries("gpu_telemetry"), lake, day)
-    pools = pools_table(config)
     budgets = pa.table(
         {
             "feature": pa.array(list(config.budgets), pa.string()),
@@ -102,8 +105,7 @@ def _ingest(config, warehouse: Path) -> None:
             {gpu_day.QUARANTINE: gpu_day.QUARANTINE_DESCRIPTION},
         )
         replace_table(conn, "price_catalog", price_rows(config), "prices")
-        replace_table(conn, "pools", pools, "pools")
-        replace_table(conn, "pool_load_tests", load_test_rows(config.pools.values()), "load tests")
+        write_pool_settings(conn, config)
         replace_table(conn, "budgets", budgets, "budgets")
         write_state(conn, config.lake_dir)  # nothing decided
 

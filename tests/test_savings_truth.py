@@ -58,7 +58,14 @@ def planted(tmp_path_factory):
             },
             pools=pools,
             prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"},
-            savings={"routes": manifest["routes"], "min_monthly_usd": MIN_MONTHLY_USD},
+            savings={
+                "routes": manifest["routes"],
+                "min_monthly_usd": MIN_MONTHLY_USD,
+                "selfhost_candidates": {
+                    model: candidate | {"load_test": f"inputs/{candidate['load_test']}"}
+                    for model, candidate in manifest["selfhost_candidates"].items()
+                },
+            },
         )
         project.run_days(START.isoformat(), END.isoformat())
         findings = project.query_dicts("select * from fct_savings_opportunities where day = $day", {"day": END})
@@ -113,7 +120,7 @@ def test_every_planted_finding_comes_out_with_its_dollars(planted):
     _, manifest, findings = planted
     by_key = {_key(row): row for row in findings}
     priced = [event for event in manifest["savings_events"] if event["estimated_savings_usd"] is not None]
-    assert len(priced) == 11
+    assert len(priced) == 12
     for event in priced:
         key = (event["kind"], event["feature"], event["provider"], event["model"], event["target"])
         assert key in by_key, key
@@ -165,8 +172,29 @@ def test_nothing_else_is_flagged(planted):
         raised = [
             _key(row)
             for row in findings
-            if row["feature"] == control["feature"]
-            and ("*" in control["kinds"] or row["kind"] in control["kinds"])
+            if control.get("feature", row["feature"]) == row["feature"]
             and control.get("model", row["model"]) == row["model"]
+            and ("*" in control["kinds"] or row["kind"] in control["kinds"])
         ]
         assert raised == [], control["why"]
+
+
+def test_the_self_host_trigger_moves_the_steady_model_and_leaves_the_spiky_one(planted):
+    """fct_selfhost_trigger as of the last day, against the generator's Decimal arithmetic of the
+    spec's formula: the bands, the costs (ops prorated), the break-even volume and the verdicts."""
+    project, manifest, _ = planted
+    rows = {
+        row["model"]: row
+        for row in project.query_dicts("select * from fct_selfhost_trigger where day = $day", {"day": END})
+    }
+    assert set(rows) == set(manifest["selfhost_trigger"])
+    for model, truth in manifest["selfhost_trigger"].items():
+        row = rows[model]
+        for column in ("candidate", "requests", "replicas_low", "replicas_high", "verdict"):
+            assert row[column] == truth[column], (model, column)
+        for column in ("api_cost_usd", "ops_usd", "selfhost_cost_low_usd", "selfhost_cost_high_usd"):
+            assert abs(row[column] - D(truth[column])) <= D("1e-6"), (model, column)
+        assert abs(row["break_even_tokens_per_month"] - int(truth["break_even_tokens_per_month"])) <= 1, model
+    steady, spiky = rows["gpt-4.1-mini"], rows["gpt-4.1-nano"]
+    assert (steady["weeks_above_trigger"], spiky["weeks_above_trigger"]) == (4, 0)
+    assert steady["hourly_cv"] < 0.01 and spiky["hourly_cv"] > 1  # one call a minute; one minute a day

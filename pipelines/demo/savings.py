@@ -47,10 +47,12 @@ HAIKU = "claude-haiku-4-5"
 GPT_4O = "gpt-4o"
 GPT_4O_MINI = "gpt-4o-mini"
 GPT_41 = "gpt-4.1"
+GPT_41_MINI = "gpt-4.1-mini"
+GPT_41_NANO = "gpt-4.1-nano"
 GEMINI_PRO = "gemini-2.5-pro"
 LLAMA = "llama-3.1-8b-instruct"
 PROVIDERS = {SONNET: "anthropic", HAIKU: "anthropic", GPT_4O: "openai", GPT_4O_MINI: "openai", GPT_41: "openai"}
-PROVIDERS |= {GEMINI_PRO: "gcp.gemini", LLAMA: "self_hosted"}
+PROVIDERS |= {GPT_41_MINI: "openai", GPT_41_NANO: "openai", GEMINI_PRO: "gcp.gemini", LLAMA: "self_hosted"}
 # The routes the plants are judged by (savings.routes): only code_assist's model has a sibling, so a
 # routing finding elsewhere would be a false one.
 ROUTES = {GPT_4O: GPT_4O_MINI}
@@ -79,6 +81,24 @@ AUTOSCALE_POOL_SETTINGS = {
 BILLED_REPLICAS = 4
 USD_PER_REPLICA_HOUR = Decimal("3.29")  # one H100 (Lambda's H100 SXM list price)
 BURSTS = {10: 90, 15: 150}  # hour (UTC) -> calls in its busiest minute
+# selfhost_trigger: doc_moderation sends an 80k-token document to gpt-4.1-mini every minute around
+# the clock (steady, and dear enough for one self-hosted replica); weekly_report sends 200 small
+# calls to gpt-4.1-nano in one minute a day (spiky and cheap: stay on the API). Both have a candidate.
+MODERATION_MODEL = GPT_41_MINI
+REPORT_MODEL = GPT_41_NANO
+SELFHOST_CANDIDATE = {
+    "model": "llama-3.1-8b-instruct",
+    "gpu_type": "H100",
+    "gpus_per_replica": 1,
+    "usd_per_gpu_hour": 1.0,
+    "load_test": f"loadtest/{AUTOSCALE_POOL}.csv",
+    "latency_slo_s": 5,
+    "headroom": 0.3,
+    "warm_floor": 1,
+    "ops_usd_per_month": 50,
+    "margin": 0.3,
+    "quality_note": "team eval 2026-09: 97% vs 98% on 400 cases",
+}
 
 
 @dataclass
@@ -422,6 +442,28 @@ def _day_calls(seed: int, day: dt.date, offset: int) -> list[SavingsCall]:
         for n, at in enumerate(_spread(day, 10, 15, 10)):
             new("contract_review", n, at, GEMINI_PRO, input_tokens=LONG_CONTEXT_TOKENS, output_tokens=1_000)
 
+    # doc_moderation: one 80k-token document a minute, all day; weekly_report: 200 calls at 09:00.
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
+    for n in range(1_440):
+        new(
+            "doc_moderation",
+            n,
+            start + dt.timedelta(seconds=60 * n + 30),
+            MODERATION_MODEL,
+            input_tokens=80_000,
+            output_tokens=50,
+        )
+    start = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)
+    for n in range(200):
+        new(
+            "weekly_report",
+            n,
+            start + dt.timedelta(milliseconds=300 * n),
+            REPORT_MODEL,
+            input_tokens=2_000,
+            output_tokens=300,
+        )
+
     # autocomplete's short calls on the self-hosted pool (a control for the API levers), with a burst
     # minute in each hour of BURSTS (the autoscale plant).
     for n, at in enumerate(_spread(day, 8, 20, 300)):
@@ -459,8 +501,11 @@ def _event(
     }
 
 
-def savings_truth(calls: list[SavingsCall], prices: CatalogPrices, window: tuple[dt.date, dt.date]) -> list[dict]:
-    """The findings the plants must raise as of the window's last day, each with its dollars."""
+def savings_truth(
+    calls: list[SavingsCall], prices: CatalogPrices, window: tuple[dt.date, dt.date]
+) -> tuple[list[dict], dict]:
+    """The findings the plants must raise as of the window's last day, each with its dollars, and
+    fct_selfhost_trigger's figures per model with a candidate."""
     start, end = window
     billed = [call for call in calls if call.billed and start <= call.ts.date() <= end]
 
@@ -534,6 +579,25 @@ def savings_truth(calls: list[SavingsCall], prices: CatalogPrices, window: tuple
     )
 
     events.append(_autoscale_truth(calls, window))
+    trigger = {
+        model: _selfhost_trigger_truth(calls, prices, window, model) for model in (MODERATION_MODEL, REPORT_MODEL)
+    }
+    moderation = trigger[MODERATION_MODEL]
+    saving = Decimal(moderation["api_cost_usd"]) - Decimal(moderation["selfhost_cost_high_usd"])
+    events.append(
+        {
+            "plant": "selfhost_trigger",
+            "kind": "selfhost_trigger",
+            "feature": "",
+            "provider": "openai",
+            "model": MODERATION_MODEL,
+            "target": SELFHOST_CANDIDATE["model"],
+            "basis": "upper_bound",
+            "requests_affected": moderation["requests"],
+            "estimated_savings_usd": decimal_text(saving),
+            "trigger": moderation,
+        }
+    )
 
     support = of("support_bot")
     events.append(
@@ -549,7 +613,7 @@ def savings_truth(calls: list[SavingsCall], prices: CatalogPrices, window: tuple
             "estimated_savings_usd": None,  # a simulation: tests/test_savings_truth.py runs its own
         }
     )
-    return events
+    return events, trigger
 
 
 def per_replica_rps() -> Decimal:
@@ -571,15 +635,18 @@ def _autoscale_truth(calls: list[SavingsCall], window: tuple[dt.date, dt.date]) 
             minute = (call.ts.date(), call.ts.hour, call.ts.minute)
             per_minute[minute] = per_minute.get(minute, 0) + 1
             requests += 1
+    peaks: dict[tuple[dt.date, int], int] = {}  # (day, hour) -> calls in its busiest minute
+    for (day, hour, _), count in per_minute.items():
+        peaks[(day, hour)] = max(peaks.get((day, hour), 0), count)
     saving = Decimal(0)
     planned_hours = 0
     day = window[0]
     while day <= window[1]:
         needed = []
         for hour in range(24):
-            peak = max((count for (d, h, _), count in per_minute.items() if d == day and h == hour), default=0)
+            peak = peaks.get((day, hour), 0)
             need = Decimal(peak) / 60 / rate * (1 + headroom)
-            needed.append(int(need.to_integral_value(rounding=ROUND_CEILING)))
+            needed.append(_ceil(need))
         for hour in range(24):
             ahead = needed[hour + 1] if hour < 23 else 0
             planned = max(AUTOSCALE_POOL_SETTINGS["warm_floor"], needed[hour], ahead)
@@ -598,6 +665,67 @@ def _autoscale_truth(calls: list[SavingsCall], window: tuple[dt.date, dt.date]) 
         "planned_replica_hours": planned_hours,
         "estimated_savings_usd": decimal_text(saving),
     }
+
+
+def _selfhost_trigger_truth(
+    calls: list[SavingsCall], prices: CatalogPrices, window: tuple[dt.date, dt.date], model: str
+) -> dict:
+    """fct_selfhost_trigger as of the window's last day, by the spec's formula: per hour, the busiest
+    minute's prompt and output tokens per second against one replica's (the load test's fastest
+    rate within the SLO x its prompt and output sizes); low and high bands of replicas, never under
+    the warm floor; GPU cost per hour plus ops prorated by hours / (30.44 x 24)."""
+    candidate = SELFHOST_CANDIDATE
+    within = [row for row in loadtest_rows() if row["request_latency_s"] <= candidate["latency_slo_s"]]
+    best = max(within, key=lambda row: row["requests_per_s"])
+    rps = Decimal(repr(best["requests_per_s"]))
+    capacity_in, capacity_out = rps * best["prompt_tokens"], rps * best["output_tokens"]
+    headroom, floor = Decimal(str(candidate["headroom"])), candidate["warm_floor"]
+    per_minute: dict[tuple[dt.date, int, int], list[int]] = {}
+    api_cost, requests, tokens = Decimal(0), 0, 0
+    for call in calls:
+        if call.model == model and call.billed and window[0] <= call.ts.date() <= window[1]:
+            minute = per_minute.setdefault((call.ts.date(), call.ts.hour, call.ts.minute), [0, 0])
+            minute[0] += call.input_tokens
+            minute[1] += call.output_tokens
+            api_cost += prices.cost(call)
+            requests += 1
+            tokens += call.input_tokens + call.output_tokens
+    peaks: dict[tuple[dt.date, int], list[int]] = {}  # (day, hour) -> busiest minute's [input, output]
+    for (day, hour, _), (minute_input, minute_output) in per_minute.items():
+        peak = peaks.setdefault((day, hour), [0, 0])
+        peak[0], peak[1] = max(peak[0], minute_input), max(peak[1], minute_output)
+    gpu_low, gpu_high, replicas_low, replicas_high, hours = Decimal(0), Decimal(0), 0, 0, 0
+    day = window[0]
+    while day <= window[1]:
+        for hour in range(24):
+            peak_input, peak_output = peaks.get((day, hour), (0, 0))
+            input_tps, output_tps = Decimal(peak_input) / 60, Decimal(peak_output) / 60
+            low = max(floor, _ceil(max(input_tps / capacity_in, output_tps / capacity_out) * (1 + headroom)))
+            high = max(floor, _ceil((input_tps / capacity_in + output_tps / capacity_out) * (1 + headroom)))
+            rate = candidate["gpus_per_replica"] * Decimal(str(candidate["usd_per_gpu_hour"]))
+            gpu_low, gpu_high = gpu_low + low * rate, gpu_high + high * rate
+            replicas_low, replicas_high, hours = max(replicas_low, low), max(replicas_high, high), hours + 1
+        day += dt.timedelta(days=1)
+    ops = (Decimal(candidate["ops_usd_per_month"]) * hours / (Decimal("30.44") * 24)).quantize(Decimal("1e-6"))
+    margin = Decimal(str(candidate["margin"]))
+    days = hours // 24
+    break_even = (1 + margin) * (gpu_high + ops) / api_cost * tokens * Decimal("30.44") / days
+    return {
+        "model": model,
+        "candidate": candidate["model"],
+        "requests": requests,
+        "api_cost_usd": decimal_text(api_cost),
+        "replicas_low": replicas_low,
+        "replicas_high": replicas_high,
+        "ops_usd": decimal_text(ops),
+        "selfhost_cost_low_usd": decimal_text(gpu_low + ops),
+        "selfhost_cost_high_usd": decimal_text(gpu_high + ops),
+        "break_even_tokens_per_month": decimal_text(break_even.quantize(Decimal(1))),
+    }
+
+
+def _ceil(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
 def _write_pool_files(out_dir: Path, start_date: dt.date, days: int) -> list[dict]:
@@ -640,6 +768,7 @@ NEGATIVE_CONTROLS = [
     },
     {"feature": "batch_tagging", "kinds": ["*"], "model": LLAMA, "why": "already on a self-hosted batch pool"},
     {"feature": "autocomplete", "kinds": ["*"], "why": "short calls on a self-hosted pool"},
+    {"model": REPORT_MODEL, "kinds": ["*"], "why": "spiky and cheap: a self-hosted replica would idle"},
     {"feature": "chat", "kinds": ["prompt_cache"], "why": "healthy caching: the prefix is read within 5 minutes"},
 ]
 
@@ -668,6 +797,7 @@ def generate_savings(
     end = start_date + dt.timedelta(days=days - 1)
     window = (end - dt.timedelta(days=WINDOW_DAYS - 1), end)
     catalog = Path(price_catalog or fixture(PRICE_CATALOG_FIXTURE))
+    events, trigger = savings_truth(calls, CatalogPrices(catalog), window)
     manifest = {
         "savings_manifest_version": SAVINGS_MANIFEST_VERSION,
         "format": "canonical",
@@ -681,7 +811,13 @@ def generate_savings(
         # The pool as the config must name it (load_test relative to OUT).
         "pools": {AUTOSCALE_POOL: AUTOSCALE_POOL_SETTINGS},
         "files": files,
-        "savings_events": savings_truth(calls, CatalogPrices(catalog), window),
+        "savings_events": events,
+        # fct_selfhost_trigger as of the last day: one model to move, one to leave on the API.
+        "selfhost_candidates": {MODERATION_MODEL: SELFHOST_CANDIDATE, REPORT_MODEL: SELFHOST_CANDIDATE},
+        "selfhost_trigger": {
+            MODERATION_MODEL: trigger[MODERATION_MODEL] | {"verdict": "consider_selfhost"},
+            REPORT_MODEL: trigger[REPORT_MODEL] | {"verdict": "stay_on_api"},
+        },
         "negative_controls": NEGATIVE_CONTROLS,
     }
     write_manifest(out_dir, manifest)

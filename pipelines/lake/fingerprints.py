@@ -45,6 +45,10 @@ def day_fingerprints(config: CostwatchConfig, days: Iterable[dt.date]) -> dict[d
     settings["alerts"] = {key: getattr(config.alerts, key) for key in ALERT_THRESHOLDS}
     settings["savings"].pop("min_monthly_usd")  # what is listed, not what the marts hold
     settings["pools"] = {name: {**pool, "load_test": _load_test(pool)} for name, pool in settings["pools"].items()}
+    candidates = settings["savings"]["selfhost_candidates"]
+    settings["savings"]["selfhost_candidates"] = {
+        model: {**candidate, "load_test": _load_test(candidate)} for model, candidate in candidates.items()
+    }
     versions = config.price_versions  # oldest first
     prints = {}
     for day in days:
@@ -61,7 +65,7 @@ def day_fingerprints(config: CostwatchConfig, days: Iterable[dt.date]) -> dict[d
 
 
 def _load_test(pool: dict) -> str | None:
-    """A pool's load-test CSV shapes its capacity plan by content, not by path."""
+    """A load-test CSV (a pool's, a self-host candidate's) shapes its marts by content, not by path."""
     path = pool.get("load_test")
     return _content_digest(Path(path)) if path else None
 

@@ -531,6 +531,25 @@ class EvalResult(_Section):
     date: Date = _required("add date: the day the eval ran, YYYY-MM-DD")
 
 
+class SelfhostCandidate(_Section):
+    # An open model the team could serve an API model's calls with on its own GPUs: what
+    # fct_selfhost_trigger prices against the API bill, hour by hour.
+    model: Text = _required("name the open model that would take the calls, e.g. llama-3.1-8b-instruct")
+    gpu_type: Text = _required("name the GPU, e.g. H100")
+    gpus_per_replica: Annotated[int, Field(strict=True, ge=1)] = 1
+    usd_per_gpu_hour: Positive = _required("add usd_per_gpu_hour: what one GPU costs an hour, USD")
+    load_test: ExistingFile = _required(
+        "add load_test: a batching-curve CSV of one replica of the open model (the format of pools.<pool>.load_test)"
+    )
+    latency_slo_s: Positive = 5.0  # the load test's rows within it give a replica's rate
+    headroom: Annotated[float, Field(strict=True, ge=0, le=10, allow_inf_nan=False)] = 0.3
+    warm_floor: Annotated[int, Field(strict=True, ge=0)] = 1  # replicas kept up however quiet it is
+    ops_usd_per_month: NonNegative = 0.0  # people and tooling to run it, USD a month
+    margin: NonNegative = 0.3  # self-hosting must be this much cheaper (0.3: the API costs >= 1.3x)
+    # Why the open model is good enough (an eval, with its date): without it the verdict stays on the API.
+    quality_note: Text | None = None
+
+
 class SavingsSettings(_Section):
     # The findings' window: fct_savings_opportunities sums each lever over the days ending on its
     # as-of day. At most 28: the widest history a day's marts read, which `run --changed` re-runs.
@@ -553,6 +572,8 @@ class SavingsSettings(_Section):
     easy: EasyRequests = EasyRequests()
     # feature -> cheaper model family -> its eval (see EvalResult).
     evals: Annotated[dict[str, dict[ModelFamily, EvalResult]], _null_as(dict)] = {}
+    # API model family -> an open model to compare it with (fct_selfhost_trigger).
+    selfhost_candidates: Annotated[dict[ModelFamily, SelfhostCandidate], _null_as(dict)] = {}
 
     @property
     def routes_json(self) -> str:

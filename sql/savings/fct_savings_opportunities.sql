@@ -9,8 +9,8 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call or billed self-hosted pool in the warehouse: what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound).
-  target: What the change moves to - batch or standard (the service tier), hourly_schedule (autoscale), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model); '' when the change is to stop the waste.
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound).
+  target: What the change moves to - batch or standard (the service tier), hourly_schedule (autoscale), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
   basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen), validated (an upper bound backed by the team's own eval).
   confidence: high for measured and price_rule, medium for validated, low for upper_bound.
@@ -647,6 +647,29 @@ findings as (
         )
     from capacity
     where savings_usd > 0
+    union all
+    select
+        day, period_start, 'selfhost_trigger', '', provider, model, candidate, 'upper_bound',
+        requests, requests as moved_requests, api_cost_usd, api_cost_usd - selfhost_cost_high_usd,
+        printf(
+            'At most: %s served on %s (%d to %d replicas at the busiest hour, low and high band, with %s and the '
+            || 'warm floor) would have cost $%.2f to $%.2f instead of the API''s $%.2f, ops included; the API cost at '
+            || 'least %.0f%% more in each of the last 4 weeks and the load is steady (hourly CV %.2f). Quality: %s. '
+            || 'Assumes the load test''s shape holds for these calls.',
+            model, candidate, replicas_low, replicas_high, gpu_type,
+            selfhost_cost_low_usd, selfhost_cost_high_usd, api_cost_usd, 100 * margin, hourly_cv, quality_note
+        ),
+        json_object(
+            'source', 'fct_selfhost_trigger', 'candidate', candidate, 'gpu_type', gpu_type,
+            'replicas_low', replicas_low, 'replicas_high', replicas_high,
+            'selfhost_cost_low_usd', selfhost_cost_low_usd, 'selfhost_cost_high_usd', selfhost_cost_high_usd,
+            'ops_usd', ops_usd, 'margin', margin, 'hourly_cv', hourly_cv, 'weeks_above_trigger', weeks_above_trigger,
+            'peak_input_tps', peak_input_tps, 'peak_output_tps', peak_output_tps,
+            'per_replica_input_tps', per_replica_input_tps, 'per_replica_output_tps', per_replica_output_tps,
+            'break_even_tokens_per_month', break_even_tokens_per_month, 'quality_note', quality_note
+        )
+    from fct_selfhost_trigger
+    where day between $start and $end and verdict = 'consider_selfhost' and api_cost_usd > selfhost_cost_high_usd
 ),
 
 keyed as (
