@@ -766,6 +766,22 @@ def test_the_report_loads_in_a_browser_without_errors_and_draws_every_chart(demo
     )
     spend = next(chart for chart in charts if chart["name"] == "spend_anomalies")
     assert sum(1 for row in spend["rows"] if row["marked"]) == anomalies
+    # What to change: the day's open findings of at least savings.min_monthly_usd ($100), one row
+    # each, surest basis first, as the warehouse holds them (exposure rows by their spend in scope).
+    listed = (
+        demo[1]
+        .execute(
+            "select finding_key from fct_savings_opportunities where day = $day and status = 'open'"
+            " and coalesce(monthly_savings_usd, spend_in_scope_usd * 30.44 / days_observed) >= 100",
+            {"day": day},
+        )
+        .fetchall()
+    )
+    table = dom.split('<table class="savings">', 1)[1].split("</table>", 1)[0]
+    assert listed and table.count("<tr>") == 1 + len(listed)  # the header row, then one per finding
+    order = ["measured", "price rule", "validated", "upper bound", "exposure"]
+    shown = [row.split("<td>", 1)[1].split("</td>", 1)[0] for row in table.split("<tr>")[2:]]
+    assert shown == sorted(shown, key=order.index)
 
     screenshot(path.as_uri(), tmp_path / "costwatch_report.png", tmp_path / "chrome")
 

@@ -560,6 +560,47 @@ FINDINGS = {
     ),
     ("trim_input", "tail", "openai", "gpt-4o", "p90"): ("upper_bound", 30, TAIL_SPEND, 2, TAIL_TRIM),
     ("cap_output", "tail", "openai", "gpt-4o", "p95"): ("upper_bound", 30, TAIL_SPEND, 1, OUTPUT_CAP),
+    # Exposure: the spend a lever could act on, no estimate (None). Calls without prefix_hashes whose
+    # prompt reaches the model's minimum (1,024 tokens; 4,096 for claude-haiku-4-5): their plain
+    # prompt tokens at the price billed.
+    ("prompt_cache", "tail", "openai", "gpt-4o", "log_prefix_hashes"): (
+        "exposure",
+        30,
+        (11_000 + 1_500) * D("2.5e-6"),  # tail-long, and tail-cached's plain part
+        2,
+        None,
+    ),
+    ("prompt_cache", "rag", "gcp.gemini", "gemini-2.5-pro", "log_prefix_hashes"): (
+        "exposure",
+        2,
+        200_000 * D("1.25e-6") + 200_001 * D("2.5e-6"),  # l2 at the long-context rate
+        2,
+        None,
+    ),
+    ("prompt_cache", "nightly_enrich", "anthropic", "claude-haiku-4-5", "log_prefix_hashes"): (
+        "exposure",
+        1,
+        4_000 * D("1e-6"),
+        1,
+        None,
+    ),
+    ("prompt_cache", "nightly_enrich", "openai", "gpt-4o", "log_prefix_hashes"): (
+        "exposure",
+        2,
+        6_000 * D("2.5e-6") + 10_000 * D("1.25e-6"),  # gpt-4o-standard; already-batch at batch price
+        2,
+        None,
+    ),
+    ("prompt_cache", "batch_tagging", "openai", "gpt-4.1", "log_prefix_hashes"): (
+        "exposure",
+        1,
+        8_000 * D("3.5e-6"),  # at priority
+        1,
+        None,
+    ),
+    # tail-think's 600 reasoning tokens at gpt-4o's output price; summarise's 4 cut calls.
+    ("cap_output", "tail", "openai", "gpt-4o", "reasoning_effort"): ("exposure", 30, REASONING, 30, None),
+    ("cap_output", "summarise", "openai", "gpt-4o", "finish_length"): ("exposure", 7, 4 * CUT_CALL, 4, None),
 }
 
 
@@ -580,11 +621,11 @@ def test_every_lever_becomes_one_finding_with_its_hand_priced_dollars(priced):
     for key, (basis, in_scope, spend, affected, saving) in FINDINGS.items():
         row = rows[key]
         assert row["basis"] == basis, key
-        assert row["confidence"] == ("low" if basis == "upper_bound" else "high"), key
+        assert row["confidence"] == ("low" if basis in ("upper_bound", "exposure") else "high"), key
         assert (row["requests_in_scope"], row["requests_affected"]) == (in_scope, affected), key
         assert row["spend_in_scope_usd"] == spend, key
         assert row["estimated_savings_usd"] == saving, key
-        assert row["monthly_savings_usd"] == _monthly(saving), key
+        assert row["monthly_savings_usd"] == (None if saving is None else _monthly(saving)), key
         assert (row["period_start"].isoformat(), row["period_end"].isoformat()) == ("2026-10-24", DAY)
         assert (row["window_days"], row["days_observed"]) == (28, 2)
         assert row["finding_key"] == "{}:{}:{}/{}:{}".format(*key)
@@ -597,7 +638,8 @@ def test_every_lever_becomes_one_finding_with_its_hand_priced_dollars(priced):
         " where feature = 'chat' and kind = 'long_context_tier' order by all"
     )
     assert priced.query(
-        "select kind, count(*) from fct_savings_opportunities where feature = 'chat' group by kind order by kind"
+        "select kind, count(*) from fct_savings_opportunities where feature = 'chat' and basis <> 'exposure'"
+        " group by kind order by kind"
     ) == [("cache_write_waste", 1), ("long_context_tier", 3)]
     premiums = priced.query(
         "select model, 'long_context_tier', sum(long_context_premium_usd) from fct_token_efficiency_daily"
@@ -615,10 +657,11 @@ def test_every_lever_becomes_one_finding_with_its_hand_priced_dollars(priced):
 
 def test_the_day_before_has_its_own_window(priced):
     """A finding as of DAY_BEFORE sees DAY_BEFORE alone: x1 and t6 are not waste yet (t6's re-send
-    is the next day), so that day has no finding."""
-    assert priced.query("select count(*) from fct_savings_opportunities where day = $day", {"day": DAY_BEFORE}) == [
-        (0,)
-    ]
+    is the next day), so that day has no finding with an estimate; t6, cut, is exposure."""
+    assert priced.query(
+        "select kind, feature, target, spend_in_scope_usd from fct_savings_opportunities where day = $day",
+        {"day": DAY_BEFORE},
+    ) == [("cap_output", "summarise", "finish_length", CUT_CALL)]
 
 
 def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(priced):
@@ -680,12 +723,22 @@ def test_costwatch_savings_prints_the_findings_basis_by_basis(priced, capsys):
     assert measured < price_rule
     assert f"${_monthly(3 * CUT_CALL):,.2f}/mo  truncation_retries  summarise  openai/gpt-4o" in out
     keys = [line.split("key: ")[1] for line in out.splitlines() if "key: " in line]
-    assert len(keys) == len(FINDINGS) + 4 and set(keys) >= {"{}:{}:{}/{}:{}".format(*key) for key in FINDINGS}
+    # Every finding: those above, chat's 4 with an estimate and its exposure rows (one per model).
+    ((chat_exposure,),) = priced.query(
+        "select count(*) from fct_savings_opportunities where day = $day and feature = 'chat' and basis = 'exposure'",
+        {"day": DAY},
+    )
+    assert len(keys) == len(FINDINGS) + 4 + chat_exposure
+    assert set(keys) >= {"{}:{}:{}/{}:{}".format(*key) for key in FINDINGS}
     monthly = [float(line.split("/mo")[0].strip().lstrip("$")) for line in out.splitlines() if "/mo  " in line]
     # 5 measured, 8 price-rule and 5 upper-bound findings, in that order.
     for basis in (monthly[:5], monthly[5:13], monthly[13:]):
         assert basis == sorted(basis, reverse=True)
     assert len(monthly) == 18 and out.index("[price rule") < out.index("[upper bound")
+    # Exposure last, by spend in scope a month, never a saving: tail's reasoning, $0.006 in the window.
+    assert out.index("[upper bound") < out.index("[exposure: spend in scope, not estimated]")
+    assert f"${_monthly(REASONING):,.2f}/mo in scope  cap_output  tail  openai/gpt-4o -> reasoning_effort" in out
+    assert "      $0.01 in the window, not estimated on 30 call(s) in scope (30 affected)" in out
 
     assert main(["savings", "--config", str(priced.config_path), "--all", "--kind", "service_tier"]) == 0
     out = capsys.readouterr().out

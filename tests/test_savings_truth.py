@@ -21,7 +21,7 @@ import pytest
 from conftest import open_project
 from test_pricing import CURRENT_CATALOG
 
-from pipelines.demo.savings import generate_savings
+from pipelines.demo.savings import CatalogPrices, generate_savings
 
 pytestmark = pytest.mark.slow(seconds=120)
 
@@ -166,13 +166,18 @@ def test_nothing_else_is_flagged(planted):
     }
     # The prompt-cache plant's target is the lifetime the simulation picks (asserted above).
     planted_keys = {key if key[0] != "prompt_cache" else key[:4] + ("ttl_short",) for key in planted_keys}
-    flagged = {_key(row) for row in findings if row["monthly_savings_usd"] >= MIN_MONTHLY_USD}
+    flagged = {
+        _key(row)
+        for row in findings
+        if row["monthly_savings_usd"] is not None and row["monthly_savings_usd"] >= MIN_MONTHLY_USD
+    }
     assert flagged == planted_keys
     for control in manifest["negative_controls"]:
         raised = [
             _key(row)
             for row in findings
-            if control.get("feature", row["feature"]) == row["feature"]
+            if row["basis"] != "exposure"  # spend in scope, asserted below: not a suggestion
+            and control.get("feature", row["feature"]) == row["feature"]
             and control.get("model", row["model"]) == row["model"]
             and ("*" in control["kinds"] or row["kind"] in control["kinds"])
         ]
@@ -198,3 +203,60 @@ def test_the_self_host_trigger_moves_the_steady_model_and_leaves_the_spiky_one(p
     steady, spiky = rows["gpt-4.1-mini"], rows["gpt-4.1-nano"]
     assert (steady["weeks_above_trigger"], spiky["weeks_above_trigger"]) == (4, 0)
     assert steady["hourly_cv"] < 0.01 and spiky["hourly_cv"] > 1  # one call a minute; one minute a day
+
+
+# The minimum cacheable prefix of each model the plants call, from the providers' docs (Anthropic:
+# 4,096 tokens for Haiku 4.5, 1,024 for Sonnet 4.5; OpenAI 1,024; Gemini 2.5 Pro 4,096).
+MIN_PREFIX = {
+    "claude-haiku-4-5": 4_096,
+    "claude-sonnet-4-5": 1_024,
+    "gpt-4o": 1_024,
+    "gpt-4o-mini": 1_024,
+    "gpt-4.1": 1_024,
+    "gpt-4.1-mini": 1_024,
+    "gpt-4.1-nano": 1_024,
+    "gemini-2.5-pro": 4_096,
+}
+
+
+def test_exposure_rows_state_the_spend_a_missing_signal_hides(planted):
+    """Basis exposure, no estimate: per feature and model, the plain prompt spend of calls without
+    prefix_hashes long enough to cache (prompt_cache / log_prefix_hashes), and summarise's calls
+    cut by their cap (cap_output / finish_length), priced here from the records and the catalog."""
+    project, manifest, findings = planted
+    prices = CatalogPrices(CURRENT_CATALOG)
+    start = dt.date.fromisoformat(manifest["window"]["start"])
+    unhashed: dict[tuple, D] = {}
+    cut = D(0)
+    for record in _records(project, manifest):
+        if record["provider"] == "self_hosted" or record["status"] != "ok" or record["ts"][:10] < start.isoformat():
+            continue
+        model, tier = record["model"], record.get("service_tier", "standard")
+        if "prefix_hashes" not in record and record["input_tokens"] >= MIN_PREFIX[model]:
+            plain = record["input_tokens"] - record["cached_input_tokens"] - record["cache_creation_input_tokens"]
+            long_context = record["input_tokens"] > 200_000
+            key = (record["feature"], model)
+            unhashed[key] = unhashed.get(key, D(0)) + plain * prices.rate(
+                model, "input_cost_per_token", tier, long_context
+            )
+        if record.get("finish_reason") == "length":
+            cut += record["input_tokens"] * prices.rate(model, "input_cost_per_token") + record[
+                "output_tokens"
+            ] * prices.rate(model, "output_cost_per_token")
+    exposure = {
+        (row["kind"], row["feature"], row["model"], row["target"]): row
+        for row in findings
+        if row["basis"] == "exposure"
+    }
+    expected = {
+        ("prompt_cache", feature, model, "log_prefix_hashes"): usd for (feature, model), usd in unhashed.items()
+    }
+    expected[("cap_output", "summarise", "gpt-4.1", "finish_length")] = cut
+    assert set(exposure) == set(expected)
+    for key, usd in expected.items():
+        row = exposure[key]
+        assert abs(row["spend_in_scope_usd"] - usd) <= D("1e-6"), key
+        assert (row["estimated_savings_usd"], row["monthly_savings_usd"], row["confidence"]) == (None, None, "low")
+    # None of them reached Slack's digest or alerts: they estimate nothing.
+    digest = project.query_dicts("select savings_findings from fct_daily_digest where day = $day", {"day": END})[0]
+    assert all(finding["basis"] != "exposure" for finding in digest["savings_findings"])

@@ -232,9 +232,11 @@ def savings_alerts(findings: list[dict], min_monthly_usd: float, link: str | Non
     monthly dollars reach the next doubling of the threshold (2x, 4x...) or its basis changes, so
     its id holds both: `savings:<finding_key>:<basis>:x<step>`. Ids follow from the numbers alone,
     so the delivery ledger keeps one from being posted twice even after the warehouse is rebuilt.
-    A dismissed or done finding is never posted."""
+    A dismissed or done finding is never posted, nor an exposure row (no estimate)."""
     alerts = []
     for row in sorted(findings, key=lambda row: row["finding_key"]):
+        if row["monthly_savings_usd"] is None:  # basis exposure: spend in scope, no saving to post
+            continue
         monthly = float(row["monthly_savings_usd"])
         if row["status"] in ("dismissed", "done") or monthly < min_monthly_usd or monthly <= 0:
             continue

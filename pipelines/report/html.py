@@ -1,5 +1,6 @@
 """`costwatch report`: one self-contained HTML file (scripts and data inline, no network) with the
-day's headline, its data findings and the charts of the period before it.
+day's headline, its data findings, what to change (its savings findings, basis by basis, as
+`costwatch savings` lists them) and the charts of the period before it.
 
 Each chart is a query file `sql/reports/charts/NN_<name>.sql` opening with `/* title | kind */`
 (kind: stacked, grouped or lines) that returns `x, series, y` rows (lines may add `marked` and
@@ -19,10 +20,16 @@ from pathlib import Path
 
 from pipelines.lake.publish import readable_warehouse
 from pipelines.models.engine import REPORTS_DIR, connect_read_only
+from pipelines.report import savings as savings_findings
 from pipelines.report.summary import day_movers, headline, headline_row, read_report_query
 from pipelines.resources.config import CostwatchConfig
 
 CHARTS_DIR = REPORTS_DIR / "charts"
+# A savings finding's columns the page shows (what `costwatch savings` prints, sql/reports/savings_findings.sql).
+SAVINGS_COLUMNS = (
+    "basis", "kind", "feature", "provider", "model", "target", "monthly_savings_usd", "monthly_in_scope_usd",
+    "window_days", "assumptions", "finding_key",
+)  # fmt: skip
 SCRIPT = Path(__file__).with_name("report.js")
 KINDS = ("stacked", "grouped", "lines")
 PERIOD_DAYS = 60  # the charts' span, ending at the report's day
@@ -62,6 +69,7 @@ def report_data(config: CostwatchConfig, day: dt.date, period_days: int = PERIOD
         conn.execute(read_report_query(REPORTS_DIR / "day_findings.sql")[1], {"first": day, "last": day})
         findings = [(row[1], row[4]) for row in conn.fetchall()]
         movers = day_movers(conn, day)
+        savings = savings_findings.findings(conn, day, config.savings.min_monthly_usd)
     return {
         "day": day.isoformat(),
         "first": first.isoformat(),
@@ -69,6 +77,12 @@ def report_data(config: CostwatchConfig, day: dt.date, period_days: int = PERIOD
         "findings": [{"severity": severity, "message": message} for severity, message in findings],
         "movers": [{"feature": feature, "delta_usd": float(delta)} for feature, delta in movers],
         "charts": charts,
+        "savings": [
+            {key: _plain(row[key]) for key in SAVINGS_COLUMNS}
+            for basis in savings_findings.BASES
+            for row in savings
+            if row["basis"] == basis
+        ],
     }
 
 
@@ -89,6 +103,20 @@ def render_html(data: dict) -> str:
         f'<li class="{html.escape(f["severity"])}">{html.escape(f["message"])}</li>' for f in data["findings"]
     )
     movers = "".join(f"<li>{html.escape(m['feature'])}: {_signed_usd(m['delta_usd'])}</li>" for m in data["movers"])
+    savings = "".join(
+        "<tr>"
+        f"<td>{html.escape(savings_findings.BASIS_WORDS[row['basis']].split(':')[0])}</td>"
+        + (
+            f'<td class="usd">{_usd(row["monthly_in_scope_usd"])}/mo in scope</td>'
+            if row["monthly_savings_usd"] is None
+            else f'<td class="usd">{_usd(row["monthly_savings_usd"])}/mo</td>'
+        )
+        + f"<td>{html.escape(row['kind'])}</td><td>{html.escape(row['feature'])}</td>"
+        f"<td>{html.escape(row['provider'])}/{html.escape(row['model'])}"
+        f"{' &rarr; ' + html.escape(row['target']) if row['target'] else ''}</td>"
+        f"<td>{html.escape(row['assumptions'])}</td></tr>"
+        for row in data["savings"]
+    )
     sections = "".join(
         f'<section class="chart" id="chart-{index}"><h2>{html.escape(chart["title"])}</h2></section>'
         for index, chart in enumerate(data["charts"])
@@ -112,6 +140,10 @@ def render_html(data: dict) -> str:
 <div><h2>Findings</h2><ul class="findings">{findings or "<li>none: every source delivered</li>"}</ul></div>
 <div><h2>Top movers vs a week before (API spend)</h2><ul>{movers or "<li>none</li>"}</ul></div>
 </div>
+<section id="savings"><h2>What to change (a {html.escape(str(data["savings"][0]["window_days"]) if data["savings"] else "28")}-day window; each basis its own kind of dollars, never added up)</h2>
+<table class="savings"><thead><tr><th>basis</th><th>saving</th><th>kind</th><th>feature</th><th>model</th><th>assumptions</th></tr></thead>
+<tbody>{savings or '<tr><td colspan="6">no open finding saves savings.min_monthly_usd a month or more</td></tr>'}</tbody></table>
+</section>
 {sections}
 <footer>costwatch report of {html.escape(data["day"])}, charts over {html.escape(data["first"])} to {html.escape(data["day"])}</footer>
 <script type="application/json" id="report-data">{payload}</script>
@@ -127,6 +159,12 @@ def _plain(value: object) -> object:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+def _usd(value: float) -> str:
+    from pipelines.alerts.render import format_usd
+
+    return format_usd(value)
 
 
 def _signed_usd(value: float) -> str:
@@ -147,4 +185,7 @@ svg { background: #fff; border: 1px solid #e4e4e4; }
 .legend { font-size: 12px; margin: 4px 0 0; } .legend span { margin-right: 12px; white-space: nowrap; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; }
 footer { margin-top: 24px; font-size: 12px; color: #888; }
+table.savings { border-collapse: collapse; font-size: 12px; width: 100%; }
+table.savings th, table.savings td { border-bottom: 1px solid #eee; padding: 3px 6px; text-align: left; vertical-align: top; }
+table.savings td.usd { text-align: right; white-space: nowrap; }
 """

@@ -35,6 +35,8 @@ KINDS = (
     "cap_output",
     "route_by_difficulty",
     "right_size_model",
+    "autoscale",
+    "selfhost_trigger",
 )
 BASES = ("measured", "price_rule", "validated", "upper_bound", "exposure", "realized")  # print order: surest first
 BASIS_WORDS = {
@@ -120,11 +122,15 @@ def render(
             now = (decided or {}).get(row["finding_key"], {}).get("status", status)
             if now != status:
                 status = f"{status}; now {now}, from the next run"
+            if row["estimated_savings_usd"] is None:  # exposure: spend in scope, nothing estimated
+                headline = f"  {format_usd(row['monthly_in_scope_usd'])}/mo in scope"
+                window = f"      {format_usd(row['spend_in_scope_usd'])} in the window, not estimated"
+            else:
+                headline = f"  {format_usd(row['monthly_savings_usd'])}/mo"
+                window = f"      {format_usd(row['estimated_savings_usd'])} in the window, of {format_usd(row['spend_in_scope_usd'])} spent"
             lines += [
-                f"  {format_usd(row['monthly_savings_usd'])}/mo  {row['kind']}  {row['feature']}  "
-                f"{row['provider']}/{row['model']}{target}  [{status}]",
-                f"      {format_usd(row['estimated_savings_usd'])} in the window, of {format_usd(row['spend_in_scope_usd'])} "
-                f"spent on {row['requests_in_scope']:,} call(s) in scope ({row['requests_affected']:,} affected)",
+                f"{headline}  {row['kind']}  {row['feature']}  {row['provider']}/{row['model']}{target}  [{status}]",
+                f"{window} on {row['requests_in_scope']:,} call(s) in scope ({row['requests_affected']:,} affected)",
                 f"      {row['assumptions']}",
                 f"      key: {row['finding_key']}",
             ]

@@ -14,7 +14,7 @@ columns:
   off_estimate_lines: Lines of fct_invoice_reconciliation for the day whose status is not matched.
   idle_gpu_cost_usd: Idle GPU cost of every self-hosted pool on the day (fct_gpu_utilization_daily), USD.
   findings: The day's fct_data_findings (no gateway data, no bill, unpriced calls), warnings first: a list of {severity, finding, subject, message}; NULL when there are none.
-  savings_findings: The day's 10 largest open savings findings by monthly USD (fct_savings_opportunities, largest first), a list of {basis, kind, feature, provider, model, target, window_days, monthly_savings_usd, requests_affected, finding_key}; NULL when there are none. The digest shows the top 3 of at least savings.min_monthly_usd.
+  savings_findings: The day's 10 largest open savings findings by monthly USD (fct_savings_opportunities, largest first; exposure rows, which estimate nothing, left out), a list of {basis, kind, feature, provider, model, target, window_days, monthly_savings_usd, requests_affected, finding_key}; NULL when there are none. The digest shows the top 3 of at least savings.min_monthly_usd.
   top_movers: The 3 features whose API spend (at catalog prices) changed most against 7 days before, by absolute change, ties by name; a list of {feature, delta_usd} (delta_usd = the day's spend - a week before's, USD, a missing day counting 0).
 */
 with as_of as (
@@ -115,8 +115,9 @@ savings_findings as (
             order by monthly_savings_usd desc, finding_key asc
         )[1:10] as savings_findings
     from fct_savings_opportunities
-    -- Open findings only: an acknowledged one is being worked on, a dismissed or done one is settled.
-    where day between $start and $end and status = 'open'
+    -- Open findings with an estimate only: an acknowledged one is being worked on, a dismissed or
+    -- done one is settled, an exposure row (basis exposure) has no saving to rank.
+    where day between $start and $end and status = 'open' and monthly_savings_usd is not null
     group by day
 ),
 

@@ -24,6 +24,9 @@ columns:
   savings_usd_ttl_long: actual_cost_usd - counterfactual_cost_usd_ttl_long, USD.
   best_policy: ttl_short or ttl_long, whichever saves more; none when neither saves anything.
   billed_cache_read_tokens: Actual cache reads of all the billed calls (with prefix_hashes or not).
+  billed_cache_write_tokens: Actual cache writes of all the billed calls.
+  unhashed_requests: Billed calls without prefix_hashes whose prompt is at least the model's minimum cacheable prefix: calls the simulation cannot see.
+  unhashed_uncached_input_usd: What their plain (uncached) prompt tokens cost, USD (the `input` charges): the spend prompt caching could act on, not estimated (basis exposure).
   cache_writing_requests: Billed calls that wrote the cache (actual).
   cache_writing_cost_usd: What they cost as billed, USD.
   cache_write_premium_usd: What their cache writes cost above the same tokens as plain input, USD (basis measured: they are priced again by price_calls with the writes as uncached input); a write is only worth it when a later call reads it.
@@ -217,6 +220,22 @@ lifetimes as (
     from policies
 ),
 
+-- `charge.kind` is a lambda's struct field, which the linter reads as a table reference (RF03).
+-- noqa: disable=RF03
+billed as (
+    select
+        history.*,
+        coalesce(len(history.prefix_hashes), 0) = 0
+        and history.input_tokens >= cache_rules(history.model).min_prefix_tokens as unhashed,
+        coalesce(list_sum(list_transform(
+            list_filter(history.billed_charges, lambda charge: charge.kind = 'input'),
+            lambda charge: charge.quantity * charge.unit_usd
+        )), 0) as uncached_input_usd
+    from history
+    where history.day between $start and $end
+),
+-- noqa: enable=RF03
+
 billed_days as (
     select
         day,
@@ -226,10 +245,13 @@ billed_days as (
         count(*) as requests,
         sum(input_tokens) as billed_input_tokens,
         sum(cached_input_tokens) as billed_cache_read_tokens,
+        sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens) as billed_cache_write_tokens,
+        -- Calls the simulation cannot see: no prefix_hashes, a prompt at least the model's minimum.
+        count(*) filter (where unhashed) as unhashed_requests,
+        coalesce(sum(uncached_input_usd) filter (where unhashed), 0) as unhashed_uncached_input_usd,
         coalesce(sum(input_tokens) filter (where len(prefix_hashes) > 0) / nullif(sum(input_tokens), 0), 0)
             as prefix_hash_coverage
-    from history
-    where day between $start and $end
+    from billed
     group by all
 )
 
@@ -262,6 +284,9 @@ select
         else 'ttl_short'
     end as best_policy,
     billed_days.billed_cache_read_tokens,
+    billed_days.billed_cache_write_tokens,
+    billed_days.unhashed_requests,
+    billed_days.unhashed_uncached_input_usd::decimal(18, 12) as unhashed_uncached_input_usd,
     coalesce(write_premium.cache_writing_requests, 0) as cache_writing_requests,
     coalesce(write_premium.cache_writing_cost_usd, 0) as cache_writing_cost_usd,
     coalesce(write_premium.cache_write_premium_usd, 0) as cache_write_premium_usd,

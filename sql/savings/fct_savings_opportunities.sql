@@ -9,17 +9,17 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call or billed self-hosted pool in the warehouse: what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound).
-  target: What the change moves to - batch or standard (the service tier), hourly_schedule (autoscale), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model); '' when the change is to stop the waste.
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound); exposure rows: prompt_cache with target log_prefix_hashes, cap_output with target reasoning_effort or finish_length.
+  target: What the change moves to - batch or standard (the service tier), hourly_schedule (autoscale), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model), for exposure rows what to do first (log_prefix_hashes, reasoning_effort, finish_length); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
-  basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen), validated (an upper bound backed by the team's own eval).
-  confidence: high for measured and price_rule, medium for validated, low for upper_bound.
+  basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen), validated (an upper bound backed by the team's own eval), exposure (spend a lever could act on, not estimated: a signal is missing or only an experiment can tell; estimated and monthly savings NULL).
+  confidence: high for measured and price_rule, medium for validated, low for upper_bound and exposure.
   evidence_level: For route_by_difficulty and right_size_model: eval_validated (savings.evals records the team's eval of the target on the feature: basis validated), hypothesis (price and answer size only) or proxy_supported (the feature already sends at least 5 % and 200 calls to the target, and its errors, cut answers and retries are no worse within 95 % intervals, its answers at least 3/4 as long); NULL for the other kinds.
   requests_in_scope: Billed calls of the feature, provider and model in the window that the lever looks at.
   requests_affected: Of those, the calls the saving comes from (the duplicates, the re-sent cut calls, the calls moved to the target tier, the long-context calls, the calls that would read the cache).
   spend_in_scope_usd: What the calls in scope cost as billed, USD.
-  estimated_savings_usd: The saving over the window, USD: never negative, never above spend_in_scope_usd.
-  monthly_savings_usd: estimated_savings_usd x 30.44 / days_observed, USD per month.
+  estimated_savings_usd: The saving over the window, USD: more than 0 and never above spend_in_scope_usd; NULL for basis exposure (no estimate possible).
+  monthly_savings_usd: estimated_savings_usd x 30.44 / days_observed, USD per month; NULL for exposure.
   assumptions: In plain words, what the estimate assumes and what it leaves out.
   evidence: JSON - the window, the thresholds and settings used, the figures behind the estimate (per kind), and the lever mart it came from.
   status: open, or what a person decided when the day ran (savings_findings_state, set by costwatch findings ack|dismiss|done): acknowledged, dismissed or done.
@@ -64,6 +64,9 @@ efficiency as (
         sum(efficiency.duplicate_requests) as duplicate_requests,
         sum(efficiency.duplicate_usd) as duplicate_usd,
         sum(efficiency.finish_length_requests) as finish_length_requests,
+        sum(efficiency.finish_length_usd) as finish_length_usd,
+        sum(efficiency.reasoning_tokens) as reasoning_tokens,
+        sum(efficiency.reasoning_usd) as reasoning_usd,
         sum(efficiency.truncated_retry_requests) as truncated_retry_requests,
         sum(efficiency.truncated_retry_usd) as truncated_retry_usd,
         -- Cut calls of the day before the window, re-sent on its first day: spend in scope too.
@@ -325,6 +328,10 @@ prompt_cache as (
         sum(cache.reusable_tokens_ttl_long) as reusable_tokens_ttl_long,
         sum(cache.actual_cost_usd) as actual_cost_usd,
         sum(cache.billed_cache_read_tokens) as billed_cache_read_tokens,
+        sum(cache.billed_cache_write_tokens) as billed_cache_write_tokens,
+        sum(cache.unhashed_requests) as unhashed_requests,
+        sum(cache.unhashed_uncached_input_usd) as unhashed_uncached_input_usd,
+        sum(cache.requests) as billed_requests,
         sum(cache.cache_writing_requests) as cache_writing_requests,
         sum(cache.cache_writing_cost_usd) as cache_writing_cost_usd,
         sum(cache.cache_write_premium_usd) as cache_write_premium_usd,
@@ -670,6 +677,55 @@ findings as (
         )
     from fct_selfhost_trigger
     where day between $start and $end and verdict = 'consider_selfhost' and api_cost_usd > selfhost_cost_high_usd
+    -- Exposure: spend a lever could act on, with no estimate (a signal is missing); NULL dollars.
+    union all
+    select
+        day, period_start, 'prompt_cache', feature, provider, model, 'log_prefix_hashes', 'exposure',
+        billed_requests, unhashed_requests, unhashed_uncached_input_usd, null,
+        printf(
+            '%d calls sent prompts long enough to cache without prefix_hashes: their plain prompt tokens cost '
+            || 'this much, and caching could read part of them at a tenth to a half of the price. How much '
+            || 'cannot be told without the prompts'' prefix hashes: log prefix_hashes at the gateway.%s',
+            unhashed_requests,
+            case
+                when billed_cache_read_tokens + billed_cache_write_tokens = 0
+                    then ' No call of the window read or wrote the prompt cache: caching is not enabled.'
+                else ''
+            end
+        ),
+        json_object(
+            'source', 'fct_prompt_cache_opportunity_daily', 'missing_signal', 'prefix_hashes',
+            'unhashed_requests', unhashed_requests, 'cache_read_tokens', billed_cache_read_tokens,
+            'cache_write_tokens', billed_cache_write_tokens,
+            'caching_enabled', (billed_cache_read_tokens + billed_cache_write_tokens > 0)
+        )
+    from prompt_cache
+    where unhashed_uncached_input_usd > 0
+    union all
+    select
+        day, period_start, 'cap_output', feature, provider, model, 'reasoning_effort', 'exposure',
+        requests, requests as reasoning_requests, reasoning_usd, null,
+        printf(
+            '%d reasoning tokens cost this much. A lower reasoning effort spends fewer; how many fewer, and '
+            || 'at what cost to the answers, the logs cannot tell: try the lower setting on an eval.',
+            reasoning_tokens
+        ),
+        json_object('source', 'fct_token_efficiency_daily', 'reasoning_tokens', reasoning_tokens)
+    from efficiency
+    where reasoning_usd > 0
+    union all
+    select
+        day, period_start, 'cap_output', feature, provider, model, 'finish_length', 'exposure',
+        requests, finish_length_requests, finish_length_usd, null,
+        printf(
+            '%d of %d calls (%.1f%%) were cut by their output cap (finish_reason = length) and cost this '
+            || 'much; a cut answer may be thrown away or re-asked. The re-sent ones are measured apart '
+            || '(truncation_retries); for the rest, check whether the caps fit the answers.',
+            finish_length_requests, requests, 100 * finish_length_requests / requests
+        ),
+        json_object('source', 'fct_token_efficiency_daily', 'finish_length_requests', finish_length_requests)
+    from efficiency
+    where finish_length_usd > 0
 ),
 
 keyed as (
@@ -692,7 +748,8 @@ select
     findings.target,
     findings.finding_key,
     findings.basis,
-    case findings.basis when 'upper_bound' then 'low' when 'validated' then 'medium' else 'high' end as confidence,
+    case when findings.basis in ('measured', 'price_rule') then 'high' when findings.basis = 'validated' then 'medium'
+        else 'low' end as confidence,
     findings.details ->> '$.evidence_level' as evidence_level,
     findings.requests_in_scope,
     findings.requests_affected,

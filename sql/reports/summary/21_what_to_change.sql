@@ -4,6 +4,6 @@ select basis, kind, feature, model, target,
        estimated_savings_usd::decimal(18, 2) as window_usd,
        requests_affected as calls
 from fct_savings_opportunities
-where day = $last
+where day = $last and monthly_savings_usd is not null  -- exposure rows estimate nothing
 order by monthly_savings_usd desc, finding_key asc
 limit 10
