@@ -1137,3 +1137,60 @@ def test_the_hourly_capacity_schedule_by_hand(run_model_on):
     assert behind == (22 * 4 + 2) * D(3)
     assert {row["savings_usd"] for row in rows if row["pool"] == "unsized"} == {None}
     assert sum(row["billed_cost_usd"] for row in rows if row["pool"] == "ahead") == 288
+
+
+BATCH_PRICE_4O = 1_000 * D("1.25e-6") + 100 * D("5e-6")  # a LOOP_CALL's tokens at gpt-4o's batch prices
+
+
+def test_work_that_looks_offline_is_an_upper_bound_at_batch_prices(project, monkeypatch):
+    """Inferred batch (basis upper_bound): calls not declared batch that did not stream, from a
+    service account, with a job tag, or in an off-hours burst (30+ a minute from one user of a
+    feature, in an hour when the feature's other calls are under a quarter of its busiest hour's).
+    User ids are pseudonymised here: savings.service_accounts names the raw id all the same."""
+    monkeypatch.setenv("COSTWATCH_PSEUDONYM_KEY", "a-test-key-of-sixteen-bytes-or-more")
+    project.write_config(
+        prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"},
+        savings={"routes": {}, "service_accounts": ["etl-bot"]},
+        privacy={"pseudonymise_user_id": True},
+    )
+    calls = [
+        _call("sa", "02:00:00", "sync", "etl-bot", stream=False),  # a service account: inferred
+        _call("sa-streamed", "02:01:00", "sync", "etl-bot", stream=True),  # it streamed: someone waits
+        _call("tagged", "02:02:00", "sync", "u2", tags={"job": "nightly"}),  # a job tag: inferred
+        _call("declared", "02:03:00", "sync", "etl-bot", workload="batch"),  # declared: price rule
+        # scrape: 8 calls of 4 users at 14:00, its busiest hour...
+        *(_call(f"day{n}", f"14:0{n}:00", "scrape", f"u{n % 4}") for n in range(8)),
+        # ...a burst of 30 in one minute at 03:00 (a quiet hour: 0 other calls), inferred...
+        *(_call(f"night{n}", f"03:00:{2 * n:02d}", "scrape", "u-bot") for n in range(30)),
+        # ...the same at 14:30 (not quiet), and 29 in a minute at 04:00 (not a burst): not inferred.
+        *(_call(f"noon{n}", f"14:30:{2 * n:02d}", "scrape", "u-bot") for n in range(30)),
+        *(_call(f"small{n}", f"04:00:{2 * n:02d}", "scrape", "u-bot") for n in range(29)),
+    ]
+    project.write_jsonl("calls.jsonl", calls)
+    project.run_day(DAY)
+    rows = project.query(
+        "select feature, reason, requests, savings_usd, confidence from fct_batch_opportunity_daily order by all"
+    )
+    assert rows == [
+        ("scrape", "offhours_burst", 30, 30 * (LOOP_CALL - BATCH_PRICE_4O), "medium"),
+        ("sync", "declared_batch", 1, LOOP_CALL - BATCH_PRICE_4O, "high"),
+        ("sync", "job_tag", 1, LOOP_CALL - BATCH_PRICE_4O, "medium"),
+        ("sync", "service_account", 1, LOOP_CALL - BATCH_PRICE_4O, "medium"),
+    ]
+    findings = {
+        (row["kind"], row["feature"], row["target"]): row
+        for row in project.query_dicts("select * from fct_savings_opportunities where kind = 'batch'")
+    }
+    assert set(findings) == {
+        ("batch", "scrape", "batch_if_tolerant"),
+        ("batch", "sync", "batch"),
+        ("batch", "sync", "batch_if_tolerant"),
+    }
+    inferred = findings[("batch", "sync", "batch_if_tolerant")]
+    assert (inferred["basis"], inferred["confidence"], inferred["requests_affected"]) == ("upper_bound", "low", 2)
+    assert inferred["estimated_savings_usd"] == 2 * (LOOP_CALL - BATCH_PRICE_4O)
+    assert json.loads(inferred["evidence"])["reasons"] == ["job_tag", "service_account"]
+    assert inferred["assumptions"].startswith(
+        "At most: 2 calls look like offline work (tagged with a job, from a service account)"
+    )
+    assert findings[("batch", "sync", "batch")]["basis"] == "price_rule"

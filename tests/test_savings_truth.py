@@ -60,6 +60,7 @@ def planted(tmp_path_factory):
             prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"},
             savings={
                 "routes": manifest["routes"],
+                "service_accounts": manifest["service_accounts"],
                 "min_monthly_usd": MIN_MONTHLY_USD,
                 "selfhost_candidates": {
                     model: candidate | {"load_test": f"inputs/{candidate['load_test']}"}
@@ -120,7 +121,7 @@ def test_every_planted_finding_comes_out_with_its_dollars(planted):
     _, manifest, findings = planted
     by_key = {_key(row): row for row in findings}
     priced = [event for event in manifest["savings_events"] if event["estimated_savings_usd"] is not None]
-    assert len(priced) == 12
+    assert len(priced) == 13
     for event in priced:
         key = (event["kind"], event["feature"], event["provider"], event["model"], event["target"])
         assert key in by_key, key

@@ -118,6 +118,7 @@ def model_settings(config) -> dict[str, object]:
         "gateway_cache_ttl_s": config.savings.gateway_cache_ttl_s,
         "routes": config.savings.routes_json,
         "evals": config.savings.evals_json,
+        "service_accounts": config.savings.service_accounts_json,
         "easy_max_input_tokens": config.savings.easy.max_input_tokens,
         "easy_max_output_tokens": config.savings.easy.max_output_tokens,
         **pseudonym_parameters(config),  # privacy.pseudonymise_user_id: the key's pads, from the environment

@@ -23,7 +23,7 @@ import csv
 import datetime as dt
 import gzip
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
@@ -81,6 +81,7 @@ AUTOSCALE_POOL_SETTINGS = {
 BILLED_REPLICAS = 4
 USD_PER_REPLICA_HOUR = Decimal("3.29")  # one H100 (Lambda's H100 SXM list price)
 BURSTS = {10: 90, 15: 150}  # hour (UTC) -> calls in its busiest minute
+SERVICE_ACCOUNT = "crm-bot"  # savings.service_accounts
 # selfhost_trigger: doc_moderation sends an 80k-token document to gpt-4.1-mini every minute around
 # the clock (steady, and dear enough for one self-hosted replica); weekly_report sends 200 small
 # calls to gpt-4.1-nano in one minute a day (spiky and cheap: stay on the API). Both have a candidate.
@@ -124,7 +125,7 @@ class SavingsCall:
     max_tokens: int | None = None
     prefix_hashes: list[list] | None = None
     pool: str | None = None
-    tags: dict = field(default_factory=dict)
+    stream: bool | None = None
 
     @property
     def provider(self) -> str:
@@ -159,6 +160,7 @@ class SavingsCall:
             "prefix_hashes": self.prefix_hashes,
             "pool": self.pool,
             "replica_id": f"{self.pool}-0" if self.pool else None,
+            "stream": self.stream,
         }
         record |= {key: value for key, value in optional.items() if value is not None}
         record["tags"] = {"team": "savings", **({"job": self.job} if self.job else {})}
@@ -303,6 +305,13 @@ def _day_calls(seed: int, day: dt.date, offset: int) -> list[SavingsCall]:
             job="nightly_enrich",
             user_id="etl-bot",
         )
+
+    # inferred_batch: crm_sync, a nightly sync from the service account crm-bot, logged as
+    # interactive work that does not stream (nobody declared it batch).
+    for n, (at, size, answer) in enumerate(
+        zip(_spread(day, 2, 4, 300), _choice(rng, (1_500, 2_500), 300), _choice(rng, (100, 200), 300), strict=True)
+    ):
+        new("crm_sync", n, at, HAIKU, input_tokens=size, output_tokens=answer, stream=False, user_id=SERVICE_ACCOUNT)
 
     # batch_tagging runs on a self-hosted pool (a control); on OVERFLOW_DAYS 300 calls overflow to
     # gpt-4.1 at the priority tier (priority_on_batch).
@@ -532,6 +541,10 @@ def savings_truth(
     enrich = of("nightly_enrich")
     saving = sum(prices.cost(call) - prices.cost(call, tier="batch") for call in enrich)
     events.append(_event("declared_batch_on_standard", "batch", enrich[0], "batch", "price_rule", saving, len(enrich)))
+
+    synced = of("crm_sync")
+    saving = sum(prices.cost(call) - prices.cost(call, tier="batch") for call in synced)
+    events.append(_event("inferred_batch", "batch", synced[0], "batch_if_tolerant", "upper_bound", saving, len(synced)))
 
     overflow = of("batch_tagging", GPT_41)
     for kind, target in (("service_tier", "standard"), ("batch", "batch")):
@@ -808,6 +821,7 @@ def generate_savings(
         "price_catalog": catalog.name,
         "window": {"start": window[0].isoformat(), "end": window[1].isoformat(), "days": WINDOW_DAYS},
         "routes": ROUTES,
+        "service_accounts": [SERVICE_ACCOUNT],
         # The pool as the config must name it (load_test relative to OUT).
         "pools": {AUTOSCALE_POOL: AUTOSCALE_POOL_SETTINGS},
         "files": files,

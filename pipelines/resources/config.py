@@ -572,6 +572,10 @@ class SavingsSettings(_Section):
     easy: EasyRequests = EasyRequests()
     # feature -> cheaper model family -> its eval (see EvalResult).
     evals: Annotated[dict[str, dict[ModelFamily, EvalResult]], _null_as(dict)] = {}
+    # Callers (user_id as logged) that are jobs, not people: their calls that do not stream are
+    # latency-tolerant, candidates for the Batch API (an upper bound; with privacy.pseudonymise_user_id,
+    # list their pseudonyms).
+    service_accounts: Annotated[list[Text], _null_as(list)] = []
     # API model family -> an open model to compare it with (fct_selfhost_trigger).
     selfhost_candidates: Annotated[dict[ModelFamily, SelfhostCandidate], _null_as(dict)] = {}
 
@@ -579,6 +583,11 @@ class SavingsSettings(_Section):
     def routes_json(self) -> str:
         """`routes` as the JSON object SQL reads (`json_each($routes)`)."""
         return json.dumps(self.routes, sort_keys=True)
+
+    @property
+    def service_accounts_json(self) -> str:
+        """`service_accounts` as the JSON array SQL reads."""
+        return json.dumps(sorted(self.service_accounts))
 
     @property
     def evals_json(self) -> str:

@@ -2,6 +2,7 @@
 materialized: view
 columns:
   model_map_key: LiteLLM's own catalog key for the call (tags.model_map_key), or NULL.
+  job: tags.job - the batch job the call belongs to, or NULL.
   cache_creation_5m_input_tokens: Prompt-cache writes at the 5-minute TTL (cache_creation_input_tokens minus the 1-hour share).
   context_tokens: The prompt size that picks the context tier: input_tokens, as the call was made (a savings model sets 0 to price the same tokens at the base tier).
   billed_service_tier: The tier whose prices applied (fct_requests.priced_service_tier).
@@ -19,6 +20,8 @@ select
     provider,
     model,
     json_extract_string(tags, '$.model_map_key') as model_map_key,
+    json_extract_string(tags, '$.job') as job,
+    stream,
     pool,
     service_tier,
     workload,

@@ -21,10 +21,7 @@ with requests as (  -- noqa: ST03
     -- (no user logged) stays readable: it names no one.
     select
         * replace (
-            case when $pseudonymise_user_id and user_id <> 'anonymous'
-                then 'u_' || left(hmac_sha256($user_key_inner_pad, $user_key_outer_pad, user_id), 24)
-                else user_id
-            end as user_id
+            pseudonymised(user_id, $pseudonymise_user_id, $user_key_inner_pad, $user_key_outer_pad) as user_id
         ),
         json_extract_string(tags, '$.model_map_key') as model_map_key,
         input_tokens as context_tokens

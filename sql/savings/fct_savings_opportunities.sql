@@ -9,8 +9,8 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call or billed self-hosted pool in the warehouse: what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound); exposure rows: prompt_cache with target log_prefix_hashes, cap_output with target reasoning_effort or finish_length.
-  target: What the change moves to - batch or standard (the service tier), hourly_schedule (autoscale), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model), for exposure rows what to do first (log_prefix_hashes, reasoning_effort, finish_length); '' when the change is to stop the waste.
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule; batch with target batch_if_tolerant is basis upper_bound), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound); exposure rows: prompt_cache with target log_prefix_hashes, cap_output with target reasoning_effort or finish_length.
+  target: What the change moves to - batch or standard (the service tier), batch_if_tolerant (the Batch API for work that looks offline but was not declared so), hourly_schedule (autoscale), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model), for exposure rows what to do first (log_prefix_hashes, reasoning_effort, finish_length); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
   basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen), validated (an upper bound backed by the team's own eval), exposure (spend a lever could act on, not estimated: a signal is missing or only an experiment can tell; estimated and monthly savings NULL).
   confidence: high for measured and price_rule, medium for validated, low for upper_bound and exposure.
@@ -300,8 +300,12 @@ batch as (
         batch.feature,
         batch.provider,
         batch.model,
-        batch.reason,
         batch.target_tier,
+        -- The declared moves apart; the inferred reasons (service account, job tag, off-hours burst)
+        -- are one finding: each call has one reason.
+        case when batch.reason in ('declared_batch', 'priority_on_batch') then batch.reason else 'inferred' end
+            as move,
+        list(distinct batch.reason order by batch.reason) as reasons,
         sum(batch.requests) as requests,
         sum(batch.current_cost_usd) as current_cost_usd,
         sum(batch.target_cost_usd) as target_cost_usd,
@@ -424,19 +428,35 @@ findings as (
     union all
     select
         day, period_start,
-        case reason when 'declared_batch' then 'batch' else 'service_tier' end,
-        feature, provider, model, target_tier, 'price_rule',
+        case move when 'priority_on_batch' then 'service_tier' else 'batch' end,
+        feature, provider, model,
+        case move when 'inferred' then 'batch_if_tolerant' else target_tier end,
+        case move when 'inferred' then 'upper_bound' else 'price_rule' end,
         requests as requests_in_scope, requests as requests_affected, current_cost_usd, savings_usd,
-        printf(
-            '%d calls logged workload = batch were billed at the %s tier. Priced again at the %s tier, same '
-            || 'tokens and cache reads; realizable if the caller can wait for the %s results.',
-            requests, array_to_string(current_tiers, ' or '), target_tier,
-            case target_tier when 'batch' then 'Batch API''s (up to 24 h)' else 'standard tier''s' end
-        ),
+        case
+            when move = 'inferred' then printf(
+                'At most: %d calls look like offline work (%s) and did not stream, yet were billed at the %s '
+                || 'tier. At Batch API prices, same tokens and cache reads, they would cost this much less, if '
+                || 'their callers can wait up to 24 h for the results; nobody declared they can.',
+                requests,
+                array_to_string(list_transform(reasons, lambda r: case r
+                    when 'service_account' then 'from a service account'
+                    when 'job_tag' then 'tagged with a job'
+                    else 'bursts of 30 or more a minute at a quiet hour'
+                end), ', '),
+                array_to_string(current_tiers, ' or ')
+            )
+            else printf(
+                '%d calls logged workload = batch were billed at the %s tier. Priced again at the %s tier, same '
+                || 'tokens and cache reads; realizable if the caller can wait for the %s results.',
+                requests, array_to_string(current_tiers, ' or '), target_tier,
+                case target_tier when 'batch' then 'Batch API''s (up to 24 h)' else 'standard tier''s' end
+            )
+        end,
         json_object(
-            'source', 'fct_batch_opportunity_daily', 'reason', reason, 'current_tiers', current_tiers,
-            'target_tier', target_tier, 'current_cost_usd', current_cost_usd, 'target_cost_usd', target_cost_usd,
-            'stacks_with_cache', stacks_with_cache
+            'source', 'fct_batch_opportunity_daily', 'reasons', reasons,
+            'current_tiers', current_tiers, 'target_tier', target_tier, 'current_cost_usd', current_cost_usd,
+            'target_cost_usd', target_cost_usd, 'stacks_with_cache', stacks_with_cache
         )
     from batch
     where savings_usd > 0
