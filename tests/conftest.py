@@ -276,8 +276,8 @@ def _sort_key(row: tuple) -> tuple:
 # both workers busy; the sum of its tests' times, to 5 s). Only an order: a module not listed
 # weighs its `slow` mark's `seconds` (60 when unstated), else 0.
 MODULE_SECONDS = {
-    "test_kill_changed": 250,
-    "test_kill_anywhere": 170,
+    "test_kill_changed": 190,
+    "test_kill_anywhere": 190,
     "test_reconciliation": 110,
     "test_failure_proofing": 100,
     "test_interrupts": 95,
@@ -288,8 +288,8 @@ MODULE_SECONDS = {
     "test_range_models": 55,
     "test_alerts": 55,
     "test_security": 50,
-    "test_savings": 75,
-    "test_savings_truth": 45,
+    "test_savings": 90,
+    "test_savings_truth": 60,
     "test_gateway_ingest": 45,
     "test_ingest_properties": 40,
     "test_published": 35,

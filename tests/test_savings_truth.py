@@ -203,7 +203,7 @@ def test_the_self_host_trigger_moves_the_steady_model_and_leaves_the_spiky_one(p
         assert abs(row["break_even_tokens_per_month"] - int(truth["break_even_tokens_per_month"])) <= 1, model
     steady, spiky = rows["gpt-4.1-mini"], rows["gpt-4.1-nano"]
     assert (steady["weeks_above_trigger"], spiky["weeks_above_trigger"]) == (4, 0)
-    assert steady["hourly_cv"] < 0.01 and spiky["hourly_cv"] > 1  # one call a minute; one minute a day
+    assert steady["hourly_cv"] < 0.01 and spiky["hourly_cv"] > 1  # one call every 2 minutes; one minute a day
 
 
 # The minimum cacheable prefix of each model the plants call, from the providers' docs (Anthropic:

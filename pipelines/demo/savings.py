@@ -82,7 +82,7 @@ BILLED_REPLICAS = 4
 USD_PER_REPLICA_HOUR = Decimal("3.29")  # one H100 (Lambda's H100 SXM list price)
 BURSTS = {10: 90, 15: 150}  # hour (UTC) -> calls in its busiest minute
 SERVICE_ACCOUNT = "crm-bot"  # savings.service_accounts
-# selfhost_trigger: doc_moderation sends an 80k-token document to gpt-4.1-mini every minute around
+# selfhost_trigger: doc_moderation sends a 160k-token document to gpt-4.1-mini every 2 minutes around
 # the clock (steady, and dear enough for one self-hosted replica); weekly_report sends 200 small
 # calls to gpt-4.1-nano in one minute a day (spiky and cheap: stay on the API). Both have a candidate.
 MODERATION_MODEL = GPT_41_MINI
@@ -269,7 +269,7 @@ def _day_calls(seed: int, day: dt.date, offset: int) -> list[SavingsCall]:
     # chat caches its 5,000-token system prompt (healthy: the first call of the day writes it, the rest
     # read it), except on CHAT_STAMPED_DAYS, when a timestamp in it makes every call write a new one.
     stamped = offset in CHAT_STAMPED_DAYS
-    times = _arrivals(rng, day, 8, 18, (20, 100))
+    times = _arrivals(rng, day, 8, 18, (40, 200))
     for n, (at, question, answer) in enumerate(
         zip(times, _choice(rng, (300, 600, 900, 1200), len(times)), _choice(rng, (150, 300), len(times)), strict=True)
     ):
@@ -369,7 +369,7 @@ def _day_calls(seed: int, day: dt.date, offset: int) -> list[SavingsCall]:
 
     # rag_context_bloat: search_rag's prompts are 2,000 tokens; from RAG_GROWTH_FROM on, 3 in 10
     # calls carry RAG_EXTRA_TOKENS retrieved tokens more.
-    for n, (at, answer) in enumerate(zip(_spread(day, 7, 21, 400), _choice(rng, (200, 300), 400), strict=True)):
+    for n, (at, answer) in enumerate(zip(_spread(day, 7, 21, 200), _choice(rng, (200, 300), 200), strict=True)):
         grown = offset >= RAG_GROWTH_FROM and n % 10 in (0, 3, 6)
         new("search_rag", n, at, GPT_41, input_tokens=2_000 + (RAG_EXTRA_TOKENS if grown else 0), output_tokens=answer)
 
@@ -378,7 +378,7 @@ def _day_calls(seed: int, day: dt.date, offset: int) -> list[SavingsCall]:
     # so nothing else looks like a retry. The 700-token instruction block is below every minimum
     # cacheable prefix (a control).
     for n, (at, document) in enumerate(
-        zip(_spread(day, 8, 18, 500), _choice(rng, (1_000, 2_000, 3_000), 500), strict=True)
+        zip(_spread(day, 8, 18, 250), _choice(rng, (1_000, 2_000, 3_000), 250), strict=True)
     ):
         size = SUMMARISE_INSTRUCTION_TOKENS + document
         request_id = request_id_of("summarise", n)
@@ -451,15 +451,15 @@ def _day_calls(seed: int, day: dt.date, offset: int) -> list[SavingsCall]:
         for n, at in enumerate(_spread(day, 10, 15, 10)):
             new("contract_review", n, at, GEMINI_PRO, input_tokens=LONG_CONTEXT_TOKENS, output_tokens=1_000)
 
-    # doc_moderation: one 80k-token document a minute, all day; weekly_report: 200 calls at 09:00.
+    # doc_moderation: one 160k-token document every 2 minutes, all day; weekly_report: 200 calls at 09:00.
     start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
-    for n in range(1_440):
+    for n in range(720):
         new(
             "doc_moderation",
             n,
-            start + dt.timedelta(seconds=60 * n + 30),
+            start + dt.timedelta(seconds=120 * n + 30),
             MODERATION_MODEL,
-            input_tokens=80_000,
+            input_tokens=160_000,
             output_tokens=50,
         )
     start = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)
