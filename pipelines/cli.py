@@ -1072,15 +1072,13 @@ def _generate(out: Path, start: dt.date, days: int, requests_per_day: int, seed:
 
 
 def _generate_savings(out: Path, start: dt.date, days: int, seed: int) -> int:
-    from pipelines.demo.savings import MIN_DAYS, generate_savings
+    from pipelines.demo.savings import generate_savings
 
-    if days < MIN_DAYS:
-        print(
-            f"costwatch: --days {days}: the savings plants need at least {MIN_DAYS} (a window and two days before it)",
-            file=sys.stderr,
-        )
+    try:
+        manifest = generate_savings(out, start_date=start, days=days, seed=seed)
+    except ValueError as error:  # too few days for the plants
+        print(f"costwatch: --days {days}: {error}", file=sys.stderr)
         return 2
-    manifest = generate_savings(out, start_date=start, days=days, seed=seed)
     records = sum(entry["records"] for entry in manifest["files"] if entry["path"].startswith("gateway/"))
     window = manifest["window"]
     print(f"wrote {records:,} requests over {days} days to {out}; truths over {window['start']}..{window['end']}:")

@@ -343,6 +343,15 @@ def loadtest_rows() -> list[dict]:
     return rows
 
 
+def loadtest_csv(rows: list[dict]) -> str:
+    """The load test as its CSV file's text (``LOADTEST_COLUMNS``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LOADTEST_COLUMNS)
+    writer.writerows([[row[column] for column in LOADTEST_COLUMNS] for row in rows])
+    return buffer.getvalue()
+
+
 def loadtest_slo_cut(rows: list[dict], latency_slo_s: float = LATENCY_SLO_S) -> dict:
     """The largest batch whose latency meets the SLO, and its rate as written in the CSV."""
     within = [row for row in rows if row["request_latency_s"] <= latency_slo_s]
@@ -688,13 +697,9 @@ def write_gpu(out_dir: Path, plan: GenerationPlan, ledger: GpuLedger) -> tuple[d
             raise AssertionError(f"{pool_name} {iso_day}: files bill {usd}")
 
     rows = loadtest_rows()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(LOADTEST_COLUMNS)
-    writer.writerows([[row[column] for column in LOADTEST_COLUMNS] for row in rows])
     ledger.emit(
         loadtest_file_name(focus_pool.name),
-        buffer.getvalue(),
+        loadtest_csv(rows),
         {"kind": "loadtest", "pool": focus_pool.name, "rows": len(rows)},
     )
     cut = loadtest_slo_cut(rows)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.demo.gpus import LOADTEST_COLUMNS, loadtest_rows
+from pipelines.demo.gpus import loadtest_csv, loadtest_rows, loadtest_slo_cut
 from pipelines.demo.manifest import decimal_text, write_manifest
 from pipelines.demo.provider_bills import PRICE_CATALOG_FIXTURE
 from pipelines.resources.files import fixture
@@ -629,17 +629,19 @@ def savings_truth(
     return events, trigger
 
 
-def per_replica_rps() -> Decimal:
-    """The load test's rate at the autoscale pool's SLO: its largest batch within the latency."""
-    within = [row for row in loadtest_rows() if row["request_latency_s"] <= AUTOSCALE_POOL_SETTINGS["latency_slo_s"]]
-    return Decimal(repr(max(within, key=lambda row: row["batch_size"])["requests_per_s"]))
+def _slo_rate(latency_slo_s: float) -> tuple[Decimal, dict]:
+    """One replica's rate within an SLO (the load test's largest batch within it, as written in
+    the CSV), and that row of the load test."""
+    rows = loadtest_rows()
+    cut = loadtest_slo_cut(rows, latency_slo_s)
+    return Decimal(cut["requests_per_s"]), next(row for row in rows if row["batch_size"] == cut["batch_size"])
 
 
 def _autoscale_truth(calls: list[SavingsCall], window: tuple[dt.date, dt.date]) -> dict:
     """Each hour: needed = ceil(busiest minute's calls / 60 / per-replica rate x (1 + headroom)),
     planned = max(warm floor, needed, the same day's next hour's need); the saving is the billed
     replicas above the plan at the hourly price."""
-    rate = per_replica_rps()
+    rate, _ = _slo_rate(AUTOSCALE_POOL_SETTINGS["latency_slo_s"])
     headroom = Decimal(str(AUTOSCALE_POOL_SETTINGS["headroom"]))
     per_minute: dict[tuple[dt.date, int, int], int] = {}
     requests = 0
@@ -688,9 +690,7 @@ def _selfhost_trigger_truth(
     rate within the SLO x its prompt and output sizes); low and high bands of replicas, never under
     the warm floor; GPU cost per hour plus ops prorated by hours / (30.44 x 24)."""
     candidate = SELFHOST_CANDIDATE
-    within = [row for row in loadtest_rows() if row["request_latency_s"] <= candidate["latency_slo_s"]]
-    best = max(within, key=lambda row: row["requests_per_s"])
-    rps = Decimal(repr(best["requests_per_s"]))
+    rps, best = _slo_rate(candidate["latency_slo_s"])
     capacity_in, capacity_out = rps * best["prompt_tokens"], rps * best["output_tokens"]
     headroom, floor = Decimal(str(candidate["headroom"])), candidate["warm_floor"]
     per_minute: dict[tuple[dt.date, int, int], list[int]] = {}
@@ -765,10 +765,7 @@ def _write_pool_files(out_dir: Path, start_date: dt.date, days: int) -> list[dic
     path = out_dir / AUTOSCALE_POOL_SETTINGS["load_test"]
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = loadtest_rows()
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(LOADTEST_COLUMNS)
-        writer.writerows([[row[column] for column in LOADTEST_COLUMNS] for row in rows])
+    path.write_text(loadtest_csv(rows), encoding="utf-8", newline="")
     written.append({"path": AUTOSCALE_POOL_SETTINGS["load_test"], "records": len(rows)})
     return written
 
