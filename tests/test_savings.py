@@ -9,6 +9,7 @@ per token, written out by hand; the sums are worked in Decimal here, not read ba
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
@@ -653,6 +654,63 @@ def test_every_lever_becomes_one_finding_with_its_hand_priced_dollars(priced):
     assert json.loads(duplicates["evidence"])["sample_request_ids"] == ["x2", "d7", "d3", "d2"]
     trimmed = rows[("trim_input", "tail", "openai", "gpt-4o", "p90")]
     assert json.loads(trimmed["evidence"])["sample_request_ids"] == ["tail-long", "tail-cached"]  # 0.025, 0.00375
+    # And 5 drawn at random with a fixed seed: the smallest md5 of the ids (here all 4, in that order).
+    assert json.loads(duplicates["evidence"])["random_request_ids"] == _draws(["x2", "d7", "d3", "d2"])
+    assert json.loads(trimmed["evidence"])["random_request_ids"] == _draws(["tail-long", "tail-cached"])
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 (a seeded draw, not security)
+
+
+def _draws(ids: list[str], n: int = 5) -> list[str]:
+    """The seeded random sample, worked in Python: the n ids with the smallest md5."""
+    return sorted(set(ids), key=md5)[:n]
+
+
+def _ntile(ordered: list[str], buckets: int = 10) -> dict[str, int]:
+    """SQL's ntile(buckets) over ids already in order: the first len % buckets groups one larger."""
+    size, larger = divmod(len(ordered), buckets)
+    tiles, start = {}, 0
+    for tile in range(1, buckets + 1):
+        end = start + size + (1 if tile <= larger else 0)
+        tiles.update({request_id: tile for request_id in ordered[start:end]})
+        start = end
+    return tiles
+
+
+def kit_cells(calls: dict[str, tuple[int, int]]) -> list[tuple[tuple[int, int], str, str]]:
+    """One day's eval-kit cells worked in Python: deciles of prompt and answer size (ties by id),
+    2 calls per cell by the smallest md5: [((input decile, output decile), draw, request_id)]."""
+    by_input = _ntile(sorted(calls, key=lambda r: (calls[r][0], r)))
+    by_output = _ntile(sorted(calls, key=lambda r: (calls[r][1], r)))
+    return merge_kits([[((by_input[r], by_output[r]), md5(r), r) for r in calls]])
+
+
+def merge_kits(days: list[list[tuple[tuple[int, int], str, str]]]) -> list[tuple[tuple[int, int], str, str]]:
+    """Per cell, the 2 smallest draws of all the days' cells, by cell then draw."""
+    cells: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    for cell, draw, request_id in (entry for day in days for entry in day):
+        cells.setdefault(cell, []).append((draw, request_id))
+    return [(cell, draw, r) for cell in sorted(cells) for draw, r in sorted(set(cells[cell]))[:2]]
+
+
+def test_the_window_merges_the_days_draws_and_eval_kits_by_hand():
+    """random_samples: the days' 5 smallest draws merge into the window's 5 smallest, an id seen
+    twice counted once. eval_kit: each cell keeps its 2 smallest draws across the days."""
+    days = [[f"a{n}" for n in range(9)], None, [f"b{n}" for n in range(7)] + ["a3"]]
+    daily = [None if ids is None else _draws(ids) for ids in days]
+    every = [r for ids in days if ids for r in ids]
+    cell = lambda i, o, r: {"input_decile": i, "output_decile": o, "draw": md5(r), "request_id": r}  # noqa: E731
+    kits = [
+        [cell(1, 1, "k1"), cell(1, 1, "k2"), cell(3, 2, "k3")],
+        [cell(1, 1, "k4"), cell(1, 1, "k5"), cell(10, 10, "k6")],
+    ]
+    first_cell = sorted(["k1", "k2", "k4", "k5"], key=md5)[:2]
+    with duckdb.connect() as conn:
+        prepare_session(conn)
+        assert conn.execute("select random_samples($lists)", {"lists": daily}).fetchone()[0] == _draws(every)
+        assert conn.execute("select eval_kit($lists)", {"lists": kits}).fetchone()[0] == [*first_cell, "k3", "k6"]
 
 
 def test_the_day_before_has_its_own_window(priced):
@@ -1018,6 +1076,13 @@ def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(projec
         _gpt("gpt-4o", 1_000, 100) - _gpt("gpt-4o-mini", 1_000, 100)
     )
     assert "a proxy is worse there" in findings[("right_size_model", "extract")]["assumptions"]
+    # The eval kit: classify's 18 calls on gpt-4o, 2 per prompt x answer decile cell (with fewer
+    # calls than 200, every one of them); the random draws are the 5 smallest md5 of the calls in scope.
+    sizes = {f"c{n}": (i, o) for n, (i, o, _, _) in enumerate(CLASSIFY)}
+    for kind, in_scope in (("right_size_model", list(sizes)), ("route_by_difficulty", [f"c{n}" for n in easy])):
+        evidence = json.loads(findings[(kind, "classify")]["evidence"])
+        assert evidence["eval_kit_request_ids"] == [r for _, _, r in kit_cells(sizes)], kind
+        assert evidence["random_request_ids"] == _draws(in_scope), kind
 
     # The team evals gpt-4o-mini on extract's cases: the same findings, now validated by that eval.
     project.write_config(
@@ -1194,3 +1259,40 @@ def test_work_that_looks_offline_is_an_upper_bound_at_batch_prices(project, monk
         "At most: 2 calls look like offline work (tagged with a job, from a service account)"
     )
     assert findings[("batch", "sync", "batch")]["basis"] == "price_rule"
+
+
+def test_later_turns_of_a_conversation_are_exposure_with_the_history_share(project):
+    """trim_input / compact_conversations (basis exposure): a later turn carries the conversation so
+    far; its history is estimated as the previous turn's prompt and answer, never above its own
+    prompt. The conversation crosses midnight: its first turn, on the day before, still counts."""
+    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    turns = [  # (id, ts, prompt, answer)
+        ("t1", f"{DAY_BEFORE}T23:59:50Z", 1_000, 200),
+        ("t2", f"{DAY}T00:00:10Z", 1_500, 100),  # history min(1,200, 1,500) = 1,200
+        ("t3", f"{DAY}T00:01:00Z", 800, 50),  # compacted: history min(1,600, 800) = 800
+    ]
+    calls = [
+        _call(r, ts, "chat_ui", "u1", input_tokens=i, output_tokens=o, conversation_id="conv-1")
+        for r, ts, i, o in turns
+    ]
+    calls += [
+        _call("solo", "09:00:00", "chat_ui", "u2"),  # no conversation_id
+        _call("other", "09:00:05", "chat_ui", "u3", conversation_id="conv-2"),  # a first turn
+    ]
+    project.write_jsonl("calls.jsonl", calls)
+    project.run_days(DAY_BEFORE, DAY)
+    (day_row,) = project.query_dicts(
+        "select * from fct_token_efficiency_daily where day = $day and feature = 'chat_ui'", {"day": DAY}
+    )
+    later = _gpt("gpt-4o", 1_500, 100) + _gpt("gpt-4o", 800, 50)
+    assert (day_row["conversation_turn_requests"], day_row["conversation_turn_usd"]) == (2, later)
+    assert (day_row["conversation_input_tokens"], day_row["conversation_history_tokens"]) == (2_300, 2_000)
+    (finding,) = project.query_dicts(
+        "select * from fct_savings_opportunities where day = $day and target = 'compact_conversations'", {"day": DAY}
+    )
+    assert (finding["kind"], finding["basis"], finding["feature"]) == ("trim_input", "exposure", "chat_ui")
+    assert (finding["requests_in_scope"], finding["requests_affected"]) == (5, 2)  # the window: both days
+    assert finding["spend_in_scope_usd"] == later
+    assert finding["estimated_savings_usd"] is None and finding["monthly_savings_usd"] is None
+    assert "About 87% of their prompt tokens carried earlier turns" in finding["assumptions"]  # 2,000 / 2,300
+    assert json.loads(finding["evidence"])["history_share"] == pytest.approx(2_000 / 2_300)

@@ -20,6 +20,7 @@ from decimal import Decimal as D
 import pytest
 from conftest import open_project
 from test_pricing import CURRENT_CATALOG
+from test_savings import kit_cells, merge_kits
 
 from pipelines.demo.savings import CatalogPrices, generate_savings
 
@@ -261,3 +262,29 @@ def test_exposure_rows_state_the_spend_a_missing_signal_hides(planted):
     # None of them reached Slack's digest or alerts: they estimate nothing.
     digest = project.query_dicts("select savings_findings from fct_daily_digest where day = $day", {"day": END})[0]
     assert all(finding["basis"] != "exposure" for finding in digest["savings_findings"])
+
+
+def test_the_eval_kit_of_the_right_size_finding_is_stratified_day_by_day(planted):
+    """The eval kit of the planted right-size move, worked in Python from the generated records:
+    each day's calls of the feature and model in prompt x answer deciles, 2 per cell by the
+    smallest md5 of the id, then 2 per cell again across the window's days (at most 200)."""
+    project, manifest, findings = planted
+    (finding,) = [row for row in findings if row["kind"] == "right_size_model"]
+    window = dt.date.fromisoformat(manifest["window"]["start"])
+    days: dict[str, dict[str, tuple[int, int]]] = {}
+    for record in _records(project, manifest):
+        if (
+            (record["feature"], record["model"]) == (finding["feature"], finding["model"])
+            and record.get("status", "ok") == "ok"
+            and not record.get("gateway_cache_hit")
+            and dt.date.fromisoformat(record["ts"][:10]) >= window
+        ):
+            days.setdefault(record["ts"][:10], {})[record["request_id"]] = (
+                record["input_tokens"],
+                record["output_tokens"],
+            )
+    kit = merge_kits([kit_cells(calls) for calls in days.values()])
+    calls = sum(len(calls) for calls in days.values())
+    assert finding["requests_in_scope"] == calls > 10 * len(kit)  # far more calls than the kit keeps
+    assert 100 < len(kit) <= 200
+    assert json.loads(finding["evidence"])["eval_kit_request_ids"] == [r for _, _, r in kit]

@@ -41,6 +41,7 @@ select
     finish_reason,
     prompt_hash,
     prefix_hashes,
+    conversation_id,
     priced_service_tier as billed_service_tier,
     price_tier as billed_price_tier,
     pricing_basis as billed_pricing_basis,

@@ -14,6 +14,8 @@ columns:
   target_cost_usd: The same calls, same tokens and the same cache reads and writes, at the target tier's prices, USD.
   savings_usd: current_cost_usd - target_cost_usd, USD; basis price_rule (the same tokens at a documented cheaper tier).
   stacks_with_cache: Whether the target tier's discount reaches cache reads too (its cache-read price is lower than the one billed) - true for every call that read the cache, false when one did not get it; NULL when no call read the cache.
+  samples: The 5 calls whose move saves most: [{cost_usd (the saving), request_id}], largest first (ties by request_id).
+  draws: 5 of the calls drawn at random with a fixed seed: the ids with the smallest md5 (random_samples merges days into a window).
   confidence: high when the caller declared the work offline (declared_batch, priority_on_batch); medium when it is inferred (an upper bound: the caller may need the answers sooner).
 */
 with calls as (
@@ -135,6 +137,12 @@ select
     sum(billed_cost_usd) - sum(cost_usd) as savings_usd,
     bool_and(cache_read_usd < current_cache_read_usd) filter (where current_cache_read_usd is not null)
         as stacks_with_cache,
+    max_by(
+        {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+        {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+        5
+    ) as samples,
+    min_by(request_id, md5(request_id), 5) as draws,
     case when reason in ('declared_batch', 'priority_on_batch') then 'high' else 'medium' end as confidence
 from at_target
 -- A model the catalog has no prices for at the target tier bills it as standard: no move to offer.

@@ -29,6 +29,11 @@ columns:
   target_retry_calls: ... retried ...
   target_ok_calls: ... succeeded ...
   target_ok_output_tokens: ... and their answer tokens.
+  route_samples: The 5 easy calls whose move saves most: [{cost_usd (the saving), request_id}], largest first (ties by request_id); NULL when none.
+  route_draws: 5 easy calls drawn at random with a fixed seed: the ids with the smallest md5 (random_samples merges days into a window).
+  rightsize_samples: The 5 calls whose move saves most, as route_samples, over all the billed calls.
+  rightsize_draws: 5 of all the billed calls drawn as route_draws.
+  eval_kit: The day's eval-kit cells: per prompt decile x answer decile of the billed calls (ntile(10), ties by request_id), the 2 calls with the smallest md5 of their id: [{input_decile, output_decile, draw, request_id}], up to 200; eval_kit merges days into a window's kit.
 */
 with routes as (
     select
@@ -91,6 +96,7 @@ repriced as (
         provider,
         logged_model as model,
         target_model,
+        request_id,
         billed_cost_usd,
         cost_usd as target_cost_usd,
         input_tokens,
@@ -121,8 +127,59 @@ fit as (
         sum(billed_cost_usd - target_cost_usd) filter (where easy_scale <= 0.5) as route_savings_half_usd,
         count(*) filter (where easy_scale <= 2) as easy_requests_double,
         sum(billed_cost_usd - target_cost_usd) filter (where easy_scale <= 2) as route_savings_double_usd,
-        quantile_disc(output_tokens, 0.9) as output_p90
+        quantile_disc(output_tokens, 0.9) as output_p90,
+        max_by(
+            {'cost_usd': billed_cost_usd - target_cost_usd, 'request_id': request_id},
+            {'cost_usd': billed_cost_usd - target_cost_usd, 'request_id': request_id},
+            5
+        ) filter (where easy_scale <= 1 and target_cost_usd is not null) as route_samples,
+        min_by(request_id, md5(request_id), 5) filter (where easy_scale <= 1) as route_draws,
+        max_by(
+            {'cost_usd': billed_cost_usd - target_cost_usd, 'request_id': request_id},
+            {'cost_usd': billed_cost_usd - target_cost_usd, 'request_id': request_id},
+            5
+        ) filter (where target_cost_usd is not null) as rightsize_samples,
+        min_by(request_id, md5(request_id), 5) as rightsize_draws
     from repriced
+    group by all
+),
+
+deciles as (
+    select
+        day,
+        feature,
+        provider,
+        model,
+        target_model,
+        request_id,
+        md5(request_id) as draw,
+        ntile(10) over (partition by day, feature, provider, model, target_model order by input_tokens, request_id)
+            as input_decile,
+        ntile(10) over (partition by day, feature, provider, model, target_model order by output_tokens, request_id)
+            as output_decile
+    from repriced
+),
+
+kits as (
+    -- The eval kit's candidates of the day: 2 calls per prompt decile x answer decile cell.
+    select
+        day,
+        feature,
+        provider,
+        model,
+        target_model,
+        list(
+            {'input_decile': input_decile, 'output_decile': output_decile, 'draw': draw, 'request_id': request_id}
+            order by input_decile, output_decile, draw
+        ) as eval_kit
+    from (
+        select *
+        from deciles
+        qualify
+            row_number() over (
+                partition by day, feature, provider, model, target_model, input_decile, output_decile order by draw
+            ) <= 2
+    ) as picked
     group by all
 )
 
@@ -157,8 +214,14 @@ select
     coalesce(target.length_calls, 0) as target_length_calls,
     coalesce(target.retry_calls, 0) as target_retry_calls,
     coalesce(target.ok_calls, 0) as target_ok_calls,
-    coalesce(target.ok_output_tokens, 0) as target_ok_output_tokens
+    coalesce(target.ok_output_tokens, 0) as target_ok_output_tokens,
+    fit.route_samples,
+    fit.route_draws,
+    fit.rightsize_samples,
+    fit.rightsize_draws,
+    kits.eval_kit
 from fit
+inner join kits using (day, feature, provider, model, target_model)
 inner join proxies as own
     on
         fit.day = own.day

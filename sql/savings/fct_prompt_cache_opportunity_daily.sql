@@ -32,6 +32,12 @@ columns:
   cache_write_premium_usd: What their cache writes cost above the same tokens as plain input, USD (basis measured: they are priced again by price_calls with the writes as uncached input); a write is only worth it when a later call reads it.
   unread_write_requests: Of the cache-writing calls carrying prefix_hashes, those whose write no later call read: no call of the provider and model carried the written checkpoint (the call's longest eligible one within its cache reads and writes) within the write's lifetime (5 minutes, or 1 hour when any of the write was a 1-hour write) on the same day.
   cache_write_waste_usd: The write premium of those calls, USD (basis measured).
+  ttl_short_samples: The 5 calls whose simulated reads at the short lifetime save most: [{cost_usd (the saving), request_id}], largest first (ties by request_id); NULL when none would read.
+  ttl_short_draws: 5 calls that would read at the short lifetime, drawn at random with a fixed seed: the ids with the smallest md5 (random_samples merges days into a window).
+  ttl_long_samples: As ttl_short_samples, at the long lifetime.
+  ttl_long_draws: As ttl_short_draws, at the long lifetime.
+  cache_write_waste_samples: The 5 unread writes whose premium is largest, as ttl_short_samples.
+  cache_write_waste_draws: 5 unread writes, drawn as ttl_short_draws.
 */
 with history as (
     -- The day before each day too: its calls within the long lifetime warm the cache (they add no savings).
@@ -155,7 +161,21 @@ per_group as (
         sum(cache_creation_1h_input_tokens) filter (where policy = 'ttl_long') as cache_write_tokens_ttl_long,
         sum(billed_cost_usd) filter (where policy = 'ttl_short') as actual_cost_usd,
         sum(cost_usd) filter (where policy = 'ttl_short') as counterfactual_cost_usd_ttl_short,
-        sum(cost_usd) filter (where policy = 'ttl_long') as counterfactual_cost_usd_ttl_long
+        sum(cost_usd) filter (where policy = 'ttl_long') as counterfactual_cost_usd_ttl_long,
+        max_by(
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            5
+        ) filter (where policy = 'ttl_short' and cached_input_tokens > 0) as ttl_short_samples,
+        min_by(request_id, md5(request_id), 5) filter (where policy = 'ttl_short' and cached_input_tokens > 0)
+            as ttl_short_draws,
+        max_by(
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            5
+        ) filter (where policy = 'ttl_long' and cached_input_tokens > 0) as ttl_long_samples,
+        min_by(request_id, md5(request_id), 5) filter (where policy = 'ttl_long' and cached_input_tokens > 0)
+            as ttl_long_draws
     from priced
     group by all
 ),
@@ -207,7 +227,13 @@ write_premium as (
         sum(billed_cost_usd) as cache_writing_cost_usd,
         sum(billed_cost_usd) - sum(cost_usd) as cache_write_premium_usd,
         count(*) filter (where written.unread) as unread_write_requests,
-        coalesce(sum(billed_cost_usd - cost_usd) filter (where written.unread), 0) as cache_write_waste_usd
+        coalesce(sum(billed_cost_usd - cost_usd) filter (where written.unread), 0) as cache_write_waste_usd,
+        max_by(
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            5
+        ) filter (where written.unread) as cache_write_waste_samples,
+        min_by(request_id, md5(request_id), 5) filter (where written.unread) as cache_write_waste_draws
     from price_calls(unwritten_calls, $start, $end)
     left join written using (request_id)
     group by all
@@ -291,7 +317,13 @@ select
     coalesce(write_premium.cache_writing_cost_usd, 0) as cache_writing_cost_usd,
     coalesce(write_premium.cache_write_premium_usd, 0) as cache_write_premium_usd,
     coalesce(write_premium.unread_write_requests, 0) as unread_write_requests,
-    coalesce(write_premium.cache_write_waste_usd, 0) as cache_write_waste_usd
+    coalesce(write_premium.cache_write_waste_usd, 0) as cache_write_waste_usd,
+    per_group.ttl_short_samples,
+    per_group.ttl_short_draws,
+    per_group.ttl_long_samples,
+    per_group.ttl_long_draws,
+    write_premium.cache_write_waste_samples,
+    write_premium.cache_write_waste_draws
 from billed_days
 left join per_group using (day, feature, provider, model)
 left join write_premium using (day, feature, provider, model)

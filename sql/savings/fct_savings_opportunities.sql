@@ -9,8 +9,8 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call or billed self-hosted pool in the warehouse: what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule; batch with target batch_if_tolerant is basis upper_bound), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound); exposure rows: prompt_cache with target log_prefix_hashes, cap_output with target reasoning_effort or finish_length.
-  target: What the change moves to - batch or standard (the service tier), batch_if_tolerant (the Batch API for work that looks offline but was not declared so), hourly_schedule (autoscale), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model), for exposure rows what to do first (log_prefix_hashes, reasoning_effort, finish_length); '' when the change is to stop the waste.
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule; batch with target batch_if_tolerant is basis upper_bound), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound); exposure rows: prompt_cache with target log_prefix_hashes, cap_output with target reasoning_effort or finish_length, trim_input with target compact_conversations.
+  target: What the change moves to - batch or standard (the service tier), batch_if_tolerant (the Batch API for work that looks offline but was not declared so), hourly_schedule (autoscale), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model), for exposure rows what to do first (log_prefix_hashes, reasoning_effort, finish_length, compact_conversations); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
   basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen), validated (an upper bound backed by the team's own eval), exposure (spend a lever could act on, not estimated: a signal is missing or only an experiment can tell; estimated and monthly savings NULL).
   confidence: high for measured and price_rule, medium for validated, low for upper_bound and exposure.
@@ -21,7 +21,7 @@ columns:
   estimated_savings_usd: The saving over the window, USD: more than 0 and never above spend_in_scope_usd; NULL for basis exposure (no estimate possible).
   monthly_savings_usd: estimated_savings_usd x 30.44 / days_observed, USD per month; NULL for exposure.
   assumptions: In plain words, what the estimate assumes and what it leaves out.
-  evidence: JSON - the window, the thresholds and settings used, the figures behind the estimate (per kind), and the lever mart it came from.
+  evidence: JSON - the window, the thresholds and settings used, the figures behind the estimate (per kind), and the lever mart it came from. Where the lever acts on calls one by one, sample_request_ids (the 5 calls that cost or save most) and random_request_ids (5 drawn at random with a fixed seed, the same on every run: the typical call); route_by_difficulty and right_size_model add eval_kit_request_ids, up to 200 calls stratified by prompt and answer decile to replay against the target before moving.
   status: open, or what a person decided when the day ran (savings_findings_state, set by costwatch findings ack|dismiss|done): acknowledged, dismissed or done.
 */
 with as_of as (
@@ -67,6 +67,10 @@ efficiency as (
         sum(efficiency.finish_length_usd) as finish_length_usd,
         sum(efficiency.reasoning_tokens) as reasoning_tokens,
         sum(efficiency.reasoning_usd) as reasoning_usd,
+        sum(efficiency.conversation_turn_requests) as conversation_turn_requests,
+        sum(efficiency.conversation_turn_usd) as conversation_turn_usd,
+        sum(efficiency.conversation_input_tokens) as conversation_input_tokens,
+        sum(efficiency.conversation_history_tokens) as conversation_history_tokens,
         sum(efficiency.truncated_retry_requests) as truncated_retry_requests,
         sum(efficiency.truncated_retry_usd) as truncated_retry_usd,
         -- Cut calls of the day before the window, re-sent on its first day: spend in scope too.
@@ -90,7 +94,14 @@ efficiency as (
         top_samples(list(efficiency.truncated_retry_samples)) as truncated_retry_samples,
         top_samples(list(efficiency.gateway_repeat_samples)) as gateway_repeat_samples,
         top_samples(list(efficiency.tail_samples)) as tail_samples,
-        top_samples(list(efficiency.verbose_samples)) as verbose_samples
+        top_samples(list(efficiency.verbose_samples)) as verbose_samples,
+        top_samples(list(efficiency.long_context_samples)) as long_context_samples,
+        random_samples(list(efficiency.duplicate_draws)) as duplicate_draws,
+        random_samples(list(efficiency.truncated_retry_draws)) as truncated_retry_draws,
+        random_samples(list(efficiency.gateway_repeat_draws)) as gateway_repeat_draws,
+        random_samples(list(efficiency.tail_draws)) as tail_draws,
+        random_samples(list(efficiency.verbose_draws)) as verbose_draws,
+        random_samples(list(efficiency.long_context_draws)) as long_context_draws
     from windows
     inner join fct_token_efficiency_daily as efficiency
         on efficiency.day between windows.period_start and windows.day
@@ -200,7 +211,12 @@ model_fit as (
         sum(fit.target_length_calls) as target_length_calls,
         sum(fit.target_retry_calls) as target_retry_calls,
         sum(fit.target_ok_calls) as target_ok_calls,
-        sum(fit.target_ok_output_tokens) as target_ok_output_tokens
+        sum(fit.target_ok_output_tokens) as target_ok_output_tokens,
+        top_samples(list(fit.route_samples)) as route_samples,
+        random_samples(list(fit.route_draws)) as route_draws,
+        top_samples(list(fit.rightsize_samples)) as rightsize_samples,
+        random_samples(list(fit.rightsize_draws)) as rightsize_draws,
+        eval_kit(list(fit.eval_kit)) as eval_kit
     from windows
     inner join fct_model_fit_daily as fit
         on fit.day between windows.period_start and windows.day
@@ -311,7 +327,9 @@ batch as (
         sum(batch.target_cost_usd) as target_cost_usd,
         sum(batch.savings_usd) as savings_usd,
         list(distinct batch.current_tier order by batch.current_tier) as current_tiers,
-        bool_and(batch.stacks_with_cache) as stacks_with_cache
+        bool_and(batch.stacks_with_cache) as stacks_with_cache,
+        top_samples(list(batch.samples)) as samples,
+        random_samples(list(batch.draws)) as draws
     from windows
     inner join fct_batch_opportunity_daily as batch
         on batch.day between windows.period_start and windows.day
@@ -347,7 +365,13 @@ prompt_cache as (
         max(cache.ttl_long_s) as ttl_long_s,
         -- Weighted by input tokens over the window, as each day's coverage is.
         sum(cache.prefix_hash_coverage * cache.input_tokens) / nullif(sum(cache.input_tokens), 0)
-            as prefix_hash_coverage
+            as prefix_hash_coverage,
+        top_samples(list(cache.ttl_short_samples)) as ttl_short_samples,
+        random_samples(list(cache.ttl_short_draws)) as ttl_short_draws,
+        top_samples(list(cache.ttl_long_samples)) as ttl_long_samples,
+        random_samples(list(cache.ttl_long_draws)) as ttl_long_draws,
+        top_samples(list(cache.cache_write_waste_samples)) as cache_write_waste_samples,
+        random_samples(list(cache.cache_write_waste_draws)) as cache_write_waste_draws
     from windows
     inner join fct_prompt_cache_opportunity_daily as cache
         on cache.day between windows.period_start and windows.day
@@ -391,7 +415,8 @@ findings as (
         ) as assumptions,
         json_object(
             'source', 'fct_token_efficiency_daily', 'duplicate_window_s', $duplicate_window_s,
-            'duplicate_requests', duplicate_requests, 'sample_request_ids', duplicate_samples
+            'duplicate_requests', duplicate_requests,
+            'sample_request_ids', duplicate_samples, 'random_request_ids', duplicate_draws
         ) as details
     from efficiency
     where duplicate_usd > 0
@@ -409,7 +434,7 @@ findings as (
         json_object(
             'source', 'fct_token_efficiency_daily', 'truncation_retry_window_s', $truncation_retry_window_s,
             'finish_length_requests', finish_length_requests, 'truncated_retry_requests', truncated_retry_requests,
-            'sample_request_ids', truncated_retry_samples
+            'sample_request_ids', truncated_retry_samples, 'random_request_ids', truncated_retry_draws
         )
     from efficiency
     where truncated_retry_usd > 0
@@ -422,7 +447,10 @@ findings as (
             || 'tier''s rates; realizable only if those prompts can be kept under the threshold.',
             long_context_requests
         ),
-        json_object('source', 'fct_token_efficiency_daily', 'long_context_requests', long_context_requests)
+        json_object(
+            'source', 'fct_token_efficiency_daily', 'long_context_requests', long_context_requests,
+            'sample_request_ids', long_context_samples, 'random_request_ids', long_context_draws
+        )
     from efficiency
     where long_context_premium_usd > 0
     union all
@@ -456,7 +484,8 @@ findings as (
         json_object(
             'source', 'fct_batch_opportunity_daily', 'reasons', reasons,
             'current_tiers', current_tiers, 'target_tier', target_tier, 'current_cost_usd', current_cost_usd,
-            'target_cost_usd', target_cost_usd, 'stacks_with_cache', stacks_with_cache
+            'target_cost_usd', target_cost_usd, 'stacks_with_cache', stacks_with_cache,
+            'sample_request_ids', samples, 'random_request_ids', draws
         )
     from batch
     where savings_usd > 0
@@ -486,7 +515,8 @@ findings as (
             'source', 'fct_prompt_cache_opportunity_daily',
             'method', case when never_read then 'no_reads_in_window' else 'prefix_hashes' end,
             'cache_writing_requests', cache_writing_requests, 'unread_write_requests', unread_write_requests,
-            'cache_read_tokens', billed_cache_read_tokens
+            'cache_read_tokens', billed_cache_read_tokens,
+            'sample_request_ids', cache_write_waste_samples, 'random_request_ids', cache_write_waste_draws
         )
     from (select *, billed_cache_read_tokens = 0 as never_read from prompt_cache) as writes
     where case when never_read then cache_write_premium_usd else cache_write_waste_usd end > 0
@@ -514,7 +544,11 @@ findings as (
                 'ttl_long_s', ttl_long_s, 'savings_usd_ttl_long', savings_usd_ttl_long
             ),
             'input_tokens', input_tokens, 'reusable_tokens_ttl_short', reusable_tokens_ttl_short,
-            'reusable_tokens_ttl_long', reusable_tokens_ttl_long, 'signal_coverage', prefix_hash_coverage
+            'reusable_tokens_ttl_long', reusable_tokens_ttl_long, 'signal_coverage', prefix_hash_coverage,
+            'sample_request_ids',
+            case when savings_usd_ttl_long > savings_usd_ttl_short then ttl_long_samples else ttl_short_samples end,
+            'random_request_ids',
+            case when savings_usd_ttl_long > savings_usd_ttl_short then ttl_long_draws else ttl_short_draws end
         )
     from prompt_cache
     where greatest(savings_usd_ttl_short, savings_usd_ttl_long) > 0
@@ -530,7 +564,8 @@ findings as (
         ),
         json_object(
             'source', 'fct_token_efficiency_daily', 'gateway_cache_ttl_s', $gateway_cache_ttl_s,
-            'gateway_repeat_requests', gateway_repeat_requests, 'sample_request_ids', gateway_repeat_samples
+            'gateway_repeat_requests', gateway_repeat_requests,
+            'sample_request_ids', gateway_repeat_samples, 'random_request_ids', gateway_repeat_draws
         )
     from efficiency
     where gateway_repeat_usd > 0
@@ -547,7 +582,8 @@ findings as (
         json_object(
             'source', 'fct_token_efficiency_daily', 'threshold', 'input_p90 of each day',
             'input_p90_min', input_p90_min, 'input_p90_max', input_p90_max,
-            'tail_excess_input_tokens', tail_excess_input_tokens, 'sample_request_ids', tail_samples
+            'tail_excess_input_tokens', tail_excess_input_tokens,
+            'sample_request_ids', tail_samples, 'random_request_ids', tail_draws
         )
     from efficiency
     where tail_trim_usd > 0
@@ -566,7 +602,8 @@ findings as (
             'source', 'fct_token_efficiency_daily', 'threshold', 'output_p95 of each day',
             'output_p95_min', output_p95_min, 'output_p95_max', output_p95_max,
             'verbose_excess_output_tokens', verbose_excess_output_tokens,
-            'finish_length_requests', finish_length_requests, 'sample_request_ids', verbose_samples
+            'finish_length_requests', finish_length_requests,
+            'sample_request_ids', verbose_samples, 'random_request_ids', verbose_draws
         )
     from efficiency
     -- Only where caps rarely bite already: under 1 % of the calls cut.
@@ -619,7 +656,9 @@ findings as (
                 'half', json_object('easy_requests', easy_requests_half, 'savings_usd', route_savings_half_usd),
                 'double', json_object('easy_requests', easy_requests_double, 'savings_usd', route_savings_double_usd)
             ),
-            'natural_experiment', experiment, 'eval', eval
+            'natural_experiment', experiment, 'eval', eval,
+            'sample_request_ids', route_samples, 'random_request_ids', route_draws,
+            'eval_kit_request_ids', eval_kit
         )
     from fit_evidence
     where route_savings_usd > 0
@@ -645,7 +684,9 @@ findings as (
         ),
         json_object(
             'source', 'fct_model_fit_daily', 'evidence_level', evidence_level,
-            'output_p90_max', output_p90_max, 'natural_experiment', experiment, 'eval', eval
+            'output_p90_max', output_p90_max, 'natural_experiment', experiment, 'eval', eval,
+            'sample_request_ids', rightsize_samples, 'random_request_ids', rightsize_draws,
+            'eval_kit_request_ids', eval_kit
         )
     from fit_evidence
     -- Emitted only where short answers suggest a smaller model suffices, a natural experiment
@@ -746,6 +787,25 @@ findings as (
         json_object('source', 'fct_token_efficiency_daily', 'finish_length_requests', finish_length_requests)
     from efficiency
     where finish_length_usd > 0
+    union all
+    select
+        day, period_start, 'trim_input', feature, provider, model, 'compact_conversations', 'exposure',
+        requests, conversation_turn_requests, conversation_turn_usd, null,
+        printf(
+            '%d calls were later turns of a conversation (by conversation_id) and cost this much. About %.0f%% '
+            || 'of their prompt tokens carried earlier turns (estimated: the previous turn''s prompt and answer). '
+            || 'Compacting the history - summarising or dropping old turns - could cut part of it; how much, and '
+            || 'at what cost to the answers, the logs cannot tell: try it on an eval.',
+            conversation_turn_requests, 100 * conversation_history_tokens / conversation_input_tokens
+        ),
+        json_object(
+            'source', 'fct_token_efficiency_daily', 'conversation_turn_requests', conversation_turn_requests,
+            'conversation_input_tokens', conversation_input_tokens,
+            'conversation_history_tokens', conversation_history_tokens,
+            'history_share', conversation_history_tokens / conversation_input_tokens
+        )
+    from efficiency
+    where conversation_turn_usd > 0 and conversation_input_tokens > 0
 ),
 
 keyed as (

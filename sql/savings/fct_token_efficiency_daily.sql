@@ -33,11 +33,22 @@ columns:
   verbose_excess_output_tokens: Visible output tokens above output_p95: per call above it, min(output_tokens - output_p95, its output tokens other than reasoning and audio).
   output_cap_usd: What the calls above output_p95 would cost less with those tokens cut (priced again by price_calls), USD (basis upper_bound: a cap cuts answers; a finding is made only where under 1 % of calls are already cut).
   reasoning_tokens: Reasoning tokens of the billed calls.
+  conversation_turn_requests: Billed calls that follow an earlier ok call of the same conversation_id (on the day or the day before): later turns, whose prompts carry the conversation so far.
+  conversation_turn_usd: What those later turns cost, USD (exposure: compaction - summarising or dropping earlier turns - could cut their prompts; by how much, and at what cost to the answers, the logs cannot tell).
+  conversation_input_tokens: Their prompt tokens, cache included.
+  conversation_history_tokens: Of those, an estimate of the tokens from earlier turns: per later turn, the previous turn's prompt and answer tokens, never above its own prompt.
   duplicate_samples: The day's 5 costliest duplicates: [{cost_usd, request_id}], costliest first (ties by request_id); NULL when none.
   truncated_retry_samples: The 5 costliest truncated retries counted on the day, as duplicate_samples.
   gateway_repeat_samples: The 5 costliest gateway repeats, as duplicate_samples.
   tail_samples: The 5 calls whose trimmed tail saves most: [{cost_usd (the saving), request_id}].
   verbose_samples: The 5 calls whose capped answer saves most, as tail_samples.
+  long_context_samples: The 5 long-context calls whose premium is largest, as tail_samples.
+  duplicate_draws: 5 duplicates drawn at random with a fixed seed: the ids with the smallest md5 (random_samples merges days into a window); NULL when none.
+  truncated_retry_draws: 5 truncated retries counted on the day, drawn as duplicate_draws.
+  gateway_repeat_draws: 5 gateway repeats, drawn as duplicate_draws.
+  tail_draws: 5 calls above input_p90 with tokens to trim, drawn as duplicate_draws.
+  verbose_draws: 5 calls above output_p95 with tokens to cut, drawn as duplicate_draws.
+  long_context_draws: 5 long-context calls, drawn as duplicate_draws.
   reasoning_usd: What they cost (the `reasoning` charges), USD (exposure: a lower reasoning effort spends fewer; how many fewer cannot be told from the logs).
 */
 with history as (
@@ -63,7 +74,10 @@ sequenced as (
         lead(day) over (partition by first_prefix_hash, user_id, feature order by ts, request_id)
             as next_same_prefix_day,
         -- The ok call before it with the same prompt from anyone: what a gateway response cache holds.
-        lag(ts) over (partition by prompt_hash order by ts, request_id) as previous_any_prompt_ts
+        lag(ts) over (partition by prompt_hash order by ts, request_id) as previous_any_prompt_ts,
+        -- The conversation's previous turn: its prompt and answer are what this prompt carries over.
+        lag(input_tokens + output_tokens) over (partition by conversation_id order by ts, request_id)
+            as previous_turn_tokens
     from history
 ),
 
@@ -109,7 +123,11 @@ day_calls as (
     -- The day's billed calls, as narrow as the day's counts need (a wide copy would be held twice).
     select
         request_id, day, feature, provider, model, billed_cost_usd, is_duplicate, is_prompt_repeat, finish_reason,
-        input_tokens, reasoning_tokens
+        input_tokens, reasoning_tokens,
+        case
+            when conversation_id is not null and previous_turn_tokens is not null
+                then least(previous_turn_tokens, input_tokens)
+        end as history_tokens
     from flagged
     where day between $start and $end
 ),
@@ -225,7 +243,9 @@ tails as (
             {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
             {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
             5
-        ) filter (where lever = 'cap') as verbose_samples
+        ) filter (where lever = 'cap') as verbose_samples,
+        min_by(request_id, md5(request_id), 5) filter (where lever = 'trim') as tail_draws,
+        min_by(request_id, md5(request_id), 5) filter (where lever = 'cap') as verbose_draws
     from price_calls(tail_calls, $start, $end)
     group by all
 ),
@@ -237,7 +257,13 @@ long_context as (
         provider,
         model,
         count(*) as long_context_requests,
-        sum(billed_cost_usd) - sum(cost_usd) as long_context_premium_usd
+        sum(billed_cost_usd) - sum(cost_usd) as long_context_premium_usd,
+        max_by(
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            5
+        ) as long_context_samples,
+        min_by(request_id, md5(request_id), 5) as long_context_draws
     from price_calls(base_tier_calls, $start, $end)
     group by all
 ),
@@ -248,12 +274,12 @@ per_call as (
         request_id, day, feature, provider, model, billed_cost_usd as cost_usd, is_duplicate,
         finish_reason = 'length' as cut, false as retried, false as retried_day_before,
         is_prompt_repeat and not coalesce(is_duplicate, false) as is_gateway_repeat,
-        input_tokens, reasoning_tokens, false as retried_duplicate
+        input_tokens, reasoning_tokens, false as retried_duplicate, history_tokens
     from day_calls
     union all
     select
         request_id, retried_on as day, feature, provider, model, billed_cost_usd, false, false, true, retried_on > day,
-        false, 0, 0, coalesce(is_duplicate, false)
+        false, 0, 0, coalesce(is_duplicate, false), null
     from flagged
     where retried_on between $start and $end
 ),
@@ -282,10 +308,17 @@ measured as (
             filter (where retried) as truncated_retry_samples,
         max_by({'cost_usd': cost_usd, 'request_id': request_id}, {'cost_usd': cost_usd, 'request_id': request_id}, 5)
             filter (where is_gateway_repeat) as gateway_repeat_samples,
+        min_by(request_id, md5(request_id), 5) filter (where is_duplicate) as duplicate_draws,
+        min_by(request_id, md5(request_id), 5) filter (where retried) as truncated_retry_draws,
+        min_by(request_id, md5(request_id), 5) filter (where is_gateway_repeat) as gateway_repeat_draws,
         count(*) filter (where is_gateway_repeat) as gateway_repeat_requests,
         coalesce(sum(cost_usd) filter (where is_gateway_repeat), 0) as gateway_repeat_usd,
         sum(input_tokens) as input_tokens,
-        sum(reasoning_tokens) as reasoning_tokens
+        sum(reasoning_tokens) as reasoning_tokens,
+        count(history_tokens) as conversation_turn_requests,
+        coalesce(sum(cost_usd) filter (where history_tokens is not null), 0) as conversation_turn_usd,
+        coalesce(sum(input_tokens) filter (where history_tokens is not null), 0) as conversation_input_tokens,
+        coalesce(sum(history_tokens), 0) as conversation_history_tokens
     from per_call
     group by all
 )
@@ -326,11 +359,22 @@ select
     coalesce(tails.output_cap_usd, 0) as output_cap_usd,
     measured.reasoning_tokens,
     coalesce(charge_totals.reasoning_usd, 0) as reasoning_usd,
+    measured.conversation_turn_requests,
+    measured.conversation_turn_usd,
+    measured.conversation_input_tokens,
+    measured.conversation_history_tokens,
     measured.duplicate_samples,
     measured.truncated_retry_samples,
     measured.gateway_repeat_samples,
     tails.tail_samples,
-    tails.verbose_samples
+    tails.verbose_samples,
+    long_context.long_context_samples,
+    measured.duplicate_draws,
+    measured.truncated_retry_draws,
+    measured.gateway_repeat_draws,
+    tails.tail_draws,
+    tails.verbose_draws,
+    long_context.long_context_draws
 from measured
 left join long_context using (day, feature, provider, model)
 left join shape using (day, feature, provider, model)
