@@ -9,12 +9,14 @@
 create or replace macro eval_kit_of_sorted(cells) as
     list_transform(
         list_filter(
-            range(1, len(cells) + 1),
-            lambda i: i <= 2
-            or cells[i - 2].input_decile <> cells[i].input_decile
-            or cells[i - 2].output_decile <> cells[i].output_decile
+            -- Each cell with the one 2 places before it: the lambda must not read `cells` itself (a
+            -- macro's argument is expanded where it is used: the whole list, rebuilt per element).
+            list_zip(cells, list_concat([null, null], cells), true),
+            lambda pair: pair[2] is null
+            or pair[2].input_decile <> pair[1].input_decile
+            or pair[2].output_decile <> pair[1].output_decile
         ),
-        lambda i: cells[i].request_id
+        lambda pair: pair[1].request_id
     );
 
 create or replace macro eval_kit(lists) as
