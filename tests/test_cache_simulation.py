@@ -1,7 +1,8 @@
 """The prompt-cache opportunity (cache policy simulation v1 of the savings spec) on hand-built
 calls: the lifetime edge (300.000 s alive, 300.001 s not), the minimum prefix (1,023 vs 1,024 and
 4,095 vs 4,096 tokens), OpenAI's 128-token hit steps, a read refreshing the cache, calls at the
-same moment ordered by request_id, the day before warming the cache, and Anthropic's write premium.
+same moment ordered by request_id, the day before warming the cache, and the write premium of
+Anthropic and of OpenAI from GPT-5.6 on (none on OpenAI before it).
 
 Each expected figure is worked by hand below, and again by an independent reference simulator (a
 Python loop over the calls, no SQL) that the mart must equal.
@@ -27,11 +28,15 @@ PRICES = {
     "claude-haiku-4-5": {"in": D("1e-6"), "read": D("1e-7"), "w5": D("1.25e-6"), "w1h": D("2e-6"), "out": D("5e-6")},
     # claude-sonnet-4-5: in $3/M, read $0.30/M, 5-minute write $3.75/M, 1-hour write $6/M, out $15/M.
     "claude-sonnet-4-5": {"in": D("3e-6"), "read": D("3e-7"), "w5": D("3.75e-6"), "w1h": D("6e-6"), "out": D("1.5e-5")},
+    # gpt-5.6: in $4/M, read $0.40/M, write $5/M (1.25x input), out $20/M. OpenAI has no 1-hour write
+    # price: the long lifetime's writes are priced as 5-minute ones, $5/M too.
+    "gpt-5.6": {"in": D("4e-6"), "read": D("4e-7"), "w5": D("5e-6"), "w1h": D("5e-6"), "out": D("2e-5")},
 }
 RULES = {  # min prefix, hit granularity, whether a write costs extra (sql/macros/cache_rules.sql)
     "gpt-4o": (1024, 128, False),
     "claude-haiku-4-5": (4096, 1, True),
     "claude-sonnet-4-5": (1024, 1, True),
+    "gpt-5.6": (1024, 128, True),
 }
 
 
@@ -60,6 +65,8 @@ CALLS = [
     _call("b1", "13:00:00", "claude-haiku-4-5", "anthropic_cache", [(5000, "k")], 6000),  # writes 5,000
     _call("b2", "13:01:00", "claude-haiku-4-5", "anthropic_cache", [(5000, "k")], 6000),  # reads them
     _call("b3", "13:02:00", "claude-haiku-4-5", "anthropic_cache", [(4095, "x")], 6000),  # under 4,096
+    _call("e1", "14:00:00", "gpt-5.6", "openai_write_cache", [(2100, "p")], 3000),  # writes 2,100
+    _call("e2", "14:04:00", "gpt-5.6", "openai_write_cache", [(2100, "p")], 3000),  # reads 2,048, writes 52
 ]
 
 
@@ -125,6 +132,18 @@ def test_the_reference_simulator_agrees_with_the_hand_arithmetic():
     assert anthropic["savings_ttl_short"] == 5000 * (D("1e-6") - D("1.25e-6")) + 5000 * (D("1e-6") - D("1e-7"))
     assert anthropic["savings_ttl_long"] == 5000 * (D("1e-6") - D("2e-6")) + 5000 * (D("1e-6") - D("1e-7"))
     assert (anthropic["writes_ttl_short"], anthropic["reads_ttl_short"]) == (5000, 5000)
+    # OpenAI before GPT-5.6 (gpt-4o): a write costs no more than input, so none is simulated.
+    assert ref[(DAY, "openai_cache")]["writes_ttl_short"] == ref[(DAY, "openai_cache")]["writes_ttl_long"] == 0
+    # GPT-5.6 writes cost 1.25x input ($5/M over $4/M). e1 writes its 2,100-token prefix; e2, 240 s
+    # later, reads 2,048 of it (128-token steps) and writes the other 52. The same at both lifetimes:
+    # OpenAI has no dearer 1-hour write.
+    gpt56 = ref[(DAY, "openai_write_cache")]
+    e1 = 2100 * (D("4e-6") - D("5e-6"))  # -0.0021
+    e2 = 2048 * (D("4e-6") - D("4e-7")) + 52 * (D("4e-6") - D("5e-6"))  # 0.0073728 - 0.000052
+    assert (e1, e2, e1 + e2) == (D("-0.0021"), D("0.0073208"), D("0.0052208"))
+    for policy in TTLS:
+        assert (gpt56[f"reads_{policy}"], gpt56[f"writes_{policy}"]) == (2048, 2100 + 52), policy
+        assert gpt56[f"savings_{policy}"] == e1 + e2, policy
 
 
 def test_the_mart_equals_the_reference_simulator(simulated):
@@ -142,6 +161,12 @@ def test_the_mart_equals_the_reference_simulator(simulated):
     assert openai["prefix_hash_coverage"] == pytest.approx(0.9)
     assert openai["best_policy"] == "ttl_long"
     assert simulated[(DAY, "anthropic_cache")]["best_policy"] == "ttl_short"  # 1-hour writes cost more
+    # GPT-5.6: the long lifetime's writes are 5-minute writes at 1.25x input, so it saves what the
+    # short one does (a tie is ttl_short); actual cost: 2 x (3,000 x $4/M + 100 x $20/M).
+    gpt56 = simulated[(DAY, "openai_write_cache")]
+    assert gpt56["actual_cost_usd"] == 2 * (3000 * D("4e-6") + 100 * D("2e-5"))
+    assert gpt56["savings_usd_ttl_long"] == gpt56["savings_usd_ttl_short"] == D("0.0052208")
+    assert gpt56["best_policy"] == "ttl_short"
     assert simulated[(DAY_BEFORE, "midnight")]["best_policy"] == "none"
 
 

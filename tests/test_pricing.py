@@ -349,6 +349,90 @@ CALLS_CURRENT = [
         "gpt-5",
         priced_service_tier="batch",
     ),  # 0.01125
+    # Batch x prompt cache: does the batch discount reach cache reads too? Each call below reads the
+    # cache in a batch job. OpenAI stacks: gpt-4o's catalog has batch in $1.25/M and out $5/M but no
+    # batch cache read, so the rule halves the $1.25/M cache read: $0.625/M.
+    Call(
+        "batch-cache-stacks-openai",
+        "gpt-4o",
+        {
+            "provider": "openai",
+            "input_tokens": 10_000,
+            "cached_input_tokens": 4_000,
+            "output_tokens": 1_000,
+            "service_tier": "batch",
+        },
+        6_000 * D("1.25") * M + 4_000 * D("0.625") * M + 1_000 * 5 * M,
+        "gpt-4o",
+        priced_service_tier="batch",
+    ),  # 0.0075 + 0.0025 + 0.005 = 0.015
+    # Anthropic stacks, all usage at 50 %: Claude Sonnet 4.5's catalog batch prices, in $1.50/M,
+    # cache read $0.15/M, 5-minute write $1.875/M, out $7.50/M.
+    Call(
+        "batch-cache-stacks-anthropic",
+        "claude-sonnet-4-5-20250929",
+        {
+            "provider": "anthropic",
+            "input_tokens": 10_000,
+            "cached_input_tokens": 4_000,
+            "cache_creation_input_tokens": 2_000,
+            "output_tokens": 1_000,
+            "service_tier": "batch",
+        },
+        4_000 * D("1.5") * M + 4_000 * D("0.15") * M + 2_000 * D("1.875") * M + 1_000 * D("7.5") * M,
+        "claude-sonnet-4-5-20250929",
+        priced_service_tier="batch",
+    ),  # 0.006 + 0.0006 + 0.00375 + 0.0075 = 0.01785
+    # Gemini 2.5 Flash on Vertex AI does not stack: "the cache hit discount takes precedence over the
+    # batch discount". Catalog: in $0.30/M, cache read $0.03/M, out $2.50/M; batch in $0.15/M and out
+    # $1.25/M, no batch cache read, so the Vertex rule keeps the cache read at $0.03/M (not $0.015/M).
+    Call(
+        "batch-cache-vertex-gemini-no-stacking",
+        "gemini-2.5-flash",
+        {
+            "provider": "gcp.vertex_ai",
+            "input_tokens": 10_000,
+            "cached_input_tokens": 6_000,
+            "output_tokens": 1_000,
+            "service_tier": "batch",
+        },
+        4_000 * D("0.15") * M + 6_000 * D("0.03") * M + 1_000 * D("1.25") * M,
+        "gemini-2.5-flash",
+        priced_service_tier="batch",
+    ),  # 0.0006 + 0.00018 + 0.00125 = 0.00203 (stacked it would be 0.00194)
+    # Claude on Vertex AI follows Anthropic's batch rule, not Vertex's: Claude Sonnet 5 there has
+    # in $2/M, batch in $1/M and out $5/M, and no batch cache price, so Anthropic's rules fill them
+    # from the batch input: read 0.1 x $1/M = $0.10/M, 5-minute write 1.25 x $1/M = $1.25/M.
+    Call(
+        "batch-cache-stacks-vertex-claude",
+        "claude-sonnet-5",
+        {
+            "provider": "gcp.vertex_ai",
+            "input_tokens": 10_000,
+            "cached_input_tokens": 4_000,
+            "cache_creation_input_tokens": 2_000,
+            "output_tokens": 1_000,
+            "service_tier": "batch",
+        },
+        4_000 * 1 * M + 4_000 * D("0.1") * M + 2_000 * D("1.25") * M + 1_000 * 5 * M,
+        "vertex_ai/claude-sonnet-5",
+        priced_service_tier="batch",
+    ),  # 0.004 + 0.0004 + 0.0025 + 0.005 = 0.0119
+    # GPT-5.6 bills prompt-cache writes at 1.25x input (developers.openai.com prompt-caching guide):
+    # in $4/M, cache read $0.40/M, cache write $5/M, out $20/M (catalog).
+    Call(
+        "openai-cache-write-gpt-5.6",
+        "gpt-5.6",
+        {
+            "provider": "openai",
+            "input_tokens": 10_000,
+            "cached_input_tokens": 2_000,
+            "cache_creation_input_tokens": 3_000,
+            "output_tokens": 500,
+        },
+        5_000 * 4 * M + 2_000 * D("0.4") * M + 3_000 * 5 * M + 500 * 20 * M,
+        "gpt-5.6",
+    ),  # 0.02 + 0.0008 + 0.015 + 0.01 = 0.0458
     # Claude Sonnet 4.5 (docs.anthropic.com pricing): $3/M in, $3.75/M 5-minute writes, $6/M 1-hour
     # writes, $0.30/M cache reads, $15/M out; web search $10 per 1,000 searches.
     Call(
@@ -576,6 +660,11 @@ def test_the_hand_arithmetic_itself():
     assert by_id["one-hour-writes-and-search"] == D("0.098")
     assert by_id["audio"] == D("0.1584")
     assert by_id["vertex-claude-long"] == D("1.5225")
+    assert by_id["batch-cache-stacks-openai"] == D("0.015")
+    assert by_id["batch-cache-stacks-anthropic"] == D("0.01785")
+    assert by_id["batch-cache-vertex-gemini-no-stacking"] == D("0.00203")
+    assert by_id["batch-cache-stacks-vertex-claude"] == D("0.0119")
+    assert by_id["openai-cache-write-gpt-5.6"] == D("0.0458")
 
 
 def test_a_rule_fills_only_what_the_catalog_lacks_and_says_so():

@@ -444,6 +444,51 @@ def test_a_day_run_alone_measures_what_the_range_run_did(priced, tmp_path):
     assert after == before and len(after) > 0
 
 
+def test_on_vertex_ai_the_batch_discount_does_not_reach_gemini_cache_reads(project):
+    """Declared batch work on Vertex AI that read the prompt cache. Gemini there does not stack the
+    two discounts (the cache hit discount takes precedence: cache reads keep their price at batch),
+    so stacks_with_cache is false; Claude on Vertex follows Anthropic's batch rule (all usage at
+    50 %), so it is true."""
+    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    vertex = {"feature": "nightly_vertex", "workload": "batch", "input_tokens": 10_000, "output_tokens": 1_000}
+    project.write_jsonl(
+        "calls.jsonl",
+        [
+            _batch_call("gemini", "gemini-2.5-flash", "gcp.vertex_ai", cached_input_tokens=6_000, **vertex),
+            _batch_call(
+                "claude",
+                "claude-sonnet-5",
+                "gcp.vertex_ai",
+                cached_input_tokens=4_000,
+                cache_creation_input_tokens=2_000,
+                **vertex,
+            ),
+        ],
+    )
+    project.run_day(DAY)
+    rows = {row["model"]: row for row in project.query_dicts("select * from fct_batch_opportunity_daily")}
+    # Gemini 2.5 Flash on Vertex (catalog): in $0.30/M, cache read $0.03/M, out $2.50/M; batch in
+    # $0.15/M, out $1.25/M, cache read $0.03/M (rule vertex_batch_cache_no_stacking).
+    gemini_standard = 4_000 * D("3e-7") + 6_000 * D("3e-8") + 1_000 * D("2.5e-6")  # 0.00388
+    gemini_batch = 4_000 * D("1.5e-7") + 6_000 * D("3e-8") + 1_000 * D("1.25e-6")  # 0.00203
+    # Claude Sonnet 5 on Vertex: in $2/M, read $0.20/M, 5-minute write $2.50/M, out $10/M; batch
+    # in $1/M, out $5/M (catalog), read $0.10/M and write $1.25/M (Anthropic's rules).
+    claude_standard = 4_000 * D("2e-6") + 4_000 * D("2e-7") + 2_000 * D("2.5e-6") + 1_000 * D("1e-5")  # 0.0238
+    claude_batch = 4_000 * D("1e-6") + 4_000 * D("1e-7") + 2_000 * D("1.25e-6") + 1_000 * D("5e-6")  # 0.0119
+    assert (gemini_standard, gemini_batch) == (D("0.00388"), D("0.00203"))
+    assert (claude_standard, claude_batch) == (D("0.0238"), D("0.0119"))
+    assert sorted(rows) == ["claude-sonnet-5", "gemini-2.5-flash"]
+    for model, standard, batch, stacks in (
+        ("gemini-2.5-flash", gemini_standard, gemini_batch, False),
+        ("claude-sonnet-5", claude_standard, claude_batch, True),
+    ):
+        row = rows[model]
+        assert (row["current_tier"], row["target_tier"], row["reason"]) == ("standard", "batch", "declared_batch")
+        assert (row["current_cost_usd"], row["target_cost_usd"]) == (standard, batch), model
+        assert row["savings_usd"] == standard - batch, model
+        assert row["stacks_with_cache"] is stacks, model
+
+
 def test_a_target_tier_dearer_than_the_one_billed_is_flagged_not_hidden(project):
     """An override that prices batch above standard (a price error a person should see): the row
     keeps its negative saving, the savings_within_spend gate fails (WARN, naming the row) and the

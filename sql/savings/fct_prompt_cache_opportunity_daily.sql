@@ -12,11 +12,11 @@ columns:
   cached_input_tokens: Their actual cache reads.
   cache_creation_input_tokens: Their actual cache writes.
   ttl_short_s: The short cache lifetime simulated, seconds (OpenAI's in-memory lower bound, Anthropic's 5 minutes).
-  ttl_long_s: The long one, seconds (Anthropic's 1-hour writes at 2x, OpenAI's in-memory upper bound).
+  ttl_long_s: The long one, seconds (Anthropic's 1-hour writes at 2x, OpenAI's in-memory upper bound; GPT-5.6+ caches live 30 minutes, so for them it is an upper bound).
   reusable_tokens_ttl_short: Simulated cache reads at the short lifetime: per call, its longest prefix checkpoint (at least the model's minimum prefix) that a call of the same provider and model carried at most ttl_short_s before, rounded down to the provider's hit granularity (cache_rules).
-  cache_write_tokens_ttl_short: Simulated cache writes at the short lifetime: per call, its longest eligible checkpoint minus what it read, where writing costs extra (Anthropic); 0 elsewhere.
+  cache_write_tokens_ttl_short: Simulated cache writes at the short lifetime: per call, its longest eligible checkpoint minus what it read, where writing costs extra (cache_rules write_premium: Anthropic, OpenAI GPT-5.6 and later); 0 elsewhere. Priced as 5-minute writes (cache_creation_input_token_cost: 1.25x input on both).
   reusable_tokens_ttl_long: As reusable_tokens_ttl_short, at the long lifetime.
-  cache_write_tokens_ttl_long: As cache_write_tokens_ttl_short, at the long lifetime (priced as 1-hour writes).
+  cache_write_tokens_ttl_long: As cache_write_tokens_ttl_short, at the long lifetime; priced as 1-hour writes where the provider sells them (Anthropic, 2x input), else as 5-minute writes (OpenAI has no 1-hour write price: GPT-5.6+ writes cost 1.25x input at any lifetime).
   actual_cost_usd: What the simulated calls cost as billed, USD.
   counterfactual_cost_usd_ttl_short: The same calls priced by price_calls with the simulated reads and writes at the short lifetime, USD.
   counterfactual_cost_usd_ttl_long: The same at the long lifetime, USD.
@@ -122,8 +122,12 @@ counterfactual_calls as (  -- noqa: ST03
     select
         * replace (
             reads as cached_input_tokens,
-            case when policy = 'ttl_short' then writes else 0 end as cache_creation_5m_input_tokens,
-            case when policy = 'ttl_long' then writes else 0 end as cache_creation_1h_input_tokens,
+            -- The long lifetime writes 1-hour writes where the provider sells them (Anthropic); OpenAI
+            -- has no 1-hour write (GPT-5.6+ writes live 30 minutes at one price): 5-minute writes.
+            case when policy = 'ttl_short' or not rules.one_hour_writes then writes else 0 end
+                as cache_creation_5m_input_tokens,
+            case when policy = 'ttl_long' and rules.one_hour_writes then writes else 0 end
+                as cache_creation_1h_input_tokens,
             input_tokens - reads - writes as uncached_input_tokens
         )
     from (
@@ -158,7 +162,8 @@ per_group as (
         sum(cached_input_tokens) filter (where policy = 'ttl_short') as reusable_tokens_ttl_short,
         sum(cache_creation_5m_input_tokens) filter (where policy = 'ttl_short') as cache_write_tokens_ttl_short,
         sum(cached_input_tokens) filter (where policy = 'ttl_long') as reusable_tokens_ttl_long,
-        sum(cache_creation_1h_input_tokens) filter (where policy = 'ttl_long') as cache_write_tokens_ttl_long,
+        sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens) filter (where policy = 'ttl_long')
+            as cache_write_tokens_ttl_long,
         sum(billed_cost_usd) filter (where policy = 'ttl_short') as actual_cost_usd,
         sum(cost_usd) filter (where policy = 'ttl_short') as counterfactual_cost_usd_ttl_short,
         sum(cost_usd) filter (where policy = 'ttl_long') as counterfactual_cost_usd_ttl_long,
