@@ -343,6 +343,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
         None,
     )
     assert pool.scale_ahead is True
+    assert (pool.batch_window_s, pool.target_utilization) == (86_400, 0.8)
     assert (config.gpu.pool_tag, config.gpu.replica_tag, config.gpu.instance_types) == (
         "costwatch-pool",
         "costwatch-replica",
@@ -360,7 +361,7 @@ def test_a_default_is_stated_once_on_its_field(tmp_path):
             if not field.is_required():
                 assert getattr(section, name) == field.default, f"{type(section).__name__}.{name}"
                 defaults += 1
-    assert defaults == 6 + 3 + 3 + 3 + 1 + 6
+    assert defaults == 6 + 3 + 3 + 3 + 1 + 8
 
 
 def test_history_catalogs_are_ordered_by_their_dates(tmp_path):
@@ -395,6 +396,14 @@ def test_history_catalogs_are_ordered_by_their_dates(tmp_path):
         (
             with_changes(pools__x={"gpu_type": "H100", "headroom": 11}),
             "pools.x.headroom: must be between 0 and 10, got 11",
+        ),
+        (
+            with_changes(pools__x={"gpu_type": "H100", "batch_window_s": 5400}),
+            "pools.x.batch_window_s: 5400 s is not a whole number of hours that divides a day",
+        ),
+        (
+            with_changes(pools__x={"gpu_type": "H100", "target_utilization": 0}),
+            "pools.x.target_utilization: must be",
         ),
         (
             with_changes(checks={"max_quarantine_share": 1.5}),
@@ -443,7 +452,17 @@ TOP_KEYS = [
     "sources",
     "start_date",
 ]
-POOL_KEYS = ["api_equivalent", "gpu_type", "headroom", "latency_slo_s", "load_test", "scale_ahead", "warm_floor"]
+POOL_KEYS = [
+    "api_equivalent",
+    "batch_window_s",
+    "gpu_type",
+    "headroom",
+    "latency_slo_s",
+    "load_test",
+    "scale_ahead",
+    "target_utilization",
+    "warm_floor",
+]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
@@ -1200,11 +1201,13 @@ def test_the_hourly_capacity_schedule_by_hand(run_model_on):
     day = dt.date(2026, 11, 20)
     minutes = {"03:00": 150, "04:10": 330}
     calls = [
-        {"day": day, "pool": pool, "ts": dt.datetime.fromisoformat(f"{day}T{at}:00"), "gateway_cache_hit": False}
+        {"day": day, "pool": pool, "ts": dt.datetime.fromisoformat(f"{day}T{at}:00"), "workload": "interactive",
+         "gateway_cache_hit": False}
         for pool in ("ahead", "behind")
         for at, count in minutes.items()
         for _ in range(count)
-    ] + [{"day": day, "pool": "unsized", "ts": dt.datetime(2026, 11, 20, 9), "gateway_cache_hit": False}]
+    ] + [{"day": day, "pool": "unsized", "ts": dt.datetime(2026, 11, 20, 9), "workload": "interactive",
+          "gateway_cache_hit": False}]  # fmt: skip
     plan = [
         {"day": day, "pool": pool, "workload": "interactive", "per_replica_rps": rps, "warm_floor": floor,
          "per_replica_rps_source": source}
@@ -1213,9 +1216,8 @@ def test_the_hourly_capacity_schedule_by_hand(run_model_on):
         )
     ]  # fmt: skip
     pools = [
-        {"pool": "ahead", "headroom": 0.5, "scale_ahead": True},
-        {"pool": "behind", "headroom": 0.5, "scale_ahead": False},
-        {"pool": "unsized", "headroom": 0.5, "scale_ahead": True},
+        {"pool": pool, "headroom": 0.5, "scale_ahead": ahead, "batch_window_s": 86_400, "target_utilization": 0.8}
+        for pool, ahead in (("ahead", True), ("behind", False), ("unsized", True))
     ]
     billing = [
         {"day": day, "pool": pool, "instance_hours": 96.0, "gpu_cost_usd": D(288)}
@@ -1247,6 +1249,111 @@ def test_the_hourly_capacity_schedule_by_hand(run_model_on):
     assert behind == (22 * 4 + 2) * D(3)
     assert {row["savings_usd"] for row in rows if row["pool"] == "unsized"} == {None}
     assert sum(row["billed_cost_usd"] for row in rows if row["pool"] == "ahead") == 288
+    # Interactive calls only: neither queueing nor splitting applies.
+    assert {(row["day_workloads"], row["queue_savings_usd"], row["split_savings_usd"]) for row in rows} == {
+        ("interactive", None, None)
+    }
+
+
+def test_queued_batch_and_split_pools_by_hand(run_model_on):
+    """fct_capacity_schedule_hourly's queue_batch and split_pools columns on one day of four pools,
+    each billed 96 instance hours for $288 (4 replicas an hour at $3), a replica serving 0.1
+    requests/s within the SLO (10 s a call), headroom 0.5, warm floor 1, scale-ahead, batch calls
+    queued per 6-hour window (21,600 s) at 50 % utilization: one replica works through 10,800 s of
+    calls, 1,080 calls, a window.
+    - `queue`: batch calls only, 1,500 at 02:xx (25 a minute) and 300 at 13:xx (5 a minute).
+    - `mixed`: the same 1,500 batch calls at 02:xx, and 9 interactive calls in the minute 10:00.
+    - `steady`: the 9 interactive calls only: nothing to queue or split.
+    - `unsized`: batch calls only, no per-replica rate: the savings are unknown (NULL)."""
+    day = dt.date(2026, 11, 20)
+
+    def spread(pool: str, hour: int, per_minute: int, workload: str, minutes: int = 60) -> list[dict]:
+        return [
+            {"day": day, "pool": pool, "ts": dt.datetime(2026, 11, 20, hour, minute, second), "workload": workload,
+             "gateway_cache_hit": False}
+            for minute in range(minutes)
+            for second in range(per_minute)
+        ]  # fmt: skip
+
+    calls = [
+        *spread("queue", 2, 25, "batch"),
+        *spread("queue", 13, 5, "batch"),
+        *spread("mixed", 2, 25, "batch"),
+        *spread("mixed", 10, 9, "interactive", minutes=1),
+        *spread("steady", 10, 9, "interactive", minutes=1),
+        *spread("unsized", 2, 25, "batch"),
+    ]
+    rps, headroom, floor, window_s, utilization, billed, price = 0.1, 0.5, 1, 21_600, 0.5, 4, D(3)
+    plan = [
+        {"day": day, "pool": pool, "workload": "batch", "per_replica_rps": None if pool == "unsized" else rps,
+         "warm_floor": floor, "per_replica_rps_source": "load_test"}
+        for pool in ("queue", "mixed", "steady", "unsized")
+    ]  # fmt: skip
+    pools = [
+        {"pool": pool, "headroom": headroom, "scale_ahead": True, "batch_window_s": window_s,
+         "target_utilization": utilization}
+        for pool in ("queue", "mixed", "steady", "unsized")
+    ]  # fmt: skip
+    billing = [
+        {"day": day, "pool": pool, "instance_hours": 24.0 * billed, "gpu_cost_usd": 24 * billed * price}
+        for pool in ("queue", "mixed", "steady", "unsized")
+    ]
+    rows = run_model_on(
+        "fct_capacity_schedule_hourly",
+        {
+            "fct_requests": calls,
+            "fct_capacity_plan": {"columns": {"per_replica_rps": "double"}, "rows": plan},
+            "pools": {"columns": {"headroom": "double", "target_utilization": "double"}, "rows": pools},
+            "stg_gpu_billing": {"columns": {"instance_hours": "double"}, "rows": billing},
+        },
+        day=day,
+    )
+    by = {(row["pool"], row["hour"].hour): row for row in rows}
+    hourly = {pool: [by[(pool, hour)] for hour in range(24)] for pool in ("queue", "mixed", "steady", "unsized")}
+    assert {pool: {row["day_workloads"] for row in hours} for pool, hours in hourly.items()} == {
+        "queue": {"batch"}, "mixed": {"mixed"}, "steady": {"interactive"}, "unsized": {"batch"}
+    }  # fmt: skip
+
+    # queue: each window's replicas = ceil(its calls x 10 s / (21,600 s x 0.5)), never under the floor.
+    per_replica = window_s * utilization  # 10,800 s of calls a replica works through in a window
+    queued = [math.ceil(1_500 / rps / per_replica), 0, math.ceil(300 / rps / per_replica), 0]  # 15,000 s; 3,000 s
+    assert queued == [2, 0, 1, 0]
+    assert [row["queued_batch_replicas"] for row in hourly["queue"]] == [n for n in queued for _ in range(6)]
+    assert [row["queued_replicas"] for row in hourly["queue"]] == [max(floor, n) for n in queued for _ in range(6)]
+    assert hourly["queue"][2]["batch_requests"] == 1_500 and hourly["queue"][2]["batch_busy_replica_s"] == 15_000
+    # Billed 4 an hour: 6 hours at 2 too many, 18 at 3: 66 replica-hours x $3 = $198.
+    queue_saving = sum((billed - max(floor, n)) * 6 for n in queued) * price
+    assert queue_saving == 198
+    assert sum(row["queue_savings_usd"] for row in hourly["queue"]) == queue_saving
+    # Sized for the peak minute instead (autoscale): 02:xx's 25 calls a minute need ceil(25 / 60 / 0.1 x 1.5)
+    # = ceil(6.25) = 7 replicas, planned at 01:00 and 02:00: queueing plans fewer.
+    assert math.ceil(25 / 60 / rps * (1 + headroom)) == 7
+    assert [hourly["queue"][hour]["planned_replicas"] for hour in (0, 1, 2, 3)] == [1, 7, 7, 1]
+
+    # mixed: combined, 02:xx needs 7 and 10:00 (9 calls: ceil(9 / 60 / 0.1 x 1.5) = ceil(2.25) = 3) 3,
+    # each planned an hour ahead. Interactive alone: 3 at 09:00 and 10:00, the floor elsewhere; the
+    # batch calls queued: 2 replicas through 00:00-05:59.
+    assert math.ceil(9 / 60 / rps * (1 + headroom)) == 3
+    combined = [7 if hour in (1, 2) else 3 if hour in (9, 10) else floor for hour in range(24)]
+    interactive = [3 if hour in (9, 10) else floor for hour in range(24)]
+    split = [interactive[hour] + (2 if hour < 6 else 0) for hour in range(24)]
+    assert [row["planned_replicas"] for row in hourly["mixed"]] == combined
+    assert [row["interactive_planned_replicas"] for row in hourly["mixed"]] == interactive
+    assert [row["split_replicas"] for row in hourly["mixed"]] == split
+    assert hourly["mixed"][10]["interactive_peak_minute_rps"] == pytest.approx(9 / 60)
+    assert hourly["mixed"][2]["interactive_peak_minute_rps"] == 0
+    # Never more than billed: 01:00 and 02:00 plan 7 but were billed 4, so 4 - 3 = 1 each; 00:00 and
+    # 03:00-05:00 plan 1 against 3 split: nothing. 2 replica-hours x $3 = $6.
+    split_saving = sum(max(min(combined[hour], billed) - split[hour], 0) for hour in range(24)) * price
+    assert split_saving == 6
+    assert [row["split_savings_usd"] for row in hourly["mixed"]] == [
+        max(min(combined[hour], billed) - split[hour], 0) * price for hour in range(24)
+    ]
+    assert {row["queue_savings_usd"] for row in hourly["mixed"]} == {None}
+
+    # steady: interactive only; unsized: no rate, so its queue saving is unknown.
+    assert {(row["queue_savings_usd"], row["split_savings_usd"]) for row in hourly["steady"]} == {(None, None)}
+    assert {(row["queued_batch_replicas"], row["queue_savings_usd"]) for row in hourly["unsized"]} == {(None, None)}
 
 
 BATCH_PRICE_4O = 1_000 * D("1.25e-6") + 100 * D("5e-6")  # a LOOP_CALL's tokens at gpt-4o's batch prices
@@ -1341,3 +1448,98 @@ def test_later_turns_of_a_conversation_are_exposure_with_the_history_share(proje
     assert finding["estimated_savings_usd"] is None and finding["monthly_savings_usd"] is None
     assert "About 87% of their prompt tokens carried earlier turns" in finding["assumptions"]  # 2,000 / 2,300
     assert json.loads(finding["evidence"])["history_share"] == pytest.approx(2_000 / 2_300)
+
+
+def test_queue_batch_and_split_pools_findings(project):
+    """The findings of a run, on one day: pools `queue` (2,000 batch calls in the minute 03:00) and
+    `mixed` (the same burst at 02:00, 60 interactive calls in the minute 10:00), each billed 4
+    one-GPU replicas for 24 hours at $3 an hour; the H200 load test at a 5 s SLO (14.43 requests/s a
+    replica), headroom 0.3, warm floor 1, the default batch window (a day) and utilization (0.8)."""
+    from test_gpu import BATCHING_CURVE, slo_cut
+
+    day = "2026-10-20"
+    billing = project.root / "inputs" / "gpu" / "gpu_hours.csv"
+    billing.parent.mkdir(parents=True, exist_ok=True)
+    billing.write_text(
+        "day,pool,replica_id,gpu_type,gpu_count,hours,usd\n"
+        + "".join(f"{day},{pool},{pool}-r{n},H100,1,24,72.00\n" for pool in ("queue", "mixed") for n in range(4))
+    )
+    pool = {"gpu_type": "H100", "latency_slo_s": 5, "headroom": 0.3, "warm_floor": 1, "load_test": str(BATCHING_CURVE)}
+    project.write_config(
+        sources={
+            "gateway_logs": [{"path": "inputs/*.jsonl", "format": "canonical"}],
+            "gpu_billing": [{"path": "inputs/gpu/gpu_hours.csv", "format": "gpu_hours_csv"}],
+        },
+        pools={"queue": pool, "mixed": pool},
+    )
+
+    def minute(pool: str, at: str, count: int, workload: str) -> list[dict]:
+        return [
+            request(f"{pool}-{at}-{n}", f"{day}T{at}:{n * 60 // count:02d}Z", "llama-3.1-8b-instruct",
+                    provider="self_hosted", pool=pool, replica_id=f"{pool}-r0", workload=workload, duration_ms=900,
+                    input_tokens=500, output_tokens=100)
+            for n in range(count)
+        ]  # fmt: skip
+
+    project.write_jsonl(
+        "logs.jsonl",
+        minute("queue", "03:00", 2_000, "batch")
+        + minute("mixed", "02:00", 2_000, "batch")
+        + minute("mixed", "10:00", 60, "interactive"),
+    )
+    project.run_day(day)
+    rate, price = slo_cut(BATCHING_CURVE, 5), D(3)
+    burst = math.ceil(2_000 / 60 / rate * 1.3)  # the burst minute, peak-sized
+    assert burst == 4 and math.ceil(60 / 60 / rate * 1.3) == 1
+    # Queued over the day: ceil(2,000 / 14.43 s / (86,400 s x 0.8)) = 1 replica, the warm floor too.
+    queued = math.ceil(2_000 / rate / (86_400 * 0.8))
+    assert queued == 1
+    findings = {
+        (row["kind"], row["model"]): row
+        for row in project.query_dicts(
+            "select * from fct_savings_opportunities where kind in ('autoscale', 'queue_batch', 'split_pools')"
+        )
+    }
+    assert set(findings) == {
+        ("autoscale", "queue"),
+        ("autoscale", "mixed"),
+        ("queue_batch", "queue"),
+        ("split_pools", "mixed"),
+    }
+    # autoscale on `queue`: 4 replicas planned at 02:00 (ahead) and 03:00, 1 elsewhere: 22 x 3 too many.
+    assert findings[("autoscale", "queue")]["estimated_savings_usd"] == 22 * (4 - 1) * price
+    # queue_batch: 1 replica all day against 4 billed.
+    queue = findings[("queue_batch", "queue")]
+    assert queue["estimated_savings_usd"] == 24 * (4 - max(1, queued)) * price == 216
+    assert (queue["target"], queue["basis"], queue["feature"], queue["provider"]) == (
+        "queued",
+        "upper_bound",
+        "",
+        "self_hosted",
+    )
+    assert (queue["requests_in_scope"], queue["requests_affected"], queue["spend_in_scope_usd"]) == (2_000, 2_000, 288)
+    assert "tolerates waiting up to 24 hours" in queue["assumptions"]
+    evidence = json.loads(queue["evidence"])
+    assert (evidence["batch_window_s"], evidence["target_utilization"], evidence["queued_replica_hours"]) == (
+        86_400,
+        0.8,
+        24,
+    )
+    # split_pools on `mixed`: combined, 4 at 01:00 and 02:00 (1 elsewhere); split, the interactive
+    # calls need 1 (the floor) and the queued batch calls 1 more, all day: 2 x (4 - 2) replica-hours.
+    split = findings[("split_pools", "mixed")]
+    assert split["estimated_savings_usd"] == 2 * (min(burst, 4) - (1 + queued)) * price == 12
+    assert (split["target"], split["requests_in_scope"], split["requests_affected"]) == (
+        "interactive_and_batch",
+        2_060,
+        2_000,
+    )
+    assert findings[("autoscale", "mixed")]["estimated_savings_usd"] == 22 * (4 - 1) * price
+    # One basis, one pool: the per-basis total takes the largest of autoscale and queue_batch on `queue`
+    # (and of autoscale and split_pools on `mixed`), never their sum.
+    (total,) = project.query(
+        "select monthly_savings_usd from savings_per_basis(fct_savings_opportunities, '2026-10-20'::date, 0) "
+        "where basis = 'upper_bound'"
+    )
+    monthly = {key: row["monthly_savings_usd"] for key, row in findings.items()}
+    assert total[0] == (monthly[("queue_batch", "queue")] + monthly[("autoscale", "mixed")]).quantize(D("0.01"))

@@ -36,6 +36,8 @@ KINDS = (
     "route_by_difficulty",
     "right_size_model",
     "autoscale",
+    "queue_batch",
+    "split_pools",
     "selfhost_trigger",
 )
 BASES = ("measured", "price_rule", "validated", "upper_bound", "exposure", "realized")  # print order: surest first

@@ -379,6 +379,15 @@ class Prices(_Section):
     overrides: NamedMap[PriceOverrideSpec] = {}
 
 
+def _batch_window(seconds: int) -> int:
+    if seconds % 3600 or 86400 % seconds:
+        raise _problem(
+            f"{seconds} s is not a whole number of hours that divides a day; use 3600 x 1, 2, 3, 4, 6, 8, 12 "
+            "or 24 (86400, the default: batch work may wait up to a day)"
+        )
+    return seconds
+
+
 class PoolSpec(_Section):
     """A self-hosted serving pool; its GPU billing rows carry its name in `gpu.pool_tag`."""
 
@@ -392,6 +401,11 @@ class PoolSpec(_Section):
     load_test: ExistingFile | None = None  # a batching-curve CSV: per-replica rate measured off the logs
     # The hourly capacity schedule starts the next hour's replicas an hour ahead (cold starts).
     scale_ahead: Annotated[bool, Field(strict=True)] = True
+    # Queued batch work (queue_batch, split_pools): how long a batch call may wait, seconds (whole
+    # hours that divide a day: the schedule sizes each such window of the day on its own work)...
+    batch_window_s: Annotated[int, Field(strict=True, ge=3600, le=86400), AfterValidator(_batch_window)] = 86400
+    # ...and how busy a replica working through a queue is planned to be (0-1, above 0).
+    target_utilization: Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)] = 0.8
     _name: str = PrivateAttr(default="")
 
     @property

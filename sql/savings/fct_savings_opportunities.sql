@@ -9,8 +9,8 @@ columns:
   period_end: The window's last day (= day).
   window_days: savings.window_days, the window's length in days.
   days_observed: Days of the window with any billed API call or billed self-hosted pool in the warehouse: what monthly_savings_usd scales from, so a young warehouse is not read as a quiet month.
-  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule; batch with target batch_if_tolerant is basis upper_bound), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale (a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound); exposure rows: prompt_cache with target log_prefix_hashes, cap_output with target reasoning_effort or finish_length, trim_input with target compact_conversations.
-  target: What the change moves to - batch or standard (the service tier), batch_if_tolerant (the Batch API for work that looks offline but was not declared so), hourly_schedule (autoscale), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model), for exposure rows what to do first (log_prefix_hashes, reasoning_effort, finish_length, compact_conversations); '' when the change is to stop the waste.
+  kind: duplicate_calls, truncation_retries, cache_write_waste, trim_input with target growth (basis measured), batch, service_tier, long_context_tier (basis price_rule; batch with target batch_if_tolerant is basis upper_bound), prompt_cache, gateway_cache, trim_input with target p90, cap_output, route_by_difficulty or right_size_model (basis upper_bound; validated when savings.evals backs the move), autoscale, queue_batch (a pool serving batch calls only, queued per batch window), split_pools (a pool serving batch and other calls, split into an interactive and a queued batch pool) (each a self-hosted pool: feature '', provider self_hosted, model the pool's name; basis upper_bound; alternatives for the same pool, so a basis's total takes the largest), selfhost_trigger (an API model's calls on its self-host candidate: feature ''; basis upper_bound); exposure rows: prompt_cache with target log_prefix_hashes, cap_output with target reasoning_effort or finish_length, trim_input with target compact_conversations.
+  target: What the change moves to - batch or standard (the service tier), batch_if_tolerant (the Batch API for work that looks offline but was not declared so), hourly_schedule (autoscale), queued (queue_batch), interactive_and_batch (split_pools), the candidate open model (selfhost_trigger), ttl_short or ttl_long (the cache lifetime that saves more), base_tier (prompts kept under the long-context threshold), gateway_ttl (a gateway response cache), p90 (prompts trimmed to the day's 90th percentile), p95 (answers capped at the day's 95th percentile), growth (prompts back to their size before they grew), the cheaper sibling model (route_by_difficulty, right_size_model), for exposure rows what to do first (log_prefix_hashes, reasoning_effort, finish_length, compact_conversations); '' when the change is to stop the waste.
   finding_key: kind:feature:provider/model:target - the same finding on every day, the key `costwatch findings` takes.
   basis: measured (money spent on waste, counted), price_rule (the same tokens at a documented cheaper tier, exact), upper_bound (assumes a change of behaviour that may not fully happen), validated (an upper bound backed by the team's own eval), exposure (spend a lever could act on, not estimated: a signal is missing or only an experiment can tell; estimated and monthly savings NULL).
   confidence: high for measured and price_rule, medium for validated, low for upper_bound and exposure.
@@ -401,6 +401,43 @@ capacity as (
     group by all
 ),
 
+queued_capacity as (
+    -- queue_batch over the window's days on which the pool served batch calls only, split_pools over
+    -- those it served batch and other calls: each lever on the days it applies to.
+    select
+        windows.day,
+        windows.period_start,
+        schedule.pool,
+        schedule.day_workloads,
+        count(distinct schedule.day) as days,
+        sum(schedule.requests) as requests,
+        sum(schedule.batch_requests) as batch_requests,
+        sum(schedule.billed_cost_usd) as billed_cost_usd,
+        -- An hour without a per-replica rate leaves the window's savings unknown, not smaller.
+        case when count(schedule.queue_savings_usd) = count(*) then sum(schedule.queue_savings_usd) end
+            as queue_savings_usd,
+        case when count(schedule.split_savings_usd) = count(*) then sum(schedule.split_savings_usd) end
+            as split_savings_usd,
+        sum(schedule.billed_replicas) as billed_replica_hours,
+        sum(schedule.planned_replicas) as planned_replica_hours,
+        sum(schedule.queued_replicas) as queued_replica_hours,
+        sum(schedule.interactive_planned_replicas) as interactive_replica_hours,
+        sum(schedule.queued_batch_replicas) as queued_batch_replica_hours,
+        sum(schedule.split_replicas) as split_replica_hours,
+        sum(schedule.batch_busy_replica_s) as batch_busy_replica_s,
+        max(schedule.batch_window_s) as batch_window_s,
+        max(schedule.target_utilization) as target_utilization,
+        min(schedule.per_replica_rps) as per_replica_rps_min,
+        max(schedule.per_replica_rps) as per_replica_rps_max,
+        list(distinct schedule.per_replica_rps_source order by schedule.per_replica_rps_source)
+            as per_replica_rps_sources
+    from windows
+    inner join fct_capacity_schedule_hourly as schedule
+        on schedule.day between windows.period_start and windows.day
+    where schedule.day_workloads in ('batch', 'mixed')
+    group by all
+),
+
 findings as (
     select
         day, period_start, 'duplicate_calls' as kind, feature, provider, model, '' as target, 'measured' as basis,
@@ -715,6 +752,64 @@ findings as (
         )
     from capacity
     where savings_usd > 0
+    union all
+    select
+        day, period_start, 'queue_batch', '', 'self_hosted', pool, 'queued', 'upper_bound',
+        requests, batch_requests, billed_cost_usd, queue_savings_usd,
+        printf(
+            'At most: on %d days the pool served batch calls only (%d) and was billed %.1f replica-hours; '
+            || 'queued, they needed %d: each %g-hour window''s calls take %.0f replica-seconds in all at %s '
+            || 'requests/s per replica (%s), spread over the window at %.0f%% utilization, never under the '
+            || 'warm floor. Assumes the batch work tolerates waiting up to %g hours, not served at its '
+            || 'busiest minute, and replicas start and stop on the hour.',
+            days, batch_requests, billed_replica_hours, queued_replica_hours, batch_window_s / 3600,
+            batch_busy_replica_s,
+            case
+                when per_replica_rps_min = per_replica_rps_max then printf('%.3g', per_replica_rps_min)
+                else printf('%.3g to %.3g', per_replica_rps_min, per_replica_rps_max)
+            end,
+            array_to_string(per_replica_rps_sources, ', '), 100 * target_utilization, batch_window_s / 3600
+        ),
+        json_object(
+            'source', 'fct_capacity_schedule_hourly', 'days', days, 'batch_requests', batch_requests,
+            'billed_replica_hours', billed_replica_hours, 'queued_replica_hours', queued_replica_hours,
+            'batch_busy_replica_s', batch_busy_replica_s, 'batch_window_s', batch_window_s,
+            'target_utilization', target_utilization, 'per_replica_rps_min', per_replica_rps_min,
+            'per_replica_rps_max', per_replica_rps_max, 'per_replica_rps_sources', per_replica_rps_sources
+        )
+    from queued_capacity
+    where day_workloads = 'batch' and queue_savings_usd > 0
+    union all
+    select
+        day, period_start, 'split_pools', '', 'self_hosted', pool, 'interactive_and_batch', 'upper_bound',
+        requests, batch_requests, billed_cost_usd, split_savings_usd,
+        printf(
+            'At most, beyond the hourly schedule (autoscale): on %d days the pool served %d batch calls among %d. '
+            || 'One pool sized for both planned %d replica-hours; an interactive pool sized each hour on the '
+            || 'other calls'' busiest minute alone (headroom, warm floor, an hour ahead) needs %d, and a batch '
+            || 'pool working through the batch calls queued per %g-hour window at %.0f%% utilization %d more, '
+            || 'at %s requests/s per replica (%s). Assumes the batch work tolerates waiting up to %g hours, '
+            || 'that a batch call takes a replica as long as another call does, and replicas start and stop on '
+            || 'the hour; never more than the hours were billed.',
+            days, batch_requests, requests, planned_replica_hours, interactive_replica_hours,
+            batch_window_s / 3600, 100 * target_utilization, queued_batch_replica_hours,
+            case
+                when per_replica_rps_min = per_replica_rps_max then printf('%.3g', per_replica_rps_min)
+                else printf('%.3g to %.3g', per_replica_rps_min, per_replica_rps_max)
+            end,
+            array_to_string(per_replica_rps_sources, ', '), batch_window_s / 3600
+        ),
+        json_object(
+            'source', 'fct_capacity_schedule_hourly', 'days', days, 'batch_requests', batch_requests,
+            'billed_replica_hours', billed_replica_hours, 'planned_replica_hours', planned_replica_hours,
+            'interactive_replica_hours', interactive_replica_hours,
+            'queued_batch_replica_hours', queued_batch_replica_hours, 'split_replica_hours', split_replica_hours,
+            'batch_busy_replica_s', batch_busy_replica_s, 'batch_window_s', batch_window_s,
+            'target_utilization', target_utilization, 'per_replica_rps_min', per_replica_rps_min,
+            'per_replica_rps_max', per_replica_rps_max, 'per_replica_rps_sources', per_replica_rps_sources
+        )
+    from queued_capacity
+    where day_workloads = 'mixed' and split_savings_usd > 0
     union all
     select
         day, period_start, 'selfhost_trigger', '', provider, model, candidate, 'upper_bound',

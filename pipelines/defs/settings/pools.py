@@ -21,6 +21,8 @@ POOLS_SCHEMA = pa.schema(
         ("warm_floor", pa.int64()),
         ("api_equivalent", pa.string()),
         ("scale_ahead", pa.bool_()),
+        ("batch_window_s", pa.int64()),
+        ("target_utilization", pa.float64()),
     ]
 )
 
@@ -53,8 +55,8 @@ BUDGETS_DESCRIPTION = "Monthly budgets per feature from the config, USD."
 
 
 def pools_table(config) -> pa.Table:
-    """The `pools` rows: each configured pool's GPU, latency SLO, headroom, warm floor, API equivalent
-    and whether its capacity schedule scales ahead."""
+    """The `pools` rows: each configured pool's GPU, latency SLO, headroom, warm floor, API equivalent,
+    whether its capacity schedule scales ahead, and how its batch work may be queued (window, utilization)."""
     return pa.Table.from_pylist(
         [
             {
@@ -65,6 +67,8 @@ def pools_table(config) -> pa.Table:
                 "warm_floor": spec.warm_floor,
                 "api_equivalent": spec.api_equivalent,
                 "scale_ahead": spec.scale_ahead,
+                "batch_window_s": spec.batch_window_s,
+                "target_utilization": spec.target_utilization,
             }
             for spec in config.pools.values()
         ],
