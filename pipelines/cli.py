@@ -171,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     savings.add_argument(
         "--all", dest="every", action="store_true", help="also findings under savings.min_monthly_usd a month"
     )
+    savings.add_argument(
+        "--eval-kit",
+        metavar="KEY",
+        help="print a routing or right-size finding's eval kit instead: up to 200 calls to replay against its target",
+    )
 
     findings = commands.add_parser(
         "findings",
@@ -1170,6 +1175,10 @@ def _on_warehouse(config, action) -> int:
 
 
 def _savings(config, args: argparse.Namespace) -> int:
+    if args.eval_kit:
+        return _on_warehouse(
+            config, lambda warehouse: savings_findings.print_eval_kit(config, warehouse, args.date, args.eval_kit)
+        )
     return _on_warehouse(
         config,
         lambda warehouse: savings_findings.print_savings(

@@ -1010,7 +1010,7 @@ def _easy(prompt: int, answer: int, finish: str, scale: D = D(1)) -> bool:
     return finish != "length" and prompt <= 1_500 * scale and answer <= 150 * scale
 
 
-def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(project):
+def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(project, capsys):
     """route_by_difficulty and right_size_model (basis upper_bound), savings.routes' default
     gpt-4o -> gpt-4o-mini. `classify` already sends 250 calls to gpt-4o-mini, none failed: a natural
     experiment whose proxies are no worse (proxy_supported). `extract` sends 200, 60 of them failed:
@@ -1129,6 +1129,20 @@ def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(projec
         evidence = json.loads(findings[(kind, "classify")]["evidence"])
         assert evidence["eval_kit_request_ids"] == [r for _, _, r in kit_cells(sizes)], kind
         assert evidence["random_request_ids"] == _draws(in_scope), kind
+    # `costwatch savings --eval-kit KEY` lists the kit's calls with their sizes, smallest first.
+    from pipelines.cli import main
+
+    key = findings[("right_size_model", "classify")]["finding_key"]
+    capsys.readouterr()  # what the run printed
+    assert main(["savings", "--config", str(project.config_path), "--eval-kit", key]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header == "request_id\tts\tfeature\tmodel\tinput_tokens\toutput_tokens"
+    listed = [line.split("\t") for line in lines]
+    kit = [r for _, _, r in kit_cells(sizes)]
+    assert [row[0] for row in listed] == sorted(kit, key=lambda r: (*sizes[r], r))
+    assert all(row[2:4] == ["classify", "gpt-4o"] and tuple(map(int, row[4:])) == sizes[row[0]] for row in listed)
+    assert main(["savings", "--config", str(project.config_path), "--eval-kit", "batch:sync:openai/gpt-4o:batch"]) == 1
+    assert "no eval kit for 'batch:sync:openai/gpt-4o:batch'" in capsys.readouterr().err
 
     # The team evals gpt-4o-mini on extract's cases: the same findings, now validated by that eval.
     project.write_config(

@@ -8,6 +8,7 @@ total (`sql/macros/savings_per_basis.sql`) and never one across bases.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from decimal import Decimal
 
 from pipelines.alerts.render import format_usd
@@ -21,6 +22,7 @@ LATEST_DAY = REPORTS_DIR / "latest_savings_day.sql"
 REALIZED = REPORTS_DIR / "savings_realized.sql"
 BASELINE = REPORTS_DIR / "finding_baseline.sql"
 KNOWN_KEY = REPORTS_DIR / "known_finding.sql"
+EVAL_KIT = REPORTS_DIR / "eval_kit.sql"
 # fct_savings_opportunities.kind, as its header lists them.
 KINDS = (
     "duplicate_calls",
@@ -173,6 +175,26 @@ def print_savings(
     if kind:  # a basis's total is of every kind: it is not the sum of what is shown
         totals = {}
     print(render(day, rows, totals, min_monthly_usd, read_state(config.lake_dir), realized))
+    return 0
+
+
+def print_eval_kit(config: CostwatchConfig, warehouse, day: dt.date | None, key: str) -> int:
+    """`costwatch savings --eval-kit KEY`: the finding's eval kit as tab-separated lines (a header,
+    then one call a line: id, time, feature, model, prompt and answer tokens), smallest calls first.
+    1 when the finding has no kit that day (not a routing or right-size finding, or no such key)."""
+    with connect_read_only(warehouse, config.lake_dir) as conn:
+        day = day or conn.execute(read_report_query(LATEST_DAY)[1]).fetchone()[0]
+        rows = conn.execute(read_report_query(EVAL_KIT)[1], {"key": key, "day": day}).fetchall()
+    if not rows:
+        print(
+            f"costwatch: no eval kit for {key!r} on {day}: only route_by_difficulty and right_size_model findings "
+            "carry one; `costwatch savings --all` lists the findings with their keys",
+            file=sys.stderr,
+        )
+        return 1
+    print("request_id\tts\tfeature\tmodel\tinput_tokens\toutput_tokens")
+    for request_id, ts, feature, model, input_tokens, output_tokens in rows:
+        print(f"{request_id}\t{ts.isoformat()}\t{feature}\t{model}\t{input_tokens}\t{output_tokens}")
     return 0
 
 
