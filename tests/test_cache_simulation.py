@@ -38,6 +38,7 @@ RULES = {  # min prefix, hit granularity, whether a write costs extra (sql/macro
     "claude-sonnet-4-5": (1024, 1, True),
     "gpt-5.6": (1024, 128, True),
 }
+LIFETIMES = {"gpt-5.6": 1800}  # a cache lifetime the provider fixes, seconds: no simulated one outlives it
 
 
 def _call(request_id, at, model, feature, prefixes, input_tokens):
@@ -67,6 +68,8 @@ CALLS = [
     _call("b3", "13:02:00", "claude-haiku-4-5", "anthropic_cache", [(4095, "x")], 6000),  # under 4,096
     _call("e1", "14:00:00", "gpt-5.6", "openai_write_cache", [(2100, "p")], 3000),  # writes 2,100
     _call("e2", "14:04:00", "gpt-5.6", "openai_write_cache", [(2100, "p")], 3000),  # reads 2,048, writes 52
+    # 2,160 s after e2: within the long lifetime (3,600 s) but past GPT-5.6's own 1,800 s: writes 2,100 again.
+    _call("e3", "14:40:00", "gpt-5.6", "openai_write_cache", [(2100, "p")], 3000),
 ]
 
 
@@ -85,7 +88,8 @@ def reference(calls: list[dict]) -> dict[tuple[str, str], dict]:
             alive = [
                 tokens
                 for tokens, name in eligible
-                if (model, name) in last_touch and (at - last_touch[(model, name)]).total_seconds() <= ttl
+                if (model, name) in last_touch
+                and (at - last_touch[(model, name)]).total_seconds() <= min(ttl, LIFETIMES.get(model, ttl))
             ]
             reads = min(max(alive, default=0) // step * step, call["input_tokens"])
             writes = max(max((t for t, _ in eligible), default=0) - reads, 0) if premium else 0
@@ -135,15 +139,16 @@ def test_the_reference_simulator_agrees_with_the_hand_arithmetic():
     # OpenAI before GPT-5.6 (gpt-4o): a write costs no more than input, so none is simulated.
     assert ref[(DAY, "openai_cache")]["writes_ttl_short"] == ref[(DAY, "openai_cache")]["writes_ttl_long"] == 0
     # GPT-5.6 writes cost 1.25x input ($5/M over $4/M). e1 writes its 2,100-token prefix; e2, 240 s
-    # later, reads 2,048 of it (128-token steps) and writes the other 52. The same at both lifetimes:
-    # OpenAI has no dearer 1-hour write.
+    # later, reads 2,048 of it (128-token steps) and writes the other 52. e3, 2,160 s after e2, finds
+    # nothing alive even at the long lifetime: GPT-5.6's cache lives 1,800 s. It writes 2,100 again.
+    # The same at both lifetimes: OpenAI has no dearer 1-hour write.
     gpt56 = ref[(DAY, "openai_write_cache")]
-    e1 = 2100 * (D("4e-6") - D("5e-6"))  # -0.0021
+    e1 = e3 = 2100 * (D("4e-6") - D("5e-6"))  # -0.0021
     e2 = 2048 * (D("4e-6") - D("4e-7")) + 52 * (D("4e-6") - D("5e-6"))  # 0.0073728 - 0.000052
-    assert (e1, e2, e1 + e2) == (D("-0.0021"), D("0.0073208"), D("0.0052208"))
+    assert (e1, e2, e1 + e2 + e3) == (D("-0.0021"), D("0.0073208"), D("0.0031208"))
     for policy in TTLS:
-        assert (gpt56[f"reads_{policy}"], gpt56[f"writes_{policy}"]) == (2048, 2100 + 52), policy
-        assert gpt56[f"savings_{policy}"] == e1 + e2, policy
+        assert (gpt56[f"reads_{policy}"], gpt56[f"writes_{policy}"]) == (2048, 2100 + 52 + 2100), policy
+        assert gpt56[f"savings_{policy}"] == e1 + e2 + e3, policy
 
 
 def test_the_mart_equals_the_reference_simulator(simulated):
@@ -162,10 +167,10 @@ def test_the_mart_equals_the_reference_simulator(simulated):
     assert openai["best_policy"] == "ttl_long"
     assert simulated[(DAY, "anthropic_cache")]["best_policy"] == "ttl_short"  # 1-hour writes cost more
     # GPT-5.6: the long lifetime's writes are 5-minute writes at 1.25x input, so it saves what the
-    # short one does (a tie is ttl_short); actual cost: 2 x (3,000 x $4/M + 100 x $20/M).
+    # short one does (a tie is ttl_short); actual cost: 3 x (3,000 x $4/M + 100 x $20/M).
     gpt56 = simulated[(DAY, "openai_write_cache")]
-    assert gpt56["actual_cost_usd"] == 2 * (3000 * D("4e-6") + 100 * D("2e-5"))
-    assert gpt56["savings_usd_ttl_long"] == gpt56["savings_usd_ttl_short"] == D("0.0052208")
+    assert gpt56["actual_cost_usd"] == 3 * (3000 * D("4e-6") + 100 * D("2e-5"))
+    assert gpt56["savings_usd_ttl_long"] == gpt56["savings_usd_ttl_short"] == D("0.0031208")
     assert gpt56["best_policy"] == "ttl_short"
     assert simulated[(DAY_BEFORE, "midnight")]["best_policy"] == "none"
 

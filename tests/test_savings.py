@@ -950,7 +950,9 @@ HASHED_WRITE_PREMIUM_5M = 5_000 * (D("1.25e-6") - D("1e-6"))  # 0.00125 per 5-mi
 def test_cache_writes_nobody_read_are_measured_per_write_by_their_prefix_hash(project):
     """cache_write_waste with prefix_hashes (basis measured): the write premium of h3 and h4 only,
     whose written checkpoint no later call carried within the write's lifetime. The feature reads
-    the cache too, so the whole-window fallback (no reads at all) does not apply."""
+    the cache too, so the whole-window fallback (no reads at all) does not apply. On gpt-5.6, whose
+    cache lives exactly 30 minutes, g1's write is read 20 minutes later (it would be unread within
+    5 minutes) and g3's never: one write wasted at 2,100 x ($5/M - $4/M)."""
     project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
     calls = [
         request(
@@ -969,13 +971,39 @@ def test_cache_writes_nobody_read_are_measured_per_write_by_their_prefix_hash(pr
         )
         for request_id, at, prefix, read, written_5m, written_1h in HASHED_CALLS
     ]
+    calls += [
+        request(
+            request_id,
+            f"{DAY}T{at}Z",
+            "gpt-5.6",
+            provider="openai",
+            feature="hashed56",
+            user_id="u1",
+            input_tokens=3_000,
+            output_tokens=100,
+            cached_input_tokens=read,
+            cache_creation_input_tokens=written,
+            prefix_hashes=[[2_100, prefix]],
+        )
+        for request_id, at, prefix, read, written in (
+            ("g1", "10:00:00", "q", 0, 2_100),
+            ("g2", "10:20:00", "q", 2_048, 0),  # reads g1's write 1,200 s later
+            ("g3", "11:00:00", "r", 0, 2_100),  # nobody carries r again
+        )
+    ]
     project.write_jsonl("calls.jsonl", calls)
     project.run_days(DAY, DAY)
-    (day,) = project.query_dicts("select * from fct_prompt_cache_opportunity_daily")
+    (day,) = project.query_dicts("select * from fct_prompt_cache_opportunity_daily where feature = 'hashed'")
     premium = 3 * HASHED_WRITE_PREMIUM_5M + 5_000 * (D("2e-6") - D("1e-6"))  # h1, h3, h4 and h5's 1-hour write
     assert (day["cache_writing_requests"], day["cache_write_premium_usd"]) == (4, premium)
     assert (day["unread_write_requests"], day["cache_write_waste_usd"]) == (2, 2 * HASHED_WRITE_PREMIUM_5M)
-    (finding,) = project.query_dicts("select * from fct_savings_opportunities where kind = 'cache_write_waste'")
+    (gpt56,) = project.query_dicts("select * from fct_prompt_cache_opportunity_daily where feature = 'hashed56'")
+    write_premium_56 = 2_100 * (D("5e-6") - D("4e-6"))  # 0.0021
+    assert (gpt56["cache_writing_requests"], gpt56["cache_write_premium_usd"]) == (2, 2 * write_premium_56)
+    assert (gpt56["unread_write_requests"], gpt56["cache_write_waste_usd"]) == (1, write_premium_56)
+    (finding,) = project.query_dicts(
+        "select * from fct_savings_opportunities where kind = 'cache_write_waste' and feature = 'hashed'"
+    )
     assert (finding["basis"], finding["requests_in_scope"], finding["requests_affected"]) == ("measured", 4, 2)
     assert finding["estimated_savings_usd"] == 2 * HASHED_WRITE_PREMIUM_5M
     assert json.loads(finding["evidence"])["method"] == "prefix_hashes"

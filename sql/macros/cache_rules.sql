@@ -3,12 +3,15 @@
    silently), granularity_tokens (a hit is a whole multiple of it), write_premium (whether writing
    the cache costs more than the input price, so a simulated write is priced as one) and
    one_hour_writes (whether the provider sells a 1-hour write at its own price: the long lifetime's
-   simulated writes are 1-hour writes there, 5-minute writes elsewhere). The prices themselves come
-   from the catalog through price_calls.
+   simulated writes are 1-hour writes there, 5-minute writes elsewhere) and lifetime_s (the cache's
+   own lifetime where the provider fixes one, seconds: no simulated lifetime outlives it, and a
+   write is read or not within it; NULL where the lifetime is the kind of write, or best effort).
+   The prices themselves come from the catalog through price_calls.
    - OpenAI and Azure OpenAI: 1,024 tokens, hits in 128-token steps. No write fee before GPT-5.6;
      from GPT-5.6 on (gpt-5.6*, gpt-5.7+, gpt-6+, also behind a provider prefix such as
      azure/gpt-5.6-sol) writes cost 1.25x the input price (the catalog's
-     cache_creation_input_token_cost) and live 30 minutes; no 1-hour write price
+     cache_creation_input_token_cost) and live exactly 30 minutes (lifetime_s 1,800); no 1-hour
+     write price
      (https://developers.openai.com/api/docs/guides/prompt-caching, checked 2026-12-04).
    - Anthropic (and Claude on Bedrock, Vertex, Azure): 4,096 tokens for Opus 4.5+ and Haiku 4.5,
      2,048 for Haiku 3 and 3.5, 1,024 for the others; any length above it; writes cost 1.25x
@@ -27,18 +30,30 @@ create or replace macro cache_rules(model) as
             end,
             'granularity_tokens': 1,
             'write_premium': true,
-            'one_hour_writes': true
+            'one_hour_writes': true,
+            'lifetime_s': null::integer
         }
         when lower(model) like '%gemini%' then {
             'min_prefix_tokens': case when regexp_matches(lower(model), 'gemini-(2\.5|3)-pro') then 4096 else 1024 end,
             'granularity_tokens': 1,
             'write_premium': false,
-            'one_hour_writes': false
+            'one_hour_writes': false,
+            'lifetime_s': null::integer
         }
         -- OpenAI GPT-5.6 and later: gpt-5.6 to gpt-5.99, gpt-6 to gpt-19, the version never followed
         -- by another digit (gpt-5.6-sol, gpt-6.1-terra, openai.gpt-6-luna; not Azure's gpt-35-turbo).
         when regexp_matches(lower(model), 'gpt-(5\.([6-9]|[1-9][0-9])|[6-9]|1[0-9])([^0-9]|$)') then {
-            'min_prefix_tokens': 1024, 'granularity_tokens': 128, 'write_premium': true, 'one_hour_writes': false
+            'min_prefix_tokens': 1024,
+            'granularity_tokens': 128,
+            'write_premium': true,
+            'one_hour_writes': false,
+            'lifetime_s': 1800
         }
-        else {'min_prefix_tokens': 1024, 'granularity_tokens': 128, 'write_premium': false, 'one_hour_writes': false}
+        else {
+            'min_prefix_tokens': 1024,
+            'granularity_tokens': 128,
+            'write_premium': false,
+            'one_hour_writes': false,
+            'lifetime_s': null::integer
+        }
     end

@@ -12,7 +12,7 @@ columns:
   cached_input_tokens: Their actual cache reads.
   cache_creation_input_tokens: Their actual cache writes.
   ttl_short_s: The short cache lifetime simulated, seconds (OpenAI's in-memory lower bound, Anthropic's 5 minutes).
-  ttl_long_s: The long one, seconds (Anthropic's 1-hour writes at 2x, OpenAI's in-memory upper bound; GPT-5.6+ caches live 30 minutes, so for them it is an upper bound).
+  ttl_long_s: The long one, seconds (Anthropic's 1-hour writes at 2x, OpenAI's in-memory upper bound). Where the provider fixes its cache's lifetime (cache_rules.lifetime_s: GPT-5.6+ caches live exactly 30 minutes), neither simulated lifetime outlives it.
   reusable_tokens_ttl_short: Simulated cache reads at the short lifetime: per call, its longest prefix checkpoint (at least the model's minimum prefix) that a call of the same provider and model carried at most ttl_short_s before, rounded down to the provider's hit granularity (cache_rules).
   cache_write_tokens_ttl_short: Simulated cache writes at the short lifetime: per call, its longest eligible checkpoint minus what it read, where writing costs extra (cache_rules write_premium: Anthropic, OpenAI GPT-5.6 and later); 0 elsewhere. Priced as 5-minute writes (cache_creation_input_token_cost: 1.25x input on both).
   reusable_tokens_ttl_long: As reusable_tokens_ttl_short, at the long lifetime.
@@ -30,7 +30,7 @@ columns:
   cache_writing_requests: Billed calls that wrote the cache (actual).
   cache_writing_cost_usd: What they cost as billed, USD.
   cache_write_premium_usd: What their cache writes cost above the same tokens as plain input, USD (basis measured: they are priced again by price_calls with the writes as uncached input); a write is only worth it when a later call reads it.
-  unread_write_requests: Of the cache-writing calls carrying prefix_hashes, those whose write no later call read: no call of the provider and model carried the written checkpoint (the call's longest eligible one within its cache reads and writes) within the write's lifetime (5 minutes, or 1 hour when any of the write was a 1-hour write) on the same day.
+  unread_write_requests: Of the cache-writing calls carrying prefix_hashes, those whose write no later call read: no call of the provider and model carried the written checkpoint (the call's longest eligible one within its cache reads and writes) within the write's lifetime (the model's own where the provider fixes one, GPT-5.6+ 30 minutes; else 5 minutes, or 1 hour when any of the write was a 1-hour write) on the same day.
   cache_write_waste_usd: The write premium of those calls, USD (basis measured).
   ttl_short_samples: The 5 calls whose simulated reads at the short lifetime save most: [{cost_usd (the saving), request_id}], largest first (ties by request_id); NULL when none would read.
   ttl_short_draws: 5 calls that would read at the short lifetime, drawn at random with a fixed seed: the ids with the smallest md5 (random_samples merges days into a window).
@@ -71,6 +71,7 @@ touches as (
     select
         request_id,
         checkpoint.tokens as checkpoint_tokens,
+        rules.lifetime_s,
         epoch_ms(ts) - epoch_ms(lag(ts) over touches_of_hash) as since_last_touch_ms,
         epoch_ms(lead(ts) over touches_of_hash) - epoch_ms(ts) as until_next_touch_ms
     from checkpoints
@@ -91,8 +92,11 @@ per_call as (
         touches.request_id,
         policies.policy,
         max(touches.checkpoint_tokens) as eligible_tokens,
-        coalesce(max(touches.checkpoint_tokens) filter (where touches.since_last_touch_ms <= policies.ttl_s * 1000), 0)
-            as alive_tokens
+        -- A lifetime the provider fixes caps the simulated one (GPT-5.6+: 30 minutes).
+        coalesce(max(touches.checkpoint_tokens) filter (
+            where touches.since_last_touch_ms
+            <= least(policies.ttl_s, coalesce(touches.lifetime_s, policies.ttl_s)) * 1000
+        ), 0) as alive_tokens
     from touches
     cross join policies
     group by touches.request_id, policies.policy
@@ -203,14 +207,18 @@ written as (
     -- Per call that wrote the cache and carries prefix_hashes: what it wrote ends at its longest
     -- eligible checkpoint within what it read and wrote (the cached prefix ends at the breakpoint),
     -- read only if a later call of the provider and model carries that checkpoint within the write's
-    -- lifetime (1 hour when any of it was a 1-hour write, else 5 minutes). A call whose checkpoints
-    -- all lie past that prefix is not judged. A call of the next day is not seen yet: a write read
-    -- only after midnight counts as unread.
+    -- lifetime (the model's own where the provider fixes one; else 1 hour when any of it was a
+    -- 1-hour write, 5 minutes otherwise). A call whose checkpoints all lie past that prefix is not
+    -- judged. A call of the next day is not seen yet: a write read only after midnight counts as
+    -- unread.
     select
         touches.request_id,
         coalesce(
             arg_max_null(touches.until_next_touch_ms, touches.checkpoint_tokens)
-            > case when any_value(history.cache_creation_1h_input_tokens) > 0 then 3600000 else 300000 end,
+            > 1000 * coalesce(
+                any_value(touches.lifetime_s),
+                case when any_value(history.cache_creation_1h_input_tokens) > 0 then 3600 else 300 end
+            ),
             true
         ) as unread
     from touches
