@@ -738,10 +738,7 @@ findings as (
             || 'its busiest minute at %s requests/s per replica (%s) with the configured headroom, never under '
             || 'the warm floor, started an hour ahead of the load. Assumes replicas start and stop on the hour.',
             billed_replica_hours, planned_replica_hours,
-            case
-                when per_replica_rps_min = per_replica_rps_max then printf('%.3g', per_replica_rps_min)
-                else printf('%.3g to %.3g', per_replica_rps_min, per_replica_rps_max)
-            end,
+            figure_range(per_replica_rps_min, per_replica_rps_max),
             array_to_string(per_replica_rps_sources, ', ')
         ),
         json_object(
@@ -764,10 +761,7 @@ findings as (
             || 'busiest minute, and replicas start and stop on the hour.',
             days, batch_requests, billed_replica_hours, queued_replica_hours, batch_window_s / 3600,
             batch_busy_replica_s,
-            case
-                when per_replica_rps_min = per_replica_rps_max then printf('%.3g', per_replica_rps_min)
-                else printf('%.3g to %.3g', per_replica_rps_min, per_replica_rps_max)
-            end,
+            figure_range(per_replica_rps_min, per_replica_rps_max),
             array_to_string(per_replica_rps_sources, ', '), 100 * target_utilization, batch_window_s / 3600
         ),
         json_object(
@@ -793,10 +787,7 @@ findings as (
             || 'the hour; never more than the hours were billed.',
             days, batch_requests, requests, planned_replica_hours, interactive_replica_hours,
             batch_window_s / 3600, 100 * target_utilization, queued_batch_replica_hours,
-            case
-                when per_replica_rps_min = per_replica_rps_max then printf('%.3g', per_replica_rps_min)
-                else printf('%.3g to %.3g', per_replica_rps_min, per_replica_rps_max)
-            end,
+            figure_range(per_replica_rps_min, per_replica_rps_max),
             array_to_string(per_replica_rps_sources, ', '), batch_window_s / 3600
         ),
         json_object(
