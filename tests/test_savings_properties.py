@@ -1,9 +1,12 @@
 """Properties of the savings levers on generated calls (hypothesis), run by the engine on the
 prices a real pipeline run resolved from the current LiteLLM catalog.
 
-For any day of calls: every lever's dollars lie between 0 and what the calls in its scope cost;
-every counterfactual price is >= 0; a wider "easy" threshold never lowers the routing saving (each
-sibling here is cheaper on every token kind); and running a day again gives the same rows.
+For any day of calls: every lever's dollars lie between 0 and what the calls in its scope cost
+(prompt caching may cost more than it saves: its simulated saving is at most the calls' cost, and
+the writes nobody read at most what the writes cost); every counterfactual price is >= 0; a wider
+"easy" threshold never lowers the routing saving (each sibling here is cheaper on every token kind);
+the samples and the eval kit name only calls in scope, at most 5, and at most 2 per kit cell; and
+running a day again gives the same rows.
 
 Each example is a fresh DuckDB file holding the pipeline's own `stg_prices` rows and the generated
 calls priced by `price_calls` (as `fct_requests` prices them) into `int_billed_calls`; the models
@@ -32,6 +35,10 @@ SETTINGS = {
     "routes": '{"gpt-4o": "gpt-4o-mini", "claude-sonnet-4-5": "claude-haiku-4-5"}',
     "easy_max_input_tokens": 1500,
     "easy_max_output_tokens": 150,
+    "service_accounts": '["u2"]',
+    "pseudonymise_user_id": False,
+    "user_key_inner_pad": None,
+    "user_key_outer_pad": None,
 }
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5")]
 PROPERTY_SETTINGS = settings(
@@ -153,6 +160,15 @@ def test_every_lever_lies_between_nothing_and_what_its_calls_cost(prices, tmp_pa
         _day_of(conn, rows)
         efficiency = _run(conn, folder / "lake", "fct_token_efficiency_daily")
         fit = _run(conn, folder / "lake", "fct_model_fit_daily")
+        batch = _run(conn, folder / "lake", "fct_batch_opportunity_daily")
+        cache = _run(conn, folder / "lake", "fct_prompt_cache_opportunity_daily")
+        billed = {
+            (feature, model): ids
+            for feature, model, ids in conn.execute(
+                "select feature, model, list(request_id) from int_billed_calls"
+                " where status = 'ok' and not gateway_cache_hit group by all"
+            ).fetchall()
+        }
 
         for row in _dicts(conn, "fct_token_efficiency_daily"):
             cost = row["cost_usd"]
@@ -182,7 +198,29 @@ def test_every_lever_lies_between_nothing_and_what_its_calls_cost(prices, tmp_pa
             assert row["route_savings_double_usd"] <= row["rightsize_savings_usd"], row
             assert row["easy_requests_half"] <= row["easy_requests"] <= row["easy_requests_double"] <= row["requests"]
             assert row["easy_cost_usd"] <= row["current_cost_usd"], row
+            in_scope = set(billed[(row["feature"], row["model"])])
+            kit = row["eval_kit"]
+            cells = [(cell["input_decile"], cell["output_decile"]) for cell in kit]
+            assert len(kit) <= min(200, row["requests"]) and max(cells.count(c) for c in cells) <= 2, row
+            assert {cell["request_id"] for cell in kit} <= in_scope, row
+            for draws in (row["route_draws"], row["rightsize_draws"]):
+                assert draws is None or (len(draws) <= 5 and set(draws) <= in_scope), row
+
+        for row in _dicts(conn, "fct_batch_opportunity_daily"):
+            # The same calls at a cheaper tier: a price >= 0, a saving between 0 and their cost.
+            assert row["target_cost_usd"] >= 0, row
+            assert 0 <= row["savings_usd"] <= row["current_cost_usd"], row
+            assert len(row["draws"]) <= 5 and set(row["draws"]) <= set(billed[(row["feature"], row["model"])]), row
+
+        for row in _dicts(conn, "fct_prompt_cache_opportunity_daily"):
+            for policy in ("ttl_short", "ttl_long"):
+                assert row[f"counterfactual_cost_usd_{policy}"] >= 0, row
+                assert row[f"savings_usd_{policy}"] <= row["actual_cost_usd"], row
+            assert 0 <= row["cache_write_waste_usd"] <= row["cache_write_premium_usd"] <= row["cache_writing_cost_usd"]
+            assert row["unread_write_requests"] <= row["cache_writing_requests"] <= row["requests"], row
 
         # Running the day again replaces its rows with the same rows.
         assert _run(conn, folder / "lake", "fct_token_efficiency_daily") == efficiency
         assert _run(conn, folder / "lake", "fct_model_fit_daily") == fit
+        assert _run(conn, folder / "lake", "fct_batch_opportunity_daily") == batch
+        assert _run(conn, folder / "lake", "fct_prompt_cache_opportunity_daily") == cache
