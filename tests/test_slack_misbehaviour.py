@@ -422,6 +422,39 @@ def test_alerts_left_at_the_deadline_are_deferred_not_failed(slack, warehouse, l
     assert slack.copies() == dict.fromkeys(ids, 1)
 
 
+class _LateTimer:
+    """A watchdog timer whose thread never gets to run: a machine too busy to schedule it."""
+
+    def __init__(self, interval, function):
+        self.daemon = True
+
+    def start(self):
+        pass
+
+    def cancel(self):
+        pass
+
+
+def test_a_socket_timeout_at_the_deadline_defers_the_rest_even_when_the_watchdog_is_late(
+    slack, warehouse, lake, monkeypatch
+):
+    """Each request's socket timeout is the time left, so on a busy machine it can fire before the
+    watchdog's timer: the request is still cut by the deadline (uncertain: it went out), and the
+    alerts after it are deferred, not held as if Slack had misbehaved."""
+    monkeypatch.setattr(delivery.threading, "Timer", _LateTimer)
+    settings = settings_for(slack, "web_api")
+    ids = ["a0", "a1", "a2"]
+    enqueue_alerts(warehouse, ids)
+    slack.hold()  # no answer, ever: only the socket timeout ends the wait
+
+    report, elapsed = timed_delivery(warehouse, settings, lake, deadline_s=1.5)
+    slack.release()
+
+    assert 1.5 <= elapsed < 1.5 + MARGIN_S
+    assert (report.sent, report.uncertain, report.deferred, report.held) == ([], ["a0"], ["a1", "a2"], [])
+    assert "no answer within alerts.delivery_deadline_s (1.5 s)" in report.errors["a0"]
+
+
 # --------------------------------------------------------------------------- the ledger
 
 

@@ -586,6 +586,7 @@ class _Exchange:
         if remaining <= _MIN_REQUEST_S:
             raise _DeadlineReached(sent=False)
         self.timeout = min(timeout_s, remaining)
+        self._deadline = deadline
         self.cut = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -628,6 +629,11 @@ class _Exchange:
             for sock in self._sockets:
                 _shutdown(sock)
 
+    def _at_deadline(self) -> bool:
+        """Whether the deadline ended the request: the timer cut it, or the socket timeout (set to
+        the time left) fired first - on a busy machine the timer's thread may run late."""
+        return self.cut or self._deadline.remaining() <= 0
+
     def open(self, req: urllib.request.Request, ssl_context: Any, proxy: str | None) -> tuple[Any, bytes]:
         """Send `req`; (the response, its whole body), or raise. HTTPError carries its body read."""
         handlers: list[urllib.request.BaseHandler] = [_BoundHTTPHandler(self), _BoundHTTPSHandler(self, ssl_context)]
@@ -648,11 +654,11 @@ class _Exchange:
                 raise HTTPError(error.url, error.code, error.msg, error.hdrs, io.BytesIO(body)) from None
             except URLError:
                 # urllib raises URLError when connecting or sending failed: the request never went out whole.
-                if self.cut:
+                if self._at_deadline():
                     raise _DeadlineReached(sent=False) from None
                 raise
             except Exception:
-                if self.cut:
+                if self._at_deadline():
                     raise _DeadlineReached(sent=True) from None
                 raise
             self._timer.cancel()
