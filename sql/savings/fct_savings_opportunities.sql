@@ -379,47 +379,29 @@ prompt_cache as (
 ),
 
 capacity as (
+    -- The pool's hours over the whole window (autoscale), and over the window's days on which it
+    -- served batch calls only (queue_batch) or batch and other calls (split_pools): each lever on the
+    -- days it applies to. One pass over the schedule (grouping sets).
     select
         windows.day,
         windows.period_start,
         schedule.pool,
-        sum(schedule.requests) as requests,
-        sum(schedule.billed_cost_usd) as billed_cost_usd,
-        -- An hour without a per-replica rate leaves the window's savings unknown, not smaller.
-        case when count(schedule.savings_usd) = count(*) then sum(schedule.savings_usd) end as savings_usd,
-        sum(schedule.billed_replicas) as billed_replica_hours,
-        sum(schedule.planned_replicas) as planned_replica_hours,
-        sum(schedule.excess_replica_hours) as excess_replica_hours,
-        max(schedule.needed_replicas) as peak_needed_replicas,
-        min(schedule.per_replica_rps) as per_replica_rps_min,
-        max(schedule.per_replica_rps) as per_replica_rps_max,
-        list(distinct schedule.per_replica_rps_source order by schedule.per_replica_rps_source)
-            as per_replica_rps_sources
-    from windows
-    inner join fct_capacity_schedule_hourly as schedule
-        on schedule.day between windows.period_start and windows.day
-    group by all
-),
-
-queued_capacity as (
-    -- queue_batch over the window's days on which the pool served batch calls only, split_pools over
-    -- those it served batch and other calls: each lever on the days it applies to.
-    select
-        windows.day,
-        windows.period_start,
-        schedule.pool,
+        grouping(schedule.day_workloads) = 1 as whole_window,
         schedule.day_workloads,
         count(distinct schedule.day) as days,
         sum(schedule.requests) as requests,
         sum(schedule.batch_requests) as batch_requests,
         sum(schedule.billed_cost_usd) as billed_cost_usd,
         -- An hour without a per-replica rate leaves the window's savings unknown, not smaller.
+        case when count(schedule.savings_usd) = count(*) then sum(schedule.savings_usd) end as savings_usd,
         case when count(schedule.queue_savings_usd) = count(*) then sum(schedule.queue_savings_usd) end
             as queue_savings_usd,
         case when count(schedule.split_savings_usd) = count(*) then sum(schedule.split_savings_usd) end
             as split_savings_usd,
         sum(schedule.billed_replicas) as billed_replica_hours,
         sum(schedule.planned_replicas) as planned_replica_hours,
+        sum(schedule.excess_replica_hours) as excess_replica_hours,
+        max(schedule.needed_replicas) as peak_needed_replicas,
         sum(schedule.queued_replicas) as queued_replica_hours,
         sum(schedule.interactive_planned_replicas) as interactive_replica_hours,
         sum(schedule.queued_batch_replicas) as queued_batch_replica_hours,
@@ -434,8 +416,10 @@ queued_capacity as (
     from windows
     inner join fct_capacity_schedule_hourly as schedule
         on schedule.day between windows.period_start and windows.day
-    where schedule.day_workloads in ('batch', 'mixed')
-    group by all
+    group by grouping sets (
+        (windows.day, windows.period_start, schedule.pool),
+        (windows.day, windows.period_start, schedule.pool, schedule.day_workloads)
+    )
 ),
 
 findings as (
@@ -748,7 +732,7 @@ findings as (
             'per_replica_rps_max', per_replica_rps_max, 'per_replica_rps_sources', per_replica_rps_sources
         )
     from capacity
-    where savings_usd > 0
+    where whole_window and savings_usd > 0
     union all
     select
         day, period_start, 'queue_batch', '', 'self_hosted', pool, 'queued', 'upper_bound',
@@ -771,7 +755,7 @@ findings as (
             'target_utilization', target_utilization, 'per_replica_rps_min', per_replica_rps_min,
             'per_replica_rps_max', per_replica_rps_max, 'per_replica_rps_sources', per_replica_rps_sources
         )
-    from queued_capacity
+    from capacity
     where day_workloads = 'batch' and queue_savings_usd > 0
     union all
     select
@@ -799,7 +783,7 @@ findings as (
             'target_utilization', target_utilization, 'per_replica_rps_min', per_replica_rps_min,
             'per_replica_rps_max', per_replica_rps_max, 'per_replica_rps_sources', per_replica_rps_sources
         )
-    from queued_capacity
+    from capacity
     where day_workloads = 'mixed' and split_savings_usd > 0
     union all
     select
