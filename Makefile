@@ -19,8 +19,10 @@ demo: $(STAMP)
 
 # Two workers, one per core; a module's tests stay on one worker (its module-scoped fixtures),
 # and the longest modules start first, in the order tests/conftest.py gives (no reordering by size).
+# Under .ci/services.sh: Postgres and moto S3 on free loopback ports for the `distributed` tests,
+# stopped by their PIDs when the shell exits; the shell exits with pytest's status.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	bash -c 'set -e; . .ci/services.sh; $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder'
 
 # Python: formatted and clean under the rules in pyproject.toml. SQL: sqlfluff with the DuckDB
 # dialect and the rule set in pyproject.toml ([tool.sqlfluff.*]). Nothing is rewritten; all three

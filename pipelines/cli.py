@@ -289,8 +289,10 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
         import duckdb
 
         from pipelines.lake.manifest import InputManifest, PendingDays
+        from pipelines.resources.state import state_backend
         from pipelines.sources.gateway.day import MANIFEST_NAME, stale_days
 
+        manifests = state_backend(config).manifests()
         with duckdb.connect() as scratch:
             changed = stale_days(
                 scratch,
@@ -298,10 +300,12 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
                 config.source_files("gateway_logs"),
                 max_line_bytes=config.inputs.max_line_bytes,
                 verify_content=config.inputs.verify_content,
+                store=manifests,
             )
         from pipelines.lake.fingerprints import DaySettings, day_fingerprints
 
-        ran = {dt.date.fromisoformat(day) for day in InputManifest(config.lake_dir, MANIFEST_NAME).ingested}
+        ingested = InputManifest(config.lake_dir, MANIFEST_NAME, store=manifests).ingested
+        ran = {dt.date.fromisoformat(day) for day in ingested}
         repriced = DaySettings(config.lake_dir).changed(day_fingerprints(config, ran))
         return _with_downstream_days(changed, ran, unfinished=PendingDays(config.lake_dir).days, repriced=set(repriced))
     first, last = (args.date, args.date) if args.date else (args.start, args.end)

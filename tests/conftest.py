@@ -303,6 +303,8 @@ MODULE_SECONDS = {
     "test_cache_simulation": 40,
     "test_quality": 15,
     "test_content_changes": 15,
+    # Needs .ci/services.sh (Postgres): ~7 s of state-backend tests and one daily run on Postgres state.
+    "test_state_backends": 20,
     "test_definitions": 15,
     "test_otel_formats": 10,
 }

@@ -451,6 +451,7 @@ TOP_KEYS = [
     "savings",
     "sources",
     "start_date",
+    "state",
 ]
 POOL_KEYS = [
     "api_equivalent",

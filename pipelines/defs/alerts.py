@@ -5,10 +5,9 @@ import datetime as dt
 import dagster as dg
 
 from pipelines.alerts.compose import ALERT_SOURCES, day_alerts
-from pipelines.alerts.deliver import deliver
-from pipelines.alerts.ledger import DeliveryLedger, ledger_path
-from pipelines.alerts.outbox import enqueue, ensure_outbox, oldest_postable_day
+from pipelines.alerts.outbox import oldest_postable_day
 from pipelines.resources.slack import SlackSettings
+from pipelines.resources.state import state_backend
 from pipelines.resources.warehouse import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
@@ -54,7 +53,9 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
         settings = SlackSettings.from_env(config.alerts.slack_channel)
         now = dt.datetime.now(dt.timezone.utc)
         with warehouse.get_connection() as conn:
-            ensure_outbox(conn)
+            # In the warehouse (embedded) or in Postgres (`state.backend`): pipelines/resources/state.py.
+            outbox = state_backend(config).outbox(conn)
+            outbox.ensure()
             by_day = {
                 day: day_alerts(conn, day, config.alerts.dagster_url, min_monthly_usd=config.savings.min_monthly_usd)
                 for day in days.days
@@ -63,20 +64,17 @@ def build_alerts_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
             alerts = [alert for of_day in by_day.values() for alert in of_day]
             oldest_day = oldest_postable_day(now, config.alerts.max_age_days)
             new = sum(
-                enqueue(conn, created_at=now + dt.timedelta(microseconds=order), oldest_day=oldest_day, **alert)
+                outbox.enqueue(created_at=now + dt.timedelta(microseconds=order), oldest_day=oldest_day, **alert)
                 for order, alert in enumerate(alerts)
             )
-            # The record of what reached Slack lives beside the lake, not in the warehouse.
-            with DeliveryLedger(ledger_path(config.lake_dir)) as ledger:
-                report = deliver(
-                    conn,
-                    settings,
-                    now=now,
-                    ledger=ledger,
-                    deadline_s=config.alerts.delivery_deadline_s,
-                    max_age_days=config.alerts.max_age_days,
-                    days=days.days,
-                )
+            # Embedded: the record of what reached Slack lives beside the lake, not in the warehouse.
+            report = outbox.deliver(
+                settings,
+                now=now,
+                deadline_s=config.alerts.delivery_deadline_s,
+                max_age_days=config.alerts.max_age_days,
+                days=days.days,
+            )
         yield dg.MaterializeResult(
             metadata={
                 # Of every day of the run (one day: that day's).

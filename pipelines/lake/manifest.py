@@ -10,8 +10,9 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipelines.lake.health import lake_days, read_state
 from pipelines.lake.partitions import _fsync
@@ -101,15 +102,21 @@ class InputManifest:
     unseen: re-run its days with `run --date` if one is suspected.)
     """
 
-    def __init__(self, lake_dir: Path, name: str, verify: str = "on_change"):
+    def __init__(self, lake_dir: Path, name: str, verify: str = "on_change", store: ManifestStore | None = None):
         if verify not in VERIFY_MODES:
             raise ValueError(f"verify must be one of {VERIFY_MODES}, not {verify!r}")
+        self.name = name
+        self.store = store if store is not None else JsonManifestStore(lake_dir)
         self.path = lake_dir / "_manifests" / f"{name}.json"
         self.verify = verify
-        state = read_state(self.path)
+        # What this run changed since it loaded or last saved, for a store that applies changes row by
+        # row (Postgres) instead of replacing the whole document (the JSON file).
+        self.changes = ManifestChanges()
+        state = self.store.load(name)
         if state is None:
             # Rebuilt: every file is new to it, so each day the lake holds and a file holds runs again.
             state = {"ingested": sorted(day.isoformat() for day in lake_days(lake_dir))}
+            self.changes.events.append(("rebuilt", tuple(state["ingested"])))
         self.files: dict[str, dict] = state.get("files", {})
         self.ingested: set[str] = set(state.get("ingested", []))
         self.stale: set[str] = set(state.get("stale", []))
@@ -131,6 +138,7 @@ class InputManifest:
         observed = {**state, "hashed_at_ns": time.time_ns(), "sha256": file_digest(path)}
         if self.is_current(name, observed):
             known.update(observed)
+            self.changes.events.append(("observed", name))
         return observed
 
     def is_current(self, name: str, state: dict) -> bool:
@@ -141,8 +149,8 @@ class InputManifest:
         if known is None:
             return False
         if "sha256" not in known:
-            return _identity(known, legacy=True) == _identity(state, legacy=True)
-        return _identity(known) == _identity(state)
+            return identity(known, legacy=True) == identity(state, legacy=True)
+        return identity(known) == identity(state)
 
     def may_hold(self, name: str, state: dict, day: dt.date) -> bool:
         return not self.is_current(name, state) or day.isoformat() in self.files[name]["days"]
@@ -155,22 +163,73 @@ class InputManifest:
         affected = set(days_held) | set(self.files.get(name, {}).get("days", []))
         self.stale |= affected & self.ingested
         self.files[name] = {**state, "format": fmt, "days": days_held}
+        self.changes.events.append(("learned", name))
 
     def forget_missing(self, present: set[str]) -> None:
         for name in sorted(set(self.files) - present):
             self.stale |= set(self.files.pop(name)["days"]) & self.ingested
+            self.changes.events.append(("forgot", name))
 
     def mark_ingested(self, day: dt.date) -> None:
         self.ingested.add(day.isoformat())
         self.stale.discard(day.isoformat())
+        self.changes.events.append(("ingested", day.isoformat()))
 
     def save(self) -> None:
+        """Store what this run changed (the JSON file: the whole manifest, replaced; Postgres: the
+        changed rows, in one transaction), then take the store's view of `ingested` and `stale`,
+        which, in Postgres, includes what concurrent runs stored meanwhile."""
+        stored = self.store.save(self)
+        self.changes = ManifestChanges()
+        if stored is not None:
+            self.ingested, self.stale = stored
+
+
+@dataclass
+class ManifestChanges:
+    """A manifest's changes since it was loaded or saved, in order: a file `learned` (read: new or
+    changed), `observed` (same bytes, new stat fields) or `forgot` (gone), a day `ingested`, and the
+    days a manifest `rebuilt` from the lake starts with. A store that keeps rows applies them
+    against what is stored now, which concurrent runs may have changed since this one loaded."""
+
+    events: list[tuple[str, Any]] = field(default_factory=list)
+
+
+class ManifestStore(Protocol):
+    """Where input manifests live: `JsonManifestStore` (embedded) or a Postgres one
+    (`pipelines.lake.manifest_postgres`, chosen by `state.backend`; pipelines/resources/state.py)."""
+
+    def load(self, name: str) -> dict | None:
+        """`{"files": {path: record}, "ingested": [day], "stale": [day]}`, or None when never saved."""
+        ...
+
+    def save(self, manifest: InputManifest) -> tuple[set[str], set[str]] | None:
+        """Store `manifest.changes`; the stored (ingested, stale) days when they may differ from the
+        manifest's own (other writers), else None."""
+        ...
+
+
+class JsonManifestStore:
+    """Embedded: `lake/_manifests/<name>.json`, replaced whole on every save (write, fsync, rename).
+
+    A save writes the run's whole view, so two runs saving at once would lose one's days: runs
+    of a project take turns under its run lock (`pipelines.lake.lock.project_lock`, held by the
+    warehouse resource for the whole run)."""
+
+    def __init__(self, lake_dir: Path):
+        self.folder = lake_dir / "_manifests"
+
+    def load(self, name: str) -> dict | None:
+        return read_state(self.folder / f"{name}.json")
+
+    def save(self, manifest: InputManifest) -> None:
         write_json_atomic(
-            self.path, {"files": self.files, "ingested": sorted(self.ingested), "stale": sorted(self.stale)}
+            manifest.path,
+            {"files": manifest.files, "ingested": sorted(manifest.ingested), "stale": sorted(manifest.stale)},
         )
 
 
-def _identity(record: dict, *, legacy: bool = False) -> dict:
+def identity(record: dict, *, legacy: bool = False) -> dict:
     """What makes a file the same file for the manifest: its digest and how it was read, not its
     stat fields (`legacy`: a record from before digests, compared by size and mtime instead)."""
     compared = {"size", "mtime_ns"} if legacy else {"sha256"}

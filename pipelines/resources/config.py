@@ -441,6 +441,55 @@ class InputSettings(_Section):
     max_line_bytes: Annotated[int, Field(strict=True, ge=1024, le=1 << 30)] = MAX_LINE_BYTES
 
 
+# The state backend's URL (state.url_env): the name of an environment variable, never the URL.
+STATE_URL_ENV = "COSTWATCH_STATE_URL"
+STATE_BACKENDS = ("embedded", "postgres")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# What the state backend's DAO (psycopg2) connects with; SQLAlchemy's spelling is taken too, since
+# the Dagster instance's URL (COSTWATCH_DAGSTER_PG_URL) must spell postgresql+psycopg2://.
+STATE_URL_SCHEMES = ("postgresql+psycopg2", "postgresql", "postgres")
+
+
+def _state_backend(backend: str) -> str:
+    if backend not in STATE_BACKENDS:
+        raise _problem(
+            f"{backend!r} is not a state backend; use embedded (the input manifests as JSON files in the lake and "
+            "the alert outbox in warehouse.duckdb: one machine, the default) or postgres (tables in the database "
+            f"whose URL the environment variable state.url_env names, {STATE_URL_ENV} by default: runs in parallel)"
+        )
+    return backend
+
+
+def _env_name(name: str) -> str:
+    if not _ENV_NAME.fullmatch(name):
+        raise _problem(
+            "not an environment variable name (value not shown: it may be the URL); give the variable's name, "
+            f"e.g. {STATE_URL_ENV}, and export the URL in it: the URL is read from the environment, never from this file"
+        )
+    return name
+
+
+class StateSettings(_Section):
+    """Where the input manifests and the alert outbox live (pipelines/resources/state.py)."""
+
+    backend: Annotated[str, Field(strict=True), AfterValidator(_state_backend)] = "embedded"
+    # The environment variable holding the Postgres URL (postgresql+psycopg2://user@host:port/db),
+    # read when the state is used, never logged. Only the name is in the file.
+    url_env: Annotated[str, Field(strict=True), AfterValidator(_env_name)] = STATE_URL_ENV
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_url_in_the_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "url" in data:
+            # The value may hold a password, so the message does not quote it.
+            raise _problem(
+                "connection strings are read only from the environment (value not shown); remove state.url and "
+                f"export the URL as {STATE_URL_ENV} (or name another variable in state.url_env)",
+                at=("url",),
+            )
+        return data
+
+
 class CheckThresholds(_Section):
     max_quarantine_share: Ratio = 0.01  # of a day's lines
     max_duplicate_share: Ratio = 0.02
@@ -634,6 +683,7 @@ class CostwatchConfig(_Section):
     privacy: PrivacySettings = PrivacySettings()
     savings: SavingsSettings = SavingsSettings()
     inputs: InputSettings = InputSettings()
+    state: StateSettings = StateSettings()
     # Who owns the pipeline's assets in the Dagster UI: e-mail addresses or `team:<name>`.
     owners: Annotated[tuple[Owner, ...], _null_as(tuple)] = ()
     # Finished Dagster runs older than this many days are deleted after each `costwatch run`
@@ -798,6 +848,26 @@ def pseudonym_key(config: CostwatchConfig, environ: Mapping[str, str] = os.envir
             "every user another pseudonym. Or set privacy.pseudonymise_user_id: false"
         )
     return key
+
+
+def state_url(config: CostwatchConfig, environ: Mapping[str, str] = os.environ) -> str:
+    """The Postgres URL of the state backend, from the variable `state.url_env` names.
+
+    Read at use, not at load, like the pseudonymisation key; errors name the variable, never the value."""
+    name = config.state.url_env
+    url = (environ.get(name) or "").strip()
+    if not url:
+        raise ConfigError(
+            f"state.backend: postgres, but {name} (state.url_env) is not set; export it as "
+            "postgresql+psycopg2://USER@HOST:PORT/DATABASE (password from ~/.pgpass or PGPASSWORD, or in the URL), "
+            "or set state.backend: embedded"
+        )
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in STATE_URL_SCHEMES:
+        raise ConfigError(
+            f"{name}: not a PostgreSQL URL (value not shown); set it to postgresql+psycopg2://USER@HOST:PORT/DATABASE"
+        )
+    return url
 
 
 def config_path_from_env(explicit: str | Path | None = None) -> Path:

@@ -13,6 +13,7 @@ from pipelines.defs.ingest.accounting import (
     run_lake_gates,
 )
 from pipelines.models.engine import publish_lake_views
+from pipelines.resources.state import state_backend
 from pipelines.resources.warehouse import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
@@ -66,6 +67,7 @@ def build_gateway_ingest(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
                 days.days,
                 max_line_bytes=config.inputs.max_line_bytes,
                 verify_content=config.inputs.verify_content,
+                store=state_backend(config).manifests(),
             )
         context.log.info(f"gateway logs {days}:\n" + "\n".join(map(_day_line, results)))
         with warehouse.get_connection() as conn:

@@ -12,6 +12,7 @@ from pipelines.defs.ingest.accounting import (
     run_lake_gates,
 )
 from pipelines.models.engine import publish_lake_views
+from pipelines.resources.state import state_backend
 from pipelines.resources.warehouse import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
@@ -151,7 +152,11 @@ def build_gpu_telemetry(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
         config = costwatch.config
         days = partition_days(context)
         by_day = ingest_gpu_telemetry_days(
-            config.source_entries("gpu_telemetry"), config.lake_dir, days.days, config.inputs.verify_content
+            config.source_entries("gpu_telemetry"),
+            config.lake_dir,
+            days.days,
+            config.inputs.verify_content,
+            store=state_backend(config).manifests(),
         )
         with warehouse.get_connection() as conn:
             publish_lake_views(conn, config.lake_dir, *GPU_TELEMETRY_VIEWS)

@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.lake.manifest import InputManifest, file_state, reading_input
+from pipelines.lake.manifest import InputManifest, ManifestStore, file_state, reading_input
 from pipelines.lake.partitions import ABANDONED_TEMP_AGE_S, sql_string, write_partition
 from pipelines.sources import registry
 from pipelines.sources.gateway.records import BATCH_BYTES, RAW_SCHEMA
@@ -227,10 +227,12 @@ def stale_days(
     *,
     max_line_bytes: int = MAX_LINE_BYTES,
     verify_content: str = "on_change",
+    store: ManifestStore | None = None,
 ) -> list[dt.date]:
     """Ingested days whose input changed since they ran: a file's bytes, not its size or time
-    (`InputManifest`). Reads only new or changed files (streamed, nothing spooled)."""
-    manifest = InputManifest(lake_dir, MANIFEST_NAME, verify_content)
+    (`InputManifest`, kept in `store`: the lake's JSON file unless given). Reads only new or
+    changed files (streamed, nothing spooled)."""
+    manifest = InputManifest(lake_dir, MANIFEST_NAME, verify_content, store)
     manifest.forget_missing({str(path) for path, _ in files})
     for path, fmt in files:
         with reading_input(SOURCE, path, fmt):
@@ -251,11 +253,19 @@ def ingest_day(
     *,
     max_line_bytes: int = MAX_LINE_BYTES,
     verify_content: str = "on_change",
+    store: ManifestStore | None = None,
 ) -> DayIngest:
     """Read every file that can hold `day`, and write the day's partitions of
     `gateway_requests`, `gateway_quarantine` and `gateway_ingest_audit` to the lake."""
     (result,) = ingest_days(
-        conn, lake_dir, files, [day], batch_bytes, max_line_bytes=max_line_bytes, verify_content=verify_content
+        conn,
+        lake_dir,
+        files,
+        [day],
+        batch_bytes,
+        max_line_bytes=max_line_bytes,
+        verify_content=verify_content,
+        store=store,
     )
     return result
 
@@ -269,12 +279,14 @@ def ingest_days(
     *,
     max_line_bytes: int = MAX_LINE_BYTES,
     verify_content: str = "on_change",
+    store: ManifestStore | None = None,
 ) -> list[DayIngest]:
     """`ingest_day` for each of `days` (a range run's days, in order), reading each file that can
     hold any of them once: one DayIngest per day, each as `ingest_day` alone would give it. A
     line over `max_line_bytes` is quarantined (`line_too_long`); `verify_content` is how the
-    manifest checks a file is unchanged (`on_change` or `always`, `InputManifest`)."""
-    manifest = InputManifest(lake_dir, MANIFEST_NAME, verify_content)
+    manifest checks a file is unchanged (`on_change` or `always`, `InputManifest`); `store` where the
+    manifest lives (the lake's JSON file unless given: `state.backend`)."""
+    manifest = InputManifest(lake_dir, MANIFEST_NAME, verify_content, store)
     manifest.forget_missing({str(path) for path, _ in files})
     spool_root = lake_dir / SPOOL_DIR
     _sweep_abandoned_spools(spool_root)

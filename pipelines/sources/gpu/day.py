@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lake.manifest import InputManifest, file_state
+from pipelines.lake.manifest import InputManifest, ManifestStore, file_state
 from pipelines.lake.partitions import PARTITION_FILE, write_file, write_partition
 from pipelines.resources.config import SourceSpec
 from pipelines.sources import registry
@@ -133,15 +133,20 @@ def ingest_gpu_telemetry_day(files: list[tuple[Path, SourceSpec]], lake_dir: Pat
 
 
 def ingest_gpu_telemetry_days(
-    files: list[tuple[Path, SourceSpec]], lake_dir: Path, days: list[dt.date], verify_content: str = "on_change"
+    files: list[tuple[Path, SourceSpec]],
+    lake_dir: Path,
+    days: list[dt.date],
+    verify_content: str = "on_change",
+    store: ManifestStore | None = None,
 ) -> dict[dt.date, TelemetryDay]:
     """GPU busy time per replica for each of `days` (utilization weighted by the sampling
     interval), from each file with the config entry that lists it (its format, and the time zone
     of a format that writes local time). Only files that can hold one of the days are opened (the
     input manifest remembers each file's days, and a file's content tells a changed file:
-    `verify_content`, InputManifest), each once for all of them."""
+    `verify_content`, InputManifest, kept in `store`: the lake's JSON file unless given), each once
+    for all of them."""
     queries = _queries()
-    manifest = InputManifest(lake_dir, "gpu_telemetry", verify_content)
+    manifest = InputManifest(lake_dir, "gpu_telemetry", verify_content, store)
     manifest.forget_missing({str(path) for path, _ in files})
     wanted = {day.isoformat() for day in days}
     read: dict[str, int] = {}  # day -> files read that hold it
