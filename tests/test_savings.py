@@ -348,9 +348,12 @@ def test_the_savings_model_reads_the_prices_through_the_macro():
     """Dependencies come from parsing the SQL: a model calling price_calls reads stg_prices."""
     models = load_models()
     assert "stg_prices" in models["fct_requests"].reads
-    for name in ("fct_batch_opportunity_daily", "fct_token_efficiency_daily", "fct_prompt_cache_opportunity_daily"):
+    for name in ("int_batch_calls", "int_token_efficiency_calls", "fct_prompt_cache_opportunity_daily"):
         assert set(models[name].reads) == {"int_billed_calls", "stg_prices"}, name
         assert models[name].layer == "savings"
+    # The marts that add the per-call models up; the long-context premium is priced in the mart.
+    assert set(models["fct_batch_opportunity_daily"].reads) == {"int_batch_calls"}
+    assert set(models["fct_token_efficiency_daily"].reads) == {"int_billed_calls", "int_token_efficiency_calls", "stg_prices"}
 
 
 def test_the_readme_query_prices_a_day_at_batch_prices(priced):
@@ -759,6 +762,98 @@ def test_the_window_merges_the_days_draws_and_eval_kits_by_hand():
         assert conn.execute("select eval_kit($lists)", {"lists": kits}).fetchone()[0] == [*first_cell, "k3", "k6"]
 
 
+def test_the_combined_upper_bound_takes_the_largest_fired_lever_per_call_by_hand():
+    """savings_per_basis on hand-made findings and overlap rows. classify (openai/gpt-4o) has
+    trim_input and prompt_cache at ttl_long as upper-bound findings; right_size_model is validated
+    (another basis) and ttl_short is not the finding's lifetime. Per ranking, the first fired lever:
+    [ttl_long 3, trim 1] -> 3; [trim 2] -> 2; [right_size 5, trim 0.5] -> 0.5; [ttl_short 4] -> 0;
+    a day before the window -> nothing; ttl_long's writes cost 0.5 (ttl_short's 1 are not taken).
+    The window's 5.0 over 28 observed days is 5.0 x 30.44 / 28 a month. gpt-4o's selfhost_trigger
+    (feature '') is an alternative to all of the model's calls; a pool's autoscale and queue_batch
+    are alternatives to each other."""
+    day, start = dt.date(2026, 10, 28), dt.date(2026, 10, 1)
+    monthly = lambda usd: (D(usd) * D("30.44") / 28).quantize(D("0.000001"))  # noqa: E731
+    combined = monthly("5.0")
+    finding = lambda kind, feature, provider, model, target, basis, usd: {  # noqa: E731
+        "day": day, "period_start": start, "days_observed": 28, "kind": kind, "feature": feature,
+        "provider": provider, "model": model, "target": target, "basis": basis,
+        "monthly_savings_usd": D(usd), "status": "open",
+    }
+    findings = [
+        finding("trim_input", "classify", "openai", "gpt-4o", "p90", "upper_bound", "4"),
+        finding("prompt_cache", "classify", "openai", "gpt-4o", "ttl_long", "upper_bound", "5"),
+        finding("right_size_model", "classify", "openai", "gpt-4o", "gpt-4o-mini", "validated", "9"),
+        finding("autoscale", "", "self_hosted", "pool-a", "hourly_schedule", "upper_bound", "100"),
+        finding("queue_batch", "", "self_hosted", "pool-a", "queued", "upper_bound", "150"),
+        finding("duplicate_calls", "classify", "openai", "gpt-4o", "", "measured", "2"),
+    ]
+    ranking = lambda levers, savings: {"levers": levers, "requests": 1, "savings_usd": [D(s) for s in savings]}  # noqa: E731
+    overlap = [
+        {
+            "day": day, "feature": "classify", "provider": "openai", "model": "gpt-4o", "requests": 5,
+            "rankings": [
+                ranking(["prompt_cache:ttl_long", "trim_input"], ["3", "1"]),
+                ranking(["trim_input"], ["2"]),
+                ranking(["right_size_model", "trim_input"], ["5", "0.5"]),
+                ranking(["prompt_cache:ttl_short"], ["4"]),
+            ],
+            "lever_costs": [
+                {"lever": "prompt_cache:ttl_long", "cost_usd": D("-0.5")},
+                {"lever": "prompt_cache:ttl_short", "cost_usd": D("-1")},
+            ],
+        },
+        {
+            "day": start - dt.timedelta(days=1), "feature": "classify", "provider": "openai", "model": "gpt-4o",
+            "requests": 1, "rankings": [ranking(["trim_input"], ["7"])], "lever_costs": None,
+        },
+    ]
+
+    def totals(selfhost_usd: str | None) -> dict:
+        rows = findings + (
+            [finding("selfhost_trigger", "", "openai", "gpt-4o", "qwen-32b", "upper_bound", selfhost_usd)]
+            if selfhost_usd
+            else []
+        )
+        with duckdb.connect() as conn:
+            prepare_session(conn)
+            conn.execute(
+                "create table findings (day date, period_start date, days_observed bigint, kind varchar,"
+                " feature varchar, provider varchar, model varchar, target varchar, basis varchar,"
+                " monthly_savings_usd decimal(18, 6), status varchar)"
+            )
+            conn.executemany(
+                "insert into findings values ($day, $period_start, $days_observed, $kind, $feature, $provider,"
+                " $model, $target, $basis, $monthly_savings_usd, $status)",
+                rows,
+            )
+            conn.execute(
+                "create table overlap (day date, feature varchar, provider varchar, model varchar, requests bigint,"
+                " rankings struct(levers varchar[], requests bigint, savings_usd decimal(38, 12)[])[],"
+                " lever_costs struct(lever varchar, cost_usd decimal(38, 12))[])"
+            )
+            conn.executemany(
+                "insert into overlap values ($day, $feature, $provider, $model, $requests, $rankings, $lever_costs)",
+                overlap,
+            )
+            return {
+                basis: (n, usd)
+                for basis, n, usd in conn.execute(
+                    "select * from savings_per_basis(findings, overlap, $day, 1)", {"day": day}
+                ).fetchall()
+            }
+
+    cent = D("0.01")
+    assert totals(None) == {
+        "measured": (1, D("2.00")),
+        "upper_bound": (4, (combined + 150).quantize(cent)),
+        "validated": (1, D("9.00")),
+    }
+    # Below the model's per-call total, the trigger changes nothing; above it, it replaces it.
+    assert totals("3")["upper_bound"] == (5, (combined + 150).quantize(cent))
+    assert totals("40")["upper_bound"] == (5, D("190.00"))
+    assert combined == D("5.435714")
+
+
 def test_the_day_before_has_its_own_window(priced):
     """A finding as of DAY_BEFORE sees DAY_BEFORE alone: x1 and t6 are not waste yet (t6's re-send
     is the next day), so that day has no finding with an estimate; t6, cut, is exposure."""
@@ -776,7 +871,7 @@ def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(pri
         totals = {
             basis: (findings, usd)
             for basis, findings, usd in conn.execute(
-                "select * from savings_per_basis(fct_savings_opportunities, $day::date, 0)", {"day": DAY}
+                "select * from savings_per_basis(fct_savings_opportunities, fct_savings_overlap_daily, $day::date, 0)", {"day": DAY}
             ).fetchall()
         }
     price_rule = [
@@ -1580,7 +1675,7 @@ def test_queue_batch_and_split_pools_findings(project):
     # One basis, one pool: the per-basis total takes the largest of autoscale and queue_batch on `queue`
     # (and of autoscale and split_pools on `mixed`), never their sum.
     (total,) = project.query(
-        "select monthly_savings_usd from savings_per_basis(fct_savings_opportunities, '2026-10-20'::date, 0) "
+        "select monthly_savings_usd from savings_per_basis(fct_savings_opportunities, fct_savings_overlap_daily, '2026-10-20'::date, 0) "
         "where basis = 'upper_bound'"
     )
     monthly = {key: row["monthly_savings_usd"] for key, row in findings.items()}

@@ -74,10 +74,18 @@ def findings(
     return _dicts(conn, read_report_query(FINDINGS)[1], params)
 
 
+# How a basis's total keeps a call from counting twice (sql/macros/savings_per_basis.sql).
+TOTAL_WORDS = {
+    "upper_bound": "combined: per call the largest single lever, never the sum; per model or pool the larger of"
+    " its per-call levers and a finding on all of it",
+    None: "the largest finding per feature and model, summed: two may act on the same calls",
+}
+
+
 def per_basis(conn, day: dt.date, min_monthly_usd: float) -> dict[str, tuple[int, float]]:
     """basis -> (findings, monthly USD) of the day, as `savings_per_basis` totals them."""
     rows = conn.execute(
-        "select basis, findings, monthly_savings_usd from savings_per_basis(fct_savings_opportunities, $day, $min)",
+        "select basis, findings, monthly_savings_usd from savings_per_basis(fct_savings_opportunities, fct_savings_overlap_daily, $day, $min)",
         {"day": day, "min": min_monthly_usd},
     ).fetchall()
     return {basis: (count, total) for basis, count, total in rows}
@@ -117,7 +125,7 @@ def render(
             count, total = totals[basis]
             lines += ["", f"[{BASIS_WORDS[basis]}] {format_usd(total)}/mo over {count} finding(s)"]
             if count > 1:
-                lines.append("  (the largest finding per feature and model, summed: two may act on the same calls)")
+                lines.append(f"  ({TOTAL_WORDS.get(basis, TOTAL_WORDS[None])})")
         else:  # a filtered list: the basis's total is of findings not shown
             lines += ["", f"[{BASIS_WORDS[basis]}]"]
         for row in of_basis:

@@ -1,4 +1,4 @@
-/* Offline work billed at interactive prices: calls their caller declared batch work (workload = batch), or that look latency-tolerant (not streamed, and from a service account, carrying a job tag or in an off-hours burst), that ran at the standard or priority tier, priced again at a cheaper tier by price_calls (the pricing code of fct_requests), per day x feature x provider x model x tier move.
+/* Offline work billed at interactive prices, added up from int_batch_calls: calls their caller declared batch work (workload = batch), or that look latency-tolerant (not streamed, and from a service account, carrying a job tag or in an off-hours burst), that ran at the standard or priority tier, priced again at a cheaper tier by price_calls (the pricing code of fct_requests), per day x feature x provider x model x tier move.
 materialized: daily_table
 grain: day, feature, provider, model, current_tier, target_tier, reason
 lookback: 0
@@ -18,134 +18,30 @@ columns:
   draws: 5 of the calls drawn at random with a fixed seed: the ids with the smallest md5 (random_samples merges days into a window).
   confidence: high when the caller declared the work offline (declared_batch, priority_on_batch); medium when it is inferred (an upper bound: the caller may need the answers sooner).
 */
-with calls as (
-    select *
-    from int_billed_calls
-    where
-        day between $start and $end
-        and status <> 'error'
-        and not gateway_cache_hit
-        and billed_pricing_basis in ('catalog', 'override')
-),
-
-bursts as (
-    -- Minutes in which one user of a feature sent at least 30 calls not declared batch.
-    select day, feature, user_id, date_trunc('minute', ts) as minute
-    from calls
-    where workload is distinct from 'batch'
-    group by all
-    having count(*) >= 30
-),
-
-tagged as (
-    select
-        calls.*,
-        bursts.minute is not null as in_burst
-    from calls
-    left join bursts
-        on
-            calls.day = bursts.day
-            and calls.feature is not distinct from bursts.feature
-            and calls.user_id is not distinct from bursts.user_id
-            and date_trunc('minute', calls.ts) = bursts.minute
-),
-
-quiet_hours as (
-    -- Hours in which a feature's calls outside bursts were under a quarter of its busiest hour's.
-    select day, feature, hour
-    from (
-        select day, feature, date_trunc('hour', ts) as hour, count(*) filter (where not in_burst) as steady_calls
-        from tagged
-        where workload is distinct from 'batch'
-        group by all
-    ) as hours
-    qualify steady_calls < 0.25 * max(steady_calls) over (partition by day, feature)
-),
-
-accounts as (
-    -- savings.service_accounts as fct_requests shows user ids (pseudonymised when it does).
-    select pseudonymised(account, $pseudonymise_user_id, $user_key_inner_pad, $user_key_outer_pad) as user_id
-    from (select unnest($service_accounts::varchar[]) as account) as configured
-),
-
-billed as (
-    -- Each call in scope with why: declared, or the first inferred reason that holds.
-    select
-        tagged.*,
-        case
-            when tagged.workload = 'batch' then 'declared'
-            when coalesce(tagged.stream, false) then null
-            when tagged.user_id in (select accounts.user_id from accounts) then 'service_account'
-            when tagged.job is not null then 'job_tag'
-            when tagged.in_burst and quiet_hours.hour is not null then 'offhours_burst'
-        end as scope
-    from tagged
-    left join quiet_hours
-        on
-            tagged.day = quiet_hours.day
-            and tagged.feature is not distinct from quiet_hours.feature
-            and date_trunc('hour', tagged.ts) = quiet_hours.hour
-),
-
-moves (scope, current_tier, target_tier, reason) as (
-    values
-    ('declared', 'standard', 'batch', 'declared_batch'),
-    ('declared', 'priority', 'batch', 'declared_batch'),
-    ('declared', 'priority', 'standard', 'priority_on_batch'),
-    ('service_account', 'standard', 'batch', 'service_account'),
-    ('service_account', 'priority', 'batch', 'service_account'),
-    ('job_tag', 'standard', 'batch', 'job_tag'),
-    ('job_tag', 'priority', 'batch', 'job_tag'),
-    ('offhours_burst', 'standard', 'batch', 'offhours_burst'),
-    ('offhours_burst', 'priority', 'batch', 'offhours_burst')
-),
-
--- The lambda's `c.kind` reads to the linter as a table reference (RF01, RF03); price_calls reads
--- moved_calls, which the linter cannot see (ST03).
--- noqa: disable=RF01,RF03
-moved_calls as (  -- noqa: ST03
-    -- Each call in scope once per move open to it: the same call, only its service tier changed.
-    -- The move starts from the tier billed, so a priority call on a model without priority prices
-    -- (billed as standard) is not priced as if it had paid priority.
-    select
-        billed.* replace (moves.target_tier as service_tier),
-        moves.current_tier,
-        moves.reason,
-        list_filter(billed.billed_charges, lambda c: c.kind = 'cache_read')[1].unit_usd as current_cache_read_usd
-    from billed
-    inner join moves on billed.scope = moves.scope and billed.billed_service_tier = moves.current_tier
-),
--- noqa: enable=RF01,RF03
-
-at_target as (
-    select * from price_calls(moved_calls, $start, $end)
-)
-
 select
     day,
     feature,
     provider,
     model,
     current_tier,
-    service_tier as target_tier,
+    target_tier,
     reason,
     count(*) as requests,
     sum(input_tokens) as input_tokens,
     sum(output_tokens) as output_tokens,
     sum(billed_cost_usd) as current_cost_usd,
-    sum(cost_usd) as target_cost_usd,
-    sum(billed_cost_usd) - sum(cost_usd) as savings_usd,
-    bool_and(cache_read_usd < current_cache_read_usd) filter (where current_cache_read_usd is not null)
+    sum(target_cost_usd) as target_cost_usd,
+    sum(billed_cost_usd) - sum(target_cost_usd) as savings_usd,
+    bool_and(target_cache_read_usd < current_cache_read_usd) filter (where current_cache_read_usd is not null)
         as stacks_with_cache,
     max_by(
-        {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
-        {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+        {'cost_usd': savings_usd, 'request_id': request_id},
+        {'cost_usd': savings_usd, 'request_id': request_id},
         5
     ) as samples,
     min_by(request_id, md5(request_id), 5) as draws,
     case when reason in ('declared_batch', 'priority_on_batch') then 'high' else 'medium' end as confidence
-from at_target
--- A model the catalog has no prices for at the target tier bills it as standard: no move to offer.
-where priced_service_tier = service_tier
+from int_batch_calls
+where day between $start and $end
 group by all
 order by all

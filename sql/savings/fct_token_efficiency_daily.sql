@@ -1,4 +1,4 @@
-/* Money spent on calls that bought nothing new, on prompts past a price threshold and on the long tails of prompts and answers, per day x feature x provider x model: duplicate calls and truncated retries (basis measured: money spent), the long-context premium (basis price_rule), repeats a gateway response cache would have answered, the input tail above the day's p90 and the output tail above its p95 (basis upper_bound: each priced again by price_calls with the change), and the reasoning tokens' cost (exposure).
+/* Money spent on calls that bought nothing new, on prompts past a price threshold and on the long tails of prompts and answers, per day x feature x provider x model: duplicate calls and truncated retries (basis measured: money spent), the long-context premium (basis price_rule), repeats a gateway response cache would have answered, the input tail above the day's p90 and the output tail above its p95 (basis upper_bound: each priced again by price_calls with the change), and the reasoning tokens' cost (exposure). The per-call figures come from int_token_efficiency_calls.
 materialized: daily_table
 grain: day, feature, provider, model
 lookback: 1
@@ -52,7 +52,7 @@ columns:
   reasoning_usd: What they cost (the `reasoning` charges), USD (exposure: a lower reasoning effort spends fewer; how many fewer cannot be told from the logs).
 */
 with history as (
-    -- The day before each day too: a repeat or a re-send may follow its first call across midnight.
+    -- The day before each day too: a cut call may be sent again after midnight.
     -- Without the two list columns: this CTE is read more than once, so DuckDB may keep a copy of it.
     select
         * exclude (prefix_hashes, billed_charges),
@@ -62,49 +62,49 @@ with history as (
 ),
 
 sequenced as (
-    -- Per call, the ok call before it with the same prompt, user and feature, and the next call of
-    -- the same user and feature with the same prompt or the same first prefix.
+    -- Per call, the next call of the same user and feature with the same prompt or the same first prefix.
     select
         *,
-        lag(ts) over (partition by prompt_hash, user_id, feature order by ts, request_id) as previous_same_prompt_ts,
         lead(ts) over (partition by prompt_hash, user_id, feature order by ts, request_id) as next_same_prompt_ts,
         lead(ts) over (partition by first_prefix_hash, user_id, feature order by ts, request_id)
             as next_same_prefix_ts,
         lead(day) over (partition by prompt_hash, user_id, feature order by ts, request_id) as next_same_prompt_day,
         lead(day) over (partition by first_prefix_hash, user_id, feature order by ts, request_id)
-            as next_same_prefix_day,
-        -- The ok call before it with the same prompt from anyone: what a gateway response cache holds.
-        lag(ts) over (partition by prompt_hash order by ts, request_id) as previous_any_prompt_ts,
-        -- The conversation's previous turn: its prompt and answer are what this prompt carries over.
-        lag(input_tokens + output_tokens) over (partition by conversation_id order by ts, request_id)
-            as previous_turn_tokens
+            as next_same_prefix_day
     from history
 ),
 
-flagged as (
+retried as (
+    -- The cut calls sent again, with the day each is counted on: the first re-send's day (its own
+    -- day when the re-send is).
     select
-        *,
-        prompt_hash is not null
-        and epoch_ms(ts) - epoch_ms(previous_same_prompt_ts) <= $duplicate_window_s * 1000 as is_duplicate,
-        prompt_hash is not null
-        and epoch_ms(ts) - epoch_ms(previous_any_prompt_ts) <= $gateway_cache_ttl_s * 1000 as is_prompt_repeat,
-        -- The day the cut call is counted on: the first re-send's day (its own day when the re-send is).
-        case
-            when finish_reason = 'length' then least(
-                case
-                    when prompt_hash is not null
-                        and epoch_ms(next_same_prompt_ts) - epoch_ms(ts) <= $truncation_retry_window_s * 1000
-                        then next_same_prompt_day
-                end,
-                case
-                    when first_prefix_hash is not null
-                        and epoch_ms(next_same_prefix_ts) - epoch_ms(ts) <= $truncation_retry_window_s * 1000
-                        then next_same_prefix_day
-                end
-            )
-        end as retried_on
+        request_id,
+        day,
+        feature,
+        provider,
+        model,
+        billed_cost_usd,
+        least(
+            case
+                when prompt_hash is not null
+                    and epoch_ms(next_same_prompt_ts) - epoch_ms(ts) <= $truncation_retry_window_s * 1000
+                    then next_same_prompt_day
+            end,
+            case
+                when first_prefix_hash is not null
+                    and epoch_ms(next_same_prefix_ts) - epoch_ms(ts) <= $truncation_retry_window_s * 1000
+                    then next_same_prefix_day
+            end
+        ) as retried_on
     from sequenced
-    where not gateway_cache_hit and billed_cost_usd is not null
+    where finish_reason = 'length' and not gateway_cache_hit and billed_cost_usd is not null
+),
+
+calls as (
+    -- The calls of the days read, as int_token_efficiency_calls flags and prices them.
+    select *
+    from int_token_efficiency_calls
+    where day between $start::date - $lookback_days and $end::date
 ),
 
 -- price_calls reads base_tier_calls, which the linter cannot see (ST03).
@@ -117,19 +117,6 @@ base_tier_calls as (  -- noqa: ST03
         and not gateway_cache_hit
         and billed_cost_usd is not null
         and billed_price_tier <> 'base'
-),
-
-day_calls as (
-    -- The day's billed calls, as narrow as the day's counts need (a wide copy would be held twice).
-    select
-        request_id, day, feature, provider, model, billed_cost_usd, is_duplicate, is_prompt_repeat, finish_reason,
-        input_tokens, reasoning_tokens,
-        case
-            when conversation_id is not null and previous_turn_tokens is not null
-                then least(previous_turn_tokens, input_tokens)
-        end as history_tokens
-    from flagged
-    where day between $start and $end
 ),
 
 day_charges as (
@@ -163,90 +150,38 @@ charge_totals as (
     group by all
 ),
 
-shape as (
-    -- The day's prompt and answer sizes per feature and model: the tails' thresholds.
-    select
-        day,
-        feature,
-        provider,
-        model,
-        quantile_disc(input_tokens, 0.5) as input_p50,
-        quantile_disc(input_tokens, 0.9) as input_p90,
-        quantile_disc(input_tokens, 0.99) as input_p99,
-        quantile_disc(output_tokens, 0.5) as output_p50,
-        quantile_disc(output_tokens, 0.95) as output_p95
-    from history
-    where day between $start and $end and not gateway_cache_hit and billed_cost_usd is not null
-    group by all
-),
-
-tail_sized as (
-    -- Per call, the plain prompt tokens above the day's p90 (cached ones stay), and the visible
-    -- answer tokens above its p95 (reasoning and audio stay).
-    select
-        calls.* exclude (prefix_hashes, billed_charges),
-        least(calls.input_tokens - shape.input_p90, calls.uncached_input_tokens) as trimmed_tokens,
-        least(
-            calls.output_tokens - shape.output_p95,
-            calls.output_tokens - calls.reasoning_tokens - calls.audio_output_tokens
-        ) as capped_tokens
-    from int_billed_calls as calls
-    inner join shape using (day, feature, provider, model)
-    where
-        calls.day between $start and $end
-        and calls.status = 'ok'
-        and not calls.gateway_cache_hit
-        and calls.billed_cost_usd is not null
-),
-
--- price_calls reads tail_calls too (ST03).
-tail_calls as (  -- noqa: ST03
-    -- The calls above the day's p90 prompt with their plain prompt tokens above it removed, and
-    -- those above its p95 answer with their visible output above it cut: one pricing pass for both.
-    select
-        * replace (
-            input_tokens - trimmed_tokens as input_tokens,
-            uncached_input_tokens - trimmed_tokens as uncached_input_tokens,
-            context_tokens - trimmed_tokens as context_tokens
-        ),
-        'trim' as lever,
-        trimmed_tokens as removed_tokens
-    from tail_sized
-    where trimmed_tokens > 0
-    union all by name
-    select
-        * replace (output_tokens - capped_tokens as output_tokens),
-        'cap' as lever,
-        capped_tokens as removed_tokens
-    from tail_sized
-    where capped_tokens > 0
-),
-
 tails as (
+    -- The day's prompt and answer sizes, and the tails trimmed and capped call by call.
     select
         day,
         feature,
         provider,
         model,
-        count(*) filter (where lever = 'trim') as tail_requests,
-        sum(removed_tokens) filter (where lever = 'trim') as tail_excess_input_tokens,
-        sum(billed_cost_usd - cost_usd) filter (where lever = 'trim') as tail_trim_usd,
+        any_value(input_p50) as input_p50,
+        any_value(input_p90) as input_p90,
+        any_value(input_p99) as input_p99,
+        any_value(output_p50) as output_p50,
+        any_value(output_p95) as output_p95,
+        count(trimmed_tokens) as tail_requests,
+        sum(trimmed_tokens) as tail_excess_input_tokens,
+        sum(trim_savings_usd) as tail_trim_usd,
         max_by(
-            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
-            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': trim_savings_usd, 'request_id': request_id},
+            {'cost_usd': trim_savings_usd, 'request_id': request_id},
             5
-        ) filter (where lever = 'trim') as tail_samples,
-        count(*) filter (where lever = 'cap') as verbose_requests,
-        sum(removed_tokens) filter (where lever = 'cap') as verbose_excess_output_tokens,
-        sum(billed_cost_usd - cost_usd) filter (where lever = 'cap') as output_cap_usd,
+        ) filter (where trimmed_tokens is not null) as tail_samples,
+        count(capped_tokens) as verbose_requests,
+        sum(capped_tokens) as verbose_excess_output_tokens,
+        sum(cap_savings_usd) as output_cap_usd,
         max_by(
-            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
-            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': cap_savings_usd, 'request_id': request_id},
+            {'cost_usd': cap_savings_usd, 'request_id': request_id},
             5
-        ) filter (where lever = 'cap') as verbose_samples,
-        min_by(request_id, md5(request_id), 5) filter (where lever = 'trim') as tail_draws,
-        min_by(request_id, md5(request_id), 5) filter (where lever = 'cap') as verbose_draws
-    from price_calls(tail_calls, $start, $end)
+        ) filter (where capped_tokens is not null) as verbose_samples,
+        min_by(request_id, md5(request_id), 5) filter (where trimmed_tokens is not null) as tail_draws,
+        min_by(request_id, md5(request_id), 5) filter (where capped_tokens is not null) as verbose_draws
+    from calls
+    where day between $start and $end
     group by all
 ),
 
@@ -273,15 +208,17 @@ per_call as (
     select
         request_id, day, feature, provider, model, billed_cost_usd as cost_usd, is_duplicate,
         finish_reason = 'length' as cut, false as retried, false as retried_day_before,
-        is_prompt_repeat and not coalesce(is_duplicate, false) as is_gateway_repeat,
-        input_tokens, reasoning_tokens, false as retried_duplicate, history_tokens
-    from day_calls
+        is_gateway_repeat, input_tokens, reasoning_tokens, false as retried_duplicate, history_tokens
+    from calls
+    where day between $start and $end
     union all
     select
-        request_id, retried_on as day, feature, provider, model, billed_cost_usd, false, false, true, retried_on > day,
-        false, 0, 0, coalesce(is_duplicate, false), null
-    from flagged
-    where retried_on between $start and $end
+        retried.request_id, retried.retried_on as day, retried.feature, retried.provider, retried.model,
+        retried.billed_cost_usd, false, false, true, retried.retried_on > retried.day,
+        false, 0, 0, coalesce(calls.is_duplicate, false), null
+    from retried
+    left join calls using (request_id)
+    where retried.retried_on between $start and $end
 ),
 
 measured as (
@@ -346,14 +283,14 @@ select
     measured.input_tokens,
     coalesce(charge_totals.uncached_input_tokens, 0) as uncached_input_tokens,
     coalesce(charge_totals.uncached_input_usd, 0) as uncached_input_usd,
-    shape.input_p50,
-    shape.input_p90,
-    shape.input_p99,
+    tails.input_p50,
+    tails.input_p90,
+    tails.input_p99,
     coalesce(tails.tail_requests, 0) as tail_requests,
     coalesce(tails.tail_excess_input_tokens, 0) as tail_excess_input_tokens,
     coalesce(tails.tail_trim_usd, 0) as tail_trim_usd,
-    shape.output_p50,
-    shape.output_p95,
+    tails.output_p50,
+    tails.output_p95,
     coalesce(tails.verbose_requests, 0) as verbose_requests,
     coalesce(tails.verbose_excess_output_tokens, 0) as verbose_excess_output_tokens,
     coalesce(tails.output_cap_usd, 0) as output_cap_usd,
@@ -377,7 +314,6 @@ select
     long_context.long_context_draws
 from measured
 left join long_context using (day, feature, provider, model)
-left join shape using (day, feature, provider, model)
 left join tails using (day, feature, provider, model)
 left join charge_totals using (day, feature, provider, model)
 order by all
