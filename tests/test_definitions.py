@@ -94,7 +94,9 @@ EXPECTED_DEPS = {
     "int_billed_calls": {"fct_requests"},
     "fct_batch_opportunity_daily": {"int_billed_calls", "stg_prices"},
     "fct_token_efficiency_daily": {"int_billed_calls", "stg_prices"},
-    "fct_prompt_cache_opportunity_daily": {"int_billed_calls", "stg_prices"},
+    # The cache simulation per call; its mart adds those rows up.
+    "int_prompt_cache_calls": {"int_billed_calls", "stg_prices"},
+    "fct_prompt_cache_opportunity_daily": {"int_prompt_cache_calls", "int_billed_calls", "stg_prices"},
     "fct_model_fit_daily": {"int_billed_calls", "stg_prices"},
     "fct_capacity_schedule_hourly": {"fct_requests", "fct_capacity_plan", "pools", "stg_gpu_billing"},
     "int_api_demand_hourly": {"int_billed_calls", "selfhost_candidates"},
@@ -139,6 +141,7 @@ EXPECTED_GROUPS = {
     "savings": {
         "fct_batch_opportunity_daily",
         "fct_token_efficiency_daily",
+        "int_prompt_cache_calls",
         "fct_prompt_cache_opportunity_daily",
         "fct_model_fit_daily",
         "fct_capacity_schedule_hourly",

@@ -348,7 +348,11 @@ def test_the_savings_model_reads_the_prices_through_the_macro():
     """Dependencies come from parsing the SQL: a model calling price_calls reads stg_prices."""
     models = load_models()
     assert "stg_prices" in models["fct_requests"].reads
-    for name in ("fct_batch_opportunity_daily", "fct_token_efficiency_daily", "fct_prompt_cache_opportunity_daily"):
+    for name in (
+        "fct_batch_opportunity_daily",
+        "fct_token_efficiency_daily",
+        "int_prompt_cache_calls",
+    ):
         assert set(models[name].reads) == {"int_billed_calls", "stg_prices"}, name
         assert models[name].layer == "savings"
 
