@@ -94,10 +94,11 @@ EXPECTED_DEPS = {
     "int_billed_calls": {"fct_requests"},
     "fct_batch_opportunity_daily": {"int_billed_calls", "stg_prices"},
     "fct_token_efficiency_daily": {"int_billed_calls", "stg_prices"},
-    # The cache simulation per call; its mart adds those rows up.
+    # The cache simulation and the model-fit repricing per call; their marts add those rows up.
     "int_prompt_cache_calls": {"int_billed_calls", "stg_prices"},
     "fct_prompt_cache_opportunity_daily": {"int_prompt_cache_calls", "int_billed_calls", "stg_prices"},
-    "fct_model_fit_daily": {"int_billed_calls", "stg_prices"},
+    "int_model_fit_calls": {"int_billed_calls", "stg_prices"},
+    "fct_model_fit_daily": {"int_model_fit_calls", "int_billed_calls"},
     "fct_capacity_schedule_hourly": {"fct_requests", "fct_capacity_plan", "pools", "stg_gpu_billing"},
     "int_api_demand_hourly": {"int_billed_calls", "selfhost_candidates"},
     "fct_selfhost_trigger": {"int_api_demand_hourly", "selfhost_candidates", "selfhost_candidate_load_tests"},
@@ -143,6 +144,7 @@ EXPECTED_GROUPS = {
         "fct_token_efficiency_daily",
         "int_prompt_cache_calls",
         "fct_prompt_cache_opportunity_daily",
+        "int_model_fit_calls",
         "fct_model_fit_daily",
         "fct_capacity_schedule_hourly",
         "int_api_demand_hourly",
