@@ -159,8 +159,11 @@ def test_every_lever_lies_between_nothing_and_what_its_calls_cost(prices, tmp_pa
         prepare_session(conn)  # price_calls, before the calls are priced
         _day_of(conn, rows)
         efficiency = _run(conn, folder / "lake", "fct_token_efficiency_daily")
+        # The per-call models first: their marts add up their rows.
+        fit_calls = _run(conn, folder / "lake", "int_model_fit_calls")
         fit = _run(conn, folder / "lake", "fct_model_fit_daily")
         batch = _run(conn, folder / "lake", "fct_batch_opportunity_daily")
+        cache_calls = _run(conn, folder / "lake", "int_prompt_cache_calls")
         cache = _run(conn, folder / "lake", "fct_prompt_cache_opportunity_daily")
         billed = {
             (feature, model): ids
@@ -219,8 +222,35 @@ def test_every_lever_lies_between_nothing_and_what_its_calls_cost(prices, tmp_pa
             assert 0 <= row["cache_write_waste_usd"] <= row["cache_write_premium_usd"] <= row["cache_writing_cost_usd"]
             assert row["unread_write_requests"] <= row["cache_writing_requests"] <= row["requests"], row
 
+        # The per-call savings add up to the marts' (the combined bound over the levers reads them per call).
+        for mart, per_call, key, columns in (
+            (
+                "fct_model_fit_daily",
+                "int_model_fit_calls",
+                ("day", "feature", "provider", "model", "target_model"),
+                ("rightsize_savings_usd", "route_savings_usd"),
+            ),
+            (
+                "fct_prompt_cache_opportunity_daily",
+                "int_prompt_cache_calls",
+                ("day", "feature", "provider", "model"),
+                ("savings_usd_ttl_short", "savings_usd_ttl_long"),
+            ),
+        ):
+            summed: dict[tuple, dict] = {}
+            for row in _dicts(conn, per_call):
+                group = summed.setdefault(tuple(row[k] for k in key), dict.fromkeys(columns, 0))
+                for column in columns:
+                    group[column] += row[column] or 0
+            for row in _dicts(conn, mart):  # a group without per-call rows saves nothing
+                expected = summed.pop(tuple(row[k] for k in key), dict.fromkeys(columns, 0))
+                assert {column: row[column] or 0 for column in columns} == expected, (mart, row)
+            assert not summed, (mart, summed)  # no per-call row outside the mart's groups
+
         # Running the day again replaces its rows with the same rows.
         assert _run(conn, folder / "lake", "fct_token_efficiency_daily") == efficiency
+        assert _run(conn, folder / "lake", "int_model_fit_calls") == fit_calls
         assert _run(conn, folder / "lake", "fct_model_fit_daily") == fit
         assert _run(conn, folder / "lake", "fct_batch_opportunity_daily") == batch
+        assert _run(conn, folder / "lake", "int_prompt_cache_calls") == cache_calls
         assert _run(conn, folder / "lake", "fct_prompt_cache_opportunity_daily") == cache
