@@ -42,7 +42,7 @@ simulated as (
 ),
 
 checkpoints as (
-    select request_id, provider, model, ts, rules, unnest(prefix_hashes) as checkpoint
+    select request_id, day, provider, model, ts, rules, unnest(prefix_hashes) as checkpoint
     from simulated
 ),
 
@@ -52,13 +52,16 @@ checkpoints as (
 touches as (
     -- A checkpoint is touched (written or refreshed) by every call carrying it: its last touch
     -- before a call is the previous call of the provider and model that carried it.
-    -- The next call carrying it says whether what this call wrote was read.
+    -- The next call carrying it says whether what this call wrote was read: on the same day only,
+    -- as a day's own run sees it (a range run reads the next day's calls too).
     select
         request_id,
         checkpoint.tokens as checkpoint_tokens,
         rules.lifetime_s,
         epoch_ms(ts) - epoch_ms(lag(ts) over touches_of_hash) as since_last_touch_ms,
-        epoch_ms(lead(ts) over touches_of_hash) - epoch_ms(ts) as until_next_touch_ms
+        case
+            when lead(day) over touches_of_hash = day then epoch_ms(lead(ts) over touches_of_hash) - epoch_ms(ts)
+        end as until_next_touch_ms
     from checkpoints
     where checkpoint.tokens >= rules.min_prefix_tokens
     window touches_of_hash as (partition by provider, model, checkpoint.hash order by ts, request_id)
