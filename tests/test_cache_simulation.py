@@ -111,13 +111,18 @@ def reference(calls: list[dict]) -> dict[tuple[str, str], dict]:
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
+def cache_project(tmp_path_factory):
     with open_project(tmp_path_factory.mktemp("cache")) as project:
         project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
         project.write_jsonl("calls.jsonl", CALLS)
         project.run_days(DAY_BEFORE, DAY)
-        rows = project.query_dicts("select * from fct_prompt_cache_opportunity_daily")
-        yield {(row["day"].isoformat(), row["feature"]): row for row in rows}
+        yield project
+
+
+@pytest.fixture(scope="module")
+def simulated(cache_project):
+    rows = cache_project.query_dicts("select * from fct_prompt_cache_opportunity_daily")
+    return {(row["day"].isoformat(), row["feature"]): row for row in rows}
 
 
 def test_the_reference_simulator_agrees_with_the_hand_arithmetic():
@@ -173,6 +178,31 @@ def test_the_mart_equals_the_reference_simulator(simulated):
     assert gpt56["savings_usd_ttl_long"] == gpt56["savings_usd_ttl_short"] == D("0.0031208")
     assert gpt56["best_policy"] == "ttl_short"
     assert simulated[(DAY_BEFORE, "midnight")]["best_policy"] == "none"
+
+
+def test_the_per_call_simulation_adds_up_to_the_mart(cache_project, simulated):
+    """int_prompt_cache_calls holds the simulation per call (the combined savings bound reads it):
+    its savings_usd_ttl_short and _long summed per day x feature x provider x model are the mart's,
+    and e1's and e2's are the ones worked by hand above."""
+    per_call = {row["request_id"]: row for row in cache_project.query_dicts("select * from int_prompt_cache_calls")}
+    assert set(per_call) == {call["request_id"] for call in CALLS if "prefix_hashes" in call}  # a10: not simulated
+    e1 = 2100 * (D("4e-6") - D("5e-6"))
+    e2 = 2048 * (D("4e-6") - D("4e-7")) + 52 * (D("4e-6") - D("5e-6"))
+    for policy in TTLS:
+        assert (per_call["e1"][f"savings_usd_{policy}"], per_call["e2"][f"savings_usd_{policy}"]) == (e1, e2), policy
+        assert per_call["e2"][f"savings_usd_{policy}"] == D("0.0073208"), policy
+    assert (per_call["e2"]["reusable_tokens_ttl_short"], per_call["e2"]["cache_write_tokens_ttl_short"]) == (2048, 52)
+    assert all(row["unread_write"] is None for row in per_call.values())  # no call wrote the cache (actual)
+    summed = {
+        (row["day"].isoformat(), row["feature"]): row
+        for row in cache_project.query_dicts(
+            "select day, feature, provider, model, sum(savings_usd_ttl_short) as savings_usd_ttl_short,"
+            " sum(savings_usd_ttl_long) as savings_usd_ttl_long from int_prompt_cache_calls group by all"
+        )
+    }
+    assert set(summed) == set(simulated)
+    for key, row in summed.items():
+        assert row == {column: simulated[key][column] for column in row}, key
 
 
 def test_on_the_mooncake_trace_the_mart_equals_the_reference_simulator(tmp_path):

@@ -96,8 +96,11 @@ EXPECTED_DEPS = {
     "fct_batch_opportunity_daily": {"int_batch_calls"},
     "int_token_efficiency_calls": {"int_billed_calls", "stg_prices"},
     "fct_token_efficiency_daily": {"int_billed_calls", "int_token_efficiency_calls", "stg_prices"},
-    "fct_prompt_cache_opportunity_daily": {"int_billed_calls", "stg_prices"},
-    "fct_model_fit_daily": {"int_billed_calls", "stg_prices"},
+    # The cache simulation and the model-fit repricing per call; their marts add those rows up.
+    "int_prompt_cache_calls": {"int_billed_calls", "stg_prices"},
+    "fct_prompt_cache_opportunity_daily": {"int_prompt_cache_calls", "int_billed_calls", "stg_prices"},
+    "int_model_fit_calls": {"int_billed_calls", "stg_prices"},
+    "fct_model_fit_daily": {"int_model_fit_calls", "int_billed_calls"},
     "fct_savings_overlap_daily": {
         "int_token_efficiency_calls",
         "int_model_fit_calls",
@@ -150,7 +153,9 @@ EXPECTED_GROUPS = {
         "int_token_efficiency_calls",
         "fct_token_efficiency_daily",
         "fct_savings_overlap_daily",
+        "int_prompt_cache_calls",
         "fct_prompt_cache_opportunity_daily",
+        "int_model_fit_calls",
         "fct_model_fit_daily",
         "fct_capacity_schedule_hourly",
         "int_api_demand_hourly",

@@ -17,6 +17,8 @@ open, escalate, dip and recover inside the range and across its start.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import json
 import random
 import shutil
 from collections import Counter
@@ -28,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import yaml
-from conftest import REPO, generated_config
+from conftest import REPO, generated_config, request
 from test_alert_models import anomalies
 from test_anomalies import GPU_COLUMNS, SPEND_COLUMNS
 
@@ -110,6 +112,40 @@ def _ingest(config, warehouse: Path) -> None:
         write_state(conn, config.lake_dir)  # nothing decided
 
 
+def _prefix_hashed_calls(path: Path) -> None:
+    """The generated traffic carries no prefix_hashes: calls that do, for the prompt-cache
+    simulation (int_prompt_cache_calls reads the day before each day). Each day an Anthropic call
+    writes a prefix at 23:58 and another reads it at 00:02 the next day, across the ranges' seam
+    too (Oct 30 -> 31), and a gpt-4o pair five minutes apart."""
+    records = []
+    for offset in range(DAYS):
+        day = START + dt.timedelta(days=offset)
+        for n, (at, model, provider, fields) in enumerate(
+            (
+                ("00:02:00", "claude-haiku-4-5", "anthropic", {"cached_input_tokens": 5_000}),
+                ("12:00:00", "gpt-4o", "openai", {}),
+                ("12:05:00", "gpt-4o", "openai", {"cached_input_tokens": 2_048}),
+                ("23:58:00", "claude-haiku-4-5", "anthropic", {"cache_creation_input_tokens": 5_000}),
+            )
+        ):
+            records.append(
+                request(
+                    f"prefix-{day}-{n}",
+                    f"{day}T{at}Z",
+                    model,
+                    provider=provider,
+                    feature="cached_prompts",
+                    user_id="u_cache",
+                    input_tokens=6_000,
+                    output_tokens=100,
+                    prefix_hashes=[[5_000 if provider == "anthropic" else 2_100, f"system-{provider}"]],
+                    **fields,
+                )
+            )
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(record) + "\n" for record in records)
+
+
 def _in_dependency_order() -> list:
     models = load_models()
     graph = {name: [read for read in model.reads if read in models] for name, model in models.items()}
@@ -134,6 +170,7 @@ def _run(folder: Path, base: Path, settings: dict, runs: list[DayRange]) -> Path
 def warehouses(tmp_path_factory):
     root = tmp_path_factory.mktemp("range_models")
     generate(root / "inputs", start_date=START, days=DAYS, requests_per_day=300, seed=5)
+    _prefix_hashed_calls(root / "inputs" / "gateway" / "prefix_hashed.jsonl.gz")
     config = load_config(_config(root))
     base = root / "ingested.duckdb"
     _ingest(config, base)

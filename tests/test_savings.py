@@ -348,12 +348,16 @@ def test_the_savings_model_reads_the_prices_through_the_macro():
     """Dependencies come from parsing the SQL: a model calling price_calls reads stg_prices."""
     models = load_models()
     assert "stg_prices" in models["fct_requests"].reads
-    for name in ("int_batch_calls", "int_token_efficiency_calls", "fct_prompt_cache_opportunity_daily"):
+    for name in ("int_batch_calls", "int_token_efficiency_calls", "int_prompt_cache_calls", "int_model_fit_calls"):
         assert set(models[name].reads) == {"int_billed_calls", "stg_prices"}, name
         assert models[name].layer == "savings"
     # The marts that add the per-call models up; the long-context premium is priced in the mart.
     assert set(models["fct_batch_opportunity_daily"].reads) == {"int_batch_calls"}
-    assert set(models["fct_token_efficiency_daily"].reads) == {"int_billed_calls", "int_token_efficiency_calls", "stg_prices"}
+    assert set(models["fct_token_efficiency_daily"].reads) == {
+        "int_billed_calls",
+        "int_token_efficiency_calls",
+        "stg_prices",
+    }
 
 
 def test_the_readme_query_prices_a_day_at_batch_prices(priced):
@@ -775,9 +779,17 @@ def test_the_combined_upper_bound_takes_the_largest_fired_lever_per_call_by_hand
     monthly = lambda usd: (D(usd) * D("30.44") / 28).quantize(D("0.000001"))  # noqa: E731
     combined = monthly("5.0")
     finding = lambda kind, feature, provider, model, target, basis, usd: {  # noqa: E731
-        "day": day, "period_start": start, "days_observed": 28, "kind": kind, "feature": feature,
-        "provider": provider, "model": model, "target": target, "basis": basis,
-        "monthly_savings_usd": D(usd), "status": "open",
+        "day": day,
+        "period_start": start,
+        "days_observed": 28,
+        "kind": kind,
+        "feature": feature,
+        "provider": provider,
+        "model": model,
+        "target": target,
+        "basis": basis,
+        "monthly_savings_usd": D(usd),
+        "status": "open",
     }
     findings = [
         finding("trim_input", "classify", "openai", "gpt-4o", "p90", "upper_bound", "4"),
@@ -790,7 +802,11 @@ def test_the_combined_upper_bound_takes_the_largest_fired_lever_per_call_by_hand
     ranking = lambda levers, savings: {"levers": levers, "requests": 1, "savings_usd": [D(s) for s in savings]}  # noqa: E731
     overlap = [
         {
-            "day": day, "feature": "classify", "provider": "openai", "model": "gpt-4o", "requests": 5,
+            "day": day,
+            "feature": "classify",
+            "provider": "openai",
+            "model": "gpt-4o",
+            "requests": 5,
             "rankings": [
                 ranking(["prompt_cache:ttl_long", "trim_input"], ["3", "1"]),
                 ranking(["trim_input"], ["2"]),
@@ -803,8 +819,13 @@ def test_the_combined_upper_bound_takes_the_largest_fired_lever_per_call_by_hand
             ],
         },
         {
-            "day": start - dt.timedelta(days=1), "feature": "classify", "provider": "openai", "model": "gpt-4o",
-            "requests": 1, "rankings": [ranking(["trim_input"], ["7"])], "lever_costs": None,
+            "day": start - dt.timedelta(days=1),
+            "feature": "classify",
+            "provider": "openai",
+            "model": "gpt-4o",
+            "requests": 1,
+            "rankings": [ranking(["trim_input"], ["7"])],
+            "lever_costs": None,
         },
     ]
 
@@ -871,7 +892,8 @@ def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(pri
         totals = {
             basis: (findings, usd)
             for basis, findings, usd in conn.execute(
-                "select * from savings_per_basis(fct_savings_opportunities, fct_savings_overlap_daily, $day::date, 0)", {"day": DAY}
+                "select * from savings_per_basis(fct_savings_opportunities, fct_savings_overlap_daily, $day::date, 0)",
+                {"day": DAY},
             ).fetchall()
         }
     price_rule = [
@@ -1292,6 +1314,49 @@ def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(projec
         " and kind in ('route_by_difficulty', 'right_size_model')",
         {"day": DAY},
     ) == [("upper_bound",)]
+
+
+def test_the_per_call_repricing_adds_up_to_the_model_fit_mart(project):
+    """int_model_fit_calls holds the repricing at the target per call (the combined savings bound
+    reads it): on `classify`'s calls above, its rightsize_savings_usd and route_savings_usd summed
+    per day x feature x provider x model x target are the mart's, and each call's are worked by hand."""
+    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    calls = [
+        _call(
+            f"c{n}",
+            f"09:{n:02d}:00",
+            "classify",
+            f"u{n}",
+            input_tokens=i,
+            output_tokens=o,
+            cached_input_tokens=c,
+            finish_reason=f,
+        )
+        for n, (i, o, c, f) in enumerate(CLASSIFY)
+    ] + [_call(f"cerr{n}", f"09:5{n}:00", "classify", "u_err", status="error", output_tokens=0) for n in range(2)]
+    project.write_jsonl("calls.jsonl", calls)
+    project.run_day(DAY)
+
+    per_call = {row["request_id"]: row for row in project.query_dicts("select * from int_model_fit_calls")}
+    assert sorted(per_call) == sorted(f"c{n}" for n in range(len(CLASSIFY)))  # billed calls only: no failed one
+    saving = {n: _gpt("gpt-4o", i, o, c) - _gpt("gpt-4o-mini", i, o, c) for n, (i, o, c, _) in enumerate(CLASSIFY)}
+    for n, (i, o, _, f) in enumerate(CLASSIFY):
+        row = per_call[f"c{n}"]
+        assert (row["model"], row["target_model"], row["rightsize_savings_usd"]) == ("gpt-4o", "gpt-4o-mini", saving[n])
+        assert row["route_savings_usd"] == (saving[n] if _easy(i, o, f) else None), n
+    # c16, by hand: 400 uncached + 1,000 cached prompt tokens and 50 answer tokens; on gpt-4o
+    # 400 x $2.50/M + 1,000 x $1.25/M + 50 x $10/M = 0.00275, on gpt-4o-mini 400 x $0.15/M +
+    # 1,000 x $0.075/M + 50 x $0.60/M = 0.000165. Easy (1,400 <= 1,500 and 50 <= 150): routed.
+    assert per_call["c16"]["rightsize_savings_usd"] == per_call["c16"]["route_savings_usd"] == D("0.002585")
+    assert per_call["c14"]["easy_scale"] is None and per_call["c14"]["route_savings_usd"] is None  # cut: never easy
+
+    (mart,) = project.query_dicts("select * from fct_model_fit_daily")
+    (summed,) = project.query_dicts(
+        "select day, feature, provider, model, target_model, sum(rightsize_savings_usd) as rightsize_savings_usd,"
+        " sum(route_savings_usd) as route_savings_usd from int_model_fit_calls group by all"
+    )
+    assert summed == {key: mart[key] for key in summed}
+    assert mart["rightsize_savings_usd"] == sum(saving.values())
 
 
 def test_price_rules_reviewed_over_90_days_ago_warn():

@@ -16,6 +16,8 @@ are the real SQL files, materialized by `pipelines.models.engine.run_model`.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -138,6 +140,22 @@ def _day_of(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     )
 
 
+# Each upper-bound lever's saving per call, as fct_savings_overlap_daily reads it (table, expression).
+LEVERS_PER_CALL = {
+    "gateway_cache": ("int_token_efficiency_calls", "case when is_gateway_repeat then billed_cost_usd end"),
+    "trim_input": ("int_token_efficiency_calls", "trim_savings_usd"),
+    "cap_output": ("int_token_efficiency_calls", "cap_savings_usd"),
+    "route_by_difficulty": ("int_model_fit_calls", "route_savings_usd"),
+    "right_size_model": ("int_model_fit_calls", "rightsize_savings_usd"),
+    "prompt_cache:ttl_short": ("int_prompt_cache_calls", "savings_usd_ttl_short"),
+    "prompt_cache:ttl_long": ("int_prompt_cache_calls", "savings_usd_ttl_long"),
+    "batch": (
+        "int_batch_calls",
+        "case when reason not in ('declared_batch', 'priority_on_batch') then savings_usd end",
+    ),
+}
+
+
 def _run(conn: duckdb.DuckDBPyConnection, lake: Path, name: str) -> list[tuple]:
     run_model(conn, load_models()[name], lake, DayRange.of(DAY), SETTINGS)
     return conn.execute(f"select * from {name} order by all").fetchall()  # noqa: S608 (a model's name)
@@ -158,9 +176,14 @@ def test_every_lever_lies_between_nothing_and_what_its_calls_cost(prices, tmp_pa
     with duckdb.connect(str(path)) as conn:
         prepare_session(conn)  # price_calls, before the calls are priced
         _day_of(conn, rows)
+        # The per-call models first: their marts add up their rows.
+        efficiency_calls = _run(conn, folder / "lake", "int_token_efficiency_calls")
         efficiency = _run(conn, folder / "lake", "fct_token_efficiency_daily")
+        fit_calls = _run(conn, folder / "lake", "int_model_fit_calls")
         fit = _run(conn, folder / "lake", "fct_model_fit_daily")
+        batch_calls = _run(conn, folder / "lake", "int_batch_calls")
         batch = _run(conn, folder / "lake", "fct_batch_opportunity_daily")
+        cache_calls = _run(conn, folder / "lake", "int_prompt_cache_calls")
         cache = _run(conn, folder / "lake", "fct_prompt_cache_opportunity_daily")
         billed = {
             (feature, model): ids
@@ -219,8 +242,92 @@ def test_every_lever_lies_between_nothing_and_what_its_calls_cost(prices, tmp_pa
             assert 0 <= row["cache_write_waste_usd"] <= row["cache_write_premium_usd"] <= row["cache_writing_cost_usd"]
             assert row["unread_write_requests"] <= row["cache_writing_requests"] <= row["requests"], row
 
+        # The per-call savings add up to the marts' (the combined bound over the levers reads them per call).
+        for mart, per_call, key, columns in (
+            (
+                "fct_token_efficiency_daily",
+                "(select *, case when is_gateway_repeat then billed_cost_usd end as gateway_repeat_usd,"
+                " trim_savings_usd as tail_trim_usd, cap_savings_usd as output_cap_usd"
+                " from int_token_efficiency_calls)",
+                ("day", "feature", "provider", "model"),
+                ("gateway_repeat_usd", "tail_trim_usd", "output_cap_usd"),
+            ),
+            (
+                "fct_batch_opportunity_daily",
+                "int_batch_calls",
+                ("day", "feature", "provider", "model", "current_tier", "target_tier", "reason"),
+                ("savings_usd",),
+            ),
+            (
+                "fct_model_fit_daily",
+                "int_model_fit_calls",
+                ("day", "feature", "provider", "model", "target_model"),
+                ("rightsize_savings_usd", "route_savings_usd"),
+            ),
+            (
+                "fct_prompt_cache_opportunity_daily",
+                "int_prompt_cache_calls",
+                ("day", "feature", "provider", "model"),
+                ("savings_usd_ttl_short", "savings_usd_ttl_long"),
+            ),
+        ):
+            summed: dict[tuple, dict] = {}
+            for row in _dicts(conn, per_call):
+                group = summed.setdefault(tuple(row[k] for k in key), dict.fromkeys(columns, 0))
+                for column in columns:
+                    group[column] += row[column] or 0
+            for row in _dicts(conn, mart):  # a group without per-call rows saves nothing
+                expected = summed.pop(tuple(row[k] for k in key), dict.fromkeys(columns, 0))
+                assert {column: row[column] or 0 for column in columns} == expected, (mart, row)
+            assert not summed, (mart, summed)  # no per-call row outside the mart's groups
+
+        # The combined upper bound: for every set of levers a window could have findings for, the
+        # overlap mart's rankings give what a plain loop over the per-call savings gives - per call
+        # the largest saving of the set (0 if none saves) plus what its levers cost on the call - and
+        # that is never more than the levers' savings summed (with one lever, exactly its saving).
+        overlap = _run(conn, folder / "lake", "fct_savings_overlap_daily")
+        per_call_savings: dict[tuple, dict[str, dict[str, Decimal]]] = {}
+        for lever, (table, saving) in LEVERS_PER_CALL.items():
+            for day, feature, provider, model, request_id, usd in conn.execute(
+                f"select day, feature, provider, model, request_id, {saving} from {table}"  # noqa: S608 (constants)
+            ).fetchall():
+                if usd:
+                    calls_of = per_call_savings.setdefault((day, feature, provider, model), {})
+                    calls_of.setdefault(request_id, {})[lever] = usd
+        rows = {
+            (r["day"], r["feature"], r["provider"], r["model"]): r for r in _dicts(conn, "fct_savings_overlap_daily")
+        }
+        assert set(rows) == set(per_call_savings)
+        for group, calls_of in per_call_savings.items():
+            row = rows[group]
+            assert row["requests"] == len(calls_of), row
+            present = sorted({lever for savings in calls_of.values() for lever in savings})
+            for size in range(1, len(present) + 1):
+                for fired in itertools.combinations(present, size):
+                    by_loop = sum(
+                        max([Decimal(0), *(s for lever, s in savings.items() if lever in fired)])
+                        + sum(min(Decimal(0), s) for lever, s in savings.items() if lever in fired)
+                        for savings in calls_of.values()
+                    )
+                    by_rankings = sum(
+                        next(
+                            (usd for lever, usd in zip(r["levers"], r["savings_usd"], strict=True) if lever in fired), 0
+                        )
+                        for r in row["rankings"] or []
+                    ) + sum(c["cost_usd"] for c in row["lever_costs"] or [] if c["lever"] in fired)
+                    alone = {lever: sum(s.get(lever, 0) for s in calls_of.values()) for lever in fired}
+                    assert by_rankings == by_loop, (group, fired)
+                    assert by_rankings <= sum(alone.values()), (group, fired)
+                    if size == 1:
+                        assert by_rankings == alone[fired[0]], (group, fired)
+
         # Running the day again replaces its rows with the same rows.
+        assert _run(conn, folder / "lake", "int_token_efficiency_calls") == efficiency_calls
         assert _run(conn, folder / "lake", "fct_token_efficiency_daily") == efficiency
+        assert _run(conn, folder / "lake", "int_batch_calls") == batch_calls
+        assert _run(conn, folder / "lake", "fct_savings_overlap_daily") == overlap
+        assert _run(conn, folder / "lake", "int_model_fit_calls") == fit_calls
         assert _run(conn, folder / "lake", "fct_model_fit_daily") == fit
         assert _run(conn, folder / "lake", "fct_batch_opportunity_daily") == batch
+        assert _run(conn, folder / "lake", "int_prompt_cache_calls") == cache_calls
         assert _run(conn, folder / "lake", "fct_prompt_cache_opportunity_daily") == cache

@@ -1,4 +1,4 @@
-/* Whether a feature's calls fit a cheaper sibling model, per day x feature x provider x model x target model (savings.routes): every billed call priced again at the target's prices with the same tokens (price_calls), the "easy" share that routing would move, and the observable proxies of quality (errors, cut answers, retries, answer length) of the model and of the target where the same feature already calls it - the natural experiment.
+/* Whether a feature's calls fit a cheaper sibling model, per day x feature x provider x model x target model (savings.routes): every billed call priced again at the target's prices with the same tokens (int_model_fit_calls, per call), the "easy" share that routing would move, and the observable proxies of quality (errors, cut answers, retries, answer length) of the model and of the target where the same feature already calls it - the natural experiment.
 materialized: daily_table
 grain: day, feature, provider, model, target_model
 lookback: 0
@@ -35,19 +35,11 @@ columns:
   rightsize_draws: 5 of all the billed calls drawn as route_draws.
   eval_kit: The day's eval-kit cells: per prompt decile x answer decile of the billed calls (ntile(10), ties by request_id), the 2 calls with the smallest md5 of their id: [{input_decile, output_decile, draw, request_id}], up to 200; eval_kit merges days into a window's kit.
 */
-with routes as (
-    select
-        key as model_family,
-        value ->> '$' as target_model
-    from json_each($routes)
-),
-
-day_calls as (
+with day_calls as (
     -- The day's API calls of the features, with whether a user tried again within 60 s.
     select
         *,
         model_family(model) as family,
-        status = 'ok' and not gateway_cache_hit and billed_cost_usd is not null as billed,
         coalesce(
             epoch_ms(ts) - epoch_ms(lag(ts) over (
                 partition by user_id, feature, coalesce(prefix_hashes[1].hash, prompt_hash)
@@ -77,38 +69,6 @@ proxies as (
     group by all
 ),
 
--- price_calls reads at_target, which the linter cannot see (ST03).
-at_target as (  -- noqa: ST03
-    -- The billed calls of a routed model under the target's name: the same tokens, its prices.
-    select
-        day_calls.* replace (routes.target_model as model, null::varchar as model_map_key),
-        day_calls.model as logged_model,
-        routes.target_model
-    from day_calls
-    inner join routes on day_calls.family = routes.model_family
-    where day_calls.billed
-),
-
-repriced as (
-    select
-        day,
-        feature,
-        provider,
-        logged_model as model,
-        target_model,
-        request_id,
-        billed_cost_usd,
-        cost_usd as target_cost_usd,
-        input_tokens,
-        output_tokens,
-        -- The smallest multiple of the savings.easy thresholds under which the call is easy
-        -- (NULL when its answer was cut: never easy).
-        case when coalesce(finish_reason, '') <> 'length' then greatest(
-            input_tokens / $easy_max_input_tokens, output_tokens / $easy_max_output_tokens
-        ) end as easy_scale
-    from price_calls(at_target, $start, $end)
-),
-
 fit as (
     select
         day,
@@ -122,25 +82,26 @@ fit as (
         case when count(target_cost_usd) = count(*) then sum(target_cost_usd) end as target_cost_usd,
         count(*) filter (where easy_scale <= 1) as easy_requests,
         coalesce(sum(billed_cost_usd) filter (where easy_scale <= 1), 0) as easy_cost_usd,
-        sum(billed_cost_usd - target_cost_usd) filter (where easy_scale <= 1) as route_savings_usd,
+        sum(route_savings_usd) as route_savings_usd,
         count(*) filter (where easy_scale <= 0.5) as easy_requests_half,
-        sum(billed_cost_usd - target_cost_usd) filter (where easy_scale <= 0.5) as route_savings_half_usd,
+        sum(rightsize_savings_usd) filter (where easy_scale <= 0.5) as route_savings_half_usd,
         count(*) filter (where easy_scale <= 2) as easy_requests_double,
-        sum(billed_cost_usd - target_cost_usd) filter (where easy_scale <= 2) as route_savings_double_usd,
+        sum(rightsize_savings_usd) filter (where easy_scale <= 2) as route_savings_double_usd,
         quantile_disc(output_tokens, 0.9) as output_p90,
         max_by(
-            {'cost_usd': billed_cost_usd - target_cost_usd, 'request_id': request_id},
-            {'cost_usd': billed_cost_usd - target_cost_usd, 'request_id': request_id},
+            {'cost_usd': rightsize_savings_usd, 'request_id': request_id},
+            {'cost_usd': rightsize_savings_usd, 'request_id': request_id},
             5
         ) filter (where easy_scale <= 1 and target_cost_usd is not null) as route_samples,
         min_by(request_id, md5(request_id), 5) filter (where easy_scale <= 1) as route_draws,
         max_by(
-            {'cost_usd': billed_cost_usd - target_cost_usd, 'request_id': request_id},
-            {'cost_usd': billed_cost_usd - target_cost_usd, 'request_id': request_id},
+            {'cost_usd': rightsize_savings_usd, 'request_id': request_id},
+            {'cost_usd': rightsize_savings_usd, 'request_id': request_id},
             5
         ) filter (where target_cost_usd is not null) as rightsize_samples,
         min_by(request_id, md5(request_id), 5) as rightsize_draws
-    from repriced
+    from int_model_fit_calls
+    where day between $start and $end
     group by all
 ),
 
@@ -157,7 +118,8 @@ deciles as (
             as input_decile,
         ntile(10) over (partition by day, feature, provider, model, target_model order by output_tokens, request_id)
             as output_decile
-    from repriced
+    from int_model_fit_calls
+    where day between $start and $end
 ),
 
 kits as (

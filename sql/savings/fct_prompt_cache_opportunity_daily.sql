@@ -1,7 +1,7 @@
-/* What prompt caching would cost or save if every call that carries prefix_hashes cached its longest reusable prefix: cache policy simulation v1 of the savings spec, for a short (300 s) and a long (3,600 s) cache lifetime, per day x feature x provider x model. Basis upper_bound: it assumes ideal cache breakpoints and no early eviction.
+/* What prompt caching would cost or save if every call that carries prefix_hashes cached its longest reusable prefix: cache policy simulation v1 of the savings spec, for a short (300 s) and a long (3,600 s) cache lifetime, per day x feature x provider x model: int_prompt_cache_calls (the simulation, per call) added up. Basis upper_bound: it assumes ideal cache breakpoints and no early eviction.
 materialized: daily_table
 grain: day, feature, provider, model
-lookback: 1
+lookback: 0
 memory: per_request
 columns:
   requests: Billed API calls (status ok, not a gateway cache hit, priced from the catalog or an override).
@@ -39,154 +39,50 @@ columns:
   cache_write_waste_samples: The 5 unread writes whose premium is largest, as ttl_short_samples.
   cache_write_waste_draws: 5 unread writes, drawn as ttl_short_draws.
 */
-with history as (
-    -- The day before each day too: its calls within the long lifetime warm the cache (they add no savings).
-    select *
-    from int_billed_calls
-    where
-        day between $start::date - $lookback_days and $end::date
-        and status = 'ok'
-        and not gateway_cache_hit
-        and billed_pricing_basis in ('catalog', 'override')
-),
-
-simulated as (
-    select history.*, cache_rules(history.model) as rules
-    from history
-    where len(history.prefix_hashes) > 0
-),
-
-checkpoints as (
-    select request_id, provider, model, ts, rules, unnest(prefix_hashes) as checkpoint
-    from simulated
-),
-
--- `checkpoint.tokens` and `rules.write_premium` are struct fields, which the linter reads as table
--- references (RF03).
--- noqa: disable=RF03
-touches as (
-    -- A checkpoint is touched (written or refreshed) by every call carrying it: its last touch
-    -- before a call is the previous call of the provider and model that carried it.
-    -- The next call carrying it says whether what this call wrote was read.
-    select
-        request_id,
-        checkpoint.tokens as checkpoint_tokens,
-        rules.lifetime_s,
-        epoch_ms(ts) - epoch_ms(lag(ts) over touches_of_hash) as since_last_touch_ms,
-        epoch_ms(lead(ts) over touches_of_hash) - epoch_ms(ts) as until_next_touch_ms
-    from checkpoints
-    where checkpoint.tokens >= rules.min_prefix_tokens
-    window touches_of_hash as (partition by provider, model, checkpoint.hash order by ts, request_id)
-),
-
--- noqa: enable=RF03
-
-policies (policy, ttl_s) as (
-    -- The two cache lifetimes simulated, seconds: the one place they are written.
-    values ('ttl_short', 300), ('ttl_long', 3600)
-),
-
-per_call as (
-    -- Per call and lifetime: its longest eligible checkpoint, and the longest one still alive.
-    select
-        touches.request_id,
-        policies.policy,
-        max(touches.checkpoint_tokens) as eligible_tokens,
-        -- A lifetime the provider fixes caps the simulated one (GPT-5.6+: 30 minutes).
-        coalesce(max(touches.checkpoint_tokens) filter (
-            where touches.since_last_touch_ms
-            <= least(policies.ttl_s, coalesce(touches.lifetime_s, policies.ttl_s)) * 1000
-        ), 0) as alive_tokens
-    from touches
-    cross join policies
-    group by touches.request_id, policies.policy
-),
-
-simulated_tokens as (
-    select
-        simulated.*,
-        policies.policy,
-        coalesce(per_call.eligible_tokens, 0) as eligible_tokens,
-        -- Reads: the longest alive checkpoint, in whole steps of the provider's granularity, never
-        -- above the prompt.
-        least(
-            (coalesce(per_call.alive_tokens, 0) // simulated.rules.granularity_tokens)
-            * simulated.rules.granularity_tokens,
-            simulated.input_tokens
-        ) as reads
-    from simulated
-    cross join policies
-    left join per_call on simulated.request_id = per_call.request_id and policies.policy = per_call.policy
-    where simulated.day between $start and $end
-),
-
--- price_calls reads counterfactual_calls, which the linter cannot see (ST03).
--- noqa: disable=RF03
-counterfactual_calls as (  -- noqa: ST03
-    select
-        * replace (
-            reads as cached_input_tokens,
-            -- The long lifetime writes 1-hour writes where the provider sells them (Anthropic); OpenAI
-            -- has no 1-hour write (GPT-5.6+ writes live 30 minutes at one price): 5-minute writes.
-            case when policy = 'ttl_short' or not rules.one_hour_writes then writes else 0 end
-                as cache_creation_5m_input_tokens,
-            case when policy = 'ttl_long' and rules.one_hour_writes then writes else 0 end
-                as cache_creation_1h_input_tokens,
-            input_tokens - reads - writes as uncached_input_tokens
-        )
-    from (
-        select
-            *,
-            cached_input_tokens as cached_input_tokens_actual,
-            cache_creation_5m_input_tokens + cache_creation_1h_input_tokens as cache_creation_actual,
-            -- Writes: the rest of the longest eligible checkpoint, where writing costs extra.
-            case
-                when rules.write_premium then greatest(least(eligible_tokens, input_tokens) - reads, 0)
-                else 0
-            end as writes
-        from simulated_tokens
-    ) as with_writes
-),
--- noqa: enable=RF03
-
-priced as (
-    select * from price_calls(counterfactual_calls, $start, $end)
-),
-
-per_group as (
+with per_group as (
+    -- The simulated calls (int_prompt_cache_calls: the simulation, per call) added up.
     select
         day,
         feature,
         provider,
         model,
-        count(*) filter (where policy = 'ttl_short') as requests_with_prefix_hashes,
-        sum(input_tokens) filter (where policy = 'ttl_short') as input_tokens,
-        sum(cached_input_tokens_actual) filter (where policy = 'ttl_short') as cached_input_tokens,
-        sum(cache_creation_actual) filter (where policy = 'ttl_short') as cache_creation_input_tokens,
-        sum(cached_input_tokens) filter (where policy = 'ttl_short') as reusable_tokens_ttl_short,
-        sum(cache_creation_5m_input_tokens) filter (where policy = 'ttl_short') as cache_write_tokens_ttl_short,
-        sum(cached_input_tokens) filter (where policy = 'ttl_long') as reusable_tokens_ttl_long,
-        sum(cache_creation_5m_input_tokens + cache_creation_1h_input_tokens) filter (where policy = 'ttl_long')
-            as cache_write_tokens_ttl_long,
-        sum(billed_cost_usd) filter (where policy = 'ttl_short') as actual_cost_usd,
-        sum(cost_usd) filter (where policy = 'ttl_short') as counterfactual_cost_usd_ttl_short,
-        sum(cost_usd) filter (where policy = 'ttl_long') as counterfactual_cost_usd_ttl_long,
+        count(*) as requests_with_prefix_hashes,
+        sum(input_tokens) as input_tokens,
+        sum(cached_input_tokens) as cached_input_tokens,
+        sum(cache_creation_input_tokens) as cache_creation_input_tokens,
+        sum(reusable_tokens_ttl_short) as reusable_tokens_ttl_short,
+        sum(cache_write_tokens_ttl_short) as cache_write_tokens_ttl_short,
+        sum(reusable_tokens_ttl_long) as reusable_tokens_ttl_long,
+        sum(cache_write_tokens_ttl_long) as cache_write_tokens_ttl_long,
+        sum(billed_cost_usd) as actual_cost_usd,
+        sum(counterfactual_cost_usd_ttl_short) as counterfactual_cost_usd_ttl_short,
+        sum(counterfactual_cost_usd_ttl_long) as counterfactual_cost_usd_ttl_long,
         max_by(
-            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
-            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': savings_usd_ttl_short, 'request_id': request_id},
+            {'cost_usd': savings_usd_ttl_short, 'request_id': request_id},
             5
-        ) filter (where policy = 'ttl_short' and cached_input_tokens > 0) as ttl_short_samples,
-        min_by(request_id, md5(request_id), 5) filter (where policy = 'ttl_short' and cached_input_tokens > 0)
-            as ttl_short_draws,
+        ) filter (where reusable_tokens_ttl_short > 0) as ttl_short_samples,
+        min_by(request_id, md5(request_id), 5) filter (where reusable_tokens_ttl_short > 0) as ttl_short_draws,
         max_by(
-            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
-            {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
+            {'cost_usd': savings_usd_ttl_long, 'request_id': request_id},
+            {'cost_usd': savings_usd_ttl_long, 'request_id': request_id},
             5
-        ) filter (where policy = 'ttl_long' and cached_input_tokens > 0) as ttl_long_samples,
-        min_by(request_id, md5(request_id), 5) filter (where policy = 'ttl_long' and cached_input_tokens > 0)
-            as ttl_long_draws
-    from priced
+        ) filter (where reusable_tokens_ttl_long > 0) as ttl_long_samples,
+        min_by(request_id, md5(request_id), 5) filter (where reusable_tokens_ttl_long > 0) as ttl_long_draws
+    from int_prompt_cache_calls
+    where day between $start and $end
     group by all
+),
+
+day_calls as (
+    -- Every billed call of the days (prefix_hashes or not).
+    select *
+    from int_billed_calls
+    where
+        day between $start and $end
+        and status = 'ok'
+        and not gateway_cache_hit
+        and billed_pricing_basis in ('catalog', 'override')
 ),
 
 -- price_calls reads unwritten_calls, which the linter cannot see (ST03).
@@ -199,35 +95,15 @@ unwritten_calls as (  -- noqa: ST03
             uncached_input_tokens + cache_creation_5m_input_tokens + cache_creation_1h_input_tokens
             as uncached_input_tokens
         )
-    from history
-    where day between $start and $end and cache_creation_5m_input_tokens + cache_creation_1h_input_tokens > 0
+    from day_calls
+    where cache_creation_5m_input_tokens + cache_creation_1h_input_tokens > 0
 ),
 
-written as (
-    -- Per call that wrote the cache and carries prefix_hashes: what it wrote ends at its longest
-    -- eligible checkpoint within what it read and wrote (the cached prefix ends at the breakpoint),
-    -- read only if a later call of the provider and model carries that checkpoint within the write's
-    -- lifetime (the model's own where the provider fixes one; else 1 hour when any of it was a
-    -- 1-hour write, 5 minutes otherwise). A call whose checkpoints all lie past that prefix is not
-    -- judged. A call of the next day is not seen yet: a write read only after midnight counts as
-    -- unread.
-    select
-        touches.request_id,
-        coalesce(
-            arg_max_null(touches.until_next_touch_ms, touches.checkpoint_tokens)
-            > 1000 * coalesce(
-                any_value(touches.lifetime_s),
-                case when any_value(history.cache_creation_1h_input_tokens) > 0 then 3600 else 300 end
-            ),
-            true
-        ) as unread
-    from touches
-    inner join history on touches.request_id = history.request_id
-    where
-        history.day between $start and $end
-        and touches.checkpoint_tokens <= history.cached_input_tokens + history.cache_creation_5m_input_tokens
-        + history.cache_creation_1h_input_tokens
-    group by touches.request_id
+judged as (
+    -- Whether each write was read: judged per call with the simulation (int_prompt_cache_calls).
+    select request_id, unread_write
+    from int_prompt_cache_calls
+    where day between $start and $end
 ),
 
 write_premium as (
@@ -239,39 +115,39 @@ write_premium as (
         count(*) as cache_writing_requests,
         sum(billed_cost_usd) as cache_writing_cost_usd,
         sum(billed_cost_usd) - sum(cost_usd) as cache_write_premium_usd,
-        count(*) filter (where written.unread) as unread_write_requests,
-        coalesce(sum(billed_cost_usd - cost_usd) filter (where written.unread), 0) as cache_write_waste_usd,
+        count(*) filter (where judged.unread_write) as unread_write_requests,
+        coalesce(sum(billed_cost_usd - cost_usd) filter (where judged.unread_write), 0) as cache_write_waste_usd,
         max_by(
             {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
             {'cost_usd': billed_cost_usd - cost_usd, 'request_id': request_id},
             5
-        ) filter (where written.unread) as cache_write_waste_samples,
-        min_by(request_id, md5(request_id), 5) filter (where written.unread) as cache_write_waste_draws
+        ) filter (where judged.unread_write) as cache_write_waste_samples,
+        min_by(request_id, md5(request_id), 5) filter (where judged.unread_write) as cache_write_waste_draws
     from price_calls(unwritten_calls, $start, $end)
-    left join written using (request_id)
+    left join judged using (request_id)
     group by all
 ),
 
 lifetimes as (
+    -- The lifetimes simulated (sql/macros/cache_policies.sql), on every row, simulated calls or not.
     select
         any_value(ttl_s) filter (where policy = 'ttl_short') as ttl_short_s,
         any_value(ttl_s) filter (where policy = 'ttl_long') as ttl_long_s
-    from policies
+    from cache_policies()
 ),
 
 -- `charge.kind` is a lambda's struct field, which the linter reads as a table reference (RF03).
 -- noqa: disable=RF03
 billed as (
     select
-        history.*,
-        coalesce(len(history.prefix_hashes), 0) = 0
-        and history.input_tokens >= cache_rules(history.model).min_prefix_tokens as unhashed,
+        day_calls.*,
+        coalesce(len(day_calls.prefix_hashes), 0) = 0
+        and day_calls.input_tokens >= cache_rules(day_calls.model).min_prefix_tokens as unhashed,
         coalesce(list_sum(list_transform(
-            list_filter(history.billed_charges, lambda charge: charge.kind = 'input'),
+            list_filter(day_calls.billed_charges, lambda charge: charge.kind = 'input'),
             lambda charge: charge.quantity * charge.unit_usd
         )), 0) as uncached_input_usd
-    from history
-    where history.day between $start and $end
+    from day_calls
 ),
 -- noqa: enable=RF03
 
