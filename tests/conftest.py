@@ -276,8 +276,8 @@ def _sort_key(row: tuple) -> tuple:
 # both workers busy; the sum of its tests' times, to 5 s). Only an order: a module not listed
 # weighs its `slow` mark's `seconds` (60 when unstated), else 0.
 MODULE_SECONDS = {
-    "test_kill_changed": 190,
-    "test_kill_anywhere": 190,
+    "test_kill_changed": 130,
+    "test_kill_anywhere": 130,
     "test_reconciliation": 110,
     "test_failure_proofing": 100,
     "test_interrupts": 95,

@@ -117,6 +117,7 @@ EXPECTED_DEPS = {
         "fct_prompt_cache_opportunity_daily",
         "fct_capacity_schedule_hourly",
         "fct_selfhost_trigger",
+        "fct_savings_overlap_daily",
         "savings_findings_state",
     },
     "fct_savings_realized": {"savings_findings_state", "fct_savings_opportunities", "fct_token_efficiency_daily"},

@@ -766,6 +766,22 @@ def test_the_window_merges_the_days_draws_and_eval_kits_by_hand():
         assert conn.execute("select eval_kit($lists)", {"lists": kits}).fetchone()[0] == [*first_cell, "k3", "k6"]
 
 
+# Each upper-bound lever's saving per call, as fct_savings_overlap_daily reads it (table, expression).
+LEVERS_PER_CALL = {
+    "gateway_cache": ("int_token_efficiency_calls", "case when is_gateway_repeat then billed_cost_usd end"),
+    "trim_input": ("int_token_efficiency_calls", "trim_savings_usd"),
+    "cap_output": ("int_token_efficiency_calls", "cap_savings_usd"),
+    "route_by_difficulty": ("int_model_fit_calls", "route_savings_usd"),
+    "right_size_model": ("int_model_fit_calls", "rightsize_savings_usd"),
+    "prompt_cache:ttl_short": ("int_prompt_cache_calls", "savings_usd_ttl_short"),
+    "prompt_cache:ttl_long": ("int_prompt_cache_calls", "savings_usd_ttl_long"),
+    "batch": (
+        "int_batch_calls",
+        "case when reason not in ('declared_batch', 'priority_on_batch') then savings_usd end",
+    ),
+}
+
+
 def test_the_combined_upper_bound_takes_the_largest_fired_lever_per_call_by_hand():
     """savings_per_basis on hand-made findings and overlap rows. classify (openai/gpt-4o) has
     trim_input and prompt_cache at ttl_long as upper-bound findings; right_size_model is validated
@@ -886,7 +902,8 @@ def test_the_day_before_has_its_own_window(priced):
 
 def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(priced):
     """batch_tagging's gpt-4.1 priority call has two findings (to batch, to standard): the
-    price_rule total counts the larger one only. Nothing is summed across bases."""
+    price_rule total counts the larger one only. The upper bounds combine call by call. Nothing is
+    summed across bases."""
     with duckdb.connect(str(priced.warehouse), read_only=True) as conn:
         prepare_session(conn, read_only=True)
         totals = {
@@ -923,9 +940,10 @@ def test_the_totals_are_per_basis_and_take_one_finding_per_feature_and_model(pri
             ).quantize(D("0.01")),
         ),
         "price_rule": (8, sum(_monthly(saving) for saving in price_rule).quantize(D("0.01"))),
-        # faq, loop and summarise: their gateway repeats; tail: trimming its prompts (0.02875), the
-        # larger of its two findings (capping its answers saves 0.005).
-        "upper_bound": (5, (3 * _monthly(2 * LOOP_CALL) + _monthly(TAIL_TRIM)).quantize(D("0.01"))),
+        # faq, loop and summarise: their gateway repeats. tail: the combined upper bound takes per
+        # call its largest lever; trimming acts on tail-long and tail-cached (0.02875) and capping on
+        # tail-think (0.005), other calls, so both count: 0.03375, not the larger finding alone.
+        "upper_bound": (5, (3 * _monthly(2 * LOOP_CALL) + _monthly(TAIL_TRIM + OUTPUT_CAP)).quantize(D("0.01"))),
     }
 
 

@@ -26,6 +26,7 @@ from conftest import open_project, request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_pricing import CURRENT_CATALOG
+from test_savings import LEVERS_PER_CALL
 
 from pipelines.models.engine import DayRange, load_models, prepare_session, run_model
 
@@ -138,22 +139,6 @@ def _day_of(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
         " priced.cost_usd as billed_cost_usd, priced.charges as billed_charges"
         " from generated inner join priced using (request_id)"
     )
-
-
-# Each upper-bound lever's saving per call, as fct_savings_overlap_daily reads it (table, expression).
-LEVERS_PER_CALL = {
-    "gateway_cache": ("int_token_efficiency_calls", "case when is_gateway_repeat then billed_cost_usd end"),
-    "trim_input": ("int_token_efficiency_calls", "trim_savings_usd"),
-    "cap_output": ("int_token_efficiency_calls", "cap_savings_usd"),
-    "route_by_difficulty": ("int_model_fit_calls", "route_savings_usd"),
-    "right_size_model": ("int_model_fit_calls", "rightsize_savings_usd"),
-    "prompt_cache:ttl_short": ("int_prompt_cache_calls", "savings_usd_ttl_short"),
-    "prompt_cache:ttl_long": ("int_prompt_cache_calls", "savings_usd_ttl_long"),
-    "batch": (
-        "int_batch_calls",
-        "case when reason not in ('declared_batch', 'priority_on_batch') then savings_usd end",
-    ),
-}
 
 
 def _run(conn: duckdb.DuckDBPyConnection, lake: Path, name: str) -> list[tuple]:

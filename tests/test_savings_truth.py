@@ -20,7 +20,7 @@ from decimal import Decimal as D
 import pytest
 from conftest import open_project
 from test_pricing import CURRENT_CATALOG
-from test_savings import kit_cells, merge_kits
+from test_savings import LEVERS_PER_CALL, kit_cells, merge_kits
 
 from pipelines.demo.savings import CatalogPrices, generate_savings
 
@@ -288,3 +288,54 @@ def test_the_eval_kit_of_the_right_size_finding_is_stratified_day_by_day(planted
     assert finding["requests_in_scope"] == calls > 10 * len(kit)  # far more calls than the kit keeps
     assert 100 < len(kit) <= 200
     assert json.loads(finding["evidence"])["eval_kit_request_ids"] == [r for _, _, r in kit]
+
+
+def test_the_combined_upper_bound_is_the_largest_fired_lever_per_call(planted):
+    """savings_per_basis's upper_bound total against a plain loop over the per-call savings of the
+    window: per feature x provider x model, the levers of its upper-bound findings; per call the
+    largest of their savings (0 if none saves) plus what they cost on it; a month's worth; per
+    model or pool the larger of that and a finding on all of it (feature '')."""
+    project, _, findings = planted
+    upper = [
+        row
+        for row in findings
+        if row["basis"] == "upper_bound" and row["status"] == "open" and row["monthly_savings_usd"] >= MIN_MONTHLY_USD
+    ]
+    (start,), (days_observed,) = {row["period_start"] for row in upper}, {row["days_observed"] for row in upper}
+    fired: dict[tuple, set] = {}
+    for row in upper:
+        if row["feature"]:
+            lever = f"prompt_cache:{row['target']}" if row["kind"] == "prompt_cache" else row["kind"]
+            fired.setdefault((row["feature"], row["provider"], row["model"]), set()).add(lever)
+    per_call: dict[tuple, dict[str, D]] = {}
+    for lever, (table, saving) in LEVERS_PER_CALL.items():
+        for feature, provider, model, request_id, usd in project.query(
+            f"select feature, provider, model, request_id, {saving} from {table}"  # noqa: S608 (constants)
+            " where day between $start and $end",
+            {"start": start, "end": END},
+        ):
+            if usd and lever in fired.get((feature, provider, model), ()):
+                per_call.setdefault((feature, provider, model, request_id), {})[lever] = usd
+    window: dict[tuple, D] = {}
+    for (feature, provider, model, _), savings in per_call.items():
+        call = max([D(0), *savings.values()]) + sum(min(D(0), usd) for usd in savings.values())
+        window[(feature, provider, model)] = window.get((feature, provider, model), D(0)) + call
+    per_model: dict[tuple, D] = {}
+    for (_, provider, model), usd in window.items():
+        monthly = (usd * D("30.44") / days_observed).quantize(D("0.000001"))
+        per_model[(provider, model)] = per_model.get((provider, model), D(0)) + monthly
+    for row in upper:
+        if not row["feature"]:
+            key = (row["provider"], row["model"])
+            per_model[key] = max(per_model.get(key, D(0)), row["monthly_savings_usd"])
+    expected = sum(per_model.values())
+    ((findings_counted, total),) = project.query(
+        "select findings, monthly_savings_usd from savings_per_basis(fct_savings_opportunities,"
+        " fct_savings_overlap_daily, $day, $min) where basis = 'upper_bound'",
+        {"day": END, "min": MIN_MONTHLY_USD},
+    )
+    assert findings_counted == len(upper)
+    assert abs(total - expected) <= D("0.01"), (total, expected)
+    # Never more than the findings summed; two levers act on the same calls somewhere here.
+    assert total <= sum(row["monthly_savings_usd"] for row in upper)
+    assert any(len(levers) > 1 for levers in fired.values()), fired

@@ -21,7 +21,7 @@ columns:
   estimated_savings_usd: The saving over the window, USD: more than 0 and never above spend_in_scope_usd; NULL for basis exposure (no estimate possible).
   monthly_savings_usd: estimated_savings_usd x 30.44 / days_observed, USD per month; NULL for exposure.
   assumptions: In plain words, what the estimate assumes and what it leaves out.
-  evidence: JSON - the window, the thresholds and settings used, the figures behind the estimate (per kind), and the lever mart it came from. Where the lever acts on calls one by one, sample_request_ids (the 5 calls that cost or save most) and random_request_ids (5 drawn at random with a fixed seed, the same on every run: the typical call); route_by_difficulty and right_size_model add eval_kit_request_ids, up to 200 calls stratified by prompt and answer decile to replay against the target before moving.
+  evidence: JSON - the window, the thresholds and settings used, the figures behind the estimate (per kind), and the lever mart it came from. Where the lever acts on calls one by one, sample_request_ids (the 5 calls that cost or save most) and random_request_ids (5 drawn at random with a fixed seed, the same on every run: the typical call); route_by_difficulty and right_size_model add eval_kit_request_ids, up to 200 calls stratified by prompt and answer decile to replay against the target before moving. An upper bound acting call by call adds shared_requests: its window's calls on which another upper-bound lever would save too (fct_savings_overlap_daily), which the basis's combined total counts once.
   status: open, or what a person decided when the day ran (savings_findings_state, set by costwatch findings ack|dismiss|done): acknowledged, dismissed or done.
 */
 with as_of as (
@@ -881,8 +881,37 @@ findings as (
 keyed as (
     select
         *,
-        printf('%s:%s:%s/%s:%s', kind, feature, provider, model, target) as finding_key
+        printf('%s:%s:%s/%s:%s', kind, feature, provider, model, target) as finding_key,
+        -- The lever's name in fct_savings_overlap_daily (upper bounds acting call by call).
+        case when basis = 'upper_bound' then case kind when 'prompt_cache' then 'prompt_cache:' || target else kind end
+        end as lever
     from findings
+),
+
+shared as (
+    -- Per lever, the window's calls on which another upper-bound lever would save too: the calls
+    -- the combined upper bound (savings_per_basis) counts once.
+    select
+        day,
+        feature,
+        provider,
+        model,
+        lever,
+        sum(requests) as shared_requests
+    from (
+        select
+            windows.day,
+            overlap.feature,
+            overlap.provider,
+            overlap.model,
+            ranking['requests'] as requests,
+            unnest(ranking['levers']) as lever
+        from windows
+        inner join (select *, unnest(rankings) as ranking from fct_savings_overlap_daily) as overlap
+            on overlap.day between windows.period_start and windows.day
+        where len(overlap.ranking['levers']) > 1
+    ) as per_lever
+    group by all
 )
 
 select
@@ -914,10 +943,17 @@ select
                 'days', $window_days, 'days_observed', observed.days_observed
             )
         ),
-        findings.details
+        case
+            when findings.lever is not null
+                then json_merge_patch(
+                    findings.details, json_object('shared_requests', coalesce(shared.shared_requests, 0))
+                )
+            else findings.details
+        end
     ) as evidence,
     coalesce(state.status, 'open') as status
 from keyed as findings
 inner join observed using (day)
+left join shared using (day, feature, provider, model, lever)
 left join savings_findings_state as state using (finding_key)
 order by all
