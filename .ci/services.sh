@@ -118,13 +118,14 @@ urllib.request.urlopen('http://127.0.0.1:$CW_S3_PORT/moto-api/', timeout=1)" >/d
     echo "services: postgres on 127.0.0.1:$CW_PG_PORT, moto S3 on 127.0.0.1:$CW_S3_PORT (ready in $((SECONDS - started)) s)" >&2
 }
 
+# From / : the postgres user may not enter the caller's folder (a private temp dir).
 _cw_as_postgres() {
     if [ "$(id -un)" = postgres ]; then
-        sh -c "$1"
+        sh -c "cd / && $1"
     elif [ "$(id -u)" -eq 0 ]; then
-        su postgres -s /bin/sh -c "$1"
+        su postgres -s /bin/sh -c "cd / && $1"
     else
-        sudo -u postgres sh -c "$1"
+        sudo -u postgres sh -c "cd / && $1"
     fi
 }
 
