@@ -276,8 +276,8 @@ def _sort_key(row: tuple) -> tuple:
 # both workers busy; the sum of its tests' times, to 5 s). Only an order: a module not listed
 # weighs its `slow` mark's `seconds` (60 when unstated), else 0.
 MODULE_SECONDS = {
-    "test_kill_changed": 130,
-    "test_kill_anywhere": 130,
+    "test_kill_changed": 90,
+    "test_kill_anywhere": 90,
     "test_reconciliation": 110,
     "test_failure_proofing": 100,
     "test_interrupts": 95,
@@ -294,7 +294,7 @@ MODULE_SECONDS = {
     "test_ingest_properties": 40,
     "test_published": 35,
     "test_streaming_ingest": 30,
-    "test_savings_properties": 55,
+    "test_savings_properties": 50,
     "test_pricing": 30,
     "test_findings": 25,
     "test_packaging": 25,

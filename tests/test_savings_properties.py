@@ -45,7 +45,7 @@ SETTINGS = {
 }
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5")]
 PROPERTY_SETTINGS = settings(
-    max_examples=20,
+    max_examples=12,
     deadline=None,
     derandomize=True,
     print_blob=True,
