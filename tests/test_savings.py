@@ -1173,14 +1173,9 @@ def _easy(prompt: int, answer: int, finish: str, scale: D = D(1)) -> bool:
     return finish != "length" and prompt <= 1_500 * scale and answer <= 150 * scale
 
 
-def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(project, capsys):
-    """route_by_difficulty and right_size_model (basis upper_bound), savings.routes' default
-    gpt-4o -> gpt-4o-mini. `classify` already sends 250 calls to gpt-4o-mini, none failed: a natural
-    experiment whose proxies are no worse (proxy_supported). `extract` sends 200, 60 of them failed:
-    worse than gpt-4o's 0 of 20, so a hypothesis. `essay`'s long answers on gpt-4o, with no
-    sibling calls, are neither easy nor short: no finding."""
-    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
-    calls = [
+def _classify_calls() -> list[dict]:
+    """`classify`'s calls on gpt-4o (CLASSIFY's sizes), and two that failed."""
+    return [
         _call(
             f"c{n}",
             f"09:{n:02d}:00",
@@ -1193,6 +1188,16 @@ def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(projec
         )
         for n, (i, o, c, f) in enumerate(CLASSIFY)
     ] + [_call(f"cerr{n}", f"09:5{n}:00", "classify", "u_err", status="error", output_tokens=0) for n in range(2)]
+
+
+def test_easy_calls_are_routed_to_the_cheaper_sibling_with_their_evidence(project, capsys):
+    """route_by_difficulty and right_size_model (basis upper_bound), savings.routes' default
+    gpt-4o -> gpt-4o-mini. `classify` already sends 250 calls to gpt-4o-mini, none failed: a natural
+    experiment whose proxies are no worse (proxy_supported). `extract` sends 200, 60 of them failed:
+    worse than gpt-4o's 0 of 20, so a hypothesis. `essay`'s long answers on gpt-4o, with no
+    sibling calls, are neither easy nor short: no finding."""
+    project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
+    calls = _classify_calls()
     calls += [
         request(
             f"cm{n}",
@@ -1339,19 +1344,7 @@ def test_the_per_call_repricing_adds_up_to_the_model_fit_mart(project):
     reads it): on `classify`'s calls above, its rightsize_savings_usd and route_savings_usd summed
     per day x feature x provider x model x target are the mart's, and each call's are worked by hand."""
     project.write_config(prices={"catalog": str(CURRENT_CATALOG), "effective_from": "2025-09-01"})
-    calls = [
-        _call(
-            f"c{n}",
-            f"09:{n:02d}:00",
-            "classify",
-            f"u{n}",
-            input_tokens=i,
-            output_tokens=o,
-            cached_input_tokens=c,
-            finish_reason=f,
-        )
-        for n, (i, o, c, f) in enumerate(CLASSIFY)
-    ] + [_call(f"cerr{n}", f"09:5{n}:00", "classify", "u_err", status="error", output_tokens=0) for n in range(2)]
+    calls = _classify_calls()
     project.write_jsonl("calls.jsonl", calls)
     project.run_day(DAY)
 
