@@ -439,6 +439,8 @@ def _run(config_arg: str | None, days: list[dt.date], config, job_name: str | No
     was computed under (`DaySettings`), so changing them later marks it changed.
 
     Runs of a process that died mid-run (killed, out of memory) are marked failed first."""
+    if config.distributed:
+        return _submit_backfill(config_arg, days, config, job_name)
     # The lock is held already by the caller (re-entrant): taken here for its record of runs.
     with project_lock(config.data_dir, command="costwatch run") as lock:
         return _run_holding(config_arg, days, config, lock, job_name)
@@ -543,6 +545,101 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
         print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+# How often `costwatch run` looks at a distributed backfill's runs, seconds.
+BACKFILL_POLL_S = 1.0
+
+
+def _submit_backfill(config_arg: str | None, days: list[dt.date], config, job_name: str | None) -> int:
+    """Distributed mode: the days as ONE asset backfill on the Dagster instance of DAGSTER_HOME
+    (Postgres storage, the daemon, the queued run coordinator), then wait for it.
+
+    The daemon launches one run per day (PER_DAY) and orders them by the window marts' partition
+    mappings, so a day's anomalies run once every day of their window is written; the instance's
+    tag limit on `dagster/partition` keeps two runs of one day apart (dagster_home/distributed).
+    The days are `PendingDays` until the backfill succeeded, as in embedded mode; this process is
+    their only writer. Ctrl-C stops waiting and cancels the backfill."""
+    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES, BulkActionStatus, PartitionBackfill
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+    from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+    from dagster._core.storage.tags import BACKFILL_ID_TAG
+    from dagster._core.utils import make_new_backfill_id
+
+    from pipelines.definitions import build_definitions
+    from pipelines.defs.schedules import DAILY_JOB
+    from pipelines.lake.fingerprints import DaySettings, day_fingerprints
+    from pipelines.lake.manifest import PendingDays
+
+    config_path = config_path_from_env(config_arg)
+    if not days:
+        print("nothing to run: no day's inputs changed")
+        return 0
+    instance = _instance(config_path)
+    if instance.is_ephemeral or not isinstance(instance.run_coordinator, QueuedRunCoordinator):
+        raise ConfigError(
+            "execution.mode: distributed needs a Dagster instance with Postgres storage and the queued run "
+            f"coordinator, and its daemon running; the instance at DAGSTER_HOME has "
+            f"{type(instance.run_coordinator).__name__}. Point DAGSTER_HOME at a folder holding "
+            "dagster_home/distributed/dagster.yaml (README, Distributed mode), or set execution.mode: embedded"
+        )
+    defs = build_definitions(config_path)
+    job = defs.resolve_job_def(job_name or DAILY_JOB)
+    graph = defs.resolve_asset_graph()
+    selection = sorted(job.asset_layer.executable_asset_keys, key=lambda key: key.to_user_string())
+    pending = PendingDays(config.lake_dir)
+    pending.add(days)
+    backfill_id = make_new_backfill_id()
+    started = time.perf_counter()
+    instance.add_backfill(
+        PartitionBackfill.from_asset_partitions(
+            backfill_id=backfill_id,
+            asset_graph=graph,
+            partition_names=[day.isoformat() for day in days],
+            asset_selection=selection,
+            backfill_timestamp=time.time(),
+            tags={"costwatch/project": str(config.data_dir)},
+            dynamic_partitions_store=instance,
+            all_partitions=False,
+            title=f"costwatch run {days[0]}..{days[-1]}",
+            description=None,
+            run_config=None,
+        )
+    )
+    print(
+        f"costwatch: {len(days)} day(s) {days[0]}..{days[-1]} submitted as backfill {backfill_id} "
+        "(one run per day; the Dagster daemon launches them)",
+        flush=True,
+    )
+    seen: dict[str, DagsterRunStatus] = {}
+    try:
+        with _signals_as_interrupts():
+            while True:
+                backfill = instance.get_backfill(backfill_id)
+                for run in instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id})):
+                    if run.is_finished and seen.get(run.run_id) != run.status:
+                        label = run.tags.get("dagster/partition", "unpartitioned assets")
+                        status = "ok" if run.status == DagsterRunStatus.SUCCESS else run.status.value
+                        print(f"{label}  {status}  run {run.run_id}", flush=True)
+                    seen[run.run_id] = run.status
+                if backfill.status in BULK_ACTION_TERMINAL_STATUSES:
+                    break
+                time.sleep(BACKFILL_POLL_S)
+    except _Interrupted as stop:
+        instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELING))
+        print(f"stopped by {stop.name}: backfill {backfill_id} canceling; re-run its days", file=sys.stderr)
+        return 128 + stop.signum
+    failed = sorted(run for run, status in seen.items() if status != DagsterRunStatus.SUCCESS)
+    ok = backfill.status == BulkActionStatus.COMPLETED_SUCCESS and not failed
+    if ok:
+        DaySettings(config.lake_dir).record(day_fingerprints(config, days))
+        pending.done(days)
+    print(
+        f"backfill {backfill_id}: {backfill.status.value}, {len(seen)} run(s), "
+        f"{len(failed)} not successful, in {_duration(time.perf_counter() - started)}",
+        flush=True,
+    )
+    return 0 if ok else 1
 
 
 def _print_run_failure(result, label: str) -> None:

@@ -19,7 +19,7 @@ from pipelines.defs.settings.pools import budget_settings, pool_settings
 from pipelines.defs.settings.prices import price_catalog
 from pipelines.defs.settings.savings import savings_findings_state
 from pipelines.resources.config import load_config
-from pipelines.resources.warehouse import build_resources, daily_partitions
+from pipelines.resources.warehouse import PER_DAY, build_resources, daily_partitions
 
 
 def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
@@ -41,6 +41,8 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
     published = build_publish_asset([*sources, *models, alerts])
     job = build_daily_job(partitions)
     assets = [*sources, *models, alerts, published]
+    if config.distributed:  # one run per day, in parallel, ordered by the window marts' partition mappings
+        assets = [asset.with_attributes(backfill_policy=PER_DAY) if asset.partitions_def else asset for asset in assets]
     if config.owners:  # the config's owners on every asset (the tables a multi-asset writes too)
         assets = dg.map_asset_specs(lambda spec: spec.replace_attributes(owners=list(config.owners)), assets)
     return dg.Definitions(

@@ -425,6 +425,12 @@ def test_history_catalogs_are_ordered_by_their_dates(tmp_path):
         (with_changes(budgets__chat=True), "budgets.chat: must be a number, got True"),
         (with_changes(currency_rates={"EUR": "1.08"}), "currency_rates.EUR: must be a number, got '1.08'"),
         (with_changes(run_history_days=0), "run_history_days: must be >= 1, got 0"),
+        (with_changes(execution={"mode": "cluster"}), "execution.mode: 'cluster' is not an execution mode; use"),
+        (
+            with_changes(execution={"mode": "distributed"}),
+            "execution.mode: distributed runs run days in parallel, so their shared state must be in Postgres; "
+            "set state.backend: postgres",
+        ),
         (with_changes(run_history_days=30.5), "run_history_days: must be a whole number, got 30.5"),
     ],
 )
@@ -440,6 +446,7 @@ TOP_KEYS = [
     "checks",
     "currency_rates",
     "data_dir",
+    "execution",
     "gpu",
     "inputs",
     "owners",

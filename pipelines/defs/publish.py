@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from pipelines.lake.publish import publish
+from pipelines.lake.publish import publish, publish_catalog
 from pipelines.resources.warehouse import WAREHOUSE_POOL, CostwatchConfigResource, WarehouseResource
 
 PUBLISHED = "published_warehouse"
@@ -29,8 +29,12 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
     )
     def published_warehouse(costwatch: CostwatchConfigResource, warehouse: WarehouseResource):
         started = time.perf_counter()
-        with warehouse.get_connection() as conn:
-            path = publish(conn, costwatch.config.warehouse_path)
+        config = costwatch.config
+        if warehouse.scratch:  # distributed: no run's database is the warehouse; views over the lake are
+            path = publish_catalog(config.lake_dir, config.warehouse_path)
+        else:
+            with warehouse.get_connection() as conn:
+                path = publish(conn, config.warehouse_path)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(path)),

@@ -101,6 +101,16 @@ def _sweep_abandoned_temp_files(target: Path) -> None:
             pass
 
 
+def whole_file(lake_dir: Path, dataset: str) -> Path:
+    """The one file of an unpartitioned dataset (a settings or whole-history table in the lake)."""
+    return lake_dir / dataset / PARTITION_FILE
+
+
+def whole_view_sql(lake_dir: Path, dataset: str) -> str:
+    """DDL for a view over an unpartitioned dataset's one file."""
+    return f"create or replace view {dataset} as select * from read_parquet({sql_string(whole_file(lake_dir, dataset))})"  # noqa: S608 (a dataset name from code; the path escaped)
+
+
 def dataset_view_sql(lake_dir: Path, dataset: str) -> str:
     """DDL for a view over every day of a dataset, with `day` typed from the folder name."""
     return (

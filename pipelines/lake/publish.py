@@ -44,3 +44,28 @@ def publish(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
     finally:
         staging.unlink(missing_ok=True)
     return target
+
+
+def publish_catalog(lake_dir: Path, warehouse: Path) -> Path:
+    """Distributed mode: the analysts' file is a catalog, rebuilt whole: the project's macros and
+    a documented view over every dataset of the lake (`lake_catalog`), no rows of its own. Runs
+    of different days write the lake at once, so no run's database is the warehouse; any run's
+    publish gives the same views (they read the lake when queried), written to a staging file
+    and renamed over the target as `publish` does."""
+    from pipelines.models.engine import lake_catalog, prepare_session  # the engine imports this module's neighbours
+
+    target = published_path(warehouse)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    staging.unlink(missing_ok=True)
+    try:
+        with duckdb.connect(str(staging)) as conn:
+            prepare_session(conn)
+            lake_catalog(conn, lake_dir)
+            conn.execute("checkpoint")
+        with open(staging, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+    return target

@@ -59,7 +59,15 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from pipelines.lake.partitions import PARTITION_FILE, dataset_view_sql, sql_string, write_partition
+from pipelines.lake.partitions import (
+    PARTITION_FILE,
+    dataset_view_sql,
+    sql_string,
+    whole_file,
+    whole_view_sql,
+    write_file,
+    write_partition,
+)
 from pipelines.resources.config import CostwatchConfig, pseudonym_key
 from pipelines.resources.files import sql_dir
 
@@ -100,6 +108,11 @@ class Lookback:
 
     days: int = 0
     month_to_date: bool = False
+
+    @property
+    def days_back(self) -> int:
+        """The most days before an output day it can read: `days`, or 30 for month-to-date (the 31st)."""
+        return max(self.days, 30 if self.month_to_date else 0)
 
     def last_day_reading(self, day: dt.date) -> dt.date:
         """The latest day whose run reads `day`'s rows."""
@@ -441,10 +454,17 @@ def run_model(
     lake_dir: Path,
     days: DayRange | dt.date | None,
     settings: dict[str, object] | None = None,
+    *,
+    in_lake: bool = False,
 ) -> int:
     """Materialize one model (for the days `days` covers when daily; a date is a one-day range).
     `settings` are config values the SQL reads as `$name` parameters (never formatted into the
-    text). Returns the rows written (over the whole range)."""
+    text). Returns the rows written (over the whole range).
+
+    `in_lake` (distributed mode, a run's scratch warehouse): nothing is kept in the session's
+    database. A `daily_table` is written as lake partitions (as a `daily_parquet` model is) and a
+    `table` as one whole file `lake/<name>/data.parquet`, each with its view: runs of other days,
+    in other processes, read them from the lake."""
     prepare_session(conn)
     if isinstance(days, dt.date):
         days = DayRange.of(days)
@@ -464,13 +484,19 @@ def run_model(
         conn.execute(f"create or replace view {model.name} as {model.query}")  # noqa: S608 (model name and the model's own SQL file)
         _comment(conn, model, "view")
         return conn.execute(f"select count(*) from {model.name}").fetchone()[0]  # noqa: S608 (model name from the SQL file name)
+    if model.materialized == "table" and in_lake:
+        path = whole_file(lake_dir, model.name)
+        rows = write_file(conn, model.query, path, params)
+        conn.execute(whole_view_sql(lake_dir, model.name))
+        _comment(conn, model, "view")
+        return rows
     if model.materialized == "table":
         conn.execute(f"create or replace table {model.name} as {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
         _comment(conn, model, "table")
         return conn.execute(f"select count(*) from {model.name}").fetchone()[0]  # noqa: S608 (model name from the SQL file name)
     if days is None:
         raise ValueError(f"{model.name} is daily: run it for a day or a DayRange")
-    if model.materialized == "daily_parquet":
+    if model.materialized == "daily_parquet" or in_lake:
         rows = _write_daily_partitions(conn, model, lake_dir, days, params)
         conn.execute(dataset_view_sql(lake_dir, model.name))
         _comment(conn, model, "view")
@@ -629,9 +655,37 @@ def publish_lake_views(
         conn.execute(dataset_view_sql(lake_dir, dataset))
         comment_relation(conn, dataset, "view", description)
     for dataset, description in (whole or {}).items():
-        path = lake_dir / dataset / PARTITION_FILE
-        conn.execute(f"create or replace view {dataset} as select * from read_parquet({sql_string(path)})")  # noqa: S608 (dataset: a lake dataset name from code; the path escaped by sql_string)
+        conn.execute(whole_view_sql(lake_dir, dataset))
         comment_relation(conn, dataset, "view", description)
+
+
+def lake_catalog(conn: duckdb.DuckDBPyConnection, lake_dir: Path) -> list[str]:
+    """A view over every dataset the lake holds, documented: the ingest datasets, the models' (a
+    distributed run writes every daily mart as partitions and every table model as one whole
+    file) and the settings tables (`replace_table` into the lake). What a distributed run's
+    scratch warehouse starts from, and what `published_warehouse` publishes in that mode.
+    Returns the names, sorted."""
+    from pipelines.defs.ingest import publish_ingest_views  # the ingest datasets' own descriptions
+
+    names = set(publish_ingest_views(conn, lake_dir))
+    models = load_models()
+    for folder in sorted(lake_dir.iterdir()) if lake_dir.is_dir() else []:
+        name = folder.name
+        if name in names or not _IDENTIFIER.fullmatch(name):
+            continue  # ingest (done), or not a dataset: _manifests, _quarantine, ...
+        if (folder / PARTITION_FILE).exists():
+            conn.execute(whole_view_sql(lake_dir, name))
+        elif any(folder.glob(f"day=*/{PARTITION_FILE}")):
+            conn.execute(dataset_view_sql(lake_dir, name))
+        else:
+            continue
+        if name in models:
+            _comment(conn, models[name], "view")
+        names.add(name)
+    return sorted(names)
+
+
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _comment(conn: duckdb.DuckDBPyConnection, model: SqlModel, kind: str) -> None:

@@ -5,25 +5,40 @@ preview). The SQL here is about one relation's own rows, never analysis."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from pipelines.lake.partitions import whole_file, whole_view_sql, write_file
 from pipelines.models.engine import DayRange, SqlModel, comment_relation
 
 
 def replace_table(
-    conn: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, description: str, columns: dict[str, str] | None = None
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    rows: pa.Table,
+    description: str,
+    columns: dict[str, str] | None = None,
+    *,
+    lake_dir: Path | None = None,
 ) -> int:
     """`name` becomes exactly `rows` (schema included), documented (`columns`: the table's own
-    column texts, over the glossary's). Returns the row count."""
+    column texts, over the glossary's). Returns the row count.
+
+    `lake_dir` (a distributed run: `WarehouseResource.tables_lake`): the rows become the dataset's
+    one lake file, atomically, and `name` a view over it, so runs in other processes read them."""
     staged = f"_{name}_rows"
     conn.register(staged, rows)
     try:
-        conn.execute(f"create or replace table {name} as select * from {staged}")  # noqa: S608 (a settings table name from code)
+        if lake_dir is None:
+            conn.execute(f"create or replace table {name} as select * from {staged}")  # noqa: S608 (a settings table name from code)
+        else:
+            write_file(conn, f"select * from {staged}", whole_file(lake_dir, name))  # noqa: S608 (a settings table name from code)
+            conn.execute(whole_view_sql(lake_dir, name))
     finally:
         conn.unregister(staged)
-    comment_relation(conn, name, "table", description, columns)
+    comment_relation(conn, name, "table" if lake_dir is None else "view", description, columns)
     return rows.num_rows
 
 

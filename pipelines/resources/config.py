@@ -490,6 +490,28 @@ class StateSettings(_Section):
         return data
 
 
+EXECUTION_MODES = ("embedded", "distributed")
+
+
+def _execution_mode(mode: str) -> str:
+    if mode not in EXECUTION_MODES:
+        raise _problem(
+            f"{mode!r} is not an execution mode; use embedded (one machine: `costwatch run` runs in this process, "
+            "one run at a time, the default) or distributed (runs queued on a Dagster instance in Postgres, one per "
+            "day, in parallel: README, Distributed mode)"
+        )
+    return mode
+
+
+class ExecutionSettings(_Section):
+    """How runs execute (README, Distributed mode). `distributed`: `costwatch run` submits an asset
+    backfill, one run per day, to the Dagster instance of DAGSTER_HOME (Postgres storage, the daemon,
+    the queued run coordinator); each run works in its own scratch DuckDB and writes every mart to
+    the lake; `published_warehouse` rebuilds the analysts' file as a catalog of views over the lake."""
+
+    mode: Annotated[str, Field(strict=True), AfterValidator(_execution_mode)] = "embedded"
+
+
 class CheckThresholds(_Section):
     max_quarantine_share: Ratio = 0.01  # of a day's lines
     max_duplicate_share: Ratio = 0.02
@@ -684,6 +706,7 @@ class CostwatchConfig(_Section):
     savings: SavingsSettings = SavingsSettings()
     inputs: InputSettings = InputSettings()
     state: StateSettings = StateSettings()
+    execution: ExecutionSettings = ExecutionSettings()
     # Who owns the pipeline's assets in the Dagster UI: e-mail addresses or `team:<name>`.
     owners: Annotated[tuple[Owner, ...], _null_as(tuple)] = ()
     # Finished Dagster runs older than this many days are deleted after each `costwatch run`
@@ -771,12 +794,28 @@ class CostwatchConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _distributed_state_in_postgres(self) -> CostwatchConfig:
+        if self.execution.mode == "distributed" and self.state.backend != "postgres":
+            # Runs of different days write the input manifests and the outbox at once: a JSON file
+            # rewritten whole loses a day (measured), a DuckDB outbox has one writer.
+            raise _problem(
+                "distributed runs run days in parallel, so their shared state must be in Postgres; set "
+                "state.backend: postgres (and export its URL), or execution.mode: embedded",
+                at=("execution", "mode"),
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_catalog_per_date(self) -> CostwatchConfig:
         if len({version.effective_from for version in self.price_versions}) != len(self.price_versions):
             raise _problem(
                 "two catalogs share an effective_from date; give each its own date", at=("prices", "history")
             )
         return self
+
+    @property
+    def distributed(self) -> bool:
+        return self.execution.mode == "distributed"
 
     @property
     def path(self) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from pydantic import PrivateAttr
 from pipelines.defs.schedules import REBUILD_JOB
 from pipelines.lake.health import WarehouseDamaged, heal_lake, locked_by_another_process, require_warehouse
 from pipelines.lake.lock import RunLock, project_lock
-from pipelines.models.engine import DayRange, prepare_session
+from pipelines.models.engine import DayRange, lake_catalog, prepare_session
 from pipelines.resources.config import CostwatchConfig, load_config
 
 
@@ -52,8 +54,27 @@ class WarehouseResource(DuckDBResource):
     # (`pipelines.lake.health`). Empty: not checked.
     lake_dir: str = ""
 
+    # Distributed mode (execution.mode: distributed): each run works in a scratch DuckDB file of its
+    # own, created for the run and deleted after it, and keeps everything it writes in the lake
+    # (`tables_lake`), so runs of different days run at once. No run lock: the Dagster instance's
+    # tag limit keeps two runs of one day apart (dagster_home/distributed/dagster.yaml).
+    scratch: bool = False
+
+    @property
+    def tables_lake(self) -> Path | None:
+        """Where tables go instead of the database: the lake in a scratch (distributed) run, else None."""
+        return Path(self.lake_dir) if self.scratch else None
+
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator:
+        if self.scratch:
+            with self._open() as database, super().yield_for_execution(context) as resource:
+                self._run_database = database
+                try:
+                    yield resource
+                finally:
+                    self._run_database = None
+            return
         run = context.run_id or "outside a run"
         with project_lock(
             Path(self.database).parent,
@@ -85,6 +106,10 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.scratch:
+            with _scratch_database(Path(self.lake_dir)) as conn:
+                yield conn
+            return
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             # Once, at once: dagster-duckdb's connect retries any IOException for minutes (made
@@ -124,6 +149,24 @@ class WarehouseResource(DuckDBResource):
                 raise
 
 
+@contextmanager
+def _scratch_database(lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A distributed run's database: a new file in a private temp folder (DuckDB spills there
+    too), holding the project's macros and a view over every dataset of the lake; removed with
+    everything in it when the run ends."""
+    folder = Path(tempfile.mkdtemp(prefix="costwatch-run-"))
+    try:
+        conn = duckdb.connect(str(folder / "scratch.duckdb"), config={"temp_directory": str(folder / "spill")})
+        try:
+            prepare_session(conn)
+            lake_catalog(conn, lake_dir)
+            yield conn
+        finally:
+            conn.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def fail_orphaned_runs(instance: dg.DagsterInstance, lock: RunLock) -> list[str]:
     """Mark failed the runs of earlier lock holders that died mid-run, and free their pool slots.
 
@@ -152,7 +195,9 @@ def build_resources(config: CostwatchConfig) -> dict[str, object]:
     return {
         "costwatch": CostwatchConfigResource(config_path=str(config.path)),
         # The analysts' file: one writer at a time (see the `warehouse` pool in dagster.yaml).
-        "warehouse": WarehouseResource(database=str(config.warehouse_path), lake_dir=str(config.lake_dir)),
+        "warehouse": WarehouseResource(
+            database=str(config.warehouse_path), lake_dir=str(config.lake_dir), scratch=config.distributed
+        ),
     }
 
 
@@ -196,6 +241,9 @@ def _tag_days(tags: dict[str, str]) -> DayRange | None:
 # UI backfills of any partitioned asset launch one run over the whole range, as `costwatch run`
 # does: each asset computes the range at once, not one run (and ~5 s of fixed cost) per day.
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# Distributed mode (execution.mode): a backfill launches one run per day, so days run in parallel
+# on the instance's run launcher, each run excluded from its day's other runs by a tag limit.
+PER_DAY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 # Dagster 1.13 marks `backfill_policy` beta and warns at every definition load: noise in every
 # `costwatch` command and test. What we rely on is pinned by tests/test_range_runs.py.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)

@@ -124,27 +124,32 @@ def pool_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseResour
     size, in the batching-curve CSV format); `selfhost_candidates` and
     `selfhost_candidate_load_tests`, the same for savings.selfhost_candidates (keyed by API model)."""
     with warehouse.get_connection() as conn:
-        rows = write_pool_settings(conn, costwatch.config)
+        rows = write_pool_settings(conn, costwatch.config, lake=warehouse.tables_lake)
     for table, count in rows.items():
         yield dg.MaterializeResult(asset_key=table, metadata={"dagster/row_count": count})
 
 
-def write_pool_settings(conn, config) -> dict[str, int]:
-    """Replace the four pool tables from the config; their row counts by table."""
+def write_pool_settings(conn, config, lake: Path | None = None) -> dict[str, int]:
+    """Replace the four pool tables from the config (in the lake at `lake`: a distributed run);
+    their row counts by table."""
     candidate_tests = [
         _CandidateLoadTest(api_model, spec.load_test) for api_model, spec in config.savings.selfhost_candidates.items()
     ]
     candidate_load_tests = load_test_rows(candidate_tests).rename_columns(["api_model", *LOAD_TEST_SCHEMA.names[1:]])
     return {
-        "pools": replace_table(conn, "pools", pools_table(config), POOLS_DESCRIPTION),
+        "pools": replace_table(conn, "pools", pools_table(config), POOLS_DESCRIPTION, lake_dir=lake),
         "pool_load_tests": replace_table(
-            conn, "pool_load_tests", load_test_rows(config.pools.values()), LOAD_TESTS_DESCRIPTION
+            conn, "pool_load_tests", load_test_rows(config.pools.values()), LOAD_TESTS_DESCRIPTION, lake_dir=lake
         ),
         "selfhost_candidates": replace_table(
-            conn, "selfhost_candidates", candidates_table(config), CANDIDATES_DESCRIPTION
+            conn, "selfhost_candidates", candidates_table(config), CANDIDATES_DESCRIPTION, lake_dir=lake
         ),
         "selfhost_candidate_load_tests": replace_table(
-            conn, "selfhost_candidate_load_tests", candidate_load_tests, CANDIDATE_LOAD_TESTS_DESCRIPTION
+            conn,
+            "selfhost_candidate_load_tests",
+            candidate_load_tests,
+            CANDIDATE_LOAD_TESTS_DESCRIPTION,
+            lake_dir=lake,
         ),
     }
 
@@ -161,5 +166,5 @@ def budget_settings(costwatch: CostwatchConfigResource, warehouse: WarehouseReso
         }
     )
     with warehouse.get_connection() as conn:
-        rows = replace_table(conn, "budgets", budgets, BUDGETS_DESCRIPTION)
+        rows = replace_table(conn, "budgets", budgets, BUDGETS_DESCRIPTION, lake_dir=warehouse.tables_lake)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})

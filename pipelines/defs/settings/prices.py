@@ -59,6 +59,7 @@ def price_catalog(costwatch: CostwatchConfigResource, warehouse: WarehouseResour
             "price_catalog",
             rows,
             "Resolved prices as configured: every catalog version (price rules applied) and override.",
+            lake_dir=warehouse.tables_lake,
         )
     rules_as_of = load_rules()[0]
     return dg.MaterializeResult(
