@@ -28,16 +28,33 @@ def build_model_assets(
     no asset produces is an error here, not a failure at run time."""
     models = load_models()
     produced = {key.to_user_string() for asset in sources for key in asset.keys} | set(models)
+    daily = {key.to_user_string() for asset in sources if asset.partitions_def for key in asset.keys}
+    daily |= {name for name, model in models.items() if model.daily}
     assets = []
     for model in models.values():
         unknown = set(model.reads) - produced
         if unknown:
             raise ValueError(f"{model.path}: reads {sorted(unknown)}, which no asset produces")
-        assets.append(_model_asset(model, partitions if model.daily else None, sorted(model.reads)))
+        assets.append(_model_asset(model, partitions if model.daily else None, _deps(model, daily)))
     return assets
 
 
-def _model_asset(model: SqlModel, partitions: dg.PartitionsDefinition | None, deps: list[str]) -> dg.AssetsDefinition:
+def _deps(model: SqlModel, daily: set[str]) -> list[dg.AssetDep]:
+    """The relations a model reads. A daily model with a look-back reads each daily input over its
+    window, declared as a partition mapping: the UI marks a day of it stale when a day of its window
+    changes, and an asset backfill in runs of single days runs it only once every day of its window
+    is materialized. A month-to-date window maps to the longest month's 30 days before (a mapping
+    has fixed offsets), so it names a superset of what the day reads."""
+    back = model.lookback.days_back if model.daily and model.lookback else 0
+    if not back:
+        return [dg.AssetDep(name) for name in sorted(model.reads)]
+    window = dg.TimeWindowPartitionMapping(start_offset=-back, allow_nonexistent_upstream_partitions=True)
+    return [dg.AssetDep(name, partition_mapping=window if name in daily else None) for name in sorted(model.reads)]
+
+
+def _model_asset(
+    model: SqlModel, partitions: dg.PartitionsDefinition | None, deps: list[dg.AssetDep]
+) -> dg.AssetsDefinition:
     suites = load_suites(model.name)
     extra_metadata = load_metadata(model.name)  # SQL whose one row adds to the materialization's metadata
 

@@ -101,6 +101,11 @@ class Lookback:
     days: int = 0
     month_to_date: bool = False
 
+    @property
+    def days_back(self) -> int:
+        """The most days before an output day it can read: `days`, or 30 for month-to-date (the 31st)."""
+        return max(self.days, 30 if self.month_to_date else 0)
+
     def last_day_reading(self, day: dt.date) -> dt.date:
         """The latest day whose run reads `day`'s rows."""
         last = day + dt.timedelta(days=self.days)
