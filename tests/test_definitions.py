@@ -3,6 +3,9 @@ and every warehouse relation and column is documented for analysts."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import dagster as dg
 import pytest
 from conftest import REPO, request
@@ -302,3 +305,41 @@ def test_the_pooled_sqlite_storage_keeps_dagsters_own_files(project, tmp_path, m
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
     with pytest.raises(RuntimeError, match=f"set DAGSTER_HOME={home}"):
         dg.DagsterInstance.from_config(str(home))
+
+
+def _header_lookback(name: str) -> tuple[int, bool]:
+    """A model's `lookback:` header, read here with a regex (not the engine's parser): (days, month-to-date)."""
+    (path,) = SQL_DIR.rglob(f"{name}.sql")
+    match = re.search(r"^lookback:\s*(.+)$", path.read_text(encoding="utf-8"), re.MULTILINE)
+    parts = [part.strip() for part in match.group(1).split(",")] if match else []
+    return max((int(part) for part in parts if part.isdigit()), default=0), "month" in parts
+
+
+def test_window_marts_declare_their_look_back_as_partition_mappings(defs):
+    """A daily model that reads N days before its own maps each day to the N days before it of every
+    daily input (month-to-date: the 30 days before the 31st); a model without a window maps a day to
+    itself. Asserted on the upstream days Dagster computes for one day of each mart."""
+    graph = defs.resolve_asset_graph()
+    day = dt.date(2026, 12, 1)
+    checked = set()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.partitions_def is None or key.to_user_string() not in load_models():
+            continue
+        days, month = _header_lookback(key.to_user_string())
+        back = max(days, 30 if month else 0)
+        for parent in node.parent_keys:
+            if graph.get(parent).partitions_def is None:
+                continue
+            mapping = graph.get_partition_mapping(key, parent)
+            upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+                node.partitions_def.subset_with_partition_keys([day.isoformat()]),
+                node.partitions_def,
+                graph.get(parent).partitions_def,
+            ).partitions_subset.get_partition_keys()
+            expected = [(day - dt.timedelta(days=offset)).isoformat() for offset in range(back, -1, -1)]
+            assert sorted(upstream) == expected, (key, parent)
+            checked.add((key.to_user_string(), back))
+    # The two windows the issue names: 28 days of spend for anomalies; month-to-date and 6 days for budgets.
+    assert ("fct_spend_anomalies", 28) in checked and ("fct_budget_forecast", 30) in checked
+    assert any(back == 0 for _, back in checked)

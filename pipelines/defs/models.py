@@ -41,10 +41,10 @@ def build_model_assets(
 
 def _deps(model: SqlModel, daily: set[str]) -> list[dg.AssetDep]:
     """The relations a model reads. A daily model with a look-back reads each daily input over its
-    window, declared as a partition mapping: an asset backfill (the distributed mode's parallel
-    days) runs a day of it only once every day of its window is materialized, and the UI marks it
-    stale when one of them changes. A month-to-date window maps to the longest month's 30 days
-    before (a mapping has fixed offsets), so it orders a superset of what the day reads."""
+    window, declared as a partition mapping: the UI marks a day of it stale when a day of its window
+    changes, and an asset backfill in runs of single days runs it only once every day of its window
+    is materialized. A month-to-date window maps to the longest month's 30 days before (a mapping
+    has fixed offsets), so it names a superset of what the day reads."""
     back = model.lookback.days_back if model.daily and model.lookback else 0
     if not back:
         return [dg.AssetDep(name) for name in sorted(model.reads)]
