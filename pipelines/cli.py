@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime as dt
 import io
+import os
 import re
 import sys
 import time
@@ -440,7 +441,7 @@ def _run(config_arg: str | None, days: list[dt.date], config, job_name: str | No
 
     Runs of a process that died mid-run (killed, out of memory) are marked failed first."""
     if config.distributed:
-        return _submit_backfill(config_arg, days, config, job_name)
+        return _submit_stages(config_arg, days, config, job_name)
     # The lock is held already by the caller (re-entrant): taken here for its record of runs.
     with project_lock(config.data_dir, command="costwatch run") as lock:
         return _run_holding(config_arg, days, config, lock, job_name)
@@ -547,27 +548,32 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
     return 0
 
 
-# How often `costwatch run` looks at a distributed backfill's runs, seconds.
-BACKFILL_POLL_S = 1.0
+# How often `costwatch run` looks at a distributed stage's runs, seconds.
+STAGE_POLL_S = 1.0
 
 
-def _submit_backfill(config_arg: str | None, days: list[dt.date], config, job_name: str | None) -> int:
-    """Distributed mode: the days as ONE asset backfill on the Dagster instance of DAGSTER_HOME
-    (Postgres storage, the daemon, the queued run coordinator), then wait for it.
+def _submit_stages(config_arg: str | None, days: list[dt.date], config, job_name: str | None) -> int:
+    """Distributed mode: queue the days on the Dagster instance of DAGSTER_HOME (Postgres storage,
+    the daemon, the queued run coordinator) and wait for them.
 
-    The daemon launches one run per day (PER_DAY) and orders them by the window marts' partition
-    mappings, so a day's anomalies run once every day of their window is written; the instance's
-    tag limit on `dagster/partition` keeps two runs of one day apart (dagster_home/distributed).
-    The days are `PendingDays` until the backfill succeeded, as in embedded mode; this process is
-    their only writer. Ctrl-C stops waiting and cancels the backfill."""
-    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES, BulkActionStatus, PartitionBackfill
+    One day: one run of the daily job (its window's days are in the lake already). Several days:
+    stage by stage (`pipelines.models.engine.stages`), each stage a backfill of its job with one run
+    per day, the days of a stage at once (the daemon launches them as the instance's limits allow;
+    its tag limit keeps two runs of one day apart), and a stage starts once every day of the one
+    before it succeeded, so no day reads a neighbour's half-written history. A failed run stops
+    there: the later stages are not submitted. The days are `PendingDays` until they all succeeded
+    (this process is that file's only writer), as in embedded mode. Ctrl-C stops waiting; the runs
+    already queued go on."""
+    import json
+
+    from dagster._cli.job import execute_backfill_command
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
     from dagster._core.storage.tags import BACKFILL_ID_TAG
-    from dagster._core.utils import make_new_backfill_id
+    from dagster_shared.cli import WorkspaceOpts
 
     from pipelines.definitions import build_definitions
-    from pipelines.defs.schedules import DAILY_JOB
+    from pipelines.defs.schedules import DAILY_JOB, REBUILD_JOB, STAGE_JOB
     from pipelines.lake.fingerprints import DaySettings, day_fingerprints
     from pipelines.lake.manifest import PendingDays
 
@@ -575,71 +581,68 @@ def _submit_backfill(config_arg: str | None, days: list[dt.date], config, job_na
     if not days:
         print("nothing to run: no day's inputs changed")
         return 0
+    if job_name == REBUILD_JOB:
+        raise ConfigError("costwatch rebuild runs in embedded mode only; set execution.mode: embedded to rebuild")
     instance = _instance(config_path)
     if instance.is_ephemeral or not isinstance(instance.run_coordinator, QueuedRunCoordinator):
         raise ConfigError(
             "execution.mode: distributed needs a Dagster instance with Postgres storage and the queued run "
-            f"coordinator, and its daemon running; the instance at DAGSTER_HOME has "
+            f"coordinator, with its daemon running; the instance at DAGSTER_HOME has "
             f"{type(instance.run_coordinator).__name__}. Point DAGSTER_HOME at a folder holding "
             "dagster_home/distributed/dagster.yaml (README, Distributed mode), or set execution.mode: embedded"
         )
+    os.environ["COSTWATCH_CONFIG"] = str(config_path)  # the code server this process starts loads it
     defs = build_definitions(config_path)
-    job = defs.resolve_job_def(job_name or DAILY_JOB)
-    graph = defs.resolve_asset_graph()
-    selection = sorted(job.asset_layer.executable_asset_keys, key=lambda key: key.to_user_string())
+    stage_jobs = [job.name for job in defs.jobs if job.name.startswith(STAGE_JOB.format(""))]
+    jobs = [DAILY_JOB] if len(days) == 1 else sorted(stage_jobs, key=lambda name: int(name.rsplit("_", 1)[1]))
     pending = PendingDays(config.lake_dir)
     pending.add(days)
-    backfill_id = make_new_backfill_id()
     started = time.perf_counter()
-    instance.add_backfill(
-        PartitionBackfill.from_asset_partitions(
-            backfill_id=backfill_id,
-            asset_graph=graph,
-            partition_names=[day.isoformat() for day in days],
-            asset_selection=selection,
-            backfill_timestamp=time.time(),
-            tags={"costwatch/project": str(config.data_dir)},
-            dynamic_partitions_store=instance,
-            all_partitions=False,
-            title=f"costwatch run {days[0]}..{days[-1]}",
-            description=None,
-            run_config=None,
+    partitions = ",".join(day.isoformat() for day in days)
+    print(f"costwatch: {len(days)} day(s) {days[0]}..{days[-1]} queued as {len(jobs)} stage(s) of one run per day")
+    for number, job in enumerate(jobs, 1):
+        launched: list[str] = []
+        stage_started = time.perf_counter()
+        execute_backfill_command(
+            workspace_opts=WorkspaceOpts(module_name=(CODE_LOCATION,), working_directory=str(config_path.parent)),
+            job_name=job,
+            partitions=partitions,
+            tags=json.dumps({"costwatch/project": str(config.data_dir)}),
+            noprompt=True,
+            print_fn=lambda line, launched=launched: launched.append(str(line)),
+            instance=instance,
         )
-    )
-    print(
-        f"costwatch: {len(days)} day(s) {days[0]}..{days[-1]} submitted as backfill {backfill_id} "
-        "(one run per day; the Dagster daemon launches them)",
-        flush=True,
-    )
-    seen: dict[str, DagsterRunStatus] = {}
-    try:
-        with _signals_as_interrupts():
-            while True:
-                backfill = instance.get_backfill(backfill_id)
-                for run in instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id})):
-                    if run.is_finished and seen.get(run.run_id) != run.status:
-                        label = run.tags.get("dagster/partition", "unpartitioned assets")
-                        status = "ok" if run.status == DagsterRunStatus.SUCCESS else run.status.value
-                        print(f"{label}  {status}  run {run.run_id}", flush=True)
-                    seen[run.run_id] = run.status
-                if backfill.status in BULK_ACTION_TERMINAL_STATUSES:
-                    break
-                time.sleep(BACKFILL_POLL_S)
-    except _Interrupted as stop:
-        instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELING))
-        print(f"stopped by {stop.name}: backfill {backfill_id} canceling; re-run its days", file=sys.stderr)
-        return 128 + stop.signum
-    failed = sorted(run for run, status in seen.items() if status != DagsterRunStatus.SUCCESS)
-    ok = backfill.status == BulkActionStatus.COMPLETED_SUCCESS and not failed
-    if ok:
-        DaySettings(config.lake_dir).record(day_fingerprints(config, days))
-        pending.done(days)
-    print(
-        f"backfill {backfill_id}: {backfill.status.value}, {len(seen)} run(s), "
-        f"{len(failed)} not successful, in {_duration(time.perf_counter() - started)}",
-        flush=True,
-    )
-    return 0 if ok else 1
+        backfill_id = next(re.search(r"`(\w+)`", line).group(1) for line in launched if "Launched backfill" in line)
+        runs = []
+        try:
+            with _signals_as_interrupts():
+                while True:
+                    runs = instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
+                    if len(runs) == len(days) and all(run.is_finished for run in runs):
+                        break
+                    time.sleep(STAGE_POLL_S)
+        except _Interrupted as stop:
+            print(f"stopped waiting ({stop.name}); the queued runs of backfill {backfill_id} go on", file=sys.stderr)
+            return 128 + stop.signum
+        failed = sorted(
+            run.tags.get("dagster/partition", "?") for run in runs if run.status != DagsterRunStatus.SUCCESS
+        )
+        print(
+            f"[stage {number}/{len(jobs)}] {job}: {len(runs) - len(failed)}/{len(runs)} day(s) ok in "
+            f"{time.perf_counter() - stage_started:.1f}s (backfill {backfill_id})",
+            flush=True,
+        )
+        if failed:
+            print(
+                f"{len(failed)} run(s) failed: {', '.join(failed)}; later stages not run: see backfill {backfill_id} "
+                "in the Dagster UI, then run the days again",
+                file=sys.stderr,
+            )
+            return 1
+    DaySettings(config.lake_dir).record(day_fingerprints(config, days))
+    pending.done(days)
+    print(f"{len(days)} day(s) ok in {_duration(time.perf_counter() - started)}", flush=True)
+    return 0
 
 
 def _print_run_failure(result, label: str) -> None:

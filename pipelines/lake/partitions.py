@@ -108,13 +108,17 @@ def whole_file(lake_dir: Path, dataset: str) -> Path:
 
 def whole_view_sql(lake_dir: Path, dataset: str) -> str:
     """DDL for a view over an unpartitioned dataset's one file."""
-    return f"create or replace view {dataset} as select * from read_parquet({sql_string(whole_file(lake_dir, dataset))})"  # noqa: S608 (a dataset name from code; the path escaped)
-
-
-def dataset_view_sql(lake_dir: Path, dataset: str) -> str:
-    """DDL for a view over every day of a dataset, with `day` typed from the folder name."""
     return (
-        f"create or replace view {dataset} as select * from read_parquet("  # noqa: S608 (a dataset name from code; the glob escaped)
+        f"create or replace view {dataset} as select * from read_parquet({sql_string(whole_file(lake_dir, dataset))})"  # noqa: S608 (a dataset name from code; the path escaped)
+    )
+
+
+def dataset_view_sql(lake_dir: Path, dataset: str, *, day_first: bool = False) -> str:
+    """DDL for a view over every day of a dataset, with `day` typed from the folder name (the last
+    column; `day_first`: the first, as a warehouse table of the model has it)."""
+    columns = "day, * exclude (day)" if day_first else "*"
+    return (
+        f"create or replace view {dataset} as select {columns} from read_parquet("  # noqa: S608 (a dataset name from code; the glob escaped)
         f"{sql_string(dataset_glob(lake_dir, dataset))}, hive_partitioning = true, "
         "hive_types = {'day': DATE}, union_by_name = true)"
     )

@@ -122,6 +122,39 @@ class Lookback:
         return last
 
 
+def stages(models: Mapping[str, SqlModel]) -> dict[str, int]:
+    """Each model's stage: how many times, on the way from the inputs to it, a model reads other
+    days than its own. A stage-0 model of day D reads only day D; a daily model with a look-back
+    reads days before D, and a `table` model every day, of what it reads, so it comes a stage after
+    it. Runs of different days at once (distributed mode) are safe within a stage: every day of a
+    stage is complete before any day of the next one starts. Relations that are not models
+    (ingest, settings) are stage 0; a view passes its input's days through."""
+    found: dict[str, int] = {}
+
+    def stage(name: str) -> int:
+        if name not in found:
+            model = models.get(name)
+            found[name] = (
+                0
+                if model is None
+                else max((stage(read) + _crosses_days(model, models.get(read)) for read in model.reads), default=0)
+            )
+        return found[name]
+
+    for name in models:
+        stage(name)
+    return {name: found[name] for name in models}
+
+
+def _crosses_days(model: SqlModel, read: SqlModel | None) -> int:
+    """1 when `model` reads other days of `read` than its own day (`read` None: an ingest or settings
+    relation, daily or unchanging alike)."""
+    by_day = read is None or read.daily or read.materialized == "view"
+    if model.materialized == "table":
+        return int(by_day)
+    return int(bool(model.daily and model.lookback and model.lookback.days_back and by_day))
+
+
 def widest_lookback(models: Iterable[SqlModel]) -> Lookback:
     """The most history any of the daily models reads: the largest `days`, and month-to-date if one reads it."""
     windows = [model.lookback for model in models if model.lookback is not None]
@@ -485,8 +518,16 @@ def run_model(
         _comment(conn, model, "view")
         return conn.execute(f"select count(*) from {model.name}").fetchone()[0]  # noqa: S608 (model name from the SQL file name)
     if model.materialized == "table" and in_lake:
-        path = whole_file(lake_dir, model.name)
-        rows = write_file(conn, model.query, path, params)
+        rows_table = f"_{model.name}_rows"
+        conn.execute(f"create or replace temp table {rows_table} as {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
+        try:
+            rows = write_file(
+                conn,
+                f"select *{_as_warehouse_types(conn, rows_table, model)} from {rows_table}",  # noqa: S608 (a temp table named from the model)
+                whole_file(lake_dir, model.name),
+            )
+        finally:
+            conn.execute(f"drop table if exists {rows_table}")  # noqa: S608 (a temp table named from the model)
         conn.execute(whole_view_sql(lake_dir, model.name))
         _comment(conn, model, "view")
         return rows
@@ -498,7 +539,7 @@ def run_model(
         raise ValueError(f"{model.name} is daily: run it for a day or a DayRange")
     if model.materialized == "daily_parquet" or in_lake:
         rows = _write_daily_partitions(conn, model, lake_dir, days, params)
-        conn.execute(dataset_view_sql(lake_dir, model.name))
+        conn.execute(dataset_view_sql(lake_dir, model.name, day_first=model.materialized == "daily_table"))
         _comment(conn, model, "view")
         return rows
     conn.execute("begin transaction")
@@ -551,7 +592,7 @@ def _write_daily_partitions(
             return sum(
                 write_partition(
                     conn,
-                    f"select * exclude (day) from {rows_table} where day = $day",  # noqa: S608 (a temp table named from the model)
+                    f"select * exclude (day){_as_warehouse_types(conn, rows_table, model)} from {rows_table} where day = $day",  # noqa: S608 (a temp table named from the model)
                     lake_dir,
                     model.name,
                     day,
@@ -561,6 +602,26 @@ def _write_daily_partitions(
             )
         finally:
             conn.execute(f"drop table if exists {rows_table}")  # noqa: S608 (a temp table named from the model)
+
+
+def _as_warehouse_types(conn: duckdb.DuckDBPyConnection, relation: str, model: SqlModel) -> str:
+    """A `replace (...)` clause that keeps a warehouse model's integer sums integers in the lake
+    (distributed mode): DuckDB's `sum` of integers is a HUGEINT, which Parquet has no type for and
+    DuckDB writes as a DOUBLE, so a count read back would be a float (`format('{:d}')` fails on it).
+    As a BIGINT it reads back as the warehouse table holds it; one past its range fails the write.
+    Nothing for a `daily_parquet` model, whose lake types are its own since it was written."""
+    if model.materialized == "daily_parquet":
+        return ""
+    wide = [
+        name
+        for name, kind, *_ in conn.execute(f"describe {relation}").fetchall()  # noqa: S608 (a temp table named from the model)
+        if kind in ("HUGEINT", "UHUGEINT")
+    ]
+    return f" replace ({', '.join(f'{_quoted(name)}::bigint as {_quoted(name)}' for name in wide)})" if wide else ""
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 STRAY_FIX = "filter the input by $start and $end"
@@ -676,12 +737,21 @@ def lake_catalog(conn: duckdb.DuckDBPyConnection, lake_dir: Path) -> list[str]:
         if (folder / PARTITION_FILE).exists():
             conn.execute(whole_view_sql(lake_dir, name))
         elif any(folder.glob(f"day=*/{PARTITION_FILE}")):
-            conn.execute(dataset_view_sql(lake_dir, name))
+            table = name in models and models[name].materialized == "daily_table"
+            conn.execute(dataset_view_sql(lake_dir, name, day_first=table))
         else:
             continue
         if name in models:
             _comment(conn, models[name], "view")
         names.add(name)
+    # The view models over them, each once everything it reads is there (views read views).
+    views = [model for model in models.values() if model.materialized == "view"]
+    while ready := [view for view in views if set(view.reads) <= names]:
+        for view in ready:
+            conn.execute(f"create or replace view {view.name} as {view.query}")  # noqa: S608 (model name and the model's own SQL file)
+            _comment(conn, view, "view")
+            names.add(view.name)
+            views.remove(view)
     return sorted(names)
 
 

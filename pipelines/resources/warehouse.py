@@ -241,9 +241,6 @@ def _tag_days(tags: dict[str, str]) -> DayRange | None:
 # UI backfills of any partitioned asset launch one run over the whole range, as `costwatch run`
 # does: each asset computes the range at once, not one run (and ~5 s of fixed cost) per day.
 SINGLE_RUN = dg.BackfillPolicy.single_run()
-# Distributed mode (execution.mode): a backfill launches one run per day, so days run in parallel
-# on the instance's run launcher, each run excluded from its day's other runs by a tag limit.
-PER_DAY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 # Dagster 1.13 marks `backfill_policy` beta and warns at every definition load: noise in every
 # `costwatch` command and test. What we rely on is pinned by tests/test_range_runs.py.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
