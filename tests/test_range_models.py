@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import multiprocessing
 import random
 import shutil
 from collections import Counter
@@ -39,9 +40,11 @@ from pipelines.defs.settings.pools import write_pool_settings
 from pipelines.defs.settings.savings import write_state
 from pipelines.demo import generate
 from pipelines.lake.partitions import partition_file
-from pipelines.models.engine import DayRange, load_models, publish_lake_views, run_model
+from pipelines.lake.publish import publish_catalog
+from pipelines.models.engine import DayRange, load_models, publish_lake_views, run_model, stages
 from pipelines.models.relations import replace_table
 from pipelines.resources.config import load_config
+from pipelines.resources.warehouse import scratch_database
 from pipelines.sources.billing import day as billing_day
 from pipelines.sources.gateway import day as gateway_day
 from pipelines.sources.gpu import day as gpu_day
@@ -89,12 +92,6 @@ def _ingest(config, warehouse: Path) -> None:
             day,
         )
         gpu_day.ingest_gpu_telemetry_day(config.source_entries("gpu_telemetry"), lake, day)
-    budgets = pa.table(
-        {
-            "feature": pa.array(list(config.budgets), pa.string()),
-            "budget_usd": pa.array(list(config.budgets.values()), pa.float64()),
-        }
-    )
     with duckdb.connect(str(warehouse)) as conn:
         publish_lake_views(conn, lake, gateway_day.DATASETS)
         publish_lake_views(
@@ -108,8 +105,17 @@ def _ingest(config, warehouse: Path) -> None:
         )
         replace_table(conn, "price_catalog", price_rows(config), "prices")
         write_pool_settings(conn, config)
-        replace_table(conn, "budgets", budgets, "budgets")
+        replace_table(conn, "budgets", _budgets(config), "budgets")
         write_state(conn, config.lake_dir)  # nothing decided
+
+
+def _budgets(config) -> pa.Table:
+    return pa.table(
+        {
+            "feature": pa.array(list(config.budgets), pa.string()),
+            "budget_usd": pa.array(list(config.budgets.values()), pa.float64()),
+        }
+    )
 
 
 def _prefix_hashed_calls(path: Path) -> None:
@@ -166,6 +172,36 @@ def _run(folder: Path, base: Path, settings: dict, runs: list[DayRange]) -> Path
     return warehouse
 
 
+def _stage_of_day(lake: str, config_path: str, day: dt.date, stage: int) -> None:
+    """One distributed run: a day's models of one stage, in a scratch database of its own over the
+    lake, everything written to the lake (as `WarehouseResource(scratch=True)` runs them)."""
+    config = load_config(config_path)
+    stage_of = stages(load_models())
+    with scratch_database(Path(lake)) as conn:
+        for model in _in_dependency_order():
+            if stage_of[model.name] == stage:
+                days = DayRange.of(day) if model.daily else None
+                run_model(conn, model, Path(lake), days, model_settings(config), in_lake=True)
+
+
+def _run_distributed(folder: Path, config, days: list[dt.date]) -> Path:
+    """The distributed mode's stages over the days: the ingested datasets copied to a lake of its
+    own with the settings written there as the settings assets write them in that mode, then each
+    stage's days in two processes at once (every day of a stage done before the next stage), then
+    the analysts' catalog of views. Returns the catalog."""
+    lake = folder / "lake"
+    shutil.copytree(config.lake_dir, lake)
+    with duckdb.connect() as conn:
+        replace_table(conn, "price_catalog", price_rows(config), "prices", lake_dir=lake)
+        write_pool_settings(conn, config, lake=lake)
+        replace_table(conn, "budgets", _budgets(config), "budgets", lake_dir=lake)
+        write_state(conn, lake, in_lake=True)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        for stage in range(max(stages(load_models()).values()) + 1):
+            pool.starmap(_stage_of_day, [(str(lake), str(config.path), day, stage) for day in days])
+    return publish_catalog(lake, folder / "warehouse.duckdb")
+
+
 @pytest.fixture(scope="module")
 def warehouses(tmp_path_factory):
     root = tmp_path_factory.mktemp("range_models")
@@ -178,9 +214,12 @@ def warehouses(tmp_path_factory):
     every_day = [DayRange.of(day) for days in RANGES for day in days.days]
     day_by_day = _run(root / "day_by_day", base, settings, every_day)
     ranged = _run(root / "ranged", base, settings, list(RANGES))
+    (root / "distributed").mkdir()
+    distributed = _run_distributed(root / "distributed", config, [day for days in RANGES for day in days.days])
     conn = duckdb.connect()
     conn.execute("attach $path as day_by_day (read_only)", {"path": str(day_by_day)})
     conn.execute("attach $path as ranged (read_only)", {"path": str(ranged)})
+    conn.execute("attach $path as distributed (read_only)", {"path": str(distributed)})
     yield conn, root
     conn.close()
 
@@ -212,6 +251,28 @@ def test_a_range_run_equals_the_same_days_run_one_at_a_time(warehouses, model):
     assert _types(conn, one) == _types(conn, other)
     # Each model has rows to compare, bar the episodes (no anomaly can fire on 8 days: see the hand-built tests).
     assert rows > 0 or model == "alert_anomaly_episodes"
+
+
+@pytest.mark.parametrize("model", [model.name for model in load_models().values() if model.materialized != "view"])
+def test_days_run_at_once_stage_by_stage_equal_the_same_days_run_one_at_a_time(warehouses, model):
+    """The distributed mode's runs (execution.mode: distributed): each day of a stage in its own
+    process and scratch database at once, every table in the lake, read through the published
+    catalog, give every model the rows of the day-by-day warehouse, types included."""
+    conn, root = warehouses
+    if load_models()[model].materialized == "daily_parquet":
+        one = f"read_parquet('{root / 'day_by_day' / 'lake' / model}/day=*/data.parquet', hive_partitioning = true)"
+    else:
+        one = f"day_by_day.{model}"
+    other = f"distributed.{model}"
+    (rows,) = conn.execute(f"select count(*) from {one}").fetchone()  # noqa: S608 (a relation named by this test)
+    columns = ", ".join(name for name, _ in _types(conn, one))  # the same columns, in the warehouse's order
+    reordered = f"(select {columns} from {other})"  # noqa: S608 (relations and columns named by this test)
+    assert _differences(conn, one, reordered) == (0, 0), f"{model}: only in one, only in other"
+    # A warehouse table's integer sums are HUGEINT; the lake's are BIGINT (Parquet has no HUGEINT).
+    assert [(name, kind.replace("HUGEINT", "BIGINT")) for name, kind in _types(conn, one)] == _types(conn, other)
+    # Each has rows to compare, bar the episodes (see above), the realized savings (nothing marked
+    # done) and the price findings (every price of these days is the catalog's own).
+    assert rows > 0 or model in ("alert_anomaly_episodes", "fct_savings_realized", "fct_price_findings")
 
 
 def test_the_second_range_reads_history_the_first_one_computed(warehouses):

@@ -107,7 +107,7 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.scratch:
-            with _scratch_database(Path(self.lake_dir)) as conn:
+            with scratch_database(Path(self.lake_dir)) as conn:
                 yield conn
             return
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ class WarehouseResource(DuckDBResource):
 
 
 @contextmanager
-def _scratch_database(lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def scratch_database(lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A distributed run's database: a new file in a private temp folder (DuckDB spills there
     too), holding the project's macros and a view over every dataset of the lake; removed with
     everything in it when the run ends."""
@@ -159,7 +159,7 @@ def _scratch_database(lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         conn = duckdb.connect(str(folder / "scratch.duckdb"), config={"temp_directory": str(folder / "spill")})
         try:
             prepare_session(conn)
-            lake_catalog(conn, lake_dir)
+            lake_catalog(conn, lake_dir, documented=False)
             yield conn
         finally:
             conn.close()
