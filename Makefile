@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo test lint ui bench clean
+.PHONY: demo test test-cluster lint ui bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("costwatch needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -23,6 +23,11 @@ demo: $(STAMP)
 # stopped by their PIDs when the shell exits; the shell exits with pytest's status.
 test: $(STAMP)
 	bash -c 'set -e; . .ci/services.sh; $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder'
+
+# The distributed mode end to end (tests/test_distributed_mode.py): a Dagster daemon on Postgres
+# launching a run per day and stage. About eight minutes on two cores, so not part of `make test`.
+test-cluster: $(STAMP)
+	bash -c 'set -e; . .ci/services.sh; $(BIN)/python -m pytest -m cluster -p no:cacheprovider -s'
 
 # Python: formatted and clean under the rules in pyproject.toml. SQL: sqlfluff with the DuckDB
 # dialect and the rule set in pyproject.toml ([tool.sqlfluff.*]). Nothing is rewritten; all three

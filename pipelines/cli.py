@@ -382,6 +382,11 @@ def _rebuild(config_arg: str | None, config, first: dt.date | None) -> int:
     away since is not needed, and the lake is not rewritten). A warehouse DuckDB cannot open or
     read every row of is moved aside first (kept for a post-mortem); the new one gets the lake's
     views, then the run."""
+    if config.distributed:  # no warehouse to rebuild: every run writes the lake, the catalog is views
+        raise ConfigError(
+            "costwatch rebuild rebuilds the embedded warehouse; in execution.mode: distributed the marts are "
+            "lake partitions: re-run the days instead (costwatch run --from ... --to ...)"
+        )
     import duckdb
 
     from pipelines.defs.ingest import publish_ingest_views
@@ -441,7 +446,7 @@ def _run(config_arg: str | None, days: list[dt.date], config, job_name: str | No
 
     Runs of a process that died mid-run (killed, out of memory) are marked failed first."""
     if config.distributed:
-        return _submit_stages(config_arg, days, config, job_name)
+        return _submit_stages(config_arg, days, config)
     # The lock is held already by the caller (re-entrant): taken here for its record of runs.
     with project_lock(config.data_dir, command="costwatch run") as lock:
         return _run_holding(config_arg, days, config, lock, job_name)
@@ -552,7 +557,7 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
 STAGE_POLL_S = 1.0
 
 
-def _submit_stages(config_arg: str | None, days: list[dt.date], config, job_name: str | None) -> int:
+def _submit_stages(config_arg: str | None, days: list[dt.date], config) -> int:
     """Distributed mode: queue the days on the Dagster instance of DAGSTER_HOME (Postgres storage,
     the daemon, the queued run coordinator) and wait for them.
 
@@ -573,7 +578,7 @@ def _submit_stages(config_arg: str | None, days: list[dt.date], config, job_name
     from dagster_shared.cli import WorkspaceOpts
 
     from pipelines.definitions import build_definitions
-    from pipelines.defs.schedules import DAILY_JOB, REBUILD_JOB, STAGE_JOB
+    from pipelines.defs.schedules import DAILY_JOB, STAGE_JOB
     from pipelines.lake.fingerprints import DaySettings, day_fingerprints
     from pipelines.lake.manifest import PendingDays
 
@@ -581,8 +586,6 @@ def _submit_stages(config_arg: str | None, days: list[dt.date], config, job_name
     if not days:
         print("nothing to run: no day's inputs changed")
         return 0
-    if job_name == REBUILD_JOB:
-        raise ConfigError("costwatch rebuild runs in embedded mode only; set execution.mode: embedded to rebuild")
     instance = _instance(config_path)
     if instance.is_ephemeral or not isinstance(instance.run_coordinator, QueuedRunCoordinator):
         raise ConfigError(

@@ -232,9 +232,13 @@ def costwatch_process(root: Path, *args: str, **popen) -> subprocess.Popen:
 RUN_SPECIFIC = {"alerts_outbox": {"created_at"}}
 
 
-def warehouse_rows(root: Path, ignore: dict[str, set[str]] = RUN_SPECIFIC) -> dict[str, list[tuple]]:
-    """Every table and view of the warehouse, each as its sorted rows (run-specific columns left out)."""
-    with duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True) as conn:
+def warehouse_rows(
+    root: Path, ignore: dict[str, set[str]] = RUN_SPECIFIC, *, warehouse: Path | None = None, digits: int | None = None
+) -> dict[str, list[tuple]]:
+    """Every table and view of the warehouse (`warehouse`, default the project's), each as its
+    sorted rows (run-specific columns left out). `digits`: DOUBLE values rounded to that many
+    significant digits (a sum's last bits depend on the order it adds in)."""
+    with duckdb.connect(str(warehouse or root / "data" / "warehouse.duckdb"), read_only=True) as conn:
         prepare_session(conn, read_only=True)
         names = [
             name
@@ -257,14 +261,19 @@ def warehouse_rows(root: Path, ignore: dict[str, set[str]] = RUN_SPECIFIC) -> di
             table = conn.execute(f'select {listed} from "{name}" order by all').fetchall()  # noqa: S608 (names from the catalog)
             # Paths of input files name the project's folder: a copy's rows name the reference's
             # folder (the days it did not re-run) and its own (the days it did).
-            rows[name] = sorted(
-                (tuple(INPUTS.sub("<project>/inputs/", v) if isinstance(v, str) else v for v in row) for row in table),
-                key=_sort_key,
-            )
+            rows[name] = sorted((tuple(_plain(v, digits) for v in row) for row in table), key=_sort_key)
     return rows
 
 
 INPUTS = re.compile(r"^/\S*?/inputs/")
+
+
+def _plain(value, digits: int | None):
+    if isinstance(value, str):
+        return INPUTS.sub("<project>/inputs/", value)
+    if isinstance(value, float) and digits is not None:
+        return float(f"{value:.{digits}g}")
+    return value
 
 
 def _sort_key(row: tuple) -> tuple:

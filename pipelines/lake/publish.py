@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -32,12 +33,19 @@ def publish(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
     """Copy `warehouse` (open on `conn`, the run's only writer) to its published path: checkpoint
     (the file then holds every committed change, nothing waits in the write-ahead log), copy to
     a staging file beside the target, flush it to disk, and rename it over the target."""
+    conn.execute("checkpoint")
+    return _replace_published(warehouse, lambda staging: shutil.copyfile(warehouse, staging))
+
+
+def _replace_published(warehouse: Path, write: Callable[[Path], object]) -> Path:
+    """`write` the published file to a staging file beside it, flush it to disk, and rename it over
+    the published path. Returns that path."""
     target = published_path(warehouse)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    conn.execute("checkpoint")
+    staging.unlink(missing_ok=True)
     try:
-        shutil.copyfile(warehouse, staging)
+        write(staging)
         with open(staging, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(staging, target)
@@ -54,18 +62,10 @@ def publish_catalog(lake_dir: Path, warehouse: Path) -> Path:
     and renamed over the target as `publish` does."""
     from pipelines.models.engine import lake_catalog, prepare_session  # the engine imports this module's neighbours
 
-    target = published_path(warehouse)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
-    try:
+    def write(staging: Path) -> None:
         with duckdb.connect(str(staging)) as conn:
             prepare_session(conn)
             lake_catalog(conn, lake_dir)
             conn.execute("checkpoint")
-        with open(staging, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
-    return target
+
+    return _replace_published(warehouse, write)

@@ -68,12 +68,8 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator:
         if self.scratch:
-            with self._open() as database, super().yield_for_execution(context) as resource:
-                self._run_database = database
-                try:
-                    yield resource
-                finally:
-                    self._run_database = None
+            with self._opened_for_the_run(context) as resource:
+                yield resource
             return
         run = context.run_id or "outside a run"
         with project_lock(
@@ -97,12 +93,17 @@ class WarehouseResource(DuckDBResource):
             # the fix): each step gets its own connection to that open database (`get_connection`),
             # not a fresh open of the file (~30 ms each, and a cold cache). The run lock held here
             # keeps every other writer out meanwhile; analysts read the published copy.
-            with self._open() as database, super().yield_for_execution(context) as resource:
-                self._run_database = database
-                try:
-                    yield resource
-                finally:
-                    self._run_database = None
+            with self._opened_for_the_run(context) as resource:
+                yield resource
+
+    @contextmanager
+    def _opened_for_the_run(self, context: dg.InitResourceContext) -> Iterator:
+        with self._open() as database, super().yield_for_execution(context) as resource:
+            self._run_database = database
+            try:
+                yield resource
+            finally:
+                self._run_database = None
 
     @contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -1,0 +1,195 @@
+"""The distributed mode end to end (execution.mode: distributed, README "Distributed mode"): a Dagster
+instance in Postgres, its daemon with the queued run coordinator, one run per day and stage, each in
+its own process and scratch DuckDB, the state in Postgres, the analysts' file a catalog of views.
+
+Real components: the Postgres of .ci/services.sh, `dagster-daemon` as its own process launching runs
+as processes (the default run launcher), `costwatch run` as its own process. The daemon's loop
+interval (a module constant, 30 s) is set to 1 s in its process so the test waits for work, not for
+the loop. About eight minutes on two cores, so kept out of `make test` (its budget is 15 minutes):
+`make test-cluster` runs it. tests/test_range_models.py proves the stages' numbers inside `make test`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import psycopg2
+import pytest
+import yaml
+from conftest import REPO, cli_project, costwatch_process, warehouse_rows
+from dagster._core.storage.dagster_run import RunsFilter
+
+pytestmark = [pytest.mark.distributed, pytest.mark.cluster]
+
+FIRST = dt.date(2026, 10, 1)
+DAYS = 2
+URL_ENV = "COSTWATCH_TEST_PG_URL"
+DAEMON = """
+import dagster._daemon.controller as controller
+controller.DEFAULT_DAEMON_INTERVAL_SECONDS = 1
+import sys
+sys.argv = ["dagster-daemon", "run", "-m", "pipelines.definitions"]
+from dagster._daemon.cli import main
+main()
+"""
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> str:
+    url = os.environ.get(URL_ENV, "").strip()
+    if not url:
+        pytest.fail(f"{URL_ENV} is not set: run under .ci/services.sh (`make test-cluster` does)")
+    return url
+
+
+def _database(pg_url: str) -> str:
+    """A fresh database for this test's Dagster instance; its URL."""
+    name = f"dagster_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(pg_url.replace("+psycopg2", ""))
+    try:
+        conn.autocommit = True  # CREATE DATABASE runs outside a transaction
+        with conn.cursor() as cursor:
+            cursor.execute(f"create database {name}")  # a name made above
+    finally:
+        conn.close()
+    return pg_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@contextmanager
+def _daemon(root: Path, env: dict) -> Iterator[subprocess.Popen]:
+    log = open(root / "daemon.log", "wb")  # noqa: SIM115 (closed below)
+    daemon = subprocess.Popen([sys.executable, "-c", DAEMON], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield daemon
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+
+
+@contextmanager
+def _instance(url: str, home: Path) -> Iterator[dg.DagsterInstance]:
+    """A reader of the test's Dagster instance (its Postgres storage)."""
+    with dg.instance_for_test(
+        overrides={"storage": {"postgres": {"postgres_url": url}}}, temp_dir=str(home)
+    ) as instance:
+        yield instance
+
+
+def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_url):
+    embedded = cli_project(tmp_path / "embedded", start=FIRST, days=DAYS, requests_per_day=300, seed=11)
+    root = cli_project(tmp_path / "distributed", start=FIRST, days=DAYS, requests_per_day=300, seed=11)
+    config = yaml.safe_load((root / "costwatch.yaml").read_text())
+    config["execution"] = {"mode": "distributed"}
+    config["state"] = {"backend": "postgres", "url_env": URL_ENV}
+    (root / "costwatch.yaml").write_text(yaml.safe_dump(config))
+    shutil.copy(REPO / "dagster_home" / "distributed" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    dagster_url = _database(pg_url)
+    env = os.environ | {
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "COSTWATCH_CONFIG": str(root / "costwatch.yaml"),
+        "COSTWATCH_DAGSTER_PG_URL": dagster_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    last = FIRST + dt.timedelta(days=DAYS - 1)
+    days = ["--from", FIRST.isoformat(), "--to", last.isoformat()]
+
+    started = time.perf_counter()
+    sequential = costwatch_process(embedded, "run", *days, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = sequential.communicate(timeout=600)
+    assert sequential.returncode == 0, output.decode()[-3000:]
+    sequential_s = time.perf_counter() - started
+
+    with _daemon(root, env):
+        started = time.perf_counter()
+        command = [str(Path(sys.executable).with_name("costwatch")), "--config", str(root / "costwatch.yaml")]
+        run = subprocess.run([*command, "run", *days], cwd=root, env=env, capture_output=True, timeout=1500)
+        parallel_s = time.perf_counter() - started
+        log = run.stdout.decode() + run.stderr.decode()
+        assert run.returncode == 0, log[-4000:]
+        # Two runs of one day queued at once (as the UI or the schedule queues them, not through
+        # `costwatch run`, whose project lock would keep the second command out): the instance's
+        # tag limit runs them one after the other.
+        dagster = str(Path(sys.executable).with_name("dagster"))
+        for _ in range(2):
+            subprocess.run(
+                [dagster, "job", "backfill", "-m", "pipelines.definitions", "-j", "costwatch_daily"]
+                + ["--partitions", FIRST.isoformat(), "--noprompt"],
+                cwd=root,
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        with _instance(dagster_url, tmp_path / "waiting") as instance:
+            deadline = time.monotonic() + 900
+            while time.monotonic() < deadline:
+                runs = instance.get_runs(RunsFilter(job_name="costwatch_daily"))
+                if len(runs) == 2 and all(run.is_finished for run in runs):
+                    break
+                time.sleep(2)
+    print(f"{DAYS} days: embedded sequential {sequential_s:.1f} s, distributed in parallel {parallel_s:.1f} s")
+
+    # The same numbers: every relation of the embedded warehouse (its outbox is a Postgres table
+    # here), every row.
+    # DOUBLEs to 1e-9 relative: rounded to nine significant digits, then compared exactly.
+    one = warehouse_rows(embedded, warehouse=embedded / "data" / "published" / "warehouse.duckdb", digits=9)
+    other = warehouse_rows(root, warehouse=root / "data" / "published" / "warehouse.duckdb", digits=9)
+    assert set(one) - set(other) == {"alerts_outbox"} and set(other) <= set(one)
+    different = sorted(name for name in other if one[name] != other[name])
+    assert not different, different
+    assert sum(len(rows) for rows in other.values()) > 1000
+
+    # From Dagster's own run records: each stage's days overlapped; one day's runs never did.
+    with _instance(dagster_url, tmp_path / "reader") as instance:
+        runs = instance.get_runs(RunsFilter())
+        spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for record in runs:
+            stats = instance.get_run_stats(record.run_id)
+            assert record.status == dg.DagsterRunStatus.SUCCESS, record.run_id
+            spans.setdefault((record.job_name, record.tags["dagster/partition"]), []).append(
+                (stats.start_time, stats.end_time)
+            )
+        stage_jobs = sorted({job for job, _ in spans if job.startswith("costwatch_stage_")})
+        assert len(stage_jobs) >= 2
+        for job in stage_jobs:
+            (a,), (b,) = spans[(job, FIRST.isoformat())], spans[(job, last.isoformat())]
+            assert a[0] < b[1] and b[0] < a[1], f"{job}: the days did not overlap"
+        same_day = sorted(spans[("costwatch_daily", FIRST.isoformat())])
+        assert len(same_day) == 2 and same_day[0][1] <= same_day[1][0], same_day
+        logs = "".join(
+            str(event.message) + str(event.dagster_event)
+            for record in runs
+            for event in instance.all_logs(record.run_id)
+        )
+
+    # The state: every day ingested in Postgres; no connection string or key anywhere.
+    with psycopg2.connect(pg_url.replace("+psycopg2", "")) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "select day from costwatch.ingested_days where scope = %s and manifest = 'gateway_logs' order by day",
+            (str(root / "data" / "lake"),),
+        )
+        assert [day for (day,) in cursor.fetchall()] == [FIRST, last]
+        cursor.execute("select string_agg(t::text, ' ') from costwatch.ingested_days as t")
+        rows_text = cursor.fetchone()[0] or ""
+    secrets = [pg_url, dagster_url, pg_url.split("@")[0], os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")]
+    lake_bytes = b"".join(path.read_bytes() for path in (root / "data").rglob("*") if path.is_file())
+    for secret in secrets:
+        assert secret not in logs and secret not in log and secret not in rows_text
+        assert secret.encode() not in lake_bytes
+    assert re.search(r"stage 1/\d+\]", log)
