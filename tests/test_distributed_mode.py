@@ -85,6 +85,7 @@ def _daemon(root: Path, env: dict) -> Iterator[subprocess.Popen]:
 @contextmanager
 def _instance(url: str, home: Path) -> Iterator[dg.DagsterInstance]:
     """A reader of the test's Dagster instance (its Postgres storage)."""
+    home.mkdir(parents=True, exist_ok=True)
     with dg.instance_for_test(
         overrides={"storage": {"postgres": {"postgres_url": url}}}, temp_dir=str(home)
     ) as instance:
