@@ -232,10 +232,11 @@ def costwatch_process(root: Path, *args: str, **popen) -> subprocess.Popen:
 RUN_SPECIFIC = {"alerts_outbox": {"created_at"}}
 
 
-def warehouse_rows(root: Path, ignore: dict[str, set[str]] = RUN_SPECIFIC) -> dict[str, list[tuple]]:
-    """Every table and view of the warehouse, each as its sorted rows (run-specific columns left out)."""
+def warehouse_rows(root: Path, ignore: dict[str, set[str]] = RUN_SPECIFIC, lake=None) -> dict[str, list[tuple]]:
+    """Every table and view of the warehouse, each as its sorted rows (run-specific columns left out);
+    `lake`: an object-store lake its views read (pipelines.lake.store)."""
     with duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True) as conn:
-        prepare_session(conn, read_only=True)
+        prepare_session(conn, read_only=True, lake=lake)
         names = [
             name
             for (name,) in conn.execute(
