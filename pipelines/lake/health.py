@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.lake.partitions import PARTITION_FILE
+from pipelines.lake.store import LakePath
 
 DAMAGED_DIR = "_damaged"
 PARQUET_MAGIC = b"PAR1"
@@ -59,8 +60,9 @@ def read_state(path: Path) -> dict | None:
     return None
 
 
-def lake_partitions(lake_dir: Path) -> list[tuple[str, dt.date | None, Path]]:
-    """Every partition file of the lake: (dataset, day, path); day None for one-file datasets."""
+def lake_partitions(lake_dir: LakePath) -> list[tuple[str, dt.date | None, LakePath]]:
+    """Every partition file of the lake: (dataset, day, path); day None for one-file datasets.
+    Local or in an object store (listed afresh: `pipelines.lake.store`)."""
     found = []
     if not lake_dir.is_dir():
         return found
@@ -77,7 +79,7 @@ def lake_partitions(lake_dir: Path) -> list[tuple[str, dt.date | None, Path]]:
     return found
 
 
-def lake_days(lake_dir: Path) -> set[dt.date]:
+def lake_days(lake_dir: LakePath) -> set[dt.date]:
     """The days any dataset of the lake holds a partition of."""
     return {day for _, day, _ in lake_partitions(lake_dir) if day is not None}
 
@@ -177,7 +179,7 @@ class WarehouseMissing(RuntimeError):
     """The warehouse file is gone while the lake holds days a run would not recompute."""
 
 
-def require_warehouse(warehouse: Path, lake_dir: Path, days: set[dt.date] | None) -> None:
+def require_warehouse(warehouse: Path, lake_dir: LakePath, days: set[dt.date] | None) -> None:
     """Refuse to start a warehouse afresh with one run's days when the lake holds others: the
     marts would silently cover only those days. `costwatch rebuild` recomputes them all."""
     if warehouse.exists():

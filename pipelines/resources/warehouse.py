@@ -23,6 +23,7 @@ from pydantic import PrivateAttr
 from pipelines.defs.schedules import REBUILD_JOB
 from pipelines.lake.health import WarehouseDamaged, heal_lake, locked_by_another_process, require_warehouse
 from pipelines.lake.lock import RunLock, project_lock
+from pipelines.lake.store import LakePath, open_lake
 from pipelines.models.engine import DayRange, prepare_session
 from pipelines.resources.config import CostwatchConfig, load_config
 
@@ -51,6 +52,12 @@ class WarehouseResource(DuckDBResource):
     # The project's lake: its damaged partitions are set aside before the run reads any
     # (`pipelines.lake.health`). Empty: not checked.
     lake_dir: str = ""
+    # An object-store lake (`storage.lake`), its S3 endpoint and region: every session registers
+    # its filesystem, so the views over its partitions read. Empty: the partitions are in lake_dir.
+    lake: str = ""
+    lake_endpoint_url: str = ""
+    lake_region: str = ""
+    _remote_lake: LakePath | None = PrivateAttr(default=None)
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator:
@@ -71,7 +78,9 @@ class WarehouseResource(DuckDBResource):
                         context.log.warning(line)
                 if context.dagster_run is not None and context.dagster_run.job_name != REBUILD_JOB:
                     days = _tag_days(context.dagster_run.tags)
-                    require_warehouse(Path(self.database), Path(self.lake_dir), set(days.days) if days else None)
+                    require_warehouse(
+                        Path(self.database), self._lake() or Path(self.lake_dir), set(days.days) if days else None
+                    )
             # The file is opened once for the run (a file DuckDB cannot open fails it now, naming
             # the fix): each step gets its own connection to that open database (`get_connection`),
             # not a fresh open of the file (~30 ms each, and a cold cache). The run lock held here
@@ -109,7 +118,7 @@ class WarehouseResource(DuckDBResource):
             database = self._run_database or stack.enter_context(self._open())
             conn = stack.enter_context(database.cursor())
             try:
-                prepare_session(conn)
+                prepare_session(conn, lake=self._lake())
                 yield conn
             except duckdb.Error as error:
                 # A damaged file can open (DuckDB reads blocks lazily) and fail at the first read
@@ -122,6 +131,13 @@ class WarehouseResource(DuckDBResource):
                 ):
                     raise WarehouseDamaged(Path(self.database), error) from error
                 raise
+
+    def _lake(self) -> LakePath | None:
+        if self.lake and self._remote_lake is None:
+            self._remote_lake = open_lake(
+                self.lake, endpoint_url=self.lake_endpoint_url or None, region=self.lake_region or None
+            )
+        return self._remote_lake
 
 
 def fail_orphaned_runs(instance: dg.DagsterInstance, lock: RunLock) -> list[str]:
@@ -152,7 +168,13 @@ def build_resources(config: CostwatchConfig) -> dict[str, object]:
     return {
         "costwatch": CostwatchConfigResource(config_path=str(config.path)),
         # The analysts' file: one writer at a time (see the `warehouse` pool in dagster.yaml).
-        "warehouse": WarehouseResource(database=str(config.warehouse_path), lake_dir=str(config.lake_dir)),
+        "warehouse": WarehouseResource(
+            database=str(config.warehouse_path),
+            lake_dir=str(config.lake_dir),
+            lake=config.storage.lake or "",
+            lake_endpoint_url=config.storage.s3.endpoint_url or "",
+            lake_region=config.storage.s3.region or "",
+        ),
     }
 
 
