@@ -30,7 +30,7 @@ from model_harness import create_relation, unmatched_rows
 from pipelines.lake.health import lake_days
 from pipelines.lake.partitions import PARTITION_FILE, dataset_view_sql, partition_file, write_partition
 from pipelines.lake.store import open_lake, s3_storage_options
-from pipelines.models.engine import DayRange, load_models, run_model
+from pipelines.models.engine import DayRange, connect_read_only, load_models, run_model
 
 pytestmark = pytest.mark.distributed
 
@@ -248,9 +248,21 @@ def test_a_daily_parquet_model_on_s3_equals_the_same_model_on_local_disk(bucket,
     assert not unmatched_rows(case["expected"], [row for row in rows["s3"] if row["day"] == DAY], case["tolerance"])
     # Each day one object in the bucket, none on local disk for it.
     fs = s3fs.S3FileSystem(**s3_storage_options())
-    assert sorted(fs.find(f"{bucket}/engine")) == [
+    assert sorted(fs.find(f"{bucket}/engine/lake")) == [
         partition_file(lakes["s3"], "fct_requests", day).path for day in days.days
     ]
     assert sorted(path.name for path in (tmp_path / "lake" / "fct_requests").iterdir()) == [
         f"day={day}" for day in days.days
     ]
+
+    # An analyst's session (`costwatch query`) reads the views over the bucket, and nothing outside the
+    # lake's prefix: not even another prefix of the same bucket.
+    outside = f"s3://{bucket}/engine/elsewhere.parquet"
+    with duckdb.connect() as conn:
+        conn.register_filesystem(lakes["s3"].fs)
+        conn.execute("copy (select 1 as secret) to $path (format parquet)", {"path": outside})
+    with connect_read_only(tmp_path / "s3.duckdb", lakes["s3"]) as conn:
+        ((total,),) = conn.execute("select sum(cost_usd) from fct_requests").fetchall()
+        assert total == sum(row["cost_usd"] for row in rows["local"] if row["cost_usd"] is not None)
+        with pytest.raises(duckdb.PermissionException):
+            conn.execute("select * from read_parquet($path)", {"path": outside}).fetchall()
