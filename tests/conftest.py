@@ -306,6 +306,7 @@ MODULE_SECONDS = {
     "test_definitions": 15,
     "test_content_changes": 15,
     "test_otel_formats": 15,
+    "test_lake_s3": 15,
 }
 
 

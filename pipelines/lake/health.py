@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.lake.partitions import PARTITION_FILE
-from pipelines.lake.store import LakePath
+from pipelines.lake.store import LakePath, is_remote
 
 DAMAGED_DIR = "_damaged"
 PARQUET_MAGIC = b"PAR1"
@@ -63,6 +63,8 @@ def read_state(path: Path) -> dict | None:
 def lake_partitions(lake_dir: LakePath) -> list[tuple[str, dt.date | None, LakePath]]:
     """Every partition file of the lake: (dataset, day, path); day None for one-file datasets.
     Local or in an object store (listed afresh: `pipelines.lake.store`)."""
+    if is_remote(lake_dir):
+        return _object_partitions(lake_dir)
     found = []
     if not lake_dir.is_dir():
         return found
@@ -76,6 +78,22 @@ def lake_partitions(lake_dir: LakePath) -> list[tuple[str, dt.date | None, LakeP
             file = day_dir / PARTITION_FILE
             if file.exists():
                 found.append((dataset_dir.name, dt.date.fromisoformat(day_dir.name.removeprefix("day=")), file))
+    return found
+
+
+def _object_partitions(lake: LakePath) -> list[tuple[str, dt.date | None, LakePath]]:
+    """`lake_partitions` of an object-store lake from one listing of its prefix (S3 pages it, 1,000
+    keys a request), not a request per dataset and day."""
+    found = []
+    root = lake.path.rstrip("/")
+    for key in sorted(lake.fs.find(root)):
+        parts = key[len(root) + 1 :].split("/")
+        if parts[0].startswith(("_", ".")) or parts[-1] != PARTITION_FILE:
+            continue
+        if len(parts) == 2:
+            found.append((parts[0], None, lake / parts[0] / PARTITION_FILE))
+        elif len(parts) == 3 and parts[1].startswith("day="):
+            found.append((parts[0], dt.date.fromisoformat(parts[1].removeprefix("day=")), lake.joinpath(*parts)))
     return found
 
 
