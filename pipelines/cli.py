@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         with _project_lock(config, argv, wait_s=args.wait):
             heal_lake(config.lake_dir)  # before choosing the days: a healed day is one to re-run
             days = _days_to_run(args, config)
-            require_warehouse(config.warehouse_path, config.lake_dir, set(days))
+            require_warehouse(config.warehouse_path, config.lake, set(days))
             return _run(args.config, days, config)
     except (WarehouseMissing, WarehouseDamaged) as error:
         print(f"costwatch: {error}", file=sys.stderr)
@@ -395,10 +395,10 @@ def _rebuild(config_arg: str | None, config, first: dt.date | None) -> int:
     from pipelines.models.engine import prepare_session
 
     heal_lake(config.lake_dir)
-    held = lake_days(config.lake_dir)
+    held = lake_days(config.lake)
     if not held:
         print(
-            f"costwatch: the lake {config.lake_dir} holds no day: nothing to rebuild from. Ingest first: "
+            f"costwatch: the lake {config.lake} holds no day: nothing to rebuild from. Ingest first: "
             "`costwatch run --from D1 --to D2`.",
             file=sys.stderr,
         )
@@ -423,8 +423,8 @@ def _rebuild(config_arg: str | None, config, first: dt.date | None) -> int:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse)) as conn:
         prepare_session(conn)
-        publish_ingest_views(conn, config.lake_dir)
-    print(f"rebuilding the marts of {first}..{last} from the lake {config.lake_dir}")
+        publish_ingest_views(conn, config.lake)
+    print(f"rebuilding the marts of {first}..{last} from the lake {config.lake}")
     days = [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
     return _run(config_arg, days, config, job_name=REBUILD_JOB)
 
@@ -868,7 +868,7 @@ def _spend_by_day(config_path: Path, first: dt.date, last: dt.date) -> dict[dt.d
     if not config.warehouse_path.exists():
         return {}
     try:
-        with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
+        with connect_read_only(readable_warehouse(config.warehouse_path), config.lake) as conn:
             totals = daily_totals(conn, load_models()["fct_requests"], DayRange(first, last))
     except duckdb.Error:  # the run failed before fct_requests was written
         return {}
@@ -975,7 +975,7 @@ def _print_findings(config_path: Path, first: dt.date, last: dt.date) -> None:
     if not config.warehouse_path.exists():
         return
     try:
-        with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
+        with connect_read_only(readable_warehouse(config.warehouse_path), config.lake) as conn:
             conn.execute(read_report_query(REPORTS_DIR / "day_findings.sql")[1], {"first": first, "last": last})
             findings = [(row[1], row[4]) for row in conn.fetchall()]
     except duckdb.Error:  # the run failed before the findings were written
@@ -1029,7 +1029,7 @@ def _query(
         )
         return 1
     try:
-        with connect_read_only(warehouse, config.lake_dir) as conn, interrupt_after(conn, timeout_s):
+        with connect_read_only(warehouse, config.lake) as conn, interrupt_after(conn, timeout_s):
             relation = conn.sql(sql)
             if relation is None:
                 return 0
@@ -1110,7 +1110,7 @@ def _shell(config, timeout_s: float = QUERY_TIMEOUT_S) -> int:
         f"costwatch shell: DuckDB {duckdb.__version__}, read-only, {warehouse}\n"
         "statements end with ';'  .tables lists the relations  .quit leaves"
     )
-    with connect_read_only(warehouse, config.lake_dir) as conn:
+    with connect_read_only(warehouse, config.lake) as conn:
         pending: list[str] = []
         while True:
             try:
@@ -1306,7 +1306,7 @@ def _latest_cost_day(config, warehouse: Path) -> dt.date | None:
     from pipelines.models.engine import REPORTS_DIR, connect_read_only
     from pipelines.report.summary import read_report_query
 
-    with connect_read_only(warehouse, config.lake_dir) as conn:
+    with connect_read_only(warehouse, config.lake) as conn:
         (day,) = conn.execute(read_report_query(REPORTS_DIR / "latest_cost_day.sql")[1]).fetchone()
     if day is None:
         print("costwatch: no day has costs yet; run `costwatch run` first", file=sys.stderr)
@@ -1330,7 +1330,7 @@ def _export_focus(config, first: dt.date | None, last: dt.date | None, output: P
             print(f"costwatch: --from {first} is after --to {last}", file=sys.stderr)
             return 2
         output = output or config.data_dir / "exports" / f"focus_{first}_{last}.csv"
-        rows = export_focus(warehouse, config.lake_dir, first, last, output)
+        rows = export_focus(warehouse, config.lake, first, last, output)
     except ValueError as error:
         print(f"costwatch: {error}", file=sys.stderr)
         return 2
@@ -1350,7 +1350,7 @@ def _closing_lines(config, day: dt.date) -> list[str]:
     from pipelines.models.engine import connect_read_only
     from pipelines.report.summary import day_movers, headline, headline_row
 
-    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
+    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake) as conn:
         lines = headline(headline_row(conn, day, day), day).splitlines()
         movers = day_movers(conn, day)
     if movers:

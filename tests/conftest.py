@@ -233,13 +233,19 @@ RUN_SPECIFIC = {"alerts_outbox": {"created_at"}}
 
 
 def warehouse_rows(
-    root: Path, ignore: dict[str, set[str]] = RUN_SPECIFIC, *, warehouse: Path | None = None, digits: int | None = None
+    root: Path,
+    ignore: dict[str, set[str]] = RUN_SPECIFIC,
+    lake=None,
+    *,
+    warehouse: Path | None = None,
+    digits: int | None = None,
 ) -> dict[str, list[tuple]]:
     """Every table and view of the warehouse (`warehouse`, default the project's), each as its
-    sorted rows (run-specific columns left out). `digits`: DOUBLE values rounded to that many
-    significant digits (a sum's last bits depend on the order it adds in)."""
+    sorted rows (run-specific columns left out); `lake`: an object-store lake its views read
+    (pipelines.lake.store). `digits`: DOUBLE values rounded to that many significant digits (a
+    sum's last bits depend on the order it adds in)."""
     with duckdb.connect(str(warehouse or root / "data" / "warehouse.duckdb"), read_only=True) as conn:
-        prepare_session(conn, read_only=True)
+        prepare_session(conn, read_only=True, lake=lake)
         names = [
             name
             for (name,) in conn.execute(
@@ -314,6 +320,7 @@ MODULE_SECONDS = {
     "test_definitions": 15,
     "test_content_changes": 15,
     "test_otel_formats": 15,
+    "test_lake_s3": 15,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import yaml
@@ -459,6 +460,7 @@ TOP_KEYS = [
     "sources",
     "start_date",
     "state",
+    "storage",
 ]
 POOL_KEYS = [
     "api_equivalent",
@@ -546,3 +548,82 @@ def test_a_catalog_that_is_not_json_or_holds_impossible_prices_is_refused_at_loa
     with pytest.raises(ConfigError) as raised:
         load_config(write(tmp_path, config))
     assert f"prices.catalog: {catalog}" in str(raised.value) and problem in str(raised.value), str(raised.value)
+
+
+# --------------------------------------------------------------------------- storage (the lake's location)
+
+
+def test_the_lake_is_local_by_default_and_an_s3_prefix_when_storage_lake_names_one(tmp_path):
+    from upath import UPath
+
+    local = load_config(write(tmp_path, VALID))
+    assert local.lake == local.lake_dir == tmp_path / "data" / "lake"
+    assert isinstance(local.lake, Path)
+    remote = load_config(
+        write(
+            tmp_path,
+            with_changes(
+                storage={
+                    "lake": "s3://acme-costwatch/prod/lake/",
+                    "s3": {"endpoint_url": "http://127.0.0.1:9000/", "region": "eu-central-1"},
+                }
+            ),
+        )
+    )
+    assert isinstance(remote.lake, UPath) and str(remote.lake) == "s3://acme-costwatch/prod/lake"
+    # What stays local (manifests, spool, ledger) stays under data_dir.
+    assert remote.lake_dir == tmp_path / "data" / "lake"
+    # The filesystem lists afresh every time and is nobody else's instance; endpoint and region as given.
+    options = remote.lake.storage_options
+    assert options["use_listings_cache"] is False and options["skip_instance_cache"] is True
+    assert options["endpoint_url"] == "http://127.0.0.1:9000"
+    assert options["client_kwargs"] == {"region_name": "eu-central-1"}
+    assert remote.lake.fs.endpoint_url == "http://127.0.0.1:9000"
+
+
+SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        ({"lake": "data/lake"}, "storage.lake: 'data/lake' is not an object store URL; write s3://BUCKET/PREFIX"),
+        ({"lake": "gs://bucket/lake"}, "storage.lake: gs:// is not a supported lake store; write s3://BUCKET/PREFIX"),
+        ({"lake": "s3://Acme_Lake/x"}, "storage.lake: 'Acme_Lake' is not an S3 bucket name;"),
+        ({"lake": "s3://acme/lake/day=1"}, "storage.lake: the prefix 'lake/day=1' contains '='"),
+        ({"lake": "s3://acme/lake/*"}, "storage.lake: the prefix 'lake/*' contains '*'"),
+        ({"lake": "s3://acme//lake"}, "storage.lake: the prefix '/lake' contains an empty folder"),
+        ({"lake": 42}, "storage.lake: must be text, got 42"),
+        ({"s3": {"endpoint_url": "127.0.0.1:9000"}}, "storage.s3.endpoint_url: '127.0.0.1:9000' is not an http(s) URL"),
+        (
+            {"s3": {"region": "Frankfurt"}},
+            "storage.s3.region: 'Frankfurt' is not an AWS region name; write it as e.g. eu-central-1",
+        ),
+        ({"bucket": "acme"}, "storage.bucket: unknown key; valid keys here are ['lake', 's3']"),
+    ],
+)
+def test_a_bad_storage_key_names_the_key_and_the_fix(tmp_path, storage, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, with_changes(storage=storage)))
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("storage", "key"),
+    [
+        ({"lake": f"s3://AKIAEXAMPLE:{SECRET}@acme-lake/prod"}, "storage.lake"),
+        ({"lake": f"s3://{SECRET}@acme-lake/prod"}, "storage.lake"),
+        ({"s3": {"endpoint_url": f"https://AKIAEXAMPLE:{SECRET}@minio.internal:9000"}}, "storage.s3.endpoint_url"),
+        ({"s3": {"aws_access_key_id": "AKIAEXAMPLE"}}, "storage.s3.aws_access_key_id"),
+        ({"s3": {"aws_secret_access_key": SECRET}}, "storage.s3.aws_secret_access_key"),
+        ({"s3": {"session_token": SECRET}}, "storage.s3.session_token"),
+        ({"s3": {"profile": "prod"}}, "storage.s3.profile"),
+    ],
+)
+def test_credentials_in_the_file_are_refused_naming_the_key_never_the_value(tmp_path, storage, key):
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, with_changes(storage=storage)))
+    message = str(raised.value)
+    assert message.startswith(f"{key}: "), message
+    assert "AWS_ACCESS_KEY_ID" in message and "AWS_SECRET_ACCESS_KEY" in message, message
+    assert SECRET not in message and "AKIAEXAMPLE" not in message, message

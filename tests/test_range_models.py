@@ -195,7 +195,7 @@ def _run_distributed(folder: Path, config, days: list[dt.date]) -> Path:
         replace_table(conn, "price_catalog", price_rows(config), "prices", lake_dir=lake)
         write_pool_settings(conn, config, lake=lake)
         replace_table(conn, "budgets", _budgets(config), "budgets", lake_dir=lake)
-        write_state(conn, lake, in_lake=True)
+        write_state(conn, lake, lake=lake)
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         for stage in range(max(stages(load_models()).values()) + 1):
             pool.starmap(_stage_of_day, [(str(lake), str(config.path), day, stage) for day in days])

@@ -186,6 +186,11 @@ SECRET = "xoxb-1234-5678-PLANTEDsecret"
             "privacy.pseudonym_key",
             "COSTWATCH_PSEUDONYM_KEY",
         ),
+        (
+            {"storage": {"lake": "s3://acme-lake/prod", "s3": {"aws_secret_access_key": SECRET}}},
+            "storage.s3.aws_secret_access_key",
+            "AWS_SECRET_ACCESS_KEY",
+        ),
         # A Slack token under a harmless-looking key is recognised by its value.
         ({"alerts": {"slack_channel": SECRET}}, "alerts.slack_channel", "SLACK_BOT_TOKEN"),
     ],

@@ -75,7 +75,7 @@ def _model_asset(
         # A daily model computes the run's whole range of days in one statement (run_model).
         days = partition_days(context) if model.daily else None
         with warehouse.get_connection() as conn:
-            rows = run_model(conn, model, config.lake_dir, days, model_settings(config), in_lake=warehouse.scratch)
+            rows = run_model(conn, model, config.lake, days, model_settings(config), in_lake=warehouse.scratch)
             metadata = {
                 "dagster/row_count": rows,
                 # The UI's column table: types from the warehouse, descriptions from the model header and columns.yml.

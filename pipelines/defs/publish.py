@@ -31,7 +31,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
         started = time.perf_counter()
         config = costwatch.config
         if warehouse.scratch:  # distributed: no run's database is the warehouse; views over the lake are
-            path = publish_catalog(config.lake_dir, config.warehouse_path)
+            path = publish_catalog(config.lake, config.warehouse_path)
         else:
             with warehouse.get_connection() as conn:
                 path = publish(conn, config.warehouse_path)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.lake.partitions import PARTITION_FILE
+from pipelines.lake.store import LakePath, is_remote
 
 DAMAGED_DIR = "_damaged"
 PARQUET_MAGIC = b"PAR1"
@@ -59,8 +60,11 @@ def read_state(path: Path) -> dict | None:
     return None
 
 
-def lake_partitions(lake_dir: Path) -> list[tuple[str, dt.date | None, Path]]:
-    """Every partition file of the lake: (dataset, day, path); day None for one-file datasets."""
+def lake_partitions(lake_dir: LakePath) -> list[tuple[str, dt.date | None, LakePath]]:
+    """Every partition file of the lake: (dataset, day, path); day None for one-file datasets.
+    Local or in an object store (listed afresh: `pipelines.lake.store`)."""
+    if is_remote(lake_dir):
+        return _object_partitions(lake_dir)
     found = []
     if not lake_dir.is_dir():
         return found
@@ -77,7 +81,23 @@ def lake_partitions(lake_dir: Path) -> list[tuple[str, dt.date | None, Path]]:
     return found
 
 
-def lake_days(lake_dir: Path) -> set[dt.date]:
+def _object_partitions(lake: LakePath) -> list[tuple[str, dt.date | None, LakePath]]:
+    """`lake_partitions` of an object-store lake from one listing of its prefix (S3 pages it, 1,000
+    keys a request), not a request per dataset and day."""
+    found = []
+    root = lake.path.rstrip("/")
+    for key in sorted(lake.fs.find(root)):
+        parts = key[len(root) + 1 :].split("/")
+        if parts[0].startswith(("_", ".")) or parts[-1] != PARTITION_FILE:
+            continue
+        if len(parts) == 2:
+            found.append((parts[0], None, lake / parts[0] / PARTITION_FILE))
+        elif len(parts) == 3 and parts[1].startswith("day="):
+            found.append((parts[0], dt.date.fromisoformat(parts[1].removeprefix("day=")), lake.joinpath(*parts)))
+    return found
+
+
+def lake_days(lake_dir: LakePath) -> set[dt.date]:
     """The days any dataset of the lake holds a partition of."""
     return {day for _, day, _ in lake_partitions(lake_dir) if day is not None}
 
@@ -177,7 +197,7 @@ class WarehouseMissing(RuntimeError):
     """The warehouse file is gone while the lake holds days a run would not recompute."""
 
 
-def require_warehouse(warehouse: Path, lake_dir: Path, days: set[dt.date] | None) -> None:
+def require_warehouse(warehouse: Path, lake_dir: LakePath, days: set[dt.date] | None) -> None:
     """Refuse to start a warehouse afresh with one run's days when the lake holds others: the
     marts would silently cover only those days. `costwatch rebuild` recomputes them all."""
     if warehouse.exists():

@@ -7,6 +7,10 @@ replaces its file whole, so re-runs are idempotent. A temp file that a killed wr
 behind is never read (readers glob `data.parquet` only) and is swept by the next write of its
 partition once it is clearly abandoned.
 
+The lake may also be an object-store prefix (`storage.lake: s3://...`, a UPath from
+`pipelines.lake.store`): the same layout, each partition one object, written by COPY to a local
+temp file and one upload of the finished file (`store.put_whole`), never a partial key.
+
 One run at a time writes a project's data_dir: `pipelines.lake.lock`.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -21,18 +26,20 @@ from typing import Any
 
 import duckdb
 
+from pipelines.lake.store import LakePath, is_remote, put_whole
+
 PARTITION_FILE = "data.parquet"
 
 
-def partition_file(lake_dir: Path, dataset: str, day: dt.date) -> Path:
+def partition_file(lake_dir: LakePath, dataset: str, day: dt.date) -> LakePath:
     return lake_dir / dataset / f"day={day.isoformat()}" / PARTITION_FILE
 
 
-def dataset_glob(lake_dir: Path, dataset: str) -> str:
+def dataset_glob(lake_dir: LakePath, dataset: str) -> str:
     return str(lake_dir / dataset / "day=*" / PARTITION_FILE)
 
 
-def sql_string(value: str | Path) -> str:
+def sql_string(value: str | LakePath) -> str:
     """A SQL string literal: the one place a value becomes SQL text.
 
     Only for the statements DuckDB cannot prepare: a persisted view over lake files (CREATE
@@ -41,8 +48,8 @@ def sql_string(value: str | Path) -> str:
     standard strings a quote doubled is the only escape (a backslash is an ordinary character),
     so the result reads back as `value` whatever it holds; NUL, which no path or comment
     needs, is refused."""
-    if not isinstance(value, (str, Path)):
-        raise TypeError(f"sql_string: expected a str or Path, got {type(value).__name__}")
+    if not isinstance(value, (str, Path)) and not is_remote(value):
+        raise TypeError(f"sql_string: expected a str, Path or lake URI, got {type(value).__name__}")
     text = str(value)
     if "\x00" in text:
         raise ValueError("sql_string: a NUL character cannot be part of a path or comment")
@@ -52,7 +59,7 @@ def sql_string(value: str | Path) -> str:
 def write_partition(
     conn: duckdb.DuckDBPyConnection,
     relation_sql: str,
-    lake_dir: Path,
+    lake_dir: LakePath,
     dataset: str,
     day: dt.date,
     params: dict[str, Any] | None = None,
@@ -63,9 +70,11 @@ def write_partition(
 
 
 def write_file(
-    conn: duckdb.DuckDBPyConnection, relation_sql: str, target: Path, params: dict[str, Any] | None = None
+    conn: duckdb.DuckDBPyConnection, relation_sql: str, target: LakePath, params: dict[str, Any] | None = None
 ) -> int:
     """Write the rows of `relation_sql` to one Parquet file, atomically. Returns the row count."""
+    if is_remote(target):
+        return _write_object(conn, relation_sql, target, params)
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_abandoned_temp_files(target)
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
@@ -82,6 +91,22 @@ def write_file(
         return rows
     finally:
         staging.unlink(missing_ok=True)
+
+
+def _write_object(
+    conn: duckdb.DuckDBPyConnection, relation_sql: str, target: LakePath, params: dict[str, Any] | None
+) -> int:
+    """`write_file` for an object store: the whole file is written locally first, then uploaded
+    as the object in one piece, so no key ever holds part of it. The local copy sits in a private
+    temp folder, removed afterwards (a killed writer's is left to the OS's temp cleaning)."""
+    with tempfile.TemporaryDirectory(prefix="costwatch-put-") as folder:
+        staging = Path(folder) / PARTITION_FILE
+        (rows,) = conn.execute(
+            f"copy ({relation_sql}) to $target (format parquet, compression zstd)",  # noqa: S608 (a select from code)
+            {**(params or {}), "target": str(staging)},
+        ).fetchone()
+        put_whole(staging, target)
+        return rows
 
 
 # A temp file untouched this long belongs to a writer that died: a live write touches its file
@@ -101,19 +126,19 @@ def _sweep_abandoned_temp_files(target: Path) -> None:
             pass
 
 
-def whole_file(lake_dir: Path, dataset: str) -> Path:
+def whole_file(lake_dir: LakePath, dataset: str) -> LakePath:
     """The one file of an unpartitioned dataset (a settings or whole-history table in the lake)."""
     return lake_dir / dataset / PARTITION_FILE
 
 
-def whole_view_sql(lake_dir: Path, dataset: str) -> str:
+def whole_view_sql(lake_dir: LakePath, dataset: str) -> str:
     """DDL for a view over an unpartitioned dataset's one file."""
     return (
         f"create or replace view {dataset} as select * from read_parquet({sql_string(whole_file(lake_dir, dataset))})"  # noqa: S608 (a dataset name from code; the path escaped)
     )
 
 
-def dataset_view_sql(lake_dir: Path, dataset: str, *, day_first: bool = False) -> str:
+def dataset_view_sql(lake_dir: LakePath, dataset: str, *, day_first: bool = False) -> str:
     """DDL for a view over every day of a dataset, with `day` typed from the folder name (the last
     column; `day_first`: the first, as a warehouse table of the model has it)."""
     columns = "day, * exclude (day)" if day_first else "*"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lake.store import LakePath
+
 PUBLISHED_DIR = "published"
 
 
@@ -54,7 +56,7 @@ def _replace_published(warehouse: Path, write: Callable[[Path], object]) -> Path
     return target
 
 
-def publish_catalog(lake_dir: Path, warehouse: Path) -> Path:
+def publish_catalog(lake_dir: LakePath, warehouse: Path) -> Path:
     """Distributed mode: the analysts' file is a catalog, rebuilt whole: the project's macros and
     a documented view over every dataset of the lake (`lake_catalog`), no rows of its own. Runs
     of different days write the lake at once, so no run's database is the warehouse; any run's
@@ -64,7 +66,7 @@ def publish_catalog(lake_dir: Path, warehouse: Path) -> Path:
 
     def write(staging: Path) -> None:
         with duckdb.connect(str(staging)) as conn:
-            prepare_session(conn)
+            prepare_session(conn, lake=lake_dir)
             lake_catalog(conn, lake_dir)
             conn.execute("checkpoint")
 

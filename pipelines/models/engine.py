@@ -68,6 +68,7 @@ from pipelines.lake.partitions import (
     write_file,
     write_partition,
 )
+from pipelines.lake.store import LakePath, lake_prefix, register_lake_filesystem
 from pipelines.resources.config import CostwatchConfig, pseudonym_key
 from pipelines.resources.files import sql_dir
 
@@ -368,9 +369,11 @@ def memory_capped(conn: duckdb.DuckDBPyConnection, capped: bool = True) -> Itera
         conn.execute(f"set memory_limit = {sql_string(memory_limit)}")  # noqa: S608 (DuckDB's own setting, quoted; SET takes no parameters)
 
 
-def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
+def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False, lake: LakePath | None = None) -> None:
     """Settings every connection to the warehouse needs, writers and readers alike.
 
+    - An object-store `lake` (`storage.lake: s3://...`): its filesystem registered, so the views
+      over its partitions read (`pipelines.lake.store.register_lake_filesystem`).
     - UTC: a timestamp without an offset is UTC, and `::date` is the UTC day.
     - DuckDB 2.0's `window_self_join` optimizer rewrites `sum(x) over (partition by k)` into a
       self-join whose second scan of a hive-partitioned Parquet view loses the `day = ...`
@@ -380,6 +383,7 @@ def prepare_session(conn: duckdb.DuckDBPyConnection, *, read_only: bool = False)
     """
     conn.execute("set TimeZone = 'UTC'")
     conn.execute("set disabled_optimizers = 'window_self_join'")
+    register_lake_filesystem(conn, lake)
     if read_only:
         return
     # Persisted (no TEMP): analysts' read-only sessions call them. They hold code only; a secret
@@ -410,7 +414,7 @@ def _macros() -> tuple[tuple[str, ...], str]:
 
 
 @contextmanager
-def connect_read_only(warehouse: Path, lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect_read_only(warehouse: Path, lake_dir: LakePath) -> Iterator[duckdb.DuckDBPyConnection]:
     """An analyst's connection: the warehouse attached read-only, files readable in the lake only.
 
     - `read_only`: no statement can change the warehouse.
@@ -430,8 +434,8 @@ def connect_read_only(warehouse: Path, lake_dir: Path) -> Iterator[duckdb.DuckDB
     try:
         conn.execute("attach $path as warehouse (read_only)", {"path": str(warehouse)})
         conn.execute("use warehouse")
-        prepare_session(conn, read_only=True)
-        conn.execute("set allowed_directories = $folders", {"folders": [str(lake_dir.resolve()) + os.sep]})
+        prepare_session(conn, read_only=True, lake=lake_dir)
+        conn.execute("set allowed_directories = $folders", {"folders": [lake_prefix(lake_dir)]})
         conn.execute("set enable_external_access = false")
         conn.execute("set lock_configuration = true")
         yield conn
@@ -484,7 +488,7 @@ def pseudonym_parameters(config: CostwatchConfig, environ: Mapping[str, str] = o
 def run_model(
     conn: duckdb.DuckDBPyConnection,
     model: SqlModel,
-    lake_dir: Path,
+    lake_dir: LakePath,
     days: DayRange | dt.date | None,
     settings: dict[str, object] | None = None,
     *,
@@ -498,7 +502,7 @@ def run_model(
     database. A `daily_table` is written as lake partitions (as a `daily_parquet` model is) and a
     `table` as one whole file `lake/<name>/data.parquet`, each with its view: runs of other days,
     in other processes, read them from the lake."""
-    prepare_session(conn)
+    prepare_session(conn, lake=lake_dir)
     if isinstance(days, dt.date):
         days = DayRange.of(days)
     # `$lookback_days`: the header's `lookback`, so a model's window is stated once.
@@ -577,7 +581,7 @@ def run_model(
 
 
 def _write_daily_partitions(
-    conn: duckdb.DuckDBPyConnection, model: SqlModel, lake_dir: Path, days: DayRange, params: dict
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, lake_dir: LakePath, days: DayRange, params: dict
 ) -> int:
     """The range's rows computed by one statement into a temp table, then each day's rows written
     as its partition (atomically, by `write_partition`): the query never runs once per day. A day
@@ -708,10 +712,11 @@ def comment_relation(
 
 
 def publish_lake_views(
-    conn: duckdb.DuckDBPyConnection, lake_dir: Path, daily: dict[str, str], whole: dict[str, str] | None = None
+    conn: duckdb.DuckDBPyConnection, lake_dir: LakePath, daily: dict[str, str], whole: dict[str, str] | None = None
 ) -> None:
     """Warehouse views over lake datasets, documented: `daily` ones over every day's partition,
     `whole` ones over their single file (`lake/<name>/data.parquet`). Names map to descriptions."""
+    register_lake_filesystem(conn, lake_dir)
     for dataset, description in daily.items():
         conn.execute(dataset_view_sql(lake_dir, dataset))
         comment_relation(conn, dataset, "view", description)
@@ -720,7 +725,7 @@ def publish_lake_views(
         comment_relation(conn, dataset, "view", description)
 
 
-def lake_catalog(conn: duckdb.DuckDBPyConnection, lake_dir: Path, *, documented: bool = True) -> list[str]:
+def lake_catalog(conn: duckdb.DuckDBPyConnection, lake_dir: LakePath, *, documented: bool = True) -> list[str]:
     """A view over every dataset the lake holds, documented: the ingest datasets, the models' (a
     distributed run writes every daily mart as partitions and every table model as one whole
     file) and the settings tables (`replace_table` into the lake). What a distributed run's

@@ -5,12 +5,12 @@ preview). The SQL here is about one relation's own rows, never analysis."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from pipelines.lake.partitions import whole_file, whole_view_sql, write_file
+from pipelines.lake.store import LakePath
 from pipelines.models.engine import DayRange, SqlModel, comment_relation
 
 
@@ -21,7 +21,7 @@ def replace_table(
     description: str,
     columns: dict[str, str] | None = None,
     *,
-    lake_dir: Path | None = None,
+    lake_dir: LakePath | None = None,
 ) -> int:
     """`name` becomes exactly `rows` (schema included), documented (`columns`: the table's own
     column texts, over the glossary's). Returns the row count.

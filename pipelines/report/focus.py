@@ -12,6 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+from pipelines.lake.store import LakePath
 from pipelines.models.engine import REPORTS_DIR, connect_read_only
 from pipelines.report.summary import read_report_query
 
@@ -20,7 +21,7 @@ FORMATS = (".csv", ".parquet")
 _BATCH_ROWS = 50_000
 
 
-def export_focus(warehouse: Path, lake_dir: Path, first: dt.date, last: dt.date, output: Path) -> int:
+def export_focus(warehouse: Path, lake_dir: LakePath, first: dt.date, last: dt.date, output: Path) -> int:
     """Write the FOCUS rows of `first`..`last` to `output` (.csv or .parquet); return the row count."""
     if output.suffix.lower() not in FORMATS:
         raise ValueError(f"--output {output}: the file must end in .csv or .parquet")

@@ -55,7 +55,7 @@ def report_data(config: CostwatchConfig, day: dt.date, period_days: int = PERIOD
     """Everything the page shows, read from the warehouse (read-only)."""
     first = max(day - dt.timedelta(days=period_days - 1), config.start_date)
     bounds = {"first": first, "last": day}
-    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
+    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake) as conn:
         head = headline_row(conn, first, day)
         charts = []
         for chart in load_charts():

@@ -172,7 +172,7 @@ def print_savings(
 ) -> int:
     """Print the findings of `day` (default: the latest day with findings computed). 2 when there is none."""
     min_monthly_usd = 0.0 if every else config.savings.min_monthly_usd
-    with connect_read_only(warehouse, config.lake_dir) as conn:
+    with connect_read_only(warehouse, config.lake) as conn:
         day = day or conn.execute(read_report_query(LATEST_DAY)[1]).fetchone()[0]
         if day is None:
             print("costwatch: no savings findings computed yet; run `costwatch run` first")
@@ -190,7 +190,7 @@ def print_eval_kit(config: CostwatchConfig, warehouse, day: dt.date | None, key:
     """`costwatch savings --eval-kit KEY`: the finding's eval kit as tab-separated lines (a header,
     then one call a line: id, time, feature, model, prompt and answer tokens), smallest calls first.
     1 when the finding has no kit that day (not a routing or right-size finding, or no such key)."""
-    with connect_read_only(warehouse, config.lake_dir) as conn:
+    with connect_read_only(warehouse, config.lake) as conn:
         day = day or conn.execute(read_report_query(LATEST_DAY)[1]).fetchone()[0]
         rows = conn.execute(read_report_query(EVAL_KIT)[1], {"key": key, "day": day}).fetchall()
     if not rows:
@@ -209,7 +209,7 @@ def print_eval_kit(config: CostwatchConfig, warehouse, day: dt.date | None, key:
 def mark(config: CostwatchConfig, warehouse, verb: str, key: str, note: str | None) -> int:
     """`costwatch findings VERB KEY`: record the status (for `done`, the baseline its realized
     savings are measured against). The next run applies it. 1 when the key names no finding."""
-    with connect_read_only(warehouse, config.lake_dir) as conn:
+    with connect_read_only(warehouse, config.lake) as conn:
         known = conn.execute(read_report_query(KNOWN_KEY)[1], {"key": key}).fetchall()
         if not known[0][0]:
             print(f"costwatch: no savings finding {key!r}; `costwatch savings --all` lists them with their keys")

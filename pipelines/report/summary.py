@@ -79,7 +79,7 @@ def day_movers(conn, day: dt.date) -> list[tuple[str, object]]:
 def print_summary(config: CostwatchConfig, first: dt.date, last: dt.date) -> None:
     bounds = {"first": first, "last": last}
     # The analysts' connection: read-only, files readable in the lake only.
-    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake_dir) as conn:
+    with connect_read_only(readable_warehouse(config.warehouse_path), config.lake) as conn:
         print("\n" + headline(headline_row(conn, first, last), first))
         for title, sql in SECTIONS.items():
             print(f"\n{title}")

@@ -20,7 +20,7 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import annotated_types
 import yaml
@@ -40,6 +40,9 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from pipelines.sources.records import MAX_LINE_BYTES
+
+if TYPE_CHECKING:
+    from pipelines.lake.store import LakePath
 
 CONFIG_ENV = "COSTWATCH_CONFIG"
 DEFAULT_CONFIG = "costwatch.yaml"
@@ -441,6 +444,97 @@ class InputSettings(_Section):
     max_line_bytes: Annotated[int, Field(strict=True, ge=1024, le=1 << 30)] = MAX_LINE_BYTES
 
 
+# --------------------------------------------------------------------------- storage
+
+# `storage.lake`: where the lake's partitions live. Unset: data_dir/lake on local disk. An object
+# store prefix: each partition one object there (pipelines/lake/store.py).
+LAKE_SCHEMES = ("s3",)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Keys that would put credentials in the file; they come from AWS_* variables or the IAM role.
+_S3_CREDENTIAL_KEYS = re.compile(r"key|secret|token|password|credential|profile", re.IGNORECASE)
+S3_CREDENTIALS_FIX = (
+    "credentials are read only from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) "
+    "or the machine's IAM role, never from this file"
+)
+
+
+def _lake_uri(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        raise _problem(
+            f"{value!r} is not an object store URL; write s3://BUCKET/PREFIX, or remove the key to keep the lake "
+            "on local disk under data_dir (move a local lake with data_dir)"
+        )
+    if scheme not in LAKE_SCHEMES:
+        raise _problem(f"{scheme}:// is not a supported lake store; write s3://BUCKET/PREFIX")
+    bucket, _, prefix = rest.partition("/")
+    if "@" in bucket or ":" in bucket:
+        # The value may hold a secret key, so the message does not quote it.
+        raise _problem(f"holds credentials (value not shown); remove them: {S3_CREDENTIALS_FIX}")
+    if "?" in rest or "#" in rest:
+        raise _problem("has a query or fragment (value not shown); write s3://BUCKET/PREFIX only")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise _problem(
+            f"{bucket!r} is not an S3 bucket name; use 3-63 lower-case letters, digits, '.' and '-', e.g. "
+            "s3://acme-costwatch/prod/lake"
+        )
+    prefix = prefix.rstrip("/")
+    forbidden = _DATA_DIR_FORBIDDEN.search(prefix)
+    if forbidden or prefix.startswith("/") or "//" in prefix:
+        what = repr(forbidden.group()) if forbidden else "an empty folder ('//')"
+        raise _problem(
+            f"the prefix {prefix!r} contains {what}, which DuckDB reads as part of a glob pattern or as a hive "
+            "partition (key=value) when it scans the lake; choose a prefix with none of * ? [ ] { } ="
+        )
+    return f"{scheme}://{bucket}/{prefix}" if prefix else f"{scheme}://{bucket}"
+
+
+def _endpoint_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise _problem(f"holds credentials (value not shown); remove them: {S3_CREDENTIALS_FIX}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _problem(
+            f"{url!r} is not an http(s) URL; give the S3-compatible service's address, e.g. "
+            "https://s3.eu-central-1.amazonaws.com or http://127.0.0.1:9000, or remove the key (AWS_ENDPOINT_URL, "
+            "else AWS's own endpoint)"
+        )
+    return url.rstrip("/")
+
+
+def _region(region: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-[a-z0-9]+)+", region):
+        raise _problem(f"{region!r} is not an AWS region name; write it as e.g. eu-central-1, or remove the key")
+    return region
+
+
+class S3Settings(_Section):
+    """The S3-compatible service of an s3:// lake; credentials only from the environment."""
+
+    # None: AWS_ENDPOINT_URL if set, else AWS's endpoint for the region.
+    endpoint_url: Annotated[str, Field(strict=True), AfterValidator(_endpoint_url)] | None = None
+    # None: AWS_DEFAULT_REGION / AWS_REGION, else the SDK's default.
+    region: Annotated[str, Field(strict=True), AfterValidator(_region)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials_in_the_file(cls, data: Any) -> Any:
+        for name in data if isinstance(data, dict) else ():
+            if _S3_CREDENTIAL_KEYS.search(str(name)):
+                raise _problem(f"remove it (value not shown): {S3_CREDENTIALS_FIX}", at=(name,))
+        return data
+
+
+class StorageSettings(_Section):
+    """Where the lake's partitions live (README, Distributed mode: the lake on S3)."""
+
+    # None: data_dir/lake, on local disk. s3://BUCKET/PREFIX: every partition one object under it.
+    lake: Annotated[str, Field(strict=True), AfterValidator(_lake_uri)] | None = None
+    s3: S3Settings = S3Settings()
+
+
 # The state backend's URL (state.url_env): the name of an environment variable, never the URL.
 STATE_URL_ENV = "COSTWATCH_STATE_URL"
 STATE_BACKENDS = ("embedded", "postgres")
@@ -690,6 +784,7 @@ class CostwatchConfig(_Section):
     """A validated costwatch.yaml. Its fields are the file's top-level keys; `path` is the file."""
 
     data_dir: Annotated[Path, AfterValidator(_data_dir)] = Field(Path("data"), validate_default=True)
+    storage: StorageSettings = StorageSettings()
     start_date: Date = _required("add the first daily partition, e.g. start_date: 2026-10-01")
     sources: NamedMap[SourceList] = Field(default_factory=dict, validate_default=True)
     prices: Prices = _required(
@@ -844,7 +939,19 @@ class CostwatchConfig(_Section):
 
     @property
     def lake_dir(self) -> Path:
+        """The local lake folder: the lake itself by default; with an object-store lake
+        (`storage.lake`), what stays on this machine (input manifests, spool, ledger, set-aside files)."""
         return self.data_dir / "lake"
+
+    @cached_property
+    def lake(self) -> LakePath:
+        """Where the partitions live: `lake_dir` (a Path) by default, else the `storage.lake`
+        prefix as a UPath whose filesystem lists afresh every time (pipelines/lake/store.py)."""
+        from pipelines.lake.store import open_lake  # here, not on top: the lake imports DuckDB
+
+        if self.storage.lake is None:
+            return self.lake_dir
+        return open_lake(self.storage.lake, endpoint_url=self.storage.s3.endpoint_url, region=self.storage.s3.region)
 
     @property
     def warehouse_path(self) -> Path:
@@ -971,6 +1078,8 @@ def _reject_secrets(value: Any, path: tuple[str, ...] = ()) -> None:
 
 def _secret_env(key: str) -> str:
     key = key.lower()
+    if "aws" in key or "access_key" in key or "session_token" in key:
+        return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (an s3:// lake's credentials; or the IAM role)"
     if "webhook" in key:
         return "SLACK_WEBHOOK_URL"
     if "pseudonym" in key or "hmac" in key:

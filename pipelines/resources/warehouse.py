@@ -25,6 +25,7 @@ from pydantic import PrivateAttr
 from pipelines.defs.schedules import REBUILD_JOB
 from pipelines.lake.health import WarehouseDamaged, heal_lake, locked_by_another_process, require_warehouse
 from pipelines.lake.lock import RunLock, project_lock
+from pipelines.lake.store import LakePath, open_lake
 from pipelines.models.engine import DayRange, lake_catalog, prepare_session
 from pipelines.resources.config import CostwatchConfig, load_config
 
@@ -53,6 +54,12 @@ class WarehouseResource(DuckDBResource):
     # The project's lake: its damaged partitions are set aside before the run reads any
     # (`pipelines.lake.health`). Empty: not checked.
     lake_dir: str = ""
+    # An object-store lake (`storage.lake`), its S3 endpoint and region: every session registers
+    # its filesystem, so the views over its partitions read. Empty: the partitions are in lake_dir.
+    lake: str = ""
+    lake_endpoint_url: str = ""
+    lake_region: str = ""
+    _remote_lake: LakePath | None = PrivateAttr(default=None)
 
     # Distributed mode (execution.mode: distributed): each run works in a scratch DuckDB file of its
     # own, created for the run and deleted after it, and keeps everything it writes in the lake
@@ -61,9 +68,9 @@ class WarehouseResource(DuckDBResource):
     scratch: bool = False
 
     @property
-    def tables_lake(self) -> Path | None:
+    def tables_lake(self) -> LakePath | None:
         """Where tables go instead of the database: the lake in a scratch (distributed) run, else None."""
-        return Path(self.lake_dir) if self.scratch else None
+        return (self._lake() or Path(self.lake_dir)) if self.scratch else None
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator:
@@ -88,7 +95,9 @@ class WarehouseResource(DuckDBResource):
                         context.log.warning(line)
                 if context.dagster_run is not None and context.dagster_run.job_name != REBUILD_JOB:
                     days = _tag_days(context.dagster_run.tags)
-                    require_warehouse(Path(self.database), Path(self.lake_dir), set(days.days) if days else None)
+                    require_warehouse(
+                        Path(self.database), self._lake() or Path(self.lake_dir), set(days.days) if days else None
+                    )
             # The file is opened once for the run (a file DuckDB cannot open fails it now, naming
             # the fix): each step gets its own connection to that open database (`get_connection`),
             # not a fresh open of the file (~30 ms each, and a cold cache). The run lock held here
@@ -108,7 +117,7 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.scratch:
-            with scratch_database(Path(self.lake_dir)) as conn:
+            with scratch_database(self.tables_lake) as conn:
                 yield conn
             return
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +144,7 @@ class WarehouseResource(DuckDBResource):
             database = self._run_database or stack.enter_context(self._open())
             conn = stack.enter_context(database.cursor())
             try:
-                prepare_session(conn)
+                prepare_session(conn, lake=self._lake())
                 yield conn
             except duckdb.Error as error:
                 # A damaged file can open (DuckDB reads blocks lazily) and fail at the first read
@@ -149,9 +158,16 @@ class WarehouseResource(DuckDBResource):
                     raise WarehouseDamaged(Path(self.database), error) from error
                 raise
 
+    def _lake(self) -> LakePath | None:
+        if self.lake and self._remote_lake is None:
+            self._remote_lake = open_lake(
+                self.lake, endpoint_url=self.lake_endpoint_url or None, region=self.lake_region or None
+            )
+        return self._remote_lake
+
 
 @contextmanager
-def scratch_database(lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def scratch_database(lake_dir: LakePath) -> Iterator[duckdb.DuckDBPyConnection]:
     """A distributed run's database: a new file in a private temp folder (DuckDB spills there
     too), holding the project's macros and a view over every dataset of the lake; removed with
     everything in it when the run ends."""
@@ -159,7 +175,7 @@ def scratch_database(lake_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         conn = duckdb.connect(str(folder / "scratch.duckdb"), config={"temp_directory": str(folder / "spill")})
         try:
-            prepare_session(conn)
+            prepare_session(conn, lake=lake_dir)
             lake_catalog(conn, lake_dir, documented=False)
             yield conn
         finally:
@@ -197,7 +213,12 @@ def build_resources(config: CostwatchConfig) -> dict[str, object]:
         "costwatch": CostwatchConfigResource(config_path=str(config.path)),
         # The analysts' file: one writer at a time (see the `warehouse` pool in dagster.yaml).
         "warehouse": WarehouseResource(
-            database=str(config.warehouse_path), lake_dir=str(config.lake_dir), scratch=config.distributed
+            database=str(config.warehouse_path),
+            lake_dir=str(config.lake_dir),
+            lake=config.storage.lake or "",
+            lake_endpoint_url=config.storage.s3.endpoint_url or "",
+            lake_region=config.storage.s3.region or "",
+            scratch=config.distributed,
         ),
     }
 

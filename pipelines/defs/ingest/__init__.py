@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 
 from pipelines.lake.partitions import PARTITION_FILE
+from pipelines.lake.store import LakePath
 from pipelines.sources.billing import day as billing_source
 from pipelines.sources.gateway import day as gateway_source
 from pipelines.sources.gpu import day as gpu_source
@@ -22,7 +21,7 @@ GPU_BILLING_VIEWS = (
 GPU_TELEMETRY_VIEWS = ({gpu_source.TELEMETRY_DATASET: gpu_source.TELEMETRY_DESCRIPTION}, {})
 
 
-def publish_ingest_views(conn: duckdb.DuckDBPyConnection, lake_dir: Path) -> list[str]:
+def publish_ingest_views(conn: duckdb.DuckDBPyConnection, lake_dir: LakePath) -> list[str]:
     """Every ingest asset's views, over what the lake holds: how `costwatch rebuild` gives a new
     warehouse the lake's data without reading an input file. A dataset the lake has no file of
     gets no view (a source the project does not use). Returns the views made."""

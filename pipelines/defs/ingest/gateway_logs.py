@@ -68,10 +68,11 @@ def build_gateway_ingest(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
                 max_line_bytes=config.inputs.max_line_bytes,
                 verify_content=config.inputs.verify_content,
                 store=state_backend(config).manifests(),
+                lake=config.lake,
             )
         context.log.info(f"gateway logs {days}:\n" + "\n".join(map(_day_line, results)))
         with warehouse.get_connection() as conn:
-            publish_lake_views(conn, config.lake_dir, *GATEWAY_VIEWS)
+            publish_lake_views(conn, config.lake, *GATEWAY_VIEWS)
             gates = list(run_lake_gates(conn, list(DATASETS), config, days))
         yield from gates
         yield accounting_check(_per_file(results), asset=REQUESTS)

@@ -76,14 +76,14 @@ def build_gpu_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                 config.gpu.pool_tag,
                 config.gpu.replica_tag,
                 config.gpu.instance_types,
-                config.lake_dir,
+                config.lake,
                 days.days,
             )
         except CurrencyError as error:
             raise dg.Failure(str(error)) from error
         written = by_day[days.end]  # file counts, mismatches and the quarantine are of every file: the same each day
         with warehouse.get_connection() as conn:
-            publish_lake_views(conn, config.lake_dir, *GPU_BILLING_VIEWS)
+            publish_lake_views(conn, config.lake, *GPU_BILLING_VIEWS)
             gates = list(run_lake_gates(conn, [BILLING_DATASET], config, days))
         per_file = written.per_file()
         mismatch = written.uncommitted_cost_mismatch
@@ -157,9 +157,10 @@ def build_gpu_telemetry(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinit
             days.days,
             config.inputs.verify_content,
             store=state_backend(config).manifests(),
+            lake=config.lake,
         )
         with warehouse.get_connection() as conn:
-            publish_lake_views(conn, config.lake_dir, *GPU_TELEMETRY_VIEWS)
+            publish_lake_views(conn, config.lake, *GPU_TELEMETRY_VIEWS)
         per_day = {
             day.isoformat(): {
                 "rows": written.rows,

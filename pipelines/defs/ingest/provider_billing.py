@@ -62,12 +62,12 @@ def build_provider_billing(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
         files = {source: config.source_files(source) for source in ("provider_costs", "provider_usage")}
         try:
             # Every export read once for the range, then each day written.
-            by_day = ingest_billing_days(files, config.currency_rates, config.lake_dir, days.days)
+            by_day = ingest_billing_days(files, config.currency_rates, config.lake, days.days)
         except CurrencyError as error:
             raise dg.Failure(str(error)) from error
         written = by_day[days.end]  # file counts and the quarantine are of every file: the same each day
         with warehouse.get_connection() as conn:
-            publish_lake_views(conn, config.lake_dir, *BILLING_VIEWS)
+            publish_lake_views(conn, config.lake, *BILLING_VIEWS)
             gates = list(run_lake_gates(conn, DAILY_DATASETS, config, days))
         per_day = {
             day.isoformat(): {

@@ -38,18 +38,18 @@ STATE_COLUMNS = {
 def savings_findings_state(costwatch: CostwatchConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """`savings_findings_state`: the findings' statuses and the baselines of those marked done."""
     with warehouse.get_connection() as conn:
-        count = write_state(conn, costwatch.config.lake_dir, in_lake=warehouse.tables_lake is not None)
+        count = write_state(conn, costwatch.config.lake_dir, lake=warehouse.tables_lake)
     return dg.MaterializeResult(metadata={"dagster/row_count": count})
 
 
-def write_state(conn, lake_dir: Path, *, in_lake: bool = False) -> int:
-    """The lake's state file as the warehouse table (a lake dataset in a distributed run), documented.
-    Returns its rows."""
+def write_state(conn, lake_dir: Path, *, lake=None) -> int:
+    """The state file (in the local `lake_dir`) as the warehouse table, documented; as a dataset of
+    `lake` in a distributed run. Returns its rows."""
     return replace_table(
         conn,
         "savings_findings_state",
         state_table(lake_dir),
         STATE_DESCRIPTION,
         STATE_COLUMNS,
-        lake_dir=lake_dir if in_lake else None,
+        lake_dir=lake,
     )

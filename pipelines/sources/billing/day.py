@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from pipelines.lake.manifest import reading_input
 from pipelines.lake.partitions import PARTITION_FILE, write_file, write_partition
+from pipelines.lake.store import LakePath
 from pipelines.sources import registry
 from pipelines.sources.billing.common import COST_LINE_SCHEMA, USAGE_LINE_SCHEMA, Parsed
 from pipelines.sources.quarantine import QUARANTINE_SCHEMA
@@ -78,14 +79,14 @@ class BillingDay:
 
 
 def ingest_billing_day(
-    files_by_source: dict[str, list[tuple[Path, str]]], rates: dict[str, float], lake_dir: Path, day: dt.date
+    files_by_source: dict[str, list[tuple[Path, str]]], rates: dict[str, float], lake_dir: LakePath, day: dt.date
 ) -> BillingDay:
     """`ingest_billing_days` of one day."""
     return ingest_billing_days(files_by_source, rates, lake_dir, [day])[day]
 
 
 def ingest_billing_days(
-    files_by_source: dict[str, list[tuple[Path, str]]], rates: dict[str, float], lake_dir: Path, days: list[dt.date]
+    files_by_source: dict[str, list[tuple[Path, str]]], rates: dict[str, float], lake_dir: LakePath, days: list[dt.date]
 ) -> dict[dt.date, BillingDay]:
     """Read every export once (they are small), convert money to USD (Anthropic's cents included)
     and write each of `days`' partitions and the whole quarantine. Raises CurrencyError for an

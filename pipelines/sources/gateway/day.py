@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from pipelines.lake.manifest import InputManifest, ManifestStore, file_state, reading_input
 from pipelines.lake.partitions import ABANDONED_TEMP_AGE_S, sql_string, write_partition
+from pipelines.lake.store import LakePath
 from pipelines.sources import registry
 from pipelines.sources.gateway.records import BATCH_BYTES, RAW_SCHEMA
 from pipelines.sources.queries import load_queries, sql_text
@@ -254,6 +255,7 @@ def ingest_day(
     max_line_bytes: int = MAX_LINE_BYTES,
     verify_content: str = "on_change",
     store: ManifestStore | None = None,
+    lake: LakePath | None = None,
 ) -> DayIngest:
     """Read every file that can hold `day`, and write the day's partitions of
     `gateway_requests`, `gateway_quarantine` and `gateway_ingest_audit` to the lake."""
@@ -266,6 +268,7 @@ def ingest_day(
         max_line_bytes=max_line_bytes,
         verify_content=verify_content,
         store=store,
+        lake=lake,
     )
     return result
 
@@ -280,12 +283,14 @@ def ingest_days(
     max_line_bytes: int = MAX_LINE_BYTES,
     verify_content: str = "on_change",
     store: ManifestStore | None = None,
+    lake: LakePath | None = None,
 ) -> list[DayIngest]:
     """`ingest_day` for each of `days` (a range run's days, in order), reading each file that can
     hold any of them once: one DayIngest per day, each as `ingest_day` alone would give it. A
     line over `max_line_bytes` is quarantined (`line_too_long`); `verify_content` is how the
     manifest checks a file is unchanged (`on_change` or `always`, `InputManifest`); `store` where the
-    manifest lives (the lake's JSON file unless given: `state.backend`)."""
+    manifest lives (the lake's JSON file unless given: `state.backend`); `lake` where the partitions go
+    (`lake_dir` unless given: an object-store lake keeps the spool and manifests in `lake_dir`)."""
     manifest = InputManifest(lake_dir, MANIFEST_NAME, verify_content, store)
     manifest.forget_missing({str(path) for path, _ in files})
     spool_root = lake_dir / SPOOL_DIR
@@ -319,7 +324,7 @@ def ingest_days(
         results = []
         for position, day in enumerate(days):
             holding = [read[name] for name in read if day.isoformat() in read[name].days]
-            result = _write_day(conn, lake_dir, holding, day)
+            result = _write_day(conn, lake_dir if lake is None else lake, holding, day)
             if position == 0:
                 result.files_skipped = skipped_first
             else:
@@ -354,7 +359,9 @@ def _sweep_abandoned_spools(spool_root: Path) -> None:
             pass
 
 
-def _write_day(conn: duckdb.DuckDBPyConnection, lake_dir: Path, holding: list[_FileRead], day: dt.date) -> DayIngest:
+def _write_day(
+    conn: duckdb.DuckDBPyConnection, lake_dir: LakePath, holding: list[_FileRead], day: dt.date
+) -> DayIngest:
     """Dedupe one day's spooled records and write its three partitions."""
     queries = load_queries(__package__, "day.sql")
     result = DayIngest(day=day, files_read=[file.name for file in holding])

@@ -11,6 +11,7 @@ import duckdb
 
 from pipelines.lake.manifest import InputManifest, ManifestStore, file_state
 from pipelines.lake.partitions import PARTITION_FILE, write_file, write_partition
+from pipelines.lake.store import LakePath
 from pipelines.resources.config import SourceSpec
 from pipelines.sources import registry
 from pipelines.sources.gpu.common import GpuBilling, load_instance_types
@@ -72,7 +73,7 @@ def ingest_gpu_billing_day(
     pool_tag: str,
     replica_tag: str,
     instance_types: Path | None,
-    lake_dir: Path,
+    lake_dir: LakePath,
     day: dt.date,
 ) -> GpuBillingDay:
     """`ingest_gpu_billing_days` of one day."""
@@ -85,7 +86,7 @@ def ingest_gpu_billing_days(
     pool_tag: str,
     replica_tag: str,
     instance_types: Path | None,
-    lake_dir: Path,
+    lake_dir: LakePath,
     days: list[dt.date],
 ) -> dict[dt.date, GpuBillingDay]:
     """Read every GPU billing file once (each is read whole: a month's export holds every day),
@@ -138,13 +139,14 @@ def ingest_gpu_telemetry_days(
     days: list[dt.date],
     verify_content: str = "on_change",
     store: ManifestStore | None = None,
+    lake: LakePath | None = None,
 ) -> dict[dt.date, TelemetryDay]:
     """GPU busy time per replica for each of `days` (utilization weighted by the sampling
     interval), from each file with the config entry that lists it (its format, and the time zone
     of a format that writes local time). Only files that can hold one of the days are opened (the
     input manifest remembers each file's days, and a file's content tells a changed file:
     `verify_content`, InputManifest, kept in `store`: the lake's JSON file unless given), each once
-    for all of them."""
+    for all of them. The partitions go to `lake` (`lake_dir`, where the manifest is, unless given)."""
     queries = _queries()
     manifest = InputManifest(lake_dir, "gpu_telemetry", verify_content, store)
     manifest.forget_missing({str(path) for path, _ in files})
@@ -175,7 +177,7 @@ def ingest_gpu_telemetry_days(
                     read[day] = read.get(day, 0) + 1
         for day in days:
             scratch.execute(f"create or replace temp table busy as {telemetry_busy_sql()}", {"day": day})  # noqa: S608 (SQL from telemetry_busy.sql)
-            rows = write_partition(scratch, queries["busy"], lake_dir, TELEMETRY_DATASET, day)
+            rows = write_partition(scratch, queries["busy"], lake_dir if lake is None else lake, TELEMETRY_DATASET, day)
             busy, sampled = scratch.execute(queries["busy_totals"]).fetchone()
             manifest.mark_ingested(day)
             written[day] = TelemetryDay(
