@@ -23,6 +23,11 @@ import yaml
 from pipelines.models.engine import prepare_session
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Dagster's SQLite run history without an fsync at every commit (pipelines/resources/dagster_storage.py),
+# here and in the `costwatch` processes tests start (they inherit the environment): a killed
+# process still loses nothing, and only a power cut would tell the two apart.
+os.environ.setdefault("COSTWATCH_SQLITE_SYNCHRONOUS", "NORMAL")
 CATALOG = REPO / "fixtures" / "prices" / "model_prices.json"
 
 
