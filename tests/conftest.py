@@ -28,6 +28,29 @@ REPO = Path(__file__).resolve().parents[1]
 # here and in the `costwatch` processes tests start (they inherit the environment): a killed
 # process still loses nothing, and only a power cut would tell the two apart.
 os.environ.setdefault("COSTWATCH_SQLITE_SYNCHRONOUS", "NORMAL")
+
+
+def _alembic_scripts_read_once() -> None:
+    """Dagster checks each SQLite file's schema revision (every instance's run, schedule and index
+    databases, and each run's own event file) against its alembic scripts, and alembic reads the
+    ~50 migration modules of the folder anew every time: ~0.3 s of each project and of each run
+    here. The folder does not change during the tests: read once per script folder. The
+    revisions compared, and every migration, stay alembic's and Dagster's own."""
+    from alembic.script import ScriptDirectory
+
+    build = ScriptDirectory.from_config.__func__
+    folders: dict[tuple, ScriptDirectory] = {}
+
+    def from_config(cls, config):
+        key = (cls, config.get_alembic_option("script_location"), tuple(config.get_version_locations_list() or ()))
+        if key not in folders:
+            folders[key] = build(cls, config)
+        return folders[key]
+
+    ScriptDirectory.from_config = classmethod(from_config)
+
+
+_alembic_scripts_read_once()
 CATALOG = REPO / "fixtures" / "prices" / "model_prices.json"
 
 
