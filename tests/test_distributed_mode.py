@@ -5,7 +5,7 @@ its own process and scratch DuckDB, the state in Postgres, the analysts' file a 
 Real components: the Postgres of .ci/services.sh, `dagster-daemon` as its own process launching runs
 as processes (the default run launcher), `costwatch run` as its own process. The daemon's loop
 interval (a module constant, 30 s) is set to 1 s in its process so the test waits for work, not for
-the loop. About eight minutes on two cores, so kept out of `make test` (its budget is 15 minutes):
+the loop. Three to five minutes on two cores, so kept out of `make test` (its budget is 15 minutes):
 `make test-cluster` runs it. tests/test_range_models.py proves the stages' numbers inside `make test`.
 """
 
