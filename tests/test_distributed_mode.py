@@ -5,7 +5,8 @@ its own process and scratch DuckDB, the state in Postgres, the analysts' file a 
 Real components: the Postgres of .ci/services.sh, `dagster-daemon` as its own process launching runs
 as processes (the default run launcher), `costwatch run` as its own process. The daemon's loop
 interval (a module constant, 30 s) is set to 1 s in its process so the test waits for work, not for
-the loop. Three to five minutes on two cores, so kept out of `make test` (its budget is 15 minutes):
+the loop. After the days, the same day is queued twice at once (the tag limit must serialize the
+two runs), then once more with its worker SIGKILLed mid-run (marked failed), then again (completes). Three to five minutes on two cores, so kept out of `make test` (its budget is 15 minutes):
 `make test-cluster` runs it. tests/test_range_models.py proves the stages' numbers inside `make test`.
 """
 
@@ -15,6 +16,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -82,6 +84,48 @@ def _daemon(root: Path, env: dict) -> Iterator[subprocess.Popen]:
         log.close()
 
 
+def _queue_day(root: Path, env: dict) -> None:
+    """A run of the daily job for FIRST, queued as the UI or the schedule queues one (not through
+    `costwatch run`, whose project lock keeps a second command on this host out)."""
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    subprocess.run(
+        [dagster, "job", "backfill", "-m", "pipelines.definitions", "-j", "costwatch_daily"]
+        + ["--partitions", FIRST.isoformat(), "--noprompt"],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def _wait_for(instance: dg.DagsterInstance, done, timeout_s: float = 900) -> list:
+    """The daily job's runs, newest first, once `done(runs)` holds."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(RunsFilter(job_name="costwatch_daily"))
+        if done(runs):
+            return runs
+        time.sleep(1)
+    raise AssertionError(f"timed out: {[(run.run_id, run.status) for run in runs]}")
+
+
+def _step_started(instance: dg.DagsterInstance, run) -> bool:
+    return any(
+        event.is_dagster_event and event.dagster_event.event_type_value == "STEP_START"
+        for event in instance.all_logs(run.run_id)
+    )
+
+
+def _worker_pid(instance: dg.DagsterInstance, run) -> int:
+    """The process executing the run's steps, from its own engine event."""
+    for event in instance.all_logs(run.run_id):
+        found = re.search(r"Executing steps in process \(pid: (\d+)\)", event.message or "")
+        if found:
+            return int(found.group(1))
+    raise AssertionError(f"no worker process logged for run {run.run_id}")
+
+
 @contextmanager
 def _instance(url: str, home: Path) -> Iterator[dg.DagsterInstance]:
     """A reader of the test's Dagster instance (its Postgres storage)."""
@@ -126,24 +170,21 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
         # Two runs of one day queued at once (as the UI or the schedule queues them, not through
         # `costwatch run`, whose project lock would keep the second command out): the instance's
         # tag limit runs them one after the other.
-        dagster = str(Path(sys.executable).with_name("dagster"))
         for _ in range(2):
-            subprocess.run(
-                [dagster, "job", "backfill", "-m", "pipelines.definitions", "-j", "costwatch_daily"]
-                + ["--partitions", FIRST.isoformat(), "--noprompt"],
-                cwd=root,
-                env=env,
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
+            _queue_day(root, env)
         with _instance(dagster_url, tmp_path / "waiting") as instance:
-            deadline = time.monotonic() + 900
-            while time.monotonic() < deadline:
-                runs = instance.get_runs(RunsFilter(job_name="costwatch_daily"))
-                if len(runs) == 2 and all(run.is_finished for run in runs):
-                    break
-                time.sleep(2)
+            pair = _wait_for(instance, lambda runs: len(runs) == 2 and all(run.is_finished for run in runs))
+            # A run whose worker is killed mid-run (SIGKILL: no handler, no goodbye): marked failed
+            # by the process that launched it, and the next run of its day is not held behind it.
+            _queue_day(root, env)
+            (killed,) = _wait_for(instance, lambda runs: len(runs) == 3 and _step_started(instance, runs[0]))[:1]
+            os.kill(_worker_pid(instance, killed), signal.SIGKILL)
+            _wait_for(instance, lambda runs: runs[0].is_finished)
+            _queue_day(root, env)
+            after = _wait_for(instance, lambda runs: len(runs) == 4 and runs[0].is_finished)[0]
+            assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+            assert after.status == dg.DagsterRunStatus.SUCCESS
+        killed_id, pair_ids = killed.run_id, {run.run_id for run in pair}
     print(f"{DAYS} days: embedded sequential {sequential_s:.1f} s, distributed in parallel {parallel_s:.1f} s")
 
     # The same numbers: every relation of the embedded warehouse (its outbox is a Postgres table
@@ -161,11 +202,14 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
         runs = instance.get_runs(RunsFilter())
         spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for record in runs:
+            if record.run_id == killed_id:
+                continue
             stats = instance.get_run_stats(record.run_id)
             assert record.status == dg.DagsterRunStatus.SUCCESS, record.run_id
-            spans.setdefault((record.job_name, record.tags["dagster/partition"]), []).append(
-                (stats.start_time, stats.end_time)
-            )
+            if record.job_name != "costwatch_daily" or record.run_id in pair_ids:
+                spans.setdefault((record.job_name, record.tags["dagster/partition"]), []).append(
+                    (stats.start_time, stats.end_time)
+                )
         stage_jobs = sorted({job for job, _ in spans if job.startswith("costwatch_stage_")})
         assert len(stage_jobs) >= 2
         for job in stage_jobs:
