@@ -6,8 +6,10 @@ Real components: the Postgres of .ci/services.sh, `dagster-daemon` as its own pr
 as processes (the default run launcher), `costwatch run` as its own process. The daemon's loop
 interval (a module constant, 30 s) is set to 1 s in its process so the test waits for work, not for
 the loop. After the days, the same day is queued twice at once (the tag limit must serialize the
-two runs), then once more with its worker SIGKILLed mid-run (marked failed), then again (completes). Three to five minutes on two cores, so kept out of `make test` (its budget is 15 minutes):
-`make test-cluster` runs it. tests/test_range_models.py proves the stages' numbers inside `make test`.
+two runs), then once more with its worker SIGKILLed mid-run (marked failed), then again (completes).
+Run with the lake on local disk and on the moto S3 server. About ten minutes on two cores, so kept
+out of `make test` (its budget is 15 minutes): `make test-cluster` runs it. tests/test_range_models.py
+proves the stages' numbers inside `make test`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,13 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 import pytest
+import s3fs
 import yaml
 from conftest import REPO, cli_project, costwatch_process, warehouse_rows
 from dagster._core.storage.dagster_run import RunsFilter
+
+from pipelines.lake.store import s3_storage_options
+from pipelines.resources.config import load_config
 
 pytestmark = [pytest.mark.distributed, pytest.mark.cluster]
 
@@ -136,12 +142,20 @@ def _instance(url: str, home: Path) -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_url):
+@pytest.mark.parametrize("lake", ["local", "s3"])
+def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_url, lake):
+    """`lake`: the lake on local disk, or on the moto S3 server of .ci/services.sh (storage.lake)."""
     embedded = cli_project(tmp_path / "embedded", start=FIRST, days=DAYS, requests_per_day=300, seed=11)
     root = cli_project(tmp_path / "distributed", start=FIRST, days=DAYS, requests_per_day=300, seed=11)
     config = yaml.safe_load((root / "costwatch.yaml").read_text())
     config["execution"] = {"mode": "distributed"}
     config["state"] = {"backend": "postgres", "url_env": URL_ENV}
+    bucket = None
+    if lake == "s3":
+        assert os.environ.get("AWS_ENDPOINT_URL"), "run under .ci/services.sh: it starts the S3 server"
+        bucket = f"costwatch-cluster-{uuid.uuid4().hex[:12]}"
+        s3fs.S3FileSystem(**s3_storage_options()).mkdir(bucket)
+        config["storage"] = {"lake": f"s3://{bucket}/lake"}
     (root / "costwatch.yaml").write_text(yaml.safe_dump(config))
     shutil.copy(REPO / "dagster_home" / "distributed" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
     dagster_url = _database(pg_url)
@@ -185,13 +199,20 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
             assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
             assert after.status == dg.DagsterRunStatus.SUCCESS
         killed_id, pair_ids = killed.run_id, {run.run_id for run in pair}
-    print(f"{DAYS} days: embedded sequential {sequential_s:.1f} s, distributed in parallel {parallel_s:.1f} s")
+    print(
+        f"{lake} lake, {DAYS} days: embedded sequential {sequential_s:.1f} s, distributed in parallel {parallel_s:.1f} s"
+    )
 
     # The same numbers: every relation of the embedded warehouse (its outbox is a Postgres table
     # here), every row.
     # DOUBLEs to 1e-9 relative: rounded to nine significant digits, then compared exactly.
     one = warehouse_rows(embedded, warehouse=embedded / "data" / "published" / "warehouse.duckdb", digits=9)
-    other = warehouse_rows(root, warehouse=root / "data" / "published" / "warehouse.duckdb", digits=9)
+    other = warehouse_rows(
+        root,
+        lake=load_config(root / "costwatch.yaml").lake if bucket else None,
+        warehouse=root / "data" / "published" / "warehouse.duckdb",
+        digits=9,
+    )
     assert set(one) - set(other) == {"alerts_outbox"} and set(other) <= set(one)
     different = sorted(name for name in other if one[name] != other[name])
     assert not different, different
@@ -234,6 +255,11 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
         rows_text = cursor.fetchone()[0] or ""
     secrets = [pg_url, dagster_url, pg_url.split("@")[0], os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")]
     lake_bytes = b"".join(path.read_bytes() for path in (root / "data").rglob("*") if path.is_file())
+    if bucket:  # every object of the S3 lake, read back
+        objects = s3fs.S3FileSystem(**s3_storage_options())
+        keys = objects.find(f"{bucket}/lake")
+        assert any(key.endswith("/fct_spend_daily/day=2026-10-02/data.parquet") for key in keys)
+        lake_bytes += b"".join(objects.cat_file(key) for key in keys)
     for secret in secrets:
         assert secret not in logs and secret not in log and secret not in rows_text
         assert secret.encode() not in lake_bytes
