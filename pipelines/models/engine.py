@@ -591,12 +591,13 @@ def _write_daily_partitions(
         try:
             conn.execute(f"create or replace temp table {rows_table} as {model.query}", params)  # noqa: S608 (model name and the model's own SQL file)
             _refuse_days_outside(conn, rows_table, days)
+            day_rows = f"select * exclude (day){_as_warehouse_types(conn, rows_table, model)} from {rows_table}"  # noqa: S608 (a temp table named from the model)
             # The rows keep the query's order (fct_requests: by ts, so by day): each day's filter
             # below reads only its own row groups.
             return sum(
                 write_partition(
                     conn,
-                    f"select * exclude (day){_as_warehouse_types(conn, rows_table, model)} from {rows_table} where day = $day",  # noqa: S608 (a temp table named from the model)
+                    f"{day_rows} where day = $day",  # noqa: S608 (the select above, from code)
                     lake_dir,
                     model.name,
                     day,
