@@ -348,6 +348,7 @@ MODULE_SECONDS = {
     "test_content_changes": 15,
     "test_definitions": 15,
     "test_lake_s3": 15,
+    "test_parallel_backfill": 30,
 }
 
 

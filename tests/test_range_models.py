@@ -318,13 +318,14 @@ WINDOW_RANGE = DayRange(dt.date(2026, 10, 1), dt.date(2026, 10, 30))  # crosses 
 ANOMALY_SETTINGS = {"min_impact_usd": 50.0, "min_impact_pct": 0.2}
 
 
-def _spend_history() -> dict:
-    """60 days of spend for two features, three users and two models with noise, and spikes planted
-    on a few days (volume, prompt growth, a model switch), plus a GPU pool whose idle cost jumps."""
+def spend_history(days: int = 60) -> dict:
+    """`days` days of spend from Sep 1 for two features, three users and two models with noise, and
+    spikes planted on a few days (volume, prompt growth, a model switch), plus a GPU pool whose
+    idle cost jumps."""
     rng = random.Random(12)
     spend, gpu = [], []
     spikes = {dt.date(2026, 10, 8): 3.0, dt.date(2026, 10, 9): 2.5, dt.date(2026, 10, 20): 4.0}
-    for offset in range(60):
+    for offset in range(days):
         day = HISTORY_START + dt.timedelta(days=offset)
         weekend = day.weekday() >= 5
         for feature, user, model in (
@@ -402,7 +403,7 @@ def _hashable(value):
 
 
 def test_spend_anomalies_over_a_range_equal_each_day_run_alone(run_model_on):
-    inputs = _spend_history()
+    inputs = spend_history()
     ranged = run_model_on("fct_spend_anomalies", inputs, day=WINDOW_RANGE, settings=ANOMALY_SETTINGS)
     day_by_day = [
         row
