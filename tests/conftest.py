@@ -146,6 +146,22 @@ def module_project(tmp_path_factory):
         yield opened
 
 
+# The Postgres of .ci/services.sh (`make test` and `make test-cluster` start it), for the tests
+# marked `distributed` and `cluster`.
+PG_URL_ENV = "COSTWATCH_TEST_PG_URL"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    url = os.environ.get(PG_URL_ENV, "").strip()
+    if not url:
+        pytest.fail(
+            f"{PG_URL_ENV} is not set: this test needs the Postgres of .ci/services.sh. Run it under it: "
+            "`make test` sources it, or `bash .ci/services.sh .venv/bin/python -m pytest tests/<module>.py`"
+        )
+    return url
+
+
 @pytest.fixture
 def run_model_on(tmp_path: Path):
     """`run_model_on(model_name, inputs, day=..., settings=...)`: the real SQL model on hand-built
@@ -332,7 +348,7 @@ MODULE_SECONDS = {
     "test_gateway_ingest": 110,
     "test_savings_truth": 105,
     "test_range_runs": 105,
-    "test_range_models": 140,  # 75 in that run, plus the distributed stages added since (~40 s alone, scaled to its load)
+    "test_range_models": 155,  # 75 in that run, plus the distributed stages and concurrent alert runs added since (~50 s alone, scaled)
     "test_published": 95,
     "test_security": 85,
     "test_savings_properties": 75,

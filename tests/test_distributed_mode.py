@@ -32,7 +32,7 @@ import psycopg2
 import pytest
 import s3fs
 import yaml
-from conftest import REPO, cli_project, costwatch_process, warehouse_rows
+from conftest import PG_URL_ENV, REPO, cli_project, costwatch_process, warehouse_rows
 from dagster._core.storage.dagster_run import RunsFilter
 
 from pipelines.lake.store import s3_storage_options
@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.distributed, pytest.mark.cluster]
 
 FIRST = dt.date(2026, 10, 1)
 DAYS = 2
-URL_ENV = "COSTWATCH_TEST_PG_URL"
+URL_ENV = PG_URL_ENV
 DAEMON = """
 import dagster._daemon.controller as controller
 controller.DEFAULT_DAEMON_INTERVAL_SECONDS = 1
@@ -51,14 +51,6 @@ sys.argv = ["dagster-daemon", "run", "-m", "pipelines.definitions"]
 from dagster._daemon.cli import main
 main()
 """
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> str:
-    url = os.environ.get(URL_ENV, "").strip()
-    if not url:
-        pytest.fail(f"{URL_ENV} is not set: run under .ci/services.sh (`make test-cluster` does)")
-    return url
 
 
 def _database(pg_url: str) -> str:

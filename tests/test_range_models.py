@@ -20,21 +20,27 @@ import datetime as dt
 import gzip
 import json
 import multiprocessing
+import os
 import random
 import shutil
+import time
 from collections import Counter
 from decimal import Decimal
 from graphlib import TopologicalSorter
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 import pytest
 import yaml
-from conftest import REPO, generated_config, request
+from conftest import PG_URL_ENV, REPO, generated_config, request
+from slack_server import SlackTestServer
 from test_alert_models import anomalies
 from test_anomalies import GPU_COLUMNS, SPEND_COLUMNS
+from test_state_backends import CHANNEL, TOKEN
 
+from pipelines.alerts.outbox_postgres import PostgresOutbox
 from pipelines.defs.models import model_settings
 from pipelines.defs.settings.pools import write_pool_settings
 from pipelines.defs.settings.savings import write_state
@@ -44,6 +50,7 @@ from pipelines.lake.publish import publish_catalog
 from pipelines.models.engine import DayRange, load_models, publish_lake_views, run_model, stages
 from pipelines.models.relations import replace_table
 from pipelines.resources.config import load_config
+from pipelines.resources.state import PostgresDatabase
 from pipelines.resources.warehouse import scratch_database
 from pipelines.sources.billing import day as billing_day
 from pipelines.sources.gateway import day as gateway_day
@@ -273,6 +280,69 @@ def test_days_run_at_once_stage_by_stage_equal_the_same_days_run_one_at_a_time(w
     # Each has rows to compare, bar the episodes (see above), the realized savings (nothing marked
     # done) and the price findings (every price of these days is the catalog's own).
     assert rows > 0 or model in ("alert_anomaly_episodes", "fct_savings_realized", "fct_price_findings")
+
+
+def _alerts_run(config_path: str, first: dt.date, last: dt.date, environ: dict) -> dict:
+    """One run of the real `alerts_outbox` asset over `first`..`last`, in a process of its own
+    with its own Dagster instance, as a distributed run of those days runs it. Returns what its
+    materialization reports sent and held."""
+    from pipelines.cli import _partitions
+    from pipelines.definitions import build_definitions
+    from pipelines.defs.schedules import DAILY_JOB
+
+    os.environ.update(environ)
+    job = build_definitions(config_path).resolve_job_def(DAILY_JOB)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("alerts_outbox")], **_partitions(first, last)
+        )
+    metadata = result.asset_materializations_for_node("alerts_outbox")[0].metadata
+    return {key: metadata[key].value for key in ("sent", "held")}
+
+
+@pytest.mark.distributed
+def test_two_concurrent_runs_with_pending_alerts_post_each_alert_once(warehouses, pg_url):
+    """The alerts of the distributed lake above, through the real asset on Postgres state: a first
+    run over Oct 28..Nov 2 without Slack leaves its alerts pending; then the runs of Nov 3 and of
+    Nov 4 start at once, each adding its day's alerts and delivering everything pending. The local
+    Slack server holds posts until both runs have one in flight, then counts: each alert once."""
+    _, root = warehouses
+    config = yaml.safe_load((root / "costwatch.yaml").read_text())
+    config["data_dir"] = "distributed"  # its lake: the one the stages above wrote
+    config["execution"] = {"mode": "distributed"}
+    config["state"] = {"backend": "postgres", "url_env": PG_URL_ENV}
+    config["alerts"] |= {"slack_channel": CHANNEL, "max_age_days": 36500}
+    path = root / "distributed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    quiet = {"SLACK_BOT_TOKEN": "", "SLACK_WEBHOOK_URL": ""}
+    nov_2, nov_3, nov_4 = (dt.date(2026, 11, day) for day in (2, 3, 4))
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1) as pool:
+        waiting = pool.apply(_alerts_run, (str(path), START, nov_2, quiet))
+    assert waiting["held"] and waiting["sent"] == []
+    server = SlackTestServer(token=TOKEN, lifetime_s=120).start()
+    try:
+        server.hold()
+        slack = quiet | {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": server.api_url}
+        with spawn.Pool(2) as pool:
+            runs = pool.starmap_async(_alerts_run, [(str(path), day, day, slack) for day in (nov_3, nov_4)])
+            deadline = time.monotonic() + 60
+            while server.waiting < 2 and time.monotonic() < deadline and not runs.ready():
+                time.sleep(0.05)
+            in_flight = server.waiting
+            server.release()
+            third, fourth = runs.get(timeout=120)
+    finally:
+        server.stop()
+    assert in_flight == 2  # both runs had a post in flight at once
+    statuses = PostgresOutbox(PostgresDatabase(pg_url), str(root / "distributed" / "lake")).statuses()
+    # Every day's digest among them: the days of the first run, delivered by the later two.
+    assert {f"digest:{day}" for day in DayRange(START, nov_4).days} <= set(statuses)
+    assert set(statuses.values()) == {"sent"}
+    assert server.copies() == {alert_id: 1 for alert_id in statuses}
+    assert set(third["sent"]).isdisjoint(fourth["sent"]) and set(third["sent"]) | set(fourth["sent"]) == set(statuses)
+    assert third["sent"] and fourth["sent"]
+    assert set(waiting["held"]) <= set(statuses)
 
 
 def test_the_second_range_reads_history_the_first_one_computed(warehouses):

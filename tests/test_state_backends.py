@@ -23,7 +23,7 @@ import duckdb
 import psycopg2
 import pytest
 import yaml
-from conftest import CATALOG, request
+from conftest import CATALOG, PG_URL_ENV, request
 from slack_server import SlackTestServer
 
 from pipelines.alerts.outbox import oldest_postable_day
@@ -38,7 +38,7 @@ from pipelines.sources.gateway.day import MANIFEST_NAME, ingest_days
 
 pytestmark = pytest.mark.distributed
 
-URL_ENV = "COSTWATCH_TEST_PG_URL"
+URL_ENV = PG_URL_ENV
 K = 6  # concurrent runs
 FIRST = dt.date(2026, 10, 1)
 DAYS = [FIRST + dt.timedelta(days=n) for n in range(K)]
@@ -46,17 +46,6 @@ TOKEN = "xoxb-test-state-backends"
 CHANNEL = "#llm-cost"
 NOW = dt.datetime(2026, 10, 8, 7, 0, tzinfo=dt.timezone.utc)
 ALERT_DAY = dt.date(2026, 10, 7)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> str:
-    url = os.environ.get(URL_ENV, "").strip()
-    if not url:
-        pytest.fail(
-            f"{URL_ENV} is not set: these tests need the Postgres of .ci/services.sh. Run them under it: "
-            "`make test` sources it, or `bash .ci/services.sh .venv/bin/python -m pytest tests/test_state_backends.py`"
-        )
-    return url
 
 
 @pytest.fixture(scope="module")
