@@ -240,7 +240,8 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
     with psycopg2.connect(pg_url.replace("+psycopg2", "")) as conn, conn.cursor() as cursor:
         cursor.execute(
             "select day from costwatch.ingested_days where scope = %s and manifest = 'gateway_logs' order by day",
-            (str(root / "data" / "lake"),),
+            # Keyed by the lake: its URI on S3 (what every host shares), else the local folder.
+            (f"s3://{bucket}/lake" if bucket else str(root / "data" / "lake"),),
         )
         assert [day for (day,) in cursor.fetchall()] == [FIRST, last]
         cursor.execute("select string_agg(t::text, ' ') from costwatch.ingested_days as t")

@@ -416,6 +416,32 @@ def test_the_state_backend_is_chosen_by_config_and_its_url_only_by_the_environme
     assert pg_url not in str(err.value)
 
 
+def test_hosts_of_one_object_store_lake_share_its_state_rows(tmp_path, database, pg_url):
+    """Two hosts of one project, each with its own local folder, their lake on S3: the manifest
+    one marks is the other's (rows keyed by the lake's URI, not by a host's path). A local lake
+    keys by its folder, so two projects on one machine stay apart."""
+    environ = {URL_ENV: pg_url}
+    hosts = []
+    uri = f"s3://team-bucket/{tmp_path.name}"  # a prefix of this test's own: rows of earlier runs stay apart
+    for host, lake in (("a", f"{uri}/"), ("b", uri)):
+        (tmp_path / host).mkdir()
+        path = write_config(tmp_path / host, {"backend": "postgres", "url_env": URL_ENV})
+        path.write_text(path.read_text() + f"storage: {{lake: '{lake}'}}\n")
+        hosts.append(state_backend(load_config(path), environ=environ))
+    assert hosts[0].lake_dir != hosts[1].lake_dir
+    assert hosts[0].scope == hosts[1].scope == uri
+    manifest = InputManifest(hosts[0].lake_dir, "gateway_logs", store=hosts[0].manifests())
+    manifest.mark_ingested(DAYS[0])
+    manifest.save()
+    assert InputManifest(hosts[1].lake_dir, "gateway_logs", store=hosts[1].manifests()).ingested == {
+        DAYS[0].isoformat()
+    }
+    path = write_config(tmp_path / "a", {"backend": "postgres", "url_env": URL_ENV})
+    local = state_backend(load_config(path), environ=environ)
+    assert local.scope == str(tmp_path / "a" / "data" / "lake")
+    assert InputManifest(local.lake_dir, "gateway_logs", store=local.manifests()).ingested == set()
+
+
 def test_no_connection_string_in_logs_errors_or_rows(tmp_path, pg_url, slack_server, capsys):
     """The URL never reaches a log record, printed output, an error or a row, and a password in it
     is redacted from connection errors."""

@@ -9,7 +9,8 @@
   Every change is a row upsert or update in a transaction, never a rewrite of a whole document,
   and delivery claims each alert with a row lock (`SELECT ... FOR UPDATE SKIP LOCKED`).
 
-Rows are keyed by `scope`, the project's lake folder, so projects can share one database.
+Rows are keyed by `scope`, the project's lake (its `storage.lake` URI, else its local folder), so
+projects can share one database and the hosts of one project share its rows.
 The URL is read here, at use, only from the environment, and is never logged, put in
 metadata, the lake or a row: `PostgresDatabase` keeps it out of its repr and out of errors.
 """
@@ -167,10 +168,14 @@ class StateBackend:
     backend: str
     lake_dir: Path
     database: PostgresDatabase | None = field(default=None, repr=False)
+    # What keys the project's rows in Postgres: the lake's URI (`storage.lake`) when it is in object
+    # storage, so every host's runs share one manifest and one outbox whatever their local
+    # folders; else the local lake folder.
+    lake: str = ""
 
     @property
     def scope(self) -> str:
-        return str(self.lake_dir)
+        return self.lake or str(self.lake_dir)
 
     def manifests(self) -> ManifestStore:
         if self.database is None:
@@ -197,4 +202,4 @@ def state_backend(config: CostwatchConfig, environ: Mapping[str, str] = os.envir
     if config.state.backend == "embedded":
         return StateBackend("embedded", config.lake_dir)
     database = PostgresDatabase(state_url(config, environ), url_env=config.state.url_env)
-    return StateBackend("postgres", config.lake_dir, database)
+    return StateBackend("postgres", config.lake_dir, database, lake=(config.storage.lake or "").rstrip("/"))
