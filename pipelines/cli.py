@@ -26,6 +26,7 @@ from pipelines.lake.publish import readable_warehouse
 from pipelines.lake.savings_state import SavingsStateError
 from pipelines.report import savings as savings_findings
 from pipelines.resources.config import ConfigError, config_path_from_env, load_config
+from pipelines.resources.state import state_backend
 
 DEMO_START = dt.date(2026, 10, 1)
 DEMO_DAYS = 45
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--from needs --to")
         # The lock covers choosing the days too: --changed reads and updates the input manifest.
         with _project_lock(config, argv, wait_s=args.wait):
-            heal_lake(config.lake_dir)  # before choosing the days: a healed day is one to re-run
+            heal_lake(config.lake_dir, state_backend(config))  # before choosing the days: a healed day is one to re-run
             days = _days_to_run(args, config)
             require_warehouse(config.warehouse_path, config.lake, set(days))
             return _run(args.config, days, config)
@@ -289,11 +290,11 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
     if args.changed:
         import duckdb
 
-        from pipelines.lake.manifest import InputManifest, PendingDays
-        from pipelines.resources.state import state_backend
+        from pipelines.lake.manifest import InputManifest
         from pipelines.sources.gateway.day import MANIFEST_NAME, stale_days
 
-        manifests = state_backend(config).manifests()
+        state = state_backend(config)
+        manifests = state.manifests()
         with duckdb.connect() as scratch:
             changed = stale_days(
                 scratch,
@@ -303,12 +304,12 @@ def _days_to_run(args: argparse.Namespace, config) -> list[dt.date]:
                 verify_content=config.inputs.verify_content,
                 store=manifests,
             )
-        from pipelines.lake.fingerprints import DaySettings, day_fingerprints
+        from pipelines.lake.fingerprints import day_fingerprints
 
         ingested = InputManifest(config.lake_dir, MANIFEST_NAME, store=manifests).ingested
         ran = {dt.date.fromisoformat(day) for day in ingested}
-        repriced = DaySettings(config.lake_dir).changed(day_fingerprints(config, ran))
-        return _with_downstream_days(changed, ran, unfinished=PendingDays(config.lake_dir).days, repriced=set(repriced))
+        repriced = state.day_settings().changed(day_fingerprints(config, ran))
+        return _with_downstream_days(changed, ran, unfinished=state.pending_days().days, repriced=set(repriced))
     first, last = (args.date, args.date) if args.date else (args.start, args.end)
     if last < first:
         raise ConfigError(f"--to {last} is before --from {first}; swap them")
@@ -394,7 +395,7 @@ def _rebuild(config_arg: str | None, config, first: dt.date | None) -> int:
     from pipelines.lake.health import lake_days, read_every_row
     from pipelines.models.engine import prepare_session
 
-    heal_lake(config.lake_dir)
+    heal_lake(config.lake_dir, state_backend(config))
     held = lake_days(config.lake)
     if not held:
         print(
@@ -453,8 +454,7 @@ def _run(config_arg: str | None, days: list[dt.date], config, job_name: str | No
 
 
 def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_name: str | None) -> int:
-    from pipelines.lake.fingerprints import DaySettings, day_fingerprints
-    from pipelines.lake.manifest import PendingDays
+    from pipelines.lake.fingerprints import day_fingerprints
     from pipelines.resources.warehouse import fail_orphaned_runs
 
     config_path = config_path_from_env(config_arg)
@@ -468,7 +468,8 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
         settle_orphans()
         print("nothing to run: no day's inputs changed")
         return 0
-    pending = PendingDays(config.lake_dir)
+    state = state_backend(config)
+    pending = state.pending_days()
     pending.add(days)
     started_all = time.perf_counter()
     runs = stretches(days)
@@ -536,7 +537,7 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
             if result.success:
                 done_days += count
                 stretch = [first + dt.timedelta(days=offset) for offset in range(count)]
-                DaySettings(config.lake_dir).record(day_fingerprints(config, stretch))
+                state.day_settings().record(day_fingerprints(config, stretch))
                 pending.done(stretch)
             else:
                 failed.append(label)
@@ -579,8 +580,7 @@ def _submit_stages(config_arg: str | None, days: list[dt.date], config) -> int:
 
     from pipelines.definitions import build_definitions
     from pipelines.defs.schedules import DAILY_JOB, STAGE_JOB
-    from pipelines.lake.fingerprints import DaySettings, day_fingerprints
-    from pipelines.lake.manifest import PendingDays
+    from pipelines.lake.fingerprints import day_fingerprints
 
     config_path = config_path_from_env(config_arg)
     if not days:
@@ -598,7 +598,8 @@ def _submit_stages(config_arg: str | None, days: list[dt.date], config) -> int:
     defs = build_definitions(config_path)
     stage_jobs = [job.name for job in defs.jobs if job.name.startswith(STAGE_JOB.format(""))]
     jobs = [DAILY_JOB] if len(days) == 1 else sorted(stage_jobs, key=lambda name: int(name.rsplit("_", 1)[1]))
-    pending = PendingDays(config.lake_dir)
+    state = state_backend(config)
+    pending = state.pending_days()
     pending.add(days)
     started = time.perf_counter()
     partitions = ",".join(day.isoformat() for day in days)
@@ -642,7 +643,7 @@ def _submit_stages(config_arg: str | None, days: list[dt.date], config) -> int:
                 file=sys.stderr,
             )
             return 1
-    DaySettings(config.lake_dir).record(day_fingerprints(config, days))
+    state.day_settings().record(day_fingerprints(config, days))
     pending.done(days)
     print(f"{len(days)} day(s) ok in {_duration(time.perf_counter() - started)}", flush=True)
     return 0
@@ -904,11 +905,32 @@ _SETTLE_HINT = (
 )
 
 
+def _postgres_outbox(config):
+    """The Postgres outbox with `state.backend: postgres`, else None (the embedded ledger)."""
+    from pipelines.alerts.outbox_postgres import PostgresOutbox
+
+    state = state_backend(config)
+    return PostgresOutbox(state.database, state.scope) if state.database is not None else None
+
+
 def _list_uncertain_alerts(config) -> int:
     """The ledger's uncertain alerts: posted, answer lost. A bot token settles them by itself
-    (the next run looks each up in the channel); a webhook cannot read the channel."""
+    (the next run looks each up in the channel); a webhook cannot read the channel. With the
+    Postgres state, the outbox's uncertain rows, settled by an operator."""
     from pipelines.alerts.ledger import DeliveryLedger, ledger_path, ledger_problem
 
+    outbox = _postgres_outbox(config)
+    if outbox is not None:
+        rows = outbox.uncertain()
+        if not rows:
+            print("no uncertain alert: every alert posted is known to be in Slack")
+            return 0
+        print(f"{len(rows)} alert(s) may or may not be in Slack (posted, the answer was lost):")
+        for alert_id, claimed_at, reason in rows:
+            when = claimed_at.strftime("%Y-%m-%d %H:%M UTC") if claimed_at else "?"
+            print(f"  {alert_id}  tried {when}  {reason or ''}".rstrip())
+        print(f"No run looks them up in the channel in this mode (Postgres state): {_SETTLE_HINT}.")
+        return 0
     path = ledger_path(config.lake_dir)
     problem = ledger_problem(path)
     if problem:
@@ -940,11 +962,21 @@ def _settle_alerts(config, verb: str, alert_ids: list[str]) -> int:
     the outbox (mark-sent: `sent`, never posted; resend: `pending`, posted again)."""
     from pipelines.alerts.ledger import DeliveryLedger, ledger_path
 
+    now = dt.datetime.now(dt.timezone.utc)
+    outbox = _postgres_outbox(config)
+    if outbox is not None:
+        wrong = outbox.settle(alert_ids, verb, now=now)
+        for alert_id, state in wrong.items():
+            print(f"costwatch: alert {alert_id!r} is not uncertain ({state}); `costwatch alerts` lists the uncertain ones", file=sys.stderr)  # fmt: skip
+        if wrong:
+            return 1
+        what = "marked sent: never posted again" if verb == "mark-sent" else "will be posted again by the next run"
+        print(f"{len(alert_ids)} alert(s) {what}: {', '.join(alert_ids)}")
+        return 0
     path = ledger_path(config.lake_dir)
     if not path.exists():
         print(f"costwatch: no alert has been posted yet ({path} does not exist): nothing to settle", file=sys.stderr)
         return 1
-    now = dt.datetime.now(dt.timezone.utc)
     with DeliveryLedger(path) as ledger:
         known = ledger.statuses(alert_ids)
         wrong = [a for a in alert_ids if known.get(a) is None or known[a].status not in ("uncertain", "resend")]

@@ -9,6 +9,7 @@ Each test keys its rows by its own lake folder (`scope`), so tests share one dat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -26,11 +27,13 @@ import yaml
 from conftest import CATALOG, PG_URL_ENV, request
 from slack_server import SlackTestServer
 
+from pipelines import cli
 from pipelines.alerts.outbox import oldest_postable_day
 from pipelines.alerts.outbox_postgres import PostgresOutbox
+from pipelines.lake.fingerprints import day_fingerprints
 from pipelines.lake.lock import project_lock
-from pipelines.lake.manifest import InputManifest, JsonManifestStore, file_state
-from pipelines.lake.manifest_postgres import PostgresManifestStore
+from pipelines.lake.manifest import InputManifest, JsonManifestStore, PendingDays, file_state
+from pipelines.lake.manifest_postgres import PostgresDaySettings, PostgresManifestStore, PostgresPendingDays
 from pipelines.resources.config import ConfigError, load_config
 from pipelines.resources.slack import SlackSettings
 from pipelines.resources.state import PostgresDatabase, StateUnavailable, state_backend
@@ -382,6 +385,45 @@ def test_a_post_interrupted_mid_flight_becomes_uncertain_not_reposted(tmp_path, 
     assert slack_server.copies() == {waiting: 1}
 
 
+def test_an_operator_settles_uncertain_alerts_in_postgres(
+    tmp_path, database, slack_server, pg_url, monkeypatch, capsys
+):
+    """`costwatch alerts` lists the outbox's uncertain rows; `mark-sent` makes one sent (never
+    posted), `resend` makes one pending (the next delivery posts it once); an alert that is not
+    uncertain, or not in the outbox, is refused and nothing changes."""
+    monkeypatch.setenv(URL_ENV, pg_url)
+    config_path = write_config(tmp_path, {"backend": "postgres", "url_env": URL_ENV})
+    scope = state_backend(load_config(config_path)).scope
+    there, lost, delivered = enqueue_alerts(PostgresOutbox(database, scope), 3)
+    with database.transaction() as cursor:  # claimed by a deliverer that died mid-post
+        cursor.execute(
+            "update costwatch.alerts_outbox set status = 'posting' where scope = %s and alert_id in (%s, %s)",
+            [scope, there, lost],
+        )
+    PostgresOutbox(database, scope).deliver(web_api(slack_server), now=NOW)
+    assert PostgresOutbox(database, scope).statuses() == {there: "uncertain", lost: "uncertain", delivered: "sent"}
+
+    def costwatch(*args: str) -> tuple[int, str, str]:
+        code = cli.main(["--config", str(config_path), "alerts", *args])
+        printed = capsys.readouterr()
+        return code, printed.out, printed.err
+
+    code, out, _ = costwatch()
+    assert code == 0 and "2 alert(s) may or may not be in Slack" in out and there in out and lost in out
+    code, _, err = costwatch("resend", lost, delivered)
+    assert code == 1 and f"alert {delivered!r} is not uncertain (sent)" in err
+    code, _, err = costwatch("mark-sent", "no-such-alert")
+    assert code == 1 and "'no-such-alert' is not uncertain (not in the outbox)" in err
+    assert PostgresOutbox(database, scope).statuses()[lost] == "uncertain"  # the refused command changed nothing
+    assert costwatch("mark-sent", there)[0] == 0
+    assert costwatch("resend", lost)[0] == 0
+    assert PostgresOutbox(database, scope).statuses() == {there: "sent", lost: "pending", delivered: "sent"}
+    report = PostgresOutbox(database, scope).deliver(web_api(slack_server), now=NOW)
+    assert report.sent == [lost]
+    assert slack_server.copies() == {delivered: 1, lost: 1}  # the one marked sent never posted
+    assert "no uncertain alert" in costwatch()[1]
+
+
 # --------------------------------------------------------------------------- config and secrets
 
 
@@ -538,3 +580,63 @@ def test_the_daily_run_on_postgres_state_keeps_manifest_and_outbox_there(project
     assert sorted(metadata["sent"].value) == sorted(expected)
     events = str([event.event_specific_data for event in result.all_events])
     assert pg_url not in events and pg_url.replace("postgresql+psycopg2://", "postgresql://") not in events
+
+
+def test_pending_days_of_two_interleaved_runs_are_all_kept_in_postgres_not_in_json(tmp_path, database):
+    """Two runs load the pending days, then each adds its own and the first finishes its own: the
+    JSON file keeps only what the last writer held in memory; Postgres rows keep each change."""
+    lake = tmp_path / "lake"
+    first, second = DAYS[0], DAYS[1]
+    json_a, json_b = PendingDays(lake), PendingDays(lake)
+    rows_a, rows_b = PostgresPendingDays(database, str(lake)), PostgresPendingDays(database, str(lake))
+    for run_a, run_b in ((json_a, json_b), (rows_a, rows_b)):
+        run_a.add([first])
+        run_b.add([second])
+    assert PendingDays(lake).days == {second}  # the first run's day lost: b wrote its whole set
+    assert PostgresPendingDays(database, str(lake)).days == {first, second}
+    rows_a.done([first])
+    assert PostgresPendingDays(database, str(lake)).days == {second}
+
+
+def test_costwatch_run_keeps_its_pending_days_and_day_fingerprints_in_postgres(project, pg_url, monkeypatch):
+    """With the Postgres state, `costwatch run` records the days it sets out to compute, and the
+    fingerprint of prices and settings each day was computed under, as rows (any host of the
+    project sees them), not in the lake's JSON files; `run --changed` reads them back."""
+    day = dt.date(2026, 10, 20)
+    monkeypatch.setenv("DAGSTER_HOME", str(project.root / "dagster_home"))
+    monkeypatch.setenv(URL_ENV, pg_url)
+    state = {"backend": "postgres", "url_env": URL_ENV}
+    project.write_config(state=state)
+    project.write_jsonl(
+        "logs.jsonl", [request("a", f"{day}T10:00:00Z", "gpt-4o", input_tokens=1000, output_tokens=100)]
+    )
+    database, scope = PostgresDatabase(pg_url), str(project.lake)
+    elsewhere = dt.date(2026, 10, 2)  # a day another host's run left unfinished
+    PostgresPendingDays(database, scope).add([elsewhere])
+
+    def costwatch(*args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["--config", str(project.config_path), *args])
+        return code, out.getvalue()
+
+    code, out = costwatch("run", "--date", str(day))
+    assert code == 0, out
+    assert PostgresPendingDays(database, scope).days == {elsewhere}  # this run's day done, the other's kept
+    fingerprint = day_fingerprints(load_config(project.config_path), [day])[day]
+    assert PostgresDaySettings(database, scope).days == {day: fingerprint}
+    assert not (project.lake / "_manifests" / "pending_days.json").exists()
+    assert not (project.lake / "_manifests" / "day_settings.json").exists()
+
+    PostgresPendingDays(database, scope).done([elsewhere])
+    assert costwatch("run", "--changed")[1].strip() == "nothing to run: no day's inputs changed"
+    project.write_config(state=state, budgets={"chat": 10})  # a mart-shaping setting: the day's marts change
+    assert PostgresDaySettings(database, scope).changed(day_fingerprints(load_config(project.config_path), [day])) == [
+        day
+    ]
+    code, out = costwatch("run", "--changed")
+    assert code == 0, out
+    assert f"re-running {day} (prices or mart settings changed since they ran)" in out
+    assert PostgresDaySettings(database, scope).days == {
+        day: day_fingerprints(load_config(project.config_path), [day])[day]
+    }

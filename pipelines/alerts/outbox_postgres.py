@@ -12,8 +12,9 @@ the channel; it is reported and not posted again unseen), as the embedded ledger
 entries do.
 
 The outbox row is the durable record here (the database is not rebuilt from the lake, unlike
-`warehouse.duckdb`), so no separate ledger is kept. Not yet in this mode: looking uncertain
-alerts up in the channel's history, and `costwatch alerts mark-sent|resend`.
+`warehouse.duckdb`), so no separate ledger is kept. An operator settles an uncertain alert on
+the row itself (`costwatch alerts mark-sent|resend`: `settle`). Not yet in this mode: looking
+uncertain alerts up in the channel's history (a bot token does that in the embedded mode).
 """
 
 from __future__ import annotations
@@ -124,6 +125,51 @@ class PostgresOutbox:
             conn.close()  # ends the session: any advisory lock still held goes with it
             report.elapsed_s = deadline.elapsed()
         return report
+
+    def uncertain(self) -> list[tuple[str, datetime | None, str | None]]:
+        """The alerts posted whose answer was lost: (alert_id, claimed at, why), oldest first."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "select alert_id, claimed_at, last_error from costwatch.alerts_outbox"
+                " where scope = %s and status = 'uncertain' order by claimed_at nulls first, alert_id",
+                [self.scope],
+            )
+            return list(cursor.fetchall())
+
+    def settle(self, alert_ids: Sequence[str], verb: str, *, now: datetime) -> dict[str, str]:
+        """An operator's word on uncertain alerts, in one transaction: `mark-sent` (it is in the
+        channel: `sent`, never posted) or `resend` (it is not: `pending`, posted by the next run).
+        Nothing changes when one of them is not uncertain; returns those with their status
+        ('not in the outbox' for an unknown id), empty when all were settled."""
+        if verb not in ("mark-sent", "resend"):
+            raise ValueError(f"settle: {verb!r} is not mark-sent or resend")
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "select alert_id, status from costwatch.alerts_outbox where scope = %s and alert_id = any(%s)"
+                " for update",
+                [self.scope, list(alert_ids)],
+            )
+            known = dict(cursor.fetchall())
+            wrong = {
+                alert_id: known.get(alert_id, "not in the outbox")
+                for alert_id in alert_ids
+                if known.get(alert_id) != "uncertain"
+            }
+            if wrong:
+                return wrong
+            if verb == "mark-sent":
+                cursor.execute(
+                    "update costwatch.alerts_outbox set status = 'sent', sent_at = %s,"
+                    " last_error = 'marked sent by an operator' where scope = %s and alert_id = any(%s)",
+                    [now, self.scope, list(alert_ids)],
+                )
+            else:
+                cursor.execute(
+                    "update costwatch.alerts_outbox set status = 'pending', last_error = 'to post again (operator)'"
+                    " where scope = %s and alert_id = any(%s)",
+                    [self.scope, list(alert_ids)],
+                )
+        return {}
 
     # ---- one batch
 

@@ -20,9 +20,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.lake.partitions import PARTITION_FILE
 from pipelines.lake.store import LakePath, is_remote
+
+if TYPE_CHECKING:
+    from pipelines.resources.state import StateBackend
 
 DAMAGED_DIR = "_damaged"
 PARQUET_MAGIC = b"PAR1"
@@ -145,16 +149,17 @@ def set_aside(lake_dir: Path, damaged: DamagedPartition) -> Path:
     return target
 
 
-def heal_lake(lake_dir: Path) -> list[str]:
-    """Set every damaged partition aside and record its day as unfinished (`PendingDays`), so
-    `costwatch run --changed` re-ingests it. One line per partition, saying what was done."""
+def heal_lake(lake_dir: Path, state: StateBackend | None = None) -> list[str]:
+    """Set every damaged partition aside and record its day as unfinished (the pending days of
+    `state`, the project's state backend; default the lake's JSON file), so `costwatch run
+    --changed` re-ingests it. One line per partition, saying what was done."""
     from pipelines.lake.manifest import PendingDays
 
     lines = []
     for damaged in damaged_partitions(lake_dir):
         target = set_aside(lake_dir, damaged)
         if damaged.day is not None:
-            PendingDays(lake_dir).add([damaged.day])
+            (state.pending_days() if state is not None else PendingDays(lake_dir)).add([damaged.day])
             fix = f"`costwatch run --changed` re-ingests {damaged.day} from its inputs"
         else:
             fix = "the next run of any day writes it again"

@@ -16,8 +16,10 @@ day runs again). Marks are timed by the database's clock, as is the load.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pipelines.lake.manifest import identity
@@ -138,3 +140,68 @@ _REBUILT = """
     select %(scope)s, %(manifest)s, day from unnest(%(days)s::date[]) as days (day)
     on conflict (scope, manifest, day) do nothing
 """
+
+
+class PostgresPendingDays:
+    """`PendingDays` in Postgres: one row per day a `costwatch run` set out to compute and has not
+    finished (`costwatch.pending_days`). Adding and finishing days are row inserts and deletes, so
+    two runs of the project (on two hosts: the rows are keyed by the lake) never undo each other's
+    record, as a rewrite of the whole JSON file would."""
+
+    def __init__(self, database: PostgresDatabase, scope: str):
+        self.database = database
+        self.scope = scope
+
+    @property
+    def days(self) -> set[dt.date]:
+        with self.database.transaction() as cursor:
+            cursor.execute("select day from costwatch.pending_days where scope = %s", [self.scope])
+            return {day for (day,) in cursor.fetchall()}
+
+    def add(self, days: Iterable[dt.date]) -> None:
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "insert into costwatch.pending_days (scope, day) select %s, unnest(%s::date[]) on conflict do nothing",
+                [self.scope, sorted(set(days))],
+            )
+
+    def done(self, days: Iterable[dt.date]) -> None:
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "delete from costwatch.pending_days where scope = %s and day = any(%s::date[])",
+                [self.scope, sorted(set(days))],
+            )
+
+
+class PostgresDaySettings:
+    """`DaySettings` in Postgres: the fingerprint each day's last successful run was computed
+    under, one row per day (`costwatch.day_settings`), upserted by the run that computed it."""
+
+    rebuilt = False  # rows are not lost as a file can be: a day without one is not known changed
+
+    def __init__(self, database: PostgresDatabase, scope: str):
+        self.database = database
+        self.scope = scope
+
+    @property
+    def days(self) -> dict[dt.date, str]:
+        with self.database.transaction() as cursor:
+            cursor.execute("select day, fingerprint from costwatch.day_settings where scope = %s", [self.scope])
+            return dict(cursor.fetchall())
+
+    def changed(self, current: dict[dt.date, str]) -> list[dt.date]:
+        """Days with a record that differs from `current` (prices or settings changed since)."""
+        recorded = self.days
+        return sorted(day for day, value in current.items() if day in recorded and recorded[day] != value)
+
+    def record(self, current: dict[dt.date, str]) -> None:
+        if not current:
+            return
+        days, prints = zip(*sorted(current.items()), strict=True)
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "insert into costwatch.day_settings (scope, day, fingerprint)"
+                " select %s, unnest(%s::date[]), unnest(%s::text[])"
+                " on conflict (scope, day) do update set fingerprint = excluded.fingerprint",
+                [self.scope, list(days), list(prints)],
+            )

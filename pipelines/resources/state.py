@@ -1,4 +1,5 @@
-"""Where costwatch keeps its small transactional state: the input manifests and the alert outbox.
+"""Where costwatch keeps its small transactional state: the input manifests, the alert outbox, and
+`costwatch run`'s pending days and day fingerprints.
 
 `state.backend` in costwatch.yaml chooses:
 - `embedded` (the default, one machine): each input manifest is a JSON file in the lake
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
     import duckdb
 
     from pipelines.alerts.store import Outbox
-    from pipelines.lake.manifest import ManifestStore
+    from pipelines.lake.fingerprints import DaySettings
+    from pipelines.lake.manifest import ManifestStore, PendingDays
+    from pipelines.lake.manifest_postgres import PostgresDaySettings, PostgresPendingDays
 
 # Created idempotently by `PostgresDatabase.ensure_schema`, under a transaction-scoped advisory lock:
 # concurrent `create table if not exists` of one table can fail on Postgres's catalog otherwise.
@@ -85,6 +88,23 @@ SCHEMA_DDL = (
     )
     """,
     "create index if not exists alerts_outbox_status on costwatch.alerts_outbox (scope, status, created_at)",
+    # `costwatch run`'s own record: the days it set out to compute and has not finished, and the
+    # prices-and-settings fingerprint each day was last computed under (`run --changed`).
+    """
+    create table if not exists costwatch.pending_days (
+        scope text not null,
+        day date not null,
+        primary key (scope, day)
+    )
+    """,
+    """
+    create table if not exists costwatch.day_settings (
+        scope text not null,
+        day date not null,
+        fingerprint text not null,
+        primary key (scope, day)
+    )
+    """,
 )
 _SCHEMA_LOCK = 0x636F737477617463  # "costwatc": the advisory lock the DDL is created under
 REDACTED = "[redacted]"
@@ -185,6 +205,26 @@ class StateBackend:
         from pipelines.lake.manifest_postgres import PostgresManifestStore
 
         return PostgresManifestStore(self.database, self.scope)
+
+    def pending_days(self) -> PendingDays | PostgresPendingDays:
+        """The days a `costwatch run` set out to compute and has not finished."""
+        if self.database is None:
+            from pipelines.lake.manifest import PendingDays
+
+            return PendingDays(self.lake_dir)
+        from pipelines.lake.manifest_postgres import PostgresPendingDays
+
+        return PostgresPendingDays(self.database, self.scope)
+
+    def day_settings(self) -> DaySettings | PostgresDaySettings:
+        """The fingerprint of prices and settings each day was last computed under."""
+        if self.database is None:
+            from pipelines.lake.fingerprints import DaySettings
+
+            return DaySettings(self.lake_dir)
+        from pipelines.lake.manifest_postgres import PostgresDaySettings
+
+        return PostgresDaySettings(self.database, self.scope)
 
     def outbox(self, conn: duckdb.DuckDBPyConnection) -> Outbox:
         """The alert outbox: in the warehouse (`conn`) when embedded, else in Postgres."""

@@ -28,6 +28,7 @@ from pipelines.lake.lock import RunLock, project_lock
 from pipelines.lake.store import LakePath, open_lake
 from pipelines.models.engine import DayRange, lake_catalog, prepare_session
 from pipelines.resources.config import CostwatchConfig, load_config
+from pipelines.resources.state import state_backend
 
 
 class CostwatchConfigResource(dg.ConfigurableResource):
@@ -54,6 +55,9 @@ class WarehouseResource(DuckDBResource):
     # The project's lake: its damaged partitions are set aside before the run reads any
     # (`pipelines.lake.health`). Empty: not checked.
     lake_dir: str = ""
+    # The project's costwatch.yaml: its state backend records the days of damaged partitions. Empty:
+    # the lake's JSON file does.
+    config_path: str = ""
     # An object-store lake (`storage.lake`), its S3 endpoint and region: every session registers
     # its filesystem, so the views over its partitions read. Empty: the partitions are in lake_dir.
     lake: str = ""
@@ -90,7 +94,8 @@ class WarehouseResource(DuckDBResource):
                 if context.run_id:
                     lock.add_run(context.run_id)
             if self.lake_dir:
-                for line in heal_lake(Path(self.lake_dir)):
+                state = state_backend(load_config(self.config_path)) if self.config_path else None
+                for line in heal_lake(Path(self.lake_dir), state):
                     if context.log is not None:
                         context.log.warning(line)
                 if context.dagster_run is not None and context.dagster_run.job_name != REBUILD_JOB:
@@ -215,6 +220,7 @@ def build_resources(config: CostwatchConfig) -> dict[str, object]:
         "warehouse": WarehouseResource(
             database=str(config.warehouse_path),
             lake_dir=str(config.lake_dir),
+            config_path=str(config.path),
             lake=config.storage.lake or "",
             lake_endpoint_url=config.storage.s3.endpoint_url or "",
             lake_region=config.storage.s3.region or "",
