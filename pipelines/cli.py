@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from pipelines.alerts.ledger import LedgerError
+from pipelines.alerts.outbox import SETTLE_HINT
 from pipelines.lake.health import (
     WarehouseDamaged,
     WarehouseMissing,
@@ -899,10 +900,7 @@ def _print_undelivered_alerts(result) -> None:
         print(f"    alerts: {', '.join(parts)}" + (f" (Slack: {reason})" if reason else ""), file=sys.stderr)
 
 
-_SETTLE_HINT = (
-    "look for each in the Slack channel, then run `costwatch alerts mark-sent ALERT_ID` (it is there) or "
-    "`costwatch alerts resend ALERT_ID` (it is not: the next run posts it)"
-)
+_SETTLE_HINT = f"look for each in the Slack channel, then {SETTLE_HINT}"
 
 
 def _postgres_outbox(config):

@@ -26,6 +26,7 @@ import pytest
 import yaml
 from conftest import CATALOG, PG_URL_ENV, request
 from slack_server import SlackTestServer
+from slack_server import channel_id as slack_channel_id
 
 from pipelines import cli
 from pipelines.alerts.outbox import oldest_postable_day
@@ -383,6 +384,32 @@ def test_a_post_interrupted_mid_flight_becomes_uncertain_not_reposted(tmp_path, 
     assert statuses == {dead: "uncertain", live: "posting", waiting: "sent"}
     assert report.sent == [waiting] and dead in report.uncertain
     assert slack_server.copies() == {waiting: 1}
+
+
+def test_uncertain_alerts_are_looked_up_in_the_channel_found_ones_not_posted_again(tmp_path, database, slack_server):
+    """A bot token and the channel's ID: the next delivery reads the channel's history. An alert
+    whose answer was lost is there: recorded sent, not posted again. One whose claimer died
+    before posting is not: posted again, once. With the channel given by name, they wait."""
+    scope = str(tmp_path / "lake")
+    in_channel, never_posted, waiting = enqueue_alerts(PostgresOutbox(database, scope), 3)
+    by_id = dataclasses.replace(web_api(slack_server), channel=slack_channel_id(CHANNEL))
+    slack_server.misbehave_next("drop")  # accepted, then the connection is cut: the answer is lost
+    first = PostgresOutbox(database, scope).deliver(by_id, now=NOW)
+    assert first.uncertain == [in_channel] and first.sent == []
+    with database.transaction() as cursor:  # claimed by a deliverer that died before it posted
+        cursor.execute(
+            "update costwatch.alerts_outbox set status = 'posting' where scope = %s and alert_id = %s",
+            [scope, never_posted],
+        )
+    by_name = PostgresOutbox(database, scope).deliver(dataclasses.replace(by_id, channel=CHANNEL), now=NOW)
+    assert sorted(by_name.uncertain) == sorted([in_channel, never_posted]) and by_name.sent == [waiting]
+    assert "set it to the channel's ID" in by_name.errors[in_channel]
+
+    second = PostgresOutbox(database, scope).deliver(by_id, now=NOW)
+    assert second.confirmed == [in_channel]
+    assert second.sent == [never_posted] and second.uncertain == []
+    assert slack_server.copies() == {in_channel: 1, never_posted: 1, waiting: 1}
+    assert PostgresOutbox(database, scope).statuses() == dict.fromkeys([in_channel, never_posted, waiting], "sent")
 
 
 def test_an_operator_settles_uncertain_alerts_in_postgres(

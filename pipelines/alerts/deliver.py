@@ -954,10 +954,7 @@ class _Slack:
     # ---- reading the channel (Web API)
 
     def channel_id(self, ledger: DeliveryLedger) -> str | None:
-        channel = self.settings.channel or ""
-        if channel[:1] in ("C", "G") and channel.isalnum() and channel.isupper():
-            return channel
-        return ledger.channel_id(channel)
+        return channel_id_of(self.settings.channel) or ledger.channel_id(self.settings.channel or "")
 
     def find_alerts(self, channel_id: str, alert_ids: set[str], since: datetime) -> dict[str, str]:
         """Which of `alert_ids` the channel holds since `since`: alert_id -> the message's ts."""
@@ -1004,6 +1001,12 @@ class _Slack:
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if cursor is None or len(found) == len(alert_ids):
                 return found
+
+
+def channel_id_of(channel: str | None) -> str | None:
+    """`alerts.slack_channel` when it is a channel's ID (C..., G...), else None (a name)."""
+    channel = channel or ""
+    return channel if channel[:1] in ("C", "G") and channel.isalnum() and channel.isupper() else None
 
 
 def _is_slack_answer(data: Any) -> bool:

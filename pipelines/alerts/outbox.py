@@ -18,6 +18,12 @@ import duckdb
 from pipelines.alerts.render import render
 from pipelines.lake.partitions import sql_string
 
+# What an operator does about an alert that may or may not be in the channel.
+SETTLE_HINT = (
+    "run `costwatch alerts mark-sent ALERT_ID` (it is there) or `costwatch alerts resend ALERT_ID` "
+    "(it is not: the next run posts it)"
+)
+
 OUTBOX_DDL = """
 create table if not exists alerts_outbox (
     alert_id varchar primary key,

@@ -12,9 +12,10 @@ the channel; it is reported and not posted again unseen), as the embedded ledger
 entries do.
 
 The outbox row is the durable record here (the database is not rebuilt from the lake, unlike
-`warehouse.duckdb`), so no separate ledger is kept. An operator settles an uncertain alert on
-the row itself (`costwatch alerts mark-sent|resend`: `settle`). Not yet in this mode: looking
-uncertain alerts up in the channel's history (a bot token does that in the embedded mode).
+`warehouse.duckdb`), so no separate ledger is kept. With a bot token and the channel given by
+its ID, a delivery looks the uncertain alerts up in the channel's history (found: `sent`; not
+found: posted again); otherwise an operator settles them on their rows (`costwatch alerts
+mark-sent|resend`: `settle`).
 """
 
 from __future__ import annotations
@@ -22,24 +23,27 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
 from pipelines.alerts.deliver import (
     _ALERT_EVENT,
+    _LOOKUP_MARGIN,
     DEFAULT_DEADLINE_S,
     DeliveryReport,
     _catch_up_payload,
     _Deadline,
     _Deferred,
     _load_payload,
+    _LookupFailed,
     _PostFailed,
     _PostUncertain,
     _print_dry_run,
     _sdk_logs_redacted,
     _Slack,
+    channel_id_of,
 )
-from pipelines.alerts.outbox import Expired, PendingAlert, oldest_postable_day
+from pipelines.alerts.outbox import SETTLE_HINT, Expired, PendingAlert, oldest_postable_day
 from pipelines.alerts.render import render
 from pipelines.resources.slack import SlackSettings
 
@@ -183,11 +187,8 @@ class PostgresOutbox:
                 [self.scope, oldest_postable_day(now, max_age_days)],
             )
             report.expired = len(expired)
-        uncertain = [row[0] for row in self._run(conn, self._select("uncertain"), [self.scope])]
-        report.uncertain.extend(uncertain)
-        for alert_id in uncertain:
-            report.errors[alert_id] = "uncertain: may be in the channel; not posted again unseen"
         if settings.dry_run:
+            self._keep_uncertain(conn, report, "uncertain: may be in the channel; not posted again unseen")
             waiting = [PendingAlert(*row) for row in self._run(conn, self._select("pending"), [self.scope])]
             for alert in waiting:
                 if days is None or alert.day in days:
@@ -197,6 +198,8 @@ class PostgresOutbox:
         with _sdk_logs_redacted(settings):
             slack = _Slack(settings, deadline)
             if not self._catch_up(conn, slack, report, now, max_age_days):
+                return
+            if not self._look_up_uncertain(conn, slack, settings, report):
                 return
             tried: list[str] = []
             while (alert := self._claim(conn, tried)) is not None:
@@ -254,6 +257,74 @@ class PostgresOutbox:
         into.extend(dict.fromkeys([*first, *rest]))
         report.stopped = reason
         logger.warning("delivery stopped (%s); %d alert(s) wait for the next run", reason, len(into))
+
+    def _keep_uncertain(self, conn, report: DeliveryReport, reason: str) -> list[str]:
+        """Report the uncertain alerts as such, with `reason`; returns their ids."""
+        uncertain = [row[0] for row in self._run(conn, self._select("uncertain"), [self.scope])]
+        report.uncertain.extend(uncertain)
+        for alert_id in uncertain:
+            report.errors[alert_id] = reason
+        return uncertain
+
+    def _look_up_uncertain(self, conn, slack: _Slack, settings: SlackSettings, report: DeliveryReport) -> bool:
+        """The uncertain alerts looked up in the channel's history (a bot token, and the channel
+        given by its ID): found ones become `sent`, the others `pending`, posted again by this
+        batch. Each change is made only from `uncertain`, so concurrent deliverers agree. A
+        webhook cannot read the channel: they wait for an operator. False when the batch stops."""
+        rows = self._run(
+            conn,
+            "select alert_id, coalesce(claimed_at, created_at) from costwatch.alerts_outbox "
+            "where scope = %s and status = 'uncertain'",
+            [self.scope],
+        )
+        if not rows:
+            return True
+        channel_id = channel_id_of(settings.channel)
+        if settings.mode == "webhook" or channel_id is None:
+            why = "a webhook cannot read the channel" if settings.mode == "webhook" else (
+                "alerts.slack_channel is a name: set it to the channel's ID (C...) to look it up"
+            )  # fmt: skip
+            self._keep_uncertain(conn, report, f"uncertain: {why}; look for it there, then {SETTLE_HINT}")
+            return True
+        ids = {alert_id for alert_id, _ in rows}
+        since = min(at for _, at in rows if at is not None) - _LOOKUP_MARGIN
+        try:
+            found = slack.find_alerts(channel_id, ids, since)
+        except _Deferred as deferral:
+            report.uncertain.extend(sorted(ids))
+            self._stop(conn, report, deferral.reason, [], report.deferred)
+            return False
+        except _LookupFailed as failure:
+            report.uncertain.extend(sorted(ids))
+            report.errors.update(dict.fromkeys(ids, failure.reason))
+            if failure.stops_batch:
+                self._stop(conn, report, failure.reason, [], report.held)
+                return False
+            return True  # a scope is missing: they stay uncertain, the rest go out
+        for alert_id, ts in sorted(found.items()):
+            confirmed = self._run(
+                conn,
+                "update costwatch.alerts_outbox set status = 'sent', sent_at = %s, last_error = %s "
+                "where scope = %s and alert_id = %s and status = 'uncertain' returning alert_id",
+                [
+                    datetime.fromtimestamp(float(ts), timezone.utc),
+                    "found in the channel's history",
+                    self.scope,
+                    alert_id,
+                ],
+            )
+            if confirmed:
+                report.confirmed.append(alert_id)
+                logger.info(
+                    "alert %s was in the channel already (ts %s): recorded as sent, not posted again", alert_id, ts
+                )
+        self._run(
+            conn,
+            "update costwatch.alerts_outbox set status = 'pending', last_error = %s "
+            "where scope = %s and alert_id = any(%s) and status = 'uncertain' returning alert_id",
+            ["not found in the channel's history: posted again", self.scope, sorted(ids - set(found))],
+        )
+        return True
 
     def _catch_up(self, conn, slack: _Slack, report: DeliveryReport, now: datetime, max_age_days) -> bool:
         """One message counting the expired alerts no message counted yet, claimed by setting their
