@@ -905,16 +905,14 @@ _SETTLE_HINT = f"look for each in the Slack channel, then {SETTLE_HINT}"
 
 def _postgres_outbox(config):
     """The Postgres outbox with `state.backend: postgres`, else None (the embedded ledger)."""
-    from pipelines.alerts.outbox_postgres import PostgresOutbox
-
     state = state_backend(config)
-    return PostgresOutbox(state.database, state.scope) if state.database is not None else None
+    return state.outbox(None) if state.database is not None else None
 
 
 def _list_uncertain_alerts(config) -> int:
     """The ledger's uncertain alerts: posted, answer lost. A bot token settles them by itself
     (the next run looks each up in the channel); a webhook cannot read the channel. With the
-    Postgres state, the outbox's uncertain rows, settled by an operator."""
+    Postgres state, the outbox's uncertain rows."""
     from pipelines.alerts.ledger import DeliveryLedger, ledger_path, ledger_problem
 
     outbox = _postgres_outbox(config)
@@ -927,7 +925,10 @@ def _list_uncertain_alerts(config) -> int:
         for alert_id, claimed_at, reason in rows:
             when = claimed_at.strftime("%Y-%m-%d %H:%M UTC") if claimed_at else "?"
             print(f"  {alert_id}  tried {when}  {reason or ''}".rstrip())
-        print(f"No run looks them up in the channel in this mode (Postgres state): {_SETTLE_HINT}.")
+        print(
+            "A bot token (SLACK_BOT_TOKEN) with alerts.slack_channel set to the channel's ID (C...) settles them: "
+            f"the next run looks each up in the channel. Otherwise, {_SETTLE_HINT}."
+        )
         return 0
     path = ledger_path(config.lake_dir)
     problem = ledger_problem(path)

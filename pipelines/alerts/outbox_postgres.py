@@ -287,7 +287,7 @@ class PostgresOutbox:
             self._keep_uncertain(conn, report, f"uncertain: {why}; look for it there, then {SETTLE_HINT}")
             return True
         ids = {alert_id for alert_id, _ in rows}
-        since = min(at for _, at in rows if at is not None) - _LOOKUP_MARGIN
+        since = min((at for _, at in rows if at is not None), default=datetime.now(timezone.utc)) - _LOOKUP_MARGIN
         try:
             found = slack.find_alerts(channel_id, ids, since)
         except _Deferred as deferral:

@@ -226,11 +226,13 @@ class StateBackend:
 
         return PostgresDaySettings(self.database, self.scope)
 
-    def outbox(self, conn: duckdb.DuckDBPyConnection) -> Outbox:
-        """The alert outbox: in the warehouse (`conn`) when embedded, else in Postgres."""
+    def outbox(self, conn: duckdb.DuckDBPyConnection | None) -> Outbox:
+        """The alert outbox: in the warehouse (`conn`) when embedded, else in Postgres (no `conn` needed)."""
         if self.database is None:
             from pipelines.alerts.store import EmbeddedOutbox
 
+            if conn is None:
+                raise ValueError("the embedded outbox is a table of warehouse.duckdb: pass a connection to it")
             return EmbeddedOutbox(conn, self.lake_dir)
         from pipelines.alerts.outbox_postgres import PostgresOutbox
 
