@@ -28,7 +28,15 @@ from conftest import REPO
 from model_harness import create_relation, unmatched_rows
 
 from pipelines.lake.health import lake_days
-from pipelines.lake.partitions import PARTITION_FILE, dataset_view_sql, partition_file, write_partition
+from pipelines.lake.partitions import (
+    PARTITION_FILE,
+    dataset_view_sql,
+    lake_datasets,
+    partition_file,
+    whole_file,
+    write_file,
+    write_partition,
+)
 from pipelines.lake.store import open_lake, s3_storage_options
 from pipelines.models.engine import DayRange, connect_read_only, load_models, run_model
 
@@ -222,6 +230,27 @@ def test_a_partition_another_process_writes_is_in_the_next_listing(bucket):
 
 
 # --- 3. the engine's daily_parquet models on S3 -------------------------------------------------------
+
+
+def test_the_datasets_of_a_lake_on_s3_are_those_of_the_same_lake_on_disk(bucket, tmp_path):
+    """`lake_datasets` (what a run's scratch database makes views of) reads an S3 lake with one
+    listing of its prefix, and finds what it finds on disk: whole files, day partitions, and no
+    folder that holds neither (the manifests, a temp file, a file of another name)."""
+    local = tmp_path / "lake"
+    with duckdb.connect() as conn:
+        write_partition(conn, "select 1 as id", local, "events", DAY)
+        write_partition(conn, "select 2 as id", local, "events", DAY + dt.timedelta(days=1))
+        write_file(conn, "select 'a' as feature", whole_file(local, "budgets"))
+    (local / "_manifests").mkdir()
+    (local / "_manifests" / "gateway_logs.json").write_text("{}")
+    (local / "stray" / f"day={DAY}").mkdir(parents=True)
+    (local / "stray" / f"day={DAY}" / ".data.parquet.tmp").write_bytes(b"PAR1")
+    (local / "other").mkdir()
+    (local / "other" / "notes.parquet").write_bytes(b"PAR1")
+    files = s3fs.S3FileSystem(**s3_storage_options())
+    files.put(f"{local}/", f"{bucket}/datasets/lake/", recursive=True)
+    remote = open_lake(f"s3://{bucket}/datasets/lake/")
+    assert lake_datasets(local) == lake_datasets(remote) == {"events": "daily", "budgets": "whole"}
 
 
 def test_a_daily_parquet_model_on_s3_equals_the_same_model_on_local_disk(bucket, tmp_path):

@@ -31,6 +31,28 @@ from pipelines.lake.store import LakePath, is_remote, put_whole
 PARTITION_FILE = "data.parquet"
 
 
+def lake_datasets(lake_dir: LakePath) -> dict[str, str]:
+    """Each dataset folder of the lake that holds data, and how: 'whole' (one `data.parquet`) or
+    'daily' (`day=*/data.parquet`). An object-store lake is read with one listing of its prefix
+    (a request per 1,000 keys) instead of a request or two per folder."""
+    found: dict[str, str] = {}
+    if is_remote(lake_dir):
+        root = lake_dir.path.rstrip("/") + "/"
+        for key in lake_dir.fs.find(root):
+            parts = key[len(root) :].split("/") if key.startswith(root) else []
+            if len(parts) == 2 and parts[1] == PARTITION_FILE:
+                found[parts[0]] = "whole"
+            elif len(parts) == 3 and parts[1].startswith("day=") and parts[2] == PARTITION_FILE:
+                found.setdefault(parts[0], "daily")
+        return found
+    for folder in sorted(lake_dir.iterdir()) if lake_dir.is_dir() else []:
+        if (folder / PARTITION_FILE).exists():
+            found[folder.name] = "whole"
+        elif any(folder.glob(f"day=*/{PARTITION_FILE}")):
+            found[folder.name] = "daily"
+    return found
+
+
 def partition_file(lake_dir: LakePath, dataset: str, day: dt.date) -> LakePath:
     return lake_dir / dataset / f"day={day.isoformat()}" / PARTITION_FILE
 

@@ -60,8 +60,8 @@ import yaml
 from sqlglot import exp
 
 from pipelines.lake.partitions import (
-    PARTITION_FILE,
     dataset_view_sql,
+    lake_datasets,
     sql_string,
     whole_file,
     whole_view_sql,
@@ -734,19 +734,17 @@ def lake_catalog(conn: duckdb.DuckDBPyConnection, lake_dir: LakePath, *, documen
     costs ~13 ms), and what `published_warehouse` publishes in that mode. Returns the names, sorted."""
     from pipelines.defs.ingest import publish_ingest_views  # the ingest datasets' own descriptions
 
-    names = set(publish_ingest_views(conn, lake_dir))
+    held = lake_datasets(lake_dir)  # one listing (on S3: of the whole prefix)
+    names = set(publish_ingest_views(conn, lake_dir, held))
     models = load_models()
-    for folder in sorted(lake_dir.iterdir()) if lake_dir.is_dir() else []:
-        name = folder.name
+    for name, layout in sorted(held.items()):
         if name in names or not _IDENTIFIER.fullmatch(name):
             continue  # ingest (done), or not a dataset: _manifests, _quarantine, ...
-        if (folder / PARTITION_FILE).exists():
+        if layout == "whole":
             conn.execute(whole_view_sql(lake_dir, name))
-        elif any(folder.glob(f"day=*/{PARTITION_FILE}")):
+        else:
             table = name in models and models[name].materialized == "daily_table"
             conn.execute(dataset_view_sql(lake_dir, name, day_first=table))
-        else:
-            continue
         if name in models and documented:
             _comment(conn, models[name], "view")
         names.add(name)
