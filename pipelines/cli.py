@@ -612,7 +612,7 @@ def _submit_stages(config_arg: str | None, days: list[dt.date], config) -> int:
             workspace_opts=WorkspaceOpts(module_name=(CODE_LOCATION,), working_directory=str(config_path.parent)),
             job_name=job,
             partitions=partitions,
-            tags=json.dumps({"costwatch/project": str(config.data_dir)}),
+            tags=json.dumps({"costwatch/project": state.scope}),  # the lake: one name for every host
             noprompt=True,
             print_fn=lambda line, launched=launched: launched.append(str(line)),
             instance=instance,
