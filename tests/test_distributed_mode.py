@@ -5,11 +5,12 @@ its own process and scratch DuckDB, the state in Postgres, the analysts' file a 
 Real components: the Postgres of .ci/services.sh, `dagster-daemon` as its own process launching runs
 as processes (the default run launcher), `costwatch run` as its own process. The daemon's loop
 interval (a module constant, 30 s) is set to 1 s in its process so the test waits for work, not for
-the loop. After the days, the same day is queued twice at once (the tag limit must serialize the
-two runs), then once more with its worker SIGKILLed mid-run (marked failed), then again (completes).
-Run with the lake on local disk and on the moto S3 server. About ten minutes on two cores, so kept
-out of `make test` (its budget is 15 minutes): `make test-cluster` runs it. tests/test_range_models.py
-proves the stages' numbers inside `make test`.
+the loop. After the days, the same day is queued twice at once: the tag limit starts one, whose
+worker is SIGKILLed mid-run (marked failed), and only then the other, which completes.
+Run with the lake on local disk (about 2.5 minutes on two cores) and on the moto S3 server (about
+3 minutes) by `make test-cluster`: in `make test` the S3 case alone took the suite to 885 s of its
+900, so it stays out. tests/test_range_models.py and tests/test_parallel_backfill.py prove the
+stages' numbers inside `make test`.
 """
 
 from __future__ import annotations
@@ -174,20 +175,18 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
         log = run.stdout.decode() + run.stderr.decode()
         assert run.returncode == 0, log[-4000:]
         # Two runs of one day queued at once (as the UI or the schedule queues them, not through
-        # `costwatch run`, whose project lock would keep the second command out): the instance's
-        # tag limit runs them one after the other.
+        # `costwatch run`, whose project lock would keep the second command out). The instance's tag
+        # limit starts one; its worker is SIGKILLed mid-run (no handler, no goodbye): it is marked
+        # failed by the process that launched it, and only then does the day's other run start, and
+        # it completes.
         for _ in range(2):
             _queue_day(root, env)
         with _instance(dagster_url, tmp_path / "waiting") as instance:
-            pair = _wait_for(instance, lambda runs: len(runs) == 2 and all(run.is_finished for run in runs))
-            # A run whose worker is killed mid-run (SIGKILL: no handler, no goodbye): marked failed
-            # by the process that launched it, and the next run of its day is not held behind it.
-            _queue_day(root, env)
-            (killed,) = _wait_for(instance, lambda runs: len(runs) == 3 and _step_started(instance, runs[0]))[:1]
+            queued = _wait_for(instance, lambda runs: len(runs) == 2 and any(_step_started(instance, r) for r in runs))
+            (killed,) = [run for run in queued if _step_started(instance, run)]
             os.kill(_worker_pid(instance, killed), signal.SIGKILL)
-            _wait_for(instance, lambda runs: runs[0].is_finished)
-            _queue_day(root, env)
-            after = _wait_for(instance, lambda runs: len(runs) == 4 and runs[0].is_finished)[0]
+            pair = _wait_for(instance, lambda runs: len(runs) == 2 and all(run.is_finished for run in runs))
+            (after,) = [run for run in pair if run.run_id != killed.run_id]
             assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
             assert after.status == dg.DagsterRunStatus.SUCCESS
         killed_id, pair_ids = killed.run_id, {run.run_id for run in pair}
@@ -215,10 +214,8 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
         runs = instance.get_runs(RunsFilter())
         spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for record in runs:
-            if record.run_id == killed_id:
-                continue
             stats = instance.get_run_stats(record.run_id)
-            assert record.status == dg.DagsterRunStatus.SUCCESS, record.run_id
+            assert record.status == dg.DagsterRunStatus.SUCCESS or record.run_id == killed_id, record.run_id
             if record.job_name != "costwatch_daily" or record.run_id in pair_ids:
                 spans.setdefault((record.job_name, record.tags["dagster/partition"]), []).append(
                     (stats.start_time, stats.end_time)
@@ -228,6 +225,7 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
         for job in stage_jobs:
             (a,), (b,) = spans[(job, FIRST.isoformat())], spans[(job, last.isoformat())]
             assert a[0] < b[1] and b[0] < a[1], f"{job}: the days did not overlap"
+        # The killed run held its day until it was marked failed; the next started after that.
         same_day = sorted(spans[("costwatch_daily", FIRST.isoformat())])
         assert len(same_day) == 2 and same_day[0][1] <= same_day[1][0], same_day
         logs = "".join(

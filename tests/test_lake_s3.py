@@ -37,7 +37,7 @@ from pipelines.lake.partitions import (
     write_file,
     write_partition,
 )
-from pipelines.lake.store import open_lake, s3_storage_options
+from pipelines.lake.store import RUN_LISTING_TTL_S, open_lake, run_listing_cache, s3_storage_options
 from pipelines.models.engine import DayRange, connect_read_only, load_models, run_model
 
 pytestmark = pytest.mark.distributed
@@ -227,6 +227,95 @@ def test_a_partition_another_process_writes_is_in_the_next_listing(bucket):
     # The bug the settings prevent (scaleout.md, c4): a cached listing still hides it.
     assert cached.ls(f"{bucket}/fresh/lake/events") == [f"{bucket}/fresh/lake/events/day={first}"]
     conn.close()
+
+
+def _counting_requests(lake) -> list[str]:
+    """The S3 operations `lake`'s filesystem sends from now on, in order (botocore's names)."""
+    sent: list[str] = []
+    send = lake.fs._call_s3
+
+    async def counted(method, *args, **kwargs):
+        sent.append(method)
+        return await send(method, *args, **kwargs)
+
+    lake.fs._call_s3 = counted
+    return sent
+
+
+def test_a_run_keeps_a_listing_a_moment_and_reads_what_it_writes_at_once(bucket):
+    """Inside a distributed run (`run_listing_cache`) the lake is one filesystem that keeps a listing
+    for RUN_LISTING_TTL_S: a query sends a fraction of the requests the same query sends outside a
+    run (the HEADs DuckDB's fsspec bridge sends about each object, answered from the listing). What
+    the run writes (a replaced partition, a new day) is read back at once, new bytes and all; a day
+    another process writes is read once the listing is older than RUN_LISTING_TTL_S."""
+    from pipelines.models.engine import prepare_session
+
+    location = f"s3://{bucket}/runcache/lake"
+    first, second = DAY, DAY + dt.timedelta(days=1)
+    with duckdb.connect() as setup:
+        for day in (first, second):
+            write_partition(setup, f"select {day.day} as id", open_lake(location), "events", day)
+
+    def requests_of_a_query(lake) -> list[str]:
+        with duckdb.connect() as conn:
+            prepare_session(conn, lake=lake)
+            conn.execute(dataset_view_sql(lake, "events"))
+            sent = _counting_requests(lake)
+            assert conn.execute("select day, id from events order by day").fetchall() == [
+                (first, first.day),
+                (second, second.day),
+            ]
+            return sent
+
+    outside = requests_of_a_query(open_lake(location))
+    with run_listing_cache():
+        lake = open_lake(location)
+        assert open_lake(location) is lake  # one filesystem, one cache, for the whole run
+        inside = requests_of_a_query(lake)
+        assert 4 * len(inside) <= len(outside), (inside, outside)
+        assert 4 * inside.count("head_object") <= outside.count("head_object"), (inside, outside)
+
+        # The run's own writes: a day replaced with other rows, a day added; read at once.
+        third, fourth = second + dt.timedelta(days=1), second + dt.timedelta(days=2)
+        with duckdb.connect() as conn:
+            prepare_session(conn, lake=lake)
+            conn.execute(dataset_view_sql(lake, "events"))
+            conn.execute("select count(*) from events").fetchall()  # listed and kept
+            write_partition(conn, "select 100 as id union all select 101", lake, "events", first)
+            write_partition(conn, "select 3 as id", lake, "events", third)
+            expected = [(first, 100), (first, 101), (second, second.day), (third, 3)]
+            assert conn.execute("select day, id from events order by day, id").fetchall() == expected
+            # Another process's day: in the listing once the kept one has expired.
+            subprocess.run([sys.executable, "-c", WRITER, location, fourth.isoformat()], cwd=REPO, check=True)
+            time.sleep(RUN_LISTING_TTL_S)
+            assert conn.execute("select day, id from events order by day, id").fetchall() == [*expected, (fourth, 2)]
+    assert open_lake(location) is not lake  # after the run: a lake of its own again
+
+
+def test_an_object_replaced_under_a_kept_listing_fails_the_read_never_mixes(bucket, monkeypatch, tmp_path):
+    """Another process replaces a partition while a run still keeps its listing (the listing kept
+    an hour here, so the moment is certain): the run's next read fails naming the object, because
+    s3fs reads with If-Match on the listed ETag; no mix of the old size and the new bytes is read."""
+    from pipelines.lake import store
+    from pipelines.models.engine import prepare_session
+
+    monkeypatch.setattr(store, "RUN_LISTING_TTL_S", 3600.0)
+    location = f"s3://{bucket}/replaced/lake"
+    with duckdb.connect() as setup:
+        write_partition(setup, "select 1 as id", open_lake(location), "events", DAY)
+        setup.execute(
+            "copy (select range as id from range(1000)) to $path (format parquet)",
+            {"path": str(tmp_path / "new.parquet")},
+        )
+    with run_listing_cache(), duckdb.connect() as conn:
+        lake = open_lake(location)
+        prepare_session(conn, lake=lake)
+        conn.execute(dataset_view_sql(lake, "events"))
+        assert conn.execute("select id from events").fetchall() == [(1,)]  # listed and kept
+        other = s3fs.S3FileSystem(**s3_storage_options())  # another process's client
+        other.put_file(str(tmp_path / "new.parquet"), partition_file(lake, "events", DAY).path)
+        with pytest.raises(duckdb.Error, match=r"FileExpired.*day=2026-10-05/data\.parquet"):
+            conn.execute("select count(*), sum(id) from events").fetchall()
 
 
 # --- 3. the engine's daily_parquet models on S3 -------------------------------------------------------

@@ -25,7 +25,7 @@ from pydantic import PrivateAttr
 from pipelines.defs.schedules import REBUILD_JOB
 from pipelines.lake.health import WarehouseDamaged, heal_lake, locked_by_another_process, require_warehouse
 from pipelines.lake.lock import RunLock, project_lock
-from pipelines.lake.store import LakePath, open_lake
+from pipelines.lake.store import LakePath, open_lake, run_listing_cache
 from pipelines.models.engine import DayRange, lake_catalog, prepare_session
 from pipelines.resources.config import CostwatchConfig, load_config
 from pipelines.resources.state import state_backend
@@ -79,8 +79,14 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator:
         if self.scratch:
-            with self._opened_for_the_run(context) as resource:
-                yield resource
+            # One lake filesystem for the run, its listings cached (pipelines/lake/store.py), and
+            # none of it kept after the run.
+            self._remote_lake = None
+            try:
+                with run_listing_cache(), self._opened_for_the_run(context) as resource:
+                    yield resource
+            finally:
+                self._remote_lake = None
             return
         run = context.run_id or "outside a run"
         with project_lock(
