@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.lake.partitions import PARTITION_FILE
+from pipelines.lake.partitions import PARTITION_FILE, listed_partitions, partition_file, whole_file
 from pipelines.lake.store import LakePath, is_remote
 
 if TYPE_CHECKING:
@@ -86,18 +86,14 @@ def lake_partitions(lake_dir: LakePath) -> list[tuple[str, dt.date | None, LakeP
 
 
 def _object_partitions(lake: LakePath) -> list[tuple[str, dt.date | None, LakePath]]:
-    """`lake_partitions` of an object-store lake from one listing of its prefix (S3 pages it, 1,000
-    keys a request), not a request per dataset and day."""
+    """`lake_partitions` of an object-store lake, from one listing of its prefix."""
     found = []
-    root = lake.path.rstrip("/")
-    for key in sorted(lake.fs.find(root)):
-        parts = key[len(root) + 1 :].split("/")
-        if parts[0].startswith(("_", ".")) or parts[-1] != PARTITION_FILE:
-            continue
-        if len(parts) == 2:
-            found.append((parts[0], None, lake / parts[0] / PARTITION_FILE))
-        elif len(parts) == 3 and parts[1].startswith("day="):
-            found.append((parts[0], dt.date.fromisoformat(parts[1].removeprefix("day=")), lake.joinpath(*parts)))
+    for dataset, day in listed_partitions(lake):
+        if day is None:
+            found.append((dataset, None, whole_file(lake, dataset)))
+        else:
+            date = dt.date.fromisoformat(day)
+            found.append((dataset, date, partition_file(lake, dataset, date)))
     return found
 
 

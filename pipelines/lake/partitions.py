@@ -31,21 +31,38 @@ from pipelines.lake.store import LakePath, is_remote, put_whole
 PARTITION_FILE = "data.parquet"
 
 
+def listed_partitions(lake: LakePath) -> list[tuple[str, str | None]]:
+    """Every partition object of an object-store lake, from one listing of its prefix (S3 pages it,
+    1,000 keys a request; not a request or two per folder): (dataset, day as its folder spells it),
+    the day None for a dataset's one whole file. A folder whose name starts with `_` or `.`
+    (manifests, set-aside files) holds no dataset."""
+    root = lake.path.rstrip("/") + "/"
+    found: list[tuple[str, str | None]] = []
+    for key in sorted(lake.fs.find(root)):
+        parts = key[len(root) :].split("/") if key.startswith(root) else []
+        if not parts or parts[0].startswith(("_", ".")) or parts[-1] != PARTITION_FILE:
+            continue
+        if len(parts) == 2:
+            found.append((parts[0], None))
+        elif len(parts) == 3 and parts[1].startswith("day="):
+            found.append((parts[0], parts[1].removeprefix("day=")))
+    return found
+
+
 def lake_datasets(lake_dir: LakePath) -> dict[str, str]:
     """Each dataset folder of the lake that holds data, and how: 'whole' (one `data.parquet`) or
-    'daily' (`day=*/data.parquet`). An object-store lake is read with one listing of its prefix
-    (a request per 1,000 keys) instead of a request or two per folder."""
+    'daily' (`day=*/data.parquet`). An object-store lake is read with one listing of its prefix."""
     found: dict[str, str] = {}
     if is_remote(lake_dir):
-        root = lake_dir.path.rstrip("/") + "/"
-        for key in lake_dir.fs.find(root):
-            parts = key[len(root) :].split("/") if key.startswith(root) else []
-            if len(parts) == 2 and parts[1] == PARTITION_FILE:
-                found[parts[0]] = "whole"
-            elif len(parts) == 3 and parts[1].startswith("day=") and parts[2] == PARTITION_FILE:
-                found.setdefault(parts[0], "daily")
+        for dataset, day in listed_partitions(lake_dir):
+            if day is None:
+                found[dataset] = "whole"
+            else:
+                found.setdefault(dataset, "daily")
         return found
     for folder in sorted(lake_dir.iterdir()) if lake_dir.is_dir() else []:
+        if folder.name.startswith(("_", ".")):
+            continue
         if (folder / PARTITION_FILE).exists():
             found[folder.name] = "whole"
         elif any(folder.glob(f"day=*/{PARTITION_FILE}")):

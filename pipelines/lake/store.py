@@ -102,11 +102,6 @@ def is_remote(path: object) -> bool:
     return not isinstance(path, (str, Path)) and getattr(path, "protocol", "") in REMOTE_PROTOCOLS
 
 
-def lake_uri(path: LakePath | str) -> str:
-    """The text DuckDB reads `path` by: a local path, or s3://bucket/key."""
-    return str(path)
-
-
 def put_whole(local: Path, target: LakePath) -> None:
     """Upload the finished file `local` as the object `target`, replacing it at once.
 
