@@ -559,6 +559,63 @@ def _run_holding(config_arg: str | None, days: list[dt.date], config, lock, job_
 STAGE_POLL_S = 1.0
 
 
+@contextlib.contextmanager
+def code_location_workspace(instance, working_directory: Path):
+    """The project's code location (pipelines.definitions) loaded into a workspace, in a code server
+    process as `dagster job backfill -m` loads it: a few seconds, paid once for all the backfills
+    queued inside."""
+    from dagster import __version__
+    from dagster._cli.workspace.cli_target import get_workspace_from_cli_opts
+    from dagster_shared.cli import WorkspaceOpts
+
+    options = WorkspaceOpts(module_name=(CODE_LOCATION,), working_directory=str(working_directory))
+    with get_workspace_from_cli_opts(instance, version=__version__, workspace_opts=options) as workspace:
+        yield workspace
+
+
+def queue_backfill(workspace, instance, job_name: str, partitions: list[str], tags: dict[str, str]) -> str:
+    """A backfill of the partitioned job `job_name`: one run per partition, each submitted to the
+    instance's run queue (the daemon launches them), as `dagster job backfill` submits them; its ID."""
+    from dagster._cli.workspace.cli_target import (
+        get_code_location_from_workspace,
+        get_remote_job_from_remote_repo,
+        get_remote_repository_from_code_location,
+    )
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.execution.job_backfill import create_backfill_run
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    code_location = get_code_location_from_workspace(workspace, None)
+    repository = get_remote_repository_from_code_location(code_location, None)
+    job = get_remote_job_from_remote_repo(repository, job_name)
+    (partition_set,) = [found for found in repository.get_partition_sets() if found.job_name == job.name]
+    backfill = PartitionBackfill(
+        backfill_id=make_new_backfill_id(),
+        partition_set_origin=partition_set.get_remote_origin(),
+        status=BulkActionStatus.REQUESTED,
+        partition_names=partitions,
+        from_failure=False,
+        reexecution_steps=None,
+        tags=tags,
+        backfill_timestamp=get_current_timestamp(),
+    )
+    parameters = code_location.get_partition_set_execution_params(
+        repository_handle=repository.handle,
+        partition_set_name=partition_set.name,
+        partition_names=partitions,
+        instance=instance,
+    )
+    for partition in parameters.partition_data:
+        run = create_backfill_run(
+            workspace, instance, code_location, job, partition_set, backfill, partition.name, partition.tags,
+            partition.run_config,
+        )  # fmt: skip
+        instance.submit_run(run.run_id, workspace)
+    instance.add_backfill(backfill.with_status(BulkActionStatus.COMPLETED).with_end_timestamp(get_current_timestamp()))
+    return backfill.backfill_id
+
+
 def _submit_stages(config_arg: str | None, days: list[dt.date], config) -> int:
     """Distributed mode: queue the days on the Dagster instance of DAGSTER_HOME (Postgres storage,
     the daemon, the queued run coordinator) and wait for them.
@@ -571,13 +628,9 @@ def _submit_stages(config_arg: str | None, days: list[dt.date], config) -> int:
     there: the later stages are not submitted. The days are `PendingDays` until they all succeeded
     (this process is that file's only writer), as in embedded mode. Ctrl-C stops waiting; the runs
     already queued go on."""
-    import json
-
-    from dagster._cli.job import execute_backfill_command
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
     from dagster._core.storage.tags import BACKFILL_ID_TAG
-    from dagster_shared.cli import WorkspaceOpts
 
     from pipelines.definitions import build_definitions
     from pipelines.defs.schedules import DAILY_JOB, STAGE_JOB
@@ -603,47 +656,42 @@ def _submit_stages(config_arg: str | None, days: list[dt.date], config) -> int:
     pending = state.pending_days()
     pending.add(days)
     started = time.perf_counter()
-    partitions = ",".join(day.isoformat() for day in days)
+    partitions = [day.isoformat() for day in days]
     print(f"costwatch: {len(days)} day(s) {days[0]}..{days[-1]} queued as {len(jobs)} stage(s) of one run per day")
-    for number, job in enumerate(jobs, 1):
-        launched: list[str] = []
-        stage_started = time.perf_counter()
-        execute_backfill_command(
-            workspace_opts=WorkspaceOpts(module_name=(CODE_LOCATION,), working_directory=str(config_path.parent)),
-            job_name=job,
-            partitions=partitions,
-            tags=json.dumps({"costwatch/project": state.scope}),  # the lake: one name for every host
-            noprompt=True,
-            print_fn=lambda line, launched=launched: launched.append(str(line)),
-            instance=instance,
-        )
-        backfill_id = next(re.search(r"`(\w+)`", line).group(1) for line in launched if "Launched backfill" in line)
-        runs = []
-        try:
-            with _signals_as_interrupts():
-                while True:
-                    runs = instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
-                    if len(runs) == len(days) and all(run.is_finished for run in runs):
-                        break
-                    time.sleep(STAGE_POLL_S)
-        except _Interrupted as stop:
-            print(f"stopped waiting ({stop.name}); the queued runs of backfill {backfill_id} go on", file=sys.stderr)
-            return 128 + stop.signum
-        failed = sorted(
-            run.tags.get("dagster/partition", "?") for run in runs if run.status != DagsterRunStatus.SUCCESS
-        )
-        print(
-            f"[stage {number}/{len(jobs)}] {job}: {len(runs) - len(failed)}/{len(runs)} day(s) ok in "
-            f"{time.perf_counter() - stage_started:.1f}s (backfill {backfill_id})",
-            flush=True,
-        )
-        if failed:
-            print(
-                f"{len(failed)} run(s) failed: {', '.join(failed)}; later stages not run: see backfill {backfill_id} "
-                "in the Dagster UI, then run the days again",
-                file=sys.stderr,
+    # The code location is loaded once for every stage (a code server process), as the daemon does.
+    with code_location_workspace(instance, config_path.parent) as workspace:
+        for number, job in enumerate(jobs, 1):
+            stage_started = time.perf_counter()
+            # Tagged with the lake: one name for the project on every host.
+            backfill_id = queue_backfill(workspace, instance, job, partitions, {"costwatch/project": state.scope})
+            runs = []
+            try:
+                with _signals_as_interrupts():
+                    while True:
+                        runs = instance.get_runs(RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
+                        if len(runs) == len(days) and all(run.is_finished for run in runs):
+                            break
+                        time.sleep(STAGE_POLL_S)
+            except _Interrupted as stop:
+                print(
+                    f"stopped waiting ({stop.name}); the queued runs of backfill {backfill_id} go on", file=sys.stderr
+                )
+                return 128 + stop.signum
+            failed = sorted(
+                run.tags.get("dagster/partition", "?") for run in runs if run.status != DagsterRunStatus.SUCCESS
             )
-            return 1
+            print(
+                f"[stage {number}/{len(jobs)}] {job}: {len(runs) - len(failed)}/{len(runs)} day(s) ok in "
+                f"{time.perf_counter() - stage_started:.1f}s (backfill {backfill_id})",
+                flush=True,
+            )
+            if failed:
+                print(
+                    f"{len(failed)} run(s) failed: {', '.join(failed)}; later stages not run: see backfill "
+                    f"{backfill_id} in the Dagster UI, then run the days again",
+                    file=sys.stderr,
+                )
+                return 1
     state.day_settings().record(day_fingerprints(config, days))
     pending.done(days)
     print(f"{len(days)} day(s) ok in {_duration(time.perf_counter() - started)}", flush=True)

@@ -83,19 +83,24 @@ def _daemon(root: Path, env: dict) -> Iterator[subprocess.Popen]:
         log.close()
 
 
-def _queue_day(root: Path, env: dict) -> None:
-    """A run of the daily job for FIRST, queued as the UI or the schedule queues one (not through
-    `costwatch run`, whose project lock keeps a second command on this host out)."""
-    dagster = str(Path(sys.executable).with_name("dagster"))
+# Two runs of one day queued at once, each a backfill of the daily job as the UI queues one (not
+# through `costwatch run`, whose project lock keeps a second command on this host out).
+QUEUE_TWICE = """
+import sys
+from pathlib import Path
+import dagster as dg
+from pipelines.cli import code_location_workspace, queue_backfill
+with dg.DagsterInstance.get() as instance, code_location_workspace(instance, Path.cwd()) as workspace:
+    for _ in range(2):
+        queue_backfill(workspace, instance, "costwatch_daily", [sys.argv[1]], {})
+"""
+
+
+def _queue_day_twice(root: Path, env: dict) -> None:
     subprocess.run(
-        [dagster, "job", "backfill", "-m", "pipelines.definitions", "-j", "costwatch_daily"]
-        + ["--partitions", FIRST.isoformat(), "--noprompt"],
-        cwd=root,
-        env=env,
-        check=True,
-        capture_output=True,
+        [sys.executable, "-c", QUEUE_TWICE, FIRST.isoformat()], cwd=root, env=env, check=True, capture_output=True,
         timeout=120,
-    )
+    )  # fmt: skip
 
 
 def _wait_for(instance: dg.DagsterInstance, done, timeout_s: float = 900) -> list:
@@ -174,13 +179,10 @@ def test_days_run_in_parallel_on_the_daemon_equal_the_embedded_run(tmp_path, pg_
         parallel_s = time.perf_counter() - started
         log = run.stdout.decode() + run.stderr.decode()
         assert run.returncode == 0, log[-4000:]
-        # Two runs of one day queued at once (as the UI or the schedule queues them, not through
-        # `costwatch run`, whose project lock would keep the second command out). The instance's tag
-        # limit starts one; its worker is SIGKILLed mid-run (no handler, no goodbye): it is marked
-        # failed by the process that launched it, and only then does the day's other run start, and
-        # it completes.
-        for _ in range(2):
-            _queue_day(root, env)
+        # Two runs of one day queued at once. The instance's tag limit starts one; its worker is
+        # SIGKILLed mid-run (no handler, no goodbye): it is marked failed by the process that launched
+        # it, and only then does the day's other run start, and it completes.
+        _queue_day_twice(root, env)
         with _instance(dagster_url, tmp_path / "waiting") as instance:
             queued = _wait_for(instance, lambda runs: len(runs) == 2 and any(_step_started(instance, r) for r in runs))
             (killed,) = [run for run in queued if _step_started(instance, run)]
