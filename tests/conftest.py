@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import faulthandler
 import gzip
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +123,22 @@ class Project:
             conn.execute(sql, params or {})
             names = [d[0] for d in conn.description]
             return [dict(zip(names, row, strict=True)) for row in conn.fetchall()]
+
+
+@contextmanager
+def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Spawned worker processes, as a distributed mode's runs are processes of their own. A worker
+    that dies fails the test at once (BrokenProcessPool), where `multiprocessing.Pool` waits forever
+    for the dead worker's task; each worker has faulthandler on, so a crash prints its stack."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=faulthandler.enable) as pool:
+        yield pool
+
+
+def starmap(pool: ProcessPoolExecutor, function: Callable, calls: list[tuple], timeout_s: float = 600) -> list:
+    """`function(*args)` for each args of `calls`, at once on `pool`; their results in order."""
+    futures = [pool.submit(function, *args) for args in calls]
+    return [future.result(timeout=timeout_s) for future in futures]
 
 
 @contextmanager
@@ -335,6 +354,7 @@ def _sort_key(row: tuple) -> tuple:
 # 3,253 s of tests on two workers, a machine shared with other jobs; the sum of its tests' times,
 # to 5 s). Only an order: a module not listed weighs its `slow` mark's `seconds` (60 when unstated), else 0.
 MODULE_SECONDS = {
+    "test_distributed_mode": 300,  # 143 s alone, mostly waiting on its runs: started first, beside the others
     "test_failure_proofing": 275,
     "test_savings": 275,
     "test_interrupts": 270,

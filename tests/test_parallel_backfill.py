@@ -18,7 +18,6 @@ included, and what they say is checked against the facts by hand.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 import time
 from decimal import Decimal
@@ -27,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from conftest import process_pool, starmap
 from model_harness import create_relation
 from test_range_models import ANOMALY_SETTINGS, spend_history
 
@@ -113,9 +113,9 @@ def _parallel(folder: Path, history: dict) -> tuple[Path, list[tuple[int, float,
         run_model(conn, by_feature, lake, DayRange(HISTORY.start, BACKFILL.start - dt.timedelta(days=1)), in_lake=True)
     stage_of = stages(load_models())
     runs: list[tuple[int, float, float]] = []
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
+    with process_pool(2) as pool:
         for stage in sorted({stage_of[name] for name in MARTS}):
-            runs += pool.starmap(_stage_of_day, [(str(lake), day, stage) for day in BACKFILL.days])
+            runs += starmap(pool, _stage_of_day, [(str(lake), day, stage) for day in BACKFILL.days])
     return publish_catalog(lake, folder / "warehouse.duckdb"), runs
 
 

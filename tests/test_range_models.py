@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import multiprocessing
 import os
 import random
 import shutil
@@ -34,7 +33,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import yaml
-from conftest import PG_URL_ENV, REPO, generated_config, request
+from conftest import PG_URL_ENV, REPO, generated_config, process_pool, request, starmap
 from slack_server import SlackTestServer
 from test_alert_models import anomalies
 from test_anomalies import GPU_COLUMNS, SPEND_COLUMNS
@@ -203,9 +202,9 @@ def _run_distributed(folder: Path, config, days: list[dt.date]) -> Path:
         write_pool_settings(conn, config, lake=lake)
         replace_table(conn, "budgets", _budgets(config), "budgets", lake_dir=lake)
         write_state(conn, lake, lake=lake)
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
+    with process_pool(2) as pool:
         for stage in range(max(stages(load_models()).values()) + 1):
-            pool.starmap(_stage_of_day, [(str(lake), str(config.path), day, stage) for day in days])
+            starmap(pool, _stage_of_day, [(str(lake), str(config.path), day, stage) for day in days])
     return publish_catalog(lake, folder / "warehouse.duckdb")
 
 
@@ -316,22 +315,21 @@ def test_two_concurrent_runs_with_pending_alerts_post_each_alert_once(warehouses
     path.write_text(yaml.safe_dump(config))
     quiet = {"SLACK_BOT_TOKEN": "", "SLACK_WEBHOOK_URL": ""}
     nov_2, nov_3, nov_4 = (dt.date(2026, 11, day) for day in (2, 3, 4))
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(1) as pool:
-        waiting = pool.apply(_alerts_run, (str(path), START, nov_2, quiet))
+    with process_pool(1) as pool:
+        waiting = pool.submit(_alerts_run, str(path), START, nov_2, quiet).result(timeout=300)
     assert waiting["held"] and waiting["sent"] == []
     server = SlackTestServer(token=TOKEN, lifetime_s=120).start()
     try:
         server.hold()
         slack = quiet | {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": server.api_url}
-        with spawn.Pool(2) as pool:
-            runs = pool.starmap_async(_alerts_run, [(str(path), day, day, slack) for day in (nov_3, nov_4)])
+        with process_pool(2) as pool:
+            runs = [pool.submit(_alerts_run, str(path), day, day, slack) for day in (nov_3, nov_4)]
             deadline = time.monotonic() + 60
-            while server.waiting < 2 and time.monotonic() < deadline and not runs.ready():
+            while server.waiting < 2 and time.monotonic() < deadline and not all(run.done() for run in runs):
                 time.sleep(0.05)
             in_flight = server.waiting
             server.release()
-            third, fourth = runs.get(timeout=120)
+            third, fourth = (run.result(timeout=120) for run in runs)
     finally:
         server.stop()
     assert in_flight == 2  # both runs had a post in flight at once
