@@ -354,7 +354,7 @@ def _sort_key(row: tuple) -> tuple:
 # 3,253 s of tests on two workers, a machine shared with other jobs; the sum of its tests' times,
 # to 5 s). Only an order: a module not listed weighs its `slow` mark's `seconds` (60 when unstated), else 0.
 MODULE_SECONDS = {
-    "test_distributed_mode": 300,  # 143 s alone, mostly waiting on its runs: started first, beside the others
+    "test_distributed_mode": 300,  # 120 s alone, ~180 CPU-s with its runs and moto: started first
     "test_failure_proofing": 275,
     "test_savings": 275,
     "test_interrupts": 270,
